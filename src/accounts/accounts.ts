@@ -1,0 +1,163 @@
+import { hash, verify, type Algorithm } from '@node-rs/argon2';
+import { parsePhoneNumberWithError } from 'libphonenumber-js';
+import { z } from 'zod';
+import { NyckelError } from '../errors.ts';
+import type { PrismaClient } from '../storage/db.ts';
+import type { User } from '../generated/prisma/client.ts';
+import { checkPassword, normalisePassword, passwordProblemText } from './password-policy.ts';
+import type { AuditContext, AuditLog } from './audit.ts';
+
+export const supportedLocales = ['sv', 'da', 'en'] as const;
+export type Locale = (typeof supportedLocales)[number];
+
+export const emailSchema = z
+  .string()
+  .trim()
+  .max(254)
+  .pipe(z.email({ message: 'is not a valid email address' }))
+  .transform((value) => value.toLowerCase());
+
+/** E.164 after parsing with libphonenumber-js; national numbers need a leading + and country code. */
+export const phoneSchema = z.string().transform((value, ctx) => {
+  try {
+    const phone = parsePhoneNumberWithError(value.trim());
+    if (!phone.isValid()) throw new Error('invalid');
+    return phone.number;
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'is not a valid phone number in international form (+46701234567)' });
+    return z.NEVER;
+  }
+});
+
+export interface NewUser {
+  email: string;
+  password: string;
+  name?: string;
+  phone?: string;
+  locale?: Locale;
+}
+
+export interface Argon2Settings {
+  memoryCost: number;
+  timeCost: number;
+}
+
+export class Accounts {
+  private readonly hashOptions;
+  private dummyHash?: Promise<string>;
+
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly audit: AuditLog,
+    argon2: Argon2Settings,
+  ) {
+    // 2 is Algorithm.Argon2id (a const enum, which isolated modules cannot read).
+    this.hashOptions = { algorithm: 2 as Algorithm, memoryCost: argon2.memoryCost, timeCost: argon2.timeCost, parallelism: 1 };
+  }
+
+  hashPassword(password: string): Promise<string> {
+    return hash(normalisePassword(password), this.hashOptions);
+  }
+
+  private assertAcceptablePassword(password: string, email: string) {
+    const problem = checkPassword(password, { email });
+    if (problem) throw new NyckelError('invalid_input', `password ${passwordProblemText[problem]}`);
+  }
+
+  async create(input: NewUser, context: AuditContext & { actor?: string } = {}): Promise<User> {
+    const email = emailSchema.parse(input.email);
+    const phone = input.phone ? phoneSchema.parse(input.phone) : undefined;
+    this.assertAcceptablePassword(input.password, email);
+    const passwordHash = await this.hashPassword(input.password);
+    const existing = await this.prisma.user.findUnique({ where: { email } });
+    if (existing) throw new NyckelError('conflict', `a user with the email ${email} already exists`);
+    const user = await this.prisma.user.create({
+      data: {
+        email,
+        name: input.name?.trim() || null,
+        locale: input.locale ?? null,
+        passwordHash,
+        // Added by an operator: the address is taken as verified.
+        emails: { create: [{ address: email, verifiedAt: new Date() }] },
+        ...(phone ? { phones: { create: [{ e164: phone }] } } : {}),
+      },
+    });
+    await this.audit.record('user.created', { userId: user.id, data: { actor: context.actor ?? 'unknown' }, ...context });
+    return user;
+  }
+
+  findById(id: string): Promise<User | null> {
+    return this.prisma.user.findUnique({ where: { id } });
+  }
+
+  async findByEmail(email: string): Promise<User | null> {
+    const parsed = emailSchema.safeParse(email);
+    return parsed.success ? this.prisma.user.findUnique({ where: { email: parsed.data } }) : null;
+  }
+
+  async requireByEmail(email: string): Promise<User> {
+    const user = await this.findByEmail(email);
+    if (!user) throw new NyckelError('not_found', `no user with the email ${email}`);
+    return user;
+  }
+
+  /**
+   * The user when the password is right and the account active, otherwise null. An unknown email
+   * still costs one argon2id verification, so the answer takes the same time either way.
+   */
+  async verifyPassword(email: string, password: string): Promise<User | null> {
+    const user = await this.findByEmail(email);
+    const normalised = normalisePassword(password);
+    if (!user) {
+      this.dummyHash ??= this.hashPassword('nyckel-dummy-password-for-timing');
+      await verify(await this.dummyHash, normalised).catch(() => false);
+      return null;
+    }
+    const ok = await verify(user.passwordHash, normalised).catch(() => false);
+    return ok && user.status === 'active' ? user : null;
+  }
+
+  async setPassword(email: string, password: string, context: AuditContext & { actor?: string } = {}): Promise<User> {
+    const user = await this.requireByEmail(email);
+    this.assertAcceptablePassword(password, user.email);
+    const passwordHash = await this.hashPassword(password);
+    const updated = await this.prisma.user.update({
+      where: { id: user.id },
+      data: { passwordHash, passwordChangedAt: new Date() },
+    });
+    await this.audit.record('user.password_changed', { userId: user.id, data: { actor: context.actor ?? 'unknown' }, ...context });
+    return updated;
+  }
+
+  async setStatus(email: string, status: 'active' | 'disabled', context: AuditContext & { actor?: string } = {}) {
+    const user = await this.requireByEmail(email);
+    const updated = await this.prisma.user.update({ where: { id: user.id }, data: { status } });
+    if (status === 'disabled') {
+      // Sessions and tokens of a disabled user stop working: findAccount refuses them from now on.
+      await this.audit.record('user.disabled', { userId: user.id, data: { actor: context.actor ?? 'unknown' }, ...context });
+    } else {
+      await this.audit.record('user.enabled', { userId: user.id, data: { actor: context.actor ?? 'unknown' }, ...context });
+    }
+    return updated;
+  }
+
+  list() {
+    return this.prisma.user.findMany({ orderBy: { email: 'asc' }, include: { emails: true, phones: true } });
+  }
+
+  async claims(user: User) {
+    const [email, phone] = await Promise.all([
+      this.prisma.userEmail.findFirst({ where: { userId: user.id, address: user.email } }),
+      this.prisma.userPhone.findFirst({ where: { userId: user.id }, orderBy: { createdAt: 'asc' } }),
+    ]);
+    return {
+      sub: user.id,
+      email: user.email,
+      email_verified: Boolean(email?.verifiedAt),
+      ...(user.name ? { name: user.name } : {}),
+      ...(user.locale ? { locale: user.locale } : {}),
+      ...(phone ? { phone_number: phone.e164, phone_number_verified: Boolean(phone.verifiedAt) } : {}),
+      updated_at: Math.floor(user.updatedAt.getTime() / 1000),
+    };
+  }
+}

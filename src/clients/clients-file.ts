@@ -1,0 +1,233 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { z } from 'zod';
+
+/** The second-factor methods a client may offer, in the order given in the clients file. */
+export const factorIds = [
+  'email-link',
+  'email-code',
+  'sms',
+  'totp',
+  'push',
+  'app-qr',
+  'passkey',
+  'recovery-code',
+  'bankid',
+] as const;
+export type FactorId = (typeof factorIds)[number];
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+const redirectUri = z.string().superRefine((value, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'is not an absolute URL' });
+    return;
+  }
+  if (url.hash) ctx.addIssue({ code: 'custom', message: 'must not contain a fragment (#…)' });
+  const webScheme = url.protocol === 'https:' || url.protocol === 'http:';
+  if (url.protocol === 'http:' && !LOOPBACK_HOSTS.has(url.hostname)) {
+    ctx.addIssue({ code: 'custom', message: 'must use https (http is allowed only for localhost)' });
+  }
+  if (!webScheme && !/^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:$/.test(url.protocol)) {
+    ctx.addIssue({ code: 'custom', message: 'must be https, or a private-use scheme in reverse-domain form (com.example.app:/cb)' });
+  }
+});
+
+const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'is not a valid scope token');
+
+export const mfaPolicySchema = z
+  .object({
+    required: z.boolean().default(false),
+    methods: z.array(z.enum(factorIds)).default([...factorIds]),
+    remember_days: z.number().int().min(0).max(365).optional(),
+    forgot_device_email: z.boolean().default(false),
+    allow_enrolment_at_login: z.boolean().default(true),
+  })
+  .strict();
+
+export const clientSchema = z
+  .object({
+    client_id: z.string().regex(/^[A-Za-z0-9._~-]{1,128}$/, 'must be 1–128 characters of letters, digits, . _ ~ -'),
+    name: z.string().min(1).max(100),
+    first_party: z.boolean().default(false),
+    redirect_uris: z.array(redirectUri).default([]),
+    post_logout_redirect_uris: z.array(redirectUri).default([]),
+    grant_types: z
+      .array(z.enum(['authorization_code', 'refresh_token', 'client_credentials']))
+      .min(1)
+      .default(['authorization_code', 'refresh_token']),
+    token_endpoint_auth_method: z.enum(['none', 'client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
+    client_secret: z.string().min(16, 'must be at least 16 characters').optional(),
+    scopes: z.array(scopeToken).min(1).default(['openid', 'profile', 'email', 'offline_access']),
+    id_token_signed_response_alg: z.enum(['ES256', 'RS256']).default('ES256'),
+    mfa: mfaPolicySchema.optional(),
+  })
+  .strict()
+  .superRefine((client, ctx) => {
+    const usesCode = client.grant_types.includes('authorization_code');
+    if (usesCode && client.redirect_uris.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['redirect_uris'], message: 'needs at least one URI for the authorization_code grant' });
+    }
+    if (client.grant_types.includes('refresh_token') && !usesCode) {
+      ctx.addIssue({ code: 'custom', path: ['grant_types'], message: 'refresh_token needs authorization_code' });
+    }
+    if (client.token_endpoint_auth_method === 'none') {
+      if (client.client_secret) ctx.addIssue({ code: 'custom', path: ['client_secret'], message: 'must not be set for a public client (token_endpoint_auth_method: none)' });
+      if (client.grant_types.includes('client_credentials')) {
+        ctx.addIssue({ code: 'custom', path: ['grant_types'], message: 'client_credentials needs a confidential client' });
+      }
+    } else if (!client.client_secret) {
+      ctx.addIssue({ code: 'custom', path: ['client_secret'], message: `is required for ${client.token_endpoint_auth_method}` });
+    }
+  });
+
+export const resourceSchema = z
+  .object({
+    identifier: z.url({ message: 'must be an absolute URI' }),
+    name: z.string().optional(),
+    scopes: z.array(scopeToken).min(1),
+    access_token_ttl: z.number().int().positive().optional(),
+  })
+  .strict();
+
+export const clientsFileSchema = z
+  .object({
+    clients: z.array(clientSchema).default([]),
+    resources: z.array(resourceSchema).default([]),
+  })
+  .strict()
+  .superRefine((file, ctx) => {
+    const seen = new Map<string, number>();
+    file.clients.forEach((client, index) => {
+      const first = seen.get(client.client_id);
+      if (first !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['clients', index, 'client_id'], message: `duplicates clients[${first}]` });
+      }
+      seen.set(client.client_id, index);
+    });
+    const resourceScopes = new Set(file.resources.flatMap((r) => r.scopes));
+    const known = new Set(['openid', 'profile', 'email', 'phone', 'offline_access', ...resourceScopes]);
+    file.clients.forEach((client, index) => {
+      client.scopes.forEach((scope, scopeIndex) => {
+        if (!known.has(scope)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['clients', index, 'scopes', scopeIndex],
+            message: `"${scope}" is neither an OpenID scope nor a scope of a resource in this file`,
+          });
+        }
+      });
+    });
+  });
+
+export type ClientConfig = z.output<typeof clientSchema>;
+export type ResourceConfig = z.output<typeof resourceSchema>;
+export type ClientsFile = z.output<typeof clientsFileSchema>;
+export type MfaPolicy = z.output<typeof mfaPolicySchema>;
+
+export class ClientsFileError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: string[],
+  ) {
+    super(`${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ClientsFileError';
+  }
+}
+
+type PathSegment = string | number | symbol;
+
+/** `clients[1] (client_id "portal").redirect_uris[0]` — names the client, not only its index. */
+function describePath(raw: unknown, issuePath: readonly PathSegment[]): string {
+  let text = '';
+  let node: unknown = raw;
+  issuePath.forEach((segment, i) => {
+    text += typeof segment === 'number' ? `[${segment}]` : `${i === 0 ? '' : '.'}${String(segment)}`;
+    node = node && typeof node === 'object' ? (node as Record<PathSegment, unknown>)[segment] : undefined;
+    if (i === 1 && issuePath[0] === 'clients' && node && typeof node === 'object') {
+      const id = (node as Record<string, unknown>).client_id;
+      if (typeof id === 'string') text += ` (client_id "${id}")`;
+    }
+  });
+  return text || '(top level)';
+}
+
+/**
+ * Replaces `${NAME}` (or `${NAME:-default}`) in every string with the environment variable,
+ * collecting the ones that are missing and have no default.
+ */
+function substituteEnvironment(value: unknown, env: NodeJS.ProcessEnv, at: PathSegment[], missing: string[]): unknown {
+  if (typeof value === 'string') {
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_match, name: string, fallback?: string) => {
+      const found = env[name] || fallback;
+      if (found === undefined || found === '') {
+        missing.push(`${at.map((s) => (typeof s === 'number' ? `[${s}]` : `.${String(s)}`)).join('').replace(/^\./, '')}: environment variable ${name} is not set`);
+        return '';
+      }
+      return found;
+    });
+  }
+  if (Array.isArray(value)) return value.map((item, i) => substituteEnvironment(item, env, [...at, i], missing));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value).map(([key, item]) => [key, substituteEnvironment(item, env, [...at, key], missing)]),
+    );
+  }
+  return value;
+}
+
+export function parseClientsFile(text: string, file: string, env: NodeJS.ProcessEnv = process.env): ClientsFile {
+  let raw: unknown;
+  if (file.endsWith('.json')) {
+    try {
+      raw = JSON.parse(text);
+    } catch (error) {
+      throw new ClientsFileError(file, [`not valid JSON: ${(error as Error).message}`]);
+    }
+  } else {
+    const document = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+    if (document.errors.length > 0) {
+      throw new ClientsFileError(file, document.errors.map((e) => `not valid YAML: ${e.message.split('\n')[0]}`));
+    }
+    raw = document.toJS() ?? {};
+  }
+  const missing: string[] = [];
+  const substituted = substituteEnvironment(raw, env, [], missing);
+  const parsed = clientsFileSchema.safeParse(substituted);
+  const problems = [
+    ...missing,
+    ...(parsed.success ? [] : parsed.error.issues.map((issue) => `${describePath(raw, issue.path)}: ${issue.message}`)),
+  ];
+  if (problems.length > 0 || !parsed.success) throw new ClientsFileError(file, problems);
+  return parsed.data;
+}
+
+export function readClientsFile(file: string, env: NodeJS.ProcessEnv = process.env): ClientsFile {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ClientsFileError(file, [`cannot be read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`]);
+  }
+  return parseClientsFile(text, path.relative(process.cwd(), file) || file, env);
+}
+
+/** oidc-provider client metadata for one configured client. */
+export function toProviderMetadata(client: ClientConfig) {
+  return {
+    client_id: client.client_id,
+    ...(client.client_secret ? { client_secret: client.client_secret } : {}),
+    client_name: client.name,
+    redirect_uris: client.redirect_uris,
+    post_logout_redirect_uris: client.post_logout_redirect_uris,
+    grant_types: client.grant_types,
+    response_types: client.grant_types.includes('authorization_code') ? ['code'] : [],
+    token_endpoint_auth_method: client.token_endpoint_auth_method,
+    scope: client.scopes.join(' '),
+    id_token_signed_response_alg: client.id_token_signed_response_alg,
+  };
+}

@@ -1,0 +1,135 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * Every setting Nyckel reads from the environment, with its default. `.env.example` documents each one;
+ * keep the two in step (test/settings.test.ts checks that every key here is documented there).
+ */
+const booleanish = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+const seconds = z.coerce.number().int().positive();
+
+export const settingsSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    HOST: z.string().min(1).default('0.0.0.0'),
+    ISSUER: z.url().optional(),
+    NYCKEL_DATA_DIR: z.string().min(1).default('./data'),
+    DATABASE_URL: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+      .optional(),
+    NYCKEL_CLIENTS: z.string().min(1).default('config/clients.yaml'),
+    NYCKEL_MASTER_KEY: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{43}$/, 'must be 32 random bytes in base64url (43 characters); make one with `npx nyckel keys master`')
+      .optional(),
+    NYCKEL_TRUST_PROXY: booleanish.default(false),
+    NYCKEL_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    NYCKEL_DEMO: booleanish.optional(),
+    NYCKEL_DEFAULT_LOCALE: z.enum(['sv', 'da', 'en']).default('en'),
+    NYCKEL_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
+    NYCKEL_SESSION_TTL: seconds.default(14 * 24 * 3600),
+    NYCKEL_INTERACTION_TTL: seconds.default(30 * 60),
+    NYCKEL_ACCESS_TOKEN_TTL: seconds.default(3600),
+    NYCKEL_ID_TOKEN_TTL: seconds.default(3600),
+    NYCKEL_REFRESH_TOKEN_TTL: seconds.default(30 * 24 * 3600),
+    NYCKEL_AUTHORIZATION_CODE_TTL: seconds.default(60),
+    NYCKEL_LOGIN_FAILURES_PER_ACCOUNT: z.coerce.number().int().positive().default(10),
+    NYCKEL_LOGIN_FAILURES_PER_IP: z.coerce.number().int().positive().default(100),
+    NYCKEL_LOGIN_FAILURE_WINDOW: seconds.default(15 * 60),
+    NYCKEL_SWEEP_INTERVAL: seconds.default(60),
+    NYCKEL_ARGON2_MEMORY_KIB: z.coerce.number().int().min(8192).default(19456),
+    NYCKEL_ARGON2_TIME_COST: z.coerce.number().int().min(1).default(2),
+  })
+  .transform((env) => ({
+    ...env,
+    NYCKEL_DEMO: env.NYCKEL_DEMO ?? env.NODE_ENV !== 'production',
+  }));
+
+export type RawSettings = z.infer<typeof settingsSchema>;
+
+export interface Settings {
+  env: RawSettings['NODE_ENV'];
+  production: boolean;
+  port: number;
+  host: string;
+  issuer: string;
+  /** False when ISSUER was not set: the issuer then follows the port actually bound. */
+  issuerExplicit: boolean;
+  dataDir: string;
+  databaseUrl?: string;
+  clientsFile: string;
+  masterKey?: string;
+  trustProxy: boolean;
+  logLevel: RawSettings['NYCKEL_LOG_LEVEL'];
+  demo: boolean;
+  defaultLocale: 'sv' | 'da' | 'en';
+  maxBodyBytes: number;
+  ttl: {
+    session: number;
+    interaction: number;
+    accessToken: number;
+    idToken: number;
+    refreshToken: number;
+    authorizationCode: number;
+  };
+  loginThrottle: { perAccount: number; perIp: number; windowSeconds: number };
+  sweepIntervalSeconds: number;
+  argon2: { memoryCost: number; timeCost: number };
+}
+
+export class SettingsError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration in the environment:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
+  const relevant = Object.fromEntries(
+    Object.keys(settingsSchema.in.shape).map((key) => [key, env[key] === '' ? undefined : env[key]]),
+  );
+  const parsed = settingsSchema.safeParse(relevant);
+  if (!parsed.success) {
+    throw new SettingsError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
+  }
+  const raw = parsed.data;
+  if (raw.NODE_ENV === 'production' && !raw.NYCKEL_MASTER_KEY) {
+    throw new SettingsError(['NYCKEL_MASTER_KEY: required when NODE_ENV=production']);
+  }
+  return {
+    env: raw.NODE_ENV,
+    production: raw.NODE_ENV === 'production',
+    port: raw.PORT,
+    host: raw.HOST,
+    issuer: (raw.ISSUER ?? `http://localhost:${raw.PORT}`).replace(/\/$/, ''),
+    issuerExplicit: raw.ISSUER !== undefined,
+    dataDir: path.resolve(raw.NYCKEL_DATA_DIR),
+    databaseUrl: raw.DATABASE_URL,
+    clientsFile: path.resolve(raw.NYCKEL_CLIENTS),
+    masterKey: raw.NYCKEL_MASTER_KEY,
+    trustProxy: raw.NYCKEL_TRUST_PROXY,
+    logLevel: raw.NYCKEL_LOG_LEVEL,
+    demo: raw.NYCKEL_DEMO,
+    defaultLocale: raw.NYCKEL_DEFAULT_LOCALE,
+    maxBodyBytes: raw.NYCKEL_MAX_BODY_BYTES,
+    ttl: {
+      session: raw.NYCKEL_SESSION_TTL,
+      interaction: raw.NYCKEL_INTERACTION_TTL,
+      accessToken: raw.NYCKEL_ACCESS_TOKEN_TTL,
+      idToken: raw.NYCKEL_ID_TOKEN_TTL,
+      refreshToken: raw.NYCKEL_REFRESH_TOKEN_TTL,
+      authorizationCode: raw.NYCKEL_AUTHORIZATION_CODE_TTL,
+    },
+    loginThrottle: {
+      perAccount: raw.NYCKEL_LOGIN_FAILURES_PER_ACCOUNT,
+      perIp: raw.NYCKEL_LOGIN_FAILURES_PER_IP,
+      windowSeconds: raw.NYCKEL_LOGIN_FAILURE_WINDOW,
+    },
+    sweepIntervalSeconds: raw.NYCKEL_SWEEP_INTERVAL,
+    argon2: { memoryCost: raw.NYCKEL_ARGON2_MEMORY_KIB, timeCost: raw.NYCKEL_ARGON2_TIME_COST },
+  };
+}

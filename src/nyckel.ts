@@ -1,0 +1,188 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type Provider from 'oidc-provider';
+import { Accounts } from './accounts/accounts.ts';
+import { AuditLog } from './accounts/audit.ts';
+import { readClientsFile, type ClientsFile } from './clients/clients-file.ts';
+import { ClientDirectory } from './clients/directory.ts';
+import type { Settings } from './config/settings.ts';
+import { loadCookieKeys, loadSigningKeys, deleteExpiredSigningKeys, ensureSigningKeys } from './keys/signing-keys.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { createProvider } from './provider/provider.ts';
+import { resolveMasterKey, SecretBox } from './security/crypto.ts';
+import { LoginThrottle, sweepExpiredRateLimits } from './security/login-throttle.ts';
+import { createApp } from './server/app.ts';
+import { homeRoutes } from './server/home-routes.ts';
+import { interactionRoutes } from './server/interaction-routes.ts';
+import { PageRenderer } from './server/pages.ts';
+import { Views } from './server/views.ts';
+import { databaseTarget, openDatabase, type Database, type DatabaseTarget } from './storage/db.ts';
+import { applyMigrations } from './storage/migrate.ts';
+import { sweepExpiredOidcModels } from './storage/oidc-adapter.ts';
+
+export interface NyckelOptions {
+  logger?: Logger;
+  /** Defaults to the target named by the settings (DATABASE_URL, else PGlite in NYCKEL_DATA_DIR). */
+  database?: DatabaseTarget | Database;
+  /** Start the HTTP listener (default true). */
+  listen?: boolean;
+  clientsFile?: ClientsFile;
+}
+
+export interface Nyckel {
+  settings: Settings;
+  logger: Logger;
+  db: Database;
+  accounts: Accounts;
+  audit: AuditLog;
+  box: SecretBox;
+  clients: ClientDirectory;
+  provider(): Provider;
+  server?: http.Server;
+  url: string;
+  callback: ReturnType<ReturnType<typeof createApp>['callback']>;
+  /** Re-reads the clients file and signing keys and swaps in a new provider; sessions are kept. */
+  reload(): Promise<void>;
+  sweep(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Opens a database handle and brings it to the committed schema. */
+export async function openMigratedDatabase(target: DatabaseTarget): Promise<Database> {
+  const db = await openDatabase(target);
+  try {
+    await applyMigrations(db.adapterFactory);
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  return db;
+}
+
+export async function startNyckel(givenSettings: Settings, options: NyckelOptions = {}): Promise<Nyckel> {
+  let settings = givenSettings;
+  // Bind first, so that with PORT=0 the issuer can name the port actually bound.
+  let handler: http.RequestListener = (_req, res) => {
+    res.statusCode = 503;
+    res.end();
+  };
+  let server: http.Server | undefined;
+  if (options.listen !== false) {
+    server = http.createServer((req, res) => handler(req, res));
+    server.keepAliveTimeout = 5000;
+    await new Promise<void>((resolve, reject) => {
+      server!.once('error', reject);
+      server!.listen(settings.port, settings.host, () => resolve());
+    });
+    const { port } = server.address() as AddressInfo;
+    if (!settings.issuerExplicit) settings = { ...settings, port, issuer: `http://localhost:${port}` };
+  }
+  try {
+    return await assemble(settings, options, server, (listener) => (handler = listener));
+  } catch (error) {
+    server?.close();
+    throw error;
+  }
+}
+
+async function assemble(
+  settings: Settings,
+  options: NyckelOptions,
+  server: http.Server | undefined,
+  setHandler: (listener: http.RequestListener) => void,
+): Promise<Nyckel> {
+  const logger = options.logger ?? createLogger(settings.logLevel);
+  const clientsFile = options.clientsFile ?? readClientsFile(settings.clientsFile);
+  const ownsDatabase = !options.database || !('prisma' in options.database);
+  const db =
+    options.database && 'prisma' in options.database
+      ? options.database
+      : await openMigratedDatabase((options.database as DatabaseTarget | undefined) ?? databaseTarget(settings));
+  const { prisma } = db;
+
+  const box = new SecretBox(resolveMasterKey(settings));
+  await ensureSigningKeys(prisma, box);
+  const cookieKeys = await loadCookieKeys(prisma, box);
+
+  const audit = new AuditLog(prisma, logger);
+  const accounts = new Accounts(prisma, audit, settings.argon2);
+  const throttle = new LoginThrottle(prisma, settings.loginThrottle);
+  const clients = new ClientDirectory(clientsFile);
+  const pages = new PageRenderer(new Views(), clients, settings.defaultLocale);
+
+  const buildProvider = async () =>
+    createProvider({ settings, prisma, accounts, clients: clients.file, jwks: await loadSigningKeys(prisma, box), cookieKeys, pages });
+  let provider = await buildProvider();
+
+  const app = createApp({
+    issuer: settings.issuer,
+    trustProxy: settings.trustProxy,
+    logger,
+    pages,
+    provider: () => provider,
+    routers: [
+      homeRoutes(pages),
+      interactionRoutes({
+        provider: () => provider,
+        accounts,
+        audit,
+        throttle,
+        clients,
+        pages,
+        box,
+        maxBodyBytes: settings.maxBodyBytes,
+      }),
+    ],
+  });
+  const callback = app.callback();
+
+  const sweep = async () => {
+    const now = new Date();
+    await sweepExpiredOidcModels(prisma, now);
+    await sweepExpiredRateLimits(prisma, now);
+    await deleteExpiredSigningKeys(prisma, now);
+  };
+  const sweepTimer = setInterval(() => {
+    sweep().catch((error) => logger.warn({ err: error }, 'sweep of expired rows failed'));
+  }, settings.sweepIntervalSeconds * 1000);
+  sweepTimer.unref();
+
+  setHandler(callback);
+  const url = server ? `http://localhost:${(server.address() as AddressInfo).port}` : settings.issuer;
+
+  return {
+    settings,
+    logger,
+    db,
+    accounts,
+    audit,
+    box,
+    clients,
+    provider: () => provider,
+    server,
+    url,
+    callback,
+    reload: async () => {
+      const file = readClientsFile(settings.clientsFile);
+      const previous = clients.file;
+      clients.replace(file);
+      try {
+        provider = await buildProvider();
+      } catch (error) {
+        clients.replace(previous);
+        throw error;
+      }
+    },
+    sweep,
+    close: async () => {
+      clearInterval(sweepTimer);
+      if (server) {
+        await new Promise<void>((resolve) => {
+          server!.close(() => resolve());
+          server!.closeIdleConnections();
+        });
+      }
+      if (ownsDatabase) await db.close();
+    },
+  };
+}

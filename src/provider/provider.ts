@@ -1,0 +1,118 @@
+import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Accounts } from '../accounts/accounts.ts';
+import { toProviderMetadata, type ClientsFile } from '../clients/clients-file.ts';
+import type { Settings } from '../config/settings.ts';
+import { createOidcAdapter } from '../storage/oidc-adapter.ts';
+import type { PrismaClient } from '../storage/db.ts';
+import type { JWK } from 'jose';
+import { acrValuesSupported } from './acr.ts';
+import type { PageRenderer } from '../server/pages.ts';
+
+export interface ProviderDependencies {
+  settings: Settings;
+  prisma: PrismaClient;
+  accounts: Accounts;
+  clients: ClientsFile;
+  jwks: { keys: JWK[] };
+  cookieKeys: string[];
+  pages: PageRenderer;
+}
+
+export const oidcScopes = ['openid', 'offline_access', 'profile', 'email', 'phone'];
+
+/** oidc-provider's configuration: everything Nyckel changes from the library's defaults, in one place. */
+export function providerConfiguration(deps: ProviderDependencies): Configuration {
+  const { settings, accounts, clients, pages } = deps;
+  const resourceScopes = clients.resources.flatMap((r) => r.scopes);
+  const resources = new Map(clients.resources.map((r) => [r.identifier, r]));
+
+  return {
+    adapter: createOidcAdapter(deps.prisma),
+    clients: clients.clients.map(toProviderMetadata) as Configuration['clients'],
+    jwks: deps.jwks as Configuration['jwks'],
+    cookies: {
+      keys: deps.cookieKeys,
+      names: { session: 'nyckel.session', interaction: 'nyckel.interaction', resume: 'nyckel.resume' },
+      long: { httpOnly: true, sameSite: 'lax' },
+      short: { httpOnly: true, sameSite: 'lax' },
+    },
+    claims: {
+      openid: ['sub'],
+      profile: ['name', 'locale', 'updated_at'],
+      email: ['email', 'email_verified'],
+      phone: ['phone_number', 'phone_number_verified'],
+    },
+    scopes: [...new Set([...oidcScopes, ...resourceScopes])],
+    acrValues: acrValuesSupported,
+    responseTypes: ['code'],
+    pkce: { required: () => true },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      pushedAuthorizationRequests: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: async (ctx, form) => pages.logoutConfirmation(ctx, form),
+        postLogoutSuccessSource: async (ctx) => pages.loggedOut(ctx),
+      },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: () => undefined,
+        useGrantedResource: () => true,
+        getResourceServerInfo: (_ctx, indicator) => {
+          const resource = resources.get(indicator);
+          if (!resource) throw new errors.InvalidTarget('unknown resource indicator');
+          return {
+            scope: resource.scopes.join(' '),
+            audience: resource.identifier,
+            accessTokenTTL: resource.access_token_ttl ?? settings.ttl.accessToken,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: 'ES256' } },
+          };
+        },
+      },
+    },
+    // Public clients get a new refresh token on every use (the old one is then refused); confidential
+    // clients once 70% of its lifetime has passed.
+    rotateRefreshToken: (ctx) => {
+      const { RefreshToken: refreshToken, Client: client } = ctx.oidc.entities;
+      if (!refreshToken || !client) return false;
+      if (client.clientAuthMethod === 'none') return true;
+      return refreshToken.ttlPercentagePassed() >= 70;
+    },
+    ttl: {
+      AccessToken: settings.ttl.accessToken,
+      AuthorizationCode: settings.ttl.authorizationCode,
+      ClientCredentials: settings.ttl.accessToken,
+      IdToken: settings.ttl.idToken,
+      RefreshToken: settings.ttl.refreshToken,
+      Interaction: settings.ttl.interaction,
+      Session: settings.ttl.session,
+      Grant: settings.ttl.refreshToken,
+    },
+    findAccount: async (_ctx, sub) => {
+      const user = await accounts.findById(sub).catch(() => null);
+      if (!user || user.status !== 'active') return undefined;
+      const claims = await accounts.claims(user);
+      return { accountId: user.id, claims: async () => claims };
+    },
+    interactions: {
+      url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+    },
+    discovery: {
+      ui_locales_supported: ['sv', 'da', 'en'],
+      claims_locales_supported: ['sv', 'da', 'en'],
+      service_documentation: `${settings.issuer}/`,
+    },
+    renderError: async (ctx, out, error) => pages.protocolError(ctx as KoaContextWithOIDC, out, error),
+  };
+}
+
+export function createProvider(deps: ProviderDependencies): Provider {
+  const provider = new Provider(deps.settings.issuer, providerConfiguration(deps));
+  provider.proxy = deps.settings.trustProxy;
+  return provider;
+}

@@ -1,0 +1,51 @@
+import { RateLimiterPrisma, RateLimiterRes } from 'rate-limiter-flexible';
+import { NyckelError } from '../errors.ts';
+import type { PrismaClient } from '../storage/db.ts';
+
+/**
+ * Failed password attempts counted per submitted account name and per client IP in the database, so
+ * the count holds across nodes and restarts. The account key is the name as typed (normalised), so
+ * an unknown account is throttled exactly like a known one.
+ */
+export class LoginThrottle {
+  private readonly perAccount: RateLimiterPrisma;
+  private readonly perIp: RateLimiterPrisma;
+
+  constructor(prisma: PrismaClient, limits: { perAccount: number; perIp: number; windowSeconds: number }) {
+    const common = { storeClient: prisma, tableName: 'rateLimit', duration: limits.windowSeconds, clearExpiredByTimeout: false };
+    this.perAccount = new RateLimiterPrisma({ ...common, keyPrefix: 'login-account', points: limits.perAccount });
+    this.perIp = new RateLimiterPrisma({ ...common, keyPrefix: 'login-ip', points: limits.perIp });
+  }
+
+  private static accountKey(email: string) {
+    return email.trim().toLowerCase();
+  }
+
+  /**
+   * Counts one attempt against both budgets before the password is checked, so parallel guesses are
+   * all counted; throws rate_limited once a budget is spent. `succeeded` gives the attempt back.
+   */
+  async beginAttempt(email: string, ip: string): Promise<{ succeeded(): Promise<void> }> {
+    const accountKey = LoginThrottle.accountKey(email);
+    const results = await Promise.allSettled([this.perAccount.consume(accountKey), this.perIp.consume(ip)]);
+    const refused = results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
+    if (refused.length > 0) {
+      const real = refused.find((reason) => !(reason instanceof RateLimiterRes));
+      if (real) throw real;
+      const wait = Math.max(...(refused as RateLimiterRes[]).map((res) => res.msBeforeNext));
+      throw new NyckelError('rate_limited', 'too many failed sign-in attempts', {
+        retryAfterSeconds: Math.max(1, Math.ceil(wait / 1000)),
+      });
+    }
+    return {
+      succeeded: async () => {
+        await Promise.all([this.perAccount.delete(accountKey), this.perIp.reward(ip, 1)]);
+      },
+    };
+  }
+}
+
+export async function sweepExpiredRateLimits(prisma: PrismaClient, now = new Date()): Promise<number> {
+  const { count } = await prisma.rateLimit.deleteMany({ where: { expire: { lte: now } } });
+  return count;
+}

@@ -1,0 +1,78 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Koa from 'koa';
+import Router from '@koa/router';
+import helmet from 'koa-helmet';
+import type Provider from 'oidc-provider';
+import { interactionsDir } from '../i18n/i18n.ts';
+import type { Logger } from '../logger.ts';
+import { errorHandler } from './error-handler.ts';
+import type { PageRenderer } from './pages.ts';
+
+export interface AppDependencies {
+  issuer: string;
+  trustProxy: boolean;
+  logger: Logger;
+  pages: PageRenderer;
+  /** The provider in force; replaced on reload, so it is read per request. */
+  provider: () => Provider;
+  routers: Router[];
+}
+
+function securityHeaders(issuer: string) {
+  const https = issuer.startsWith('https:');
+  return helmet({
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        objectSrc: ["'none'"],
+        baseUri: ["'none'"],
+        frameAncestors: ["'none'"],
+        // No form-action: browsers apply it to the redirect back to the relying party after a form post.
+        ...(https ? { upgradeInsecureRequests: [] } : {}),
+      },
+    },
+    strictTransportSecurity: https ? { maxAge: 31536000, includeSubDomains: true } : false,
+    referrerPolicy: { policy: 'no-referrer' },
+    crossOriginEmbedderPolicy: false,
+  });
+}
+
+function assetRoutes(): Router {
+  const router = new Router();
+  const css = fs.readFileSync(path.join(interactionsDir, 'styles', 'nyckel.css'));
+  router.get('/assets/nyckel.css', (ctx) => {
+    ctx.type = 'text/css; charset=utf-8';
+    ctx.set('Cache-Control', 'public, max-age=3600');
+    ctx.body = css;
+  });
+  return router;
+}
+
+export function createApp(deps: AppDependencies): Koa {
+  const app = new Koa();
+  app.proxy = deps.trustProxy;
+  app.silent = true;
+  app.use(securityHeaders(deps.issuer));
+  app.use(errorHandler(deps.pages, deps.logger));
+  for (const router of [assetRoutes(), ...deps.routers]) {
+    app.use(router.routes());
+    app.use(router.allowedMethods());
+  }
+  const callbacks = new WeakMap<Provider, ReturnType<Provider['callback']>>();
+  app.use(async (ctx) => {
+    const provider = deps.provider();
+    let callback = callbacks.get(provider);
+    if (!callback) {
+      callback = provider.callback();
+      callbacks.set(provider, callback);
+    }
+    ctx.respond = false;
+    await callback(ctx.req, ctx.res);
+  });
+  return app;
+}

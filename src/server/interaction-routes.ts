@@ -1,0 +1,190 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import type { InteractionResults } from 'oidc-provider';
+import { z } from 'zod';
+import type { Accounts } from '../accounts/accounts.ts';
+import type { AuditLog } from '../accounts/audit.ts';
+import type { ClientDirectory } from '../clients/directory.ts';
+import { NyckelError, isNyckelError } from '../errors.ts';
+import { translator } from '../i18n/i18n.ts';
+import { acr } from '../provider/acr.ts';
+import { assertCsrf, csrfProtection } from '../security/csrf.ts';
+import type { SecretBox } from '../security/crypto.ts';
+import type { LoginThrottle } from '../security/login-throttle.ts';
+import { formBody, readForm } from './forms.ts';
+import { CLIENT_COOKIE, type PageRenderer } from './pages.ts';
+
+type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
+
+export interface InteractionDependencies {
+  provider: () => Provider;
+  accounts: Accounts;
+  audit: AuditLog;
+  throttle: LoginThrottle;
+  clients: ClientDirectory;
+  pages: PageRenderer;
+  maxBodyBytes: number;
+  box: SecretBox;
+}
+
+const csrfField = z.string().max(200);
+const loginForm = z.object({
+  _csrf: csrfField,
+  email: z.string().max(320).default(''),
+  password: z.string().max(4096).default(''),
+});
+const consentForm = z.object({ _csrf: csrfField, decision: z.enum(['allow', 'deny']) });
+const abortForm = z.object({ _csrf: csrfField });
+
+function requestContext(ctx: Context) {
+  return { ip: ctx.ip, userAgent: ctx.get('user-agent') };
+}
+
+export function interactionRoutes(deps: InteractionDependencies): Router {
+  const { accounts, audit, throttle, clients, pages } = deps;
+  const router = new Router({ prefix: '/interaction/:uid' });
+  const form = formBody(deps.maxBodyBytes);
+  router.use(csrfProtection(deps.box));
+
+  /** The interaction of this browser; a missing, expired or foreign one is session_expired. */
+  async function interaction(ctx: Context): Promise<Details> {
+    const details = await deps.provider().interactionDetails(ctx.req, ctx.res);
+    if (details.uid !== ctx.params.uid) throw new NyckelError('session_expired');
+    ctx.cookies.set(CLIENT_COOKIE, String(details.params.client_id ?? ''), { httpOnly: true, sameSite: 'lax', overwrite: true });
+    return details;
+  }
+
+  function view(ctx: Context, details: Details) {
+    const clientId = String(details.params.client_id);
+    return {
+      locale: pages.localeOf(ctx, details.params.ui_locales as string | undefined),
+      clientName: pages.clientName(clientId) ?? clientId,
+      uid: details.uid,
+      csrfToken: ctx.state.csrfToken as string,
+    };
+  }
+
+  function renderLogin(ctx: Context, details: Details, options: { email?: string; errorKey?: string; minutes?: number; status?: number } = {}) {
+    const base = view(ctx, details);
+    const t = translator(base.locale);
+    pages.html(
+      ctx,
+      'login',
+      base.locale,
+      {
+        ...base,
+        email: options.email ?? (details.params.login_hint as string | undefined) ?? '',
+        error: options.errorKey ? t(options.errorKey, { minutes: options.minutes ?? 1 }) : undefined,
+      },
+      options.status,
+    );
+  }
+
+  async function finish(ctx: Context, result: InteractionResults) {
+    const redirectTo = await deps.provider().interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
+    ctx.status = 303;
+    ctx.redirect(redirectTo);
+  }
+
+  async function grantConsent(details: Details): Promise<string> {
+    const provider = deps.provider();
+    const accountId = details.session?.accountId;
+    if (!accountId) throw new NyckelError('session_expired');
+    const grant = details.grantId
+      ? await provider.Grant.find(details.grantId)
+      : new provider.Grant({ accountId, clientId: String(details.params.client_id) });
+    if (!grant) throw new NyckelError('session_expired');
+    const missing = details.prompt.details as {
+      missingOIDCScope?: string[];
+      missingOIDCClaims?: string[];
+      missingResourceScopes?: Record<string, string[]>;
+    };
+    if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+    if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+    for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) {
+      grant.addResourceScope(indicator, scopes.join(' '));
+    }
+    return grant.save();
+  }
+
+  function consentLines(ctx: Context, details: Details): string[] {
+    const t = translator(view(ctx, details).locale);
+    const missing = details.prompt.details as { missingOIDCScope?: string[]; missingResourceScopes?: Record<string, string[]> };
+    const oidc = (missing.missingOIDCScope ?? []).map((scope) => {
+      const key = `consent.scopes.${scope}`;
+      const text = t(key);
+      return text === key ? scope : text;
+    });
+    const resources = Object.entries(missing.missingResourceScopes ?? {}).map(([indicator, scopes]) => {
+      const resource = clients.file.resources.find((r) => r.identifier === indicator);
+      return t('consent.resource', { resource: resource?.name ?? indicator, scopes: scopes.join(', ') });
+    });
+    return [...oidc, ...resources];
+  }
+
+  router.get('/', async (ctx) => {
+    const details = await interaction(ctx);
+    if (details.prompt.name === 'login') return renderLogin(ctx, details);
+    if (details.prompt.name === 'consent') {
+      if (clients.get(String(details.params.client_id))?.first_party) {
+        return finish(ctx, { consent: { grantId: await grantConsent(details) } });
+      }
+      const base = view(ctx, details);
+      return pages.html(ctx, 'consent', base.locale, { ...base, scopes: consentLines(ctx, details) });
+    }
+    throw new NyckelError('invalid_request', `unsupported prompt ${details.prompt.name}`);
+  });
+
+  router.post('/login', form, async (ctx) => {
+    const details = await interaction(ctx);
+    const input = readForm(ctx, loginForm);
+    assertCsrf(ctx, input._csrf);
+    if (details.prompt.name !== 'login') throw new NyckelError('session_expired');
+    const email = input.email.trim();
+    if (!email || !input.password) return renderLogin(ctx, details, { email, errorKey: 'login.missing', status: 400 });
+
+    let attempt;
+    try {
+      attempt = await throttle.beginAttempt(email, ctx.ip);
+    } catch (error) {
+      if (!isNyckelError(error) || error.code !== 'rate_limited') throw error;
+      await audit.record('login.throttled', { data: { email: email.toLowerCase() }, ...requestContext(ctx) });
+      ctx.set('Retry-After', String(error.retryAfterSeconds ?? 60));
+      return renderLogin(ctx, details, {
+        email,
+        errorKey: 'errors.rate_limited',
+        minutes: Math.ceil((error.retryAfterSeconds ?? 60) / 60),
+        status: 429,
+      });
+    }
+    const user = await accounts.verifyPassword(email, input.password);
+    if (!user) {
+      await audit.record('login.failed', { data: { email: email.toLowerCase() }, ...requestContext(ctx) });
+      return renderLogin(ctx, details, { email, errorKey: 'login.invalid', status: 401 });
+    }
+    await attempt.succeeded();
+    await audit.record('login.succeeded', { userId: user.id, data: { client: details.params.client_id, amr: ['pwd'] }, ...requestContext(ctx) });
+    return finish(ctx, { login: { accountId: user.id, amr: ['pwd'], acr: acr.password, remember: true } });
+  });
+
+  router.post('/consent', form, async (ctx) => {
+    const details = await interaction(ctx);
+    const input = readForm(ctx, consentForm);
+    assertCsrf(ctx, input._csrf);
+    if (details.prompt.name !== 'consent') throw new NyckelError('session_expired');
+    if (input.decision === 'deny') {
+      return finish(ctx, { error: 'access_denied', error_description: 'The user denied access' });
+    }
+    return finish(ctx, { consent: { grantId: await grantConsent(details) } });
+  });
+
+  router.post('/abort', form, async (ctx) => {
+    await interaction(ctx);
+    const input = readForm(ctx, abortForm);
+    assertCsrf(ctx, input._csrf);
+    return finish(ctx, { error: 'access_denied', error_description: 'The user cancelled the sign-in' });
+  });
+
+  return router;
+}

@@ -1,0 +1,103 @@
+import type { Context } from 'koa';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import type { Locale } from '../accounts/accounts.ts';
+import type { ClientDirectory } from '../clients/directory.ts';
+import { NyckelError, type ErrorCode } from '../errors.ts';
+import { negotiateLocale, translator } from '../i18n/i18n.ts';
+import type { Views } from './views.ts';
+
+/** Remembers which app the browser was signing in to, so an error page can link back to it. */
+export const CLIENT_COOKIE = 'nyckel.client';
+
+export class PageRenderer {
+  constructor(
+    private readonly views: Views,
+    private readonly clients: ClientDirectory,
+    private readonly defaultLocale: Locale,
+  ) {}
+
+  localeOf(ctx: Context, uiLocales?: string): Locale {
+    const fromQuery = typeof ctx.query.ui_locales === 'string' ? ctx.query.ui_locales : undefined;
+    const oidcParams = (ctx as unknown as KoaContextWithOIDC).oidc?.params as { ui_locales?: string } | undefined;
+    return negotiateLocale({
+      uiLocales: uiLocales ?? oidcParams?.ui_locales ?? fromQuery,
+      acceptsLanguages: (languages) => ctx.acceptsLanguages(languages),
+      fallback: this.defaultLocale,
+    });
+  }
+
+  clientName(clientId: string | undefined): string | undefined {
+    return this.clients.get(clientId)?.name;
+  }
+
+  html(ctx: Context, template: string, locale: Locale, context: Record<string, unknown>, status = 200) {
+    ctx.status = status;
+    ctx.type = 'text/html; charset=utf-8';
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = this.views.render(template, locale, context);
+  }
+
+  error(ctx: Context, error: NyckelError, locale = this.localeOf(ctx)) {
+    const t = translator(locale);
+    const clientId = ctx.cookies.get(CLIENT_COOKIE);
+    const minutes = Math.max(1, Math.ceil((error.retryAfterSeconds ?? 60) / 60));
+    if (error.retryAfterSeconds) ctx.set('Retry-After', String(error.retryAfterSeconds));
+    this.html(
+      ctx,
+      'error',
+      locale,
+      {
+        message: t(`errors.${error.code}`, { minutes }),
+        clientName: this.clientName(clientId),
+        backUrl: this.clients.homeOf(clientId),
+      },
+      error.status,
+    );
+  }
+
+  async logoutConfirmation(ctx: KoaContextWithOIDC, form: string) {
+    const clientId = ctx.oidc.client?.clientId;
+    this.html(ctx as unknown as Context, 'logout', this.localeOf(ctx as unknown as Context), {
+      form,
+      clientName: this.clientName(clientId),
+    });
+  }
+
+  async loggedOut(ctx: KoaContextWithOIDC) {
+    const clientId = ctx.oidc.client?.clientId;
+    this.html(ctx as unknown as Context, 'logged-out', this.localeOf(ctx as unknown as Context), {
+      clientName: this.clientName(clientId),
+      backUrl: this.clients.homeOf(clientId),
+    });
+  }
+
+  /** oidc-provider's renderError: protocol errors that cannot be redirected back to the client. */
+  async protocolError(ctx: KoaContextWithOIDC, out: { error: string; error_description?: string }, error: Error) {
+    const koa = ctx as unknown as Context;
+    const locale = this.localeOf(koa);
+    if (error.name === 'SessionNotFound' || error.name === 'InvalidSession') {
+      const status = koa.status;
+      this.error(koa, new NyckelError('session_expired'), locale);
+      koa.status = status >= 400 ? status : 400;
+      return;
+    }
+    const t = translator(locale);
+    const clientId = ctx.oidc?.client?.clientId ?? koa.cookies.get(CLIENT_COOKIE);
+    const status = koa.status;
+    this.html(
+      koa,
+      'error',
+      locale,
+      {
+        message: t('errors.oauth', { error: out.error_description ? `${out.error}: ${out.error_description}` : out.error }),
+        clientName: this.clientName(clientId),
+        backUrl: this.clients.homeOf(clientId),
+      },
+      status >= 400 ? status : 400,
+    );
+  }
+
+  errorCodeMessage(locale: Locale, code: ErrorCode) {
+    return translator(locale)(`errors.${code}`);
+  }
+}

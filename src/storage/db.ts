@@ -1,0 +1,60 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { PrismaPGlite } from 'pglite-prisma-adapter';
+import { PrismaPg } from '@prisma/adapter-pg';
+import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
+import { PrismaClient } from '../generated/prisma/client.ts';
+
+export type { PrismaClient } from '../generated/prisma/client.ts';
+
+export interface Database {
+  prisma: PrismaClient;
+  kind: 'pglite' | 'postgres';
+  /** The same driver adapter the app uses, for the wasm schema engine (migrations). */
+  adapterFactory: SqlMigrationAwareDriverAdapterFactory;
+  close(): Promise<void>;
+}
+
+export type DatabaseTarget =
+  | { kind: 'postgres'; url: string }
+  | { kind: 'pglite'; dataDir: string }
+  | { kind: 'pglite-memory' };
+
+export function databaseTarget(settings: { databaseUrl?: string; dataDir: string }): DatabaseTarget {
+  return settings.databaseUrl
+    ? { kind: 'postgres', url: settings.databaseUrl }
+    : { kind: 'pglite', dataDir: path.join(settings.dataDir, 'pgdata') };
+}
+
+export async function openDatabase(target: DatabaseTarget): Promise<Database> {
+  if (target.kind === 'postgres') {
+    const adapterFactory = new PrismaPg({ connectionString: target.url, max: 10 });
+    const prisma = new PrismaClient({ adapter: adapterFactory });
+    return {
+      prisma,
+      kind: 'postgres',
+      adapterFactory,
+      close: () => prisma.$disconnect(),
+    };
+  }
+  let pglite: PGlite;
+  if (target.kind === 'pglite') {
+    fs.mkdirSync(target.dataDir, { recursive: true, mode: 0o700 });
+    pglite = new PGlite(target.dataDir);
+  } else {
+    pglite = new PGlite();
+  }
+  await pglite.waitReady;
+  const adapterFactory = new PrismaPGlite(pglite);
+  const prisma = new PrismaClient({ adapter: adapterFactory });
+  return {
+    prisma,
+    kind: 'pglite',
+    adapterFactory,
+    close: async () => {
+      await prisma.$disconnect();
+      await pglite.close();
+    },
+  };
+}

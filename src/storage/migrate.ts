@@ -1,0 +1,143 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import * as engineGlue from '@prisma/schema-engine-wasm/schema_engine_bg';
+import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils';
+import type { SqlDriverAdapter, SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
+
+/**
+ * Migrations without the Prisma CLI: Prisma's schema engine compiled to wasm (shipped inside the
+ * `prisma` package, matching its version) talks to the database through the app's own driver
+ * adapter, so the same code migrates the embedded PGlite and a PostgreSQL server.
+ */
+const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const migrationsDir = path.join(projectRoot, 'prisma/migrations');
+export const schemaPath = path.join(projectRoot, 'prisma/schema.prisma');
+
+type EngineGlue = typeof engineGlue & { __wbg_set_wasm(exports: WebAssembly.Exports): void };
+type SchemaEngine = Awaited<ReturnType<typeof engineGlue.SchemaEngine.new>>;
+
+// The wasm-bindgen glue keeps module-level views of one instance's memory, so there is exactly one
+// instance per process; each engine created on it is independent.
+let wasmReady: Promise<void> | undefined;
+
+function initialiseWasm(): Promise<void> {
+  wasmReady ??= (async () => {
+    const require = createRequire(import.meta.url);
+    const wasmPath = path.join(path.dirname(require.resolve('prisma/package.json')), 'build/schema_engine_bg.wasm');
+    const glue = engineGlue as EngineGlue;
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(await fs.readFile(wasmPath)), {
+      './schema_engine_bg.js': glue as never,
+    });
+    glue.__wbg_set_wasm(instance.exports);
+    (instance.exports.__wbindgen_start as () => void)();
+  })();
+  return wasmReady;
+}
+
+/**
+ * Runs `work` on a schema engine connected through `adapterFactory`. The engine does not close the
+ * connections it opens (a PostgreSQL one would keep the migration advisory lock), so they are
+ * tracked and disposed here.
+ */
+async function withEngine<T>(adapterFactory: SqlMigrationAwareDriverAdapterFactory, work: (engine: SchemaEngine) => Promise<T>): Promise<T> {
+  await initialiseWasm();
+  const opened: SqlDriverAdapter[] = [];
+  const tracked: SqlMigrationAwareDriverAdapterFactory = {
+    provider: adapterFactory.provider,
+    adapterName: adapterFactory.adapterName,
+    connect: async () => {
+      const adapter = await adapterFactory.connect();
+      opened.push(adapter);
+      return adapter;
+    },
+    connectToShadowDb: async () => {
+      const adapter = await adapterFactory.connectToShadowDb();
+      opened.push(adapter);
+      return adapter;
+    },
+  };
+  const datamodel = await fs.readFile(schemaPath, 'utf8');
+  const engine = await (engineGlue as EngineGlue).SchemaEngine.new(
+    { datamodels: [['schema.prisma', datamodel]] } as never,
+    () => {},
+    bindMigrationAwareSqlAdapterFactory(tracked) as never,
+  );
+  try {
+    return await work(engine);
+  } finally {
+    engine.free();
+    await Promise.all(opened.map((adapter) => adapter.dispose()));
+  }
+}
+
+export interface MigrationDirectory {
+  name: string;
+  sql: string;
+}
+
+export async function readMigrations(dir = migrationsDir): Promise<{ lockfile: string; migrations: MigrationDirectory[] }> {
+  const entries = await fs.readdir(dir, { withFileTypes: true });
+  const names = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  const migrations = await Promise.all(
+    names.map(async (name) => ({ name, sql: await fs.readFile(path.join(dir, name, 'migration.sql'), 'utf8') })),
+  );
+  const lockfile = await fs.readFile(path.join(dir, 'migration_lock.toml'), 'utf8');
+  return { lockfile, migrations };
+}
+
+function migrationsList(dir: string, lockfile: string, migrations: MigrationDirectory[]) {
+  return {
+    baseDir: dir,
+    lockfile: { path: 'migration_lock.toml', content: lockfile },
+    shadowDbInitScript: '',
+    migrationDirectories: migrations.map((m) => ({
+      path: m.name,
+      migrationFile: { path: 'migration.sql', content: { tag: 'ok', value: m.sql } },
+    })),
+  };
+}
+
+const noFilters = { externalTables: [], externalEnums: [] };
+
+/** Applies every committed migration not yet applied; returns the names it applied. */
+export async function applyMigrations(adapterFactory: SqlMigrationAwareDriverAdapterFactory, dir = migrationsDir): Promise<string[]> {
+  const { lockfile, migrations } = await readMigrations(dir);
+  const result = (await withEngine(adapterFactory, (engine) =>
+    engine.applyMigrations({ migrationsList: migrationsList(dir, lockfile, migrations), filters: noFilters } as never),
+  )) as { appliedMigrationNames: string[] };
+  return result.appliedMigrationNames;
+}
+
+/** SQL that takes a database at the state of the committed migrations to the current schema.prisma. */
+export async function diffFromMigratedDatabase(adapterFactory: SqlMigrationAwareDriverAdapterFactory): Promise<string> {
+  const datamodel = await fs.readFile(schemaPath, 'utf8');
+  const files = [{ path: schemaPath, content: datamodel }];
+  const result = (await withEngine(adapterFactory, (engine) =>
+    engine.diff({
+      from: { tag: 'schemaDatasource', files, configDir: path.dirname(schemaPath) },
+      to: { tag: 'schemaDatamodel', files },
+      script: true,
+      exitCode: null,
+      filters: noFilters,
+    } as never),
+  )) as { stdout: string };
+  return result.stdout;
+}
+
+/** Names of committed migrations that are not recorded as applied in the database. */
+export async function pendingMigrations(
+  query: (sql: string) => Promise<Array<{ migration_name: string }>>,
+  dir = migrationsDir,
+): Promise<string[]> {
+  const { migrations } = await readMigrations(dir);
+  let applied: Set<string>;
+  try {
+    const rows = await query('SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL');
+    applied = new Set(rows.map((r) => r.migration_name));
+  } catch {
+    applied = new Set();
+  }
+  return migrations.map((m) => m.name).filter((name) => !applied.has(name));
+}

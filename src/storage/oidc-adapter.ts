@@ -1,0 +1,79 @@
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import type { PrismaClient } from './db.ts';
+
+/** Models whose second consume means replay: the whole grant is revoked and the request refused. */
+const grantSources = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
+
+/**
+ * oidc-provider's storage for every model (sessions, interactions, codes, tokens, grants, …) in one
+ * table. Expired rows are never returned and are removed by `sweepExpiredOidcModels`.
+ */
+export function createOidcAdapter(prisma: PrismaClient) {
+  const notExpired = () => ({ OR: [{ expiresAt: null }, { expiresAt: { gt: new Date() } }] });
+
+  function present(row: { payload: unknown; consumedAt: Date | null } | null): AdapterPayload | undefined {
+    if (!row) return undefined;
+    const payload = row.payload as AdapterPayload;
+    return row.consumedAt ? { ...payload, consumed: Math.floor(row.consumedAt.getTime() / 1000) } : payload;
+  }
+
+  return class PrismaOidcAdapter implements Adapter {
+    constructor(private readonly type: string) {}
+
+    async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+      const data = {
+        payload: payload as object,
+        grantId: payload.grantId ?? null,
+        userCode: payload.userCode ?? null,
+        uid: payload.uid ?? null,
+        expiresAt: expiresIn ? new Date(Date.now() + expiresIn * 1000) : null,
+      };
+      await prisma.oidcModel.upsert({
+        where: { type_id: { type: this.type, id } },
+        create: { type: this.type, id, ...data },
+        update: data,
+      });
+    }
+
+    async find(id: string): Promise<AdapterPayload | undefined> {
+      return present(await prisma.oidcModel.findFirst({ where: { type: this.type, id, ...notExpired() } }));
+    }
+
+    async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+      return present(await prisma.oidcModel.findFirst({ where: { type: this.type, userCode, ...notExpired() } }));
+    }
+
+    async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      return present(await prisma.oidcModel.findFirst({ where: { type: this.type, uid, ...notExpired() } }));
+    }
+
+    async destroy(id: string): Promise<void> {
+      await prisma.oidcModel.deleteMany({ where: { type: this.type, id } });
+    }
+
+    async revokeByGrantId(grantId: string): Promise<void> {
+      await prisma.oidcModel.deleteMany({ where: { grantId } });
+    }
+
+    /**
+     * Marks the row consumed in one conditional UPDATE, so of two parallel uses of one code exactly one
+     * wins; the loser is treated as a replay (oidc-provider's own check runs before, on a stale read).
+     */
+    async consume(id: string): Promise<void> {
+      const { count } = await prisma.oidcModel.updateMany({
+        where: { type: this.type, id, consumedAt: null },
+        data: { consumedAt: new Date() },
+      });
+      if (count === 0 && grantSources.has(this.type)) {
+        const row = await prisma.oidcModel.findUnique({ where: { type_id: { type: this.type, id } } });
+        if (row?.grantId) await this.revokeByGrantId(row.grantId);
+        throw new errors.InvalidGrant(`${this.type} already consumed`);
+      }
+    }
+  };
+}
+
+export async function sweepExpiredOidcModels(prisma: PrismaClient, now = new Date()): Promise<number> {
+  const { count } = await prisma.oidcModel.deleteMany({ where: { expiresAt: { lte: now } } });
+  return count;
+}
