@@ -26,6 +26,10 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
   const resourceScopes = clients.resources.flatMap((r) => r.scopes);
   const resources = new Map(clients.resources.map((r) => [r.identifier, r]));
 
+  // A resource server's own lifetime wins over the global one.
+  const accessTokenTtl = (_ctx: unknown, token: { resourceServer?: { accessTokenTTL?: number } }) =>
+    token.resourceServer?.accessTokenTTL ?? settings.ttl.accessToken;
+
   return {
     adapter: createOidcAdapter(deps.prisma),
     clients: clients.clients.map(toProviderMetadata) as Configuration['clients'],
@@ -37,7 +41,7 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
       short: { httpOnly: true, sameSite: 'lax' },
     },
     claims: {
-      openid: ['sub'],
+      openid: ['sub', 'acr', 'amr', 'auth_time'],
       profile: ['name', 'locale', 'updated_at'],
       email: ['email', 'email_verified'],
       phone: ['phone_number', 'phone_number_verified'],
@@ -49,8 +53,9 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
+      // A client may introspect and revoke only the tokens issued to it.
+      introspection: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
+      revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
       userinfo: { enabled: true },
       pushedAuthorizationRequests: { enabled: true },
       rpInitiatedLogout: {
@@ -84,9 +89,9 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
       return refreshToken.ttlPercentagePassed() >= 70;
     },
     ttl: {
-      AccessToken: settings.ttl.accessToken,
+      AccessToken: accessTokenTtl,
       AuthorizationCode: settings.ttl.authorizationCode,
-      ClientCredentials: settings.ttl.accessToken,
+      ClientCredentials: accessTokenTtl,
       IdToken: settings.ttl.idToken,
       RefreshToken: settings.ttl.refreshToken,
       Interaction: settings.ttl.interaction,

@@ -1,0 +1,22 @@
+// Every suite runs on the embedded PGlite; storage and flow suites run again on the PostgreSQL
+// server (DATABASE_URL_TEST, default postgres://postgres@127.0.0.1:5432/test), each in a fresh database.
+const transform = {
+  '^.+\\.ts$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'es6' } }],
+};
+const common = {
+  transform,
+  extensionsToTreatAsEsm: ['.ts'],
+  testEnvironment: 'node',
+  testTimeout: 60_000,
+};
+export default {
+  projects: [
+    { ...common, displayName: 'pglite', testMatch: ['<rootDir>/test/**/*.test.ts'] },
+    {
+      ...common,
+      displayName: 'postgres',
+      testMatch: ['<rootDir>/test/storage/**/*.test.ts', '<rootDir>/test/flow/**/*.test.ts'],
+      setupFiles: ['<rootDir>/test/support/use-postgres.js'],
+    },
+  ],
+};

@@ -1,0 +1,82 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { parseClientsFile, type ClientsFile } from '../../src/clients/clients-file.ts';
+import { loadSettings, type Settings } from '../../src/config/settings.ts';
+import { newMasterKey } from '../../src/security/crypto.ts';
+import { startNyckel, type Nyckel } from '../../src/nyckel.ts';
+import { freshDatabase } from './database.ts';
+
+export const testClientsYaml = `
+clients:
+  - client_id: web
+    name: Statistics portal
+    redirect_uris: [http://localhost:4000/cb]
+    post_logout_redirect_uris: [http://localhost:4000/bye]
+    token_endpoint_auth_method: client_secret_basic
+    client_secret: web-secret-web-secret-0001
+    scopes: [openid, profile, email, offline_access, reports:read]
+  - client_id: spa
+    name: Care portal
+    first_party: true
+    token_endpoint_auth_method: none
+    redirect_uris: [http://localhost:4000/spa-cb]
+    post_logout_redirect_uris: [http://localhost:4000/spa-bye]
+    scopes: [openid, profile, email, offline_access]
+  - client_id: rs256
+    name: Legacy app
+    first_party: true
+    token_endpoint_auth_method: client_secret_post
+    client_secret: legacy-secret-legacy-0001
+    id_token_signed_response_alg: RS256
+    redirect_uris: [http://localhost:4000/legacy-cb]
+  - client_id: machine
+    name: Reporting job
+    grant_types: [client_credentials]
+    token_endpoint_auth_method: client_secret_basic
+    client_secret: machine-secret-machine-01
+    scopes: [reports:read, reports:write]
+resources:
+  - identifier: https://api.example.test/reports
+    name: Reports API
+    scopes: [reports:read, reports:write]
+    access_token_ttl: 600
+`;
+
+export interface TestNyckel extends Nyckel {
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+export const TEST_PASSWORD = 'correct horse battery staple';
+
+/** A Nyckel on an ephemeral port, on a fresh database of the suite's kind, with quiet logs. */
+export async function startTestNyckel(options: { env?: Record<string, string>; clients?: ClientsFile } = {}): Promise<TestNyckel> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nyckel-test-'));
+  const database = await freshDatabase();
+  const settings: Settings = loadSettings({
+    NODE_ENV: 'test',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    NYCKEL_DATA_DIR: dataDir,
+    NYCKEL_MASTER_KEY: newMasterKey(),
+    NYCKEL_LOG_LEVEL: 'silent',
+    NYCKEL_DEMO: 'false',
+    // Cheaper hashes keep the suite quick; the benchmark measures the production parameters.
+    NYCKEL_ARGON2_MEMORY_KIB: '8192',
+    NYCKEL_ARGON2_TIME_COST: '1',
+    ...options.env,
+  });
+  const clients = options.clients ?? parseClientsFile(testClientsYaml, 'test-clients.yaml');
+  const nyckel = await startNyckel(settings, { database: database.target, clientsFile: clients, logger: pino({ level: 'silent' }) });
+  return {
+    ...nyckel,
+    dataDir,
+    stop: async () => {
+      await nyckel.close();
+      await database.drop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,1 @@
+process.env.NYCKEL_TEST_DB = 'postgres';
