@@ -7,9 +7,9 @@ const common = {
   transform,
   extensionsToTreatAsEsm: ['.ts'],
   testEnvironment: 'node',
-  testTimeout: 60_000,
 };
 export default {
+  testTimeout: 60_000,
   projects: [
     { ...common, displayName: 'pglite', testMatch: ['<rootDir>/test/**/*.test.ts'] },
     {

@@ -28,7 +28,7 @@ export function checkPassword(password: string, context: { email?: string } = {}
   if (chars < passwordRules.minLength) return 'too_short';
   if (chars > passwordRules.maxLength) return 'too_long';
   const lower = normalised.toLowerCase();
-  if (commonPasswords.has(lower) || /^(.)\1+$/.test(lower)) return 'common';
+  if (commonPasswords.has(lower) || /^(.)\1+$/u.test(lower)) return 'common';
   if (context.email) {
     const email = context.email.toLowerCase();
     const local = email.split('@')[0] ?? '';

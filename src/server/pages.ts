@@ -21,7 +21,8 @@ export class PageRenderer {
     const oidcParams = (ctx as unknown as KoaContextWithOIDC).oidc?.params as { ui_locales?: string } | undefined;
     return negotiateLocale({
       uiLocales: uiLocales ?? oidcParams?.ui_locales ?? fromQuery,
-      acceptsLanguages: (languages) => ctx.acceptsLanguages(languages),
+      // "*" (what programs send) expresses no preference: the default locale applies.
+      acceptsLanguages: (languages) => (/^[\s*]*$/.test(ctx.get('accept-language')) ? false : ctx.acceptsLanguages(languages)),
       fallback: this.defaultLocale,
     });
   }

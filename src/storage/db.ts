@@ -5,6 +5,7 @@ import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaPg } from '@prisma/adapter-pg';
 import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import { PrismaClient } from '../generated/prisma/client.ts';
+import { lockDataDirectory } from './data-dir-lock.ts';
 
 export type { PrismaClient } from '../generated/prisma/client.ts';
 
@@ -39,13 +40,18 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
     };
   }
   let pglite: PGlite;
+  let unlock = () => {};
   if (target.kind === 'pglite') {
     fs.mkdirSync(target.dataDir, { recursive: true, mode: 0o700 });
+    unlock = lockDataDirectory(target.dataDir);
     pglite = new PGlite(target.dataDir);
   } else {
     pglite = new PGlite();
   }
-  await pglite.waitReady;
+  await pglite.waitReady.catch((error: unknown) => {
+    unlock();
+    throw error;
+  });
   const adapterFactory = new PrismaPGlite(pglite);
   const prisma = new PrismaClient({ adapter: adapterFactory });
   return {
@@ -53,8 +59,12 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
     kind: 'pglite',
     adapterFactory,
     close: async () => {
-      await prisma.$disconnect();
-      await pglite.close();
+      try {
+        await prisma.$disconnect();
+        await pglite.close();
+      } finally {
+        unlock();
+      }
     },
   };
 }

@@ -1,0 +1,119 @@
+import { describe, expect, test } from '@jest/globals';
+import { ClientsFileError, parseClientsFile } from '../../src/clients/clients-file.ts';
+
+function problemsOf(text: string, file = 'clients.yaml', env: NodeJS.ProcessEnv = {}): string[] {
+  try {
+    parseClientsFile(text, file, env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ClientsFileError);
+    expect((error as Error).message).toContain(file);
+    return (error as ClientsFileError).problems;
+  }
+  throw new Error('expected the file to be refused');
+}
+
+describe('clients file', () => {
+  test('a valid YAML file with defaults filled in and secrets from the environment', () => {
+    const file = parseClientsFile(
+      `
+clients:
+  - client_id: portal
+    name: Portal
+    redirect_uris: [https://portal.example/cb]
+    client_secret: \${PORTAL_SECRET}
+  - client_id: demo
+    name: Demo
+    token_endpoint_auth_method: none
+    redirect_uris: ["\${BASE:-http://localhost:3000}/cb"]
+    mfa: { required: true, methods: [totp, email-code], remember_days: 20 }
+`,
+      'clients.yaml',
+      { PORTAL_SECRET: 'a-secret-of-sixteen-chars' },
+    );
+    expect(file.clients[0]).toMatchObject({
+      client_secret: 'a-secret-of-sixteen-chars',
+      grant_types: ['authorization_code', 'refresh_token'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      first_party: false,
+      id_token_signed_response_alg: 'ES256',
+    });
+    expect(file.clients[1].redirect_uris).toEqual(['http://localhost:3000/cb']);
+    expect(file.clients[1].mfa).toMatchObject({ required: true, methods: ['totp', 'email-code'], remember_days: 20, forgot_device_email: false });
+  });
+
+  test('JSON works too', () => {
+    const file = parseClientsFile(
+      JSON.stringify({ clients: [{ client_id: 'j', name: 'J', token_endpoint_auth_method: 'none', redirect_uris: ['https://j.example/cb'] }] }),
+      'clients.json',
+    );
+    expect(file.clients).toHaveLength(1);
+  });
+
+  test('every problem is reported with its path and the client it belongs to', () => {
+    const problems = problemsOf(`
+clients:
+  - client_id: ok
+    name: Fine
+    token_endpoint_auth_method: none
+    redirect_uris: [https://fine.example/cb]
+  - client_id: portal
+    name: Portal
+    redirect_uris: [http://portal.example/cb, "not a url"]
+    client_secret: \${MISSING_SECRET}
+    scopes: [openid, payroll]
+    colour: blue
+`);
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'clients[1].client_secret: environment variable MISSING_SECRET is not set',
+        'clients[1] (client_id "portal").redirect_uris[0]: must use https (http is allowed only for localhost)',
+        'clients[1] (client_id "portal").redirect_uris[1]: is not an absolute URL',
+        'clients[1] (client_id "portal"): Unrecognized key: "colour"',
+      ]),
+    );
+    expect(problems.some((p) => p.startsWith('clients[1] (client_id "portal").scopes[1]: "payroll"'))).toBe(true);
+  });
+
+  test('rules between fields: public clients, secrets, grants, duplicates', () => {
+    const problems = problemsOf(`
+clients:
+  - client_id: a
+    name: A
+    token_endpoint_auth_method: none
+    client_secret: a-secret-of-sixteen-chars
+    redirect_uris: [https://a.example/cb]
+  - client_id: a
+    name: Again
+    redirect_uris: [https://a.example/cb]
+  - client_id: m
+    name: Machine
+    token_endpoint_auth_method: none
+    grant_types: [client_credentials]
+`);
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'clients[0] (client_id "a").client_secret: must not be set for a public client (token_endpoint_auth_method: none)',
+        'clients[1] (client_id "a").client_id: duplicates clients[0]',
+        'clients[1] (client_id "a").client_secret: is required for client_secret_basic',
+        'clients[2] (client_id "m").grant_types: client_credentials needs a confidential client',
+      ]),
+    );
+  });
+
+  test('a YAML syntax error and an unknown factor are explained', () => {
+    expect(problemsOf('clients: [ { client_id: x')[0]).toMatch(/^not valid YAML/);
+    const problems = problemsOf(`
+clients:
+  - client_id: x
+    name: X
+    token_endpoint_auth_method: none
+    redirect_uris: [https://x.example/cb]
+    mfa: { methods: [carrier-pigeon] }
+`);
+    expect(problems[0]).toMatch(/^clients\[0\] \(client_id "x"\)\.mfa\.methods\[0\]: /);
+  });
+
+  test('an invalid JSON file is refused', () => {
+    expect(problemsOf('{ "clients": [', 'clients.json')[0]).toMatch(/^not valid JSON/);
+  });
+});
