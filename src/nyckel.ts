@@ -13,6 +13,7 @@ import { resolveMasterKey, SecretBox } from './security/crypto.ts';
 import { LoginThrottle, sweepExpiredRateLimits } from './security/login-throttle.ts';
 import { createApp } from './server/app.ts';
 import { homeRoutes } from './server/home-routes.ts';
+import { demoRoutes } from './demo-app.ts';
 import { interactionRoutes } from './server/interaction-routes.ts';
 import { PageRenderer } from './server/pages.ts';
 import { Views } from './server/views.ts';
@@ -122,6 +123,7 @@ async function assemble(
     provider: () => provider,
     routers: [
       homeRoutes(pages),
+      ...(settings.demo ? [demoRoutes(settings.issuer, pages)] : []),
       interactionRoutes({
         provider: () => provider,
         accounts,
