@@ -127,6 +127,26 @@ describe('password sign-in', () => {
     expect(events).toHaveLength(1);
   });
 
+  test('cookies are HttpOnly and SameSite, and Secure behind a TLS-terminating proxy', async () => {
+    const start = await startAuthorization(spa, { redirect_uri: 'http://localhost:4000/spa-cb' });
+    const viaTls = await fetch(start.url, { redirect: 'manual', headers: { 'x-forwarded-proto': 'https' } });
+    const interactionUrl = new URL(viaTls.headers.get('location')!, nyckel.url);
+    const cookies = viaTls.headers.getSetCookie();
+    const page = await fetch(interactionUrl, {
+      headers: { 'x-forwarded-proto': 'https', cookie: cookies.map((c) => c.split(';')[0]).join('; ') },
+    });
+    expect(page.status).toBe(200);
+    const all = [...cookies, ...page.headers.getSetCookie()].filter((c) => !/=;|expires=Thu, 01 Jan 1970/i.test(c));
+    expect(all.map((c) => c.split('=')[0])).toEqual(expect.arrayContaining(['nyckel.interaction', 'nyckel.csrf']));
+    for (const cookie of all) {
+      expect(cookie).toMatch(/;\s*httponly/i);
+      expect(cookie).toMatch(/;\s*samesite=lax/i);
+      expect(cookie).toMatch(/;\s*secure/i);
+    }
+    const plain = await fetch(start.url, { redirect: 'manual' });
+    expect(plain.headers.getSetCookie().some((c) => /;\s*secure/i.test(c))).toBe(false);
+  });
+
   test('an empty form is answered with a message, not an error', async () => {
     const page = await attempt({ email: '', password: '' });
     expect(page.status).toBe(400);

@@ -1,0 +1,36 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, test } from '@jest/globals';
+import { loadSettings, SettingsError, settingsSchema } from '../../src/config/settings.ts';
+import { projectRoot } from '../support/process.ts';
+
+describe('settings', () => {
+  test('every setting is documented in .env.example', () => {
+    const documented = fs.readFileSync(path.join(projectRoot, '.env.example'), 'utf8');
+    const missing = Object.keys(settingsSchema.in.shape).filter((key) => !new RegExp(`^#? ?${key}=`, 'm').test(documented));
+    expect(missing).toEqual([]);
+  });
+
+  test('defaults give a working development configuration', () => {
+    const settings = loadSettings({});
+    expect(settings).toMatchObject({ port: 3000, issuer: 'http://localhost:3000', demo: true, production: false, defaultLocale: 'en' });
+    expect(settings.dataDir).toBe(path.resolve('./data'));
+  });
+
+  test('every problem is named; production needs a master key and turns the demo off', () => {
+    try {
+      loadSettings({ PORT: 'x', ISSUER: 'not a url', NYCKEL_TRUST_PROXY: 'maybe' });
+      throw new Error('should fail');
+    } catch (error) {
+      expect(error).toBeInstanceOf(SettingsError);
+      const problems = (error as SettingsError).problems.join('\n');
+      expect(problems).toMatch(/^PORT: /m);
+      expect(problems).toMatch(/^ISSUER: /m);
+      expect(problems).toMatch(/^NYCKEL_TRUST_PROXY: /m);
+    }
+    expect(() => loadSettings({ NODE_ENV: 'production' })).toThrow(/NYCKEL_MASTER_KEY: required/);
+    const production = loadSettings({ NODE_ENV: 'production', NYCKEL_MASTER_KEY: 'A'.repeat(43) });
+    expect(production.demo).toBe(false);
+    expect(loadSettings({ ISSUER: 'https://id.example.se/' }).issuer).toBe('https://id.example.se');
+  });
+});
