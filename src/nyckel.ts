@@ -111,9 +111,22 @@ async function assemble(
   const clients = new ClientDirectory(clientsFile);
   const pages = new PageRenderer(new Views(), clients, settings.defaultLocale);
 
-  const buildProvider = async () =>
-    createProvider({ settings, prisma, accounts, clients: clients.file, jwks: await loadSigningKeys(prisma, box), cookieKeys, pages });
+  let publishedKids = '';
+  const buildProvider = async () => {
+    const jwks = await loadSigningKeys(prisma, box);
+    const built = createProvider({ settings, prisma, accounts, clients: clients.file, jwks, cookieKeys, pages });
+    publishedKids = jwks.keys.map((k) => k.kid).join(' ');
+    return built;
+  };
   let provider = await buildProvider();
+  /** Keys rotated by `nyckel keys rotate` (on any node) are picked up at the next sweep. */
+  const refreshKeysIfChanged = async () => {
+    const kids = (await loadSigningKeys(prisma, box)).keys.map((k) => k.kid).join(' ');
+    if (kids !== publishedKids) {
+      provider = await buildProvider();
+      logger.info({ kids }, 'signing keys changed; now publishing the new set');
+    }
+  };
 
   const app = createApp({
     issuer: settings.issuer,
@@ -143,6 +156,7 @@ async function assemble(
     await sweepExpiredOidcModels(prisma, now);
     await sweepExpiredRateLimits(prisma, now);
     await deleteExpiredSigningKeys(prisma, now);
+    await refreshKeysIfChanged();
   };
   const sweepTimer = setInterval(() => {
     sweep().catch((error) => logger.warn({ err: error }, 'sweep of expired rows failed'));

@@ -52,7 +52,9 @@ export interface TestNyckel extends Nyckel {
 export const TEST_PASSWORD = 'correct horse battery staple';
 
 /** A Nyckel on an ephemeral port, on a fresh database of the suite's kind, with quiet logs. */
-export async function startTestNyckel(options: { env?: Record<string, string>; clients?: ClientsFile } = {}): Promise<TestNyckel> {
+export async function startTestNyckel(
+  options: { env?: Record<string, string>; clients?: ClientsFile; logger?: pino.Logger } = {},
+): Promise<TestNyckel> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nyckel-test-'));
   const database = await freshDatabase();
   const settings: Settings = loadSettings({
@@ -69,7 +71,7 @@ export async function startTestNyckel(options: { env?: Record<string, string>; c
     ...options.env,
   });
   const clients = options.clients ?? parseClientsFile(testClientsYaml, 'test-clients.yaml');
-  const nyckel = await startNyckel(settings, { database: database.target, clientsFile: clients, logger: pino({ level: 'silent' }) });
+  const nyckel = await startNyckel(settings, { database: database.target, clientsFile: clients, logger: options.logger ?? pino({ level: 'silent' }) });
   return {
     ...nyckel,
     dataDir,
