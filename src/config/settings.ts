@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { factorIds, type FactorId } from '../clients/clients-file.ts';
 
 /**
  * Every setting Nyckel reads from the environment, with its default. `.env.example` documents each one;
@@ -44,10 +45,34 @@ export const settingsSchema = z
     NYCKEL_SWEEP_INTERVAL: seconds.default(60),
     NYCKEL_ARGON2_MEMORY_KIB: z.coerce.number().int().min(8192).default(19456),
     NYCKEL_ARGON2_TIME_COST: z.coerce.number().int().min(1).default(2),
+    NYCKEL_MFA_REQUIRED: booleanish.default(false),
+    NYCKEL_MFA_METHODS: z
+      .string()
+      .default(factorIds.join(','))
+      .transform((list, ctx) => {
+        const ids = list.split(',').map((id) => id.trim()).filter(Boolean);
+        const unknown = ids.filter((id) => !(factorIds as readonly string[]).includes(id));
+        if (unknown.length) ctx.addIssue({ code: 'custom', message: `unknown method(s) ${unknown.join(', ')}; known: ${factorIds.join(', ')}` });
+        return ids as FactorId[];
+      }),
+    NYCKEL_REMEMBER_DAYS: z.coerce.number().int().min(0).max(365).default(20),
+    NYCKEL_FORGOT_DEVICE_EMAIL: booleanish.default(false),
+    NYCKEL_EMAIL_LINK_TTL: seconds.default(30 * 60),
+    NYCKEL_EMAIL_CODE_TTL: seconds.default(10 * 60),
+    NYCKEL_CODE_RESEND_COOLDOWN: z.coerce.number().int().min(0).default(30),
+    NYCKEL_FACTOR_MAX_FAILURES: z.coerce.number().int().min(1).max(100).default(5),
+    NYCKEL_FACTOR_LOCK_SECONDS: seconds.default(15 * 60),
+    NYCKEL_MAIL_TRANSPORT: z.enum(['outbox', 'smtp', 'sendgrid']).optional(),
+    NYCKEL_MAIL_FROM: z.string().min(3).default('Nyckel <no-reply@nyckel.localhost>'),
+    NYCKEL_SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').optional(),
+    SENDGRID_API_KEY: z.string().min(1).optional(),
+    NYCKEL_SENDGRID_BASE_URL: z.url().default('https://api.sendgrid.com'),
   })
   .transform((env) => ({
     ...env,
     NYCKEL_DEMO: env.NYCKEL_DEMO ?? env.NODE_ENV !== 'production',
+    NYCKEL_MAIL_TRANSPORT:
+      env.NYCKEL_MAIL_TRANSPORT ?? (env.SENDGRID_API_KEY ? 'sendgrid' : env.NYCKEL_SMTP_URL ? 'smtp' : 'outbox'),
   }));
 
 export type RawSettings = z.infer<typeof settingsSchema>;
@@ -80,6 +105,22 @@ export interface Settings {
   loginThrottle: { perAccount: number; perIp: number; windowSeconds: number };
   sweepIntervalSeconds: number;
   argon2: { memoryCost: number; timeCost: number };
+  /** Defaults for clients whose entry in the clients file has no `mfa` block. */
+  mfa: { required: boolean; methods: FactorId[]; rememberDays: number; forgotDeviceEmail: boolean };
+  factors: {
+    emailLinkTtl: number;
+    emailCodeTtl: number;
+    resendCooldownSeconds: number;
+    maxFailures: number;
+    lockSeconds: number;
+  };
+  mail: {
+    transport: 'outbox' | 'smtp' | 'sendgrid';
+    from: string;
+    smtpUrl?: string;
+    sendgridApiKey?: string;
+    sendgridBaseUrl: string;
+  };
 }
 
 export class SettingsError extends Error {
@@ -97,9 +138,14 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     throw new SettingsError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
   }
   const raw = parsed.data;
-  if (raw.NODE_ENV === 'production' && !raw.NYCKEL_MASTER_KEY) {
-    throw new SettingsError(['NYCKEL_MASTER_KEY: required when NODE_ENV=production']);
+  const problems: string[] = [];
+  if (raw.NODE_ENV === 'production' && !raw.NYCKEL_MASTER_KEY) problems.push('NYCKEL_MASTER_KEY: required when NODE_ENV=production');
+  if (raw.NODE_ENV === 'production' && raw.NYCKEL_MAIL_TRANSPORT === 'outbox') {
+    problems.push('NYCKEL_MAIL_TRANSPORT: the dev outbox is refused when NODE_ENV=production; configure smtp or sendgrid');
   }
+  if (raw.NYCKEL_MAIL_TRANSPORT === 'smtp' && !raw.NYCKEL_SMTP_URL) problems.push('NYCKEL_SMTP_URL: required for the smtp transport');
+  if (raw.NYCKEL_MAIL_TRANSPORT === 'sendgrid' && !raw.SENDGRID_API_KEY) problems.push('SENDGRID_API_KEY: required for the sendgrid transport');
+  if (problems.length) throw new SettingsError(problems);
   return {
     env: raw.NODE_ENV,
     production: raw.NODE_ENV === 'production',
@@ -131,5 +177,25 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     },
     sweepIntervalSeconds: raw.NYCKEL_SWEEP_INTERVAL,
     argon2: { memoryCost: raw.NYCKEL_ARGON2_MEMORY_KIB, timeCost: raw.NYCKEL_ARGON2_TIME_COST },
+    mfa: {
+      required: raw.NYCKEL_MFA_REQUIRED,
+      methods: raw.NYCKEL_MFA_METHODS,
+      rememberDays: raw.NYCKEL_REMEMBER_DAYS,
+      forgotDeviceEmail: raw.NYCKEL_FORGOT_DEVICE_EMAIL,
+    },
+    factors: {
+      emailLinkTtl: raw.NYCKEL_EMAIL_LINK_TTL,
+      emailCodeTtl: raw.NYCKEL_EMAIL_CODE_TTL,
+      resendCooldownSeconds: raw.NYCKEL_CODE_RESEND_COOLDOWN,
+      maxFailures: raw.NYCKEL_FACTOR_MAX_FAILURES,
+      lockSeconds: raw.NYCKEL_FACTOR_LOCK_SECONDS,
+    },
+    mail: {
+      transport: raw.NYCKEL_MAIL_TRANSPORT,
+      from: raw.NYCKEL_MAIL_FROM,
+      smtpUrl: raw.NYCKEL_SMTP_URL,
+      sendgridApiKey: raw.SENDGRID_API_KEY,
+      sendgridBaseUrl: raw.NYCKEL_SENDGRID_BASE_URL.replace(/\/$/, ''),
+    },
   };
 }

@@ -29,8 +29,12 @@ describe('settings', () => {
       expect(problems).toMatch(/^NYCKEL_TRUST_PROXY: /m);
     }
     expect(() => loadSettings({ NODE_ENV: 'production' })).toThrow(/NYCKEL_MASTER_KEY: required/);
-    const production = loadSettings({ NODE_ENV: 'production', NYCKEL_MASTER_KEY: 'A'.repeat(43) });
+    expect(() => loadSettings({ NODE_ENV: 'production', NYCKEL_MASTER_KEY: 'A'.repeat(43) })).toThrow(/dev outbox is refused/);
+    const production = loadSettings({ NODE_ENV: 'production', NYCKEL_MASTER_KEY: 'A'.repeat(43), NYCKEL_SMTP_URL: 'smtp://mail.example:587' });
     expect(production.demo).toBe(false);
+    expect(production.mail.transport).toBe('smtp');
+    expect(loadSettings({ SENDGRID_API_KEY: 'SG.x' }).mail.transport).toBe('sendgrid');
+    expect(() => loadSettings({ NYCKEL_MFA_METHODS: 'totp,carrier-pigeon' })).toThrow(/carrier-pigeon/);
     expect(loadSettings({ ISSUER: 'https://id.example.se/' }).issuer).toBe('https://id.example.se');
   });
 });
