@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Provider from 'oidc-provider';
+import type { KoaContextWithOIDC } from 'oidc-provider';
 import { Accounts } from './accounts/accounts.ts';
 import { AuditLog } from './accounts/audit.ts';
 import { readClientsFile, type ClientsFile } from './clients/clients-file.ts';
@@ -14,7 +15,20 @@ import { LoginThrottle, sweepExpiredRateLimits } from './security/login-throttle
 import { createApp } from './server/app.ts';
 import { homeRoutes } from './server/home-routes.ts';
 import { demoRoutes } from './demo-app.ts';
+import { MailDispatcher } from './delivery/dispatcher.ts';
+import { devOutboxRoutes } from './delivery/outbox-routes.ts';
+import type { MailTransport } from './delivery/transport.ts';
+import { createMailTransport } from './delivery/transports.ts';
 import { interactionRoutes } from './server/interaction-routes.ts';
+import { factorRoutes } from './server/factor-routes.ts';
+import { enqueueMail } from './delivery/dispatcher.ts';
+import { FactorEngine } from './factors/engine.ts';
+import { createFactorModules } from './factors/registry.ts';
+import { RememberedBrowsers } from './factors/remember.ts';
+import { ChallengeStore } from './factors/shared/challenges.ts';
+import { FailureLock } from './factors/shared/failure-lock.ts';
+import { acr } from './provider/acr.ts';
+import type { Context } from 'koa';
 import { PageRenderer } from './server/pages.ts';
 import { Views } from './server/views.ts';
 import { databaseTarget, openDatabase, type Database, type DatabaseTarget } from './storage/db.ts';
@@ -28,6 +42,8 @@ export interface NyckelOptions {
   /** Start the HTTP listener (default true). */
   listen?: boolean;
   clientsFile?: ClientsFile;
+  /** Defaults to the transport named by settings.mail.transport (tests inject fakes here). */
+  mailTransport?: MailTransport;
 }
 
 export interface Nyckel {
@@ -38,6 +54,8 @@ export interface Nyckel {
   audit: AuditLog;
   box: SecretBox;
   clients: ClientDirectory;
+  /** Queue mail with enqueueMail (src/delivery/dispatcher.ts), then `mail.dispatcher.kick()`. */
+  mail: { dispatcher: MailDispatcher; transport: MailTransport };
   provider(): Provider;
   server?: http.Server;
   url: string;
@@ -109,12 +127,38 @@ async function assemble(
   const accounts = new Accounts(prisma, audit, settings.argon2);
   const throttle = new LoginThrottle(prisma, settings.loginThrottle);
   const clients = new ClientDirectory(clientsFile);
-  const pages = new PageRenderer(new Views(), clients, settings.defaultLocale);
+  const views = new Views();
+  const pages = new PageRenderer(views, clients, settings.defaultLocale);
+  const mailTransport = options.mailTransport ?? createMailTransport(settings);
+  const dispatcher = new MailDispatcher(prisma, mailTransport, settings.mail.from, logger.child({ component: 'mail' }));
+  const outbox = devOutboxRoutes({ production: settings.production, transport: mailTransport, prisma, pages });
+
+  const challenges = new ChallengeStore(prisma, box, new FailureLock(prisma, settings.factors.maxFailures, settings.factors.lockSeconds));
+  const remembered = new RememberedBrowsers(prisma, box);
+  const factorModules = createFactorModules({
+    prisma,
+    settings,
+    challenges,
+    views,
+    mail: { enqueue: (tx, mail) => enqueueMail(tx, mail), kick: () => dispatcher.kick() },
+  });
+  const engine = new FactorEngine(prisma, factorModules, clients, settings);
+  /** For oidc-provider's login prompt: does this signed-in session still lack a required second factor? */
+  const needsSecondFactor = async (ctx: KoaContextWithOIDC) => {
+    const session = ctx.oidc.session;
+    const clientId = ctx.oidc.client?.clientId;
+    if (!session?.accountId || !clientId || session.acr === acr.mfa) return false;
+    const { needed, stepUp } = engine.secondFactorNeeded(clientId, ctx.oidc.params as Record<string, unknown>);
+    if (!needed) return false;
+    if (stepUp || engine.policy(clientId).rememberDays === 0) return true;
+    const user = await accounts.findById(session.accountId);
+    return !user || !(await remembered.recognise(ctx as unknown as Context, user));
+  };
 
   let publishedKids = '';
   const buildProvider = async () => {
     const jwks = await loadSigningKeys(prisma, box);
-    const built = createProvider({ settings, prisma, accounts, clients: clients.file, jwks, cookieKeys, pages });
+    const built = createProvider({ settings, prisma, accounts, clients: clients.file, jwks, cookieKeys, pages, needsSecondFactor });
     publishedKids = jwks.keys.map((k) => k.kid).join(' ');
     return built;
   };
@@ -131,12 +175,14 @@ async function assemble(
   const app = createApp({
     issuer: settings.issuer,
     trustProxy: settings.trustProxy,
+    cookieKeys,
     logger,
     pages,
     provider: () => provider,
     routers: [
       homeRoutes(pages),
       ...(settings.demo ? [demoRoutes(settings.issuer, pages)] : []),
+      ...(outbox ? [outbox] : []),
       interactionRoutes({
         provider: () => provider,
         accounts,
@@ -145,6 +191,19 @@ async function assemble(
         clients,
         pages,
         box,
+        maxBodyBytes: settings.maxBodyBytes,
+        secondFactor: { engine, remembered },
+      }),
+      factorRoutes({
+        provider: () => provider,
+        engine,
+        accounts,
+        audit,
+        remembered,
+        challenges,
+        pages,
+        box,
+        issuer: settings.issuer,
         maxBodyBytes: settings.maxBodyBytes,
       }),
     ],
@@ -156,12 +215,15 @@ async function assemble(
     await sweepExpiredOidcModels(prisma, now);
     await sweepExpiredRateLimits(prisma, now);
     await deleteExpiredSigningKeys(prisma, now);
+    await prisma.signInAttempt.deleteMany({ where: { expiresAt: { lte: now } } });
+    await prisma.factorChallenge.deleteMany({ where: { expiresAt: { lte: new Date(now.getTime() - 86_400_000) } } });
     await refreshKeysIfChanged();
   };
   const sweepTimer = setInterval(() => {
     sweep().catch((error) => logger.warn({ err: error }, 'sweep of expired rows failed'));
   }, settings.sweepIntervalSeconds * 1000);
   sweepTimer.unref();
+  dispatcher.start();
 
   setHandler(callback);
   const url = server ? `http://localhost:${(server.address() as AddressInfo).port}` : settings.issuer;
@@ -174,6 +236,7 @@ async function assemble(
     audit,
     box,
     clients,
+    mail: { dispatcher, transport: mailTransport },
     provider: () => provider,
     server,
     url,
@@ -198,6 +261,7 @@ async function assemble(
           server!.closeIdleConnections();
         });
       }
+      await dispatcher.stop();
       if (ownsDatabase) await db.close();
     },
   };

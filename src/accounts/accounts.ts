@@ -121,10 +121,11 @@ export class Accounts {
     const user = await this.requireByEmail(email);
     this.assertAcceptablePassword(password, user.email);
     const passwordHash = await this.hashPassword(password);
-    const updated = await this.prisma.user.update({
-      where: { id: user.id },
-      data: { passwordHash, passwordChangedAt: new Date() },
-    });
+    // A new password also revokes every remembered browser ("don't ask again") of the user.
+    const [updated] = await this.prisma.$transaction([
+      this.prisma.user.update({ where: { id: user.id }, data: { passwordHash, passwordChangedAt: new Date() } }),
+      this.prisma.rememberedBrowser.updateMany({ where: { userId: user.id, revokedAt: null }, data: { revokedAt: new Date() } }),
+    ]);
     await this.audit.record('user.password_changed', { userId: user.id, data: { actor: context.actor ?? 'unknown' }, ...context });
     return updated;
   }

@@ -15,7 +15,12 @@ export type AuditType =
   | 'user.enabled'
   | 'user.password_changed'
   | 'keys.rotated'
-  | 'logout';
+  | 'logout'
+  | 'factor.verified'
+  | 'factor.failed'
+  | 'factor.enrolled'
+  | 'mfa.remembered_browser'
+  | 'mfa.unavailable';
 
 export class AuditLog {
   constructor(

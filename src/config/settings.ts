@@ -34,7 +34,7 @@ export const settingsSchema = z
     NYCKEL_DEFAULT_LOCALE: z.enum(['sv', 'da', 'en']).default('en'),
     NYCKEL_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
     NYCKEL_SESSION_TTL: seconds.default(14 * 24 * 3600),
-    NYCKEL_INTERACTION_TTL: seconds.default(30 * 60),
+    NYCKEL_INTERACTION_TTL: seconds.default(60 * 60),
     NYCKEL_ACCESS_TOKEN_TTL: seconds.default(3600),
     NYCKEL_ID_TOKEN_TTL: seconds.default(3600),
     NYCKEL_REFRESH_TOKEN_TTL: seconds.default(30 * 24 * 3600),

@@ -1,4 +1,4 @@
-import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Accounts } from '../accounts/accounts.ts';
 import { toProviderMetadata, type ClientsFile } from '../clients/clients-file.ts';
 import type { Settings } from '../config/settings.ts';
@@ -16,6 +16,21 @@ export interface ProviderDependencies {
   jwks: { keys: JWK[] };
   cookieKeys: string[];
   pages: PageRenderer;
+  /** Whether the signed-in session must add a second factor for this authorization request. */
+  needsSecondFactor?: (ctx: KoaContextWithOIDC) => Promise<boolean>;
+}
+
+/** oidc-provider's prompts, with one more reason to ask for login: a second factor is missing. */
+function interactionPolicyWith(needsSecondFactor: ProviderDependencies['needsSecondFactor']) {
+  const policy = interactionPolicy.base();
+  if (needsSecondFactor) {
+    policy.get('login')!.checks.push(
+      new interactionPolicy.Check('second_factor_required', 'a second factor is required', async (ctx) =>
+        ctx.oidc.session?.accountId && (await needsSecondFactor(ctx)) ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT,
+      ),
+    );
+  }
+  return policy;
 }
 
 export const oidcScopes = ['openid', 'offline_access', 'profile', 'email', 'phone'];
@@ -101,11 +116,14 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
     findAccount: async (_ctx, sub) => {
       const user = await accounts.findById(sub).catch(() => null);
       if (!user || user.status !== 'active') return undefined;
-      const claims = await accounts.claims(user);
-      return { accountId: user.id, claims: async () => claims };
+      // Read the claims only when oidc-provider asks for them (ID token, userinfo): most lookups, such as
+      // the session check of every authorization request, need only the account itself.
+      let claims: ReturnType<Accounts['claims']> | undefined;
+      return { accountId: user.id, claims: () => (claims ??= accounts.claims(user)) };
     },
     interactions: {
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+      policy: interactionPolicyWith(deps.needsSecondFactor),
     },
     discovery: {
       ui_locales_supported: ['sv', 'da', 'en'],

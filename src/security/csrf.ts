@@ -16,9 +16,15 @@ export function csrfProtection(box: SecretBox) {
       ctx.cookies.set(COOKIE, seed, { httpOnly: true, sameSite: 'lax', overwrite: true });
       ctx.state.csrfFresh = true;
     }
+    ctx.state.csrfSeed = seed;
     ctx.state.csrfToken = box.mac('csrf', seed);
     await next();
   };
+}
+
+/** The per-browser random seed (set by csrfProtection), also used to recognise this browser. */
+export function csrfSeed(ctx: Context): string {
+  return ctx.cookies.get(COOKIE) ?? (ctx.state.csrfSeed as string);
 }
 
 export function assertCsrf(ctx: Context, submitted: unknown) {

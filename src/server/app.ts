@@ -17,6 +17,8 @@ export interface AppDependencies {
   /** The provider in force; replaced on reload, so it is read per request. */
   provider: () => Provider;
   routers: Router[];
+  /** Keys for signed cookies (the same as oidc-provider's). */
+  cookieKeys: string[];
 }
 
 function securityHeaders(issuer: string) {
@@ -45,10 +47,16 @@ function securityHeaders(issuer: string) {
 function assetRoutes(): Router {
   const router = new Router();
   const css = fs.readFileSync(path.join(interactionsDir, 'styles', 'nyckel.css'));
+  const waitScript = fs.readFileSync(path.join(interactionsDir, 'scripts', 'wait.js'));
   router.get('/assets/nyckel.css', (ctx) => {
     ctx.type = 'text/css; charset=utf-8';
     ctx.set('Cache-Control', 'public, max-age=3600');
     ctx.body = css;
+  });
+  router.get('/assets/wait.js', (ctx) => {
+    ctx.type = 'text/javascript; charset=utf-8';
+    ctx.set('Cache-Control', 'public, max-age=3600');
+    ctx.body = waitScript;
   });
   return router;
 }
@@ -56,6 +64,7 @@ function assetRoutes(): Router {
 export function createApp(deps: AppDependencies): Koa {
   const app = new Koa();
   app.proxy = deps.trustProxy;
+  app.keys = deps.cookieKeys;
   app.silent = true;
   app.use(securityHeaders(deps.issuer));
   app.use(errorHandler(deps.pages, deps.logger));

@@ -4,6 +4,7 @@ import type Provider from 'oidc-provider';
 import type { InteractionResults } from 'oidc-provider';
 import { z } from 'zod';
 import type { Accounts } from '../accounts/accounts.ts';
+import type { User } from '../generated/prisma/client.ts';
 import type { AuditLog } from '../accounts/audit.ts';
 import type { ClientDirectory } from '../clients/directory.ts';
 import { NyckelError, isNyckelError } from '../errors.ts';
@@ -13,6 +14,9 @@ import { assertCsrf, csrfProtection } from '../security/csrf.ts';
 import type { SecretBox } from '../security/crypto.ts';
 import type { LoginThrottle } from '../security/login-throttle.ts';
 import { formBody, readForm } from './forms.ts';
+import { afterFirstStep } from './factor-routes.ts';
+import type { FactorEngine } from '../factors/engine.ts';
+import type { RememberedBrowsers } from '../factors/remember.ts';
 import { CLIENT_COOKIE, type PageRenderer } from './pages.ts';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -26,6 +30,7 @@ export interface InteractionDependencies {
   pages: PageRenderer;
   maxBodyBytes: number;
   box: SecretBox;
+  secondFactor: { engine: FactorEngine; remembered: RememberedBrowsers };
 }
 
 const csrfField = z.string().max(200);
@@ -81,10 +86,15 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     );
   }
 
-  async function finish(ctx: Context, result: InteractionResults) {
-    const redirectTo = await deps.provider().interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
+  /**
+   * What provider.interactionResult(…, { mergeWithLastSubmission: false }) does, on the interaction this
+   * request has already loaded (and checked against the cookie) instead of reading it again.
+   */
+  async function finish(ctx: Context, details: Details, result: InteractionResults) {
+    details.result = result;
+    await details.save(details.exp - Math.floor(Date.now() / 1000));
     ctx.status = 303;
-    ctx.redirect(redirectTo);
+    ctx.redirect(details.returnTo);
   }
 
   async function grantConsent(details: Details): Promise<string> {
@@ -125,10 +135,18 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
 
   router.get('/', async (ctx) => {
     const details = await interaction(ctx);
-    if (details.prompt.name === 'login') return renderLogin(ctx, details);
+    if (details.prompt.name === 'login') {
+      // Step-up inside an existing session: the password was given; only the second factor is missing.
+      const sessionAccount = details.session?.accountId;
+      if (sessionAccount && details.prompt.reasons.length === 1 && details.prompt.reasons[0] === 'second_factor_required') {
+        const user = await accounts.findById(sessionAccount);
+        if (user && user.status === 'active') return continueAfterFirstStep(ctx, details, user);
+      }
+      return renderLogin(ctx, details);
+    }
     if (details.prompt.name === 'consent') {
       if (clients.get(String(details.params.client_id))?.first_party) {
-        return finish(ctx, { consent: { grantId: await grantConsent(details) } });
+        return finish(ctx, details, { consent: { grantId: await grantConsent(details) } });
       }
       const base = view(ctx, details);
       return pages.html(ctx, 'consent', base.locale, { ...base, scopes: consentLines(ctx, details) });
@@ -164,9 +182,28 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       return renderLogin(ctx, details, { email, errorKey: 'login.invalid', status: 401 });
     }
     await attempt.succeeded();
-    await audit.record('login.succeeded', { userId: user.id, data: { client: details.params.client_id, amr: ['pwd'] }, ...requestContext(ctx) });
-    return finish(ctx, { login: { accountId: user.id, amr: ['pwd'], acr: acr.password, remember: true } });
+    return continueAfterFirstStep(ctx, details, user);
   });
+
+  /** The password (or an existing session) is done: finish, or go on to the second factor. */
+  async function continueAfterFirstStep(ctx: Context, details: Details, user: User) {
+    const next = await afterFirstStep(deps.secondFactor, ctx, details, user, new Date(details.exp * 1000));
+    if (next.next === 'second-factor') {
+      ctx.status = 303;
+      return ctx.redirect(`/interaction/${details.uid}/mfa`);
+    }
+    if (next.next === 'unavailable') {
+      await audit.record('mfa.unavailable', { userId: user.id, data: { client: details.params.client_id }, ...requestContext(ctx) });
+      const base = view(ctx, details);
+      const t = translator(base.locale);
+      return pages.html(ctx, 'message', base.locale, { ...base, title: t('mfa.unavailable_title'), message: t('mfa.unavailable'), cancel: true }, 403);
+    }
+    if (next.remembered) {
+      await audit.record('mfa.remembered_browser', { userId: user.id, data: { client: details.params.client_id }, ...requestContext(ctx) });
+    }
+    await audit.record('login.succeeded', { userId: user.id, data: { client: details.params.client_id, amr: ['pwd'] }, ...requestContext(ctx) });
+    return finish(ctx, details, { login: { accountId: user.id, amr: ['pwd'], acr: acr.password, remember: true } });
+  }
 
   router.post('/consent', form, async (ctx) => {
     const details = await interaction(ctx);
@@ -174,16 +211,16 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     assertCsrf(ctx, input._csrf);
     if (details.prompt.name !== 'consent') throw new NyckelError('session_expired');
     if (input.decision === 'deny') {
-      return finish(ctx, { error: 'access_denied', error_description: 'The user denied access' });
+      return finish(ctx, details, { error: 'access_denied', error_description: 'The user denied access' });
     }
-    return finish(ctx, { consent: { grantId: await grantConsent(details) } });
+    return finish(ctx, details, { consent: { grantId: await grantConsent(details) } });
   });
 
   router.post('/abort', form, async (ctx) => {
-    await interaction(ctx);
+    const details = await interaction(ctx);
     const input = readForm(ctx, abortForm);
     assertCsrf(ctx, input._csrf);
-    return finish(ctx, { error: 'access_denied', error_description: 'The user cancelled the sign-in' });
+    return finish(ctx, details, { error: 'access_denied', error_description: 'The user cancelled the sign-in' });
   });
 
   return router;

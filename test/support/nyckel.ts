@@ -37,6 +37,20 @@ clients:
     token_endpoint_auth_method: client_secret_basic
     client_secret: machine-secret-machine-01
     scopes: [reports:read, reports:write]
+  - client_id: selfservice
+    name: Customer self-service
+    first_party: true
+    token_endpoint_auth_method: none
+    redirect_uris: [http://localhost:4000/selfservice-cb]
+    scopes: [openid, email, offline_access]
+    mfa: { required: true, methods: [email-code, email-link], remember_days: 20 }
+  - client_id: idep
+    name: IDEP.WEB
+    first_party: true
+    token_endpoint_auth_method: none
+    redirect_uris: [http://localhost:4000/idep-cb]
+    scopes: [openid, email]
+    mfa: { required: true, methods: [email-link], remember_days: 20 }
 resources:
   - identifier: https://api.example.test/reports
     name: Reports API

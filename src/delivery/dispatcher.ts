@@ -1,0 +1,257 @@
+import { NyckelError } from '../errors.ts';
+import type { Delivery, Prisma } from '../generated/prisma/client.ts';
+import type { Logger } from '../logger.ts';
+import type { PrismaClient } from '../storage/db.ts';
+import { MailTransportError, type MailTransport } from './transport.ts';
+
+/**
+ * The mail queue. A mail is a `deliveries` row (channel `email`), written by `enqueueMail` — in the
+ * caller's transaction when it has one, so a challenge and the mail that carries it are committed
+ * together or not at all — and sent by a `MailDispatcher`, which retries with backoff and finally
+ * marks it `failed`. Several Nyckel nodes may run dispatchers on one PostgreSQL: a row is claimed
+ * with `FOR UPDATE SKIP LOCKED` and leased, so one node sends it.
+ */
+
+export const MAIL_CHANNEL = 'email';
+
+/** Anything with the `delivery` model: the Prisma client, or the client of an interactive transaction. */
+export type DeliveryDb = Pick<Prisma.TransactionClient, 'delivery'>;
+
+export interface MailToEnqueue {
+  to: string;
+  subject: string;
+  text: string;
+  html?: string;
+  /** What the mail is for, e.g. `email-code`, `email-link`, `forgot-device`; shown in the outbox and logs. */
+  purpose: string;
+}
+
+const lineBreak = /[\r\n]/;
+
+/** Writes a queued mail; it is sent by the dispatcher (call `kick()` once the transaction has committed). */
+export async function enqueueMail(db: DeliveryDb, mail: MailToEnqueue): Promise<Delivery> {
+  const to = mail.to.trim();
+  if (!/^[^\s@<>,;"]+@[^\s@<>,;"]+$/.test(to) || to.length > 320) {
+    throw new NyckelError('invalid_input', 'the mail recipient is not an email address');
+  }
+  if (!mail.subject || lineBreak.test(mail.subject) || mail.subject.length > 300) {
+    throw new NyckelError('invalid_input', 'a mail subject must be one line of 1 to 300 characters');
+  }
+  if (!mail.text) throw new NyckelError('invalid_input', 'a mail needs a text body');
+  if (!/^[a-z0-9][a-z0-9._:-]{0,63}$/i.test(mail.purpose)) {
+    throw new NyckelError('invalid_input', 'a mail purpose is a short identifier such as email-code');
+  }
+  return db.delivery.create({
+    data: {
+      channel: MAIL_CHANNEL,
+      recipient: to,
+      subject: mail.subject,
+      text: mail.text,
+      html: mail.html ?? null,
+      purpose: mail.purpose,
+    },
+  });
+}
+
+export type DeliveryState = Pick<
+  Delivery,
+  'id' | 'status' | 'attempts' | 'lastError' | 'nextAttempt' | 'createdAt' | 'sentAt' | 'transport' | 'purpose'
+>;
+
+const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Where a delivery stands (queued, sent, failed), without its body; undefined when there is no such row. */
+export async function deliveryStatus(prisma: DeliveryDb, id: string): Promise<DeliveryState | undefined> {
+  if (!uuid.test(id)) return undefined;
+  const row = await prisma.delivery.findUnique({
+    where: { id },
+    select: {
+      id: true,
+      status: true,
+      attempts: true,
+      lastError: true,
+      nextAttempt: true,
+      createdAt: true,
+      sentAt: true,
+      transport: true,
+      purpose: true,
+    },
+  });
+  return row ?? undefined;
+}
+
+export interface MailDispatcherOptions {
+  /** Wait before each retry; after the last one fails the mail is marked failed. Default 10 s, 60 s, 5 min, 15 min, 60 min. */
+  retryDelaysSeconds?: number[];
+  /** How often to look for due mail (retries, and mail enqueued by other nodes). Default 5000. */
+  pollIntervalMs?: number;
+  /** Rows claimed per round trip. Default 10. */
+  batchSize?: number;
+  /**
+   * How long a claimed row stays invisible to other dispatchers. Longer than any send can take (the
+   * transports time out well within it); if a node dies mid-send, the mail is retried after it.
+   * Default 600.
+   */
+  leaseSeconds?: number;
+}
+
+export const defaultRetryDelaysSeconds: readonly number[] = [10, 60, 5 * 60, 15 * 60, 60 * 60];
+
+interface ClaimedRow {
+  id: string;
+  recipient: string;
+  subject: string | null;
+  text: string;
+  html: string | null;
+  purpose: string;
+  attempts: number;
+}
+
+export class MailDispatcher {
+  private readonly retryDelays: readonly number[];
+  private readonly pollIntervalMs: number;
+  private readonly batchSize: number;
+  private readonly leaseSeconds: number;
+  private timer: NodeJS.Timeout | undefined;
+  /** Passes run one after another; this is the last one queued. */
+  private tail: Promise<unknown> = Promise.resolve();
+  private kickQueued = false;
+  private stopped = false;
+
+  constructor(
+    private readonly prisma: PrismaClient,
+    readonly transport: MailTransport,
+    private readonly from: string,
+    private readonly logger: Logger,
+    options: MailDispatcherOptions = {},
+  ) {
+    this.retryDelays = [...(options.retryDelaysSeconds ?? defaultRetryDelaysSeconds)];
+    if (this.retryDelays.some((delay) => !(delay >= 0) || !Number.isFinite(delay))) {
+      throw new Error('retryDelaysSeconds must be finite numbers >= 0');
+    }
+    this.pollIntervalMs = options.pollIntervalMs ?? 5000;
+    this.batchSize = Math.max(1, Math.floor(options.batchSize ?? 10));
+    this.leaseSeconds = Math.max(1, Math.ceil(options.leaseSeconds ?? 600));
+  }
+
+  /** Polls for due mail (and delivers what is due now). The timer does not keep the process alive. */
+  start(): void {
+    if (this.timer || this.stopped) return;
+    this.timer = setInterval(() => this.kick(), this.pollIntervalMs);
+    this.timer.unref();
+    this.kick();
+  }
+
+  /**
+   * Stops polling and waits for the pass in flight (and its sends) to finish and be recorded. Afterwards
+   * kick() does nothing and deliverDue() resolves 0; queued mail waits for the next start.
+   */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.tail;
+  }
+
+  /** Delivers what is due as soon as possible, without waiting for the next poll. Never throws. */
+  kick(): void {
+    if (this.stopped || this.kickQueued) return;
+    this.kickQueued = true;
+    this.tail = this.tail
+      .then(() => {
+        this.kickQueued = false;
+        return this.pass();
+      })
+      .catch((error: unknown) => {
+        this.logger.error({ error: describeError(error) }, 'mail dispatch pass failed');
+      });
+  }
+
+  /** Delivers everything due now; resolves with the number of sends attempted (sent, retried or failed). */
+  deliverDue(): Promise<number> {
+    const run = this.tail.then(() => this.pass());
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  private async pass(): Promise<number> {
+    let attempted = 0;
+    while (!this.stopped) {
+      const claimed = await this.claim();
+      const outcomes = await Promise.allSettled(claimed.map((row) => this.deliver(row)));
+      attempted += claimed.length;
+      const broken = outcomes.find((outcome) => outcome.status === 'rejected');
+      if (broken) throw (broken as PromiseRejectedResult).reason;
+      if (claimed.length < this.batchSize) break;
+    }
+    return attempted;
+  }
+
+  /**
+   * Takes up to `batchSize` due rows for this dispatcher: rows another transaction holds are skipped,
+   * and a claimed row's next_attempt moves past the lease so nobody else takes it meanwhile.
+   */
+  private claim(): Promise<ClaimedRow[]> {
+    return this.prisma.$queryRaw<ClaimedRow[]>`
+      UPDATE deliveries
+         SET next_attempt = now() + ${this.leaseSeconds}::int * interval '1 second',
+             attempts = attempts + 1
+       WHERE id IN (
+         SELECT id FROM deliveries
+          WHERE status = 'queued' AND channel = ${MAIL_CHANNEL} AND next_attempt <= now()
+          ORDER BY created_at
+          LIMIT ${this.batchSize}::int
+          FOR UPDATE SKIP LOCKED)
+      RETURNING id, recipient, subject, text, html, purpose, attempts`;
+  }
+
+  private async deliver(row: ClaimedRow): Promise<void> {
+    const log = { deliveryId: row.id, purpose: row.purpose, to: row.recipient, transport: this.transport.name, attempt: row.attempts };
+    let failure: string | undefined;
+    try {
+      await this.transport.send({
+        to: row.recipient,
+        from: this.from,
+        subject: row.subject ?? '',
+        text: row.text,
+        ...(row.html !== null ? { html: row.html } : {}),
+      });
+    } catch (error) {
+      failure = describeError(error);
+    }
+    // Each update only applies while the claim is still ours (same attempt, still queued).
+    const ours = { id: row.id, status: 'queued' as const, attempts: row.attempts };
+    let updated: number;
+    if (failure === undefined) {
+      ({ count: updated } = await this.prisma.delivery.updateMany({
+        where: ours,
+        data: { status: 'sent', sentAt: new Date(), transport: this.transport.name },
+      }));
+      if (updated) this.logger.info(log, 'mail sent');
+    } else if (row.attempts > this.retryDelays.length) {
+      ({ count: updated } = await this.prisma.delivery.updateMany({
+        where: ours,
+        data: { status: 'failed', lastError: failure, transport: this.transport.name },
+      }));
+      if (updated) this.logger.error({ ...log, error: failure }, 'mail could not be delivered; giving up');
+    } else {
+      const retryInSeconds = this.retryDelays[row.attempts - 1]!;
+      updated = await this.prisma.$executeRaw`
+        UPDATE deliveries
+           SET next_attempt = now() + ${retryInSeconds}::double precision * interval '1 second',
+               last_error = ${failure}
+         WHERE id = ${row.id}::uuid AND status = 'queued' AND attempts = ${row.attempts}::int`;
+      if (updated) this.logger.warn({ ...log, error: failure, retryInSeconds }, 'mail send failed; will retry');
+    }
+    if (!updated) this.logger.warn(log, 'mail delivery outcome not recorded: the claim had expired and the row was taken over');
+  }
+}
+
+/** A one-line, secret-free account of a failed send, for `last_error` and the logs. */
+function describeError(error: unknown): string {
+  if (error instanceof MailTransportError) return error.message;
+  const { name, message } = (error ?? {}) as { name?: unknown; message?: unknown };
+  const text = typeof message === 'string' ? `${typeof name === 'string' ? name : 'Error'}: ${message}` : 'unknown error';
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length > 500 ? `${line.slice(0, 499)}…` : line;
+}

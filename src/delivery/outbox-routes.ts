@@ -1,0 +1,95 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type { PageRenderer } from '../server/pages.ts';
+import type { PrismaClient } from '../storage/db.ts';
+import { MAIL_CHANNEL } from './dispatcher.ts';
+import type { MailTransport } from './transport.ts';
+
+/** Part of a mail's text: plain text, or an http(s) URL shown as a link. */
+export type TextPart = { text: string; url?: undefined } | { text: string; url: string };
+
+const urlPattern = /https?:\/\/[^\s<>"'`]+/g;
+
+/** Splits text into plain runs and http(s) URLs (without trailing punctuation); the template escapes both. */
+export function linkifyParts(text: string): TextPart[] {
+  const parts: TextPart[] = [];
+  let last = 0;
+  for (const match of text.matchAll(urlPattern)) {
+    let url = match[0];
+    // A sentence's full stop or a closing bracket after a URL is not part of it.
+    while (/[.,;:!?)\]}]$/.test(url) && !(url.endsWith(')') && url.includes('('))) url = url.slice(0, -1);
+    const start = match.index!;
+    if (start > last) parts.push({ text: text.slice(last, start) });
+    parts.push({ text: url, url });
+    last = start + url.length;
+  }
+  if (last < text.length) parts.push({ text: text.slice(last) });
+  return parts;
+}
+
+export interface OutboxRouteDependencies {
+  production: boolean;
+  transport: MailTransport;
+  prisma: PrismaClient;
+  pages: PageRenderer;
+  /** Most messages listed (newest first). Default 200. */
+  limit?: number;
+}
+
+/**
+ * The development outbox: GET /dev/outbox (HTML) and GET /dev/outbox.json (`?to=` filters by
+ * recipient, case-insensitively). Only when mail goes to the outbox transport and NODE_ENV is not
+ * production; otherwise undefined, and the paths do not exist.
+ */
+export function devOutboxRoutes(deps: OutboxRouteDependencies): Router | undefined {
+  if (deps.production || process.env.NODE_ENV === 'production' || deps.transport.name !== 'outbox') return undefined;
+  const limit = deps.limit ?? 200;
+  const router = new Router();
+
+  const messages = (ctx: Context) => {
+    const to = typeof ctx.query.to === 'string' && ctx.query.to.trim() ? ctx.query.to.trim() : undefined;
+    return deps.prisma.delivery.findMany({
+      where: { channel: MAIL_CHANNEL, ...(to ? { recipient: { equals: to, mode: 'insensitive' as const } } : {}) },
+      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+      take: limit,
+    });
+  };
+
+  router.get('/dev/outbox.json', async (ctx) => {
+    const rows = await messages(ctx);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = rows.map((row) => ({
+      id: row.id,
+      to: row.recipient,
+      subject: row.subject,
+      text: row.text,
+      html: row.html,
+      purpose: row.purpose,
+      status: row.status,
+      createdAt: row.createdAt.toISOString(),
+    }));
+  });
+
+  router.get('/dev/outbox', async (ctx) => {
+    const rows = await messages(ctx);
+    // The page is a developer tool, in English whatever the browser asks for.
+    deps.pages.html(ctx, 'outbox', 'en', {
+      filter: typeof ctx.query.to === 'string' ? ctx.query.to : '',
+      messages: rows.map((row) => ({
+        id: row.id,
+        createdAt: row.createdAt.toISOString(),
+        time: row.createdAt.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC'),
+        to: row.recipient,
+        subject: row.subject ?? '',
+        purpose: row.purpose,
+        status: row.status,
+        attempts: row.attempts,
+        lastError: row.lastError,
+        hasHtml: row.html !== null,
+        parts: linkifyParts(row.text),
+      })),
+    });
+  });
+
+  return router;
+}

@@ -1,0 +1,94 @@
+import type Router from '@koa/router';
+import type { Locale } from '../accounts/accounts.ts';
+import type { FactorId } from '../clients/clients-file.ts';
+import type { User } from '../generated/prisma/client.ts';
+
+/**
+ * The one contract of a second-factor module. Each module lives in its own folder under src/factors/
+ * and is listed once in registry.ts; the engine and the hosted pages know nothing else about it.
+ */
+
+/** Two factors only count as two when their channels differ; a password is `knowledge`. */
+export type Channel = 'knowledge' | 'email' | 'phone' | 'app' | 'device' | 'eid';
+
+/** How the hosted pages drive the factor. */
+export type FactorKind =
+  /** A code is sent to a registered target (an address, a number) and typed back. */
+  | 'code-to-target'
+  /** A link is sent to a registered target and opened in the same browser (a code as fallback). */
+  | 'link-to-target'
+  /** The user reads a code from something they hold (an app, a printed list) and types it. */
+  | 'code';
+
+export type FailureReason =
+  | 'wrong_code'
+  | 'expired'
+  | 'used'
+  | 'locked'
+  | 'cooldown'
+  | 'not_enrolled'
+  | 'other_browser'
+  | 'delivery_failed';
+
+export type VerifyOutcome =
+  | { status: 'verified'; amr: readonly string[]; target?: string }
+  | { status: 'pending' }
+  | { status: 'failed'; reason: FailureReason; retryAfterSeconds?: number; attemptsLeft?: number };
+
+export type StartOutcome =
+  | { status: 'started'; challengeId: string; maskedTarget?: string }
+  | { status: 'failed'; reason: FailureReason; retryAfterSeconds?: number };
+
+/** A place a challenge can be sent to, as shown to the user. `id` is opaque to the pages. */
+export interface FactorTarget {
+  id: string;
+  masked: string;
+}
+
+/** Everything a module may know about the sign-in it serves. */
+export interface ChallengeContext {
+  user: User;
+  /** oidc-provider's interaction uid (the sign-in being completed). */
+  uid: string;
+  clientId: string;
+  clientName: string;
+  locale: Locale;
+  ip: string;
+  userAgent?: string;
+  /** A keyed hash identifying this browser (for same-browser links). */
+  browserHash: string;
+  /** The issuer's base URL, for links in messages. */
+  issuer: string;
+}
+
+export interface FactorModule {
+  readonly id: FactorId;
+  readonly channel: Channel;
+  /** RFC 8176 values this factor contributes to `amr` when verified. */
+  readonly amr: readonly string[];
+  readonly kind: FactorKind;
+
+  /** Whether the user can use this factor now. */
+  isEnrolled(user: User): Promise<boolean>;
+  /** Where a challenge can go (registered addresses, numbers), masked; empty for kind `code`. */
+  targets(user: User): Promise<FactorTarget[]>;
+  /** How a stored target is shown (`Ma…ge@Sc…se`, `xxxx-xxxx72`). */
+  maskTarget(target: string): string;
+
+  enrol: {
+    /** Where an enrolment can be proven (e.g. registered addresses not yet verified), masked. */
+    targets(user: User): Promise<FactorTarget[]>;
+    begin(ctx: ChallengeContext, input: { targetId: string }): Promise<StartOutcome>;
+    complete(ctx: ChallengeContext, input: { challengeId: string; code: string }): Promise<VerifyOutcome>;
+  };
+
+  /** Sends or prepares a challenge. `target` is a target id or a typed value (`typed`). */
+  start(ctx: ChallengeContext, input: { targetId?: string; typed?: string; resendOf?: string }): Promise<StartOutcome>;
+  /** Checks an answer; the outcome is a value, never an exception for a wrong answer. */
+  verify(ctx: ChallengeContext, input: { challengeId: string; code?: string; token?: string }): Promise<VerifyOutcome>;
+  /** The state of a challenge without answering it (a link clicked in another tab). */
+  status?(ctx: ChallengeContext, challengeId: string): Promise<VerifyOutcome>;
+
+  /** Pages of the module's own, mounted under /interaction/:uid (e.g. the landing page of a link). */
+  routes?(router: Router): void;
+}

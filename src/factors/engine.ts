@@ -1,0 +1,126 @@
+import type { FactorId } from '../clients/clients-file.ts';
+import type { ClientDirectory } from '../clients/directory.ts';
+import type { Settings } from '../config/settings.ts';
+import type { User } from '../generated/prisma/client.ts';
+import { acr } from '../provider/acr.ts';
+import type { PrismaClient } from '../storage/db.ts';
+import type { Channel, FactorModule } from './contract.ts';
+import { policyFor, requestsSecondFactor, type FactorPolicy } from './policy.ts';
+
+export interface VerifiedFactor {
+  factor: string;
+  channel: Channel;
+  amr: readonly string[];
+  at: string;
+}
+
+export interface LoginOutcome {
+  accountId: string;
+  acr: string;
+  amr: string[];
+}
+
+/**
+ * Collects the verified factors of one sign-in (keyed by the interaction uid), decides whether the
+ * client's policy is met, and lets the login finish exactly once.
+ */
+export class FactorEngine {
+  constructor(
+    private readonly prisma: PrismaClient,
+    readonly modules: Map<FactorId, FactorModule>,
+    private readonly clients: ClientDirectory,
+    private readonly settings: Settings,
+  ) {}
+
+  policy(clientId: string): FactorPolicy {
+    return policyFor(this.clients.get(clientId), this.settings.mfa);
+  }
+
+  /** Whether this sign-in needs a second factor: the client requires one, or the request asks for it. */
+  secondFactorNeeded(clientId: string, params: Record<string, unknown>): { needed: boolean; stepUp: boolean } {
+    const stepUp = requestsSecondFactor(params);
+    return { needed: stepUp || this.policy(clientId).required, stepUp };
+  }
+
+  /** The methods this user can use for this client: allowed by the policy, enrolled, in policy order. */
+  async offered(user: User, clientId: string): Promise<FactorModule[]> {
+    const policy = this.policy(clientId);
+    const candidates = policy.methods.map((id) => this.modules.get(id)).filter((m): m is FactorModule => Boolean(m));
+    const enrolled = await Promise.all(candidates.map(async (m) => ((await m.isEnrolled(user)) ? m : undefined)));
+    const available = enrolled.filter((m): m is FactorModule => Boolean(m));
+    return this.primaryFirst(user, available);
+  }
+
+  /** Methods the policy allows that the user could enrol now (e.g. a registered address to verify). */
+  async enrollable(user: User, clientId: string): Promise<FactorModule[]> {
+    const policy = this.policy(clientId);
+    const candidates = policy.methods.map((id) => this.modules.get(id)).filter((m): m is FactorModule => Boolean(m));
+    const withTargets = await Promise.all(candidates.map(async (m) => ((await m.enrol.targets(user)).length > 0 ? m : undefined)));
+    return withTargets.filter((m): m is FactorModule => Boolean(m));
+  }
+
+  /** The user's own order (stored enrolments by position; the newest becomes primary) wins over the policy's. */
+  private async primaryFirst(user: User, modules: FactorModule[]): Promise<FactorModule[]> {
+    const enrolments = await this.prisma.factorEnrolment.findMany({
+      where: { userId: user.id, confirmed: true },
+      orderBy: [{ position: 'asc' }, { createdAt: 'desc' }],
+      select: { type: true },
+    });
+    const rank = new Map<string, number>();
+    enrolments.forEach((e, i) => rank.has(e.type) || rank.set(e.type, i));
+    return [...modules].sort((a, b) => (rank.get(a.id) ?? Infinity) - (rank.get(b.id) ?? Infinity));
+  }
+
+  /** Opens (or reopens) the record of a sign-in whose first step is done. */
+  async begin(uid: string, user: User, clientId: string, expiresAt: Date, first: VerifiedFactor): Promise<void> {
+    await this.prisma.signInAttempt.upsert({
+      where: { uid },
+      create: { uid, userId: user.id, clientId, verified: [first] as object, expiresAt },
+      update: { userId: user.id, clientId, verified: [first] as object, expiresAt, completedAt: null },
+    });
+  }
+
+  async attempt(uid: string) {
+    return this.prisma.signInAttempt.findUnique({ where: { uid } });
+  }
+
+  /**
+   * Adds a verified factor. A factor of a channel already counted adds nothing: an email code cannot
+   * be both factors. Returns whether the sign-in now has two independent factors.
+   */
+  async recordVerified(uid: string, module: FactorModule, amr: readonly string[]): Promise<boolean> {
+    return this.prisma.$transaction(async (tx) => {
+      const attempt = await tx.signInAttempt.findUnique({ where: { uid } });
+      if (!attempt || attempt.completedAt) return false;
+      const verified = attempt.verified as unknown as VerifiedFactor[];
+      if (!verified.some((v) => v.channel === module.channel)) {
+        verified.push({ factor: module.id, channel: module.channel, amr, at: new Date().toISOString() });
+        await tx.signInAttempt.update({ where: { uid }, data: { verified: verified as object } });
+      }
+      return FactorEngine.independentFactors(verified) >= 2;
+    });
+  }
+
+  static independentFactors(verified: VerifiedFactor[]): number {
+    return new Set(verified.map((v) => v.channel)).size;
+  }
+
+  /** True for exactly one caller per sign-in: the one that may finish the login. */
+  async claimCompletion(uid: string): Promise<boolean> {
+    const { count } = await this.prisma.signInAttempt.updateMany({ where: { uid, completedAt: null }, data: { completedAt: new Date() } });
+    return count === 1;
+  }
+
+  /** `acr` and `amr` for what was actually verified; never more. */
+  static outcome(accountId: string, verified: VerifiedFactor[]): LoginOutcome {
+    const amr = [...new Set(verified.flatMap((v) => [...v.amr]))];
+    const twoFactors = FactorEngine.independentFactors(verified) >= 2;
+    return {
+      accountId,
+      acr: twoFactors ? acr.mfa : acr.password,
+      amr: twoFactors ? [...amr, 'mfa'] : amr,
+    };
+  }
+}
+
+export const passwordFactor = (): VerifiedFactor => ({ factor: 'password', channel: 'knowledge', amr: ['pwd'], at: new Date().toISOString() });

@@ -1,0 +1,126 @@
+import crypto from 'node:crypto';
+import type { FactorChallenge } from '../../generated/prisma/client.ts';
+import { safeEqual, randomToken, type SecretBox } from '../../security/crypto.ts';
+import type { PrismaClient } from '../../storage/db.ts';
+import type { ChallengeContext, VerifyOutcome } from '../contract.ts';
+import type { FailureLock } from './failure-lock.ts';
+
+type Tx = Omit<PrismaClient, '$connect' | '$disconnect' | '$on' | '$transaction' | '$extends'>;
+
+export const CODE_DIGITS = 6;
+
+export function newCode(): string {
+  return crypto.randomInt(0, 10 ** CODE_DIGITS).toString().padStart(CODE_DIGITS, '0');
+}
+
+/**
+ * One-time codes and link tokens of the factors that send something. Only keyed hashes are stored;
+ * answers are compared in constant time; a challenge is consumed by one conditional UPDATE, so of
+ * parallel right answers exactly one wins; wrong answers count against the user's failure lock.
+ */
+export class ChallengeStore {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly box: SecretBox,
+    private readonly lock: FailureLock,
+  ) {}
+
+  private hash(kind: 'code' | 'link' | 'browser', value: string): string {
+    return this.box.mac(`challenge-${kind}`, value);
+  }
+
+  browserHash(browserSeed: string): string {
+    return this.hash('browser', browserSeed);
+  }
+
+  /** Creates a challenge (closing earlier open ones of the same sign-in and factor) inside `tx`. */
+  async create(
+    tx: Tx,
+    ctx: ChallengeContext,
+    input: { factor: string; target?: string; ttlSeconds: number; code?: string; withLink?: boolean; decoy?: boolean; sends?: number },
+  ): Promise<{ challenge: FactorChallenge; linkToken?: string }> {
+    await tx.factorChallenge.updateMany({
+      where: { uid: ctx.uid, userId: ctx.user.id, factor: input.factor, consumedAt: null },
+      data: { consumedAt: new Date() },
+    });
+    const linkToken = input.withLink ? randomToken(32) : undefined;
+    const challenge = await tx.factorChallenge.create({
+      data: {
+        uid: ctx.uid,
+        userId: ctx.user.id,
+        factor: input.factor,
+        target: input.target ?? null,
+        // A decoy (an address that is not registered) gets no secret, so nothing can ever match it.
+        secretHash: input.code && !input.decoy ? this.hash('code', input.code) : null,
+        browserHash: ctx.browserHash,
+        sends: input.sends ?? 1,
+        data: { ...(linkToken && !input.decoy ? { linkHash: this.hash('link', linkToken) } : {}), ...(input.decoy ? { decoy: true } : {}) },
+        expiresAt: new Date(Date.now() + input.ttlSeconds * 1000),
+      },
+    });
+    return { challenge, linkToken };
+  }
+
+  find(ctx: ChallengeContext, challengeId: string, factors: string[]): Promise<FactorChallenge | null> {
+    if (!/^[0-9a-f-]{36}$/i.test(challengeId)) return Promise.resolve(null);
+    return this.prisma.factorChallenge.findFirst({ where: { id: challengeId, userId: ctx.user.id, uid: ctx.uid, factor: { in: factors } } });
+  }
+
+  /** Checks a typed code against the challenge; `family` names the failure lock (e.g. `email`). */
+  async verifyCode(ctx: ChallengeContext, challengeId: string, code: string, family: string, factors: string[]): Promise<VerifyOutcome> {
+    return this.verify(ctx, challengeId, family, factors, (challenge) =>
+      Boolean(challenge.secretHash) && safeEqual(this.hash('code', code.replace(/\s+/g, '')), challenge.secretHash!),
+    );
+  }
+
+  /** Checks a link token; the link completes only in the browser that started the sign-in. */
+  async verifyLink(ctx: ChallengeContext, challengeId: string, token: string, family: string, factors: string[]): Promise<VerifyOutcome> {
+    const challenge = await this.find(ctx, challengeId, factors);
+    if (challenge && challenge.browserHash && !safeEqual(challenge.browserHash, ctx.browserHash)) {
+      return { status: 'failed', reason: 'other_browser' };
+    }
+    return this.verify(ctx, challengeId, family, factors, (row) => {
+      const linkHash = (row.data as { linkHash?: string }).linkHash;
+      return Boolean(linkHash) && safeEqual(this.hash('link', token), linkHash!);
+    });
+  }
+
+  private async verify(
+    ctx: ChallengeContext,
+    challengeId: string,
+    family: string,
+    factors: string[],
+    matches: (challenge: FactorChallenge) => boolean,
+  ): Promise<VerifyOutcome> {
+    const attempt = await this.lock.beginAttempt(ctx.user.id, family);
+    if (attempt.locked) return { status: 'failed', reason: 'locked', retryAfterSeconds: attempt.retryAfterSeconds };
+    const challenge = await this.find(ctx, challengeId, factors);
+    if (!challenge) return { status: 'failed', reason: 'expired' };
+    if (!matches(challenge)) {
+      await this.prisma.factorChallenge.update({ where: { id: challenge.id }, data: { attempts: { increment: 1 } } });
+      const left = (attempt.attemptsLeft ?? 1);
+      return left > 0 ? { status: 'failed', reason: 'wrong_code', attemptsLeft: left } : { status: 'failed', reason: 'locked', retryAfterSeconds: (await this.lockCheckSeconds(ctx.user.id, family)) };
+    }
+    if (challenge.consumedAt) return { status: 'failed', reason: 'used' };
+    if (challenge.expiresAt <= new Date()) return { status: 'failed', reason: 'expired' };
+    const now = new Date();
+    const { count } = await this.prisma.factorChallenge.updateMany({
+      where: { id: challenge.id, consumedAt: null, expiresAt: { gt: now } },
+      data: { consumedAt: now, verifiedAt: now },
+    });
+    if (count === 0) return { status: 'failed', reason: 'used' };
+    await attempt.succeeded?.();
+    return { status: 'verified', amr: [], target: challenge.target ?? undefined };
+  }
+
+  private async lockCheckSeconds(userId: string, family: string): Promise<number> {
+    const check = await this.lock.check(userId, family);
+    return check.locked ? check.retryAfterSeconds : 1;
+  }
+
+  /** Whether a challenge has been answered (the waiting page of a link asks this). */
+  async isVerified(ctx: ChallengeContext, challengeId: string, factors: string[]): Promise<boolean> {
+    const challenge = await this.find(ctx, challengeId, factors);
+    return Boolean(challenge?.verifiedAt);
+  }
+}

@@ -1,0 +1,109 @@
+import type { User } from '../../generated/prisma/client.ts';
+import { translator } from '../../i18n/i18n.ts';
+import type { ChallengeContext, FactorTarget, StartOutcome, VerifyOutcome } from '../contract.ts';
+import type { FactorDependencies } from '../deps.ts';
+import { newCode } from './challenges.ts';
+import { maskEmail } from './mask.ts';
+
+/** Both email factors share one failure lock: a code is a code whichever mail carried it. */
+export const EMAIL_FAMILY = 'email';
+export const EMAIL_FACTORS = ['email-code', 'email-link'];
+
+/** The user's verified contact addresses: the only places a sign-in mail may go. */
+export async function emailTargets(deps: FactorDependencies, user: User): Promise<FactorTarget[]> {
+  const rows = await deps.prisma.userEmail.findMany({
+    where: { userId: user.id, verifiedAt: { not: null } },
+    orderBy: [{ createdAt: 'asc' }],
+  });
+  rows.sort((a, b) => Number(b.address === user.email) - Number(a.address === user.email));
+  return rows.map((row) => ({ id: row.id, masked: maskEmail(row.address) }));
+}
+
+async function resolveAddress(deps: FactorDependencies, user: User, input: { targetId?: string; typed?: string }) {
+  const rows = await deps.prisma.userEmail.findMany({ where: { userId: user.id, verifiedAt: { not: null } } });
+  if (input.targetId) return rows.find((row) => row.id === input.targetId)?.address;
+  const typed = input.typed?.trim().toLowerCase();
+  return typed ? rows.find((row) => row.address.toLowerCase() === typed)?.address : undefined;
+}
+
+/**
+ * Sends a sign-in code (and, for the link factor, a link) to one of the user's addresses. An address
+ * that is not registered gets the same answer and the same work (a decoy challenge that nothing can
+ * answer), so the page does not tell which addresses are registered.
+ */
+export async function startEmailChallenge(
+  deps: FactorDependencies,
+  ctx: ChallengeContext,
+  input: { targetId?: string; typed?: string; resendOf?: string },
+  options: { factor: 'email-code' | 'email-link'; ttlSeconds: number; withLink: boolean },
+): Promise<StartOutcome> {
+  let address: string | undefined;
+  let decoyTarget: string | undefined;
+  let sends = 1;
+  if (input.resendOf) {
+    const previous = await deps.challenges.find(ctx, input.resendOf, [options.factor]);
+    if (!previous || !previous.target) return { status: 'failed', reason: 'expired' };
+    const wait = previous.lastSentAt.getTime() + deps.settings.factors.resendCooldownSeconds * 1000 - Date.now();
+    if (wait > 0) return { status: 'failed', reason: 'cooldown', retryAfterSeconds: Math.ceil(wait / 1000) };
+    if ((previous.data as { decoy?: boolean }).decoy) decoyTarget = previous.target;
+    else address = previous.target;
+    sends = previous.sends + 1;
+  } else {
+    address = await resolveAddress(deps, ctx.user, input);
+    if (!address) decoyTarget = input.typed?.trim().toLowerCase();
+  }
+  if (!address && !decoyTarget) return { status: 'failed', reason: 'not_enrolled' };
+
+  const code = newCode();
+  const { challenge, mailed } = await deps.prisma.$transaction(async (tx) => {
+    const created = await deps.challenges.create(tx, ctx, {
+      factor: options.factor,
+      target: address ?? decoyTarget,
+      ttlSeconds: options.ttlSeconds,
+      code,
+      withLink: options.withLink,
+      decoy: !address,
+      sends,
+    });
+    if (!address) return { challenge: created.challenge, mailed: false };
+    const link = created.linkToken ? `${ctx.issuer}/interaction/${ctx.uid}/link/${created.challenge.id}/${created.linkToken}` : undefined;
+    await deps.mail.enqueue(tx, renderSignInMail(deps, ctx, { to: address, code, link, ttlSeconds: options.ttlSeconds, factor: options.factor }));
+    return { challenge: created.challenge, mailed: true };
+  });
+  if (mailed) deps.mail.kick();
+  return { status: 'started', challengeId: challenge.id, maskedTarget: maskEmail((address ?? decoyTarget)!) };
+}
+
+function renderSignInMail(
+  deps: FactorDependencies,
+  ctx: ChallengeContext,
+  input: { to: string; code: string; link?: string; ttlSeconds: number; factor: string },
+) {
+  const t = translator(ctx.locale);
+  const minutes = Math.round(input.ttlSeconds / 60);
+  const context = {
+    code: input.code,
+    link: input.link,
+    minutes,
+    clientName: ctx.clientName,
+    userEmail: ctx.user.email,
+    service: t('app.name'),
+  };
+  return {
+    to: input.to,
+    subject: t(input.link ? 'mail.link.subject' : 'mail.code.subject', { client: ctx.clientName, code: input.code }),
+    text: deps.views.render('mail/sign-in.txt', ctx.locale, context),
+    html: deps.views.render('mail/sign-in.html', ctx.locale, context),
+    purpose: input.factor,
+  };
+}
+
+export async function verifyEmailCode(
+  deps: FactorDependencies,
+  ctx: ChallengeContext,
+  input: { challengeId: string; code: string; factor: string },
+  amr: readonly string[],
+): Promise<VerifyOutcome> {
+  const outcome = await deps.challenges.verifyCode(ctx, input.challengeId, input.code, EMAIL_FAMILY, [input.factor]);
+  return outcome.status === 'verified' ? { ...outcome, amr } : outcome;
+}

@@ -1,0 +1,418 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import { z } from 'zod';
+import type { Accounts } from '../accounts/accounts.ts';
+import type { AuditLog } from '../accounts/audit.ts';
+import { factorIds, type FactorId } from '../clients/clients-file.ts';
+import { NyckelError } from '../errors.ts';
+import type { ChallengeContext, FactorModule, VerifyOutcome } from '../factors/contract.ts';
+import { FactorEngine, passwordFactor, type VerifiedFactor } from '../factors/engine.ts';
+import type { RememberedBrowsers } from '../factors/remember.ts';
+import type { ChallengeStore } from '../factors/shared/challenges.ts';
+import type { User } from '../generated/prisma/client.ts';
+import { translator } from '../i18n/i18n.ts';
+import { assertCsrf, csrfProtection, csrfSeed } from '../security/csrf.ts';
+import type { SecretBox } from '../security/crypto.ts';
+import { formBody, readForm } from './forms.ts';
+import type { PageRenderer } from './pages.ts';
+
+type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
+
+export interface FactorRouteDependencies {
+  provider: () => Provider;
+  engine: FactorEngine;
+  accounts: Accounts;
+  audit: AuditLog;
+  remembered: RememberedBrowsers;
+  challenges: ChallengeStore;
+  pages: PageRenderer;
+  box: SecretBox;
+  issuer: string;
+  maxBodyBytes: number;
+}
+
+const REMEMBER_CHOICE = 'nyckel.remember-choice';
+const csrfField = z.string().max(200);
+const startForm = z.object({
+  _csrf: csrfField,
+  target: z.string().max(100).optional(),
+  typed: z.string().max(320).optional(),
+  remember: z.literal('yes').optional(),
+});
+const codeForm = z.object({ _csrf: csrfField, code: z.string().max(64).default('') });
+const plainForm = z.object({ _csrf: csrfField });
+const factorParam = z.enum(factorIds);
+
+/**
+ * The second step of signing in, for every factor module: choose a method, start its challenge,
+ * answer it (code, or link opened in the same browser), and finish the login once.
+ */
+export function factorRoutes(deps: FactorRouteDependencies) {
+  const { engine, pages, audit } = deps;
+  const router = new Router({ prefix: '/interaction/:uid' });
+  const form = formBody(deps.maxBodyBytes);
+  router.use(csrfProtection(deps.box));
+
+  interface SignIn {
+    details: Details;
+    user: User;
+    verified: VerifiedFactor[];
+    ctx: ChallengeContext;
+  }
+
+  async function signIn(ctx: Context): Promise<SignIn> {
+    const details = await deps.provider().interactionDetails(ctx.req, ctx.res);
+    if (details.uid !== ctx.params.uid) throw new NyckelError('session_expired');
+    const attempt = await engine.attempt(details.uid);
+    if (!attempt || attempt.expiresAt <= new Date()) throw new NyckelError('session_expired');
+    if (attempt.completedAt) throw new NyckelError('session_expired');
+    const user = await deps.accounts.findById(attempt.userId);
+    if (!user || user.status !== 'active') throw new NyckelError('session_expired');
+    const clientId = String(details.params.client_id);
+    return {
+      details,
+      user,
+      verified: attempt.verified as unknown as VerifiedFactor[],
+      ctx: {
+        user,
+        uid: details.uid,
+        clientId,
+        clientName: pages.clientName(clientId) ?? clientId,
+        locale: pages.localeOf(ctx, details.params.ui_locales as string | undefined),
+        ip: ctx.ip,
+        userAgent: ctx.get('user-agent'),
+        browserHash: deps.challenges.browserHash(csrfSeed(ctx)),
+        issuer: deps.issuer,
+      },
+    };
+  }
+
+  async function allowedModule(state: SignIn, id: string): Promise<FactorModule> {
+    const parsed = factorParam.safeParse(id);
+    if (!parsed.success) throw new NyckelError('not_found');
+    const offered = await engine.offered(state.user, state.ctx.clientId);
+    const module = offered.find((m) => m.id === parsed.data);
+    if (!module) throw new NyckelError('not_found');
+    return module;
+  }
+
+  function base(ctx: Context, state: SignIn) {
+    return {
+      locale: state.ctx.locale,
+      clientName: state.ctx.clientName,
+      uid: state.details.uid,
+      csrfToken: ctx.state.csrfToken as string,
+    };
+  }
+
+  function failureMessage(state: SignIn, outcome: Extract<VerifyOutcome, { status: 'failed' }>): string {
+    const t = translator(state.ctx.locale);
+    const minutes = Math.max(1, Math.ceil((outcome.retryAfterSeconds ?? 60) / 60));
+    return t(`factor_errors.${outcome.reason}`, { minutes, seconds: outcome.retryAfterSeconds ?? 0, left: outcome.attemptsLeft ?? 0 });
+  }
+
+  /** Finishes the login once the verified factors satisfy the policy; only one caller wins. */
+  async function finish(ctx: Context, state: SignIn, module: FactorModule) {
+    if (!(await engine.claimCompletion(state.details.uid))) throw new NyckelError('session_expired');
+    const attempt = await engine.attempt(state.details.uid);
+    const verified = attempt!.verified as unknown as VerifiedFactor[];
+    const outcome = FactorEngine.outcome(state.user.id, verified);
+    const policy = engine.policy(state.ctx.clientId);
+    if (ctx.cookies.get(REMEMBER_CHOICE) === 'yes' && policy.rememberDays > 0 && FactorEngine.independentFactors(verified) >= 2) {
+      await deps.remembered.remember(ctx, state.user, { days: policy.rememberDays, factor: module.id });
+    }
+    ctx.cookies.set(REMEMBER_CHOICE, null, { path: `/interaction/${state.details.uid}` });
+    await audit.record('login.succeeded', {
+      userId: state.user.id,
+      data: { client: state.ctx.clientId, amr: outcome.amr, acr: outcome.acr },
+      ip: ctx.ip,
+      userAgent: ctx.get('user-agent'),
+    });
+    state.details.result = { login: { accountId: outcome.accountId, acr: outcome.acr, amr: outcome.amr, remember: true } };
+    await state.details.save(state.details.exp - Math.floor(Date.now() / 1000));
+    ctx.status = 303;
+    ctx.redirect(state.details.returnTo);
+  }
+
+  async function afterVerified(ctx: Context, state: SignIn, module: FactorModule, amr: readonly string[]) {
+    await audit.record('factor.verified', { userId: state.user.id, data: { factor: module.id }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
+    const satisfied = await engine.recordVerified(state.details.uid, module, amr);
+    if (satisfied) return finish(ctx, state, module);
+    ctx.status = 303;
+    return ctx.redirect(`/interaction/${state.details.uid}/mfa`);
+  }
+
+  router.get('/mfa', async (ctx) => {
+    const state = await signIn(ctx);
+    const offered = await engine.offered(state.user, state.ctx.clientId);
+    if (offered.length === 0) return ctx.redirect(`/interaction/${state.details.uid}/mfa/enrol`);
+    if (offered.length === 1 && !ctx.query.choose) return ctx.redirect(`/interaction/${state.details.uid}/mfa/${offered[0].id}`);
+    const t = translator(state.ctx.locale);
+    pages.html(ctx, 'mfa-choose', state.ctx.locale, {
+      ...base(ctx, state),
+      methods: offered.map((m) => ({ id: m.id, name: t(`factors.${m.id}.name`), hint: t(`factors.${m.id}.hint`) })),
+    });
+  });
+
+  async function renderStart(ctx: Context, state: SignIn, module: FactorModule, error?: string, status = 200) {
+    const targets = await module.targets(state.user);
+    const policy = engine.policy(state.ctx.clientId);
+    const offered = await engine.offered(state.user, state.ctx.clientId);
+    pages.html(
+      ctx,
+      'mfa-start',
+      state.ctx.locale,
+      {
+        ...base(ctx, state),
+        factor: module.id,
+        kind: module.kind,
+        targets,
+        rememberDays: policy.rememberDays,
+        otherMethods: offered.length > 1,
+        error,
+      },
+      status,
+    );
+  }
+
+  router.get('/mfa/:factor', async (ctx) => {
+    const state = await signIn(ctx);
+    const module = await allowedModule(state, ctx.params.factor);
+    await renderStart(ctx, state, module);
+  });
+
+  router.post('/mfa/:factor/start', form, async (ctx) => {
+    const state = await signIn(ctx);
+    const input = readForm(ctx, startForm);
+    assertCsrf(ctx, input._csrf);
+    const module = await allowedModule(state, ctx.params.factor);
+    const typed = input.typed?.trim();
+    if (!input.target && !typed) {
+      return renderStart(ctx, state, module, translator(state.ctx.locale)('mfa.choose_target'), 400);
+    }
+    ctx.cookies.set(REMEMBER_CHOICE, input.remember ?? 'no', { httpOnly: true, sameSite: 'lax', path: `/interaction/${state.details.uid}` });
+    const outcome = await module.start(state.ctx, typed ? { typed } : { targetId: input.target });
+    if (outcome.status === 'failed') return renderStart(ctx, state, module, failureMessage(state, outcome), 400);
+    ctx.status = 303;
+    ctx.redirect(`/interaction/${state.details.uid}/mfa/${module.id}/challenge/${outcome.challengeId}`);
+  });
+
+  async function renderChallenge(
+    ctx: Context,
+    state: SignIn,
+    module: FactorModule,
+    challengeId: string,
+    extra: { error?: string; notice?: string; status?: number; enrolling?: boolean } = {},
+  ) {
+    const challenge = await deps.challenges.find(state.ctx, challengeId, [extra.enrolling ? `${module.channel}-enrolment` : module.id]);
+    if (!challenge) throw new NyckelError('session_expired');
+    const offered = await engine.offered(state.user, state.ctx.clientId);
+    const policy = engine.policy(state.ctx.clientId);
+    const minutes = Math.max(1, Math.round((challenge.expiresAt.getTime() - challenge.createdAt.getTime()) / 60000));
+    pages.html(
+      ctx,
+      module.kind === 'link-to-target' ? 'mfa-wait' : 'mfa-code',
+      state.ctx.locale,
+      {
+        ...base(ctx, state),
+        factor: module.id,
+        challengeId,
+        challengePath: `/interaction/${state.details.uid}/mfa/${extra.enrolling ? 'enrol/' : ''}${module.id}/challenge/${challengeId}`,
+        canResend: !extra.enrolling,
+        enrolling: extra.enrolling,
+        maskedTarget: challenge.target ? module.maskTarget(challenge.target) : undefined,
+        minutes,
+        otherMethods: offered.length > 1,
+        forgotDevice: policy.forgotDeviceEmail,
+        error: extra.error,
+        notice: extra.notice,
+      },
+      extra.status ?? 200,
+    );
+  }
+
+  router.get('/mfa/:factor/challenge/:challengeId', async (ctx) => {
+    const state = await signIn(ctx);
+    const module = await allowedModule(state, ctx.params.factor);
+    const status = module.status ? await module.status(state.ctx, ctx.params.challengeId) : { status: 'pending' as const };
+    if (status.status === 'verified' && FactorEngine.independentFactors(state.verified) >= 2) return finish(ctx, state, module);
+    await renderChallenge(ctx, state, module, ctx.params.challengeId);
+  });
+
+  router.get('/mfa/:factor/challenge/:challengeId/status', async (ctx) => {
+    const state = await signIn(ctx);
+    const module = await allowedModule(state, ctx.params.factor);
+    const status = module.status ? await module.status(state.ctx, ctx.params.challengeId) : { status: 'pending' as const };
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { status: status.status === 'verified' ? 'verified' : 'pending' };
+  });
+
+  router.post('/mfa/:factor/challenge/:challengeId/verify', form, async (ctx) => {
+    const state = await signIn(ctx);
+    const input = readForm(ctx, codeForm);
+    assertCsrf(ctx, input._csrf);
+    const module = await allowedModule(state, ctx.params.factor);
+    const code = input.code.replace(/\s+/g, '');
+    if (!/^\d{4,10}$/.test(code)) {
+      return renderChallenge(ctx, state, module, ctx.params.challengeId, { error: translator(state.ctx.locale)('factor_errors.format'), status: 400 });
+    }
+    const outcome = await module.verify(state.ctx, { challengeId: ctx.params.challengeId, code });
+    if (outcome.status === 'verified') return afterVerified(ctx, state, module, outcome.amr);
+    if (outcome.status === 'pending') return renderChallenge(ctx, state, module, ctx.params.challengeId);
+    await audit.record('factor.failed', { userId: state.user.id, data: { factor: module.id, reason: outcome.reason }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
+    if (outcome.retryAfterSeconds && outcome.reason === 'locked') ctx.set('Retry-After', String(outcome.retryAfterSeconds));
+    return renderChallenge(ctx, state, module, ctx.params.challengeId, {
+      error: failureMessage(state, outcome),
+      status: outcome.reason === 'locked' ? 429 : outcome.reason === 'wrong_code' ? 401 : 400,
+    });
+  });
+
+  router.post('/mfa/:factor/challenge/:challengeId/resend', form, async (ctx) => {
+    const state = await signIn(ctx);
+    const input = readForm(ctx, plainForm);
+    assertCsrf(ctx, input._csrf);
+    const module = await allowedModule(state, ctx.params.factor);
+    const outcome = await module.start(state.ctx, { resendOf: ctx.params.challengeId });
+    if (outcome.status === 'failed') {
+      return renderChallenge(ctx, state, module, ctx.params.challengeId, { error: failureMessage(state, outcome), status: outcome.reason === 'cooldown' ? 429 : 400 });
+    }
+    ctx.status = 303;
+    ctx.redirect(`/interaction/${state.details.uid}/mfa/${module.id}/challenge/${outcome.challengeId}?resent=1`);
+  });
+
+  router.post('/mfa/continue', form, async (ctx) => {
+    const state = await signIn(ctx);
+    const input = readForm(ctx, plainForm);
+    assertCsrf(ctx, input._csrf);
+    if (FactorEngine.independentFactors(state.verified) < 2) {
+      ctx.status = 303;
+      return ctx.redirect(`/interaction/${state.details.uid}/mfa`);
+    }
+    const last = state.verified.at(-1)!;
+    return finish(ctx, state, engine.modules.get(last.factor as FactorId)!);
+  });
+
+  /** Enrolment during sign-in, for a user with no usable method (when the client allows it). */
+  async function enrollableModule(state: SignIn, id: string): Promise<FactorModule> {
+    if (!engine.policy(state.ctx.clientId).allowEnrolmentAtLogin) throw new NyckelError('not_found');
+    const module = (await engine.enrollable(state.user, state.ctx.clientId)).find((m) => m.id === id);
+    if (!module) throw new NyckelError('not_found');
+    return module;
+  }
+
+  router.get('/mfa/enrol', async (ctx) => {
+    const state = await signIn(ctx);
+    if (!engine.policy(state.ctx.clientId).allowEnrolmentAtLogin) throw new NyckelError('not_found');
+    const modules = await engine.enrollable(state.user, state.ctx.clientId);
+    const t = translator(state.ctx.locale);
+    const options = await Promise.all(
+      modules.map(async (m) => ({ id: m.id, name: t(`factors.${m.id}.name`), targets: await m.enrol.targets(state.user) })),
+    );
+    pages.html(ctx, 'mfa-enrol', state.ctx.locale, { ...base(ctx, state), options });
+  });
+
+  router.post('/mfa/enrol/:factor/start', form, async (ctx) => {
+    const state = await signIn(ctx);
+    const input = readForm(ctx, startForm);
+    assertCsrf(ctx, input._csrf);
+    const module = await enrollableModule(state, ctx.params.factor);
+    const outcome = await module.enrol.begin(state.ctx, { targetId: input.target ?? '' });
+    if (outcome.status === 'failed') throw new NyckelError('invalid_input');
+    ctx.status = 303;
+    ctx.redirect(`/interaction/${state.details.uid}/mfa/enrol/${module.id}/challenge/${outcome.challengeId}`);
+  });
+
+  router.get('/mfa/enrol/:factor/challenge/:challengeId', async (ctx) => {
+    const state = await signIn(ctx);
+    const module = await enrollableModule(state, ctx.params.factor);
+    await renderChallenge(ctx, state, module, ctx.params.challengeId, { enrolling: true });
+  });
+
+  router.post('/mfa/enrol/:factor/challenge/:challengeId/verify', form, async (ctx) => {
+    const state = await signIn(ctx);
+    const input = readForm(ctx, codeForm);
+    assertCsrf(ctx, input._csrf);
+    const module = await enrollableModule(state, ctx.params.factor);
+    const outcome = await module.enrol.complete(state.ctx, { challengeId: ctx.params.challengeId, code: input.code.replace(/\s+/g, '') });
+    if (outcome.status === 'verified') {
+      await audit.record('factor.enrolled', { userId: state.user.id, data: { factor: module.id }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
+      return afterVerified(ctx, state, module, outcome.amr);
+    }
+    if (outcome.status === 'failed') {
+      return renderChallenge(ctx, state, module, ctx.params.challengeId, {
+        enrolling: true,
+        error: failureMessage(state, outcome),
+        status: outcome.reason === 'locked' ? 429 : 401,
+      });
+    }
+  });
+
+  /** The landing page of a sign-in link. A GET never consumes it: mail scanners fetch links. */
+  router.get('/link/:challengeId/:token', async (ctx) => {
+    const state = await linkSignIn(ctx);
+    if (!state) return;
+    const module = await allowedModule(state, 'email-link');
+    pages.html(ctx, 'link-confirm', state.ctx.locale, { ...base(ctx, state), action: ctx.path, factor: module.id });
+  });
+
+  router.post('/link/:challengeId/:token', form, async (ctx) => {
+    const state = await linkSignIn(ctx);
+    if (!state) return;
+    const input = readForm(ctx, plainForm);
+    assertCsrf(ctx, input._csrf);
+    const module = await allowedModule(state, 'email-link');
+    const outcome = await module.verify(state.ctx, { challengeId: ctx.params.challengeId, token: ctx.params.token });
+    if (outcome.status === 'failed') {
+      await audit.record('factor.failed', { userId: state.user.id, data: { factor: module.id, reason: outcome.reason }, ip: ctx.ip });
+      return pages.html(ctx, 'message', state.ctx.locale, { ...base(ctx, state), title: translator(state.ctx.locale)('link.failed_title'), message: failureMessage(state, outcome) }, outcome.reason === 'other_browser' ? 403 : 410);
+    }
+    if (outcome.status !== 'verified') return;
+    await audit.record('factor.verified', { userId: state.user.id, data: { factor: module.id }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
+    await engine.recordVerified(state.details.uid, module, outcome.amr);
+    // The first window notices and continues by itself; this one can continue too.
+    pages.html(ctx, 'link-confirmed', state.ctx.locale, { ...base(ctx, state) });
+  });
+
+  /** The sign-in a link belongs to, or the "open it in the browser you started in" page. */
+  async function linkSignIn(ctx: Context): Promise<SignIn | undefined> {
+    try {
+      return await signIn(ctx);
+    } catch (error) {
+      if (!(error instanceof NyckelError || (error as Error).name === 'SessionNotFound')) throw error;
+      const locale = pages.localeOf(ctx);
+      const t = translator(locale);
+      pages.html(ctx, 'message', locale, { title: t('link.other_browser_title'), message: t('link.other_browser') }, 400);
+      return undefined;
+    }
+  }
+
+  return router;
+}
+
+/** What the password step does next: finish, or lead to the second factor. */
+export interface AfterFirstStep {
+  finishWithPasswordOnly: boolean;
+  reason?: 'not_required' | 'remembered';
+}
+
+export async function afterFirstStep(
+  deps: { engine: FactorEngine; remembered: RememberedBrowsers },
+  ctx: Context,
+  details: Details,
+  user: User,
+  interactionExpiresAt: Date,
+): Promise<{ next: 'finish'; remembered: boolean } | { next: 'second-factor' } | { next: 'unavailable' }> {
+  // A user without a usable method is led to enrol one at /mfa when the client allows it.
+  const clientId = String(details.params.client_id);
+  const { needed, stepUp } = deps.engine.secondFactorNeeded(clientId, details.params);
+  if (!needed) return { next: 'finish', remembered: false };
+  const policy = deps.engine.policy(clientId);
+  if (!stepUp && policy.rememberDays > 0 && (await deps.remembered.recognise(ctx, user))) return { next: 'finish', remembered: true };
+  const offered = await deps.engine.offered(user, clientId);
+  if (offered.length === 0 && !(policy.allowEnrolmentAtLogin && (await deps.engine.enrollable(user, clientId)).length > 0)) {
+    return { next: 'unavailable' };
+  }
+  await deps.engine.begin(details.uid, user, clientId, interactionExpiresAt, passwordFactor());
+  return { next: 'second-factor' };
+}
