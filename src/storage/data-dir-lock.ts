@@ -49,6 +49,26 @@ function release(lockFile: string) {
   if (readPid(lockFile) === process.pid) fs.rmSync(lockFile, { force: true });
 }
 
+/** Creates the lock file from `temporary`; false when it already exists. */
+function create(lockFile: string, temporary: string): boolean {
+  try {
+    fs.linkSync(temporary, lockFile);
+    return true;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'].includes(code ?? '')) throw error;
+  }
+  // A file system without hard links: a plain exclusive create.
+  try {
+    fs.writeFileSync(lockFile, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
+}
+
 /**
  * Takes the lock for the PGlite directory `directory`; returns the function that releases it. Throws
  * DataDirectoryLockedError while another live process (or this one) holds it.
@@ -62,12 +82,7 @@ export function lockDataDirectory(directory: string): () => void {
   fs.writeFileSync(temporary, `${process.pid}\n`, { mode: 0o600 });
   try {
     for (let attempt = 0; ; attempt++) {
-      try {
-        fs.linkSync(temporary, lockFile);
-        break;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      }
+      if (create(lockFile, temporary)) break;
       const pid = readPid(lockFile);
       // Our own pid in a lock this process does not hold is a leftover of an earlier process that had
       // the same pid (a container restarted on the same volume, where Nyckel is often pid 1).

@@ -1,0 +1,95 @@
+import { Option, type Command } from 'commander';
+import { Accounts, emailSchema, phoneSchema, supportedLocales, type Locale } from '../accounts/accounts.ts';
+import { AuditLog } from '../accounts/audit.ts';
+import type { Settings } from '../config/settings.ts';
+import type { Database } from '../storage/db.ts';
+import { assertAcceptablePassword, CLI_ACTOR, parseValue, readPasswordFromStdin, settings, table, withDatabase } from './common.ts';
+
+function withAccounts<T>(config: Settings, work: (accounts: Accounts) => Promise<T>): Promise<T> {
+  return withDatabase(config, (db: Database) => work(new Accounts(db.prisma, new AuditLog(db.prisma), config.argon2)));
+}
+
+const timestamp = (date: Date) => date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+export function registerUserCommands(program: Command) {
+  const users = program.command('users').description('manage user accounts');
+
+  users
+    .command('add')
+    .description('add a user (the email address is taken as verified)')
+    .requiredOption('--email <email>', 'sign-in email address')
+    .requiredOption('--password-stdin', 'read the password from stdin (one trailing newline is dropped)')
+    .option('--name <name>', 'display name')
+    .option('--phone <phone>', 'phone number in international form, e.g. +46701234567')
+    .addOption(new Option('--locale <locale>', 'preferred language').choices(supportedLocales))
+    .action(async (options: { email: string; name?: string; phone?: string; locale?: Locale }) => {
+      const config = settings();
+      const email = parseValue('email', emailSchema, options.email);
+      if (options.phone !== undefined) parseValue('phone', phoneSchema, options.phone);
+      const password = await readPasswordFromStdin();
+      assertAcceptablePassword(password, email);
+      const user = await withAccounts(config, (accounts) =>
+        accounts.create({ email, password, name: options.name, phone: options.phone, locale: options.locale }, { actor: CLI_ACTOR }),
+      );
+      console.log(`added ${user.email} (id ${user.id})`);
+    });
+
+  users
+    .command('list')
+    .description('list users')
+    .option('--json', 'print JSON instead of a table')
+    .action(async (options: { json?: boolean }) => {
+      const list = await withAccounts(settings(), (accounts) => accounts.list());
+      if (options.json) {
+        const out = list.map((user) => ({
+          id: user.id,
+          email: user.email,
+          name: user.name,
+          status: user.status,
+          locale: user.locale,
+          phones: user.phones.map((phone) => phone.e164),
+          createdAt: user.createdAt.toISOString(),
+          updatedAt: user.updatedAt.toISOString(),
+          passwordChangedAt: user.passwordChangedAt.toISOString(),
+        }));
+        console.log(JSON.stringify(out, null, 2));
+        return;
+      }
+      if (list.length === 0) {
+        console.log('No users. Add one with: nyckel users add --email <email> --password-stdin');
+        return;
+      }
+      const rows = list.map((user) => [user.email, user.name ?? '-', user.status, user.locale ?? '-', timestamp(user.createdAt)]);
+      console.log(table(['EMAIL', 'NAME', 'STATUS', 'LOCALE', 'CREATED'], rows));
+    });
+
+  for (const [name, status] of [
+    ['disable', 'disabled'],
+    ['enable', 'active'],
+  ] as const) {
+    users
+      .command(`${name} <email>`)
+      .description(status === 'disabled' ? 'refuse sign-in and the sessions and tokens the user has' : 'allow a disabled user to sign in again')
+      .action(async (email: string) => {
+        const message = await withAccounts(settings(), async (accounts) => {
+          const user = await accounts.requireByEmail(email);
+          if (user.status === status) return `${user.email} is already ${status}`;
+          await accounts.setStatus(user.email, status, { actor: CLI_ACTOR });
+          return `${name}d ${user.email}`;
+        });
+        console.log(message);
+      });
+  }
+
+  users
+    .command('set-password <email>')
+    .description("replace a user's password")
+    .requiredOption('--password-stdin', 'read the password from stdin (one trailing newline is dropped)')
+    .action(async (email: string) => {
+      const config = settings();
+      const password = await readPasswordFromStdin();
+      assertAcceptablePassword(password, email);
+      const user = await withAccounts(config, (accounts) => accounts.setPassword(email, password, { actor: CLI_ACTOR }));
+      console.log(`password set for ${user.email}`);
+    });
+}
