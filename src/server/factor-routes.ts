@@ -155,6 +155,61 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     });
   });
 
+  /** Enrolment during sign-in, for a user with no usable method (when the client allows it). */
+  async function enrollableModule(state: SignIn, id: string): Promise<FactorModule> {
+    if (!engine.policy(state.ctx.clientId).allowEnrolmentAtLogin) throw new NyckelError('not_found');
+    const module = (await engine.enrollable(state.user, state.ctx.clientId)).find((m) => m.id === id);
+    if (!module) throw new NyckelError('not_found');
+    return module;
+  }
+
+  router.get('/mfa/enrol', async (ctx) => {
+    const state = await signIn(ctx);
+    if (!engine.policy(state.ctx.clientId).allowEnrolmentAtLogin) throw new NyckelError('not_found');
+    const modules = await engine.enrollable(state.user, state.ctx.clientId);
+    const t = translator(state.ctx.locale);
+    const options = await Promise.all(
+      modules.map(async (m) => ({ id: m.id, name: t(`factors.${m.id}.name`), targets: await m.enrol.targets(state.user) })),
+    );
+    pages.html(ctx, 'mfa-enrol', state.ctx.locale, { ...base(ctx, state), options });
+  });
+
+  router.post('/mfa/enrol/:factor/start', form, async (ctx) => {
+    const state = await signIn(ctx);
+    const input = readForm(ctx, startForm);
+    assertCsrf(ctx, input._csrf);
+    const module = await enrollableModule(state, ctx.params.factor);
+    const outcome = await module.enrol.begin(state.ctx, { targetId: input.target ?? '' });
+    if (outcome.status === 'failed') throw new NyckelError('invalid_input');
+    ctx.status = 303;
+    ctx.redirect(`/interaction/${state.details.uid}/mfa/enrol/${module.id}/challenge/${outcome.challengeId}`);
+  });
+
+  router.get('/mfa/enrol/:factor/challenge/:challengeId', async (ctx) => {
+    const state = await signIn(ctx);
+    const module = await enrollableModule(state, ctx.params.factor);
+    await renderChallenge(ctx, state, module, ctx.params.challengeId, { enrolling: true });
+  });
+
+  router.post('/mfa/enrol/:factor/challenge/:challengeId/verify', form, async (ctx) => {
+    const state = await signIn(ctx);
+    const input = readForm(ctx, codeForm);
+    assertCsrf(ctx, input._csrf);
+    const module = await enrollableModule(state, ctx.params.factor);
+    const outcome = await module.enrol.complete(state.ctx, { challengeId: ctx.params.challengeId, code: input.code.replace(/\s+/g, '') });
+    if (outcome.status === 'verified') {
+      await audit.record('factor.enrolled', { userId: state.user.id, data: { factor: module.id }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
+      return afterVerified(ctx, state, module, outcome.amr);
+    }
+    if (outcome.status === 'failed') {
+      return renderChallenge(ctx, state, module, ctx.params.challengeId, {
+        enrolling: true,
+        error: failureMessage(state, outcome),
+        status: outcome.reason === 'locked' ? 429 : 401,
+      });
+    }
+  });
+
   async function renderStart(ctx: Context, state: SignIn, module: FactorModule, error?: string, status = 200) {
     const targets = await module.targets(state.user);
     const policy = engine.policy(state.ctx.clientId);
@@ -212,7 +267,7 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     const minutes = Math.max(1, Math.round((challenge.expiresAt.getTime() - challenge.createdAt.getTime()) / 60000));
     pages.html(
       ctx,
-      module.kind === 'link-to-target' ? 'mfa-wait' : 'mfa-code',
+      module.kind === 'link-to-target' && !extra.enrolling ? 'mfa-wait' : 'mfa-code',
       state.ctx.locale,
       {
         ...base(ctx, state),
@@ -291,61 +346,6 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     }
     const last = state.verified.at(-1)!;
     return finish(ctx, state, engine.modules.get(last.factor as FactorId)!);
-  });
-
-  /** Enrolment during sign-in, for a user with no usable method (when the client allows it). */
-  async function enrollableModule(state: SignIn, id: string): Promise<FactorModule> {
-    if (!engine.policy(state.ctx.clientId).allowEnrolmentAtLogin) throw new NyckelError('not_found');
-    const module = (await engine.enrollable(state.user, state.ctx.clientId)).find((m) => m.id === id);
-    if (!module) throw new NyckelError('not_found');
-    return module;
-  }
-
-  router.get('/mfa/enrol', async (ctx) => {
-    const state = await signIn(ctx);
-    if (!engine.policy(state.ctx.clientId).allowEnrolmentAtLogin) throw new NyckelError('not_found');
-    const modules = await engine.enrollable(state.user, state.ctx.clientId);
-    const t = translator(state.ctx.locale);
-    const options = await Promise.all(
-      modules.map(async (m) => ({ id: m.id, name: t(`factors.${m.id}.name`), targets: await m.enrol.targets(state.user) })),
-    );
-    pages.html(ctx, 'mfa-enrol', state.ctx.locale, { ...base(ctx, state), options });
-  });
-
-  router.post('/mfa/enrol/:factor/start', form, async (ctx) => {
-    const state = await signIn(ctx);
-    const input = readForm(ctx, startForm);
-    assertCsrf(ctx, input._csrf);
-    const module = await enrollableModule(state, ctx.params.factor);
-    const outcome = await module.enrol.begin(state.ctx, { targetId: input.target ?? '' });
-    if (outcome.status === 'failed') throw new NyckelError('invalid_input');
-    ctx.status = 303;
-    ctx.redirect(`/interaction/${state.details.uid}/mfa/enrol/${module.id}/challenge/${outcome.challengeId}`);
-  });
-
-  router.get('/mfa/enrol/:factor/challenge/:challengeId', async (ctx) => {
-    const state = await signIn(ctx);
-    const module = await enrollableModule(state, ctx.params.factor);
-    await renderChallenge(ctx, state, module, ctx.params.challengeId, { enrolling: true });
-  });
-
-  router.post('/mfa/enrol/:factor/challenge/:challengeId/verify', form, async (ctx) => {
-    const state = await signIn(ctx);
-    const input = readForm(ctx, codeForm);
-    assertCsrf(ctx, input._csrf);
-    const module = await enrollableModule(state, ctx.params.factor);
-    const outcome = await module.enrol.complete(state.ctx, { challengeId: ctx.params.challengeId, code: input.code.replace(/\s+/g, '') });
-    if (outcome.status === 'verified') {
-      await audit.record('factor.enrolled', { userId: state.user.id, data: { factor: module.id }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
-      return afterVerified(ctx, state, module, outcome.amr);
-    }
-    if (outcome.status === 'failed') {
-      return renderChallenge(ctx, state, module, ctx.params.challengeId, {
-        enrolling: true,
-        error: failureMessage(state, outcome),
-        status: outcome.reason === 'locked' ? 429 : 401,
-      });
-    }
   });
 
   /** The landing page of a sign-in link. A GET never consumes it: mail scanners fetch links. */

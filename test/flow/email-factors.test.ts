@@ -208,3 +208,51 @@ describe('email one-time link (IDEP.WEB)', () => {
     expect(textOf(result.html)).toContain('has expired');
   });
 });
+
+describe('no usable method yet', () => {
+  test('a user whose only address is unverified enrols it during sign-in; the code counts as the factor', async () => {
+    const email = `unverified${++counter}@scb.example`;
+    const user = await nyckel.accounts.create({ email, password: TEST_PASSWORD });
+    await nyckel.db.prisma.userEmail.updateMany({ where: { userId: user.id }, data: { verifiedAt: null } });
+    const { config, start, browser, page: enrol } = await passwordStep('selfservice', email);
+    expect(textOf(enrol.html)).toContain('Set up a second step');
+    let page = await browser.submit(enrol, '/mfa/enrol/email-link/start', { target: /value="([0-9a-f-]{36})"/.exec(enrol.html)![1] });
+    page = await browser.submit(page, '/verify', { code: codeIn((await latestMail(nyckel.db.prisma, email)).text) });
+    const tokens = await tokensFrom(config, start, page);
+    expect(tokens.claims()).toMatchObject({ acr: 'urn:nyckel:acr:mfa' });
+    expect((await nyckel.db.prisma.userEmail.findFirst({ where: { userId: user.id } }))!.verifiedAt).not.toBeNull();
+  });
+
+  test('a user with no address at all is told to contact an administrator, not signed in', async () => {
+    const email = `noaddress${++counter}@scb.example`;
+    const user = await nyckel.accounts.create({ email, password: TEST_PASSWORD });
+    await nyckel.db.prisma.userEmail.deleteMany({ where: { userId: user.id } });
+    const { page } = await passwordStep('selfservice', email);
+    expect(page.status).toBe(403);
+    expect(textOf(page.html)).toContain('your account has no way to do it yet');
+    expect(page.url).not.toContain('code=');
+  });
+});
+
+describe('resend', () => {
+  test('"Resend code" waits for its cooldown', async () => {
+    const cooled = await startTestNyckel({ env: { NYCKEL_CODE_RESEND_COOLDOWN: '60' } });
+    try {
+      const email = 'cooldown@scb.example';
+      await cooled.accounts.create({ email, password: TEST_PASSWORD });
+      const config = await relyingParty(cooled.url, 'selfservice');
+      const start = await startAuthorization(config, { redirect_uri: 'http://localhost:4000/selfservice-cb', scope: 'openid' });
+      const browser = new FormBrowser(callbackStop);
+      let page = await browser.go(start.url.toString());
+      page = await browser.submit(page, '/login', { email, password: TEST_PASSWORD });
+      page = await browser.go(page.url.replace(/\/mfa$/, '/mfa/email-code'));
+      page = await browser.submit(page, '/start', { target: /value="([0-9a-f-]{36})"/.exec(page.html)![1] });
+      const resent = await browser.submit(page, '/resend', {});
+      expect(resent.status).toBe(429);
+      expect(textOf(resent.html)).toMatch(/Wait \d+ seconds before sending a new code/);
+      expect(await cooled.db.prisma.delivery.count({ where: { recipient: email } })).toBe(1);
+    } finally {
+      await cooled.stop();
+    }
+  });
+});

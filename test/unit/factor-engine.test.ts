@@ -1,0 +1,61 @@
+import { describe, expect, test } from '@jest/globals';
+import { FactorEngine, passwordFactor, type VerifiedFactor } from '../../src/factors/engine.ts';
+import { policyFor, requestsSecondFactor } from '../../src/factors/policy.ts';
+import { maskEmail, maskPhone } from '../../src/factors/shared/mask.ts';
+import { parseClientsFile } from '../../src/clients/clients-file.ts';
+import { loadSettings } from '../../src/config/settings.ts';
+
+const emailCode: VerifiedFactor = { factor: 'email-code', channel: 'email', amr: ['otp'], at: '' };
+const emailLink: VerifiedFactor = { factor: 'email-link', channel: 'email', amr: ['otp'], at: '' };
+
+describe('acr and amr for what was verified', () => {
+  test('a password alone is one factor', () => {
+    expect(FactorEngine.outcome('u', [passwordFactor()])).toEqual({ accountId: 'u', acr: 'urn:nyckel:acr:password', amr: ['pwd'] });
+  });
+
+  test('password and an email code are two factors', () => {
+    expect(FactorEngine.outcome('u', [passwordFactor(), emailCode])).toEqual({ accountId: 'u', acr: 'urn:nyckel:acr:mfa', amr: ['pwd', 'otp', 'mfa'] });
+  });
+
+  test('two factors of one channel count once: an email code cannot be both factors', () => {
+    expect(FactorEngine.independentFactors([emailCode, emailLink])).toBe(1);
+    expect(FactorEngine.outcome('u', [emailCode, emailLink]).acr).toBe('urn:nyckel:acr:password');
+    expect(FactorEngine.outcome('u', [emailCode, emailLink]).amr).not.toContain('mfa');
+  });
+});
+
+describe('policy', () => {
+  const settings = loadSettings({ NYCKEL_MFA_REQUIRED: 'true', NYCKEL_MFA_METHODS: 'totp,email-code', NYCKEL_REMEMBER_DAYS: '7' });
+  const file = parseClientsFile(
+    `
+clients:
+  - { client_id: strict, name: S, token_endpoint_auth_method: none, redirect_uris: [https://s.example/cb], mfa: { required: true, methods: [email-link], remember_days: 0 } }
+  - { client_id: plain, name: P, token_endpoint_auth_method: none, redirect_uris: [https://p.example/cb] }
+`,
+    'c.yaml',
+  );
+
+  test('the client’s mfa block wins; a client without one gets the environment defaults', () => {
+    expect(policyFor(file.clients[0], settings.mfa)).toMatchObject({ required: true, methods: ['email-link'], rememberDays: 0 });
+    expect(policyFor(file.clients[1], settings.mfa)).toMatchObject({ required: true, methods: ['totp', 'email-code'], rememberDays: 7 });
+  });
+
+  test('step-up by acr_values or an essential acr claim', () => {
+    expect(requestsSecondFactor({ acr_values: 'urn:nyckel:acr:mfa' })).toBe(true);
+    expect(requestsSecondFactor({ acr_values: 'urn:nyckel:acr:password' })).toBe(false);
+    expect(requestsSecondFactor({ claims: JSON.stringify({ id_token: { acr: { essential: true, values: ['urn:nyckel:acr:mfa'] } } }) })).toBe(true);
+    expect(requestsSecondFactor({ claims: '{not json' })).toBe(false);
+  });
+});
+
+describe('masking', () => {
+  test('addresses as IDEP.WEB shows them', () => {
+    expect(maskEmail('Maria.Lundberge@Scb.se')).toBe('Ma…ge@Sc…se');
+    expect(maskEmail('al@x.se')).toBe('a…@x…e');
+    expect(maskEmail('åsa.öberg@företag.se')).toBe('ås…rg@fö…se');
+  });
+
+  test('numbers as Aiai shows them', () => {
+    expect(maskPhone('+46701234572')).toBe('xxxx-xxxx72');
+  });
+});
