@@ -142,6 +142,52 @@ export class Accounts {
     return updated;
   }
 
+  /** Adds a contact address that may receive sign-in links and codes once verified. */
+  async addEmail(email: string, address: string, options: { verified?: boolean; maxAddresses: number } & AuditContext & { actor?: string }) {
+    const user = await this.requireByEmail(email);
+    const normalised = emailSchema.parse(address);
+    const existing = await this.prisma.userEmail.findMany({ where: { userId: user.id } });
+    if (existing.some((row) => row.address === normalised)) throw new NyckelError('conflict', `${normalised} is already registered for ${user.email}`);
+    if (existing.length >= options.maxAddresses) {
+      throw new NyckelError('conflict', `${user.email} already has ${existing.length} addresses, the most allowed (NYCKEL_MAX_CONTACT_EMAILS)`);
+    }
+    const row = await this.prisma.userEmail.create({
+      data: { userId: user.id, address: normalised, verifiedAt: options.verified ? new Date() : null },
+    });
+    await this.audit.record('user.email_added', { userId: user.id, data: { address: normalised, verified: Boolean(options.verified), actor: options.actor ?? 'unknown' }, ...options });
+    return row;
+  }
+
+  async removeEmail(email: string, address: string, context: AuditContext & { actor?: string } = {}) {
+    const user = await this.requireByEmail(email);
+    const normalised = emailSchema.parse(address);
+    if (normalised === user.email) throw new NyckelError('conflict', 'the sign-in address cannot be removed; change it instead');
+    const { count } = await this.prisma.userEmail.deleteMany({ where: { userId: user.id, address: normalised } });
+    if (count === 0) throw new NyckelError('not_found', `${normalised} is not registered for ${user.email}`);
+    await this.audit.record('user.email_removed', { userId: user.id, data: { address: normalised, actor: context.actor ?? 'unknown' }, ...context });
+  }
+
+  /** An operator vouches for an address (the user proves one themselves by a code during sign-in). */
+  async verifyEmail(email: string, address: string, context: AuditContext & { actor?: string } = {}) {
+    const user = await this.requireByEmail(email);
+    const normalised = emailSchema.parse(address);
+    const { count } = await this.prisma.userEmail.updateMany({ where: { userId: user.id, address: normalised }, data: { verifiedAt: new Date() } });
+    if (count === 0) throw new NyckelError('not_found', `${normalised} is not registered for ${user.email}`);
+    await this.audit.record('user.email_verified', { userId: user.id, data: { address: normalised, actor: context.actor ?? 'unknown' }, ...context });
+  }
+
+  /** Revokes every "don't ask again in this browser" of the user. */
+  async forgetBrowsers(email: string, context: AuditContext & { actor?: string } = {}): Promise<number> {
+    const user = await this.requireByEmail(email);
+    const { count } = await this.prisma.rememberedBrowser.updateMany({ where: { userId: user.id, revokedAt: null }, data: { revokedAt: new Date() } });
+    await this.audit.record('user.browsers_forgotten', { userId: user.id, data: { count, actor: context.actor ?? 'unknown' }, ...context });
+    return count;
+  }
+
+  emails(userId: string) {
+    return this.prisma.userEmail.findMany({ where: { userId }, orderBy: { createdAt: 'asc' } });
+  }
+
   list() {
     return this.prisma.user.findMany({ orderBy: { email: 'asc' }, include: { emails: true, phones: true } });
   }

@@ -92,4 +92,49 @@ export function registerUserCommands(program: Command) {
       const user = await withAccounts(config, (accounts) => accounts.setPassword(email, password, { actor: CLI_ACTOR }));
       console.log(`password set for ${user.email}`);
     });
+
+  users
+    .command('emails <email>')
+    .description("list a user's contact addresses")
+    .action(async (email: string) => {
+      const rows = await withAccounts(settings(), async (accounts) => accounts.emails((await accounts.requireByEmail(email)).id));
+      console.log(table(['ADDRESS', 'VERIFIED', 'ADDED'], rows.map((r) => [r.address, r.verifiedAt ? timestamp(r.verifiedAt) : 'no', timestamp(r.createdAt)])));
+    });
+
+  users
+    .command('add-email <email> <address>')
+    .description('add a contact address that can receive sign-in links and codes once verified')
+    .option('--verified', 'the operator vouches for the address (otherwise the user proves it with a code at sign-in)')
+    .action(async (email: string, address: string, options: { verified?: boolean }) => {
+      const config = settings();
+      parseValue('address', emailSchema, address);
+      await withAccounts(config, (accounts) =>
+        accounts.addEmail(email, address, { verified: options.verified, maxAddresses: config.maxContactEmails, actor: CLI_ACTOR }),
+      );
+      console.log(`added ${address.trim().toLowerCase()} to ${email}${options.verified ? ' (verified)' : ' (not verified yet)'}`);
+    });
+
+  users
+    .command('remove-email <email> <address>')
+    .description('remove a contact address')
+    .action(async (email: string, address: string) => {
+      await withAccounts(settings(), (accounts) => accounts.removeEmail(email, address, { actor: CLI_ACTOR }));
+      console.log(`removed ${address.trim().toLowerCase()} from ${email}`);
+    });
+
+  users
+    .command('verify-email <email> <address>')
+    .description('mark a contact address as verified')
+    .action(async (email: string, address: string) => {
+      await withAccounts(settings(), (accounts) => accounts.verifyEmail(email, address, { actor: CLI_ACTOR }));
+      console.log(`verified ${address.trim().toLowerCase()} for ${email}`);
+    });
+
+  users
+    .command('forget-browsers <email>')
+    .description('revoke every "don\'t ask again in this browser" of a user')
+    .action(async (email: string) => {
+      const count = await withAccounts(settings(), (accounts) => accounts.forgetBrowsers(email, { actor: CLI_ACTOR }));
+      console.log(`revoked ${count} remembered browser(s) of ${email}`);
+    });
 }

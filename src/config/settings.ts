@@ -55,6 +55,7 @@ export const settingsSchema = z
         if (unknown.length) ctx.addIssue({ code: 'custom', message: `unknown method(s) ${unknown.join(', ')}; known: ${factorIds.join(', ')}` });
         return ids as FactorId[];
       }),
+    NYCKEL_MAX_CONTACT_EMAILS: z.coerce.number().int().min(1).max(50).default(3),
     NYCKEL_REMEMBER_DAYS: z.coerce.number().int().min(0).max(365).default(20),
     NYCKEL_FORGOT_DEVICE_EMAIL: booleanish.default(false),
     NYCKEL_EMAIL_LINK_TTL: seconds.default(30 * 60),
@@ -107,6 +108,8 @@ export interface Settings {
   argon2: { memoryCost: number; timeCost: number };
   /** Defaults for clients whose entry in the clients file has no `mfa` block. */
   mfa: { required: boolean; methods: FactorId[]; rememberDays: number; forgotDeviceEmail: boolean };
+  /** Contact addresses a user may have (IDEP.WEB allows three). */
+  maxContactEmails: number;
   factors: {
     emailLinkTtl: number;
     emailCodeTtl: number;
@@ -183,6 +186,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       rememberDays: raw.NYCKEL_REMEMBER_DAYS,
       forgotDeviceEmail: raw.NYCKEL_FORGOT_DEVICE_EMAIL,
     },
+    maxContactEmails: raw.NYCKEL_MAX_CONTACT_EMAILS,
     factors: {
       emailLinkTtl: raw.NYCKEL_EMAIL_LINK_TTL,
       emailCodeTtl: raw.NYCKEL_EMAIL_CODE_TTL,

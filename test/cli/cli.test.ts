@@ -224,6 +224,29 @@ describe('nyckel CLI', () => {
     expect(set).toMatchObject({ code: 0, stdout: `password set for ${email}\n`, stderr: '' });
   }, timeout);
 
+  test('contact addresses: add (verified or not), list, verify, remove; remembered browsers forgotten', async () => {
+    const added = await nyckel(['users', 'add-email', email, 'Kontakt@SCB.example']);
+    expect(added).toMatchObject({ code: 0, stdout: `added kontakt@scb.example to ${email} (not verified yet)\n` });
+    expect((await nyckel(['users', 'add-email', email, 'ekonomi@scb.example', '--verified'])).code).toBe(0);
+    expectFailure(await nyckel(['users', 'add-email', email, 'kontakt@scb.example']), `kontakt@scb.example is already registered for ${email}`);
+    expectFailure(await nyckel(['users', 'add-email', email, 'fourth@scb.example']), `${email} already has 3 addresses, the most allowed (NYCKEL_MAX_CONTACT_EMAILS)`);
+    expect((await nyckel(['users', 'add-email', email, 'not-an-address'])).code).toBe(1);
+
+    let list = await nyckel(['users', 'emails', email]);
+    expect(list.stdout).toMatch(/kontakt@scb\.example\s+no/);
+    expect(list.stdout).toMatch(/ekonomi@scb\.example\s+\d{4}-/);
+    expect((await nyckel(['users', 'verify-email', email, 'kontakt@scb.example'])).code).toBe(0);
+    list = await nyckel(['users', 'emails', email]);
+    expect(list.stdout).not.toMatch(/kontakt@scb\.example\s+no/);
+
+    expectFailure(await nyckel(['users', 'remove-email', email, email]), 'the sign-in address cannot be removed; change it instead');
+    expect((await nyckel(['users', 'remove-email', email, 'ekonomi@scb.example'])).code).toBe(0);
+    expectFailure(await nyckel(['users', 'remove-email', email, 'ekonomi@scb.example']), `ekonomi@scb.example is not registered for ${email}`);
+
+    const forgot = await nyckel(['users', 'forget-browsers', email]);
+    expect(forgot).toMatchObject({ code: 0, stdout: `revoked 0 remembered browser(s) of ${email}\n` });
+  }, timeout);
+
   test('the embedded database is refused while another process holds it', async () => {
     const db = await openEmbedded();
     try {
@@ -245,6 +268,11 @@ describe('nyckel CLI', () => {
         ['user.disabled', 'cli'],
         ['user.enabled', 'cli'],
         ['user.password_changed', 'cli'],
+        ['user.email_added', 'cli'],
+        ['user.email_added', 'cli'],
+        ['user.email_verified', 'cli'],
+        ['user.email_removed', 'cli'],
+        ['user.browsers_forgotten', 'cli'],
       ]);
 
       // The keys a first server start would have made, for the rotation below.
