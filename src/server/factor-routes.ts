@@ -292,7 +292,9 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     const module = await allowedModule(state, ctx.params.factor);
     const status = module.status ? await module.status(state.ctx, ctx.params.challengeId) : { status: 'pending' as const };
     if (status.status === 'verified' && FactorEngine.independentFactors(state.verified) >= 2) return finish(ctx, state, module);
-    await renderChallenge(ctx, state, module, ctx.params.challengeId);
+    // After "Resend code" (which redirects here with ?resent=1), say that a new code is on its way.
+    const notice = ctx.query.resent === '1' ? translator(state.ctx.locale)('mfa.resent') : undefined;
+    await renderChallenge(ctx, state, module, ctx.params.challengeId, { notice });
   });
 
   router.get('/mfa/:factor/challenge/:challengeId/status', async (ctx) => {
@@ -382,6 +384,11 @@ export function factorRoutes(deps: FactorRouteDependencies) {
       if (!(error instanceof NyckelError || (error as Error).name === 'SessionNotFound')) throw error;
       const locale = pages.localeOf(ctx);
       const t = translator(locale);
+      // No sign-in of this browser: a link already used or expired says so; any other is from another browser.
+      const spent = await deps.challenges.spent(ctx.params.challengeId);
+      if (spent) {
+        return void pages.html(ctx, 'message', locale, { title: t('link.failed_title'), message: t(`factor_errors.${spent}`) }, 410);
+      }
       pages.html(ctx, 'message', locale, { title: t('link.other_browser_title'), message: t('link.other_browser') }, 400);
       return undefined;
     }

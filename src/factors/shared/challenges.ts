@@ -118,6 +118,15 @@ export class ChallengeStore {
     return check.locked ? check.retryAfterSeconds : 1;
   }
 
+  /** `used` or `expired` for a challenge that can no longer be answered; undefined otherwise. */
+  async spent(challengeId: string): Promise<'used' | 'expired' | undefined> {
+    if (!/^[0-9a-f-]{36}$/i.test(challengeId)) return undefined;
+    const challenge = await this.prisma.factorChallenge.findUnique({ where: { id: challengeId }, select: { consumedAt: true, expiresAt: true } });
+    if (!challenge) return undefined;
+    if (challenge.consumedAt) return 'used';
+    return challenge.expiresAt <= new Date() ? 'expired' : undefined;
+  }
+
   /** Whether a challenge has been answered (the waiting page of a link asks this). */
   async isVerified(ctx: ChallengeContext, challengeId: string, factors: string[]): Promise<boolean> {
     const challenge = await this.find(ctx, challengeId, factors);

@@ -1,6 +1,7 @@
 import type { User } from '../../generated/prisma/client.ts';
 import { translator } from '../../i18n/i18n.ts';
-import type { ChallengeContext, FactorTarget, StartOutcome, VerifyOutcome } from '../contract.ts';
+import type { ChallengeContext, FactorModule, FactorTarget, StartOutcome, VerifyOutcome } from '../contract.ts';
+import { enrolEmailAddress } from './email-enrolment.ts';
 import type { FactorDependencies } from '../deps.ts';
 import { newCode } from './challenges.ts';
 import { maskEmail } from './mask.ts';
@@ -106,4 +107,22 @@ export async function verifyEmailCode(
 ): Promise<VerifyOutcome> {
   const outcome = await deps.challenges.verifyCode(ctx, input.challengeId, input.code, EMAIL_FAMILY, [input.factor]);
   return outcome.status === 'verified' ? { ...outcome, amr } : outcome;
+}
+
+/** What the two email factors share: targets, masking, enrolment, sending; they differ in what the mail carries. */
+export function emailFactorBase(
+  deps: FactorDependencies,
+  options: { id: 'email-code' | 'email-link'; kind: FactorModule['kind']; ttlSeconds: number; withLink: boolean },
+): Omit<FactorModule, 'verify' | 'status'> & { amr: readonly string[] } {
+  return {
+    id: options.id,
+    channel: 'email',
+    amr: ['otp'],
+    kind: options.kind,
+    isEnrolled: async (user) => (await emailTargets(deps, user)).length > 0,
+    targets: (user) => emailTargets(deps, user),
+    maskTarget: maskEmail,
+    enrol: enrolEmailAddress(deps),
+    start: (ctx, input) => startEmailChallenge(deps, ctx, input, { factor: options.id, ttlSeconds: options.ttlSeconds, withLink: options.withLink }),
+  };
 }
