@@ -21,7 +21,7 @@ import type { MailTransport } from './delivery/transport.ts';
 import { createMailTransport } from './delivery/transports.ts';
 import { interactionRoutes } from './server/interaction-routes.ts';
 import { factorRoutes } from './server/factor-routes.ts';
-import { enqueueMail } from './delivery/dispatcher.ts';
+import { deliveryStatus, enqueueMail } from './delivery/dispatcher.ts';
 import { FactorEngine } from './factors/engine.ts';
 import { createFactorModules } from './factors/registry.ts';
 import { RememberedBrowsers } from './factors/remember.ts';
@@ -205,6 +205,7 @@ async function assemble(
         box,
         issuer: settings.issuer,
         maxBodyBytes: settings.maxBodyBytes,
+        deliveryState: (id) => deliveryStatus(prisma, id),
       }),
     ],
   });

@@ -30,6 +30,8 @@ export interface FactorRouteDependencies {
   box: SecretBox;
   issuer: string;
   maxBodyBytes: number;
+  /** The state of a queued message, to tell the user when it could not be sent yet. */
+  deliveryState: (id: string) => Promise<{ status: 'queued' | 'sent' | 'failed'; attempts: number } | undefined>;
 }
 
 const REMEMBER_CHOICE = 'nyckel.remember-choice';
@@ -265,6 +267,15 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     const offered = await engine.offered(state.user, state.ctx.clientId);
     const policy = engine.policy(state.ctx.clientId);
     const minutes = Math.max(1, Math.round((challenge.expiresAt.getTime() - challenge.createdAt.getTime()) / 60000));
+    const deliveryId = (challenge.data as { deliveryId?: string }).deliveryId;
+    const delivery = deliveryId ? await deps.deliveryState(deliveryId) : undefined;
+    const t = translator(state.ctx.locale);
+    const deliveryProblem =
+      delivery?.status === 'failed'
+        ? t('factor_errors.delivery_failed')
+        : delivery?.status === 'queued' && delivery.attempts > 0
+          ? t('mfa.delivery_retrying')
+          : undefined;
     pages.html(
       ctx,
       module.kind === 'link-to-target' && !extra.enrolling ? 'mfa-wait' : 'mfa-code',
@@ -280,7 +291,7 @@ export function factorRoutes(deps: FactorRouteDependencies) {
         minutes,
         otherMethods: offered.length > 1,
         forgotDevice: policy.forgotDeviceEmail,
-        error: extra.error,
+        error: extra.error ?? deliveryProblem,
         notice: extra.notice,
       },
       extra.status ?? 200,

@@ -257,3 +257,48 @@ describe('resend', () => {
     }
   });
 });
+
+describe('mail provider down', () => {
+  test('the user is told the mail could not be sent yet; nothing is lost and it is retried', async () => {
+    let fail = true;
+    const sent: string[] = [];
+    const flaky = await startTestNyckel({
+      mailTransport: {
+        name: 'smtp',
+        send: async (message) => {
+          if (fail) throw new Error('451 temporary failure');
+          sent.push(message.to);
+        },
+      },
+    });
+    try {
+      const email = 'outage@scb.example';
+      await flaky.accounts.create({ email, password: TEST_PASSWORD });
+      const config = await relyingParty(flaky.url, 'selfservice');
+      const start = await startAuthorization(config, { redirect_uri: 'http://localhost:4000/selfservice-cb', scope: 'openid' });
+      const browser = new FormBrowser(callbackStop);
+      let page = await browser.go(start.url.toString());
+      page = await browser.submit(page, '/login', { email, password: TEST_PASSWORD });
+      page = await browser.go(page.url.replace(/\/mfa$/, '/mfa/email-code'));
+      page = await browser.submit(page, '/start', { target: /value="([0-9a-f-]{36})"/.exec(page.html)![1] });
+      for (let i = 0; i < 100 && (await flaky.db.prisma.delivery.findFirst({ where: { recipient: email } }))!.attempts === 0; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      page = await browser.go(page.url);
+      expect(page.status).toBe(200);
+      expect(textOf(page.html)).toContain('We could not send the message yet and keep trying');
+      const delivery = (await flaky.db.prisma.delivery.findFirst({ where: { recipient: email } }))!;
+      expect(delivery).toMatchObject({ status: 'queued', lastError: expect.stringContaining('451') });
+
+      // The provider is back: the retry delivers the same mail, and its code signs in.
+      fail = false;
+      await flaky.db.prisma.delivery.update({ where: { id: delivery.id }, data: { nextAttempt: new Date() } });
+      await flaky.mail.dispatcher.deliverDue();
+      expect(sent).toEqual([email]);
+      page = await browser.submit(page, '/verify', { code: codeIn(delivery.text) });
+      expect(page.url).toContain('code=');
+    } finally {
+      await flaky.stop();
+    }
+  });
+});

@@ -7,6 +7,7 @@ import { loadSettings, type Settings } from '../../src/config/settings.ts';
 import { newMasterKey } from '../../src/security/crypto.ts';
 import { startNyckel, type Nyckel } from '../../src/nyckel.ts';
 import { freshDatabase } from './database.ts';
+import type { MailTransport } from '../../src/delivery/transport.ts';
 
 export const testClientsYaml = `
 clients:
@@ -67,7 +68,7 @@ export const TEST_PASSWORD = 'correct horse battery staple';
 
 /** A Nyckel on an ephemeral port, on a fresh database of the suite's kind, with quiet logs. */
 export async function startTestNyckel(
-  options: { env?: Record<string, string>; clients?: ClientsFile; logger?: pino.Logger } = {},
+  options: { env?: Record<string, string>; clients?: ClientsFile; logger?: pino.Logger; mailTransport?: MailTransport } = {},
 ): Promise<TestNyckel> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nyckel-test-'));
   const database = await freshDatabase();
@@ -85,7 +86,7 @@ export async function startTestNyckel(
     ...options.env,
   });
   const clients = options.clients ?? parseClientsFile(testClientsYaml, 'test-clients.yaml');
-  const nyckel = await startNyckel(settings, { database: database.target, clientsFile: clients, logger: options.logger ?? pino({ level: 'silent' }) });
+  const nyckel = await startNyckel(settings, { database: database.target, clientsFile: clients, logger: options.logger ?? pino({ level: 'silent' }), mailTransport: options.mailTransport });
   return {
     ...nyckel,
     dataDir,

@@ -68,7 +68,12 @@ export async function startEmailChallenge(
     });
     if (!address) return { challenge: created.challenge, mailed: false };
     const link = created.linkToken ? `${ctx.issuer}/interaction/${ctx.uid}/link/${created.challenge.id}/${created.linkToken}` : undefined;
-    await deps.mail.enqueue(tx, renderSignInMail(deps, ctx, { to: address, code, link, ttlSeconds: options.ttlSeconds, factor: options.factor }));
+    const delivery = await deps.mail.enqueue(tx, renderSignInMail(deps, ctx, { to: address, code, link, ttlSeconds: options.ttlSeconds, factor: options.factor }));
+    // The pages show the delivery's state (a provider outage is retried, and the user is told).
+    await tx.factorChallenge.update({
+      where: { id: created.challenge.id },
+      data: { data: { ...(created.challenge.data as object), deliveryId: delivery.id } },
+    });
     return { challenge: created.challenge, mailed: true };
   });
   if (mailed) deps.mail.kick();
