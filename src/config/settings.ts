@@ -63,6 +63,23 @@ export const settingsSchema = z
     NYCKEL_CODE_RESEND_COOLDOWN: z.coerce.number().int().min(0).default(30),
     NYCKEL_FACTOR_MAX_FAILURES: z.coerce.number().int().min(1).max(100).default(5),
     NYCKEL_FACTOR_LOCK_SECONDS: seconds.default(15 * 60),
+    NYCKEL_SMS_TRANSPORT: z.enum(['outbox', 'twilio', 'twilio-verify']).optional(),
+    TWILIO_ACCOUNT_SID: z.string().regex(/^AC[0-9a-fA-F]{32}$/, 'must be an account SID (AC followed by 32 hex digits)').optional(),
+    TWILIO_AUTH_TOKEN: z.string().min(1).optional(),
+    TWILIO_FROM: z.string().min(1).optional(),
+    TWILIO_VERIFY_SERVICE_SID: z.string().regex(/^VA[0-9a-fA-F]{32}$/, 'must be a Verify service SID (VA…)').optional(),
+    NYCKEL_SMS_CODE_TTL: seconds.default(5 * 60),
+    NYCKEL_SMS_ALLOWED_COUNTRIES: z
+      .string()
+      .default('SE,DK,NO,FI')
+      .transform((list) => list.split(',').map((c) => c.trim().toUpperCase()).filter(Boolean))
+      .pipe(z.array(z.string().regex(/^[A-Z]{2}$/, 'must be ISO 3166 two-letter country codes, comma-separated'))),
+    NYCKEL_SMS_BUDGET_PER_NUMBER: z.coerce.number().int().min(1).default(5),
+    NYCKEL_SMS_BUDGET_PER_ACCOUNT: z.coerce.number().int().min(1).default(10),
+    NYCKEL_SMS_BUDGET_PER_IP: z.coerce.number().int().min(1).default(20),
+    NYCKEL_SMS_BUDGET_GLOBAL: z.coerce.number().int().min(1).default(1000),
+    NYCKEL_TOTP_ISSUER: z.string().min(1).max(64).default('Nyckel'),
+    NYCKEL_RECOVERY_CODES: z.coerce.number().int().min(5).max(20).default(10),
     NYCKEL_MAIL_TRANSPORT: z.enum(['outbox', 'smtp', 'sendgrid']).optional(),
     NYCKEL_MAIL_FROM: z.string().min(3).default('Nyckel <no-reply@nyckel.localhost>'),
     NYCKEL_SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').optional(),
@@ -74,6 +91,8 @@ export const settingsSchema = z
     NYCKEL_DEMO: env.NYCKEL_DEMO ?? env.NODE_ENV !== 'production',
     NYCKEL_MAIL_TRANSPORT:
       env.NYCKEL_MAIL_TRANSPORT ?? (env.SENDGRID_API_KEY ? 'sendgrid' : env.NYCKEL_SMTP_URL ? 'smtp' : 'outbox'),
+    NYCKEL_SMS_TRANSPORT:
+      env.NYCKEL_SMS_TRANSPORT ?? (env.TWILIO_VERIFY_SERVICE_SID ? 'twilio-verify' : env.TWILIO_ACCOUNT_SID ? 'twilio' : 'outbox'),
   }));
 
 export type RawSettings = z.infer<typeof settingsSchema>;
@@ -117,6 +136,17 @@ export interface Settings {
     maxFailures: number;
     lockSeconds: number;
   };
+  sms: {
+    /** outbox: kept in the deliveries table (dev); twilio: Programmable Messaging with Nyckel's own code; twilio-verify: Twilio Verify. */
+    transport: 'outbox' | 'twilio' | 'twilio-verify';
+    twilio: { accountSid?: string; authToken?: string; from?: string; verifyServiceSid?: string };
+    codeTtl: number;
+    allowedCountries: string[];
+    /** Sends allowed per hour, checked before the provider is called. */
+    budgets: { perNumber: number; perAccount: number; perIp: number; global: number };
+  };
+  totp: { issuer: string };
+  recoveryCodes: number;
   mail: {
     transport: 'outbox' | 'smtp' | 'sendgrid';
     from: string;
@@ -146,6 +176,11 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   if (raw.NODE_ENV === 'production' && raw.NYCKEL_MAIL_TRANSPORT === 'outbox') {
     problems.push('NYCKEL_MAIL_TRANSPORT: the dev outbox is refused when NODE_ENV=production; configure smtp or sendgrid');
   }
+  if (raw.NYCKEL_SMS_TRANSPORT.startsWith('twilio') && (!raw.TWILIO_ACCOUNT_SID || !raw.TWILIO_AUTH_TOKEN)) {
+    problems.push('TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN: required for the twilio SMS transports');
+  }
+  if (raw.NYCKEL_SMS_TRANSPORT === 'twilio' && !raw.TWILIO_FROM) problems.push('TWILIO_FROM: required for the twilio SMS transport (a number or a messaging service SID)');
+  if (raw.NYCKEL_SMS_TRANSPORT === 'twilio-verify' && !raw.TWILIO_VERIFY_SERVICE_SID) problems.push('TWILIO_VERIFY_SERVICE_SID: required for the twilio-verify SMS transport');
   if (raw.NYCKEL_MAIL_TRANSPORT === 'smtp' && !raw.NYCKEL_SMTP_URL) problems.push('NYCKEL_SMTP_URL: required for the smtp transport');
   if (raw.NYCKEL_MAIL_TRANSPORT === 'sendgrid' && !raw.SENDGRID_API_KEY) problems.push('SENDGRID_API_KEY: required for the sendgrid transport');
   if (problems.length) throw new SettingsError(problems);
@@ -194,6 +229,25 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       maxFailures: raw.NYCKEL_FACTOR_MAX_FAILURES,
       lockSeconds: raw.NYCKEL_FACTOR_LOCK_SECONDS,
     },
+    sms: {
+      transport: raw.NYCKEL_SMS_TRANSPORT,
+      twilio: {
+        accountSid: raw.TWILIO_ACCOUNT_SID,
+        authToken: raw.TWILIO_AUTH_TOKEN,
+        from: raw.TWILIO_FROM,
+        verifyServiceSid: raw.TWILIO_VERIFY_SERVICE_SID,
+      },
+      codeTtl: raw.NYCKEL_SMS_CODE_TTL,
+      allowedCountries: raw.NYCKEL_SMS_ALLOWED_COUNTRIES,
+      budgets: {
+        perNumber: raw.NYCKEL_SMS_BUDGET_PER_NUMBER,
+        perAccount: raw.NYCKEL_SMS_BUDGET_PER_ACCOUNT,
+        perIp: raw.NYCKEL_SMS_BUDGET_PER_IP,
+        global: raw.NYCKEL_SMS_BUDGET_GLOBAL,
+      },
+    },
+    totp: { issuer: raw.NYCKEL_TOTP_ISSUER },
+    recoveryCodes: raw.NYCKEL_RECOVERY_CODES,
     mail: {
       transport: raw.NYCKEL_MAIL_TRANSPORT,
       from: raw.NYCKEL_MAIL_FROM,

@@ -9,7 +9,7 @@ import type { User } from '../generated/prisma/client.ts';
  */
 
 /** Two factors only count as two when their channels differ; a password is `knowledge`. */
-export type Channel = 'knowledge' | 'email' | 'phone' | 'app' | 'device' | 'eid';
+export type Channel = 'knowledge' | 'email' | 'phone' | 'app' | 'device' | 'eid' | 'backup';
 
 /** How the hosted pages drive the factor. */
 export type FactorKind =
@@ -36,7 +36,13 @@ export type VerifyOutcome =
   | { status: 'failed'; reason: FailureReason; retryAfterSeconds?: number; attemptsLeft?: number };
 
 export type StartOutcome =
-  | { status: 'started'; challengeId: string; maskedTarget?: string }
+  | {
+      status: 'started';
+      challengeId: string;
+      maskedTarget?: string;
+      /** For factors enrolled by scanning (an authenticator app): what the enrolment page shows. */
+      setup?: { uri: string; secret: string };
+    }
   | { status: 'failed'; reason: FailureReason; retryAfterSeconds?: number };
 
 /** A place a challenge can be sent to, as shown to the user. `id` is opaque to the pages. */
@@ -78,7 +84,7 @@ export interface FactorModule {
   enrol: {
     /** Where an enrolment can be proven (e.g. registered addresses not yet verified), masked. */
     targets(user: User): Promise<FactorTarget[]>;
-    begin(ctx: ChallengeContext, input: { targetId: string }): Promise<StartOutcome>;
+    begin(ctx: ChallengeContext, input: { targetId?: string; label?: string }): Promise<StartOutcome>;
     complete(ctx: ChallengeContext, input: { challengeId: string; code: string }): Promise<VerifyOutcome>;
   };
 

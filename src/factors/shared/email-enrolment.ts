@@ -16,7 +16,7 @@ export function enrolEmailAddress(deps: FactorDependencies): FactorModule['enrol
       return rows.map((row) => ({ id: row.id, masked: maskEmail(row.address) }));
     },
     begin: async (ctx: ChallengeContext, input) => {
-      if (!/^[0-9a-f-]{36}$/i.test(input.targetId)) return { status: 'failed', reason: 'not_enrolled' };
+      if (!input.targetId || !/^[0-9a-f-]{36}$/i.test(input.targetId)) return { status: 'failed', reason: 'not_enrolled' };
       const row = await deps.prisma.userEmail.findFirst({ where: { id: input.targetId, userId: ctx.user.id, verifiedAt: null } });
       if (!row) return { status: 'failed', reason: 'not_enrolled' };
       const code = newCode();
