@@ -3,6 +3,18 @@ import { AuditLog } from '../accounts/audit.ts';
 import { loadSigningKeys, rotateSigningKeys } from '../keys/signing-keys.ts';
 import { newMasterKey, resolveMasterKey, SecretBox } from '../security/crypto.ts';
 import { CLI_ACTOR, CliError, settings, withDatabase } from './common.ts';
+import { ClientsFileError, readClientsFile } from '../clients/clients-file.ts';
+
+function readResourceTtls(file: string): number[] {
+  try {
+    return readClientsFile(file).resources.flatMap((r) => (r.access_token_ttl ? [r.access_token_ttl] : []));
+  } catch (error) {
+    if (error instanceof ClientsFileError) {
+      throw new CliError(`${error.message}\n(keys rotate reads the clients file for the resource servers' token lifetimes)`);
+    }
+    throw error;
+  }
+}
 
 export function registerKeyCommands(program: Command) {
   const keys = program.command('keys').description('signing keys and the master key');
@@ -13,7 +25,10 @@ export function registerKeyCommands(program: Command) {
     .action(async () => {
       const config = settings();
       const box = new SecretBox(resolveMasterKey(config));
-      const publishSeconds = Math.max(config.ttl.idToken, config.ttl.accessToken);
+      // Published until the longest-lived token a retired key may have signed has expired: ID tokens,
+      // access tokens, and the JWT access tokens of resource servers with a lifetime of their own.
+      const resourceTtls = readResourceTtls(config.clientsFile);
+      const publishSeconds = Math.max(config.ttl.idToken, config.ttl.accessToken, ...resourceTtls);
       const result = await withDatabase(config, async (db) => {
         // Keys sealed with another master key than the server's would break it: check this one opens them.
         try {

@@ -96,6 +96,7 @@ beforeAll(() => {
       'resources:',
       '  - identifier: https://api.example/reports',
       '    scopes: [reports:read]',
+      '    access_token_ttl: 7200',
       '',
     ].join('\n'),
   );
@@ -303,8 +304,9 @@ describe('nyckel CLI', () => {
     expect(retired.slice(1, 3).sort()).toEqual([...before].sort());
     // Default ID token and access token lifetimes: one hour.
     const publishUntil = Date.parse(retired[3]);
-    expect(publishUntil).toBeGreaterThanOrEqual(started + 3600_000 - 1000);
-    expect(publishUntil).toBeLessThanOrEqual(Date.now() + 3600_000);
+    // The longest token lifetime: the Reports API's 2-hour JWT access tokens.
+    expect(publishUntil).toBeGreaterThanOrEqual(started + 7200_000 - 1000);
+    expect(publishUntil).toBeLessThanOrEqual(Date.now() + 7200_000);
     expect(rotated.stdout).toContain('SIGHUP');
 
     const box = new SecretBox(Buffer.from(masterKey, 'base64url'));
