@@ -40,6 +40,7 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
   const { settings, accounts, clients, pages } = deps;
   const resourceScopes = clients.resources.flatMap((r) => r.scopes);
   const resources = new Map(clients.resources.map((r) => [r.identifier, r]));
+  const firstParty = new Set(clients.clients.filter((c) => c.first_party).map((c) => c.client_id));
 
   // A resource server's own lifetime wins over the global one.
   const accessTokenTtl = (_ctx: unknown, token: { resourceServer?: { accessTokenTTL?: number } }) =>
@@ -94,6 +95,24 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
           };
         },
       },
+    },
+    // First-party clients (first_party: true) get their grant without a consent round trip; others
+    // reuse the grant of the session, and the consent page asks for anything missing.
+    loadExistingGrant: async (ctx) => {
+      const { oidc } = ctx;
+      const grantId = oidc.result?.consent?.grantId ?? oidc.session!.grantIdFor(oidc.client!.clientId);
+      if (grantId) return oidc.provider.Grant.find(grantId);
+      if (!firstParty.has(oidc.client!.clientId) || !oidc.session?.accountId) return undefined;
+      const grant = new oidc.provider.Grant({ clientId: oidc.client!.clientId, accountId: oidc.session.accountId });
+      grant.addOIDCScope([...oidc.requestParamOIDCScopes].join(' '));
+      if (oidc.requestParamClaims?.size) grant.addOIDCClaims([...oidc.requestParamClaims]);
+      const requested = oidc.requestParamScopes;
+      for (const [indicator, server] of Object.entries(oidc.resourceServers ?? {})) {
+        const scopes = (server.scope ?? '').split(' ').filter((scope) => requested.has(scope));
+        if (scopes.length) grant.addResourceScope(indicator, scopes.join(' '));
+      }
+      await grant.save();
+      return grant;
     },
     // Public clients get a new refresh token on every use (the old one is then refused); confidential
     // clients once 70% of its lifetime has passed.
