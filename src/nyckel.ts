@@ -26,6 +26,8 @@ import { FactorEngine } from './factors/engine.ts';
 import { createFactorModules } from './factors/registry.ts';
 import { RememberedBrowsers } from './factors/remember.ts';
 import { ChallengeStore } from './factors/shared/challenges.ts';
+import { createSmsTransport, type SmsTransport } from './factors/sms/transport.ts';
+import type twilio from 'twilio';
 import { FailureLock } from './factors/shared/failure-lock.ts';
 import { acr } from './provider/acr.ts';
 import type { Context } from 'koa';
@@ -44,6 +46,10 @@ export interface NyckelOptions {
   clientsFile?: ClientsFile;
   /** Defaults to the transport named by settings.mail.transport (tests inject fakes here). */
   mailTransport?: MailTransport;
+  /** Defaults to the transport named by settings.sms.transport (tests inject fakes here). */
+  smsTransport?: SmsTransport;
+  /** For the Twilio SMS transports: an HTTP client of Twilio's SDK (tests send to a loopback fake). */
+  twilioHttpClient?: twilio.RequestClient;
 }
 
 export interface Nyckel {
@@ -131,15 +137,20 @@ async function assemble(
   const pages = new PageRenderer(views, clients, settings.defaultLocale);
   const mailTransport = options.mailTransport ?? createMailTransport(settings);
   const dispatcher = new MailDispatcher(prisma, mailTransport, settings.mail.from, logger.child({ component: 'mail' }));
-  const outbox = devOutboxRoutes({ production: settings.production, transport: mailTransport, prisma, pages });
+  const smsTransport = options.smsTransport ?? createSmsTransport(settings, prisma, { httpClient: options.twilioHttpClient });
+  const outbox = devOutboxRoutes({ production: settings.production, transport: mailTransport, prisma, pages, sms: smsTransport?.name === 'outbox' });
 
-  const challenges = new ChallengeStore(prisma, box, new FailureLock(prisma, settings.factors.maxFailures, settings.factors.lockSeconds));
+  const failureLock = new FailureLock(prisma, settings.factors.maxFailures, settings.factors.lockSeconds);
+  const challenges = new ChallengeStore(prisma, box, failureLock);
   const remembered = new RememberedBrowsers(prisma, box);
   const factorModules = createFactorModules({
     prisma,
     settings,
     challenges,
     views,
+    box,
+    lock: failureLock,
+    sms: { transport: smsTransport, audit, logger: logger.child({ component: 'sms' }) },
     mail: { enqueue: (tx, mail) => enqueueMail(tx, mail), kick: () => dispatcher.kick() },
   });
   const engine = new FactorEngine(prisma, factorModules, clients, settings);

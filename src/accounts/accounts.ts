@@ -176,6 +176,34 @@ export class Accounts {
     await this.audit.record('user.email_verified', { userId: user.id, data: { address: normalised, actor: context.actor ?? 'unknown' }, ...context });
   }
 
+  /** Adds a mobile number (E.164) that may receive sign-in codes by SMS once verified. */
+  async addPhone(email: string, number: string, options: { verified?: boolean } & AuditContext & { actor?: string } = {}) {
+    const user = await this.requireByEmail(email);
+    const e164 = phoneSchema.parse(number);
+    const existing = await this.prisma.userPhone.findFirst({ where: { userId: user.id, e164 } });
+    if (existing) throw new NyckelError('conflict', `${e164} is already registered for ${user.email}`);
+    const row = await this.prisma.userPhone.create({ data: { userId: user.id, e164, verifiedAt: options.verified ? new Date() : null } });
+    await this.audit.record('user.phone_added', { userId: user.id, data: { phone: e164, verified: Boolean(options.verified), actor: options.actor ?? 'unknown' }, ...options });
+    return row;
+  }
+
+  async removePhone(email: string, number: string, context: AuditContext & { actor?: string } = {}) {
+    const user = await this.requireByEmail(email);
+    const e164 = phoneSchema.parse(number);
+    const { count } = await this.prisma.userPhone.deleteMany({ where: { userId: user.id, e164 } });
+    if (count === 0) throw new NyckelError('not_found', `${e164} is not registered for ${user.email}`);
+    await this.audit.record('user.phone_removed', { userId: user.id, data: { phone: e164, actor: context.actor ?? 'unknown' }, ...context });
+  }
+
+  /** An operator vouches for a number: from now on it can receive sign-in codes. */
+  async verifyPhone(email: string, number: string, context: AuditContext & { actor?: string } = {}) {
+    const user = await this.requireByEmail(email);
+    const e164 = phoneSchema.parse(number);
+    const { count } = await this.prisma.userPhone.updateMany({ where: { userId: user.id, e164 }, data: { verifiedAt: new Date() } });
+    if (count === 0) throw new NyckelError('not_found', `${e164} is not registered for ${user.email}`);
+    await this.audit.record('user.phone_verified', { userId: user.id, data: { phone: e164, actor: context.actor ?? 'unknown' }, ...context });
+  }
+
   /** Revokes every "don't ask again in this browser" of the user. */
   async forgetBrowsers(email: string, context: AuditContext & { actor?: string } = {}): Promise<number> {
     const user = await this.requireByEmail(email);

@@ -23,8 +23,17 @@ export type AuditType =
   | 'factor.verified'
   | 'factor.failed'
   | 'factor.enrolled'
+  /** New recovery codes (shown once to the user; only their hashes are kept). */
+  | 'recovery-codes.generated'
   | 'mfa.remembered_browser'
-  | 'mfa.unavailable';
+  | 'mfa.unavailable'
+  | 'user.phone_added'
+  | 'user.phone_removed'
+  | 'user.phone_verified'
+  /** SMS pumping protection refused a send (country or hourly budget); the provider was not called. */
+  | 'sms.refused'
+  /** The SMS provider refused or failed a send. */
+  | 'sms.failed';
 
 export class AuditLog {
   constructor(

@@ -32,6 +32,8 @@ export interface OutboxRouteDependencies {
   transport: MailTransport;
   prisma: PrismaClient;
   pages: PageRenderer;
+  /** Whether SMS go to the outbox too (channel `sms`): then the pages list them, and exist even when mail does not. */
+  sms?: boolean;
   /** Most messages listed (newest first). Default 200. */
   limit?: number;
 }
@@ -42,14 +44,16 @@ export interface OutboxRouteDependencies {
  * production; otherwise undefined, and the paths do not exist.
  */
 export function devOutboxRoutes(deps: OutboxRouteDependencies): Router | undefined {
-  if (deps.production || process.env.NODE_ENV === 'production' || deps.transport.name !== 'outbox') return undefined;
+  const mailOutbox = deps.transport.name === 'outbox';
+  if (deps.production || process.env.NODE_ENV === 'production' || !(mailOutbox || deps.sms)) return undefined;
+  const channels = [...(mailOutbox ? [MAIL_CHANNEL] : []), ...(deps.sms ? ['sms'] : [])];
   const limit = deps.limit ?? 200;
   const router = new Router();
 
   const messages = (ctx: Context) => {
     const to = typeof ctx.query.to === 'string' && ctx.query.to.trim() ? ctx.query.to.trim() : undefined;
     return deps.prisma.delivery.findMany({
-      where: { channel: MAIL_CHANNEL, ...(to ? { recipient: { equals: to, mode: 'insensitive' as const } } : {}) },
+      where: { channel: { in: channels }, ...(to ? { recipient: { equals: to, mode: 'insensitive' as const } } : {}) },
       orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
       take: limit,
     });
@@ -60,6 +64,8 @@ export function devOutboxRoutes(deps: OutboxRouteDependencies): Router | undefin
     ctx.set('Cache-Control', 'no-store');
     ctx.body = rows.map((row) => ({
       id: row.id,
+      // Mail entries look as they always did; a text says what it is.
+      ...(row.channel === MAIL_CHANNEL ? {} : { channel: row.channel }),
       to: row.recipient,
       subject: row.subject,
       text: row.text,
@@ -80,7 +86,7 @@ export function devOutboxRoutes(deps: OutboxRouteDependencies): Router | undefin
         createdAt: row.createdAt.toISOString(),
         time: row.createdAt.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC'),
         to: row.recipient,
-        subject: row.subject ?? '',
+        subject: row.subject ?? (row.channel === 'sms' ? 'SMS' : ''),
         purpose: row.purpose,
         status: row.status,
         attempts: row.attempts,

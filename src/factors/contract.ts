@@ -28,10 +28,25 @@ export type FailureReason =
   | 'cooldown'
   | 'not_enrolled'
   | 'other_browser'
-  | 'delivery_failed';
+  | 'delivery_failed'
+  /** A typed phone number that cannot be read. */
+  | 'invalid_number'
+  /** SMS pumping protection: the number's country is not allowed, or a sending budget is spent. */
+  | 'country_not_allowed'
+  | 'rate_limited'
+  /** A synchronous send (SMS) failed at the provider; nothing usable was written. */
+  | 'send_failed'
+  /** The provider that checks the code (Twilio Verify) could not be asked. */
+  | 'check_failed';
 
 export type VerifyOutcome =
-  | { status: 'verified'; amr: readonly string[]; target?: string }
+  | {
+      status: 'verified';
+      amr: readonly string[];
+      target?: string;
+      /** Something to tell the user before the sign-in continues (a translation key and its values). */
+      notice?: { key: string; values?: Record<string, string | number> };
+    }
   | { status: 'pending' }
   | { status: 'failed'; reason: FailureReason; retryAfterSeconds?: number; attemptsLeft?: number };
 
@@ -73,6 +88,8 @@ export interface FactorModule {
   /** RFC 8176 values this factor contributes to `amr` when verified. */
   readonly amr: readonly string[];
   readonly kind: FactorKind;
+  /** NIST 800-63B restricted authenticator (SMS): the pages suggest a stronger method the user has. */
+  readonly restricted?: boolean;
 
   /** Whether the user can use this factor now. */
   isEnrolled(user: User): Promise<boolean>;
@@ -85,7 +102,10 @@ export interface FactorModule {
     /** Where an enrolment can be proven (e.g. registered addresses not yet verified), masked. */
     targets(user: User): Promise<FactorTarget[]>;
     begin(ctx: ChallengeContext, input: { targetId?: string; label?: string }): Promise<StartOutcome>;
-    complete(ctx: ChallengeContext, input: { challengeId: string; code: string }): Promise<VerifyOutcome>;
+    /** `label` names what was enrolled (e.g. "My phone" for an authenticator app). */
+    complete(ctx: ChallengeContext, input: { challengeId: string; code: string; label?: string }): Promise<VerifyOutcome>;
+    /** For factors enrolled by scanning: the setup of an enrolment begun in this sign-in, to show it again. */
+    setup?(ctx: ChallengeContext, challengeId: string): Promise<{ uri: string; secret: string } | undefined>;
   };
 
   /** Sends or prepares a challenge. `target` is a target id or a typed value (`typed`). */

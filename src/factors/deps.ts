@@ -1,7 +1,12 @@
+import type { AuditLog } from '../accounts/audit.ts';
 import type { Settings } from '../config/settings.ts';
+import type { Logger } from '../logger.ts';
 import type { Views } from '../server/views.ts';
 import type { PrismaClient } from '../storage/db.ts';
+import type { SecretBox } from '../security/crypto.ts';
 import type { ChallengeStore } from './shared/challenges.ts';
+import type { SmsTransport } from './sms/transport.ts';
+import type { FailureLock } from './shared/failure-lock.ts';
 
 export type Transaction = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0];
 
@@ -26,4 +31,10 @@ export interface FactorDependencies {
   challenges: ChallengeStore;
   mail: MailQueue;
   views: Views;
+  /** Seals factor secrets at rest and keys the hashes of recovery codes. */
+  box: SecretBox;
+  /** Wrong answers per user and factor family (the same lock the challenge store counts in). */
+  lock: FailureLock;
+  /** SMS: the transport (undefined when SMS cannot be sent: the method is then unavailable), audit and log. */
+  sms?: { transport?: SmsTransport; audit: AuditLog; logger: Logger };
 }

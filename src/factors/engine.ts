@@ -56,7 +56,17 @@ export class FactorEngine {
     const policy = this.policy(clientId);
     const candidates = policy.methods.map((id) => this.modules.get(id)).filter((m): m is FactorModule => Boolean(m));
     const withTargets = await Promise.all(candidates.map(async (m) => ((await m.enrol.targets(user)).length > 0 ? m : undefined)));
-    return withTargets.filter((m): m is FactorModule => Boolean(m));
+    const enrollable = withTargets.filter((m): m is FactorModule => Boolean(m));
+    // A factor set up by scanning (an app) proves nothing the account already has: after only the
+    // password it may be added by a user with no second factor at all, or a stolen password would do.
+    if (!enrollable.some((m) => m.enrol.setup) || !(await this.hasAnySecondFactor(user))) return enrollable;
+    return enrollable.filter((m) => !m.enrol.setup);
+  }
+
+  /** Whether any module (allowed by this client or not) counts the user as enrolled. */
+  private async hasAnySecondFactor(user: User): Promise<boolean> {
+    const enrolled = await Promise.all([...this.modules.values()].map((m) => m.isEnrolled(user)));
+    return enrolled.some(Boolean);
   }
 
   /** The user's own order (stored enrolments by position; the newest becomes primary) wins over the policy's. */
@@ -68,7 +78,12 @@ export class FactorEngine {
     });
     const rank = new Map<string, number>();
     enrolments.forEach((e, i) => rank.has(e.type) || rank.set(e.type, i));
-    return [...modules].sort((a, b) => (rank.get(a.id) ?? Infinity) - (rank.get(b.id) ?? Infinity));
+    // Backup methods (recovery codes) come last whatever their position.
+    const key = (m: FactorModule) => [m.channel === 'backup' ? 1 : 0, rank.get(m.id) ?? Infinity];
+    return [...modules].sort((a, b) => {
+      const [ka, kb] = [key(a), key(b)];
+      return ka[0] - kb[0] || ka[1] - kb[1];
+    });
   }
 
   /** Opens (or reopens) the record of a sign-in whose first step is done. */

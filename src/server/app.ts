@@ -47,16 +47,20 @@ function securityHeaders(issuer: string) {
 function assetRoutes(): Router {
   const router = new Router();
   const css = fs.readFileSync(path.join(interactionsDir, 'styles', 'nyckel.css'));
-  const waitScript = fs.readFileSync(path.join(interactionsDir, 'scripts', 'wait.js'));
+  const scripts = new Map(
+    ['wait.js', 'recovery.js'].map((name) => [name, fs.readFileSync(path.join(interactionsDir, 'scripts', name))]),
+  );
   router.get('/assets/nyckel.css', (ctx) => {
     ctx.type = 'text/css; charset=utf-8';
     ctx.set('Cache-Control', 'public, max-age=3600');
     ctx.body = css;
   });
-  router.get('/assets/wait.js', (ctx) => {
+  router.get('/assets/:script', (ctx) => {
+    const script = scripts.get(ctx.params.script);
+    if (!script) return;
     ctx.type = 'text/javascript; charset=utf-8';
     ctx.set('Cache-Control', 'public, max-age=3600');
-    ctx.body = waitScript;
+    ctx.body = script;
   });
   return router;
 }

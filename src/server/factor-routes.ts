@@ -10,12 +10,14 @@ import type { ChallengeContext, FactorModule, VerifyOutcome } from '../factors/c
 import { FactorEngine, passwordFactor, type VerifiedFactor } from '../factors/engine.ts';
 import type { RememberedBrowsers } from '../factors/remember.ts';
 import type { ChallengeStore } from '../factors/shared/challenges.ts';
+import { isRecoveryCodeModule } from '../factors/recovery-code/index.ts';
 import type { User } from '../generated/prisma/client.ts';
-import { translator } from '../i18n/i18n.ts';
+import { hasMessage, translator } from '../i18n/i18n.ts';
 import { assertCsrf, csrfProtection, csrfSeed } from '../security/csrf.ts';
 import type { SecretBox } from '../security/crypto.ts';
 import { formBody, readForm } from './forms.ts';
 import type { PageRenderer } from './pages.ts';
+import { qrDataUrl } from './qr.ts';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
@@ -41,8 +43,11 @@ const startForm = z.object({
   target: z.string().max(100).optional(),
   typed: z.string().max(320).optional(),
   remember: z.literal('yes').optional(),
+  label: z.string().max(60).optional(),
 });
-const codeForm = z.object({ _csrf: csrfField, code: z.string().max(64).default('') });
+const codeForm = z.object({ _csrf: csrfField, code: z.string().max(64).default(''), remember: z.literal('yes').optional() });
+/** Completing an enrolment: the code, and for an app the name the user gives it ("My phone"). */
+const enrolCodeForm = codeForm.extend({ label: z.string().max(60).optional() });
 const plainForm = z.object({ _csrf: csrfField });
 const factorParam = z.enum(factorIds);
 
@@ -108,10 +113,12 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     };
   }
 
-  function failureMessage(state: SignIn, outcome: Extract<VerifyOutcome, { status: 'failed' }>): string {
+  function failureMessage(state: SignIn, outcome: Extract<VerifyOutcome, { status: 'failed' }>, module?: FactorModule): string {
     const t = translator(state.ctx.locale);
     const minutes = Math.max(1, Math.ceil((outcome.retryAfterSeconds ?? 60) / 60));
-    return t(`factor_errors.${outcome.reason}`, { minutes, seconds: outcome.retryAfterSeconds ?? 0, left: outcome.attemptsLeft ?? 0 });
+    // Nothing is sent for an app or a recovery code: "send a new one" would not make sense.
+    const reason = module?.kind === 'code' && (outcome.reason === 'used' || outcome.reason === 'expired') ? `${outcome.reason}_code` : outcome.reason;
+    return t(`factor_errors.${reason}`, { minutes, seconds: outcome.retryAfterSeconds ?? 0, left: outcome.attemptsLeft ?? 0 });
   }
 
   /** Finishes the login once the verified factors satisfy the policy; only one caller wins. */
@@ -121,7 +128,9 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     const verified = attempt!.verified as unknown as VerifiedFactor[];
     const outcome = FactorEngine.outcome(state.user.id, verified);
     const policy = engine.policy(state.ctx.clientId);
-    if (ctx.cookies.get(REMEMBER_CHOICE) === 'yes' && policy.rememberDays > 0 && FactorEngine.independentFactors(verified) >= 2) {
+    // Chosen on the start page (a cookie), or with the code of a factor that has no start page.
+    const rememberChoice = (ctx.state.rememberChoice as string | undefined) ?? ctx.cookies.get(REMEMBER_CHOICE);
+    if (rememberChoice === 'yes' && policy.rememberDays > 0 && FactorEngine.independentFactors(verified) >= 2) {
       await deps.remembered.remember(ctx, state.user, { days: policy.rememberDays, factor: module.id });
     }
     ctx.cookies.set(REMEMBER_CHOICE, null, { path: `/interaction/${state.details.uid}` });
@@ -137,9 +146,14 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     ctx.redirect(state.details.returnTo);
   }
 
-  async function afterVerified(ctx: Context, state: SignIn, module: FactorModule, amr: readonly string[]) {
+  async function afterVerified(ctx: Context, state: SignIn, module: FactorModule, amr: readonly string[], notice?: { key: string; values?: Record<string, string | number> }) {
     await audit.record('factor.verified', { userId: state.user.id, data: { factor: module.id }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
     const satisfied = await engine.recordVerified(state.details.uid, module, amr);
+    // Something to tell first (e.g. how many recovery codes are left): a page that continues on a click.
+    if (satisfied && notice) {
+      const t = translator(state.ctx.locale);
+      return pages.html(ctx, 'mfa-notice', state.ctx.locale, { ...base(ctx, state), title: t(`${notice.key}_title`), message: t(notice.key, notice.values) });
+    }
     if (satisfied) return finish(ctx, state, module);
     ctx.status = 303;
     return ctx.redirect(`/interaction/${state.details.uid}/mfa`);
@@ -149,7 +163,10 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     const state = await signIn(ctx);
     const offered = await engine.offered(state.user, state.ctx.clientId);
     if (offered.length === 0) return ctx.redirect(`/interaction/${state.details.uid}/mfa/enrol`);
-    if (offered.length === 1 && !ctx.query.choose) return ctx.redirect(`/interaction/${state.details.uid}/mfa/${offered[0].id}`);
+    // One method, or one besides backups (recovery codes): straight to it ("Use another method" lists all).
+    const main = offered.filter((m) => m.channel !== 'backup');
+    const only = offered.length === 1 ? offered[0] : main.length === 1 ? main[0] : undefined;
+    if (only && !ctx.query.choose) return ctx.redirect(`/interaction/${state.details.uid}/mfa/${only.id}`);
     const t = translator(state.ctx.locale);
     pages.html(ctx, 'mfa-choose', state.ctx.locale, {
       ...base(ctx, state),
@@ -171,7 +188,7 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     const modules = await engine.enrollable(state.user, state.ctx.clientId);
     const t = translator(state.ctx.locale);
     const options = await Promise.all(
-      modules.map(async (m) => ({ id: m.id, name: t(`factors.${m.id}.name`), targets: await m.enrol.targets(state.user) })),
+      modules.map(async (m) => ({ id: m.id, kind: m.kind, name: t(`factors.${m.id}.name`), targets: await m.enrol.targets(state.user) })),
     );
     pages.html(ctx, 'mfa-enrol', state.ctx.locale, { ...base(ctx, state), options });
   });
@@ -181,7 +198,7 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     const input = readForm(ctx, startForm);
     assertCsrf(ctx, input._csrf);
     const module = await enrollableModule(state, ctx.params.factor);
-    const outcome = await module.enrol.begin(state.ctx, { targetId: input.target ?? '' });
+    const outcome = await module.enrol.begin(state.ctx, { targetId: input.target ?? '', label: input.label });
     if (outcome.status === 'failed') throw new NyckelError('invalid_input');
     ctx.status = 303;
     ctx.redirect(`/interaction/${state.details.uid}/mfa/enrol/${module.id}/challenge/${outcome.challengeId}`);
@@ -190,18 +207,71 @@ export function factorRoutes(deps: FactorRouteDependencies) {
   router.get('/mfa/enrol/:factor/challenge/:challengeId', async (ctx) => {
     const state = await signIn(ctx);
     const module = await enrollableModule(state, ctx.params.factor);
+    if (module.enrol.setup) return renderSetup(ctx, state, module, ctx.params.challengeId);
     await renderChallenge(ctx, state, module, ctx.params.challengeId, { enrolling: true });
   });
 
+  /** The enrolment page of a factor enrolled by scanning: QR code, the key as text, a name, the code. */
+  async function renderSetup(ctx: Context, state: SignIn, module: FactorModule, challengeId: string, extra: { error?: string; status?: number; label?: string } = {}) {
+    const setup = await module.enrol.setup!(state.ctx, challengeId);
+    if (!setup) throw new NyckelError('session_expired');
+    pages.html(
+      ctx,
+      'mfa-enrol-app',
+      state.ctx.locale,
+      {
+        ...base(ctx, state),
+        factor: module.id,
+        challengePath: `/interaction/${state.details.uid}/mfa/enrol/${module.id}/challenge/${challengeId}`,
+        qr: await qrDataUrl(setup.uri),
+        uri: setup.uri,
+        // Grouped by four for typing into an app by hand.
+        secretGroups: setup.secret.match(/.{1,4}/g)!.join(' '),
+        label: extra.label,
+        error: extra.error,
+      },
+      extra.status ?? 200,
+    );
+  }
+
+  /**
+   * Recovery codes come with the first second factor a user enrols (when the recovery-code module is
+   * registered and the client allows it, or the factor is an app that can be lost): shown once, here.
+   */
+  async function newRecoveryCodes(state: SignIn, module: FactorModule): Promise<string[] | undefined> {
+    const recovery = engine.modules.get('recovery-code');
+    if (!isRecoveryCodeModule(recovery)) return undefined;
+    if (module.channel !== 'app' && !engine.policy(state.ctx.clientId).methods.includes('recovery-code')) return undefined;
+    return recovery.ensure(state.user.id);
+  }
+
   router.post('/mfa/enrol/:factor/challenge/:challengeId/verify', form, async (ctx) => {
     const state = await signIn(ctx);
-    const input = readForm(ctx, codeForm);
+    const input = readForm(ctx, enrolCodeForm);
     assertCsrf(ctx, input._csrf);
     const module = await enrollableModule(state, ctx.params.factor);
-    const outcome = await module.enrol.complete(state.ctx, { challengeId: ctx.params.challengeId, code: input.code.replace(/\s+/g, '') });
+    const outcome = await module.enrol.complete(state.ctx, { challengeId: ctx.params.challengeId, code: input.code.replace(/\s+/g, ''), label: input.label });
     if (outcome.status === 'verified') {
       await audit.record('factor.enrolled', { userId: state.user.id, data: { factor: module.id }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
-      return afterVerified(ctx, state, module, outcome.amr);
+      const codes = await newRecoveryCodes(state, module);
+      if (!codes) return afterVerified(ctx, state, module, outcome.amr);
+      await audit.record('recovery-codes.generated', { userId: state.user.id, data: { count: codes.length }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
+      await audit.record('factor.verified', { userId: state.user.id, data: { factor: module.id }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
+      await engine.recordVerified(state.details.uid, module, outcome.amr);
+      const text = `${translator(state.ctx.locale)('recovery.file_heading', { user: state.user.email })}\n\n${codes.join('\n')}\n`;
+      return pages.html(ctx, 'mfa-recovery-codes', state.ctx.locale, {
+        ...base(ctx, state),
+        codes,
+        download: `data:text/plain;charset=utf-8,${encodeURIComponent(text)}`,
+      });
+    }
+    if (outcome.status === 'failed' && module.enrol.setup) {
+      if (outcome.reason === 'locked' && outcome.retryAfterSeconds) ctx.set('Retry-After', String(outcome.retryAfterSeconds));
+      return renderSetup(ctx, state, module, ctx.params.challengeId, {
+        error: failureMessage(state, outcome, module),
+        status: outcome.reason === 'locked' ? 429 : outcome.reason === 'wrong_code' ? 401 : 400,
+        label: input.label,
+      });
     }
     if (outcome.status === 'failed') {
       return renderChallenge(ctx, state, module, ctx.params.challengeId, {
@@ -211,6 +281,15 @@ export function factorRoutes(deps: FactorRouteDependencies) {
       });
     }
   });
+
+  /** For a restricted authenticator (SMS, NIST 800-63B): the stronger methods this user could use instead. */
+  function strongerMethods(state: SignIn, module: FactorModule, offered: FactorModule[]) {
+    if (!module.restricted) return [];
+    const t = translator(state.ctx.locale);
+    return offered
+      .filter((m) => !m.restricted && ['app', 'device', 'eid'].includes(m.channel))
+      .map((m) => ({ id: m.id, name: t(`factors.${m.id}.name`) }));
+  }
 
   async function renderStart(ctx: Context, state: SignIn, module: FactorModule, error?: string, status = 200) {
     const targets = await module.targets(state.user);
@@ -224,6 +303,8 @@ export function factorRoutes(deps: FactorRouteDependencies) {
         ...base(ctx, state),
         factor: module.id,
         kind: module.kind,
+        channel: module.channel,
+        stronger: strongerMethods(state, module, offered),
         targets,
         rememberDays: policy.rememberDays,
         otherMethods: offered.length > 1,
@@ -236,6 +317,13 @@ export function factorRoutes(deps: FactorRouteDependencies) {
   router.get('/mfa/:factor', async (ctx) => {
     const state = await signIn(ctx);
     const module = await allowedModule(state, ctx.params.factor);
+    if (module.kind === 'code') {
+      // Nothing to send and nowhere to choose: straight to the code page.
+      const outcome = await module.start(state.ctx, {});
+      if (outcome.status === 'failed') throw new NyckelError('not_found');
+      ctx.status = 303;
+      return ctx.redirect(`/interaction/${state.details.uid}/mfa/${module.id}/challenge/${outcome.challengeId}`);
+    }
     await renderStart(ctx, state, module);
   });
 
@@ -250,7 +338,7 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     }
     ctx.cookies.set(REMEMBER_CHOICE, input.remember ?? 'no', { httpOnly: true, sameSite: 'lax', path: `/interaction/${state.details.uid}` });
     const outcome = await module.start(state.ctx, typed ? { typed } : { targetId: input.target });
-    if (outcome.status === 'failed') return renderStart(ctx, state, module, failureMessage(state, outcome), 400);
+    if (outcome.status === 'failed') return renderStart(ctx, state, module, failureMessage(state, outcome), outcome.reason === 'rate_limited' ? 429 : 400);
     ctx.status = 303;
     ctx.redirect(`/interaction/${state.details.uid}/mfa/${module.id}/challenge/${outcome.challengeId}`);
   });
@@ -262,10 +350,34 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     challengeId: string,
     extra: { error?: string; notice?: string; status?: number; enrolling?: boolean } = {},
   ) {
-    const challenge = await deps.challenges.find(state.ctx, challengeId, [extra.enrolling ? `${module.channel}-enrolment` : module.id]);
-    if (!challenge) throw new NyckelError('session_expired');
     const offered = await engine.offered(state.user, state.ctx.clientId);
     const policy = engine.policy(state.ctx.clientId);
+    if (module.kind === 'code' && !extra.enrolling) {
+      // The user reads the code from something they hold: no challenge row, no target, no resend.
+      return pages.html(
+        ctx,
+        'mfa-code',
+        state.ctx.locale,
+        {
+          ...base(ctx, state),
+          factor: module.id,
+          challengeId,
+          challengePath: `/interaction/${state.details.uid}/mfa/${module.id}/challenge/${challengeId}`,
+          canResend: false,
+          prompt: translator(state.ctx.locale)(`factors.${module.id}.prompt`),
+          alphanumeric: module.channel === 'backup',
+          // No start page for these: "don't ask again" is chosen with the code.
+          rememberDays: policy.rememberDays,
+          otherMethods: offered.length > 1,
+          forgotDevice: policy.forgotDeviceEmail,
+          error: extra.error,
+          notice: extra.notice,
+        },
+        extra.status ?? 200,
+      );
+    }
+    const challenge = await deps.challenges.find(state.ctx, challengeId, [extra.enrolling ? `${module.channel}-enrolment` : module.id]);
+    if (!challenge) throw new NyckelError('session_expired');
     const minutes = Math.max(1, Math.round((challenge.expiresAt.getTime() - challenge.createdAt.getTime()) / 60000));
     const deliveryId = (challenge.data as { deliveryId?: string }).deliveryId;
     const delivery = deliveryId ? await deps.deliveryState(deliveryId) : undefined;
@@ -288,6 +400,8 @@ export function factorRoutes(deps: FactorRouteDependencies) {
         canResend: !extra.enrolling,
         enrolling: extra.enrolling,
         maskedTarget: challenge.target ? module.maskTarget(challenge.target) : undefined,
+        codeSentKey: hasMessage(state.ctx.locale, `factors.${module.id}.code_sent`) ? `factors.${module.id}.code_sent` : 'mfa.code_sent',
+        stronger: extra.enrolling ? [] : strongerMethods(state, module, offered),
         minutes,
         otherMethods: offered.length > 1,
         forgotDevice: policy.forgotDeviceEmail,
@@ -322,16 +436,22 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     assertCsrf(ctx, input._csrf);
     const module = await allowedModule(state, ctx.params.factor);
     const code = input.code.replace(/\s+/g, '');
-    if (!/^\d{4,10}$/.test(code)) {
+    // Recovery codes have letters and a dash; every other code is digits.
+    if (!(module.channel === 'backup' ? /^[0-9A-Za-z-]{4,20}$/ : /^\d{4,10}$/).test(code)) {
       return renderChallenge(ctx, state, module, ctx.params.challengeId, { error: translator(state.ctx.locale)('factor_errors.format'), status: 400 });
     }
+    if (module.kind === 'code') {
+      ctx.state.rememberChoice = input.remember ?? 'no';
+      // Kept for a notice page that continues the sign-in in a later request.
+      ctx.cookies.set(REMEMBER_CHOICE, ctx.state.rememberChoice, { httpOnly: true, sameSite: 'lax', path: `/interaction/${state.details.uid}` });
+    }
     const outcome = await module.verify(state.ctx, { challengeId: ctx.params.challengeId, code });
-    if (outcome.status === 'verified') return afterVerified(ctx, state, module, outcome.amr);
+    if (outcome.status === 'verified') return afterVerified(ctx, state, module, outcome.amr, outcome.notice);
     if (outcome.status === 'pending') return renderChallenge(ctx, state, module, ctx.params.challengeId);
     await audit.record('factor.failed', { userId: state.user.id, data: { factor: module.id, reason: outcome.reason }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
     if (outcome.retryAfterSeconds && outcome.reason === 'locked') ctx.set('Retry-After', String(outcome.retryAfterSeconds));
     return renderChallenge(ctx, state, module, ctx.params.challengeId, {
-      error: failureMessage(state, outcome),
+      error: failureMessage(state, outcome, module),
       status: outcome.reason === 'locked' ? 429 : outcome.reason === 'wrong_code' ? 401 : 400,
     });
   });
@@ -343,7 +463,7 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     const module = await allowedModule(state, ctx.params.factor);
     const outcome = await module.start(state.ctx, { resendOf: ctx.params.challengeId });
     if (outcome.status === 'failed') {
-      return renderChallenge(ctx, state, module, ctx.params.challengeId, { error: failureMessage(state, outcome), status: outcome.reason === 'cooldown' ? 429 : 400 });
+      return renderChallenge(ctx, state, module, ctx.params.challengeId, { error: failureMessage(state, outcome), status: outcome.reason === 'cooldown' || outcome.reason === 'rate_limited' ? 429 : 400 });
     }
     ctx.status = 303;
     ctx.redirect(`/interaction/${state.details.uid}/mfa/${module.id}/challenge/${outcome.challengeId}?resent=1`);

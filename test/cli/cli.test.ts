@@ -322,4 +322,23 @@ describe('nyckel CLI', () => {
     }
     expect(fs.existsSync(lockFile)).toBe(false);
   }, timeout);
+
+  test('mobile numbers: add (verified or not), verify, remove', async () => {
+    const added = await nyckel(['users', 'add-phone', email, '+46 70 123 45 72']);
+    expect(added).toMatchObject({ code: 0, stdout: `added +46701234572 to ${email} (not verified yet)\n` });
+    expectFailure(await nyckel(['users', 'add-phone', email, '+46701234572']), `+46701234572 is already registered for ${email}`);
+    expectFailure(await nyckel(['users', 'add-phone', email, '070-123 45 72']), 'number "070-123 45 72" is not a valid phone number in international form (+46701234567)');
+    expect(await nyckel(['users', 'add-phone', email, '+45 20 12 34 56', '--verified'])).toMatchObject({ code: 0, stdout: `added +4520123456 to ${email} (verified)\n` });
+    expect(await nyckel(['users', 'verify-phone', email, '+46701234572'])).toMatchObject({ code: 0, stdout: `verified +46701234572 for ${email}\n` });
+    expectFailure(await nyckel(['users', 'verify-phone', email, '+46709999999']), `+46709999999 is not registered for ${email}`);
+    const db = await openEmbedded();
+    try {
+      const phones = await db.prisma.userPhone.findMany({ where: { user: { email } }, orderBy: { e164: 'asc' } });
+      expect(phones.map((p) => [p.e164, p.verifiedAt !== null])).toEqual([['+4520123456', true], ['+46701234567', false], ['+46701234572', true]]);
+    } finally {
+      await db.close();
+    }
+    expect((await nyckel(['users', 'remove-phone', email, '+4520123456'])).code).toBe(0);
+    expectFailure(await nyckel(['users', 'remove-phone', email, '+4520123456']), `+4520123456 is not registered for ${email}`);
+  }, timeout);
 });

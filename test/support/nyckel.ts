@@ -8,6 +8,7 @@ import { newMasterKey } from '../../src/security/crypto.ts';
 import { startNyckel, type Nyckel } from '../../src/nyckel.ts';
 import { freshDatabase } from './database.ts';
 import type { MailTransport } from '../../src/delivery/transport.ts';
+import type { NyckelOptions } from '../../src/nyckel.ts';
 
 export const testClientsYaml = `
 clients:
@@ -52,6 +53,20 @@ clients:
     redirect_uris: [http://localhost:4000/idep-cb]
     scopes: [openid, email]
     mfa: { required: true, methods: [email-link], remember_days: 20 }
+  - client_id: authapp
+    name: Authenticator portal
+    first_party: true
+    token_endpoint_auth_method: none
+    redirect_uris: [http://localhost:4000/authapp-cb]
+    scopes: [openid, email]
+    mfa: { required: true, methods: [totp, recovery-code, email-code] }
+  - client_id: care
+    name: Care portal
+    first_party: true
+    token_endpoint_auth_method: none
+    redirect_uris: [http://localhost:4000/care-cb]
+    scopes: [openid, email]
+    mfa: { required: true, methods: [sms, email-code] }
 resources:
   - identifier: https://api.example.test/reports
     name: Reports API
@@ -68,7 +83,7 @@ export const TEST_PASSWORD = 'correct horse battery staple';
 
 /** A Nyckel on an ephemeral port, on a fresh database of the suite's kind, with quiet logs. */
 export async function startTestNyckel(
-  options: { env?: Record<string, string>; clients?: ClientsFile; logger?: pino.Logger; mailTransport?: MailTransport } = {},
+  options: { env?: Record<string, string>; clients?: ClientsFile; logger?: pino.Logger; mailTransport?: MailTransport } & Pick<NyckelOptions, 'smsTransport' | 'twilioHttpClient'> = {},
 ): Promise<TestNyckel> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nyckel-test-'));
   const database = await freshDatabase();
@@ -86,7 +101,7 @@ export async function startTestNyckel(
     ...options.env,
   });
   const clients = options.clients ?? parseClientsFile(testClientsYaml, 'test-clients.yaml');
-  const nyckel = await startNyckel(settings, { database: database.target, clientsFile: clients, logger: options.logger ?? pino({ level: 'silent' }), mailTransport: options.mailTransport });
+  const nyckel = await startNyckel(settings, { database: database.target, clientsFile: clients, logger: options.logger ?? pino({ level: 'silent' }), mailTransport: options.mailTransport, smsTransport: options.smsTransport, twilioHttpClient: options.twilioHttpClient });
   return {
     ...nyckel,
     dataDir,

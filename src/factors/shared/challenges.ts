@@ -73,6 +73,23 @@ export class ChallengeStore {
     );
   }
 
+  /**
+   * Checks an answer with someone else (Twilio Verify makes and checks SMS codes): the same failure
+   * lock, single use and outcomes as verifyCode. `check` is only asked about an open challenge.
+   */
+  async verifyExternally(
+    ctx: ChallengeContext,
+    challengeId: string,
+    family: string,
+    factors: string[],
+    check: (challenge: FactorChallenge) => boolean | Promise<boolean>,
+  ): Promise<VerifyOutcome> {
+    const challenge = await this.find(ctx, challengeId, factors);
+    if (challenge?.consumedAt) return { status: 'failed', reason: 'used' };
+    if (challenge && challenge.expiresAt <= new Date()) return { status: 'failed', reason: 'expired' };
+    return this.verify(ctx, challengeId, family, factors, check);
+  }
+
   /** Checks a link token; the link completes only in the browser that started the sign-in. */
   async verifyLink(ctx: ChallengeContext, challengeId: string, token: string, family: string, factors: string[]): Promise<VerifyOutcome> {
     const challenge = await this.find(ctx, challengeId, factors);
@@ -90,13 +107,13 @@ export class ChallengeStore {
     challengeId: string,
     family: string,
     factors: string[],
-    matches: (challenge: FactorChallenge) => boolean,
+    matches: (challenge: FactorChallenge) => boolean | Promise<boolean>,
   ): Promise<VerifyOutcome> {
     const attempt = await this.lock.beginAttempt(ctx.user.id, family);
     if (attempt.locked) return { status: 'failed', reason: 'locked', retryAfterSeconds: attempt.retryAfterSeconds };
     const challenge = await this.find(ctx, challengeId, factors);
     if (!challenge) return { status: 'failed', reason: 'expired' };
-    if (!matches(challenge)) {
+    if (!(await matches(challenge))) {
       await this.prisma.factorChallenge.update({ where: { id: challenge.id }, data: { attempts: { increment: 1 } } });
       const left = (attempt.attemptsLeft ?? 1);
       return left > 0 ? { status: 'failed', reason: 'wrong_code', attemptsLeft: left } : { status: 'failed', reason: 'locked', retryAfterSeconds: (await this.lockCheckSeconds(ctx.user.id, family)) };

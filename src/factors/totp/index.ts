@@ -1,0 +1,121 @@
+import type { User } from '../../generated/prisma/client.ts';
+import type { ChallengeContext, FactorModule, VerifyOutcome } from '../contract.ts';
+import type { FactorDependencies } from '../deps.ts';
+import { wrongAnswer } from '../shared/counted-check.ts';
+import { matchingStep, newTotpSecret, otpauthUri } from './otp.ts';
+
+export const TOTP_FAMILY = 'totp';
+/** The challenge id of a sign-in with an app: nothing is sent, so there is nothing to look up. */
+export const APP_CHALLENGE = 'app';
+/** How long an enrolment begun (QR shown, no code typed yet) can be completed. */
+const SETUP_TTL_MS = 30 * 60 * 1000;
+const SECRET_PURPOSE = 'totp-secret';
+const UUID = /^[0-9a-f-]{36}$/i;
+
+/**
+ * An authenticator app (Google/Microsoft Authenticator, …): RFC 6238, SHA-1, 6 digits, 30 s, ±1 step.
+ * Enrolled by scanning a QR code and typing one code; a user may have several apps, each named.
+ * The secret is sealed with the master key (bound to the enrolment id); each code works once: the
+ * enrolment's `data.lastStep` (the last accepted RFC 6238 time step) is advanced with one conditional
+ * UPDATE, so a code of that step or an earlier one never works again and of parallel uses only one passes.
+ */
+export function totpFactor(deps: FactorDependencies): FactorModule {
+  const { prisma, box, lock } = deps;
+
+  const confirmedApps = (user: User) =>
+    prisma.factorEnrolment.findMany({ where: { userId: user.id, type: 'totp', confirmed: true }, orderBy: [{ position: 'asc' }, { createdAt: 'desc' }] });
+
+  const openSecret = (row: { id: string; secret: Uint8Array | null }) => (row.secret ? box.open(SECRET_PURPOSE, row.secret, row.id).toString('utf8') : undefined);
+
+  /** Accepts `step` for the enrolment only if it is later than the last accepted one (atomic). */
+  async function advance(id: string, userId: string, step: number, confirm?: { label: string }): Promise<boolean> {
+    const count = confirm
+      ? await prisma.$executeRaw`
+          UPDATE factor_enrolments
+             SET data = jsonb_set(data, '{lastStep}', to_jsonb(${step}::bigint)), last_used_at = now(), confirmed = true, label = ${confirm.label}
+           WHERE id = ${id}::uuid AND user_id = ${userId}::uuid AND type = 'totp' AND confirmed = false`
+      : await prisma.$executeRaw`
+          UPDATE factor_enrolments
+             SET data = jsonb_set(data, '{lastStep}', to_jsonb(${step}::bigint)), last_used_at = now()
+           WHERE id = ${id}::uuid AND user_id = ${userId}::uuid AND type = 'totp' AND confirmed = true
+             AND COALESCE((data->>'lastStep')::bigint, -1) < ${step}::bigint`;
+    return count === 1;
+  }
+
+  async function pendingEnrolment(ctx: ChallengeContext, challengeId: string) {
+    if (!UUID.test(challengeId)) return null;
+    const row = await prisma.factorEnrolment.findFirst({ where: { id: challengeId, userId: ctx.user.id, type: 'totp', confirmed: false } });
+    if (!row || row.createdAt.getTime() + SETUP_TTL_MS <= Date.now()) return null;
+    return row;
+  }
+
+  const setupOf = (ctx: ChallengeContext, secret: string) => ({
+    uri: otpauthUri({ issuer: deps.settings.totp.issuer, account: ctx.user.email, secret }),
+    secret,
+  });
+
+  return {
+    id: 'totp',
+    channel: 'app',
+    amr: ['otp'],
+    kind: 'code',
+    isEnrolled: async (user) => (await prisma.factorEnrolment.count({ where: { userId: user.id, type: 'totp', confirmed: true } })) > 0,
+    targets: async () => [],
+    maskTarget: (label) => label,
+
+    enrol: {
+      // One pseudo-target: a new app can always be added (a user may have several).
+      targets: async () => [{ id: 'new-app', masked: 'authenticator app' }],
+      begin: async (ctx, input) => {
+        // Setups never completed are forgotten.
+        await prisma.factorEnrolment.deleteMany({
+          where: { userId: ctx.user.id, type: 'totp', confirmed: false, createdAt: { lt: new Date(Date.now() - SETUP_TTL_MS) } },
+        });
+        const secret = newTotpSecret();
+        const label = (input.label ?? '').trim().slice(0, 60);
+        const row = await prisma.$transaction(async (tx) => {
+          const created = await tx.factorEnrolment.create({ data: { userId: ctx.user.id, type: 'totp', label, position: 0, data: {} } });
+          return tx.factorEnrolment.update({ where: { id: created.id }, data: { secret: box.seal(SECRET_PURPOSE, secret, created.id) } });
+        });
+        return { status: 'started', challengeId: row.id, setup: setupOf(ctx, secret) };
+      },
+      setup: async (ctx, challengeId) => {
+        const row = await pendingEnrolment(ctx, challengeId);
+        const secret = row ? openSecret(row) : undefined;
+        return secret ? setupOf(ctx, secret) : undefined;
+      },
+      complete: async (ctx, input): Promise<VerifyOutcome> => {
+        const attempt = await lock.beginAttempt(ctx.user.id, TOTP_FAMILY);
+        if (attempt.locked) return { status: 'failed', reason: 'locked', retryAfterSeconds: attempt.retryAfterSeconds };
+        const row = await pendingEnrolment(ctx, input.challengeId);
+        if (!row) return { status: 'failed', reason: 'expired' };
+        const step = await matchingStep(openSecret(row) ?? '', input.code);
+        if (step === undefined) return wrongAnswer(lock, ctx.user.id, TOTP_FAMILY, attempt);
+        const existing = await prisma.factorEnrolment.count({ where: { userId: ctx.user.id, type: 'totp', confirmed: true } });
+        const label = (input.label ?? '').trim().slice(0, 60) || row.label || `Authenticator ${existing + 1}`;
+        if (!(await advance(row.id, ctx.user.id, step, { label }))) return { status: 'failed', reason: 'used' };
+        await attempt.succeeded?.();
+        return { status: 'verified', amr: ['otp'], target: label };
+      },
+    },
+
+    start: async (ctx) => ((await confirmedApps(ctx.user)).length > 0 ? { status: 'started', challengeId: APP_CHALLENGE } : { status: 'failed', reason: 'not_enrolled' }),
+
+    verify: async (ctx, input): Promise<VerifyOutcome> => {
+      // Counted before the code is compared: parallel guesses are all counted.
+      const attempt = await lock.beginAttempt(ctx.user.id, TOTP_FAMILY);
+      if (attempt.locked) return { status: 'failed', reason: 'locked', retryAfterSeconds: attempt.retryAfterSeconds };
+      const code = (input.code ?? '').replace(/\s+/g, '');
+      for (const app of await confirmedApps(ctx.user)) {
+        const secret = openSecret(app);
+        const step = secret ? await matchingStep(secret, code) : undefined;
+        if (step === undefined) continue;
+        // Right code, but its time step (or a later one) was already used: a replay.
+        if (!(await advance(app.id, ctx.user.id, step))) return { status: 'failed', reason: 'used' };
+        await attempt.succeeded?.();
+        return { status: 'verified', amr: ['otp'], target: app.label };
+      }
+      return wrongAnswer(lock, ctx.user.id, TOTP_FAMILY, attempt);
+    },
+  };
+}

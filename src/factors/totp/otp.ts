@@ -1,0 +1,39 @@
+import { generate, generateSecret, verify } from 'otplib';
+
+/**
+ * TOTP as Nyckel configures it (RFC 6238 with the parameters every authenticator app understands):
+ * HMAC-SHA1, 6 digits, 30-second steps, one step of clock drift either way.
+ */
+export const TOTP_OPTIONS = { algorithm: 'sha1', digits: 6, period: 30 } as const;
+/** ±1 step: a code from the previous or the next 30 seconds is accepted too. */
+export const TOTP_TOLERANCE_SECONDS = TOTP_OPTIONS.period;
+
+/** A new secret: 20 random bytes (160 bits, the RFC 4226 recommendation), base32 without padding. */
+export function newTotpSecret(): string {
+  return generateSecret({ length: 20 });
+}
+
+/** The time step (RFC 6238 `T`) a code matched, or undefined when it matches none within the tolerance. */
+export async function matchingStep(secret: string, token: string, epochSeconds = Math.floor(Date.now() / 1000)): Promise<number | undefined> {
+  if (!/^\d{6}$/.test(token)) return undefined;
+  const result = await verify({ secret, token, epoch: epochSeconds, epochTolerance: TOTP_TOLERANCE_SECONDS, ...TOTP_OPTIONS });
+  return result.valid && 'timeStep' in result ? result.timeStep : undefined;
+}
+
+/** The code for a moment (tests and the CLI use it; the server only verifies). */
+export function totpCode(secret: string, epochSeconds = Math.floor(Date.now() / 1000)): Promise<string> {
+  return generate({ secret, epoch: epochSeconds, ...TOTP_OPTIONS });
+}
+
+/** `otpauth://totp/<issuer>:<account>?secret=…&issuer=…&algorithm=SHA1&digits=6&period=30` (Google's Key Uri Format). */
+export function otpauthUri(input: { issuer: string; account: string; secret: string }): string {
+  const label = `${encodeURIComponent(input.issuer)}:${encodeURIComponent(input.account)}`;
+  const query = new URLSearchParams({
+    secret: input.secret,
+    issuer: input.issuer,
+    algorithm: 'SHA1',
+    digits: String(TOTP_OPTIONS.digits),
+    period: String(TOTP_OPTIONS.period),
+  });
+  return `otpauth://totp/${label}?${query.toString().replace(/\+/g, '%20')}`;
+}

@@ -1,0 +1,471 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import * as oidc from 'openid-client';
+import { parseClientsFile } from '../../src/clients/clients-file.ts';
+import { FormBrowser, textOf, type Page } from '../support/browser.ts';
+import { startTestNyckel, TEST_PASSWORD, testClientsYaml, type TestNyckel } from '../support/nyckel.ts';
+import { relyingParty, startAuthorization } from '../support/relying-party.ts';
+import { startFakeTwilio, TWILIO_SID, TWILIO_TOKEN, TWILIO_VERIFY_SID } from '../support/twilio.ts';
+
+const callbackStop = (url: URL) => url.port === '4000';
+let counter = 0;
+let ipCounter = 0;
+const newIp = () => `10.9.${Math.floor(++ipCounter / 250)}.${ipCounter % 250}`;
+/** A valid Swedish mobile number of its own for each use. */
+const newNumber = () => `+467012${String(++counter * 7 + 10000).slice(-5)}`;
+
+/** A client offering SMS next to an authenticator app, to see the NIST 800-63B hint. */
+const clientsYaml = testClientsYaml.replace(
+  'resources:',
+  `  - client_id: carestrong
+    name: Care portal
+    first_party: true
+    token_endpoint_auth_method: none
+    redirect_uris: [http://localhost:4000/carestrong-cb]
+    scopes: [openid, email]
+    mfa: { required: true, methods: [sms, totp] }
+resources:`,
+);
+
+async function newUser(nyckel: TestNyckel, phones: Array<{ e164: string; verified?: boolean }>, locale: 'en' | 'sv' = 'en') {
+  const email = `sms${++counter}@care.example`;
+  const user = await nyckel.accounts.create({ email, password: TEST_PASSWORD, locale });
+  for (const phone of phones) {
+    await nyckel.db.prisma.userPhone.create({ data: { userId: user.id, e164: phone.e164, verifiedAt: phone.verified === false ? null : new Date() } });
+  }
+  return { email, user };
+}
+
+/** Password step, then the SMS start page. Every form post comes from `ip` (the test server trusts X-Forwarded-For). */
+async function smsPage(nyckel: TestNyckel, email: string, options: { clientId?: string; ip?: string; params?: Record<string, string> } = {}) {
+  const clientId = options.clientId ?? 'care';
+  const ip = options.ip ?? newIp();
+  const config = await relyingParty(nyckel.url, clientId);
+  const start = await startAuthorization(config, { redirect_uri: `http://localhost:4000/${clientId}-cb`, scope: 'openid email', ...options.params });
+  const browser = new FormBrowser(callbackStop);
+  let page = await browser.go(start.url.toString());
+  page = await browser.submit(page, '/login', { email, password: TEST_PASSWORD });
+  const mfaPath = new URL(page.url).pathname.replace(/\/mfa(\/.*)?$/, '/mfa/sms');
+  page = await browser.go(new URL(mfaPath, nyckel.url).toString());
+  const post = (from: Page, action: string | RegExp, fields: Record<string, string>) =>
+    browser.submit(from, action, fields, { headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': ip } });
+  return { config, start, browser, page, post, ip };
+}
+
+/** The code from the text's last line (`@host #123456`, for WebOTP and iOS). */
+function smsCode(text: string): string {
+  const match = /\n@\S+ #(\d{6})$/.exec(text);
+  if (!match) throw new Error(`no code in SMS:\n${text}`);
+  return match[1];
+}
+
+const firstTarget = (page: Page) => /name="target"[^>]*value="([0-9a-f-]{36})"/.exec(page.html)![1];
+
+async function tokensFrom(config: oidc.Configuration, start: Awaited<ReturnType<typeof startAuthorization>>, page: Page) {
+  expect(page.url).toContain('code=');
+  return oidc.authorizationCodeGrant(config, new URL(page.url), { pkceCodeVerifier: start.verifier, expectedState: start.state, expectedNonce: start.nonce });
+}
+
+async function smsTo(nyckel: TestNyckel, e164: string) {
+  return nyckel.db.prisma.delivery.findMany({ where: { channel: 'sms', recipient: e164 }, orderBy: { createdAt: 'desc' } });
+}
+
+async function refusals(nyckel: TestNyckel, userId: string) {
+  const rows = await nyckel.db.prisma.auditEvent.findMany({ where: { userId, type: 'sms.refused' }, orderBy: { id: 'asc' } });
+  return rows.map((row) => (row.data as { reason: string }).reason);
+}
+
+describe('SMS code through the dev outbox', () => {
+  let nyckel: TestNyckel;
+  beforeAll(async () => {
+    nyckel = await startTestNyckel({
+      clients: parseClientsFile(clientsYaml, 'test-clients.yaml'),
+      env: {
+        NYCKEL_TRUST_PROXY: 'true',
+        NYCKEL_CODE_RESEND_COOLDOWN: '0',
+        NYCKEL_SMS_BUDGET_PER_NUMBER: '3',
+        NYCKEL_SMS_BUDGET_PER_ACCOUNT: '4',
+        NYCKEL_SMS_BUDGET_PER_IP: '6',
+      },
+    });
+  });
+  afterAll(() => nyckel?.stop());
+
+  test('password, then a code by SMS (Aiai): acr mfa and amr pwd+sms; the text ends with the WebOTP line', async () => {
+    const e164 = newNumber();
+    const { email } = await newUser(nyckel, [{ e164 }]);
+    const { config, start, page: startPage, post } = await smsPage(nyckel, email);
+    expect(startPage.status).toBe(200);
+    expect(textOf(startPage.html)).toContain(`xxxx-xxxx${e164.slice(-2)}`);
+    expect(startPage.html).not.toContain(e164.slice(3));
+    expect(startPage.html).toMatch(/<input id="typed" name="typed" type="tel" inputmode="tel" autocomplete="tel"/);
+    // No stronger method on this account: no hint.
+    expect(startPage.html).not.toContain('id="stronger-method"');
+
+    let page = await post(startPage, '/start', { target: firstTarget(startPage) });
+    expect(textOf(page.html)).toContain(`We have sent a text message to your registered mobile number (xxxx-xxxx${e164.slice(-2)}). Type the code from it below. It is valid for 5 minutes.`);
+    expect(page.html).toContain('autocomplete="one-time-code"');
+    const [sms] = await smsTo(nyckel, e164);
+    const code = smsCode(sms.text);
+    expect(sms).toMatchObject({ transport: 'outbox', status: 'sent', purpose: 'sms', subject: null });
+    expect(sms.text).toBe(`Your code for Care portal is ${code}. Valid for 5 minutes.\n\n@localhost #${code}`);
+
+    // The dev outbox lists it.
+    const outbox = (await (await fetch(`${nyckel.url}/dev/outbox.json?to=${encodeURIComponent(e164)}`)).json()) as Array<Record<string, unknown>>;
+    expect(outbox[0]).toMatchObject({ channel: 'sms', to: e164, text: sms.text });
+    expect(await (await fetch(`${nyckel.url}/dev/outbox`)).text()).toContain(`#${code}`);
+
+    page = await post(page, '/verify', { code });
+    const tokens = await tokensFrom(config, start, page);
+    expect(tokens.claims()).toMatchObject({ acr: 'urn:nyckel:acr:mfa', amr: ['pwd', 'sms', 'mfa'] });
+  });
+
+  test('in Swedish: the text, the page and "Skicka kod igen"', async () => {
+    const e164 = newNumber();
+    const { email } = await newUser(nyckel, [{ e164 }], 'sv');
+    const { page: startPage, post } = await smsPage(nyckel, email, { params: { ui_locales: 'sv' } });
+    const page = await post(startPage, '/start', { target: firstTarget(startPage) });
+    expect(textOf(page.html)).toContain(`Vi har nu skickat ett sms till ditt registrerade mobilnummer (xxxx-xxxx${e164.slice(-2)}).`);
+    expect(textOf(page.html)).toContain('Giltighetstid: 5 minuter.');
+    expect(textOf(page.html)).toContain('Skicka kod igen');
+    const code = smsCode((await smsTo(nyckel, e164))[0].text);
+    expect((await smsTo(nyckel, e164))[0].text).toBe(`Din kod till Care portal är ${code}. Giltig i 5 minuter.\n\n@localhost #${code}`);
+  });
+
+  test('a typed number: national or international form; an unregistered one gets the same answer and no SMS', async () => {
+    const e164 = newNumber();
+    const { email } = await newUser(nyckel, [{ e164 }]);
+    const { page: startPage, post } = await smsPage(nyckel, email);
+    const national = `0${e164.slice(3, 5)}-${e164.slice(5, 8)} ${e164.slice(8, 10)} ${e164.slice(10)}`;
+    const known = await post(startPage, '/start', { typed: national });
+    expect(await smsTo(nyckel, e164)).toHaveLength(1);
+    const stranger = '+46 70 999 88 77';
+    const before = await nyckel.db.prisma.delivery.count({ where: { channel: 'sms' } });
+    const unknown = await post(startPage, '/start', { typed: stranger });
+    expect(await nyckel.db.prisma.delivery.count({ where: { channel: 'sms' } })).toBe(before);
+    const shape = (p: Page) => textOf(p.html).replace(/xxxx-xxxx\d\d/g, 'NUMBER');
+    expect(unknown.status).toBe(known.status);
+    expect(shape(unknown)).toBe(shape(known));
+    // The decoy cannot be answered, not even with the code sent to the real number.
+    const realCode = smsCode((await smsTo(nyckel, e164))[0].text);
+    const answered = await post(unknown, '/verify', { code: realCode });
+    expect(answered.status).toBe(401);
+  });
+
+  test('wrong number formats get a clear message and nothing is sent', async () => {
+    const { email, user } = await newUser(nyckel, [{ e164: newNumber() }]);
+    const { page: startPage, post } = await smsPage(nyckel, email);
+    const before = await nyckel.db.prisma.delivery.count({ where: { channel: 'sms' } });
+    for (const typed of ['not a number', '+46 12', '12345678901234567890123', '+46 70 123 45 67 89 00', 'alice@example.com']) {
+      const page = await post(startPage, '/start', { typed });
+      expect(page.status).toBe(400);
+      expect(textOf(page.html)).toContain('That is not a phone number we can read. Type it with country code');
+    }
+    expect(await nyckel.db.prisma.delivery.count({ where: { channel: 'sms' } })).toBe(before);
+    expect(await nyckel.db.prisma.factorChallenge.count({ where: { userId: user.id } })).toBe(0);
+  });
+
+  test('a number in a country that is not allowed is refused and audited; nothing is sent', async () => {
+    const foreign = '+4915123456780';
+    const { email, user } = await newUser(nyckel, [{ e164: foreign }]);
+    const { page: startPage, post } = await smsPage(nyckel, email);
+    const page = await post(startPage, '/start', { target: firstTarget(startPage) });
+    expect(page.status).toBe(400);
+    expect(textOf(page.html)).toContain('We cannot send text messages to numbers in that country.');
+    expect(await smsTo(nyckel, foreign)).toHaveLength(0);
+    expect(await refusals(nyckel, user.id)).toEqual(['country']);
+    // Typed, too (a number not registered is refused the same way: the country says nothing about the account).
+    const typed = await post(startPage, '/start', { typed: '+1 202 555 0143' });
+    expect(textOf(typed.html)).toContain('We cannot send text messages to numbers in that country.');
+  });
+
+  test('the hourly budget per number', async () => {
+    const e164 = newNumber();
+    const { email, user } = await newUser(nyckel, [{ e164 }]);
+    const { page: startPage, post } = await smsPage(nyckel, email);
+    let page = await post(startPage, '/start', { target: firstTarget(startPage) });
+    page = await post(page, '/resend', {});
+    page = await post(page, '/resend', {});
+    expect(await smsTo(nyckel, e164)).toHaveLength(3);
+    const refused = await post(page, '/resend', {});
+    expect(refused.status).toBe(429);
+    expect(textOf(refused.html)).toMatch(/Too many text messages have been sent\. Try again in \d+ minute/);
+    expect(await smsTo(nyckel, e164)).toHaveLength(3);
+    expect(await refusals(nyckel, user.id)).toEqual(['budget_number']);
+    // The last code sent still works.
+    const last = await post(page, '/verify', { code: smsCode((await smsTo(nyckel, e164))[0].text) });
+    expect(last.url).toContain('code=');
+  });
+
+  test('the hourly budget per account', async () => {
+    const [a, b] = [newNumber(), newNumber()];
+    const { email, user } = await newUser(nyckel, [{ e164: a }, { e164: b }]);
+    const { page: startPage, post } = await smsPage(nyckel, email);
+    let page = await post(startPage, '/start', { typed: a });
+    page = await post(page, '/resend', {});
+    page = await post(page, '/resend', {});
+    page = await post(startPage, '/start', { typed: b });
+    expect((await smsTo(nyckel, a)).length + (await smsTo(nyckel, b)).length).toBe(4);
+    const refused = await post(page, '/resend', {});
+    expect(refused.status).toBe(429);
+    expect(await smsTo(nyckel, b)).toHaveLength(1);
+    expect(await refusals(nyckel, user.id)).toEqual(['budget_account']);
+  });
+
+  test('the hourly budget per client IP', async () => {
+    const ip = newIp();
+    const numbers = [newNumber(), newNumber(), newNumber()];
+    const users = await Promise.all(numbers.map((e164) => newUser(nyckel, [{ e164 }])));
+    for (const i of [0, 1]) {
+      const { page: startPage, post } = await smsPage(nyckel, users[i].email, { ip });
+      let page = await post(startPage, '/start', { target: firstTarget(startPage) });
+      page = await post(page, '/resend', {});
+      await post(page, '/resend', {});
+    }
+    const { page: startPage, post } = await smsPage(nyckel, users[2].email, { ip });
+    const refused = await post(startPage, '/start', { target: firstTarget(startPage) });
+    expect(refused.status).toBe(429);
+    expect(textOf(refused.html)).toContain('Too many text messages have been sent.');
+    expect(await smsTo(nyckel, numbers[2])).toHaveLength(0);
+    expect(await refusals(nyckel, users[2].user.id)).toEqual(['budget_ip']);
+    // From another address the same user can still get a code.
+    const other = await smsPage(nyckel, users[2].email);
+    await other.post(other.page, '/start', { target: firstTarget(other.page) });
+    expect(await smsTo(nyckel, numbers[2])).toHaveLength(1);
+  });
+
+  test('wrong codes lock SMS for the user in every session; a resend does not reset the count', async () => {
+    const e164 = newNumber();
+    const { email } = await newUser(nyckel, [{ e164 }]);
+    const { page: startPage, post } = await smsPage(nyckel, email);
+    let page = await post(startPage, '/start', { target: firstTarget(startPage) });
+    const wrong = () => (smsCode(smsText) === '000000' ? '111111' : '000000');
+    let smsText = (await smsTo(nyckel, e164))[0].text;
+    for (let i = 0; i < 3; i++) {
+      page = await post(page, '/verify', { code: wrong() });
+      expect(page.status).toBe(401);
+    }
+    expect(textOf(page.html)).toContain('You have 2 more attempt(s)');
+    page = await post(page, '/resend', {});
+    smsText = (await smsTo(nyckel, e164))[0].text;
+    for (let i = 0; i < 2; i++) page = await post(page, '/verify', { code: wrong() });
+    page = await post(page, '/verify', { code: smsCode(smsText) });
+    expect(page.status).toBe(429);
+    expect(textOf(page.html)).toMatch(/Too many wrong codes\. Try again in \d+ minute/);
+    // Locked for the user, not the session: another sign-in is refused too.
+    const other = await smsPage(nyckel, email);
+    const started = await other.post(other.page, '/start', { target: firstTarget(other.page) });
+    const locked = await other.post(started, '/verify', { code: smsCode((await smsTo(nyckel, e164))[0].text) });
+    expect(locked.status).toBe(429);
+  });
+
+  test('a code works once, also under 10 parallel submissions, and not in another sign-in', async () => {
+    const e164 = newNumber();
+    const { email } = await newUser(nyckel, [{ e164 }]);
+    const { page: startPage, post } = await smsPage(nyckel, email);
+    const page = await post(startPage, '/start', { target: firstTarget(startPage) });
+    const code = smsCode((await smsTo(nyckel, e164))[0].text);
+    const other = await smsPage(nyckel, email);
+    const otherStarted = await other.post(other.page, '/start', { target: firstTarget(other.page) });
+    const otherChallenge = /\/challenge\/([0-9a-f-]{36})\//.exec(otherStarted.html)![1];
+    // The first sign-in's challenge id in the second sign-in: not found there.
+    const firstChallenge = /\/challenge\/([0-9a-f-]{36})\//.exec(page.html)![1];
+    const crossed = await other.post(otherStarted, '/verify', { code });
+    expect(crossed.status).toBe(401);
+    expect(firstChallenge).not.toBe(otherChallenge);
+    const results = await Promise.all(Array.from({ length: 10 }, () => post(page, '/verify', { code })));
+    expect(results.filter((r) => r.url.includes('code='))).toHaveLength(1);
+    for (const r of results.filter((r) => !r.url.includes('code='))) expect(r.status).toBeGreaterThanOrEqual(400);
+  });
+
+  test('a client that leaves sms out of its methods does not offer it', async () => {
+    const { email } = await newUser(nyckel, [{ e164: newNumber() }]);
+    const config = await relyingParty(nyckel.url, 'selfservice');
+    const start = await startAuthorization(config, { redirect_uri: 'http://localhost:4000/selfservice-cb', scope: 'openid email' });
+    const browser = new FormBrowser(callbackStop);
+    let page = await browser.go(start.url.toString());
+    page = await browser.submit(page, '/login', { email, password: TEST_PASSWORD });
+    expect(textOf(page.html)).not.toContain('Code by SMS');
+    const uid = /\/interaction\/([^/]+)\//.exec(new URL(page.url).pathname)![1];
+    const sms = await browser.go(`${nyckel.url}/interaction/${uid}/mfa/sms`);
+    expect(sms.status).toBe(404);
+    // An unverified number is no target either.
+    const { email: unverifiedOnly } = await newUser(nyckel, [{ e164: newNumber(), verified: false }]);
+    const flow = await smsPage(nyckel, unverifiedOnly);
+    expect(flow.page.status).toBe(404);
+  });
+
+  test('NIST 800-63B: with a stronger method on the account, the SMS page suggests it', async () => {
+    const e164 = newNumber();
+    const { email, user } = await newUser(nyckel, [{ e164 }]);
+    await nyckel.db.prisma.factorEnrolment.create({ data: { userId: user.id, type: 'totp', label: 'Phone', confirmed: true } });
+    const { page: startPage, post } = await smsPage(nyckel, email, { clientId: 'carestrong' });
+    expect(startPage.status).toBe(200);
+    expect(startPage.html).toContain('id="stronger-method"');
+    expect(textOf(startPage.html)).toContain('SMS is the least secure method. You also have a safer one:');
+    expect(startPage.html).toMatch(/href="\/interaction\/[^"]+\/mfa\/totp"/);
+    const page = await post(startPage, '/start', { target: firstTarget(startPage) });
+    expect(page.html).toContain('id="stronger-method"');
+  });
+});
+
+describe('SMS through the real Twilio SDK against a fake Twilio', () => {
+  let nyckel: TestNyckel;
+  let fake: Awaited<ReturnType<typeof startFakeTwilio>>;
+  const FROM = '+46700000001';
+  beforeAll(async () => {
+    fake = await startFakeTwilio();
+    nyckel = await startTestNyckel({
+      env: { NYCKEL_SMS_TRANSPORT: 'twilio', TWILIO_ACCOUNT_SID: TWILIO_SID, TWILIO_AUTH_TOKEN: TWILIO_TOKEN, TWILIO_FROM: FROM, NYCKEL_CODE_RESEND_COOLDOWN: '0', NYCKEL_TRUST_PROXY: 'true' },
+      twilioHttpClient: fake.httpClient(),
+    });
+  });
+  afterAll(async () => {
+    await nyckel?.stop();
+    await fake?.close();
+  });
+  const messagesTo = (e164: string) => fake.requests.filter((r) => r.path.endsWith('/Messages.json') && r.form.To === e164);
+
+  test('Programmable Messaging: To, From, Body and Basic auth with the account SID; acr mfa, amr pwd+sms', async () => {
+    const e164 = newNumber();
+    const { email } = await newUser(nyckel, [{ e164 }]);
+    const { config, start, page: startPage, post } = await smsPage(nyckel, email);
+    let page = await post(startPage, '/start', { target: firstTarget(startPage) });
+    expect(page.status).toBe(200);
+    const [request] = messagesTo(e164);
+    expect(request.method).toBe('POST');
+    expect(request.path).toBe(`/2010-04-01/Accounts/${TWILIO_SID}/Messages.json`);
+    expect(request.authorization).toBe(`Basic ${Buffer.from(`${TWILIO_SID}:${TWILIO_TOKEN}`).toString('base64')}`);
+    expect(request.form.From).toBe(FROM);
+    const code = smsCode(request.form.Body);
+    expect(request.form.Body).toBe(`Your code for Care portal is ${code}. Valid for 5 minutes.\n\n@localhost #${code}`);
+    // Nothing in the outbox: the text went to Twilio.
+    expect(await smsTo(nyckel, e164)).toHaveLength(0);
+    page = await post(page, '/verify', { code });
+    const tokens = await tokensFrom(config, start, page);
+    expect(tokens.claims()).toMatchObject({ acr: 'urn:nyckel:acr:mfa', amr: ['pwd', 'sms', 'mfa'] });
+  });
+
+  test('a country that is not allowed never reaches Twilio', async () => {
+    const foreign = '+4915123456789';
+    const { email, user } = await newUser(nyckel, [{ e164: foreign }]);
+    const { page: startPage, post } = await smsPage(nyckel, email);
+    const before = fake.requests.length;
+    const page = await post(startPage, '/start', { target: firstTarget(startPage) });
+    expect(page.status).toBe(400);
+    expect(textOf(page.html)).toContain('We cannot send text messages to numbers in that country.');
+    expect(fake.requests.length).toBe(before);
+    expect(await refusals(nyckel, user.id)).toEqual(['country']);
+  });
+
+  test('Twilio answers 500: a clear message, nothing half-written; a failed resend leaves the earlier code usable', async () => {
+    const e164 = newNumber();
+    const { email, user } = await newUser(nyckel, [{ e164 }]);
+    const { config, start, page: startPage, post } = await smsPage(nyckel, email);
+    fake.failNext.push(500);
+    const failed = await post(startPage, '/start', { target: firstTarget(startPage) });
+    expect(failed.status).toBe(400);
+    expect(textOf(failed.html)).toContain('We could not send the text message. Try again, or use another method.');
+    expect(await nyckel.db.prisma.factorChallenge.count({ where: { userId: user.id } })).toBe(0);
+    const audit = await nyckel.db.prisma.auditEvent.findFirst({ where: { userId: user.id, type: 'sms.failed' } });
+    expect(JSON.stringify(audit!.data)).toContain('HTTP 500');
+    expect(JSON.stringify(audit!.data)).not.toContain(TWILIO_TOKEN);
+
+    let page = await post(failed, '/start', { target: firstTarget(failed) });
+    const code = smsCode(messagesTo(e164).at(-1)!.form.Body);
+    fake.failNext.push(503);
+    const resendFailed = await post(page, '/resend', {});
+    expect(textOf(resendFailed.html)).toContain('We could not send the text message.');
+    expect(await nyckel.db.prisma.factorChallenge.count({ where: { userId: user.id } })).toBe(1);
+    page = await post(resendFailed, '/verify', { code });
+    const tokens = await tokensFrom(config, start, page);
+    expect(tokens.claims()).toMatchObject({ amr: ['pwd', 'sms', 'mfa'] });
+  });
+});
+
+describe('SMS through Twilio Verify (a fake of /v2/Services/<sid>/Verifications)', () => {
+  let nyckel: TestNyckel;
+  let fake: Awaited<ReturnType<typeof startFakeTwilio>>;
+  beforeAll(async () => {
+    fake = await startFakeTwilio();
+    nyckel = await startTestNyckel({
+      env: { NYCKEL_SMS_TRANSPORT: 'twilio-verify', TWILIO_ACCOUNT_SID: TWILIO_SID, TWILIO_AUTH_TOKEN: TWILIO_TOKEN, TWILIO_VERIFY_SERVICE_SID: TWILIO_VERIFY_SID, NYCKEL_TRUST_PROXY: 'true' },
+      twilioHttpClient: fake.httpClient(),
+    });
+  });
+  afterAll(async () => {
+    await nyckel?.stop();
+    await fake?.close();
+  });
+  const checks = () => fake.requests.filter((r) => r.path.endsWith('/VerificationCheck'));
+
+  test('Twilio makes and checks the code; a wrong one counts; acr mfa, amr pwd+sms', async () => {
+    const e164 = newNumber();
+    const { email, user } = await newUser(nyckel, [{ e164 }]);
+    const { config, start, page: startPage, post } = await smsPage(nyckel, email);
+    let page = await post(startPage, '/start', { target: firstTarget(startPage) });
+    const started = fake.requests.find((r) => r.path.endsWith('/Verifications') && r.form.To === e164)!;
+    expect(started.path).toBe(`/v2/Services/${TWILIO_VERIFY_SID}/Verifications`);
+    expect(started.form).toMatchObject({ To: e164, Channel: 'sms', Locale: 'en' });
+    expect(started.authorization).toBe(`Basic ${Buffer.from(`${TWILIO_SID}:${TWILIO_TOKEN}`).toString('base64')}`);
+    // No code of Nyckel's: nothing to compare a hash with.
+    const challenge = await nyckel.db.prisma.factorChallenge.findFirst({ where: { userId: user.id } });
+    expect(challenge!.secretHash).toBeNull();
+    const code = fake.verifyCodes.get(e164)!;
+    page = await post(page, '/verify', { code: code === '000000' ? '111111' : '000000' });
+    expect(page.status).toBe(401);
+    expect(textOf(page.html)).toContain('You have 4 more attempt(s)');
+    expect(checks().at(-1)!.form).toMatchObject({ To: e164 });
+    page = await post(page, '/verify', { code });
+    expect(checks().at(-1)!.form).toMatchObject({ To: e164, Code: code });
+    const tokens = await tokensFrom(config, start, page);
+    expect(tokens.claims()).toMatchObject({ acr: 'urn:nyckel:acr:mfa', amr: ['pwd', 'sms', 'mfa'] });
+  });
+
+  test('locked after five wrong codes: Twilio is no longer asked', async () => {
+    const e164 = newNumber();
+    const { email } = await newUser(nyckel, [{ e164 }]);
+    const { page: startPage, post } = await smsPage(nyckel, email);
+    let page = await post(startPage, '/start', { target: firstTarget(startPage) });
+    const code = fake.verifyCodes.get(e164)!;
+    const wrong = code === '000000' ? '111111' : '000000';
+    for (let i = 0; i < 5; i++) page = await post(page, '/verify', { code: wrong });
+    const asked = checks().length;
+    page = await post(page, '/verify', { code });
+    expect(page.status).toBe(429);
+    expect(checks().length).toBe(asked);
+  });
+
+  test('Verify unavailable (5xx) when starting: a clear message and no challenge', async () => {
+    const e164 = newNumber();
+    const { email, user } = await newUser(nyckel, [{ e164 }]);
+    const { page: startPage, post } = await smsPage(nyckel, email);
+    fake.failNext.push(502);
+    const page = await post(startPage, '/start', { target: firstTarget(startPage) });
+    expect(page.status).toBe(400);
+    expect(textOf(page.html)).toContain('We could not send the text message.');
+    expect(await nyckel.db.prisma.factorChallenge.count({ where: { userId: user.id } })).toBe(0);
+  });
+});
+
+describe('the global hourly SMS budget', () => {
+  let nyckel: TestNyckel;
+  beforeAll(async () => {
+    nyckel = await startTestNyckel({ env: { NYCKEL_TRUST_PROXY: 'true', NYCKEL_SMS_BUDGET_GLOBAL: '2' } });
+  });
+  afterAll(() => nyckel?.stop());
+
+  test('once spent, nobody gets an SMS, and the refusal is audited', async () => {
+    const numbers = [newNumber(), newNumber(), newNumber()];
+    const users = await Promise.all(numbers.map((e164) => newUser(nyckel, [{ e164 }])));
+    for (const i of [0, 1]) {
+      const { page, post } = await smsPage(nyckel, users[i].email);
+      expect((await post(page, '/start', { target: firstTarget(page) })).status).toBe(200);
+    }
+    const { page, post } = await smsPage(nyckel, users[2].email);
+    const refused = await post(page, '/start', { target: firstTarget(page) });
+    expect(refused.status).toBe(429);
+    expect(textOf(refused.html)).toContain('Too many text messages have been sent.');
+    expect(await smsTo(nyckel, numbers[2])).toHaveLength(0);
+    expect(await refusals(nyckel, users[2].user.id)).toEqual(['budget_global']);
+  });
+});
