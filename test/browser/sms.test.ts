@@ -1,0 +1,81 @@
+// An SMS code in a real Chromium, as the care portal's users (Swedish) know it from Aiai: after the
+// password, choose "Kod via SMS", see the masked number (xxxx-xxxx72) and the 5-minute validity, type
+// the code. The text goes to the dev outbox; openid-client is the relying party and redeems the code.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
+import * as oidc from 'openid-client';
+import type { Page } from 'playwright-core';
+import { interactionsDir } from '../../src/i18n/i18n.ts';
+import { Chromium, interceptRelyingParty, seriousAxeViolations } from '../support/chromium.ts';
+import { startTestNyckel, TEST_PASSWORD, type TestNyckel } from '../support/nyckel.ts';
+import { relyingParty, startAuthorization } from '../support/relying-party.ts';
+
+const sv = JSON.parse(fs.readFileSync(path.join(interactionsDir, 'locales', 'sv.json'), 'utf8')) as Record<string, unknown>;
+function msg(key: string, vars: Record<string, string | number> = {}): string {
+  const text = key.split('.').reduce<unknown>((node, part) => (node as Record<string, unknown> | undefined)?.[part], sv);
+  if (typeof text !== 'string') throw new Error(`no message ${key}`);
+  return text.replace(/\{\{(\w+)\}\}/g, (_m, name: string) => String(vars[name]));
+}
+
+let nyckel: TestNyckel;
+let chromium: Chromium;
+let rpConfig: oidc.Configuration;
+
+beforeAll(async () => {
+  [nyckel, chromium] = await Promise.all([startTestNyckel(), Chromium.launch()]);
+  rpConfig = await relyingParty(nyckel.url, 'care');
+});
+afterEach(() => chromium?.closeContexts());
+afterAll(async () => {
+  await chromium?.close();
+  await nyckel?.stop();
+});
+
+const heading = (page: Page, name: string) => page.getByRole('heading', { level: 1, name, exact: true });
+
+describe('SMS code in Chromium', () => {
+  test('Aiai (sv): choose SMS, the masked number and validity shown, the code from the text signs in', async () => {
+    const email = 'vardare@kura.example';
+    const user = await nyckel.accounts.create({ email, password: TEST_PASSWORD });
+    await nyckel.db.prisma.userPhone.create({ data: { userId: user.id, e164: '+46701234572', verifiedAt: new Date() } });
+
+    const context = await chromium.newContext();
+    const page = await context.newPage();
+    const rp = await interceptRelyingParty(page);
+    const start = await startAuthorization(rpConfig, { redirect_uri: 'http://localhost:4000/care-cb', scope: 'openid', ui_locales: 'sv' });
+    await page.goto(start.url.toString());
+    await page.getByLabel(msg('login.email_label'), { exact: true }).fill(email);
+    await page.getByLabel(msg('login.password_label'), { exact: true }).fill(TEST_PASSWORD);
+    await page.getByRole('button', { name: msg('login.submit'), exact: true }).click();
+
+    // Two methods (SMS and email code): the list, then SMS.
+    await heading(page, msg('mfa.choose_title')).waitFor();
+    expect(await seriousAxeViolations(page)).toEqual([]);
+    await page.getByRole('link', { name: new RegExp(msg('factors.sms.name')) }).click();
+    await page.getByText('xxxx-xxxx72', { exact: true }).waitFor();
+    expect(await page.content()).not.toContain('+46701234572');
+    expect(await page.locator('input[type=tel][autocomplete=tel]').count()).toBe(1);
+    await page.getByRole('button', { name: msg('factors.sms.send'), exact: true }).click();
+
+    await page.getByText(msg('factors.sms.code_sent', { target: 'xxxx-xxxx72', minutes: 5 })).waitFor();
+    const code = page.getByLabel(msg('mfa.code_label'), { exact: true });
+    expect(await code.evaluate((el) => el === document.activeElement)).toBe(true);
+    expect(await code.getAttribute('autocomplete')).toBe('one-time-code');
+    expect(await seriousAxeViolations(page)).toEqual([]);
+
+    const text = (await nyckel.db.prisma.delivery.findFirst({ where: { channel: 'sms', recipient: '+46701234572' }, orderBy: { createdAt: 'desc' } }))!.text;
+    // Short, localised, and with the WebOTP / iOS one-time-code line.
+    const [, sent] = /@localhost #(\d{6})$/.exec(text)!;
+    expect(text).toContain(`Din kod till Care portal är ${sent}`);
+    await code.fill(sent);
+    await page.keyboard.press('Enter');
+
+    const tokens = await oidc.authorizationCodeGrant(rpConfig, await rp.arrival(), {
+      pkceCodeVerifier: start.verifier,
+      expectedState: start.state,
+      expectedNonce: start.nonce,
+    });
+    expect(tokens.claims()).toMatchObject({ sub: user.id, acr: 'urn:nyckel:acr:mfa', amr: ['pwd', 'sms', 'mfa'] });
+  });
+});
