@@ -16,6 +16,7 @@ import { hasMessage, translator } from '../i18n/i18n.ts';
 import { assertCsrf, csrfProtection, csrfSeed } from '../security/csrf.ts';
 import type { SecretBox } from '../security/crypto.ts';
 import { formBody, readForm } from './forms.ts';
+import { completeInteraction } from './interaction-result.ts';
 import type { PageRenderer } from './pages.ts';
 import { qrDataUrl } from './qr.ts';
 
@@ -140,10 +141,7 @@ export function factorRoutes(deps: FactorRouteDependencies) {
       ip: ctx.ip,
       userAgent: ctx.get('user-agent'),
     });
-    state.details.result = { login: { accountId: outcome.accountId, acr: outcome.acr, amr: outcome.amr, remember: true } };
-    await state.details.save(state.details.exp - Math.floor(Date.now() / 1000));
-    ctx.status = 303;
-    ctx.redirect(state.details.returnTo);
+    await completeInteraction(ctx, state.details, { login: { accountId: outcome.accountId, acr: outcome.acr, amr: outcome.amr, remember: true } });
   }
 
   async function afterVerified(ctx: Context, state: SignIn, module: FactorModule, amr: readonly string[], notice?: { key: string; values?: Record<string, string | number> }) {

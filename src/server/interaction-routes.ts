@@ -1,7 +1,6 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
-import type { InteractionResults } from 'oidc-provider';
 import { z } from 'zod';
 import type { Accounts } from '../accounts/accounts.ts';
 import type { User } from '../generated/prisma/client.ts';
@@ -14,6 +13,7 @@ import { assertCsrf, csrfProtection } from '../security/csrf.ts';
 import type { SecretBox } from '../security/crypto.ts';
 import type { LoginThrottle } from '../security/login-throttle.ts';
 import { formBody, readForm } from './forms.ts';
+import { completeInteraction } from './interaction-result.ts';
 import { afterFirstStep } from './factor-routes.ts';
 import type { FactorEngine } from '../factors/engine.ts';
 import type { RememberedBrowsers } from '../factors/remember.ts';
@@ -86,16 +86,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     );
   }
 
-  /**
-   * What provider.interactionResult(…, { mergeWithLastSubmission: false }) does, on the interaction this
-   * request has already loaded (and checked against the cookie) instead of reading it again.
-   */
-  async function finish(ctx: Context, details: Details, result: InteractionResults) {
-    details.result = result;
-    await details.save(details.exp - Math.floor(Date.now() / 1000));
-    ctx.status = 303;
-    ctx.redirect(details.returnTo);
-  }
+  const finish = completeInteraction;
 
   async function grantConsent(details: Details): Promise<string> {
     const provider = deps.provider();
