@@ -34,7 +34,7 @@ export interface FactorRouteDependencies {
   issuer: string;
   maxBodyBytes: number;
   /** The state of a queued message, to tell the user when it could not be sent yet. */
-  deliveryState: (id: string) => Promise<{ status: 'queued' | 'sent' | 'failed'; attempts: number } | undefined>;
+  deliveryState: (id: string) => Promise<{ status: 'queued' | 'sent' | 'failed'; lastError: string | null } | undefined>;
 }
 
 const REMEMBER_CHOICE = 'nyckel.remember-choice';
@@ -383,7 +383,7 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     const deliveryProblem =
       delivery?.status === 'failed'
         ? t('factor_errors.delivery_failed')
-        : delivery?.status === 'queued' && delivery.attempts > 0
+        : delivery?.status === 'queued' && delivery.lastError
           ? t('mfa.delivery_retrying')
           : undefined;
     pages.html(

@@ -281,7 +281,7 @@ describe('mail provider down', () => {
       page = await browser.submit(page, '/login', { email, password: TEST_PASSWORD });
       page = await browser.go(page.url.replace(/\/mfa$/, '/mfa/email-code'));
       page = await browser.submit(page, '/start', { target: /value="([0-9a-f-]{36})"/.exec(page.html)![1] });
-      for (let i = 0; i < 100 && (await flaky.db.prisma.delivery.findFirst({ where: { recipient: email } }))!.attempts === 0; i++) {
+      for (let i = 0; i < 100 && !(await flaky.db.prisma.delivery.findFirst({ where: { recipient: email } }))!.lastError; i++) {
         await new Promise((r) => setTimeout(r, 50));
       }
       page = await browser.go(page.url);
