@@ -144,9 +144,14 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     await completeInteraction(ctx, state.details, { login: { accountId: outcome.accountId, acr: outcome.acr, amr: outcome.amr, remember: true } });
   }
 
-  async function afterVerified(ctx: Context, state: SignIn, module: FactorModule, amr: readonly string[], notice?: { key: string; values?: Record<string, string | number> }) {
+  /** Audits and records a verified factor; true when the sign-in now has two independent factors. */
+  async function recordVerified(ctx: Context, state: SignIn, module: FactorModule, amr: readonly string[]): Promise<boolean> {
     await audit.record('factor.verified', { userId: state.user.id, data: { factor: module.id }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
-    const satisfied = await engine.recordVerified(state.details.uid, module, amr);
+    return engine.recordVerified(state.details.uid, module, amr);
+  }
+
+  async function afterVerified(ctx: Context, state: SignIn, module: FactorModule, amr: readonly string[], notice?: { key: string; values?: Record<string, string | number> }) {
+    const satisfied = await recordVerified(ctx, state, module, amr);
     // Something to tell first (e.g. how many recovery codes are left): a page that continues on a click.
     if (satisfied && notice) {
       const t = translator(state.ctx.locale);
@@ -254,8 +259,8 @@ export function factorRoutes(deps: FactorRouteDependencies) {
       const codes = await newRecoveryCodes(state, module);
       if (!codes) return afterVerified(ctx, state, module, outcome.amr);
       await audit.record('recovery-codes.generated', { userId: state.user.id, data: { count: codes.length }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
-      await audit.record('factor.verified', { userId: state.user.id, data: { factor: module.id }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
-      await engine.recordVerified(state.details.uid, module, outcome.amr);
+      // Recorded now; the page of codes continues the sign-in (POST /mfa/continue) on a click.
+      await recordVerified(ctx, state, module, outcome.amr);
       const text = `${translator(state.ctx.locale)('recovery.file_heading', { user: state.user.email })}\n\n${codes.join('\n')}\n`;
       return pages.html(ctx, 'mfa-recovery-codes', state.ctx.locale, {
         ...base(ctx, state),
@@ -499,8 +504,7 @@ export function factorRoutes(deps: FactorRouteDependencies) {
       return pages.html(ctx, 'message', state.ctx.locale, { ...base(ctx, state), title: translator(state.ctx.locale)('link.failed_title'), message: failureMessage(state, outcome) }, outcome.reason === 'other_browser' ? 403 : 410);
     }
     if (outcome.status !== 'verified') return;
-    await audit.record('factor.verified', { userId: state.user.id, data: { factor: module.id }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
-    await engine.recordVerified(state.details.uid, module, outcome.amr);
+    await recordVerified(ctx, state, module, outcome.amr);
     // The first window notices and continues by itself; this one can continue too.
     pages.html(ctx, 'link-confirmed', state.ctx.locale, { ...base(ctx, state) });
   });
