@@ -18,7 +18,11 @@ export type FactorKind =
   /** A link is sent to a registered target and opened in the same browser (a code as fallback). */
   | 'link-to-target'
   /** The user reads a code from something they hold (an app, a printed list) and types it. */
-  | 'code';
+  | 'code'
+  /** The browser performs a WebAuthn ceremony (passkeys, security keys); `browser` carries its options. */
+  | 'webauthn'
+  /** Something outside the browser confirms (an eID app, a phone); the page polls `status` until done. */
+  | 'poll';
 
 export type FailureReason =
   | 'wrong_code'
@@ -57,6 +61,8 @@ export type StartOutcome =
       maskedTarget?: string;
       /** For factors enrolled by scanning (an authenticator app): what the enrolment page shows. */
       setup?: { uri: string; secret: string };
+      /** What the page's script needs (WebAuthn options JSON, an eID autostart token, …); never a secret. */
+      browser?: Record<string, unknown>;
     }
   | { status: 'failed'; reason: FailureReason; retryAfterSeconds?: number };
 
@@ -103,7 +109,7 @@ export interface FactorModule {
     targets(user: User): Promise<FactorTarget[]>;
     begin(ctx: ChallengeContext, input: { targetId?: string; label?: string }): Promise<StartOutcome>;
     /** `label` names what was enrolled (e.g. "My phone" for an authenticator app). */
-    complete(ctx: ChallengeContext, input: { challengeId: string; code: string; label?: string }): Promise<VerifyOutcome>;
+    complete(ctx: ChallengeContext, input: { challengeId: string; code?: string; credential?: unknown; label?: string }): Promise<VerifyOutcome>;
     /** For factors enrolled by scanning: the setup of an enrolment begun in this sign-in, to show it again. */
     setup?(ctx: ChallengeContext, challengeId: string): Promise<{ uri: string; secret: string } | undefined>;
   };
@@ -111,7 +117,7 @@ export interface FactorModule {
   /** Sends or prepares a challenge. `target` is a target id or a typed value (`typed`). */
   start(ctx: ChallengeContext, input: { targetId?: string; typed?: string; resendOf?: string }): Promise<StartOutcome>;
   /** Checks an answer; the outcome is a value, never an exception for a wrong answer. */
-  verify(ctx: ChallengeContext, input: { challengeId: string; code?: string; token?: string }): Promise<VerifyOutcome>;
+  verify(ctx: ChallengeContext, input: { challengeId: string; code?: string; token?: string; credential?: unknown }): Promise<VerifyOutcome>;
   /** The state of a challenge without answering it (a link clicked in another tab). */
   status?(ctx: ChallengeContext, challengeId: string): Promise<VerifyOutcome>;
 

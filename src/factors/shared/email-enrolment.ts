@@ -38,7 +38,7 @@ export function enrolEmailAddress(deps: FactorDependencies): FactorModule['enrol
       return { status: 'started', challengeId: challenge.id, maskedTarget: maskEmail(row.address) };
     },
     complete: async (ctx, input) => {
-      const outcome = await deps.challenges.verifyCode(ctx, input.challengeId, input.code, EMAIL_FAMILY, ['email-enrolment']);
+      const outcome = await deps.challenges.verifyCode(ctx, input.challengeId, input.code ?? '', EMAIL_FAMILY, ['email-enrolment']);
       if (outcome.status !== 'verified' || !outcome.target) return outcome;
       await deps.prisma.userEmail.updateMany({
         where: { userId: ctx.user.id, address: outcome.target, verifiedAt: null },

@@ -89,7 +89,7 @@ export function totpFactor(deps: FactorDependencies): FactorModule {
         if (attempt.locked) return { status: 'failed', reason: 'locked', retryAfterSeconds: attempt.retryAfterSeconds };
         const row = await pendingEnrolment(ctx, input.challengeId);
         if (!row) return { status: 'failed', reason: 'expired' };
-        const step = await matchingStep(openSecret(row) ?? '', input.code);
+        const step = await matchingStep(openSecret(row) ?? '', input.code ?? '');
         if (step === undefined) return wrongAnswer(lock, ctx.user.id, TOTP_FAMILY, attempt);
         const existing = await prisma.factorEnrolment.count({ where: { userId: ctx.user.id, type: 'totp', confirmed: true } });
         const label = (input.label ?? '').trim().slice(0, 60) || row.label || `Authenticator ${existing + 1}`;
