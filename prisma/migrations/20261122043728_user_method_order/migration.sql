@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "users" ADD COLUMN     "method_order" JSONB NOT NULL DEFAULT '[]';
