@@ -1,0 +1,106 @@
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import { z } from 'zod';
+import type { AuditLog } from '../accounts/audit.ts';
+import { NyckelError } from '../errors.ts';
+import type { FactorEngine } from '../factors/engine.ts';
+import { isPasskeyModule, type PasskeyModule, type PasswordlessOutcome } from '../factors/passkey/index.ts';
+import { translator } from '../i18n/i18n.ts';
+import { acr } from '../provider/acr.ts';
+import { assertCsrf } from '../security/csrf.ts';
+import { formBody, readForm } from './forms.ts';
+import { completeInteraction } from './interaction-result.ts';
+import type { PageRenderer } from './pages.ts';
+import { scriptJson } from './script-json.ts';
+
+type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
+
+const passkeyLoginForm = z.object({
+  _csrf: z.string().max(200),
+  token: z.string().max(1024).default(''),
+  credential: z.string().max(32_768).default(''),
+});
+
+export interface PasskeyLoginDependencies {
+  provider: () => Provider;
+  engine: FactorEngine;
+  audit: AuditLog;
+  pages: PageRenderer;
+}
+
+/**
+ * A passkey instead of the password, for clients whose `mfa.passwordless` lists `passkey`: the
+ * browser offers the discoverable passkeys it has for Nyckel, the chosen one names its user. Only an
+ * assertion with user verification (PIN, biometrics) is accepted, and it then counts as two factors:
+ * something held (the key: `hwk`/`swk`) and the verification (`user`); acr mfa.
+ * Mounted on the factor router (prefix /interaction/:uid, CSRF protected).
+ */
+export function passkeyLoginRoutes(router: Router, deps: PasskeyLoginDependencies, form: ReturnType<typeof formBody>) {
+  async function loginInteraction(ctx: Context): Promise<{ details: Details; module: PasskeyModule }> {
+    const details = await deps.provider().interactionDetails(ctx.req, ctx.res);
+    if (details.uid !== ctx.params.uid || details.prompt.name !== 'login') throw new NyckelError('session_expired');
+    const module = deps.engine.modules.get('passkey');
+    const allowed = deps.engine.policy(String(details.params.client_id)).passwordless.includes('passkey');
+    if (!allowed || !isPasskeyModule(module)) throw new NyckelError('not_found');
+    return { details, module };
+  }
+
+  async function render(ctx: Context, details: Details, module: PasskeyModule, error?: string, status = 200) {
+    const clientId = String(details.params.client_id);
+    const { options, token } = await module.passwordless.start(details.uid);
+    deps.pages.html(
+      ctx,
+      'login-passkey',
+      deps.pages.localeOf(ctx, details.params.ui_locales as string | undefined),
+      {
+        clientName: deps.pages.clientName(clientId) ?? clientId,
+        uid: details.uid,
+        csrfToken: ctx.state.csrfToken as string,
+        token,
+        // Inside <script type="application/json">: nothing in it may end the element.
+        optionsJson: scriptJson(options),
+        error,
+      },
+      status,
+    );
+  }
+
+  router.get('/passkey-login', async (ctx) => {
+    const { details, module } = await loginInteraction(ctx);
+    await render(ctx, details, module);
+  });
+
+  router.post('/passkey-login', form, async (ctx) => {
+    const { details, module } = await loginInteraction(ctx);
+    const input = readForm(ctx, passkeyLoginForm);
+    assertCsrf(ctx, input._csrf);
+    const t = translator(deps.pages.localeOf(ctx, details.params.ui_locales as string | undefined));
+    let credential: unknown = null;
+    try {
+      credential = input.credential ? JSON.parse(input.credential) : null;
+    } catch {
+      credential = null;
+    }
+    if (credential === null) return render(ctx, details, module, t('factor_errors.passkey_format'), 400);
+    const outcome = await module.passwordless.verify({ uid: details.uid, token: input.token, credential });
+    const client = String(details.params.client_id);
+    if (outcome.status === 'failed') {
+      await deps.audit.record('login.failed', { data: { client, method: 'passkey', reason: outcome.reason }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
+      if (outcome.reason === 'locked' && outcome.retryAfterSeconds) ctx.set('Retry-After', String(outcome.retryAfterSeconds));
+      return render(ctx, details, module, failure(t, outcome), outcome.reason === 'locked' ? 429 : outcome.reason === 'wrong_code' ? 401 : 400);
+    }
+    const amr = [...outcome.amr, 'mfa'];
+    await deps.audit.record('factor.verified', { userId: outcome.user.id, data: { factor: 'passkey', passwordless: true }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
+    await deps.audit.record('login.succeeded', { userId: outcome.user.id, data: { client, amr, acr: acr.mfa }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
+    await completeInteraction(ctx, details, { login: { accountId: outcome.user.id, acr: acr.mfa, amr, remember: true } });
+  });
+}
+
+function failure(t: ReturnType<typeof translator>, outcome: Extract<PasswordlessOutcome, { status: 'failed' }>): string {
+  const minutes = Math.max(1, Math.ceil((outcome.retryAfterSeconds ?? 60) / 60));
+  if (outcome.reason === 'wrong_code') return t('factors.passkey.passwordless_refused');
+  if (outcome.reason === 'user_not_verified') return t('factors.passkey.passwordless_needs_verification');
+  if (outcome.reason === 'locked') return t('factor_errors.locked', { minutes });
+  return t(`factor_errors.passkey_${outcome.reason}`);
+}
