@@ -1,0 +1,170 @@
+import fs from 'node:fs';
+import { InvalidArgumentError, type Command } from 'commander';
+import { Accounts, emailSchema } from '../accounts/accounts.ts';
+import { AuditLog } from '../accounts/audit.ts';
+import type { Settings } from '../config/settings.ts';
+import type { Database } from '../storage/db.ts';
+import { CLI_ACTOR, CliError, parseValue, settings, table, withDatabase } from './common.ts';
+
+/** The help-desk commands: `users show|set-email|reset-factors|unlock|import` and `audit tail`. */
+
+interface Operator {
+  config: Settings;
+  db: Database;
+  audit: AuditLog;
+  accounts: Accounts;
+}
+
+function asOperator<T>(work: (op: Operator) => Promise<T>): Promise<T> {
+  const config = settings();
+  return withDatabase(config, (db) => {
+    const audit = new AuditLog(db.prisma);
+    return work({ config, db, audit, accounts: new Accounts(db.prisma, audit, config.argon2) });
+  });
+}
+
+const at = (iso: string | null) => (iso ? iso.replace(/\.\d{3}Z$/, 'Z') : '-');
+
+function positiveCount(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 1 || parsed > 10_000) throw new InvalidArgumentError('must be a whole number from 1 to 10000');
+  return parsed;
+}
+
+function describeEvent(event: { at: string; type: string; email: string | null; ip: string | null; data: Record<string, unknown> }) {
+  // The database keeps JSON keys in its own order: the actor first, then the rest alphabetically.
+  const data = Object.entries(event.data)
+    .sort(([a], [b]) => (a === 'actor' ? -1 : b === 'actor' ? 1 : a.localeCompare(b)))
+    .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
+    .join(' ');
+  return [at(event.at), event.type, event.email ?? '-', event.ip ? `ip=${event.ip}` : '', data].filter(Boolean).join('  ');
+}
+
+export function registerOperatorUserCommands(users: Command) {
+  users
+    .command('show <email>')
+    .description("a user's addresses, phones, second factors, remembered browsers, locks and latest security events")
+    .option('--json', 'print JSON')
+    .action(async (email: string, options: { json?: boolean }) => {
+      const { userDetails, lockLimits } = await import('../admin/operations.ts');
+      const details = await asOperator(async ({ config, db, accounts }) => userDetails(db.prisma, await accounts.requireByEmail(email), lockLimits(config)));
+      if (options.json) {
+        console.log(JSON.stringify(details, null, 2));
+        return;
+      }
+      const lines = [
+        `${details.email}  (id ${details.id})`,
+        `name: ${details.name ?? '-'}    status: ${details.status}    locale: ${details.locale ?? '-'}`,
+        `created ${at(details.createdAt)}    password changed ${at(details.passwordChangedAt)}`,
+        '',
+        'Email addresses:',
+        table(['ADDRESS', 'SIGN-IN', 'VERIFIED'], details.emails.map((e) => [e.address, e.signIn ? 'yes' : '', e.verified ? at(e.verifiedAt) : 'no'])),
+        '',
+        'Phones:',
+        details.phones.length ? table(['NUMBER', 'VERIFIED'], details.phones.map((p) => [p.number, p.verified ? at(p.verifiedAt) : 'no'])) : '  none',
+        '',
+        'Second factors:',
+        details.methods.length
+          ? table(['TYPE', 'LABEL', 'CONFIRMED', 'CREATED', 'LAST USED'], details.methods.map((m) => [m.type, m.label, m.confirmed ? 'yes' : 'no', at(m.createdAt), at(m.lastUsedAt)]))
+          : '  none (password only)',
+        '',
+        `Remembered browsers: ${details.rememberedBrowsers}`,
+        `Locks: ${
+          details.locks.length
+            ? details.locks.map((l) => `${l.kind} ${l.locked ? 'LOCKED' : 'counting'} (${l.failures} failure(s), until ${at(l.until)})`).join('; ')
+            : 'none'
+        }`,
+        '',
+        'Latest security events:',
+        details.recentEvents.length ? details.recentEvents.map((e) => `  ${describeEvent(e)}`).join('\n') : '  none',
+      ];
+      console.log(lines.join('\n'));
+    });
+
+  users
+    .command('set-email <email> <new-email>')
+    .description('change the address a user signs in with (the old one stays as a contact address)')
+    .action(async (email: string, newEmail: string) => {
+      const address = parseValue('new email', emailSchema, newEmail);
+      const { setSignInEmail } = await import('../admin/operations.ts');
+      const updated = await asOperator(async ({ db, audit, accounts }) => setSignInEmail(db.prisma, audit, await accounts.requireByEmail(email), address, { actor: CLI_ACTOR }));
+      console.log(`${email.trim().toLowerCase()} now signs in as ${updated.email}`);
+    });
+
+  users
+    .command('reset-factors <email>')
+    .description('remove every second factor, phone, remembered browser and session of a user (they enrol again at the next sign-in)')
+    .option('--reason <text>', 'why (kept in the audit log): required')
+    .action(async (email: string, options: { reason?: string }) => {
+      const reason = options.reason?.trim();
+      if (!reason) throw new CliError('--reason "…" is required: say why the factors are reset (it is kept in the audit log)');
+      const { resetSecondFactors } = await import('../accounts/reset-factors.ts');
+      const removed = await asOperator(async ({ db, audit, accounts }) =>
+        resetSecondFactors(db.prisma, audit, (await accounts.requireByEmail(email)).id, { reason, actor: CLI_ACTOR }),
+      );
+      console.log(
+        `reset ${email.trim().toLowerCase()}: removed ${removed.factors} second factor(s), ${removed.phones} phone(s), ` +
+          `${removed.rememberedBrowsers} remembered browser(s), ${removed.challenges} pending challenge(s) and ${removed.sessions} session(s); ` +
+          'the user enrols again at the next sign-in',
+      );
+    });
+
+  users
+    .command('unlock <email>')
+    .description("clear a user's second-factor failure locks and failed-password count")
+    .action(async (email: string) => {
+      const { unlockUser } = await import('../admin/operations.ts');
+      const cleared = await asOperator(async ({ db, audit, accounts }) => unlockUser(db.prisma, audit, await accounts.requireByEmail(email), { actor: CLI_ACTOR }));
+      console.log(cleared ? `unlocked ${email.trim().toLowerCase()} (cleared ${cleared} counter(s))` : `${email.trim().toLowerCase()} had no locks or failure counts`);
+    });
+
+  users
+    .command('import <file>')
+    .description(
+      'add users from a CSV file with a header row or a JSON array (columns: email, name, locale, phone, password, email_verified, phone_verified); ' +
+        'existing users are left as they are, bad rows are reported by line and skipped',
+    )
+    .option('--json', 'print the report as JSON')
+    .action(async (file: string, options: { json?: boolean }) => {
+      let content: string;
+      try {
+        content = fs.readFileSync(file, 'utf8');
+      } catch (error) {
+        throw new CliError(`${file}: cannot be read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      }
+      const { importUsers, parseImportFile, describeProblems } = await import('../accounts/import.ts');
+      let rows;
+      try {
+        rows = parseImportFile(content, file);
+      } catch (error) {
+        throw new CliError(`${file}: ${(error as Error).message}`);
+      }
+      const report = await asOperator(({ db, audit, accounts }) => importUsers(db.prisma, accounts, audit, rows, { actor: CLI_ACTOR }));
+      if (options.json) {
+        console.log(JSON.stringify(report, null, 2));
+      } else {
+        for (const problem of describeProblems(report)) console.log(`${file}: ${problem}`);
+        console.log(`${report.created} created, ${report.existing} already present (left unchanged), ${report.invalid} bad row(s) skipped`);
+      }
+      // Not a thrown error: the good rows were imported, and the report above says what was not.
+      if (report.invalid > 0) process.exitCode = 1;
+    });
+}
+
+export function registerAuditCommands(program: Command) {
+  const audit = program.command('audit').description('the security audit log');
+  audit
+    .command('tail')
+    .description('the latest security events, oldest first')
+    .option('--user <email>', 'only the events of this user')
+    .option('-n, --lines <count>', 'how many events', positiveCount, 50)
+    .option('--json', 'one JSON object a line')
+    .action(async (options: { user?: string; lines: number; json?: boolean }) => {
+      const { auditTail } = await import('../admin/operations.ts');
+      const events = await asOperator(async ({ db, accounts }) => {
+        const userId = options.user !== undefined ? (await accounts.requireByEmail(options.user)).id : undefined;
+        return auditTail(db.prisma, { userId, limit: options.lines });
+      });
+      for (const event of events) console.log(options.json ? JSON.stringify(event) : describeEvent(event));
+    });
+}

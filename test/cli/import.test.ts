@@ -1,0 +1,118 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { Accounts } from '../../src/accounts/accounts.ts';
+import { AuditLog } from '../../src/accounts/audit.ts';
+import { describeProblems, importUsers, parseImportFile } from '../../src/accounts/import.ts';
+import { openDatabase, type Database } from '../../src/storage/db.ts';
+import { applyMigrations } from '../../src/storage/migrate.ts';
+import { freshDatabase } from '../support/database.ts';
+
+/** The importer behind `nyckel users import` (and POST /admin/v1/users), on the real database. */
+let db: Database;
+let drop: () => Promise<void>;
+let accounts: Accounts;
+let audit: AuditLog;
+
+beforeAll(async () => {
+  const fresh = await freshDatabase();
+  drop = fresh.drop;
+  db = await openDatabase(fresh.target);
+  await applyMigrations(db.adapterFactory);
+  audit = new AuditLog(db.prisma);
+  accounts = new Accounts(db.prisma, audit, { memoryCost: 8192, timeCost: 1 });
+});
+afterAll(async () => {
+  await db?.close();
+  await drop?.();
+});
+
+const csv = [
+  'email,name,locale,phone,password,email_verified,phone_verified',
+  'Eva.Lind@scb.example,Eva Lind,sv,+46701234561,a sturdy horse saddle,,yes',
+  'not-an-email,Bo,sv,,,,',
+  'karl@scb.example,"Karl',
+  'Multi-line",en,,,false,',
+  'olle@scb.example,Olle,fr,0701,password,maybe,',
+  'eva.lind@scb.example,Eva again,,,,,',
+  'too@many.example,a,sv,,,,,extra',
+  'lisa@scb.example,Lisa,en,,,false,',
+  '',
+].join('\n');
+
+const snapshot = async () => ({
+  users: await db.prisma.user.findMany({ orderBy: { email: 'asc' }, include: { emails: true, phones: true } }),
+  events: await db.prisma.auditEvent.count(),
+});
+
+describe('parseImportFile', () => {
+  test('CSV rows carry the line they start on, also after a quoted cell spanning lines', () => {
+    expect(parseImportFile(csv, 'users.csv').map((row) => row.line)).toEqual([2, 3, 4, 6, 7, 8, 9]);
+  });
+
+  test('JSON rows carry the line of their element', () => {
+    const json = '[\n  {"email": "a@scb.example"},\n\n  {\n    "email": "b"\n  },\n  42\n]\n';
+    expect(parseImportFile(json, 'users.json').map((row) => row.line)).toEqual([2, 4, 7]);
+  });
+
+  test('a file that cannot be read as rows is refused as a whole, with the reason', () => {
+    expect(() => parseImportFile('', 'users.csv')).toThrow('the file is empty');
+    expect(() => parseImportFile('email,shoe\na@b.example,42\n', 'users.csv')).toThrow('line 1: unknown column(s) shoe');
+    expect(() => parseImportFile('name\nAnna\n', 'users.csv')).toThrow('line 1: the header row has no email column');
+    expect(() => parseImportFile('[{"email": ', 'users.json')).toThrow(/^not valid JSON/);
+    expect(() => parseImportFile('{"email": "a@b.example"}', 'users.json')).toThrow('the JSON file must be an array of objects');
+  });
+});
+
+describe('importUsers', () => {
+  test('imports the good rows, reports each bad one by line, and a second run changes nothing', async () => {
+    const rows = parseImportFile(csv, 'users.csv');
+    const report = await importUsers(db.prisma, accounts, audit, rows, { actor: 'cli' });
+    expect(report).toMatchObject({ created: 2, existing: 0, invalid: 5 });
+    expect(describeProblems(report)).toEqual([
+      'line 3: email: is not a valid email address',
+      'line 4: name: must not contain line breaks or other control characters',
+      'line 6: locale: must be one of sv, da, en',
+      'line 6: phone: is not a valid phone number in international form (+46701234567)',
+      'line 6: email_verified: must be true or false',
+      'line 6: password: is one of the most commonly used passwords; choose another',
+      'line 7: email: eva.lind@scb.example is also on line 2',
+      'line 8: the row has 8 cells, the header has 7',
+    ]);
+
+    const eva = await db.prisma.user.findUniqueOrThrow({ where: { email: 'eva.lind@scb.example' }, include: { emails: true, phones: true } });
+    expect(eva).toMatchObject({ name: 'Eva Lind', locale: 'sv', emails: [{ address: 'eva.lind@scb.example', verifiedAt: expect.any(Date) }], phones: [{ e164: '+46701234561', verifiedAt: expect.any(Date) }] });
+    expect(await accounts.verifyPassword('eva.lind@scb.example', 'a sturdy horse saddle')).toMatchObject({ id: eva.id });
+    const lisa = await db.prisma.user.findUniqueOrThrow({ where: { email: 'lisa@scb.example' }, include: { emails: true } });
+    expect(lisa).toMatchObject({ name: 'Lisa', locale: 'en', emails: [{ verifiedAt: null }] });
+    // No password in the file: a random one nobody knows (a real hash, so a sign-in costs the same time).
+    expect(lisa.passwordHash).toMatch(/^\$argon2id\$/);
+    expect(await db.prisma.user.count({ where: { email: 'karl@scb.example' } })).toBe(0);
+    expect(await db.prisma.auditEvent.count({ where: { type: 'user.created', data: { path: ['import'], equals: true } } })).toBe(2);
+
+    const before = await snapshot();
+    const again = await importUsers(db.prisma, accounts, audit, parseImportFile(csv, 'users.csv'), { actor: 'cli' });
+    expect(again).toMatchObject({ created: 0, existing: 2, invalid: 5 });
+    expect(again.rows.filter((row) => row.status === 'exists').map((row) => row.line)).toEqual([2, 9]);
+    expect(await snapshot()).toEqual(before);
+  });
+
+  test('an existing user is left exactly as it is, whatever the file says', async () => {
+    await accounts.create({ email: 'maja@scb.example', password: 'a sturdy horse saddle', name: 'Maja' }, { actor: 'test' });
+    const before = await snapshot();
+    const report = await importUsers(db.prisma, accounts, audit, parseImportFile('[{"email": "MAJA@scb.example", "name": "Someone else", "locale": "da"}]', 'u.json'), { actor: 'cli' });
+    expect(report.rows).toEqual([expect.objectContaining({ line: 1, status: 'exists', email: 'maja@scb.example' })]);
+    expect(await snapshot()).toEqual(before);
+  });
+
+  test('JSON rows: types are checked and unknown fields named', async () => {
+    const json = JSON.stringify([{ email: 'nora@scb.example', email_verified: 'no', phone_verified: true, phone: '+46701234562' }, { email: 7 }, { email: 'x@scb.example', shoe: 42 }, 'text'], null, 1);
+    const report = await importUsers(db.prisma, accounts, audit, parseImportFile(json, 'u.json'), { actor: 'cli' });
+    expect(report.created).toBe(1);
+    expect(describeProblems(report)).toEqual([
+      'line 8: email: must be an email address',
+      'line 11: unknown field(s) shoe; the fields are email, name, locale, phone, password, email_verified, phone_verified',
+      'line 15: the element is not an object',
+    ]);
+    const nora = await db.prisma.user.findUniqueOrThrow({ where: { email: 'nora@scb.example' }, include: { emails: true, phones: true } });
+    expect(nora).toMatchObject({ emails: [{ verifiedAt: null }], phones: [{ e164: '+46701234562', verifiedAt: expect.any(Date) }] });
+  });
+});
