@@ -1,0 +1,36 @@
+import type { Locale } from '../accounts/accounts.ts';
+import { enqueueMail } from '../delivery/dispatcher.ts';
+import type { User } from '../generated/prisma/client.ts';
+import { translator } from '../i18n/i18n.ts';
+import type { PrismaClient } from '../storage/db.ts';
+
+/** What changed, as a key under `account.notice` in the locales (`method_added`, `password_changed`, …). */
+export type AccountChange = 'method_added' | 'method_removed' | 'method_renamed' | 'methods_reordered' | 'password_changed' | 'recovery_codes' | 'sessions_ended' | 'browsers_forgotten' | 'contact_added' | 'contact_removed' | 'devices_deleted' | 'forgot_device_used';
+
+/**
+ * Tells the user by email that their account changed ("a new sign-in method was added…"), so that a
+ * change they did not make is noticed. Queued with the change's own audit trail; sent by the dispatcher.
+ */
+export class AccountNotifier {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly kick: () => void,
+  ) {}
+
+  async notify(user: User, locale: Locale, change: AccountChange, values: Record<string, string | number> = {}) {
+    const t = translator(locale);
+    const text = [
+      t('mail.greeting'),
+      '',
+      t(`account.notice.${change}`, { user: user.email, ...values }),
+      '',
+      t('account.notice.when', { when: new Date().toISOString().replace('T', ' ').slice(0, 16) + ' UTC' }),
+      '',
+      t('account.notice.not_you'),
+      '',
+      t('mail.signature', { service: t('app.name') }),
+    ].join('\n');
+    await enqueueMail(this.prisma, { to: user.email, subject: t('account.notice.subject'), text, purpose: `account-${change.replaceAll('_', '-')}` });
+    this.kick();
+  }
+}

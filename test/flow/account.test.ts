@@ -1,0 +1,353 @@
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
+import * as oidc from 'openid-client';
+import { FormBrowser, textOf, type Page } from '../support/browser.ts';
+import { codeIn, latestMail } from '../support/mail.ts';
+import { startTestNyckel, TEST_PASSWORD, type TestNyckel } from '../support/nyckel.ts';
+import { codeAt, secretIn } from '../support/otp.ts';
+import { relyingParty, startAuthorization } from '../support/relying-party.ts';
+
+let nyckel: TestNyckel;
+let counter = 0;
+const callbackStop = (url: URL) => url.port === '4000';
+
+beforeAll(async () => {
+  nyckel = await startTestNyckel({ env: { NYCKEL_ACCOUNT_RECENT_AUTH_MINUTES: '10' } });
+});
+afterAll(() => nyckel?.stop());
+
+/** A user whose only address is not verified: no second factor at all. */
+async function newUser(options: { verifiedEmail?: boolean } = {}) {
+  const email = `acct${++counter}@example.test`;
+  const user = await nyckel.accounts.create({ email, password: TEST_PASSWORD, locale: 'en' });
+  if (!options.verifiedEmail) await nyckel.db.prisma.userEmail.updateMany({ where: { userId: user.id }, data: { verifiedAt: null } });
+  return { email, user };
+}
+
+const url = (path: string) => new URL(path, nyckel.url).toString();
+
+/** Opens /account in a new browser and signs in with the password (and nothing else). */
+async function signInWithPassword(email: string, browser = new FormBrowser(callbackStop)) {
+  let page = await browser.go(url('/account'));
+  expect(page.url).toMatch(/\/interaction\//);
+  page = await browser.submit(page, '/login', { email, password: TEST_PASSWORD });
+  return { browser, page };
+}
+
+
+async function addApp(browser: FormBrowser, page: Page, label: string, step: number) {
+  const setup = await browser.submit(page, '/account/add/totp', {});
+  expect(setup.status).toBe(200);
+  const secret = secretIn(setup.html);
+  const done = await browser.submit(setup, '/verify', { label, code: await codeAt(secret, step) });
+  return { secret, done };
+}
+
+async function audits(userId: string) {
+  return (await nyckel.db.prisma.auditEvent.findMany({ where: { userId }, orderBy: { id: 'asc' } })).map((e) => e.type);
+}
+
+describe('account pages', () => {
+  test('a user with no second factor signs in with the password and adds an authenticator app (with recovery codes)', async () => {
+    const { email, user } = await newUser();
+    const { browser, page } = await signInWithPassword(email);
+    expect(page.status).toBe(200);
+    expect(new URL(page.url).pathname).toBe('/account');
+    expect(textOf(page.html)).toContain(`Signed in as ${email}`);
+    expect(textOf(page.html)).toContain('You have no second sign-in method yet');
+
+    const { done } = await addApp(browser, page, 'Work phone', -1);
+    expect(done.status).toBe(200);
+    expect(textOf(done.html)).toContain('Save your recovery codes');
+    const back = await browser.go(url('/account'));
+    expect(textOf(back.html)).toContain('Work phone');
+    expect(textOf(back.html)).toContain('You have 10 unused recovery codes');
+    expect(await audits(user.id)).toEqual(expect.arrayContaining(['account.signed_in', 'account.method_added', 'recovery-codes.generated']));
+    const mail = await latestMail(nyckel.db.prisma, email);
+    expect(mail.subject).toBe('Your Nyckel account was changed');
+    expect(mail.text).toContain('A new sign-in method was added to your account');
+    expect(mail.text).toContain('Work phone');
+  });
+
+  test('once the user has a second factor, the account pages ask for it; a second app can then be added and named', async () => {
+    const { email, user } = await newUser();
+    const first = await signInWithPassword(email);
+    const { secret } = await addApp(first.browser, first.page, 'Phone', -1);
+
+    // A new browser: password, then the app (step-up), then the account page.
+    const browser = new FormBrowser(callbackStop);
+    let page = await browser.go(url('/account'));
+    page = await browser.submit(page, '/login', { email, password: TEST_PASSWORD });
+    expect(page.url).toMatch(/\/mfa\/totp\/challenge\//);
+    page = await browser.submit(page, '/verify', { code: await codeAt(secret, 0) });
+    expect(new URL(page.url).pathname).toBe('/account');
+    expect(textOf(page.html)).toContain('Phone');
+
+    const second = await addApp(browser, page, 'Tablet', 1);
+    // Not the first second factor: no new recovery codes, straight back to the overview.
+    expect(new URL(second.done.url).pathname).toBe('/account');
+    expect(textOf(second.done.html)).toContain('The new sign-in method is ready');
+    const apps = await nyckel.db.prisma.factorEnrolment.findMany({ where: { userId: user.id, type: 'totp', confirmed: true }, orderBy: { createdAt: 'asc' } });
+    expect(apps.map((a) => a.label)).toEqual(['Phone', 'Tablet']);
+  });
+
+  test('a wrong code keeps the setup open with a clear message; garbage never gives a 500', async () => {
+    const { email } = await newUser();
+    const { browser, page } = await signInWithPassword(email);
+    const setup = await browser.submit(page, '/account/add/totp', {});
+    const wrong = await browser.submit(setup, '/verify', { label: 'X', code: '12' });
+    expect(wrong.status).toBe(400);
+    expect(textOf(wrong.html)).toContain('Type the digits of the code');
+    const bad = await browser.go(url('/account/add/totp/not-a-uuid'));
+    expect(bad.status).toBe(400);
+    const csrf = await browser.request(url('/account/add/totp'), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '_csrf=forged' });
+    expect(csrf.status).toBe(403);
+    const rename = await browser.submit(page, /\/account\/add\/totp$/, {}).then(() => browser.request(url('/account/enrolments/00000000-0000-0000-0000-000000000000/remove'), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `_csrf=${encodeURIComponent(/name="_csrf" value="([^"]+)"/.exec(page.html)![1])}` }));
+    expect(rename.status).toBe(404);
+  });
+
+  test('signed out, every page and change leads to signing in', async () => {
+    const browser = new FormBrowser();
+    const page = await browser.request(url('/account'));
+    expect(page.status).toBe(303);
+    expect(page.headers.get('location')).toMatch(/^\/account\/login\?return=%2Faccount$/);
+    const post = await browser.request(url('/account/browsers/forget'), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '_csrf=x' });
+    expect(post.status).toBe(403);
+  });
+});
+
+describe('changes need a recent sign-in', () => {
+  test('after NYCKEL_ACCOUNT_RECENT_AUTH_MINUTES a change asks to sign in again (max_age=0)', async () => {
+    const { email } = await newUser();
+    const { browser, page } = await signInWithPassword(email);
+    const later = Date.now() + 11 * 60_000;
+    const spy = jest.spyOn(Date, 'now').mockImplementation(() => later);
+    try {
+      const form = await browser.request(url('/account/password'));
+      expect(form.status).toBe(303);
+      expect(form.headers.get('location')).toBe('/account/login?return=%2Faccount%2Fpassword&fresh=1');
+      const login = await browser.request(url(form.headers.get('location')!));
+      expect(new URL(login.headers.get('location')!).searchParams.get('max_age')).toBe('0');
+    } finally {
+      spy.mockRestore();
+    }
+    // Still recent now: the page opens.
+    expect((await browser.go(url('/account/password'))).status).toBe(200);
+    expect(page.status).toBe(200);
+  });
+});
+
+describe('password', () => {
+  test('a wrong current password, different new ones and a common one are refused clearly; a good one works and is mailed', async () => {
+    const { email, user } = await newUser();
+    const { browser } = await signInWithPassword(email);
+    let page = await browser.go(url('/account/password'));
+    let result = await browser.submit(page, '/account/password', { current: 'wrong password here', password: 'a brand new passphrase', confirm: 'a brand new passphrase' });
+    expect(result.status).toBe(401);
+    expect(textOf(result.html)).toContain('The current password is not right');
+    result = await browser.submit(page, '/account/password', { current: TEST_PASSWORD, password: 'a brand new passphrase', confirm: 'something else entirely' });
+    expect(result.status).toBe(400);
+    expect(textOf(result.html)).toContain('not the same');
+    result = await browser.submit(page, '/account/password', { current: TEST_PASSWORD, password: 'password123', confirm: 'password123' });
+    expect(result.status).toBe(400);
+    expect(textOf(result.html)).toContain('too common');
+    page = await browser.submit(page, '/account/password', { current: TEST_PASSWORD, password: 'a brand new passphrase', confirm: 'a brand new passphrase' });
+    expect(new URL(page.url).pathname).toBe('/account');
+    expect(textOf(page.html)).toContain('Your password is changed');
+    expect(await nyckel.accounts.verifyPassword(email, TEST_PASSWORD)).toBeNull();
+    expect(await nyckel.accounts.verifyPassword(email, 'a brand new passphrase')).not.toBeNull();
+    expect((await latestMail(nyckel.db.prisma, email)).text).toContain('was changed');
+    expect(await audits(user.id)).toContain('user.password_changed');
+  });
+});
+
+describe('contact addresses and numbers', () => {
+  test('an added email address is verified by a code mailed to it, then counts as a method', async () => {
+    const { email, user } = await newUser();
+    const { browser, page } = await signInWithPassword(email);
+    const other = `other${counter}@example.test`;
+    let proof = await browser.submit(page, '/account/emails', { value: other });
+    expect(proof.status).toBe(200);
+    expect(new URL(proof.url).pathname).toMatch(/^\/account\/verify\/email\//);
+    const code = codeIn((await latestMail(nyckel.db.prisma, other)).text);
+    const wrong = code === '000000' ? '111111' : '000000';
+    proof = await browser.submit(proof, '/verify', { code: wrong });
+    expect(proof.status).toBe(401);
+    const done = await browser.submit(proof, '/verify', { code });
+    expect(new URL(done.url).pathname).toBe('/account');
+    const row = await nyckel.db.prisma.userEmail.findFirst({ where: { userId: user.id, address: other } });
+    expect(row?.verifiedAt).not.toBeNull();
+    expect((await nyckel.db.prisma.user.findUnique({ where: { id: user.id } }))!.methodOrder).toEqual(['email-code']);
+  });
+
+  test('an added mobile number is verified by an SMS code; then SMS sign-in works for it', async () => {
+    const { email, user } = await newUser();
+    const { browser, page } = await signInWithPassword(email);
+    const bad = await browser.submit(page, '/account/phones', { value: 'not a number' });
+    expect(bad.status).toBe(400);
+    expect(textOf(bad.html)).toMatch(/number/i);
+    const proof = await browser.submit(page, '/account/phones', { value: '+46 70 123 45 67' });
+    expect(proof.status).toBe(200);
+    expect(textOf(proof.html)).toContain('67');
+    const sms = await nyckel.db.prisma.delivery.findFirst({ where: { channel: 'sms', recipient: '+46701234567' }, orderBy: { createdAt: 'desc' } });
+    const code = /#(\d{6})$/.exec(sms!.text)![1];
+    const done = await browser.submit(proof, '/verify', { code });
+    expect(new URL(done.url).pathname).toBe('/account');
+    expect((await nyckel.db.prisma.userPhone.findFirst({ where: { userId: user.id } }))?.verifiedAt).not.toBeNull();
+
+    // The care portal (SMS) now signs this user in with the number.
+    const config = await relyingParty(nyckel.url, 'care');
+    const start = await startAuthorization(config, { redirect_uri: 'http://localhost:4000/care-cb', scope: 'openid email' });
+    const rp = new FormBrowser(callbackStop);
+    let signIn = await rp.go(start.url.toString());
+    signIn = await rp.submit(signIn, '/login', { email, password: TEST_PASSWORD });
+    signIn = await rp.submit(signIn, '/start', { target: /name="target"[^>]*value="([0-9a-f-]{36})"/.exec(signIn.html)![1] });
+    const text = (await nyckel.db.prisma.delivery.findFirst({ where: { channel: 'sms', recipient: '+46701234567' }, orderBy: { createdAt: 'desc' } }))!.text;
+    signIn = await rp.submit(signIn, '/verify', { code: /#(\d{6})$/.exec(text)![1] });
+    const tokens = await oidc.authorizationCodeGrant(config, new URL(signIn.url), { pkceCodeVerifier: start.verifier, expectedState: start.state, expectedNonce: start.nonce });
+    expect(tokens.claims()!.amr).toEqual(['pwd', 'sms', 'mfa']);
+  });
+});
+
+describe('delete all my devices (lost device)', () => {
+  test('with the password and an email code every device goes, other sessions end, and a new app can be added at once', async () => {
+    const { email, user } = await newUser({ verifiedEmail: true });
+    // A session elsewhere (the care portal's first-party app needs no second factor).
+    const config = await relyingParty(nyckel.url, 'spa');
+    const start = await startAuthorization(config, { redirect_uri: 'http://localhost:4000/spa-cb', scope: 'openid email' });
+    const elsewhereBrowser = new FormBrowser(callbackStop);
+    const signedIn = await elsewhereBrowser.submit(await elsewhereBrowser.go(start.url.toString()), '/login', { email, password: TEST_PASSWORD });
+    expect(signedIn.url).toContain('code=');
+    await nyckel.db.prisma.factorEnrolment.create({ data: { userId: user.id, type: 'totp', label: 'Lost phone', confirmed: true } });
+    await nyckel.db.prisma.userPhone.create({ data: { userId: user.id, e164: '+46701112233', verifiedAt: new Date() } });
+    const sessionsOfUser = () => nyckel.db.prisma.oidcModel.count({ where: { type: 'Session', payload: { path: ['accountId'], equals: user.id } } });
+    expect(await sessionsOfUser()).toBe(1);
+
+    // Password only: the lost-device page, nothing else.
+    const { browser, page } = await (async () => {
+      const b = new FormBrowser(callbackStop);
+      let p = await b.go(url('/account/lost-device'));
+      p = await b.submit(p, '/login', { email, password: TEST_PASSWORD });
+      return { browser: b, page: p };
+    })();
+    expect(new URL(page.url).pathname).toBe('/account/lost-device');
+    expect(textOf(page.html)).toContain('Delete all my devices');
+    expect(await sessionsOfUser()).toBe(2);
+    const elsewhere = await browser.request(url('/account'));
+    expect(elsewhere.headers.get('location')).toContain('/account/login');
+
+    const noChoice = await browser.submit(page, '/account/lost-device/start', {});
+    expect(noChoice.status).toBe(400);
+    const target = /name="target"[^>]*value="([0-9a-f-]{36})"/.exec(page.html)![1];
+    let codePage = await browser.submit(page, '/account/lost-device/start', { target });
+    expect(new URL(codePage.url).pathname).toMatch(/^\/account\/lost-device\/[0-9a-f-]{36}$/);
+    const code = codeIn((await latestMail(nyckel.db.prisma, email)).text);
+    codePage = await browser.submit(codePage, '/verify', { code: code === '000000' ? '111111' : '000000' });
+    expect(codePage.status).toBe(401);
+    expect(await nyckel.db.prisma.factorEnrolment.count({ where: { userId: user.id } })).toBe(1);
+    const done = await browser.submit(codePage, '/verify', { code });
+    expect(new URL(done.url).pathname).toBe('/account');
+    expect(textOf(done.html)).toContain('All your devices are deleted');
+    expect(await nyckel.db.prisma.factorEnrolment.count({ where: { userId: user.id } })).toBe(0);
+    expect(await nyckel.db.prisma.userPhone.count({ where: { userId: user.id } })).toBe(0);
+    // Only this browser's session is left: the portal's is gone.
+    expect(await sessionsOfUser()).toBe(1);
+    expect(await nyckel.accounts.findById(user.id)).not.toBeNull();
+    expect(await audits(user.id)).toContain('user.factors_reset');
+    expect((await latestMail(nyckel.db.prisma, email)).text).toContain('All devices and sign-in methods were deleted');
+
+    // The used code does not work twice, and a new app is added without asking for the old device.
+    const replay = await browser.submit(codePage, '/verify', { code });
+    expect(replay.status).toBeGreaterThanOrEqual(400);
+    expect(await nyckel.db.prisma.factorEnrolment.count({ where: { userId: user.id } })).toBe(0);
+    const added = await addApp(browser, done, 'New phone', 0);
+    expect(textOf(added.done.html)).toContain('Save your recovery codes');
+  });
+});
+
+describe('order and removal of methods', () => {
+  test('move to the top makes a method primary for sign-in; the last method cannot be removed where one is required', async () => {
+    const { email, user } = await newUser();
+    const { browser, page } = await signInWithPassword(email);
+    const app = await addApp(browser, page, 'Phone', -1);
+    let overview = await browser.go(url('/account'));
+    // Add a verified number too: now two methods, the app first (it was added first, then SMS).
+    const proof = await browser.submit(overview, '/account/phones', { value: '+46 70 999 00 11' });
+    const sms = await nyckel.db.prisma.delivery.findFirst({ where: { channel: 'sms', recipient: '+46709990011' }, orderBy: { createdAt: 'desc' } });
+    overview = await browser.submit(proof, '/verify', { code: /#(\d{6})$/.exec(sms!.text)![1] });
+    const order = () => [...overview.html.matchAll(/data-method="([a-z-]+)"/g)].map((m) => m[1]);
+    expect(order()).toEqual(['sms', 'totp']);
+    overview = await browser.submit(overview, /\/account\/methods\/totp\/move$/, { direction: 'top' });
+    expect(order()).toEqual(['totp', 'sms']);
+    expect(textOf(overview.html)).toContain('The order of your sign-in methods is saved');
+
+    // The care portal (sms, email-code) and a client offering both see the user's order.
+    const fresh = await nyckel.accounts.findById(user.id);
+    const methods = await (nyckel as unknown as { engine?: unknown }).engine;
+    expect(methods).toBeUndefined();
+    expect(fresh!.methodOrder).toEqual(['totp', 'sms']);
+
+    // Remove the app, then the number would be the last method: refused with a reason, nothing removed.
+    const appRow = await nyckel.db.prisma.factorEnrolment.findFirst({ where: { userId: user.id, type: 'totp' } });
+    overview = await browser.submit(overview, `/account/enrolments/${appRow!.id}/remove`, {});
+    expect(textOf(overview.html)).toContain('The sign-in method was removed');
+    const phone = await nyckel.db.prisma.userPhone.findFirst({ where: { userId: user.id } });
+    const refused = await browser.submit(overview, `/account/phones/${phone!.id}/remove`, {});
+    expect(refused.status).toBe(409);
+    expect(textOf(refused.html)).toContain('This is your last sign-in method');
+    expect(await nyckel.db.prisma.userPhone.count({ where: { userId: user.id } })).toBe(1);
+    expect(app.secret).toMatch(/^[A-Z2-7]+$/);
+  });
+});
+
+describe('sessions, remembered browsers and the order as a whole', () => {
+  test('another session is listed and signed out on its own; a remembered browser is forgotten on its own', async () => {
+    const { email, user } = await newUser();
+    const other = await signInWithPassword(email);
+    const { browser } = await signInWithPassword(email);
+    await nyckel.db.prisma.rememberedBrowser.createMany({
+      data: [
+        { userId: user.id, tokenHash: `hash-a-${counter}`, factor: 'totp', userAgent: 'Mozilla/5.0 (Windows NT 10.0) Gecko/20100101 Firefox/128.0', expiresAt: new Date(Date.now() + 86_400_000) },
+        { userId: user.id, tokenHash: `hash-b-${counter}`, factor: 'totp', userAgent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Safari/604.1', expiresAt: new Date(Date.now() + 86_400_000) },
+      ],
+    });
+    let page = await browser.go(url('/account'));
+    expect(textOf(page.html)).toContain('Firefox · Windows');
+    expect(textOf(page.html)).toContain('Safari · iOS');
+    const endForms = [...page.html.matchAll(/action="(\/account\/sessions\/[A-Za-z0-9_-]+\/end)"/g)].map((m) => m[1]);
+    // Two sessions: this one (no button) and the other browser's.
+    expect(endForms).toHaveLength(1);
+    page = await browser.submit(page, endForms[0], {});
+    expect(textOf(page.html)).toContain('You are signed out everywhere else');
+    expect((await other.browser.request(url('/account'))).status).toBe(303);
+    expect((await browser.request(url('/account'))).status).toBe(200);
+
+    const firefox = await nyckel.db.prisma.rememberedBrowser.findFirst({ where: { userId: user.id, userAgent: { contains: 'Firefox' } } });
+    page = await browser.submit(page, `/account/browsers/${firefox!.id}/forget`, {});
+    expect(textOf(page.html)).not.toContain('Firefox · Windows');
+    expect(textOf(page.html)).toContain('Safari · iOS');
+    expect((await nyckel.db.prisma.rememberedBrowser.findUnique({ where: { id: firefox!.id } }))!.revokedAt).not.toBeNull();
+    const notMine = await browser.request(url('/account/browsers/00000000-0000-0000-0000-000000000000/forget'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `_csrf=${encodeURIComponent(/name="_csrf" value="([^"]+)"/.exec(page.html)![1])}`,
+    });
+    expect(notMine.status).toBe(404);
+  });
+
+  test('a whole new order (as dragging posts it) is saved; one that is not the same methods is refused', async () => {
+    const { email, user } = await newUser();
+    const { browser, page } = await signInWithPassword(email);
+    await addApp(browser, page, 'Phone', -1);
+    await nyckel.db.prisma.userPhone.create({ data: { userId: user.id, e164: '+46705550101', verifiedAt: new Date() } });
+    let overview = await browser.go(url('/account'));
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(overview.html)![1];
+    const post = (order: string) =>
+      browser.go(url('/account/methods/order'), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ _csrf: csrf, order }).toString() });
+    overview = await post('sms,totp');
+    expect([...overview.html.matchAll(/data-method="([a-z-]+)"/g)].map((m) => m[1])).toEqual(['sms', 'totp']);
+    const refused = await post('sms,bankid');
+    expect(refused.status).toBe(400);
+    expect(textOf(refused.html)).toContain('The list of methods has changed meanwhile');
+    expect((await nyckel.accounts.findById(user.id))!.methodOrder).toEqual(['sms', 'totp']);
+  });
+});
