@@ -1,0 +1,91 @@
+import crypto from 'node:crypto';
+import { safeEqual } from '../../security/crypto.ts';
+import type { FactorModule, VerifyOutcome } from '../contract.ts';
+import type { FactorDependencies } from '../deps.ts';
+import { wrongAnswer } from '../shared/counted-check.ts';
+import { DEVICE_TYPE, PushDevices } from './devices.ts';
+import { QR_PREFIX, qrCode } from './protocol.ts';
+
+export const APP_QR_CHALLENGE = 'app-qr';
+export const APP_QR_FAMILY = 'app-qr';
+/** RFC 8176: a one-time code from a software-secured key (the QR secret in the phone's browser). */
+export const APP_QR_AMR = ['otp', 'swk'] as const;
+const QR_TTL_SECONDS = 5 * 60;
+
+/** The text of the QR code: the random challenge, then the client's name for the app to show. */
+export function qrChallengeText(challenge: string, clientName: string): string {
+  return `${QR_PREFIX}${challenge}:${clientName.replace(/[\r\n]/g, ' ').slice(0, 80)}`;
+}
+
+/**
+ * Nyckel Authenticator without network on the phone: the sign-in page shows a QR code with a random
+ * challenge (bound to this sign-in, five minutes); the app scans it (or the text is pasted) and shows
+ * an 8-digit code computed from it with the phone's QR secret (registered with the phone, see
+ * protocol.ts); the user types the code. Each challenge works once (conditional UPDATE); wrong codes
+ * count against the failure lock like an authenticator app's. Kind `code`: the page is the code page
+ * with the QR code of `status`.
+ */
+export function appQrFactor(deps: FactorDependencies, devices = new PushDevices(deps)): FactorModule {
+  const { prisma, challenges, lock } = deps;
+
+  return {
+    id: 'app-qr',
+    channel: 'app',
+    amr: APP_QR_AMR,
+    kind: 'code',
+    isEnrolled: async (user) => (await prisma.factorEnrolment.count({ where: { userId: user.id, type: DEVICE_TYPE, confirmed: true } })) > 0,
+    targets: async () => [],
+    maskTarget: (label) => label,
+
+    enrol: {
+      // The same phones as push approval, added on the account pages.
+      targets: async () => [],
+      begin: async () => ({ status: 'failed', reason: 'not_enrolled' }),
+      complete: async () => ({ status: 'failed', reason: 'not_enrolled' }),
+    },
+
+    start: async (ctx) => {
+      if ((await devices.devicesOf(ctx.user.id)).length === 0) return { status: 'failed', reason: 'not_enrolled' };
+      const text = qrChallengeText(crypto.randomBytes(16).toString('base64url'), ctx.clientName);
+      const row = await prisma.$transaction(async (tx) => {
+        const { challenge } = await challenges.create(tx, ctx, { factor: APP_QR_CHALLENGE, ttlSeconds: QR_TTL_SECONDS });
+        return tx.factorChallenge.update({ where: { id: challenge.id }, data: { data: { text } } });
+      });
+      return { status: 'started', challengeId: row.id };
+    },
+
+    status: async (ctx, challengeId): Promise<VerifyOutcome> => {
+      const row = await challenges.find(ctx, challengeId, [APP_QR_CHALLENGE]);
+      if (!row || row.expiresAt <= new Date()) return { status: 'failed', reason: 'expired' };
+      if (row.consumedAt) return { status: 'failed', reason: 'used' };
+      return { status: 'pending', qr: (row.data as { text: string }).text, expiresAt: row.expiresAt };
+    },
+
+    verify: async (ctx, input): Promise<VerifyOutcome> => {
+      // Counted before the code is compared: parallel guesses are all counted.
+      const attempt = await lock.beginAttempt(ctx.user.id, APP_QR_FAMILY);
+      if (attempt.locked) return { status: 'failed', reason: 'locked', retryAfterSeconds: attempt.retryAfterSeconds };
+      const row = await challenges.find(ctx, input.challengeId, [APP_QR_CHALLENGE]);
+      if (!row) return { status: 'failed', reason: 'expired' };
+      if (row.consumedAt) return { status: 'failed', reason: 'used' };
+      if (row.expiresAt <= new Date()) return { status: 'failed', reason: 'expired' };
+      const text = (row.data as { text: string }).text;
+      const code = (input.code ?? '').replace(/\s+/g, '');
+      for (const device of await devices.devicesOf(ctx.user.id)) {
+        const secrets = devices.secretsOf(device);
+        if (!secrets || !safeEqual(qrCode(secrets.qrSecret, text), code)) continue;
+        const now = new Date();
+        const { count } = await prisma.factorChallenge.updateMany({
+          where: { id: row.id, consumedAt: null, expiresAt: { gt: now } },
+          data: { consumedAt: now, verifiedAt: now },
+        });
+        if (count !== 1) return { status: 'failed', reason: 'used' };
+        await prisma.factorEnrolment.update({ where: { id: device.id }, data: { lastUsedAt: now } });
+        await attempt.succeeded?.();
+        return { status: 'verified', amr: APP_QR_AMR, target: device.label };
+      }
+      await prisma.factorChallenge.update({ where: { id: row.id }, data: { attempts: { increment: 1 } } });
+      return wrongAnswer(lock, ctx.user.id, APP_QR_FAMILY, attempt);
+    },
+  };
+}
