@@ -3,6 +3,7 @@
  *
  *   client_credentials tokens/s   Nyckel vs a bare oidc-provider (in-memory adapter)  target >= 70%
  *   complete password logins/s    Nyckel vs argon2id hashes/s at Nyckel's parameters    target >= 60%
+ *   push approval latency         push sent -> sign-in continues, p50/p99 of 100        target p99 < 300 ms
  *
  * Closed loop at a fixed concurrency: after a warm-up, only operations that end inside the measured
  * window count. The two client_credentials targets are measured in alternating one-second slices so
@@ -22,6 +23,7 @@ import { parseArgs } from 'node:util';
 import { hash, type Algorithm } from '@node-rs/argon2';
 import { clientCredentials, passwordLogin } from './http.ts';
 import { runInterleaved, runLoad, type LoadResult } from './load.ts';
+import { PUSH_TARGET_P99_MS, pushLatency } from './push.ts';
 import { APP, MACHINE, PASSWORD, RESOURCE, benchClients, removeLeftovers, startBareProvider, startBenchNyckel, type BareProvider, type BenchNyckel } from './targets.ts';
 
 const TARGETS = { clientCredentials: 0.7, logins: 0.6 };
@@ -237,6 +239,18 @@ async function main() {
       loginCpuRatio: round(loginCpuRatio),
     }),
   );
+
+  // Push approval: its own Nyckel (PGlite), phone simulator and fake push service; see bench/push.ts.
+  const push = await pushLatency({ progress });
+  console.log('');
+  console.log(
+    `Push approval, push sent -> sign-in continues (phone simulator approves at once, page polls every 10 ms), ${push.signIns} sign-ins: ` +
+      `p50 ${fixed(push.p50Ms)} ms, p99 ${fixed(push.p99Ms)} ms, max ${fixed(push.maxMs)} ms (target p99 < ${PUSH_TARGET_P99_MS} ms): ` +
+      `${push.p99Ms < PUSH_TARGET_P99_MS ? 'PASS' : 'BELOW TARGET'}`,
+  );
+  console.log(`  medians: push arrival -> phone's approval answered ${fixed(push.approveP50Ms)} ms (PIN derivation, signature, check); -> callback ${fixed(push.continueP50Ms)} ms`);
+  if (push.errors) console.log(`  note: ${push.errors} failed sign-ins; first: ${push.firstError}`);
+  console.log(JSON.stringify({ bench: 'nyckel-push', ...push, p50Ms: round(push.p50Ms), p99Ms: round(push.p99Ms), maxMs: round(push.maxMs), approveP50Ms: round(push.approveP50Ms), continueP50Ms: round(push.continueP50Ms), targetP99Ms: PUSH_TARGET_P99_MS, pass: push.p99Ms < PUSH_TARGET_P99_MS }));
 }
 
 main().then(

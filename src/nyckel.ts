@@ -10,11 +10,19 @@ import type { Settings } from './config/settings.ts';
 import { loadCookieKeys, loadSigningKeys, deleteExpiredSigningKeys, ensureSigningKeys } from './keys/signing-keys.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createProvider } from './provider/provider.ts';
+import { adminApiRoutes } from './admin/routes.ts';
+import type { JWK } from 'jose';
 import { resolveMasterKey, SecretBox } from './security/crypto.ts';
 import { LoginThrottle, sweepExpiredRateLimits } from './security/login-throttle.ts';
 import { createApp } from './server/app.ts';
 import { homeRoutes } from './server/home-routes.ts';
 import { demoRoutes } from './demo-app.ts';
+import { withAccountClient } from './account/account-client.ts';
+import { accountRoutes } from './account/account-routes.ts';
+import { authenticatorRoutes } from './authenticator/routes.ts';
+import { AccountNotifier } from './account/notify.ts';
+import { AccountSessions } from './account/session.ts';
+import { AccountSignIn } from './account/sign-in.ts';
 import { MailDispatcher } from './delivery/dispatcher.ts';
 import { devOutboxRoutes } from './delivery/outbox-routes.ts';
 import type { MailTransport } from './delivery/transport.ts';
@@ -34,7 +42,7 @@ import type { Context } from 'koa';
 import { PageRenderer } from './server/pages.ts';
 import { Views } from './server/views.ts';
 import { databaseTarget, openDatabase, type Database, type DatabaseTarget } from './storage/db.ts';
-import { applyMigrations } from './storage/migrate.ts';
+import { applyMigrations, pendingMigrations } from './storage/migrate.ts';
 import { sweepExpiredOidcModels } from './storage/oidc-adapter.ts';
 
 export interface NyckelOptions {
@@ -70,6 +78,13 @@ export interface Nyckel {
   reload(): Promise<void>;
   sweep(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** This process's own listener as a loopback URL (for requests to itself that need not leave the host). */
+function loopbackUrl(server: http.Server): string {
+  const address = server.address() as AddressInfo;
+  const host = ['0.0.0.0', '::', ''].includes(address.address) ? '127.0.0.1' : address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `http://${host}:${address.port}`;
 }
 
 /** Opens a database handle and brings it to the committed schema. */
@@ -117,7 +132,7 @@ async function assemble(
   setHandler: (listener: http.RequestListener) => void,
 ): Promise<Nyckel> {
   const logger = options.logger ?? createLogger(settings.logLevel);
-  const clientsFile = options.clientsFile ?? readClientsFile(settings.clientsFile);
+  const clientsFile = withAccountClient(options.clientsFile ?? readClientsFile(settings.clientsFile), settings.issuer);
   const ownsDatabase = !options.database || !('prisma' in options.database);
   const db =
     options.database && 'prisma' in options.database
@@ -160,15 +175,18 @@ async function assemble(
     const clientId = ctx.oidc.client?.clientId;
     if (!session?.accountId || !clientId || session.acr === acr.mfa) return false;
     const { needed, stepUp } = engine.secondFactorNeeded(clientId, ctx.oidc.params as Record<string, unknown>);
-    if (!needed) return false;
+    if (!needed || (session.acr === acr.fallback && !stepUp)) return false;
     if (stepUp || engine.policy(clientId).rememberDays === 0) return true;
     const user = await accounts.findById(session.accountId);
     return !user || !(await remembered.recognise(ctx as unknown as Context, user));
   };
 
   let publishedKids = '';
+  /** The keys the provider in force signs with and publishes (the admin API verifies its tokens with them). */
+  let signingKeys: JWK[] = [];
   const buildProvider = async () => {
     const jwks = await loadSigningKeys(prisma, box);
+    signingKeys = jwks.keys;
     const built = createProvider({ settings, prisma, accounts, clients: clients.file, jwks, cookieKeys, pages, needsSecondFactor });
     publishedKids = jwks.keys.map((k) => k.kid).join(' ');
     return built;
@@ -183,6 +201,35 @@ async function assemble(
     }
   };
 
+  const notifier = new AccountNotifier(prisma, () => dispatcher.kick());
+  const accountSessions = new AccountSessions(box, () => provider, settings.account.sessionMinutes);
+  const account = accountRoutes({
+    prisma,
+    settings,
+    accounts,
+    audit,
+    engine,
+    challenges,
+    clients,
+    pages,
+    box,
+    throttle,
+    sessions: accountSessions,
+    signIn: new AccountSignIn({
+      issuer: settings.issuer,
+      backChannel: server ? loopbackUrl(server) : undefined,
+      sessions: accountSessions,
+      accounts,
+      audit,
+      engine,
+      pages,
+      recentAuthMinutes: settings.account.recentAuthMinutes,
+    }),
+    notifier,
+    remembered,
+    smsAvailable: Boolean(smsTransport),
+  });
+
   const app = createApp({
     issuer: settings.issuer,
     trustProxy: settings.trustProxy,
@@ -191,9 +238,17 @@ async function assemble(
     pages,
     provider: () => provider,
     routers: [
-      homeRoutes(pages),
+      homeRoutes(pages, async () => {
+        const answers = await prisma.$queryRaw`SELECT 1`.then(
+          () => true,
+          () => false,
+        );
+        return { database: answers, pendingMigrations: answers ? await pendingMigrations((sql) => prisma.$queryRawUnsafe(sql)) : [] };
+      }),
       ...(settings.demo ? [demoRoutes(settings.issuer, pages)] : []),
       ...(outbox ? [outbox] : []),
+      account,
+      authenticatorRoutes({ prisma, box, lock: failureLock, settings, audit, kickMail: () => dispatcher.kick() }),
       interactionRoutes({
         provider: () => provider,
         accounts,
@@ -205,6 +260,7 @@ async function assemble(
         maxBodyBytes: settings.maxBodyBytes,
         secondFactor: { engine, remembered },
       }),
+      adminApiRoutes({ settings, prisma, accounts, audit, clients, box, signingKeys: () => signingKeys, logger: logger.child({ component: 'admin-api' }) }),
       factorRoutes({
         provider: () => provider,
         engine,
@@ -216,6 +272,7 @@ async function assemble(
         box,
         issuer: settings.issuer,
         maxBodyBytes: settings.maxBodyBytes,
+        notifier,
         deliveryState: (id) => deliveryStatus(prisma, id),
       }),
     ],
@@ -254,7 +311,7 @@ async function assemble(
     url,
     callback,
     reload: async () => {
-      const file = readClientsFile(settings.clientsFile);
+      const file = withAccountClient(readClientsFile(settings.clientsFile), settings.issuer);
       const previous = clients.file;
       clients.replace(file);
       try {

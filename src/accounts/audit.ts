@@ -19,10 +19,21 @@ export type AuditType =
   | 'user.email_verified'
   | 'user.browsers_forgotten'
   | 'keys.rotated'
+  /** The account pages (/account): signing in, and every change a user makes there. */
+  | 'account.signed_in'
+  | 'account.method_added'
+  | 'account.method_removed'
+  | 'account.method_renamed'
+  | 'account.methods_reordered'
+  | 'account.sessions_ended'
+  /** "Forgot your device?": an email code stood in for the client's second-factor methods. */
+  | 'factor.fallback_used'
   | 'logout'
   | 'factor.verified'
   | 'factor.failed'
   | 'factor.enrolled'
+  /** A second factor removed (an operator unbinding a BankID personal number, …). */
+  | 'factor.removed'
   /** New recovery codes (shown once to the user; only their hashes are kept). */
   | 'recovery-codes.generated'
   | 'mfa.remembered_browser'
@@ -33,13 +44,40 @@ export type AuditType =
   /** SMS pumping protection refused a send (country or hourly budget); the provider was not called. */
   | 'sms.refused'
   /** The SMS provider refused or failed a send. */
-  | 'sms.failed';
+  | 'sms.failed'
+  /** Every second factor, phone number, remembered browser and session of a user removed (reason, actor). */
+  | 'user.factors_reset'
+  /** An operator cleared a user's second-factor failure locks and password throttle. */
+  | 'user.unlocked'
+  /** An operator changed a user's sign-in address (from, to). */
+  | 'user.email_changed'
+  /** An operator imported users in bulk (counts; each created user also gets user.created). */
+  | 'users.imported'
+  /** Nyckel Authenticator: a phone registered (new, or moved to a new phone: the old key stops working). */
+  | 'push.device_registered'
+  | 'push.device_moved'
+  /** The phone's fingerprint or face set up to approve instead of the PIN. */
+  | 'push.biometric_added'
+  /** A push sign-in request approved or denied on the phone; `push.reported` when denied as "not me". */
+  | 'push.approved'
+  | 'push.denied'
+  | 'push.reported'
+  /** An answer from the phone refused (wrong PIN, wrong number, bad signature, spent request). */
+  | 'push.refused';
+
+/** The part of a client or transaction the log writes to. */
+export type AuditDb = Pick<PrismaClient, 'auditEvent'>;
 
 export class AuditLog {
   constructor(
-    private readonly prisma: PrismaClient,
+    private readonly prisma: AuditDb,
     private readonly logger?: Logger,
   ) {}
+
+  /** The same log writing through a transaction, so the event commits (or not) with the change. */
+  within(tx: AuditDb): AuditLog {
+    return new AuditLog(tx, this.logger);
+  }
 
   async record(type: AuditType, event: { userId?: string | null; data?: Record<string, unknown> } & AuditContext = {}) {
     const { userId = null, data = {}, ip, userAgent } = event;

@@ -1,8 +1,10 @@
 import { Command, CommanderError } from 'commander';
+import { registerBankIdCommands } from './bankid.ts';
 import { registerClientCommands } from './clients.ts';
 import { describeExpectedError } from './common.ts';
 import { registerDatabaseCommands } from './db.ts';
 import { registerKeyCommands } from './keys.ts';
+import { registerAuditCommands } from './operator.ts';
 import { registerUserCommands } from './users.ts';
 
 /**
@@ -16,16 +18,19 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (text, write) => write(`nyckel: ${text.replace(/^error: /, '')}`) });
   // Subcommands inherit the settings above: register them after.
   registerUserCommands(program);
+  registerBankIdCommands(program);
   registerClientCommands(program);
   registerDatabaseCommands(program);
   registerKeyCommands(program);
+  registerAuditCommands(program);
   return program;
 }
 
 export async function run(argv: string[] = process.argv): Promise<number> {
   try {
     await buildProgram().parseAsync(argv);
-    return 0;
+    // A command that did part of its work (users import with bad rows) sets a failure status itself.
+    return process.exitCode ? Number(process.exitCode) : 0;
   } catch (error) {
     // Commander has already printed its message (or the help).
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;

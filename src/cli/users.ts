@@ -3,6 +3,7 @@ import { Accounts, emailSchema, phoneSchema, supportedLocales, type Locale } fro
 import { AuditLog } from '../accounts/audit.ts';
 import type { Settings } from '../config/settings.ts';
 import type { Database } from '../storage/db.ts';
+import { registerOperatorUserCommands } from './operator.ts';
 import { assertAcceptablePassword, CLI_ACTOR, parseValue, readPasswordFromStdin, settings, table, withDatabase } from './common.ts';
 
 function withAccounts<T>(config: Settings, work: (accounts: Accounts) => Promise<T>): Promise<T> {
@@ -187,4 +188,6 @@ export function registerUserCommands(program: Command) {
         console.log(codes.join('\n'));
       });
     });
+
+  registerOperatorUserCommands(users);
 }

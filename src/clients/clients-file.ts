@@ -17,6 +17,9 @@ export const factorIds = [
 ] as const;
 export type FactorId = (typeof factorIds)[number];
 
+/** The client of Nyckel's own account pages (/account); added by Nyckel, never by the clients file. */
+export const ACCOUNT_CLIENT_ID = 'nyckel-account';
+
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 const redirectUri = z.string().superRefine((value, ctx) => {
@@ -46,6 +49,8 @@ export const mfaPolicySchema = z
     remember_days: z.number().int().min(0).max(365).optional(),
     forgot_device_email: z.boolean().default(false),
     allow_enrolment_at_login: z.boolean().default(true),
+    /** Methods that may be the whole sign-in instead of the password (a passkey with user verification). */
+    passwordless: z.array(z.enum(['passkey'])).optional(),
   })
   .strict();
 
@@ -103,6 +108,9 @@ export const clientsFileSchema = z
   .superRefine((file, ctx) => {
     const seen = new Map<string, number>();
     file.clients.forEach((client, index) => {
+      if (client.client_id === ACCOUNT_CLIENT_ID) {
+        ctx.addIssue({ code: 'custom', path: ['clients', index, 'client_id'], message: `"${ACCOUNT_CLIENT_ID}" is reserved for Nyckel's own account pages` });
+      }
       const first = seen.get(client.client_id);
       if (first !== undefined) {
         ctx.addIssue({ code: 'custom', path: ['clients', index, 'client_id'], message: `duplicates clients[${first}]` });
@@ -110,7 +118,8 @@ export const clientsFileSchema = z
       seen.set(client.client_id, index);
     });
     const resourceScopes = new Set(file.resources.flatMap((r) => r.scopes));
-    const known = new Set(['openid', 'profile', 'email', 'phone', 'offline_access', ...resourceScopes]);
+    // nyckel:admin is the scope of Nyckel's own admin API (src/admin/resource.ts).
+    const known = new Set(['openid', 'profile', 'email', 'phone', 'offline_access', 'nyckel:admin', ...resourceScopes]);
     file.clients.forEach((client, index) => {
       client.scopes.forEach((scope, scopeIndex) => {
         if (!known.has(scope)) {

@@ -56,6 +56,8 @@ export const settingsSchema = z
         return ids as FactorId[];
       }),
     NYCKEL_MAX_CONTACT_EMAILS: z.coerce.number().int().min(1).max(50).default(3),
+    NYCKEL_ACCOUNT_RECENT_AUTH_MINUTES: z.coerce.number().int().min(1).max(120).default(10),
+    NYCKEL_ACCOUNT_SESSION_MINUTES: z.coerce.number().int().min(5).max(24 * 60).default(30),
     NYCKEL_REMEMBER_DAYS: z.coerce.number().int().min(0).max(365).default(20),
     NYCKEL_FORGOT_DEVICE_EMAIL: booleanish.default(false),
     NYCKEL_EMAIL_LINK_TTL: seconds.default(30 * 60),
@@ -80,6 +82,33 @@ export const settingsSchema = z
     NYCKEL_SMS_BUDGET_GLOBAL: z.coerce.number().int().min(1).default(1000),
     NYCKEL_TOTP_ISSUER: z.string().min(1).max(64).default('Nyckel'),
     NYCKEL_RECOVERY_CODES: z.coerce.number().int().min(5).max(20).default(10),
+    NYCKEL_BANKID_URL: z.url().regex(/^https:\/\//, 'must be an https:// URL, e.g. https://appapi2.test.bankid.com/rp/v6.0').optional(),
+    NYCKEL_BANKID_PFX: z.string().min(1).optional(),
+    NYCKEL_BANKID_PFX_PASSPHRASE: z.string().optional(),
+    NYCKEL_BANKID_CERT: z.string().min(1).optional(),
+    NYCKEL_BANKID_KEY: z.string().min(1).optional(),
+    NYCKEL_BANKID_CA: z.string().min(1).optional(),
+    NYCKEL_BANKID_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5000),
+    NYCKEL_BANKID_REQUIRE_PIN: booleanish.default(false),
+    NYCKEL_WEBAUTHN_RP_ID: z
+      .string()
+      .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i, 'must be a domain name (no scheme, port or path), e.g. login.example.se')
+      .transform((host) => host.toLowerCase())
+      .optional(),
+    NYCKEL_WEBAUTHN_ORIGINS: z
+      .string()
+      .transform((list) => list.split(',').map((o) => o.trim().replace(/\/$/, '')).filter(Boolean))
+      .pipe(z.array(z.string().regex(/^https?:\/\/[^/?#\s]+$/, 'must be origins (scheme://host[:port]), comma-separated')).min(1))
+      .optional(),
+    NYCKEL_WEBAUTHN_RP_NAME: z.string().min(1).max(64).default('Nyckel'),
+    NYCKEL_PUSH_TTL_SECONDS: z.coerce.number().int().min(5).max(300).default(25),
+    NYCKEL_PUSH_MAX_PER_WINDOW: z.coerce.number().int().min(1).max(100).default(5),
+    NYCKEL_PUSH_WINDOW_SECONDS: z.coerce.number().int().min(10).max(86_400).default(600),
+    NYCKEL_PUSH_DENY_COOLDOWN_SECONDS: z.coerce.number().int().min(0).max(86_400).default(300),
+    NYCKEL_PUSH_ALLOW_HTTP_ENDPOINTS: booleanish.default(false),
+    NYCKEL_VAPID_PUBLIC_KEY: z.string().regex(/^[A-Za-z0-9_-]{87}$/, 'must be a base64url P-256 public key (web-push generate-vapid-keys)').optional(),
+    NYCKEL_VAPID_PRIVATE_KEY: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be a base64url P-256 private key (web-push generate-vapid-keys)').optional(),
+    NYCKEL_VAPID_SUBJECT: z.string().regex(/^(mailto:|https:\/\/)\S+$/, 'must be a mailto: address or an https:// URL').optional(),
     NYCKEL_MAIL_TRANSPORT: z.enum(['outbox', 'smtp', 'sendgrid']).optional(),
     NYCKEL_MAIL_FROM: z.string().min(3).default('Nyckel <no-reply@nyckel.localhost>'),
     NYCKEL_SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').optional(),
@@ -129,6 +158,8 @@ export interface Settings {
   mfa: { required: boolean; methods: FactorId[]; rememberDays: number; forgotDeviceEmail: boolean };
   /** Contact addresses a user may have (IDEP.WEB allows three). */
   maxContactEmails: number;
+  /** The account pages: how recent a sign-in must be before a change, and how long a page session lasts idle. */
+  account: { recentAuthMinutes: number; sessionMinutes: number };
   factors: {
     emailLinkTtl: number;
     emailCodeTtl: number;
@@ -147,6 +178,20 @@ export interface Settings {
   };
   totp: { issuer: string };
   recoveryCodes: number;
+  /** BankID's RP API; undefined when not configured (the method is then not offered). Paths are files. */
+  bankid?: { url: string; pfx?: string; passphrase?: string; cert?: string; key?: string; ca: string; timeoutMs: number; requirePin: boolean };
+  /** Passkeys: unset `rpId`/`origins` follow the issuer in force (its hostname and origin), see webauthnRelyingParty. */
+  webauthn: { rpId?: string; origins?: string[]; rpName: string };
+  /** Push approval (Nyckel Authenticator): request lifetime, caps against push fatigue, VAPID. */
+  push: {
+    ttlSeconds: number;
+    maxPerWindow: number;
+    windowSeconds: number;
+    denyCooldownSeconds: number;
+    /** http:// push endpoints on loopback (tests' fake push service); never in production. */
+    allowHttpEndpoints: boolean;
+    vapid: { publicKey?: string; privateKey?: string; subject?: string };
+  };
   mail: {
     transport: 'outbox' | 'smtp' | 'sendgrid';
     from: string;
@@ -183,6 +228,10 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   if (raw.NYCKEL_SMS_TRANSPORT === 'twilio-verify' && !raw.TWILIO_VERIFY_SERVICE_SID) problems.push('TWILIO_VERIFY_SERVICE_SID: required for the twilio-verify SMS transport');
   if (raw.NYCKEL_MAIL_TRANSPORT === 'smtp' && !raw.NYCKEL_SMTP_URL) problems.push('NYCKEL_SMTP_URL: required for the smtp transport');
   if (raw.NYCKEL_MAIL_TRANSPORT === 'sendgrid' && !raw.SENDGRID_API_KEY) problems.push('SENDGRID_API_KEY: required for the sendgrid transport');
+  if (raw.NYCKEL_BANKID_URL && !raw.NYCKEL_BANKID_CA) problems.push('NYCKEL_BANKID_CA: required with NYCKEL_BANKID_URL (the CA of BankID\'s server certificate)');
+  if (raw.NYCKEL_BANKID_URL && !raw.NYCKEL_BANKID_PFX && !(raw.NYCKEL_BANKID_CERT && raw.NYCKEL_BANKID_KEY)) {
+    problems.push('NYCKEL_BANKID_PFX, or NYCKEL_BANKID_CERT and NYCKEL_BANKID_KEY: required with NYCKEL_BANKID_URL (the relying party certificate)');
+  }
   if (problems.length) throw new SettingsError(problems);
   return {
     env: raw.NODE_ENV,
@@ -222,6 +271,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       forgotDeviceEmail: raw.NYCKEL_FORGOT_DEVICE_EMAIL,
     },
     maxContactEmails: raw.NYCKEL_MAX_CONTACT_EMAILS,
+    account: { recentAuthMinutes: raw.NYCKEL_ACCOUNT_RECENT_AUTH_MINUTES, sessionMinutes: raw.NYCKEL_ACCOUNT_SESSION_MINUTES },
     factors: {
       emailLinkTtl: raw.NYCKEL_EMAIL_LINK_TTL,
       emailCodeTtl: raw.NYCKEL_EMAIL_CODE_TTL,
@@ -248,6 +298,27 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     },
     totp: { issuer: raw.NYCKEL_TOTP_ISSUER },
     recoveryCodes: raw.NYCKEL_RECOVERY_CODES,
+    bankid: raw.NYCKEL_BANKID_URL
+      ? {
+          url: raw.NYCKEL_BANKID_URL.replace(/\/$/, ''),
+          pfx: raw.NYCKEL_BANKID_PFX,
+          passphrase: raw.NYCKEL_BANKID_PFX_PASSPHRASE,
+          cert: raw.NYCKEL_BANKID_CERT,
+          key: raw.NYCKEL_BANKID_KEY,
+          ca: raw.NYCKEL_BANKID_CA!,
+          timeoutMs: raw.NYCKEL_BANKID_TIMEOUT_MS,
+          requirePin: raw.NYCKEL_BANKID_REQUIRE_PIN,
+        }
+      : undefined,
+    webauthn: { rpId: raw.NYCKEL_WEBAUTHN_RP_ID, origins: raw.NYCKEL_WEBAUTHN_ORIGINS, rpName: raw.NYCKEL_WEBAUTHN_RP_NAME },
+    push: {
+      ttlSeconds: raw.NYCKEL_PUSH_TTL_SECONDS,
+      maxPerWindow: raw.NYCKEL_PUSH_MAX_PER_WINDOW,
+      windowSeconds: raw.NYCKEL_PUSH_WINDOW_SECONDS,
+      denyCooldownSeconds: raw.NYCKEL_PUSH_DENY_COOLDOWN_SECONDS,
+      allowHttpEndpoints: raw.NYCKEL_PUSH_ALLOW_HTTP_ENDPOINTS && raw.NODE_ENV !== 'production',
+      vapid: { publicKey: raw.NYCKEL_VAPID_PUBLIC_KEY, privateKey: raw.NYCKEL_VAPID_PRIVATE_KEY, subject: raw.NYCKEL_VAPID_SUBJECT },
+    },
     mail: {
       transport: raw.NYCKEL_MAIL_TRANSPORT,
       from: raw.NYCKEL_MAIL_FROM,

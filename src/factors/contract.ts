@@ -41,7 +41,13 @@ export type FailureReason =
   /** A synchronous send (SMS) failed at the provider; nothing usable was written. */
   | 'send_failed'
   /** The provider that checks the code (Twilio Verify) could not be asked. */
-  | 'check_failed';
+  | 'check_failed'
+  /** The person cancelled in the outside app (an eID), or the order was replaced. */
+  | 'cancelled'
+  /** Someone else confirmed (an eID of another person than the one bound to the account). */
+  | 'identity_mismatch'
+  /** The outside service that confirms (BankID) could not be asked; nothing was recorded. */
+  | 'provider_unavailable';
 
 export type VerifyOutcome =
   | {
@@ -51,8 +57,17 @@ export type VerifyOutcome =
       /** Something to tell the user before the sign-in continues (a translation key and its values). */
       notice?: { key: string; values?: Record<string, string | number> };
     }
-  | { status: 'pending' }
-  | { status: 'failed'; reason: FailureReason; retryAfterSeconds?: number; attemptsLeft?: number };
+  /** For kind `poll`: `hint` names what the page should say now, `qr` what it should show as a QR code. */
+  | {
+      status: 'pending';
+      hint?: string;
+      qr?: string;
+      /** Push approval: the number the page shows for the user to pick in the app (number matching). */
+      number?: string;
+      /** When the request ends unanswered (the page's countdown). */
+      expiresAt?: Date;
+    }
+  | { status: 'failed'; reason: FailureReason; retryAfterSeconds?: number; attemptsLeft?: number; hint?: string };
 
 export type StartOutcome =
   | {
@@ -105,6 +120,12 @@ export interface FactorModule {
   maskTarget(target: string): string;
 
   enrol: {
+    /**
+     * Enrolling creates a new credential (an app scanned, a passkey registered) instead of proving one
+     * the account already has: during sign-in it may be enrolled only by a user with no second factor.
+     * Implied when `setup` is present.
+     */
+    readonly createsCredential?: boolean;
     /** Where an enrolment can be proven (e.g. registered addresses not yet verified), masked. */
     targets(user: User): Promise<FactorTarget[]>;
     begin(ctx: ChallengeContext, input: { targetId?: string; label?: string }): Promise<StartOutcome>;
@@ -120,6 +141,8 @@ export interface FactorModule {
   verify(ctx: ChallengeContext, input: { challengeId: string; code?: string; token?: string; credential?: unknown }): Promise<VerifyOutcome>;
   /** The state of a challenge without answering it (a link clicked in another tab). */
   status?(ctx: ChallengeContext, challengeId: string): Promise<VerifyOutcome>;
+  /** Gives up a challenge still open (kind `poll`: the user left or chose another method). */
+  cancel?(ctx: ChallengeContext, challengeId: string): Promise<void>;
 
   /** Pages of the module's own, mounted under /interaction/:uid (e.g. the landing page of a link). */
   routes?(router: Router): void;

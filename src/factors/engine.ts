@@ -12,6 +12,8 @@ export interface VerifiedFactor {
   channel: Channel;
   amr: readonly string[];
   at: string;
+  /** Verified through "Forgot your device?" instead of one of the client's methods. */
+  fallback?: boolean;
 }
 
 export interface LoginOutcome {
@@ -57,33 +59,61 @@ export class FactorEngine {
     const candidates = policy.methods.map((id) => this.modules.get(id)).filter((m): m is FactorModule => Boolean(m));
     const withTargets = await Promise.all(candidates.map(async (m) => ((await m.enrol.targets(user)).length > 0 ? m : undefined)));
     const enrollable = withTargets.filter((m): m is FactorModule => Boolean(m));
-    // A factor set up by scanning (an app) proves nothing the account already has: after only the
-    // password it may be added by a user with no second factor at all, or a stolen password would do.
-    if (!enrollable.some((m) => m.enrol.setup) || !(await this.hasAnySecondFactor(user))) return enrollable;
-    return enrollable.filter((m) => !m.enrol.setup);
+    // A factor that creates its credential (an app scanned, a passkey) proves nothing the account already
+    // has: after only the password it may be added by a user with no second factor at all, or a stolen
+    // password would do.
+    const createsCredential = (m: FactorModule) => Boolean(m.enrol.setup) || m.enrol.createsCredential === true;
+    if (!enrollable.some(createsCredential) || !(await this.hasAnySecondFactor(user))) return enrollable;
+    return enrollable.filter((m) => !createsCredential(m));
   }
 
   /** Whether any module (allowed by this client or not) counts the user as enrolled. */
-  private async hasAnySecondFactor(user: User): Promise<boolean> {
+  async hasAnySecondFactor(user: User): Promise<boolean> {
     const enrolled = await Promise.all([...this.modules.values()].map((m) => m.isEnrolled(user)));
     return enrolled.some(Boolean);
   }
 
-  /** The user's own order (stored enrolments by position; the newest becomes primary) wins over the policy's. */
+  /**
+   * The user's own order wins over the policy's: `users.method_order` (set on the account pages; the
+   * newest enrolment becomes primary, as at TDC), then stored enrolments by position.
+   */
   private async primaryFirst(user: User, modules: FactorModule[]): Promise<FactorModule[]> {
     const enrolments = await this.prisma.factorEnrolment.findMany({
       where: { userId: user.id, confirmed: true },
       orderBy: [{ position: 'asc' }, { createdAt: 'desc' }],
       select: { type: true },
     });
+    const ranked = [...methodOrderOf(user), ...enrolments.map((e) => e.type)];
     const rank = new Map<string, number>();
-    enrolments.forEach((e, i) => rank.has(e.type) || rank.set(e.type, i));
+    ranked.forEach((type, i) => rank.has(type) || rank.set(type, i));
     // Backup methods (recovery codes) come last whatever their position.
     const key = (m: FactorModule) => [m.channel === 'backup' ? 1 : 0, rank.get(m.id) ?? Infinity];
     return [...modules].sort((a, b) => {
       const [ka, kb] = [key(a), key(b)];
       return ka[0] - kb[0] || ka[1] - kb[1];
     });
+  }
+
+  /** Every method the user can use with some client, the user's primary first. */
+  async methodsOf(user: User): Promise<FactorModule[]> {
+    const enrolled = await Promise.all([...this.modules.values()].map(async (m) => ((await m.isEnrolled(user)) ? m : undefined)));
+    return this.primaryFirst(user, enrolled.filter((m): m is FactorModule => Boolean(m)));
+  }
+
+  /** Makes a method the user's primary (a new enrolment, or "make primary" on the account pages). */
+  async makePrimary(userId: string, factor: FactorId): Promise<void> {
+    await this.prisma.$transaction(async (tx) => {
+      const user = await tx.user.findUnique({ where: { id: userId }, select: { methodOrder: true } });
+      if (!user) return;
+      const order = [factor, ...methodOrderOf(user).filter((id) => id !== factor)];
+      await tx.user.update({ where: { id: userId }, data: { methodOrder: order } });
+    });
+  }
+
+  /** Stores the user's order of methods as shown on the account pages (unknown ids are dropped). */
+  async setMethodOrder(userId: string, order: FactorId[]): Promise<void> {
+    const known = order.filter((id, i) => this.modules.has(id) && order.indexOf(id) === i);
+    await this.prisma.user.update({ where: { id: userId }, data: { methodOrder: known } });
   }
 
   /** Opens (or reopens) the record of a sign-in whose first step is done. */
@@ -103,13 +133,13 @@ export class FactorEngine {
    * Adds a verified factor. A factor of a channel already counted adds nothing: an email code cannot
    * be both factors. Returns whether the sign-in now has two independent factors.
    */
-  async recordVerified(uid: string, module: FactorModule, amr: readonly string[]): Promise<boolean> {
+  async recordVerified(uid: string, module: FactorModule, amr: readonly string[], options: { fallback?: boolean } = {}): Promise<boolean> {
     return this.prisma.$transaction(async (tx) => {
       const attempt = await tx.signInAttempt.findUnique({ where: { uid } });
       if (!attempt || attempt.completedAt) return false;
       const verified = attempt.verified as unknown as VerifiedFactor[];
       if (!verified.some((v) => v.channel === module.channel)) {
-        verified.push({ factor: module.id, channel: module.channel, amr, at: new Date().toISOString() });
+        verified.push({ factor: module.id, channel: module.channel, amr, at: new Date().toISOString(), ...(options.fallback ? { fallback: true } : {}) });
         await tx.signInAttempt.update({ where: { uid }, data: { verified: verified as object } });
       }
       return FactorEngine.independentFactors(verified) >= 2;
@@ -132,10 +162,15 @@ export class FactorEngine {
     const twoFactors = FactorEngine.independentFactors(verified) >= 2;
     return {
       accountId,
-      acr: twoFactors ? acr.mfa : acr.password,
+      acr: !twoFactors ? acr.password : verified.some((v) => v.fallback) ? acr.fallback : acr.mfa,
       amr: twoFactors ? [...amr, 'mfa'] : amr,
     };
   }
 }
 
 export const passwordFactor = (): VerifiedFactor => ({ factor: 'password', channel: 'knowledge', amr: ['pwd'], at: new Date().toISOString() });
+
+/** The stored order of methods, whatever the column holds. */
+export function methodOrderOf(user: { methodOrder: unknown }): string[] {
+  return Array.isArray(user.methodOrder) ? user.methodOrder.filter((id): id is string => typeof id === 'string') : [];
+}

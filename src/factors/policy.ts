@@ -9,6 +9,8 @@ export interface FactorPolicy {
   rememberDays: number;
   forgotDeviceEmail: boolean;
   allowEnrolmentAtLogin: boolean;
+  /** Methods that may be the whole sign-in instead of the password (`passkey`: with user verification). */
+  passwordless: FactorId[];
 }
 
 /** The client's `mfa` block, or the defaults from the environment for a client without one. */
@@ -20,6 +22,7 @@ export function policyFor(client: ClientConfig | undefined, defaults: Settings['
     rememberDays: mfa?.remember_days ?? defaults.rememberDays,
     forgotDeviceEmail: mfa?.forgot_device_email ?? defaults.forgotDeviceEmail,
     allowEnrolmentAtLogin: mfa?.allow_enrolment_at_login ?? true,
+    passwordless: mfa?.passwordless ?? [],
   };
 }
 

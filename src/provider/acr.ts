@@ -5,6 +5,11 @@
 export const acr = {
   password: 'urn:nyckel:acr:password',
   mfa: 'urn:nyckel:acr:mfa',
+  /**
+   * Two factors, but the second was "Forgot your device?" (an email code instead of the client's
+   * methods): it meets a client's `required` policy, never a step-up asking for `mfa`.
+   */
+  fallback: 'urn:nyckel:acr:mfa-fallback',
 } as const;
 
-export const acrValuesSupported = [acr.password, acr.mfa];
+export const acrValuesSupported = [acr.password, acr.mfa, acr.fallback];

@@ -6,6 +6,7 @@ import { createOidcAdapter } from '../storage/oidc-adapter.ts';
 import type { PrismaClient } from '../storage/db.ts';
 import type { JWK } from 'jose';
 import { acrValuesSupported } from './acr.ts';
+import { adminResource } from '../admin/resource.ts';
 import type { PageRenderer } from '../server/pages.ts';
 
 export interface ProviderDependencies {
@@ -38,8 +39,10 @@ export const oidcScopes = ['openid', 'offline_access', 'profile', 'email', 'phon
 /** oidc-provider's configuration: everything Nyckel changes from the library's defaults, in one place. */
 export function providerConfiguration(deps: ProviderDependencies): Configuration {
   const { settings, accounts, clients, pages } = deps;
-  const resourceScopes = clients.resources.flatMap((r) => r.scopes);
-  const resources = new Map(clients.resources.map((r) => [r.identifier, r]));
+  // Nyckel's own admin API is one more resource server, always there (src/admin/resource.ts).
+  const allResources = [...clients.resources, adminResource(settings.issuer)];
+  const resourceScopes = allResources.flatMap((r) => r.scopes);
+  const resources = new Map(allResources.map((r) => [r.identifier, r]));
   const firstParty = new Set(clients.clients.filter((c) => c.first_party).map((c) => c.client_id));
 
   // A resource server's own lifetime wins over the global one.

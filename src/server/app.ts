@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import Koa from 'koa';
 import Router from '@koa/router';
@@ -44,12 +45,20 @@ function securityHeaders(issuer: string) {
   });
 }
 
+/** The UMD bundle @simplewebauthn/browser ships (its package exports only the module entry points). */
+function simpleWebAuthnBrowserBundle(): string {
+  const entry = createRequire(import.meta.url).resolve('@simplewebauthn/browser');
+  return path.join(entry.slice(0, entry.lastIndexOf(`${path.sep}script${path.sep}`)), 'dist', 'bundle', 'index.umd.min.js');
+}
+
 function assetRoutes(): Router {
   const router = new Router();
   const css = fs.readFileSync(path.join(interactionsDir, 'styles', 'nyckel.css'));
   const scripts = new Map(
-    ['wait.js', 'recovery.js'].map((name) => [name, fs.readFileSync(path.join(interactionsDir, 'scripts', name))]),
+    ['wait.js', 'recovery.js', 'passkey.js', 'bankid.js', 'push.js', 'account.js'].map((name) => [name, fs.readFileSync(path.join(interactionsDir, 'scripts', name))]),
   );
+  // The WebAuthn ceremonies in the browser (window.SimpleWebAuthnBrowser), used by passkey.js.
+  scripts.set('simplewebauthn-browser.js', fs.readFileSync(simpleWebAuthnBrowserBundle()));
   router.get('/assets/nyckel.css', (ctx) => {
     ctx.type = 'text/css; charset=utf-8';
     ctx.set('Cache-Control', 'public, max-age=3600');

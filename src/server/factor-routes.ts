@@ -4,7 +4,8 @@ import type Provider from 'oidc-provider';
 import { z } from 'zod';
 import type { Accounts } from '../accounts/accounts.ts';
 import type { AuditLog } from '../accounts/audit.ts';
-import { factorIds, type FactorId } from '../clients/clients-file.ts';
+import { ACCOUNT_CLIENT_ID, factorIds, type FactorId } from '../clients/clients-file.ts';
+import { LOST_DEVICE_PATH } from '../account/sign-in.ts';
 import { NyckelError } from '../errors.ts';
 import type { ChallengeContext, FactorModule, VerifyOutcome } from '../factors/contract.ts';
 import { FactorEngine, passwordFactor, type VerifiedFactor } from '../factors/engine.ts';
@@ -16,9 +17,14 @@ import { hasMessage, translator } from '../i18n/i18n.ts';
 import { assertCsrf, csrfProtection, csrfSeed } from '../security/csrf.ts';
 import type { SecretBox } from '../security/crypto.ts';
 import { formBody, readForm } from './forms.ts';
+import { forgotDeviceRoutes } from './forgot-device-routes.ts';
+import { pollView } from './poll-view.ts';
+import { scriptJson } from './script-json.ts';
+import type { AccountNotifier } from '../account/notify.ts';
 import { completeInteraction } from './interaction-result.ts';
 import type { PageRenderer } from './pages.ts';
-import { qrDataUrl } from './qr.ts';
+import { passkeyLoginRoutes } from './passkey-login.ts';
+import { qrDataUrl, qrSvgDataUrl } from './qr.ts';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
@@ -33,6 +39,8 @@ export interface FactorRouteDependencies {
   box: SecretBox;
   issuer: string;
   maxBodyBytes: number;
+  /** Mails the user about a "Forgot your device?" sign-in. */
+  notifier?: AccountNotifier;
   /** The state of a queued message, to tell the user when it could not be sent yet. */
   deliveryState: (id: string) => Promise<{ status: 'queued' | 'sent' | 'failed'; lastError: string | null } | undefined>;
 }
@@ -49,6 +57,13 @@ const startForm = z.object({
 const codeForm = z.object({ _csrf: csrfField, code: z.string().max(64).default(''), remember: z.literal('yes').optional() });
 /** Completing an enrolment: the code, and for an app the name the user gives it ("My phone"). */
 const enrolCodeForm = codeForm.extend({ label: z.string().max(60).optional() });
+/** A passkey's answer: the JSON the page's script wrote (the module checks its shape), the remember choice, a name. */
+const passkeyForm = z.object({
+  _csrf: csrfField,
+  credential: z.string().max(32_768).default(''),
+  remember: z.literal('yes').optional(),
+  label: z.string().max(60).optional(),
+});
 const plainForm = z.object({ _csrf: csrfField });
 const factorParam = z.enum(factorIds);
 
@@ -61,6 +76,8 @@ export function factorRoutes(deps: FactorRouteDependencies) {
   const router = new Router({ prefix: '/interaction/:uid' });
   const form = formBody(deps.maxBodyBytes);
   router.use(csrfProtection(deps.box));
+  // Before the routes of /mfa/:factor, which would take "forgot" for a factor's name.
+  forgotDeviceRoutes(router, { signIn, base, failureMessage, afterVerified }, { engine, challenges: deps.challenges, pages, audit, notifier: deps.notifier, form });
 
   interface SignIn {
     details: Details;
@@ -111,6 +128,9 @@ export function factorRoutes(deps: FactorRouteDependencies) {
       clientName: state.ctx.clientName,
       uid: state.details.uid,
       csrfToken: ctx.state.csrfToken as string,
+      forgotDevice: engine.policy(state.ctx.clientId).forgotDeviceEmail,
+      // Signing in to the account pages without the device: the way to "delete all my devices".
+      lostDeviceHref: state.ctx.clientId === ACCOUNT_CLIENT_ID ? LOST_DEVICE_PATH : undefined,
     };
   }
 
@@ -118,7 +138,14 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     const t = translator(state.ctx.locale);
     const minutes = Math.max(1, Math.ceil((outcome.retryAfterSeconds ?? 60) / 60));
     // Nothing is sent for an app or a recovery code: "send a new one" would not make sense.
-    const reason = module?.kind === 'code' && (outcome.reason === 'used' || outcome.reason === 'expired') ? `${outcome.reason}_code` : outcome.reason;
+    const reason =
+      module?.kind === 'code' && (outcome.reason === 'used' || outcome.reason === 'expired')
+        ? `${outcome.reason}_code`
+        : module?.kind === 'webauthn' && hasMessage(state.ctx.locale, `factor_errors.passkey_${outcome.reason}`)
+          ? `passkey_${outcome.reason}`
+          : module?.kind === 'poll' && hasMessage(state.ctx.locale, `factor_errors.${module.id}_${outcome.reason}`)
+            ? `${module.id}_${outcome.reason}`
+            : outcome.reason;
     return t(`factor_errors.${reason}`, { minutes, seconds: outcome.retryAfterSeconds ?? 0, left: outcome.attemptsLeft ?? 0 });
   }
 
@@ -145,17 +172,25 @@ export function factorRoutes(deps: FactorRouteDependencies) {
   }
 
   /** Audits and records a verified factor; true when the sign-in now has two independent factors. */
-  async function recordVerified(ctx: Context, state: SignIn, module: FactorModule, amr: readonly string[]): Promise<boolean> {
-    await audit.record('factor.verified', { userId: state.user.id, data: { factor: module.id }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
-    return engine.recordVerified(state.details.uid, module, amr);
+  async function recordVerified(ctx: Context, state: SignIn, module: FactorModule, amr: readonly string[], options: { fallback?: boolean } = {}): Promise<boolean> {
+    await audit.record('factor.verified', { userId: state.user.id, data: { factor: module.id, ...options }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
+    return engine.recordVerified(state.details.uid, module, amr, options);
   }
 
-  async function afterVerified(ctx: Context, state: SignIn, module: FactorModule, amr: readonly string[], notice?: { key: string; values?: Record<string, string | number> }) {
-    const satisfied = await recordVerified(ctx, state, module, amr);
+  async function afterVerified(
+    ctx: Context,
+    state: SignIn,
+    module: FactorModule,
+    amr: readonly string[],
+    notice?: { key: string; values?: Record<string, string | number> },
+    options: { fallback?: boolean } = {},
+  ) {
+    const satisfied = await recordVerified(ctx, state, module, amr, options);
     // Something to tell first (e.g. how many recovery codes are left): a page that continues on a click.
     if (satisfied && notice) {
       const t = translator(state.ctx.locale);
-      return pages.html(ctx, 'mfa-notice', state.ctx.locale, { ...base(ctx, state), title: t(`${notice.key}_title`), message: t(notice.key, notice.values) });
+      const link = hasMessage(state.ctx.locale, `${notice.key}_link`) ? { href: '/account', text: t(`${notice.key}_link`) } : undefined;
+      return pages.html(ctx, 'mfa-notice', state.ctx.locale, { ...base(ctx, state), title: t(`${notice.key}_title`), message: t(notice.key, notice.values), link });
     }
     if (satisfied) return finish(ctx, state, module);
     ctx.status = 303;
@@ -201,6 +236,8 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     const input = readForm(ctx, startForm);
     assertCsrf(ctx, input._csrf);
     const module = await enrollableModule(state, ctx.params.factor);
+    if (module.kind === 'poll') return startPoll(ctx, state, module, true);
+    if (module.kind === 'webauthn') return renderPasskey(ctx, state, module, { enrolling: true });
     const outcome = await module.enrol.begin(state.ctx, { targetId: input.target ?? '', label: input.label });
     if (outcome.status === 'failed') throw new NyckelError('invalid_input');
     ctx.status = 303;
@@ -239,12 +276,13 @@ export function factorRoutes(deps: FactorRouteDependencies) {
 
   /**
    * Recovery codes come with the first second factor a user enrols (when the recovery-code module is
-   * registered and the client allows it, or the factor is an app that can be lost): shown once, here.
+   * registered and the client allows it, or the factor is an app or a passkey, which can be lost with
+   * its device): shown once, here.
    */
   async function newRecoveryCodes(state: SignIn, module: FactorModule): Promise<string[] | undefined> {
     const recovery = engine.modules.get('recovery-code');
     if (!isRecoveryCodeModule(recovery)) return undefined;
-    if (module.channel !== 'app' && !engine.policy(state.ctx.clientId).methods.includes('recovery-code')) return undefined;
+    if (!['app', 'device'].includes(module.channel) && !engine.policy(state.ctx.clientId).methods.includes('recovery-code')) return undefined;
     return recovery.ensure(state.user.id);
   }
 
@@ -253,9 +291,12 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     const input = readForm(ctx, enrolCodeForm);
     assertCsrf(ctx, input._csrf);
     const module = await enrollableModule(state, ctx.params.factor);
-    const outcome = await module.enrol.complete(state.ctx, { challengeId: ctx.params.challengeId, code: input.code.replace(/\s+/g, ''), label: input.label });
+    const credential = module.kind === 'webauthn' ? passkeyCredential(ctx) : undefined;
+    if (credential === null) return renderPasskey(ctx, state, module, { enrolling: true, error: translator(state.ctx.locale)('factor_errors.passkey_format'), status: 400, label: input.label });
+    const outcome = await module.enrol.complete(state.ctx, { challengeId: ctx.params.challengeId, code: input.code.replace(/\s+/g, ''), credential, label: input.label });
     if (outcome.status === 'verified') {
       await audit.record('factor.enrolled', { userId: state.user.id, data: { factor: module.id }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
+      await engine.makePrimary(state.user.id, module.id);
       const codes = await newRecoveryCodes(state, module);
       if (!codes) return afterVerified(ctx, state, module, outcome.amr);
       await audit.record('recovery-codes.generated', { userId: state.user.id, data: { count: codes.length }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
@@ -267,6 +308,16 @@ export function factorRoutes(deps: FactorRouteDependencies) {
         codes,
         download: `data:text/plain;charset=utf-8,${encodeURIComponent(text)}`,
       });
+    }
+    if (module.kind === 'poll') {
+      // Not confirmed (yet): the page again, with what BankID says.
+      const status = await pollStatus(ctx, state, module, ctx.params.challengeId);
+      const open = status.status === 'pending';
+      return renderPoll(ctx, state, module, { enrolling: true, challengeId: open ? ctx.params.challengeId : undefined, qr: status.qr, message: status.message, error: open ? undefined : status.message, status: open ? 200 : 400 });
+    }
+    if (outcome.status === 'failed' && module.kind === 'webauthn') {
+      if (outcome.reason === 'locked' && outcome.retryAfterSeconds) ctx.set('Retry-After', String(outcome.retryAfterSeconds));
+      return renderPasskey(ctx, state, module, { enrolling: true, error: failureMessage(state, outcome, module), status: passkeyFailureStatus(outcome), label: input.label });
     }
     if (outcome.status === 'failed' && module.enrol.setup) {
       if (outcome.reason === 'locked' && outcome.retryAfterSeconds) ctx.set('Retry-After', String(outcome.retryAfterSeconds));
@@ -327,6 +378,8 @@ export function factorRoutes(deps: FactorRouteDependencies) {
       ctx.status = 303;
       return ctx.redirect(`/interaction/${state.details.uid}/mfa/${module.id}/challenge/${outcome.challengeId}`);
     }
+    if (module.kind === 'poll') return startPoll(ctx, state, module, false);
+    if (module.kind === 'webauthn') return renderPasskey(ctx, state, module);
     await renderStart(ctx, state, module);
   });
 
@@ -346,6 +399,63 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     ctx.redirect(`/interaction/${state.details.uid}/mfa/${module.id}/challenge/${outcome.challengeId}`);
   });
 
+  /**
+   * The page of a passkey ceremony (sign-in, or enrolment with a name field). Every showing starts a
+   * fresh single-use challenge whose options the page's script (passkey.js) hands to the browser.
+   */
+  async function renderPasskey(ctx: Context, state: SignIn, module: FactorModule, extra: { enrolling?: boolean; error?: string; status?: number; label?: string } = {}) {
+    const outcome = extra.enrolling ? await module.enrol.begin(state.ctx, {}) : await module.start(state.ctx, {});
+    if (outcome.status === 'failed') throw new NyckelError('not_found');
+    const offered = extra.enrolling ? [] : await engine.offered(state.user, state.ctx.clientId);
+    pages.html(
+      ctx,
+      'mfa-passkey',
+      state.ctx.locale,
+      {
+        ...base(ctx, state),
+        factor: module.id,
+        enrolling: extra.enrolling,
+        action: `/interaction/${state.details.uid}/mfa/${extra.enrolling ? 'enrol/' : ''}${module.id}/challenge/${outcome.challengeId}/verify`,
+        // Inside <script type="application/json">: nothing in it may end the element.
+        optionsJson: scriptJson(outcome.browser),
+        rememberDays: extra.enrolling ? 0 : engine.policy(state.ctx.clientId).rememberDays,
+        otherMethods: offered.length > 1,
+        label: extra.label,
+        error: extra.error,
+      },
+      extra.status ?? 200,
+    );
+  }
+
+  /** The posted passkey answer as parsed JSON; null when missing or not JSON (no script, or garbage). */
+  function passkeyCredential(ctx: Context): unknown {
+    const { credential } = readForm(ctx, passkeyForm);
+    if (!credential) return null;
+    try {
+      return JSON.parse(credential) as unknown;
+    } catch {
+      return null;
+    }
+  }
+
+  const passkeyFailureStatus = (outcome: Extract<VerifyOutcome, { status: 'failed' }>) =>
+    outcome.reason === 'locked' ? 429 : outcome.reason === 'wrong_code' ? 401 : 400;
+
+  async function verifyPasskey(ctx: Context, state: SignIn, module: FactorModule) {
+    const input = readForm(ctx, passkeyForm);
+    // As with an app's code: "don't ask again" is chosen on the page that answers.
+    ctx.state.rememberChoice = input.remember ?? 'no';
+    ctx.cookies.set(REMEMBER_CHOICE, ctx.state.rememberChoice, { httpOnly: true, sameSite: 'lax', path: `/interaction/${state.details.uid}` });
+    const credential = passkeyCredential(ctx);
+    if (credential === null) return renderPasskey(ctx, state, module, { error: translator(state.ctx.locale)('factor_errors.passkey_format'), status: 400 });
+    const outcome = await module.verify(state.ctx, { challengeId: ctx.params.challengeId, credential });
+    if (outcome.status === 'verified') return afterVerified(ctx, state, module, outcome.amr, outcome.notice);
+    if (outcome.status === 'pending') return renderPasskey(ctx, state, module);
+    await audit.record('factor.failed', { userId: state.user.id, data: { factor: module.id, reason: outcome.reason }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
+    if (outcome.reason === 'locked' && outcome.retryAfterSeconds) ctx.set('Retry-After', String(outcome.retryAfterSeconds));
+    return renderPasskey(ctx, state, module, { error: failureMessage(state, outcome, module), status: passkeyFailureStatus(outcome) });
+  }
+
   async function renderChallenge(
     ctx: Context,
     state: SignIn,
@@ -355,8 +465,12 @@ export function factorRoutes(deps: FactorRouteDependencies) {
   ) {
     const offered = await engine.offered(state.user, state.ctx.clientId);
     const policy = engine.policy(state.ctx.clientId);
+    if (module.kind === 'webauthn') return renderPasskey(ctx, state, module, extra);
     if (module.kind === 'code' && !extra.enrolling) {
       // The user reads the code from something they hold: no challenge row, no target, no resend.
+      // A module with a `status` (app + QR) gives the QR code the app scans to compute the code.
+      const shown = module.status ? await module.status(state.ctx, challengeId) : undefined;
+      const qrText = shown?.status === 'pending' ? shown.qr : undefined;
       return pages.html(
         ctx,
         'mfa-code',
@@ -369,6 +483,8 @@ export function factorRoutes(deps: FactorRouteDependencies) {
           canResend: false,
           prompt: translator(state.ctx.locale)(`factors.${module.id}.prompt`),
           alphanumeric: module.channel === 'backup',
+          qr: qrText ? await qrSvgDataUrl(qrText) : undefined,
+          qrText,
           // No start page for these: "don't ask again" is chosen with the code.
           rememberDays: policy.rememberDays,
           otherMethods: offered.length > 1,
@@ -418,6 +534,7 @@ export function factorRoutes(deps: FactorRouteDependencies) {
   router.get('/mfa/:factor/challenge/:challengeId', async (ctx) => {
     const state = await signIn(ctx);
     const module = await allowedModule(state, ctx.params.factor);
+    if (module.kind === 'poll') return pollChallenge(ctx, state, module, ctx.params.challengeId);
     const status = module.status ? await module.status(state.ctx, ctx.params.challengeId) : { status: 'pending' as const };
     if (status.status === 'verified' && FactorEngine.independentFactors(state.verified) >= 2) return finish(ctx, state, module);
     // After "Resend code" (which redirects here with ?resent=1), say that a new code is on its way.
@@ -428,9 +545,98 @@ export function factorRoutes(deps: FactorRouteDependencies) {
   router.get('/mfa/:factor/challenge/:challengeId/status', async (ctx) => {
     const state = await signIn(ctx);
     const module = await allowedModule(state, ctx.params.factor);
-    const status = module.status ? await module.status(state.ctx, ctx.params.challengeId) : { status: 'pending' as const };
     ctx.set('Cache-Control', 'no-store');
+    if (module.kind === 'poll') return void (ctx.body = await pollStatus(ctx, state, module, ctx.params.challengeId));
+    const status = module.status ? await module.status(state.ctx, ctx.params.challengeId) : { status: 'pending' as const };
     ctx.body = { status: status.status === 'verified' ? 'verified' : 'pending' };
+  });
+
+  /**
+   * Kind `poll` (BankID): something outside the browser confirms. The page polls `status` (the
+   * module's state, the message for its hint in the page's language, and the QR code to show) and,
+   * once verified, comes back to the challenge page, which records the factor once and finishes.
+   */
+  async function startPoll(ctx: Context, state: SignIn, module: FactorModule, enrolling: boolean) {
+    const outcome = enrolling ? await module.enrol.begin(state.ctx, {}) : await module.start(state.ctx, {});
+    if (outcome.status === 'failed') {
+      if (outcome.retryAfterSeconds) ctx.set('Retry-After', String(outcome.retryAfterSeconds));
+      const status = outcome.reason === 'provider_unavailable' ? 503 : outcome.reason === 'rate_limited' ? 429 : 400;
+      return renderPoll(ctx, state, module, { enrolling, error: failureMessage(state, outcome, module), status });
+    }
+    const status = await pollStatus(ctx, state, module, outcome.challengeId);
+    // The link that opens the app on this device (BankID's autostart link), when the module gives one.
+    const launchUrl = typeof outcome.browser?.launchUrl === 'string' ? outcome.browser.launchUrl : undefined;
+    return renderPoll(ctx, state, module, { enrolling, challengeId: outcome.challengeId, launchUrl, qr: status.qr, message: status.message, number: status.number, expiresIn: status.expiresIn });
+  }
+
+  async function pollChallenge(ctx: Context, state: SignIn, module: FactorModule, challengeId: string) {
+    const status = await pollStatus(ctx, state, module, challengeId);
+    if (status.status === 'verified') {
+      // Of parallel requests only one gets `verified` from verify (the order is consumed once).
+      const outcome = await module.verify(state.ctx, { challengeId });
+      if (outcome.status === 'verified') return afterVerified(ctx, state, module, outcome.amr);
+      if (FactorEngine.independentFactors(state.verified) >= 2) return finish(ctx, state, module);
+      ctx.status = 303;
+      return ctx.redirect(`/interaction/${state.details.uid}/mfa`);
+    }
+    if (status.status === 'failed') return renderPoll(ctx, state, module, { enrolling: false, error: status.message, status: 400 });
+    return renderPoll(ctx, state, module, { enrolling: false, challengeId, qr: status.qr, message: status.message, number: status.number, expiresIn: status.expiresIn });
+  }
+
+  /** What the page of a poll factor shows now; the failure, when failed, in words. */
+  function pollStatus(ctx: Context, state: SignIn, module: FactorModule, challengeId: string) {
+    return pollView(module, state.ctx, challengeId, ctx.query.mode, (outcome) => failureMessage(state, outcome));
+  }
+
+  function renderPoll(
+    ctx: Context,
+    state: SignIn,
+    module: FactorModule,
+    view: { enrolling: boolean; challengeId?: string; launchUrl?: string; qr?: string; message?: string; error?: string; status?: number; number?: string; expiresIn?: number },
+  ) {
+    const prefix = `/interaction/${state.details.uid}/mfa/${view.enrolling ? 'enrol/' : ''}${module.id}`;
+    return engine.offered(state.user, state.ctx.clientId).then((offered) =>
+      pages.html(
+        ctx,
+        `mfa-${module.id}`,
+        state.ctx.locale,
+        {
+          ...base(ctx, state),
+          factor: module.id,
+          enrolling: view.enrolling,
+          challengePath: view.challengeId ? `${prefix}/challenge/${view.challengeId}` : undefined,
+          launchUrl: view.launchUrl,
+          qr: view.qr,
+          number: view.number,
+          expiresIn: view.expiresIn,
+          message: view.message,
+          error: view.error,
+          againPath: view.enrolling ? `/interaction/${state.details.uid}/mfa/enrol` : prefix,
+          otherMethods: !view.enrolling && offered.length > 1,
+        },
+        view.status ?? 200,
+      ),
+    );
+  }
+
+  /** The user left the page of a poll factor or chose another method (`navigator.sendBeacon`). */
+  router.post(['/mfa/:factor/challenge/:challengeId/cancel', '/mfa/enrol/:factor/challenge/:challengeId/cancel'], form, async (ctx) => {
+    const state = await signIn(ctx);
+    const input = readForm(ctx, plainForm);
+    assertCsrf(ctx, input._csrf);
+    const parsed = factorParam.safeParse(ctx.params.factor);
+    const module = parsed.success ? engine.modules.get(parsed.data) : undefined;
+    if (!module?.cancel) throw new NyckelError('not_found');
+    await module.cancel(state.ctx, ctx.params.challengeId);
+    ctx.status = 204;
+  });
+
+  router.get('/mfa/enrol/:factor/challenge/:challengeId/status', async (ctx) => {
+    const state = await signIn(ctx);
+    const module = await enrollableModule(state, ctx.params.factor);
+    if (module.kind !== 'poll') throw new NyckelError('not_found');
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = await pollStatus(ctx, state, module, ctx.params.challengeId);
   });
 
   router.post('/mfa/:factor/challenge/:challengeId/verify', form, async (ctx) => {
@@ -438,6 +644,7 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     const input = readForm(ctx, codeForm);
     assertCsrf(ctx, input._csrf);
     const module = await allowedModule(state, ctx.params.factor);
+    if (module.kind === 'webauthn') return verifyPasskey(ctx, state, module);
     const code = input.code.replace(/\s+/g, '');
     // Recovery codes have letters and a dash; every other code is digits.
     if (!(module.channel === 'backup' ? /^[0-9A-Za-z-]{4,20}$/ : /^\d{4,10}$/).test(code)) {
@@ -527,6 +734,7 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     }
   }
 
+  passkeyLoginRoutes(router, { provider: deps.provider, engine, audit, pages }, form);
   return router;
 }
 

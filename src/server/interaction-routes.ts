@@ -81,6 +81,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
         ...base,
         email: options.email ?? (details.params.login_hint as string | undefined) ?? '',
         error: options.errorKey ? t(options.errorKey, { minutes: options.minutes ?? 1 }) : undefined,
+        passkeyLogin: deps.secondFactor.engine.policy(String(details.params.client_id)).passwordless.includes('passkey'),
       },
       options.status,
     );

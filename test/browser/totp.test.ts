@@ -1,25 +1,16 @@
 // An authenticator app in a real Chromium, as TDC's users (Danish) set it up: the QR code and the key
 // for typing by hand, a name for the app, the first code; the recovery codes shown once; and the next
 // sign-in with a code from the app. openid-client is the relying party and redeems the code.
-import fs from 'node:fs';
-import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import type { Page } from 'playwright-core';
-import { totpCode } from '../../src/factors/totp/otp.ts';
-import { interactionsDir } from '../../src/i18n/i18n.ts';
 import { Chromium, interceptRelyingParty, seriousAxeViolations } from '../support/chromium.ts';
 import { startTestNyckel, TEST_PASSWORD, type TestNyckel } from '../support/nyckel.ts';
+import { messages } from '../support/messages.ts';
+import { codeAt } from '../support/otp.ts';
 import { relyingParty, startAuthorization, type AuthorizationStart } from '../support/relying-party.ts';
 
-type Catalogue = Record<string, unknown>;
-const da = JSON.parse(fs.readFileSync(path.join(interactionsDir, 'locales', 'da.json'), 'utf8')) as Catalogue;
-
-function msg(key: string, vars: Record<string, string | number> = {}): string {
-  const text = key.split('.').reduce<unknown>((node, part) => (node as Record<string, unknown> | undefined)?.[part], da);
-  if (typeof text !== 'string') throw new Error(`no message ${key}`);
-  return text.replace(/\{\{(\w+)\}\}/g, (_m, name: string) => String(vars[name]));
-}
+const msg = messages('da');
 
 const APP = { id: 'authapp', redirectUri: 'http://localhost:4000/authapp-cb' };
 let nyckel: TestNyckel;
@@ -35,13 +26,6 @@ afterAll(async () => {
   await chromium?.close();
   await nyckel?.stop();
 });
-
-/** The app's code `steps` time steps from now; waits out the last seconds of a step. */
-async function codeAt(secret: string, steps: number): Promise<string> {
-  const intoStep = (Date.now() / 1000) % 30;
-  if (intoStep > 27) await new Promise((resolve) => setTimeout(resolve, (30 - intoStep + 0.2) * 1000));
-  return totpCode(secret, Math.floor(Date.now() / 1000) + steps * 30);
-}
 
 async function signInWithPassword(page: Page, email: string): Promise<AuthorizationStart> {
   const start = await startAuthorization(rpConfig, { redirect_uri: APP.redirectUri, scope: 'openid email', ui_locales: 'da' });

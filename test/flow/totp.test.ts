@@ -4,6 +4,7 @@ import { totpCode } from '../../src/factors/totp/otp.ts';
 import { FormBrowser, decodeEntities, textOf, type Page } from '../support/browser.ts';
 import { latestMail } from '../support/mail.ts';
 import { startTestNyckel, TEST_PASSWORD, type TestNyckel } from '../support/nyckel.ts';
+import { codeAt, secretIn } from '../support/otp.ts';
 import { relyingParty, startAuthorization } from '../support/relying-party.ts';
 
 let nyckel: TestNyckel;
@@ -38,17 +39,6 @@ async function tokensFrom(config: oidc.Configuration, start: Awaited<ReturnType<
   return oidc.authorizationCodeGrant(config, new URL(page.url), { pkceCodeVerifier: start.verifier, expectedState: start.state, expectedNonce: start.nonce });
 }
 
-/**
- * The code the app shows `steps` time steps from now (−1 and +1 are within the accepted drift). Each
- * code works once and no earlier step works after a later one, so the tests walk forwards in time.
- * Near the end of a step it waits for the next one, so the step cannot change under a request.
- */
-async function codeAt(secret: string, steps: number): Promise<string> {
-  const intoStep = (Date.now() / 1000) % 30;
-  if (intoStep > 27) await new Promise((resolve) => setTimeout(resolve, (30 - intoStep + 0.2) * 1000));
-  return totpCode(secret, Math.floor(Date.now() / 1000) + steps * 30);
-}
-
 /** A code that none of the steps around now accepts. */
 async function wrongCode(secret: string): Promise<string> {
   const right = new Set(await Promise.all([-2, -1, 0, 1, 2].map((s) => totpCode(secret, Math.floor(Date.now() / 1000) + s * 30))));
@@ -69,7 +59,7 @@ async function enrolled() {
   expect(textOf(flow.page.html)).toContain('Set up an authenticator app');
   const setup = await flow.browser.submit(flow.page, '/mfa/enrol/totp/start', {});
   expect(setup.status).toBe(200);
-  const secret = /<code class="secret">([^<]+)<\/code>/.exec(setup.html)![1].replace(/\s+/g, '');
+  const secret = secretIn(setup.html);
   expect(secret).toMatch(/^[A-Z2-7]{32}$/);
   const done = await flow.browser.submit(setup, '/verify', { label: 'My phone', code: await codeAt(secret, -1) });
   expect(done.status).toBe(200);
@@ -145,7 +135,7 @@ describe('authenticator app (TOTP)', () => {
     const { email, user } = await newUser();
     const flow = await passwordStep(email);
     const setup = await flow.browser.submit(flow.page, '/mfa/enrol/totp/start', {});
-    const secret = /<code class="secret">([^<]+)<\/code>/.exec(setup.html)![1].replace(/\s+/g, '');
+    const secret = secretIn(setup.html);
     const wrong = await flow.browser.submit(setup, '/verify', { label: 'Work phone', code: await wrongCode(secret) });
     expect(wrong.status).toBe(401);
     expect(textOf(wrong.html)).toContain('That code is not right');

@@ -39,6 +39,18 @@ clients:
     token_endpoint_auth_method: client_secret_basic
     client_secret: machine-secret-machine-01
     scopes: [reports:read, reports:write]
+  - client_id: helpdesk
+    name: Help desk
+    grant_types: [client_credentials]
+    token_endpoint_auth_method: client_secret_basic
+    client_secret: helpdesk-secret-helpdesk-01
+    scopes: [nyckel:admin]
+  - client_id: reports
+    name: Reports exporter
+    grant_types: [client_credentials]
+    token_endpoint_auth_method: client_secret_basic
+    client_secret: reports-secret-reports-0001
+    scopes: [reports:read]
   - client_id: selfservice
     name: Customer self-service
     first_party: true
@@ -67,6 +79,27 @@ clients:
     redirect_uris: [http://localhost:4000/care-cb]
     scopes: [openid, email]
     mfa: { required: true, methods: [sms, email-code] }
+  - client_id: eid
+    name: Aiai
+    first_party: true
+    token_endpoint_auth_method: none
+    redirect_uris: [http://localhost:4000/eid-cb]
+    scopes: [openid, email]
+    mfa: { required: true, methods: [bankid, sms] }
+  - client_id: keys
+    name: Key portal
+    first_party: true
+    token_endpoint_auth_method: none
+    redirect_uris: [http://localhost:4000/keys-cb]
+    scopes: [openid, email]
+    mfa: { required: true, methods: [passkey, email-code], passwordless: [passkey] }
+  - client_id: phone
+    name: Phone portal
+    first_party: true
+    token_endpoint_auth_method: none
+    redirect_uris: [http://localhost:4000/phone-cb]
+    scopes: [openid, email]
+    mfa: { required: true, methods: [push, app-qr, email-code] }
 resources:
   - identifier: https://api.example.test/reports
     name: Reports API

@@ -10,6 +10,8 @@ import type { SmsTransport } from './transport.ts';
 /** Wrong SMS codes count against their own failure lock, across sessions and resends. */
 export const SMS_FAMILY = 'sms';
 const FACTOR = 'sms';
+/** Challenges that prove a registered number before it can receive sign-in codes. */
+const ENROLMENT = 'phone-enrolment';
 
 /** What an SMS challenge row carries besides the ChallengeStore's own fields. */
 interface SmsChallengeData {
@@ -48,7 +50,7 @@ export function smsFactor(deps: FactorDependencies): FactorModule {
     return `${t('sms.text', { client: ctx.clientName, code, minutes })}\n\n@${new URL(ctx.issuer).hostname} #${code}`;
   }
 
-  async function send(ctx: ChallengeContext, input: { e164: string; decoy: boolean; sends: number }): Promise<StartOutcome> {
+  async function send(ctx: ChallengeContext, input: { e164: string; decoy: boolean; sends: number; factor?: string }): Promise<StartOutcome> {
     if (!transport) return { status: 'failed', reason: 'not_enrolled' };
     const audit = { userId: ctx.user.id, ip: ctx.ip, userAgent: ctx.userAgent };
     const refusal = await guard.take({ e164: input.e164, userId: ctx.user.id, ip: ctx.ip });
@@ -77,7 +79,7 @@ export function smsFactor(deps: FactorDependencies): FactorModule {
     const data: SmsChallengeData = { ...(input.decoy ? { decoy: true } : {}), ...(transport.kind === 'verify' ? { provider: 'twilio-verify' } : {}) };
     const challenge = await deps.prisma.$transaction(async (tx) => {
       const created = await deps.challenges.create(tx, ctx, {
-        factor: FACTOR,
+        factor: input.factor ?? FACTOR,
         target: input.e164,
         ttlSeconds: deps.settings.sms.codeTtl,
         // With Twilio Verify there is no code of ours to store.
@@ -138,11 +140,25 @@ export function smsFactor(deps: FactorDependencies): FactorModule {
     isEnrolled: async (user) => Boolean(transport) && (await verifiedPhones(user)).length > 0,
     targets,
     maskTarget: maskPhone,
-    // Numbers are proven by an administrator (`nyckel users verify-phone`); enrolling one at sign-in is not offered yet.
+    // A registered number not yet proven gets a code; typing it back verifies the number.
     enrol: {
-      targets: async () => [],
-      begin: async () => ({ status: 'failed', reason: 'not_enrolled' }),
-      complete: async () => ({ status: 'failed', reason: 'not_enrolled' }),
+      targets: async (user) => {
+        if (!transport) return [];
+        const rows = await deps.prisma.userPhone.findMany({ where: { userId: user.id, verifiedAt: null }, orderBy: { createdAt: 'asc' } });
+        return rows.map((row) => ({ id: row.id, masked: maskPhone(row.e164) }));
+      },
+      begin: async (ctx, input) => {
+        if (!input.targetId || !/^[0-9a-f-]{36}$/i.test(input.targetId)) return { status: 'failed', reason: 'not_enrolled' };
+        const row = await deps.prisma.userPhone.findFirst({ where: { id: input.targetId, userId: ctx.user.id, verifiedAt: null } });
+        if (!row) return { status: 'failed', reason: 'not_enrolled' };
+        return send(ctx, { e164: row.e164, decoy: false, sends: 1, factor: ENROLMENT });
+      },
+      complete: async (ctx, input) => {
+        const outcome = await deps.challenges.verifyCode(ctx, input.challengeId, (input.code ?? '').replace(/\s+/g, ''), SMS_FAMILY, [ENROLMENT]);
+        if (outcome.status !== 'verified' || !outcome.target) return outcome;
+        await deps.prisma.userPhone.updateMany({ where: { userId: ctx.user.id, e164: outcome.target, verifiedAt: null }, data: { verifiedAt: new Date() } });
+        return { ...outcome, amr: ['sms'] };
+      },
     },
     start,
     verify,
