@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,40 +6,16 @@ import { Accounts } from '../../src/accounts/accounts.ts';
 import { AuditLog } from '../../src/accounts/audit.ts';
 import { newMasterKey, SecretBox } from '../../src/security/crypto.ts';
 import { openDatabase } from '../../src/storage/db.ts';
-import { projectRoot } from '../support/process.ts';
+import { runCli, type CliRun } from '../support/cli.ts';
 
 /** `nyckel users set-personal-number` / `remove-personal-number` as the operator runs them (child processes, embedded database). */
-const bin = path.join(projectRoot, 'bin/nyckel.js');
 const masterKey = newMasterKey();
 const email = 'karl.karlsson@aiai.example';
 let root: string;
 let dataDir: string;
 
-function nyckel(args: string[], input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [bin, ...args], {
-    cwd: projectRoot,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? os.tmpdir(),
-      NODE_ENV: 'test',
-      DATABASE_URL: '',
-      NYCKEL_DATA_DIR: dataDir,
-      NYCKEL_MASTER_KEY: masterKey,
-      NYCKEL_CLIENTS: path.join(root, 'clients.yaml'),
-      NYCKEL_ARGON2_MEMORY_KIB: '8192',
-      NYCKEL_ARGON2_TIME_COST: '1',
-    },
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk) => (stdout += chunk));
-  child.stderr.on('data', (chunk) => (stderr += chunk));
-  child.stdin.on('error', () => {});
-  child.stdin.end(input);
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function nyckel(args: string[], input = ''): Promise<CliRun> {
+  return runCli({ dataDir, masterKey, clientsFile: path.join(root, 'clients.yaml') }, args, { input });
 }
 
 beforeAll(() => {

@@ -2,24 +2,17 @@
 // then which BankID ("BankID på annan enhet"), scan the animated QR code, which changes every second,
 // follow BankID's messages, and come back signed in. BankID's RP API is a fake on loopback over
 // mutual TLS; openid-client is the relying party.
-import fs from 'node:fs';
-import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import type { Page } from 'playwright-core';
 import { bindPersonalNumber } from '../../src/factors/bankid/binding.ts';
-import { interactionsDir } from '../../src/i18n/i18n.ts';
 import { makeBankIdCertificates, personalNumberFor, startFakeBankId, type FakeBankId } from '../support/bankid-fake.ts';
 import { Chromium, interceptRelyingParty, seriousAxeViolations } from '../support/chromium.ts';
 import { startTestNyckel, TEST_PASSWORD, type TestNyckel } from '../support/nyckel.ts';
+import { messages } from '../support/messages.ts';
 import { relyingParty, startAuthorization } from '../support/relying-party.ts';
 
-const sv = JSON.parse(fs.readFileSync(path.join(interactionsDir, 'locales', 'sv.json'), 'utf8')) as Record<string, unknown>;
-function msg(key: string): string {
-  const text = key.split('.').reduce<unknown>((node, part) => (node as Record<string, unknown> | undefined)?.[part], sv);
-  if (typeof text !== 'string') throw new Error(`no message ${key}`);
-  return text;
-}
+const msg = messages('sv');
 
 // Each order is collected every two seconds, as BankID asks: the flows take seconds, more on a busy machine.
 jest.setTimeout(120_000);

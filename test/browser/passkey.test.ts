@@ -3,24 +3,15 @@
 // as the second factor in a new browser; a credential removed from the account or from the
 // authenticator is refused with a message; garbage answers are 4xx; an assertion works once.
 // openid-client is the relying party and redeems the code.
-import fs from 'node:fs';
-import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import type { BrowserContext, CDPSession, Page } from 'playwright-core';
-import { interactionsDir } from '../../src/i18n/i18n.ts';
 import { Chromium, interceptRelyingParty, seriousAxeViolations } from '../support/chromium.ts';
 import { startTestNyckel, TEST_PASSWORD, type TestNyckel } from '../support/nyckel.ts';
+import { messages } from '../support/messages.ts';
 import { relyingParty, startAuthorization, type AuthorizationStart } from '../support/relying-party.ts';
 
-type Catalogue = Record<string, unknown>;
-const sv = JSON.parse(fs.readFileSync(path.join(interactionsDir, 'locales', 'sv.json'), 'utf8')) as Catalogue;
-
-function msg(key: string, vars: Record<string, string | number> = {}): string {
-  const text = key.split('.').reduce<unknown>((node, part) => (node as Record<string, unknown> | undefined)?.[part], sv);
-  if (typeof text !== 'string') throw new Error(`no message ${key}`);
-  return text.replace(/\{\{(\w+)\}\}/g, (_m, name: string) => String(vars[name]));
-}
+const msg = messages('sv');
 
 const APP = { id: 'keys', redirectUri: 'http://localhost:4000/keys-cb' };
 let nyckel: TestNyckel;

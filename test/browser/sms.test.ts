@@ -1,22 +1,15 @@
 // An SMS code in a real Chromium, as the care portal's users (Swedish) know it from Aiai: after the
 // password, choose "Kod via SMS", see the masked number (xxxx-xxxx72) and the 5-minute validity, type
 // the code. The text goes to the dev outbox; openid-client is the relying party and redeems the code.
-import fs from 'node:fs';
-import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import type { Page } from 'playwright-core';
-import { interactionsDir } from '../../src/i18n/i18n.ts';
 import { Chromium, interceptRelyingParty, seriousAxeViolations } from '../support/chromium.ts';
 import { startTestNyckel, TEST_PASSWORD, type TestNyckel } from '../support/nyckel.ts';
+import { messages } from '../support/messages.ts';
 import { relyingParty, startAuthorization } from '../support/relying-party.ts';
 
-const sv = JSON.parse(fs.readFileSync(path.join(interactionsDir, 'locales', 'sv.json'), 'utf8')) as Record<string, unknown>;
-function msg(key: string, vars: Record<string, string | number> = {}): string {
-  const text = key.split('.').reduce<unknown>((node, part) => (node as Record<string, unknown> | undefined)?.[part], sv);
-  if (typeof text !== 'string') throw new Error(`no message ${key}`);
-  return text.replace(/\{\{(\w+)\}\}/g, (_m, name: string) => String(vars[name]));
-}
+const msg = messages('sv');
 
 let nyckel: TestNyckel;
 let chromium: Chromium;

@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,12 +9,12 @@ import { ensureSigningKeys, loadSigningKeys } from '../../src/keys/signing-keys.
 import { newMasterKey, SecretBox } from '../../src/security/crypto.ts';
 import { openDatabase, type Database } from '../../src/storage/db.ts';
 import { projectRoot } from '../support/process.ts';
+import { runCli } from '../support/cli.ts';
 
 /**
  * The operator CLI as the operator runs it: `node bin/nyckel.js …` in child processes, on an embedded
  * database in a fresh data directory. The steps share that directory and run in order.
  */
-const bin = path.join(projectRoot, 'bin/nyckel.js');
 const email = 'anna.svensson@scb.example';
 const firstPassword = 'a sturdy horse saddle';
 const newPassword = 'another sturdy horse saddle';
@@ -38,32 +38,7 @@ interface Run {
 }
 
 function nyckel(args: string[], options: { input?: string; env?: Record<string, string>; cwd?: string } = {}): Promise<Run> {
-  const child = spawn(process.execPath, [bin, ...args], {
-    cwd: options.cwd ?? projectRoot,
-    // Everything the CLI reads is set here, so that a developer's .env in the project cannot leak in.
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? os.tmpdir(),
-      NODE_ENV: 'test',
-      DATABASE_URL: '',
-      NYCKEL_DATA_DIR: dataDir,
-      NYCKEL_MASTER_KEY: masterKey,
-      NYCKEL_CLIENTS: validClients,
-      NYCKEL_ARGON2_MEMORY_KIB: String(argon2.memoryCost),
-      NYCKEL_ARGON2_TIME_COST: String(argon2.timeCost),
-      ...options.env,
-    },
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk) => (stdout += chunk));
-  child.stderr.on('data', (chunk) => (stderr += chunk));
-  child.stdin.on('error', () => {}); // the CLI may exit before reading stdin
-  child.stdin.end(options.input ?? '');
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runCli({ dataDir, masterKey, clientsFile: validClients }, args, options);
 }
 
 /** A failure as the operator should see it: exit status 1 and one `nyckel: …` line, no stack trace. */

@@ -1,17 +1,15 @@
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { newMasterKey } from '../../src/security/crypto.ts';
 import { openDatabase, type Database } from '../../src/storage/db.ts';
-import { projectRoot } from '../support/process.ts';
+import { runCli } from '../support/cli.ts';
 
 /**
  * The help-desk commands as the operator runs them (`node bin/nyckel.js …`, one process each) on an
  * embedded database in a fresh data directory. The steps share it and run in order.
  */
-const bin = path.join(projectRoot, 'bin/nyckel.js');
 const masterKey = newMasterKey();
 const timeout = 120_000;
 
@@ -27,29 +25,7 @@ interface Run {
 }
 
 function nyckel(args: string[]): Promise<Run> {
-  const child = spawn(process.execPath, [bin, ...args], {
-    cwd: root,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? os.tmpdir(),
-      NODE_ENV: 'test',
-      DATABASE_URL: '',
-      NYCKEL_DATA_DIR: dataDir,
-      NYCKEL_MASTER_KEY: masterKey,
-      NYCKEL_CLIENTS: path.join(root, 'clients.yaml'),
-      NYCKEL_ARGON2_MEMORY_KIB: '8192',
-      NYCKEL_ARGON2_TIME_COST: '1',
-    },
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk) => (stdout += chunk));
-  child.stderr.on('data', (chunk) => (stderr += chunk));
-  child.stdin.end();
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runCli({ dataDir, masterKey, clientsFile: path.join(root, 'clients.yaml') }, args, { cwd: root });
 }
 
 function expectFailure(run: Run, message: string) {

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,39 +6,16 @@ import { hashOf } from '../../src/factors/recovery-code/index.ts';
 import { newMasterKey, SecretBox } from '../../src/security/crypto.ts';
 import { openDatabase } from '../../src/storage/db.ts';
 import { projectRoot } from '../support/process.ts';
+import { runCli, type CliRun } from '../support/cli.ts';
 
 /** `nyckel users recovery-codes <email> [--regenerate]` as the operator runs it, on an embedded database. */
-const bin = path.join(projectRoot, 'bin/nyckel.js');
 const email = 'bo.jensen@tdc.example';
 const masterKey = newMasterKey();
 const timeout = 120_000;
 let root: string;
 
-function nyckel(args: string[], input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [bin, ...args], {
-    cwd: projectRoot,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? os.tmpdir(),
-      NODE_ENV: 'test',
-      DATABASE_URL: '',
-      NYCKEL_DATA_DIR: path.join(root, 'data'),
-      NYCKEL_MASTER_KEY: masterKey,
-      NYCKEL_ARGON2_MEMORY_KIB: '8192',
-      NYCKEL_ARGON2_TIME_COST: '1',
-      NYCKEL_RECOVERY_CODES: '8',
-    },
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk) => (stdout += chunk));
-  child.stderr.on('data', (chunk) => (stderr += chunk));
-  child.stdin.on('error', () => {});
-  child.stdin.end(input);
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function nyckel(args: string[], input = ''): Promise<CliRun> {
+  return runCli({ dataDir: path.join(root, 'data'), masterKey, clientsFile: path.join(projectRoot, 'config', 'clients.yaml') }, args, { input, env: { NYCKEL_RECOVERY_CODES: '8' } });
 }
 
 beforeAll(() => {

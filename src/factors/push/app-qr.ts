@@ -5,6 +5,7 @@ import type { FactorDependencies } from '../deps.ts';
 import { wrongAnswer } from '../shared/counted-check.ts';
 import { DEVICE_TYPE, PushDevices } from './devices.ts';
 import { QR_PREFIX, qrCode } from './protocol.ts';
+import { noEnrolmentAtSignIn } from '../shared/no-enrolment.ts';
 
 export const APP_QR_CHALLENGE = 'app-qr';
 export const APP_QR_FAMILY = 'app-qr';
@@ -37,12 +38,8 @@ export function appQrFactor(deps: FactorDependencies, devices = new PushDevices(
     targets: async () => [],
     maskTarget: (label) => label,
 
-    enrol: {
-      // The same phones as push approval, added on the account pages.
-      targets: async () => [],
-      begin: async () => ({ status: 'failed', reason: 'not_enrolled' }),
-      complete: async () => ({ status: 'failed', reason: 'not_enrolled' }),
-    },
+    // The same phones as push approval, added on the account pages.
+    enrol: noEnrolmentAtSignIn,
 
     start: async (ctx) => {
       if ((await devices.devicesOf(ctx.user.id)).length === 0) return { status: 'failed', reason: 'not_enrolled' };

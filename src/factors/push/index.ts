@@ -4,6 +4,7 @@ import type { ChallengeContext, FactorModule, StartOutcome, VerifyOutcome } from
 import type { FactorDependencies } from '../deps.ts';
 import { DEVICE_TYPE, PUSH_CHALLENGE, PushDevices, type PushRequestData } from './devices.ts';
 import { approximateIp, browserSummary } from './protocol.ts';
+import { noEnrolmentAtSignIn } from '../shared/no-enrolment.ts';
 
 /**
  * amr of a push approval (RFC 8176): `swk` (the device key is a software-secured key in the phone's
@@ -82,12 +83,8 @@ export function pushFactor(deps: FactorDependencies, devices = new PushDevices(d
     targets: async () => [],
     maskTarget: (label) => label,
 
-    enrol: {
-      // Phones are added on the account pages (a QR code scanned with the phone), not during a sign-in.
-      targets: async () => [],
-      begin: async () => ({ status: 'failed', reason: 'not_enrolled' }),
-      complete: async () => ({ status: 'failed', reason: 'not_enrolled' }),
-    },
+    // Phones are added on the account pages (a QR code scanned with the phone), not during a sign-in.
+    enrol: noEnrolmentAtSignIn,
 
     start: async (ctx): Promise<StartOutcome> => {
       const phones = await devices.devicesOf(ctx.user.id);

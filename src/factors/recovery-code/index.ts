@@ -5,6 +5,7 @@ import type { SecretBox } from '../../security/crypto.ts';
 import type { ChallengeContext, FactorModule, VerifyOutcome } from '../contract.ts';
 import type { FactorDependencies, Transaction } from '../deps.ts';
 import { wrongAnswer } from '../shared/counted-check.ts';
+import { noEnrolmentAtSignIn } from '../shared/no-enrolment.ts';
 
 export const RECOVERY_FAMILY = 'recovery-code';
 /** The challenge id of a sign-in with a recovery code: nothing is sent. */
@@ -100,11 +101,7 @@ export function recoveryCodeFactor(deps: FactorDependencies): RecoveryCodeModule
     targets: async () => [],
     maskTarget: (label) => label,
     // Not enrolled on their own: they come with the first other second factor.
-    enrol: {
-      targets: async () => [],
-      begin: async () => ({ status: 'failed', reason: 'not_enrolled' }),
-      complete: async () => ({ status: 'failed', reason: 'not_enrolled' }),
-    },
+    enrol: noEnrolmentAtSignIn,
 
     start: async (ctx) => ((await unused(ctx.user.id)) > 0 ? { status: 'started', challengeId: BACKUP_CHALLENGE } : { status: 'failed', reason: 'not_enrolled' }),
 
