@@ -1,5 +1,6 @@
-// Every suite runs on the embedded PGlite; storage and flow suites run again on the PostgreSQL
-// server (DATABASE_URL_TEST, default postgres://postgres@127.0.0.1:5432/test), each in a fresh database.
+// Every suite runs on the embedded PGlite; storage and flow suites run again in the production setup:
+// the PostgreSQL server (DATABASE_URL_TEST, default postgres://postgres@127.0.0.1:5432/test), each in a
+// fresh database, with Redis (REDIS_URL_TEST, default redis://127.0.0.1:6379) under a fresh key prefix.
 const transform = {
   '^.+\\.ts$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'es6' } }],
 };

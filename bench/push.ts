@@ -83,7 +83,7 @@ export async function pushLatency(options: { signIns?: number; progress?: (text:
   try {
     const { prisma } = nyckel.db;
     const box = nyckel.box;
-    const devices = new PushDevices({ prisma, box, lock: new FailureLock(prisma, 5, 900), settings: nyckel.settings });
+    const devices = new PushDevices({ prisma, box, lock: new FailureLock({ prisma }, 5, 900), settings: nyckel.settings });
     options.progress?.(`push approval: registering ${USERS} phones`);
     const phones: { email: string; device: DeviceSimulator }[] = [];
     for (let i = 0; i < USERS; i++) {

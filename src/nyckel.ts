@@ -44,6 +44,10 @@ import { Views } from './server/views.ts';
 import { databaseTarget, openDatabase, type Database, type DatabaseTarget } from './storage/db.ts';
 import { applyMigrations, pendingMigrations } from './storage/migrate.ts';
 import { sweepExpiredOidcModels } from './storage/oidc-adapter.ts';
+import { createHybridOidcAdapter } from './storage/oidc-redis-adapter.ts';
+import { openRedis, type RedisStore } from './storage/redis.ts';
+import type { CounterStore } from './security/counters.ts';
+import { LocalSignals, RedisSignals, type Signals } from './storage/signals.ts';
 
 export interface NyckelOptions {
   logger?: Logger;
@@ -64,6 +68,8 @@ export interface Nyckel {
   settings: Settings;
   logger: Logger;
   db: Database;
+  /** Present when REDIS_URL is set. */
+  redis?: RedisStore;
   accounts: Accounts;
   audit: AuditLog;
   box: SecretBox;
@@ -85,6 +91,22 @@ function loopbackUrl(server: http.Server): string {
   const address = server.address() as AddressInfo;
   const host = ['0.0.0.0', '::', ''].includes(address.address) ? '127.0.0.1' : address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return `http://${host}:${address.port}`;
+}
+
+/**
+ * Stops accepting connections and lets the requests in flight finish; connections still busy after
+ * the grace period are cut.
+ */
+async function closeGracefully(server: http.Server, graceMs: number): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const cut = setTimeout(() => server.closeAllConnections(), graceMs);
+    cut.unref();
+    server.close(() => {
+      clearTimeout(cut);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
 }
 
 /** Opens a database handle and brings it to the committed schema. */
@@ -140,13 +162,17 @@ async function assemble(
       : await openMigratedDatabase((options.database as DatabaseTarget | undefined) ?? databaseTarget(settings));
   const { prisma } = db;
 
+  const redis = settings.redis ? await openRedis(settings.redis, logger.child({ component: 'redis' })) : undefined;
+  const counters: CounterStore = { prisma, redis: redis?.client };
+  const signals: Signals = redis ? new RedisSignals(redis.client, redis.subscriber, redis.prefix) : new LocalSignals();
+
   const box = new SecretBox(resolveMasterKey(settings));
   await ensureSigningKeys(prisma, box);
   const cookieKeys = await loadCookieKeys(prisma, box);
 
   const audit = new AuditLog(prisma, logger);
   const accounts = new Accounts(prisma, audit, settings.argon2);
-  const throttle = new LoginThrottle(prisma, settings.loginThrottle);
+  const throttle = new LoginThrottle(counters, settings.loginThrottle);
   const clients = new ClientDirectory(clientsFile);
   const views = new Views();
   const pages = new PageRenderer(views, clients, settings.defaultLocale);
@@ -155,8 +181,8 @@ async function assemble(
   const smsTransport = options.smsTransport ?? createSmsTransport(settings, prisma, { httpClient: options.twilioHttpClient });
   const outbox = devOutboxRoutes({ production: settings.production, transport: mailTransport, prisma, pages, sms: smsTransport?.name === 'outbox' });
 
-  const failureLock = new FailureLock(prisma, settings.factors.maxFailures, settings.factors.lockSeconds);
-  const challenges = new ChallengeStore(prisma, box, failureLock);
+  const failureLock = new FailureLock(counters, settings.factors.maxFailures, settings.factors.lockSeconds);
+  const challenges = new ChallengeStore(prisma, box, failureLock, signals);
   const remembered = new RememberedBrowsers(prisma, box);
   const factorModules = createFactorModules({
     prisma,
@@ -165,6 +191,7 @@ async function assemble(
     views,
     box,
     lock: failureLock,
+    counters,
     sms: { transport: smsTransport, audit, logger: logger.child({ component: 'sms' }) },
     mail: { enqueue: (tx, mail) => enqueueMail(tx, mail), kick: () => dispatcher.kick() },
   });
@@ -181,13 +208,14 @@ async function assemble(
     return !user || !(await remembered.recognise(ctx as unknown as Context, user));
   };
 
+  const oidcAdapter = redis ? createHybridOidcAdapter(prisma, redis.client) : undefined;
   let publishedKids = '';
   /** The keys the provider in force signs with and publishes (the admin API verifies its tokens with them). */
   let signingKeys: JWK[] = [];
   const buildProvider = async () => {
     const jwks = await loadSigningKeys(prisma, box);
     signingKeys = jwks.keys;
-    const built = createProvider({ settings, prisma, accounts, clients: clients.file, jwks, cookieKeys, pages, needsSecondFactor });
+    const built = createProvider({ settings, prisma, accounts, clients: clients.file, jwks, cookieKeys, pages, needsSecondFactor, adapter: oidcAdapter });
     publishedKids = jwks.keys.map((k) => k.kid).join(' ');
     return built;
   };
@@ -214,6 +242,7 @@ async function assemble(
     pages,
     box,
     throttle,
+    lock: failureLock,
     sessions: accountSessions,
     signIn: new AccountSignIn({
       issuer: settings.issuer,
@@ -243,12 +272,17 @@ async function assemble(
           () => true,
           () => false,
         );
-        return { database: answers, pendingMigrations: answers ? await pendingMigrations((sql) => prisma.$queryRawUnsafe(sql)) : [] };
+        return {
+          database: answers,
+          pendingMigrations: answers ? await pendingMigrations((sql) => prisma.$queryRawUnsafe(sql)) : [],
+          redis: redis ? await redis.ping() : undefined,
+          stopping,
+        };
       }),
       ...(settings.demo ? [demoRoutes(settings.issuer, pages)] : []),
       ...(outbox ? [outbox] : []),
       account,
-      authenticatorRoutes({ prisma, box, lock: failureLock, settings, audit, kickMail: () => dispatcher.kick() }),
+      authenticatorRoutes({ prisma, box, lock: failureLock, settings, audit, kickMail: () => dispatcher.kick(), signals }),
       interactionRoutes({
         provider: () => provider,
         accounts,
@@ -260,7 +294,7 @@ async function assemble(
         maxBodyBytes: settings.maxBodyBytes,
         secondFactor: { engine, remembered },
       }),
-      adminApiRoutes({ settings, prisma, accounts, audit, clients, box, signingKeys: () => signingKeys, logger: logger.child({ component: 'admin-api' }) }),
+      adminApiRoutes({ settings, prisma, accounts, audit, clients, box, signingKeys: () => signingKeys, logger: logger.child({ component: 'admin-api' }), locks: { failures: failureLock, throttle } }),
       factorRoutes({
         provider: () => provider,
         engine,
@@ -274,6 +308,7 @@ async function assemble(
         maxBodyBytes: settings.maxBodyBytes,
         notifier,
         deliveryState: (id) => deliveryStatus(prisma, id),
+        signals,
       }),
     ],
   });
@@ -288,6 +323,8 @@ async function assemble(
     await prisma.factorChallenge.deleteMany({ where: { expiresAt: { lte: new Date(now.getTime() - 86_400_000) } } });
     await refreshKeysIfChanged();
   };
+  /** Set once close() starts: /readyz then answers 503 so a balancer stops sending new sign-ins. */
+  let stopping = false;
   const sweepTimer = setInterval(() => {
     sweep().catch((error) => logger.warn({ err: error }, 'sweep of expired rows failed'));
   }, settings.sweepIntervalSeconds * 1000);
@@ -301,6 +338,7 @@ async function assemble(
     settings,
     logger,
     db,
+    redis,
     accounts,
     audit,
     box,
@@ -323,14 +361,12 @@ async function assemble(
     },
     sweep,
     close: async () => {
+      stopping = true;
       clearInterval(sweepTimer);
-      if (server) {
-        await new Promise<void>((resolve) => {
-          server!.close(() => resolve());
-          server!.closeIdleConnections();
-        });
-      }
+      if (server) await closeGracefully(server, settings.shutdownGraceSeconds * 1000);
       await dispatcher.stop();
+      await signals.close();
+      await redis?.close();
       if (ownsDatabase) await db.close();
     },
   };

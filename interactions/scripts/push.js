@@ -1,5 +1,6 @@
 // Nyckel Authenticator, the browser side. On the sign-in page (#push): shows the seconds left, asks
-// the server four times a second whether the phone answered, and continues the sign-in by itself once
+// the server whether the phone answered (each question held up to 20 s and answered the moment the
+// phone does), and continues the sign-in by itself once
 // approved (or says why not: denied, wrong number, expired). On "Add a mobile device" (#device-enrol):
 // reloads once the phone has registered. Leaving the sign-in page gives up the request.
 (function () {
@@ -51,7 +52,7 @@
     document.getElementById('push-instruction').hidden = true;
   }
 
-  poll(box.getAttribute('data-status-url'), 250, function (body) {
+  poll(box.getAttribute('data-status-url') + '?wait=20', 100, function (body) {
     if (finished) return false;
     if (body.status === 'verified') {
       finished = true;

@@ -1,3 +1,4 @@
+import type { FailureLock } from '../factors/shared/failure-lock.ts';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
@@ -33,6 +34,8 @@ import { resetSecondFactors } from '../accounts/reset-factors.ts';
 import { deviceRoutes } from './device-routes.ts';
 
 export interface AccountRouteDependencies {
+  /** Wrong answers per user and factor family (shared with the sign-in pages). */
+  lock: FailureLock;
   prisma: PrismaClient;
   settings: Settings;
   accounts: Accounts;
@@ -815,7 +818,7 @@ export function accountRoutes(deps: AccountRouteDependencies): Router {
     ctx.redirect('/account?done=devices_deleted');
   });
 
-  deviceRoutes(router, { visit, enrolled, form, pages, prisma, box: deps.box, settings: deps.settings });
+  deviceRoutes(router, { visit, enrolled, form, pages, prisma, box: deps.box, settings: deps.settings, lock: deps.lock });
   /** The user's Nyckel sessions (each browser signed in), newest first. */
   async function sessionsOf(userId: string) {
     const rows = await prisma.oidcModel.findMany({ where: { type: 'Session', payload: { path: ['accountId'], equals: userId } }, select: { uid: true, payload: true } });

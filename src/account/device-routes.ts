@@ -8,7 +8,7 @@ import type { Settings } from '../config/settings.ts';
 import { NyckelError } from '../errors.ts';
 import type { ChallengeContext } from '../factors/contract.ts';
 import { PushDevices } from '../factors/push/devices.ts';
-import { FailureLock } from '../factors/shared/failure-lock.ts';
+import type { FailureLock } from '../factors/shared/failure-lock.ts';
 import { translator } from '../i18n/i18n.ts';
 import { assertCsrf } from '../security/csrf.ts';
 import type { SecretBox } from '../security/crypto.ts';
@@ -32,6 +32,7 @@ export interface DeviceRouteHelpers<V extends DeviceVisit> {
   prisma: PrismaClient;
   box: SecretBox;
   settings: Settings;
+  lock: FailureLock;
 }
 
 const nameForm = z.object({ _csrf: z.string().max(200), label: z.string().max(200).default('') });
@@ -44,8 +45,7 @@ const plainForm = z.object({ _csrf: z.string().max(200) });
  */
 export function deviceRoutes<V extends DeviceVisit>(router: Router, helpers: DeviceRouteHelpers<V>): void {
   const { visit, pages, form } = helpers;
-  const lock = new FailureLock(helpers.prisma, helpers.settings.factors.maxFailures, helpers.settings.factors.lockSeconds);
-  const devices = new PushDevices({ prisma: helpers.prisma, box: helpers.box, lock, settings: helpers.settings });
+  const devices = new PushDevices({ prisma: helpers.prisma, box: helpers.box, lock: helpers.lock, settings: helpers.settings });
   const base = '/account/add/push';
 
   const renderName = (ctx: Context, v: V, error?: string, status = 200) =>

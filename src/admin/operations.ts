@@ -4,6 +4,9 @@ import type { Settings } from '../config/settings.ts';
 import { NyckelError } from '../errors.ts';
 import type { User } from '../generated/prisma/client.ts';
 import type { PrismaClient } from '../storage/db.ts';
+import { FailureLock } from '../factors/shared/failure-lock.ts';
+import { LoginThrottle } from '../security/login-throttle.ts';
+import type { CounterStore } from '../security/counters.ts';
 
 /**
  * What an operator does to one account beyond what Accounts offers: the full picture of a user, a
@@ -11,21 +14,16 @@ import type { PrismaClient } from '../storage/db.ts';
  * both behave (and audit) the same.
  */
 
-/** The budgets behind the locks, to say whether a counter is a lock yet. */
-export interface LockLimits {
-  factorMaxFailures: number;
-  passwordFailuresPerAccount: number;
+/** The counters behind the locks an operator sees and lifts (in Redis or the database, as configured). */
+export interface AccountLocks {
+  failures: FailureLock;
+  throttle: LoginThrottle;
 }
 
-export const lockLimits = (settings: Settings): LockLimits => ({
-  factorMaxFailures: settings.factors.maxFailures,
-  passwordFailuresPerAccount: settings.loginThrottle.perAccount,
+export const accountLocks = (settings: Settings, counters: CounterStore): AccountLocks => ({
+  failures: new FailureLock(counters, settings.factors.maxFailures, settings.factors.lockSeconds),
+  throttle: new LoginThrottle(counters, settings.loginThrottle),
 });
-
-// The row keys of rate-limiter-flexible: `<keyPrefix>:<key>`, as written by FailureLock
-// (`factor-failures`, key `<family>:<userId>`) and LoginThrottle (`login-account`, key the email).
-const FACTOR_LOCK_PREFIX = 'factor-failures:';
-const PASSWORD_LOCK_PREFIX = 'login-account:';
 
 export interface LockState {
   /** `password`, or the factor family (`email`, `totp`, `sms`, `recovery-code`, …). */
@@ -67,33 +65,21 @@ export interface UserDetails {
 
 const iso = (date: Date | null) => (date ? date.toISOString() : null);
 
-function passwordLockKeys(addresses: string[]) {
-  return [...new Set(addresses.map((address) => `${PASSWORD_LOCK_PREFIX}${address.trim().toLowerCase()}`))];
+async function signInAddresses(prisma: PrismaClient, user: User): Promise<string[]> {
+  const rows = await prisma.userEmail.findMany({ where: { userId: user.id }, select: { address: true } });
+  return [...new Set([user.email, ...rows.map((row) => row.address)].map((address) => address.trim().toLowerCase()))];
 }
 
-async function lockRows(prisma: PrismaClient, user: User) {
-  const addresses = (await prisma.userEmail.findMany({ where: { userId: user.id }, select: { address: true } })).map((row) => row.address);
-  return prisma.rateLimit.findMany({
-    where: {
-      OR: [
-        { key: { startsWith: FACTOR_LOCK_PREFIX, endsWith: `:${user.id}` } },
-        { key: { in: passwordLockKeys([user.email, ...addresses]) } },
-      ],
-    },
-  });
-}
-
-export async function lockStates(prisma: PrismaClient, user: User, limits: LockLimits, now = new Date()): Promise<LockState[]> {
-  const rows = await lockRows(prisma, user);
-  return rows
-    .filter((row) => !row.expire || row.expire > now)
-    .map((row) => {
-      const isPassword = row.key.startsWith(PASSWORD_LOCK_PREFIX);
-      const kind = isPassword ? 'password' : row.key.slice(FACTOR_LOCK_PREFIX.length, -(user.id.length + 1));
-      const budget = isPassword ? limits.passwordFailuresPerAccount : limits.factorMaxFailures;
-      return { kind, failures: row.points, locked: row.points >= budget, until: iso(row.expire) };
-    })
-    .sort((a, b) => a.kind.localeCompare(b.kind));
+export async function lockStates(prisma: PrismaClient, user: User, locks: AccountLocks, now = new Date()): Promise<LockState[]> {
+  const [factorCounts, passwordCounts] = await Promise.all([
+    locks.failures.counts(user.id, now.getTime()),
+    signInAddresses(prisma, user).then((addresses) => Promise.all(addresses.map((address) => locks.throttle.accountCount(address, now.getTime())))),
+  ]);
+  const factorStates = factorCounts.map((count) => ({ kind: count.family, failures: count.failures, locked: count.failures >= locks.failures.maxFailures, until: iso(count.until) }));
+  const passwordStates = passwordCounts.flatMap((count) =>
+    count ? [{ kind: 'password', failures: count.failures, locked: count.failures >= locks.throttle.limits.perAccount, until: iso(count.until) }] : [],
+  );
+  return [...factorStates, ...passwordStates].sort((a, b) => a.kind.localeCompare(b.kind));
 }
 
 function toAuditEntry(row: { id: bigint; createdAt: Date; type: string; userId: string | null; ip: string | null; data: unknown; user?: { email: string } | null }): AuditEntry {
@@ -119,14 +105,14 @@ export async function auditTail(prisma: PrismaClient, options: { userId?: string
   return rows.reverse().map(toAuditEntry);
 }
 
-export async function userDetails(prisma: PrismaClient, user: User, limits: LockLimits, now = new Date()): Promise<UserDetails> {
+export async function userDetails(prisma: PrismaClient, user: User, counters: AccountLocks, now = new Date()): Promise<UserDetails> {
   const [emails, phones, methods, rememberedBrowsers, locks, recentEvents] = await Promise.all([
     prisma.userEmail.findMany({ where: { userId: user.id }, orderBy: { createdAt: 'asc' } }),
     prisma.userPhone.findMany({ where: { userId: user.id }, orderBy: { createdAt: 'asc' } }),
     prisma.factorEnrolment.findMany({ where: { userId: user.id }, orderBy: [{ position: 'asc' }, { createdAt: 'asc' }] }),
     // The same test as RememberedBrowsers.recognise: a password change ends the earlier ones.
     prisma.rememberedBrowser.count({ where: { userId: user.id, revokedAt: null, expiresAt: { gt: now }, createdAt: { gt: user.passwordChangedAt } } }),
-    lockStates(prisma, user, limits, now),
+    lockStates(prisma, user, counters, now),
     auditTail(prisma, { userId: user.id, limit: 10 }),
   ]);
   return {
@@ -152,20 +138,13 @@ export async function userDetails(prisma: PrismaClient, user: User, limits: Lock
  * Clears every second-factor failure lock of the user and the password throttle of their
  * addresses (the per-IP budget is not the user's and stays). Returns how many counters went.
  */
-export async function unlockUser(prisma: PrismaClient, audit: AuditLog, user: User, context: AuditContext & { actor: string }): Promise<number> {
-  return prisma.$transaction(async (tx) => {
-    const addresses = (await tx.userEmail.findMany({ where: { userId: user.id }, select: { address: true } })).map((row) => row.address);
-    const { count } = await tx.rateLimit.deleteMany({
-      where: {
-        OR: [
-          { key: { startsWith: FACTOR_LOCK_PREFIX, endsWith: `:${user.id}` } },
-          { key: { in: passwordLockKeys([user.email, ...addresses]) } },
-        ],
-      },
-    });
-    await audit.within(tx).record('user.unlocked', { userId: user.id, ip: context.ip, userAgent: context.userAgent, data: { cleared: count, actor: context.actor } });
-    return count;
-  });
+export async function unlockUser(prisma: PrismaClient, audit: AuditLog, locks: AccountLocks, user: User, context: AuditContext & { actor: string }): Promise<number> {
+  const addresses = await signInAddresses(prisma, user);
+  const factorCounts = await locks.failures.clear(user.id);
+  const passwordCounts = (await Promise.all(addresses.map((address) => locks.throttle.clearAccount(address)))).filter(Boolean).length;
+  const cleared = factorCounts + passwordCounts;
+  await audit.record('user.unlocked', { userId: user.id, ip: context.ip, userAgent: context.userAgent, data: { cleared, actor: context.actor } });
+  return cleared;
 }
 
 /**

@@ -16,7 +16,7 @@ import type { PrismaClient } from '../storage/db.ts';
 import { bindPersonalNumber, unbindPersonalNumber } from '../factors/bankid/binding.ts';
 import { parsePersonalNumber, type PersonalNumberProblem } from '../factors/bankid/personal-number.ts';
 import type { SecretBox } from '../security/crypto.ts';
-import { auditTail, lockLimits, setSignInEmail, unlockUser, userDetails } from './operations.ts';
+import { auditTail, setSignInEmail, unlockUser, userDetails, type AccountLocks } from './operations.ts';
 import { adminTokenVerifier, BearerError, type AdminCaller } from './token.ts';
 
 export const ADMIN_PREFIX = '/admin/v1';
@@ -49,6 +49,8 @@ export interface AdminDependencies {
   /** The signing keys in force (private JWKs as loaded; only their public parts are used). */
   signingKeys: () => JWK[];
   logger: Logger;
+  /** The failure and password counters an operator sees and lifts. */
+  locks: AccountLocks;
 }
 
 interface AdminState {
@@ -137,7 +139,6 @@ export function adminApiRoutes(deps: AdminDependencies): Router<AdminState> {
   const router = new Router<AdminState>({ prefix: ADMIN_PREFIX });
   const verify = adminTokenVerifier({ issuer: settings.issuer, signingKeys: deps.signingKeys, clients: deps.clients });
   const json = bodyParser({ enableTypes: ['json'], jsonLimit: `${settings.maxBodyBytes}b`, encoding: 'utf-8' });
-  const limits = lockLimits(settings);
 
   router.use(jsonErrors(deps.logger));
   router.use(async (ctx, next) => {
@@ -189,7 +190,7 @@ export function adminApiRoutes(deps: AdminDependencies): Router<AdminState> {
     if (outcome.status === 'exists') throw new NyckelError('conflict', `a user with the email ${outcome.email} already exists`);
     ctx.status = 201;
     ctx.set('Location', `${settings.issuer}${ADMIN_PREFIX}/users/${outcome.userId}`);
-    ctx.body = await userDetails(prisma, await requireUser(outcome.userId), limits);
+    ctx.body = await userDetails(prisma, await requireUser(outcome.userId), deps.locks);
   });
 
   // The same as `nyckel users import`: a CSV body (text/csv, with a header row) or a JSON array.
@@ -208,13 +209,13 @@ export function adminApiRoutes(deps: AdminDependencies): Router<AdminState> {
   });
 
   router.get('/users/:id', async (ctx) => {
-    ctx.body = await userDetails(prisma, await requireUser(ctx.params.id), limits);
+    ctx.body = await userDetails(prisma, await requireUser(ctx.params.id), deps.locks);
   });
 
   router.post('/users/:id/sign-in-email', async (ctx) => {
     const input = parse(bodies.signInEmail, await body(ctx));
     const user = await setSignInEmail(prisma, audit, await requireUser(ctx.params.id), input.email, context(ctx));
-    ctx.body = await userDetails(prisma, user, limits);
+    ctx.body = await userDetails(prisma, user, deps.locks);
   });
 
   router.post('/users/:id/reset-factors', async (ctx) => {
@@ -226,7 +227,7 @@ export function adminApiRoutes(deps: AdminDependencies): Router<AdminState> {
 
   router.post('/users/:id/unlock', async (ctx) => {
     await body(ctx);
-    ctx.body = { cleared: await unlockUser(prisma, audit, await requireUser(ctx.params.id), context(ctx)) };
+    ctx.body = { cleared: await unlockUser(prisma, audit, deps.locks, await requireUser(ctx.params.id), context(ctx)) };
   });
 
   for (const [action, status] of [
@@ -237,7 +238,7 @@ export function adminApiRoutes(deps: AdminDependencies): Router<AdminState> {
       await body(ctx);
       const user = await requireUser(ctx.params.id);
       const updated = user.status === status ? user : await accounts.setStatus(user.email, status, context(ctx));
-      ctx.body = await userDetails(prisma, updated, limits);
+      ctx.body = await userDetails(prisma, updated, deps.locks);
     });
   }
 

@@ -17,6 +17,8 @@ import {
   type DeviceOutcome,
 } from '../factors/push/devices.ts';
 import type { FailureLock } from '../factors/shared/failure-lock.ts';
+import { challengeTopic } from '../factors/shared/challenges.ts';
+import type { Signals } from '../storage/signals.ts';
 import { biometricRegistration } from '../factors/push/biometric.ts';
 import { interactionsDir, translator } from '../i18n/i18n.ts';
 import type { SecretBox } from '../security/crypto.ts';
@@ -32,6 +34,8 @@ export interface AuthenticatorDependencies {
   audit: AuditLog;
   /** Starts sending queued mail now. */
   kickMail: () => void;
+  /** Wakes the sign-in page waiting for this phone's answer, on whichever node it waits. */
+  signals?: Signals;
 }
 
 export const AUTHENTICATOR_PATH = '/authenticator';
@@ -142,6 +146,7 @@ export function authenticatorRoutes(deps: AuthenticatorDependencies): Router {
       return respond(ctx, outcome);
     }
     const { userId, deviceId, decision, notMe, client } = outcome.value;
+    await deps.signals?.notify(challengeTopic(input.challengeId));
     await deps.audit.record(decision === 'approve' ? 'push.approved' : 'push.denied', { userId, data: { device: deviceId, challenge: input.challengeId, notMe }, ...auditContext(ctx) });
     if (decision === 'deny' && notMe) {
       await deps.audit.record('push.reported', { userId, data: { device: deviceId, challenge: input.challengeId, client }, ...auditContext(ctx) });

@@ -4,6 +4,11 @@ import { Accounts, emailSchema } from '../accounts/accounts.ts';
 import { AuditLog } from '../accounts/audit.ts';
 import type { Settings } from '../config/settings.ts';
 import type { Database } from '../storage/db.ts';
+import type { RedisStore } from '../storage/redis.ts';
+import type { AccountLocks } from '../admin/operations.ts';
+import pino from 'pino';
+
+const quietLogger = pino({ level: 'silent' });
 import { CLI_ACTOR, CliError, parseValue, settings, table, withDatabase } from './common.ts';
 
 /** The help-desk commands: `users show|set-email|reset-factors|unlock|import` and `audit tail`. */
@@ -13,14 +18,40 @@ interface Operator {
   db: Database;
   audit: AuditLog;
   accounts: Accounts;
+  /** The failure and password counters, where the nodes keep them (Redis when configured). */
+  locks(): Promise<AccountLocks>;
 }
 
 function asOperator<T>(work: (op: Operator) => Promise<T>): Promise<T> {
   const config = settings();
-  return withDatabase(config, (db) => {
+  return withDatabase(config, async (db) => {
     const audit = new AuditLog(db.prisma);
-    return work({ config, db, audit, accounts: new Accounts(db.prisma, audit, config.argon2) });
+    const redis = await lazyRedis(config);
+    try {
+      const locks = async () => {
+        const { accountLocks } = await import('../admin/operations.ts');
+        return accountLocks(config, { prisma: db.prisma, redis: await redis.client() });
+      };
+      return await work({ config, db, audit, accounts: new Accounts(db.prisma, audit, config.argon2), locks });
+    } finally {
+      await redis.close();
+    }
   });
+}
+
+/** Opens Redis only for a command that reads counters, and only when the nodes use it. */
+async function lazyRedis(config: Settings) {
+  let store: Promise<RedisStore> | undefined;
+  return {
+    client: async () => {
+      if (!config.redis) return undefined;
+      store ??= import('../storage/redis.ts').then(({ openRedis }) => openRedis(config.redis!, quietLogger));
+      return (await store).client;
+    },
+    close: async () => {
+      if (store) await (await store).close();
+    },
+  };
 }
 
 const at = (iso: string | null) => (iso ? iso.replace(/\.\d{3}Z$/, 'Z') : '-');
@@ -46,8 +77,8 @@ export function registerOperatorUserCommands(users: Command) {
     .description("a user's addresses, phones, second factors, remembered browsers, locks and latest security events")
     .option('--json', 'print JSON')
     .action(async (email: string, options: { json?: boolean }) => {
-      const { userDetails, lockLimits } = await import('../admin/operations.ts');
-      const details = await asOperator(async ({ config, db, accounts }) => userDetails(db.prisma, await accounts.requireByEmail(email), lockLimits(config)));
+      const { userDetails } = await import('../admin/operations.ts');
+      const details = await asOperator(async ({ db, accounts, locks }) => userDetails(db.prisma, await accounts.requireByEmail(email), await locks()));
       if (options.json) {
         console.log(JSON.stringify(details, null, 2));
         return;
@@ -114,7 +145,7 @@ export function registerOperatorUserCommands(users: Command) {
     .description("clear a user's second-factor failure locks and failed-password count")
     .action(async (email: string) => {
       const { unlockUser } = await import('../admin/operations.ts');
-      const cleared = await asOperator(async ({ db, audit, accounts }) => unlockUser(db.prisma, audit, await accounts.requireByEmail(email), { actor: CLI_ACTOR }));
+      const cleared = await asOperator(async ({ db, audit, accounts, locks }) => unlockUser(db.prisma, audit, await locks(), await accounts.requireByEmail(email), { actor: CLI_ACTOR }));
       console.log(cleared ? `unlocked ${email.trim().toLowerCase()} (cleared ${cleared} counter(s))` : `${email.trim().toLowerCase()} had no locks or failure counts`);
     });
 

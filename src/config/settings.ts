@@ -23,6 +23,11 @@ export const settingsSchema = z
       .string()
       .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
       .optional(),
+    REDIS_URL: z
+      .string()
+      .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+      .optional(),
+    NYCKEL_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1 to 64 letters, digits or _ . : -').default('nyckel:'),
     NYCKEL_CLIENTS: z.string().min(1).default('config/clients.yaml'),
     NYCKEL_MASTER_KEY: z
       .string()
@@ -43,6 +48,7 @@ export const settingsSchema = z
     NYCKEL_LOGIN_FAILURES_PER_IP: z.coerce.number().int().positive().default(100),
     NYCKEL_LOGIN_FAILURE_WINDOW: seconds.default(15 * 60),
     NYCKEL_SWEEP_INTERVAL: seconds.default(60),
+    NYCKEL_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).max(600).default(10),
     NYCKEL_ARGON2_MEMORY_KIB: z.coerce.number().int().min(8192).default(19456),
     NYCKEL_ARGON2_TIME_COST: z.coerce.number().int().min(1).default(2),
     NYCKEL_MFA_REQUIRED: booleanish.default(false),
@@ -136,6 +142,8 @@ export interface Settings {
   issuerExplicit: boolean;
   dataDir: string;
   databaseUrl?: string;
+  /** Shared short-lived state of several nodes; without it everything is in the database. */
+  redis?: { url: string; prefix: string };
   clientsFile: string;
   masterKey?: string;
   trustProxy: boolean;
@@ -152,6 +160,8 @@ export interface Settings {
     authorizationCode: number;
   };
   loginThrottle: { perAccount: number; perIp: number; windowSeconds: number };
+  /** How long requests in flight may take to finish after a shutdown signal. */
+  shutdownGraceSeconds: number;
   sweepIntervalSeconds: number;
   argon2: { memoryCost: number; timeCost: number };
   /** Defaults for clients whose entry in the clients file has no `mfa` block. */
@@ -242,6 +252,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     issuerExplicit: raw.ISSUER !== undefined,
     dataDir: path.resolve(raw.NYCKEL_DATA_DIR),
     databaseUrl: raw.DATABASE_URL,
+    redis: raw.REDIS_URL ? { url: raw.REDIS_URL, prefix: raw.NYCKEL_REDIS_PREFIX } : undefined,
     clientsFile: path.resolve(raw.NYCKEL_CLIENTS),
     masterKey: raw.NYCKEL_MASTER_KEY,
     trustProxy: raw.NYCKEL_TRUST_PROXY,
@@ -263,6 +274,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       windowSeconds: raw.NYCKEL_LOGIN_FAILURE_WINDOW,
     },
     sweepIntervalSeconds: raw.NYCKEL_SWEEP_INTERVAL,
+    shutdownGraceSeconds: raw.NYCKEL_SHUTDOWN_GRACE_SECONDS,
     argon2: { memoryCost: raw.NYCKEL_ARGON2_MEMORY_KIB, timeCost: raw.NYCKEL_ARGON2_TIME_COST },
     mfa: {
       required: raw.NYCKEL_MFA_REQUIRED,

@@ -7,6 +7,7 @@ import type { SecretBox } from '../security/crypto.ts';
 import type { ChallengeStore } from './shared/challenges.ts';
 import type { SmsTransport } from './sms/transport.ts';
 import type { FailureLock } from './shared/failure-lock.ts';
+import type { CounterStore } from '../security/counters.ts';
 
 export type Transaction = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0];
 
@@ -35,6 +36,8 @@ export interface FactorDependencies {
   box: SecretBox;
   /** Wrong answers per user and factor family (the same lock the challenge store counts in). */
   lock: FailureLock;
+  /** Where budgets are counted (Redis when configured, else the database). */
+  counters: CounterStore;
   /** SMS: the transport (undefined when SMS cannot be sent: the method is then unavailable), audit and log. */
   sms?: { transport?: SmsTransport; audit: AuditLog; logger: Logger };
 }

@@ -17,6 +17,8 @@ export interface ProviderDependencies {
   jwks: { keys: JWK[] };
   cookieKeys: string[];
   pages: PageRenderer;
+  /** oidc-provider's storage; default: every model in PostgreSQL (src/storage/oidc-adapter.ts). */
+  adapter?: Configuration['adapter'];
   /** Whether the signed-in session must add a second factor for this authorization request. */
   needsSecondFactor?: (ctx: KoaContextWithOIDC) => Promise<boolean>;
 }
@@ -50,7 +52,7 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
     token.resourceServer?.accessTokenTTL ?? settings.ttl.accessToken;
 
   return {
-    adapter: createOidcAdapter(deps.prisma),
+    adapter: deps.adapter ?? createOidcAdapter(deps.prisma),
     clients: clients.clients.map(toProviderMetadata) as Configuration['clients'],
     jwks: deps.jwks as Configuration['jwks'],
     cookies: {

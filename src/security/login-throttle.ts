@@ -1,6 +1,7 @@
-import { RateLimiterPrisma, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterRes } from 'rate-limiter-flexible';
 import { NyckelError } from '../errors.ts';
 import type { PrismaClient } from '../storage/db.ts';
+import { Counter, type CounterStore } from './counters.ts';
 
 /**
  * Failed password attempts counted per submitted account name and per client IP in the database, so
@@ -8,13 +9,12 @@ import type { PrismaClient } from '../storage/db.ts';
  * an unknown account is throttled exactly like a known one.
  */
 export class LoginThrottle {
-  private readonly perAccount: RateLimiterPrisma;
-  private readonly perIp: RateLimiterPrisma;
+  private readonly perAccount: Counter;
+  private readonly perIp: Counter;
 
-  constructor(prisma: PrismaClient, limits: { perAccount: number; perIp: number; windowSeconds: number }) {
-    const common = { storeClient: prisma, tableName: 'rateLimit', duration: limits.windowSeconds, clearExpiredByTimeout: false };
-    this.perAccount = new RateLimiterPrisma({ ...common, keyPrefix: 'login-account', points: limits.perAccount });
-    this.perIp = new RateLimiterPrisma({ ...common, keyPrefix: 'login-ip', points: limits.perIp });
+  constructor(store: CounterStore, readonly limits: { perAccount: number; perIp: number; windowSeconds: number }) {
+    this.perAccount = new Counter(store, { keyPrefix: 'login-account', points: limits.perAccount, duration: limits.windowSeconds });
+    this.perIp = new Counter(store, { keyPrefix: 'login-ip', points: limits.perIp, duration: limits.windowSeconds });
   }
 
   private static accountKey(email: string) {
@@ -42,6 +42,17 @@ export class LoginThrottle {
         await Promise.all([this.perAccount.delete(accountKey), this.perIp.reward(ip, 1)]);
       },
     };
+  }
+
+  /** Failed attempts counted against an account name, and when they lapse (the operator's view). */
+  async accountCount(email: string, now = Date.now()): Promise<{ failures: number; until: Date } | undefined> {
+    const res = await this.perAccount.get(LoginThrottle.accountKey(email));
+    return res && res.consumedPoints > 0 ? { failures: res.consumedPoints, until: new Date(now + res.msBeforeNext) } : undefined;
+  }
+
+  /** Lifts the per-account count (the per-IP budget is not one account's and stays). */
+  async clearAccount(email: string): Promise<boolean> {
+    return this.perAccount.delete(LoginThrottle.accountKey(email));
   }
 }
 

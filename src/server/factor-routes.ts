@@ -1,3 +1,5 @@
+import { statusWhenChanged } from './long-poll.ts';
+import type { Signals } from '../storage/signals.ts';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
@@ -29,6 +31,8 @@ import { qrDataUrl, qrSvgDataUrl } from './qr.ts';
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
 export interface FactorRouteDependencies {
+  /** Wakes a waiting status request when its challenge is answered (on any node). */
+  signals: Signals;
   provider: () => Provider;
   engine: FactorEngine;
   accounts: Accounts;
@@ -546,9 +550,13 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     const state = await signIn(ctx);
     const module = await allowedModule(state, ctx.params.factor);
     ctx.set('Cache-Control', 'no-store');
-    if (module.kind === 'poll') return void (ctx.body = await pollStatus(ctx, state, module, ctx.params.challengeId));
-    const status = module.status ? await module.status(state.ctx, ctx.params.challengeId) : { status: 'pending' as const };
-    ctx.body = { status: status.status === 'verified' ? 'verified' : 'pending' };
+    const { challengeId } = ctx.params;
+    const read = async (): Promise<{ status: string }> => {
+      if (module.kind === 'poll') return pollStatus(ctx, state, module, challengeId);
+      const status = module.status ? await module.status(state.ctx, challengeId) : { status: 'pending' as const };
+      return { status: status.status === 'verified' ? 'verified' : 'pending' };
+    };
+    ctx.body = await statusWhenChanged(ctx, deps.signals, challengeId, read, (body) => body.status === 'pending');
   });
 
   /**

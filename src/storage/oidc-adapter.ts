@@ -2,13 +2,14 @@ import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { PrismaClient } from './db.ts';
 
 /** Models whose second consume means replay: the whole grant is revoked and the request refused. */
-const grantSources = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
+export const grantSources = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
 
 /**
  * oidc-provider's storage for every model (sessions, interactions, codes, tokens, grants, …) in one
- * table. Expired rows are never returned and are removed by `sweepExpiredOidcModels`.
+ * table. Expired rows are never returned and are removed by `sweepExpiredOidcModels`. A replayed code
+ * revokes its grant through `revokeGrant` (wherever the grant's other models are kept).
  */
-export function createOidcAdapter(prisma: PrismaClient) {
+export function createOidcAdapter(prisma: PrismaClient, options: { revokeGrant?: (grantId: string) => Promise<void> } = {}) {
   const notExpired = () => ({ OR: [{ expiresAt: null }, { expiresAt: { gt: new Date() } }] });
 
   function present(row: { payload: unknown; consumedAt: Date | null } | null): AdapterPayload | undefined {
@@ -66,7 +67,7 @@ export function createOidcAdapter(prisma: PrismaClient) {
       });
       if (count === 0 && grantSources.has(this.type)) {
         const row = await prisma.oidcModel.findUnique({ where: { type_id: { type: this.type, id } } });
-        if (row?.grantId) await this.revokeByGrantId(row.grantId);
+        if (row?.grantId) await (options.revokeGrant ?? ((grantId: string) => this.revokeByGrantId(grantId)))(row.grantId);
         throw new errors.InvalidGrant(`${this.type} already consumed`);
       }
     }

@@ -7,6 +7,7 @@ import { loadSettings, type Settings } from '../../src/config/settings.ts';
 import { newMasterKey } from '../../src/security/crypto.ts';
 import { startNyckel, type Nyckel } from '../../src/nyckel.ts';
 import { freshDatabase } from './database.ts';
+import { freshRedisPrefix, redisTestUrl, testUsesRedis } from './redis.ts';
 import type { MailTransport } from '../../src/delivery/transport.ts';
 import type { NyckelOptions } from '../../src/nyckel.ts';
 
@@ -120,6 +121,7 @@ export async function startTestNyckel(
 ): Promise<TestNyckel> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nyckel-test-'));
   const database = await freshDatabase();
+  const redis = testUsesRedis() ? freshRedisPrefix() : undefined;
   const settings: Settings = loadSettings({
     NODE_ENV: 'test',
     PORT: '0',
@@ -131,6 +133,7 @@ export async function startTestNyckel(
     // Cheaper hashes keep the suite quick; the benchmark measures the production parameters.
     NYCKEL_ARGON2_MEMORY_KIB: '8192',
     NYCKEL_ARGON2_TIME_COST: '1',
+    ...(redis ? { REDIS_URL: redisTestUrl, NYCKEL_REDIS_PREFIX: redis.prefix } : {}),
     ...options.env,
   });
   const clients = options.clients ?? parseClientsFile(testClientsYaml, 'test-clients.yaml');
@@ -141,6 +144,7 @@ export async function startTestNyckel(
     stop: async () => {
       await nyckel.close();
       await database.drop();
+      await redis?.drop();
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -23,7 +23,7 @@ let counter = 0;
 beforeAll(async () => {
   nyckel = await startTestNyckel({ env: { NYCKEL_FACTOR_MAX_FAILURES: String(MAX_FAILURES) } });
   const { prisma } = nyckel.db;
-  lock = new FailureLock(prisma, nyckel.settings.factors.maxFailures, nyckel.settings.factors.lockSeconds);
+  lock = new FailureLock({ prisma }, nyckel.settings.factors.maxFailures, nyckel.settings.factors.lockSeconds);
   // Only what the module uses: no mail, no views.
   const deps = { prisma, settings: nyckel.settings, box: nyckel.box, lock, challenges: new ChallengeStore(prisma, nyckel.box, lock) };
   passkey = passkeyFactor(deps as unknown as FactorDependencies);

@@ -4,10 +4,14 @@ import { safeEqual, randomToken, type SecretBox } from '../../security/crypto.ts
 import type { PrismaClient } from '../../storage/db.ts';
 import type { ChallengeContext, VerifyOutcome } from '../contract.ts';
 import type { FailureLock } from './failure-lock.ts';
+import type { Signals } from '../../storage/signals.ts';
 
 type Tx = Omit<PrismaClient, '$connect' | '$disconnect' | '$on' | '$transaction' | '$extends'>;
 
 export const CODE_DIGITS = 6;
+
+/** The signal topic of one challenge (src/storage/signals.ts). */
+export const challengeTopic = (challengeId: string) => `challenge:${challengeId}`;
 
 export function newCode(): string {
   return crypto.randomInt(0, 10 ** CODE_DIGITS).toString().padStart(CODE_DIGITS, '0');
@@ -23,6 +27,8 @@ export class ChallengeStore {
     private readonly prisma: PrismaClient,
     private readonly box: SecretBox,
     private readonly lock: FailureLock,
+    /** Tells a page waiting on the challenge (an email link opened in another tab) that it was answered. */
+    private readonly signals?: Signals,
   ) {}
 
   private hash(kind: 'code' | 'link' | 'browser', value: string): string {
@@ -126,6 +132,7 @@ export class ChallengeStore {
       data: { consumedAt: now, verifiedAt: now },
     });
     if (count === 0) return { status: 'failed', reason: 'used' };
+    await this.signals?.notify(challengeTopic(challenge.id));
     await attempt.succeeded?.();
     return { status: 'verified', amr: [], target: challenge.target ?? undefined };
   }

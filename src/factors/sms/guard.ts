@@ -1,7 +1,7 @@
 import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js';
-import { RateLimiterPrisma, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterRes } from 'rate-limiter-flexible';
+import { Counter, type CounterStore } from '../../security/counters.ts';
 import type { Settings } from '../../config/settings.ts';
-import type { PrismaClient } from '../../storage/db.ts';
 
 export type SmsRefusal = 'country' | 'budget_number' | 'budget_account' | 'budget_ip' | 'budget_global';
 
@@ -24,14 +24,13 @@ export function countryOf(e164: string): string | undefined {
  * being pumped does not use up the global budget of everyone else.
  */
 export class SmsGuard {
-  private readonly budgets: Array<{ reason: SmsRefusal; limiter: RateLimiterPrisma }>;
+  private readonly budgets: Array<{ reason: SmsRefusal; limiter: Counter }>;
 
   constructor(
-    prisma: PrismaClient,
+    store: CounterStore,
     private readonly settings: Settings['sms'],
   ) {
-    const common = { storeClient: prisma, tableName: 'rateLimit', duration: 3600, clearExpiredByTimeout: false };
-    const budget = (reason: SmsRefusal, points: number) => ({ reason, limiter: new RateLimiterPrisma({ ...common, keyPrefix: `sms-${reason}`, points }) });
+    const budget = (reason: SmsRefusal, points: number) => ({ reason, limiter: new Counter(store, { keyPrefix: `sms-${reason}`, points, duration: 3600 }) });
     this.budgets = [
       budget('budget_number', settings.budgets.perNumber),
       budget('budget_account', settings.budgets.perAccount),

@@ -30,7 +30,7 @@ interface SmsChallengeData {
  */
 export function smsFactor(deps: FactorDependencies): FactorModule {
   const transport: SmsTransport | undefined = deps.sms?.transport;
-  const guard = new SmsGuard(deps.prisma, deps.settings.sms);
+  const guard = new SmsGuard(deps.counters, deps.settings.sms);
   const log = deps.sms?.logger;
   if (!transport) {
     log?.warn({ transport: deps.settings.sms.transport }, 'SMS cannot be sent (the dev outbox is refused in production): the SMS method is unavailable');

@@ -1,0 +1,144 @@
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import type { Redis } from 'ioredis';
+import type { PrismaClient } from './db.ts';
+import { createOidcAdapter, grantSources } from './oidc-adapter.ts';
+
+/**
+ * The models that live minutes and are read on every step of a sign-in: kept in Redis when there is
+ * one. Sessions stay in the database with grants and refresh tokens: an account's sessions are
+ * listed on /account and ended in the same transaction as a reset of its factors.
+ */
+export const redisModels = new Set([
+  'Interaction',
+  'AuthorizationCode',
+  'AccessToken',
+  'ClientCredentials',
+  'PushedAuthorizationRequest',
+  'ReplayDetection',
+  'DeviceCode',
+  'BackchannelAuthenticationRequest',
+]);
+
+// Marks a stored model consumed unless it already is: 1 = now consumed, 0 = was already, -1 = gone.
+const CONSUME = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+return redis.call('HSETNX', KEYS[1], 'consumed', ARGV[1])
+`;
+
+const modelKey = (type: string, id: string) => `oidc:${type}:${id}`;
+const grantKey = (grantId: string) => `oidc:grant:${grantId}`;
+const uidKey = (type: string, uid: string) => `oidc:${type}:uid:${uid}`;
+const userCodeKey = (type: string, userCode: string) => `oidc:${type}:userCode:${userCode}`;
+
+/**
+ * One model type in Redis: a hash (`payload`, and `consumed` once used) that expires with the model.
+ * Consuming is one atomic script, so of two parallel uses of one code exactly one wins, as with the
+ * database adapter. Each grant keeps the set of its keys, so revoking a grant reaches them.
+ */
+export class RedisOidcModel implements Adapter {
+  constructor(
+    private readonly redis: Redis,
+    private readonly type: string,
+    private readonly revokeGrant: (grantId: string) => Promise<void>,
+  ) {}
+
+  async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+    const key = modelKey(this.type, id);
+    const ttl = Math.max(1, Math.ceil(expiresIn || 0));
+    const multi = this.redis.multi().hset(key, 'payload', JSON.stringify(payload));
+    if (expiresIn) multi.expire(key, ttl);
+    if (payload.grantId) {
+      const grant = grantKey(payload.grantId);
+      multi.sadd(grant, key);
+      // NX then GT: the set lives as long as its longest-lived member.
+      if (expiresIn) multi.expire(grant, ttl, 'NX').expire(grant, ttl, 'GT');
+    }
+    if (payload.uid) multi.set(uidKey(this.type, payload.uid), id, 'EX', ttl);
+    if (payload.userCode) multi.set(userCodeKey(this.type, payload.userCode), id, 'EX', ttl);
+    await multi.exec().then(failOnError);
+  }
+
+  async find(id: string): Promise<AdapterPayload | undefined> {
+    const row = await this.redis.hgetall(modelKey(this.type, id));
+    if (!row.payload) return undefined;
+    const payload = JSON.parse(row.payload) as AdapterPayload;
+    return row.consumed ? { ...payload, consumed: Number(row.consumed) } : payload;
+  }
+
+  async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+    const id = await this.redis.get(uidKey(this.type, uid));
+    return id ? this.find(id) : undefined;
+  }
+
+  async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+    const id = await this.redis.get(userCodeKey(this.type, userCode));
+    return id ? this.find(id) : undefined;
+  }
+
+  async destroy(id: string): Promise<void> {
+    await this.redis.del(modelKey(this.type, id));
+  }
+
+  async revokeByGrantId(grantId: string): Promise<void> {
+    const keys = await this.redis.smembers(grantKey(grantId));
+    // Every Redis model of the grant is in this one set; members are unprefixed keys, as written.
+    await this.redis.del(grantKey(grantId), ...keys);
+  }
+
+  async consume(id: string): Promise<void> {
+    const result = (await this.redis.eval(CONSUME, 1, modelKey(this.type, id), Math.floor(Date.now() / 1000))) as number;
+    if (result === 1 || !grantSources.has(this.type)) return;
+    if (result === 0) {
+      const grantId = (await this.find(id))?.grantId;
+      if (grantId) await this.revokeGrant(grantId);
+    }
+    throw new errors.InvalidGrant(`${this.type} already consumed`);
+  }
+}
+
+function failOnError(results: Array<[Error | null, unknown]> | null) {
+  const failed = results?.find(([error]) => error);
+  if (failed) throw failed[0];
+  if (!results) throw new Error('redis transaction aborted');
+}
+
+/**
+ * oidc-provider's adapter when Redis is configured: the short-lived models in Redis, the rest in the
+ * database. Revoking a grant clears it in both.
+ */
+export function createHybridOidcAdapter(prisma: PrismaClient, redis: Redis) {
+  const revokeEverywhere = async (grantId: string) => {
+    await new RedisOidcModel(redis, 'Grant', revokeEverywhere).revokeByGrantId(grantId);
+    await new DatabaseModel('Grant').revokeByGrantId(grantId);
+  };
+  const DatabaseModel = createOidcAdapter(prisma, { revokeGrant: revokeEverywhere });
+  return class HybridOidcAdapter implements Adapter {
+    private readonly store: Adapter;
+
+    constructor(type: string) {
+      this.store = redisModels.has(type) ? new RedisOidcModel(redis, type, revokeEverywhere) : new DatabaseModel(type);
+    }
+
+    upsert(id: string, payload: AdapterPayload, expiresIn: number) {
+      return this.store.upsert(id, payload, expiresIn);
+    }
+    find(id: string) {
+      return this.store.find(id);
+    }
+    findByUid(uid: string) {
+      return this.store.findByUid(uid);
+    }
+    findByUserCode(userCode: string) {
+      return this.store.findByUserCode(userCode);
+    }
+    destroy(id: string) {
+      return this.store.destroy(id);
+    }
+    consume(id: string) {
+      return this.store.consume(id);
+    }
+    revokeByGrantId(grantId: string) {
+      return revokeEverywhere(grantId);
+    }
+  };
+}
