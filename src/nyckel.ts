@@ -1,4 +1,5 @@
 import http from 'node:http';
+import pg from 'pg';
 import type { AddressInfo } from 'node:net';
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
@@ -109,11 +110,31 @@ async function closeGracefully(server: http.Server, graceMs: number): Promise<vo
   });
 }
 
+/**
+ * Nodes started together on a new database would race to create the same tables: on a PostgreSQL
+ * server the migrations run under a session advisory lock, so one node migrates and the others wait
+ * and then find nothing left to do.
+ */
+async function oneNodeAtATime<T>(target: DatabaseTarget, work: () => Promise<T>): Promise<T> {
+  if (target.kind !== 'postgres') return work();
+  const lock = new pg.Client({ connectionString: target.url });
+  await lock.connect();
+  try {
+    await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    return await work();
+  } finally {
+    await lock.end();
+  }
+}
+
+/** Any fixed number; "Nyckel" in ASCII. */
+const MIGRATION_LOCK_KEY = 0x4e79636b656c;
+
 /** Opens a database handle and brings it to the committed schema. */
 export async function openMigratedDatabase(target: DatabaseTarget): Promise<Database> {
   const db = await openDatabase(target);
   try {
-    await applyMigrations(db.adapterFactory);
+    await oneNodeAtATime(target, () => applyMigrations(db.adapterFactory));
   } catch (error) {
     await db.close();
     throw error;
@@ -363,9 +384,9 @@ async function assemble(
     close: async () => {
       stopping = true;
       clearInterval(sweepTimer);
+      await signals.close();
       if (server) await closeGracefully(server, settings.shutdownGraceSeconds * 1000);
       await dispatcher.stop();
-      await signals.close();
       await redis?.close();
       if (ownsDatabase) await db.close();
     },

@@ -20,6 +20,8 @@ export interface Signals {
 
 abstract class WaitingRoom implements Signals {
   protected readonly local = new EventEmitter().setMaxListeners(0);
+  private readonly open = new Set<(notified: boolean) => void>();
+  private closed = false;
 
   abstract notify(topic: string): Promise<void>;
   protected async subscribe(_topic: string): Promise<void> {}
@@ -29,6 +31,7 @@ abstract class WaitingRoom implements Signals {
     let resolveNotified!: (notified: boolean) => void;
     const notified = new Promise<boolean>((resolve) => (resolveNotified = resolve));
     const done = (value: boolean) => {
+      this.open.delete(done);
       clearTimeout(timer);
       this.local.off(topic, onSignal);
       abort?.removeEventListener('abort', onAbort);
@@ -38,13 +41,17 @@ abstract class WaitingRoom implements Signals {
     const onAbort = () => done(false);
     const timer = setTimeout(() => done(false), timeoutMs);
     this.local.on(topic, onSignal);
+    this.open.add(done);
     abort?.addEventListener('abort', onAbort, { once: true });
-    if (abort?.aborted) done(false);
+    if (abort?.aborted || this.closed) done(false);
     await this.subscribe(topic);
     return { notified: notified.finally(() => this.unsubscribe(topic)) };
   }
 
+  /** Answers every wait in progress (with false), so held requests end before a shutdown. */
   async close(): Promise<void> {
+    this.closed = true;
+    for (const done of [...this.open]) done(false);
     this.local.removeAllListeners();
   }
 }

@@ -11,6 +11,12 @@ export function testDatabaseKind(): 'pglite' | 'postgres' {
 /** A fresh, empty database for one suite: in-memory PGlite, or a new database on the PostgreSQL server. */
 export async function freshDatabase(): Promise<{ target: DatabaseTarget; drop(): Promise<void> }> {
   if (testDatabaseKind() === 'pglite') return { target: { kind: 'pglite-memory' }, drop: async () => {} };
+  const { url, drop } = await freshServerDatabase();
+  return { target: { kind: 'postgres', url }, drop };
+}
+
+/** A new, empty database on the PostgreSQL server, whatever the project (for suites about the server). */
+export async function freshServerDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
   const name = `nyckel_test_${crypto.randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: postgresAdminUrl });
   await admin.connect();
@@ -19,7 +25,7 @@ export async function freshDatabase(): Promise<{ target: DatabaseTarget; drop():
   const url = new URL(postgresAdminUrl);
   url.pathname = `/${name}`;
   return {
-    target: { kind: 'postgres', url: url.toString() },
+    url: url.toString(),
     drop: async () => {
       const client = new pg.Client({ connectionString: postgresAdminUrl });
       await client.connect();
