@@ -3,6 +3,7 @@ import path from 'node:path';
 import { describe, expect, test } from '@jest/globals';
 import YAML from 'yaml';
 import { settingsSchema } from '../../src/config/settings.ts';
+import { MAX_WAIT_SECONDS } from '../../src/server/long-poll.ts';
 
 // The container files cannot be built on these machines (no registry for images), so they are kept
 // correct by reading them: what they copy exists, what they set is a known setting, and the shape is
@@ -46,16 +47,21 @@ describe('docker/Dockerfile', () => {
 });
 
 describe('docker/compose.yaml', () => {
-  test('two Nyckel nodes from the same image and settings, one PostgreSQL, a mail catcher and a balancer', () => {
+  test('two Nyckel nodes from the same image and settings, one PostgreSQL, one Redis, a mail catcher and a balancer', () => {
     const { services } = compose;
-    expect(Object.keys(services).sort()).toEqual(['balancer', 'mail', 'nyckel-a', 'nyckel-b', 'postgres']);
+    expect(Object.keys(services).sort()).toEqual(['balancer', 'mail', 'nyckel-a', 'nyckel-b', 'postgres', 'redis']);
     expect(services['nyckel-a']).toEqual(services['nyckel-b']);
     expect(services['nyckel-a'].build).toEqual({ context: '..', dockerfile: 'docker/Dockerfile' });
     expect(services.postgres.healthcheck).toBeDefined();
+    expect(services.redis.healthcheck).toBeDefined();
+    expect(services['nyckel-a'].depends_on).toMatchObject({ postgres: { condition: 'service_healthy' }, redis: { condition: 'service_healthy' } });
     expect(services.balancer.ports).toEqual(['8080:80']);
     const nginx = read('docker/nginx.conf');
     expect(nginx).toMatch(/server nyckel-a:3000/);
     expect(nginx).toMatch(/server nyckel-b:3000/);
+    // Held status questions (up to 25 s) must outlive nginx's read timeout.
+    expect(Number(/proxy_read_timeout (\d+)s/.exec(nginx)?.[1])).toBeGreaterThan(MAX_WAIT_SECONDS);
+    expect(nginx).toMatch(/location = \/metrics \{\s*return 404;/);
   });
 
   test('the nodes\' environment is made of known settings, with the issuer at the balancer and a shared database', () => {
@@ -63,6 +69,7 @@ describe('docker/compose.yaml', () => {
     for (const name of Object.keys(env)) expect(Object.keys(settingsSchema.in.shape)).toContain(name);
     expect(env.ISSUER).toBe('http://localhost:8080');
     expect(env.DATABASE_URL).toMatch(/@postgres:5432\//);
+    expect(env.REDIS_URL).toBe('redis://redis:6379');
     expect(env.NYCKEL_TRUST_PROXY).toBe('true');
     for (const volume of compose.services['nyckel-a'].volumes ?? []) {
       expect(fs.existsSync(path.resolve(root, 'docker', volume.split(':')[0]))).toBe(true);
