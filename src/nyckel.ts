@@ -1,5 +1,4 @@
 import http from 'node:http';
-import pg from 'pg';
 import type { AddressInfo } from 'node:net';
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
@@ -43,7 +42,7 @@ import type { Context } from 'koa';
 import { PageRenderer } from './server/pages.ts';
 import { Views } from './server/views.ts';
 import { databaseTarget, openDatabase, type Database, type DatabaseTarget } from './storage/db.ts';
-import { applyMigrations, pendingMigrations } from './storage/migrate.ts';
+import { applyMigrationsExclusively, pendingMigrations } from './storage/migrate.ts';
 import { sweepExpiredOidcModels } from './storage/oidc-adapter.ts';
 import { createHybridOidcAdapter } from './storage/oidc-redis-adapter.ts';
 import { openRedis, type RedisStore } from './storage/redis.ts';
@@ -110,31 +109,11 @@ async function closeGracefully(server: http.Server, graceMs: number): Promise<vo
   });
 }
 
-/**
- * Nodes started together on a new database would race to create the same tables: on a PostgreSQL
- * server the migrations run under a session advisory lock, so one node migrates and the others wait
- * and then find nothing left to do.
- */
-async function oneNodeAtATime<T>(target: DatabaseTarget, work: () => Promise<T>): Promise<T> {
-  if (target.kind !== 'postgres') return work();
-  const lock = new pg.Client({ connectionString: target.url });
-  await lock.connect();
-  try {
-    await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
-    return await work();
-  } finally {
-    await lock.end();
-  }
-}
-
-/** Any fixed number; "Nyckel" in ASCII. */
-const MIGRATION_LOCK_KEY = 0x4e79636b656c;
-
 /** Opens a database handle and brings it to the committed schema. */
 export async function openMigratedDatabase(target: DatabaseTarget): Promise<Database> {
   const db = await openDatabase(target);
   try {
-    await oneNodeAtATime(target, () => applyMigrations(db.adapterFactory));
+    await applyMigrationsExclusively(target, db.adapterFactory);
   } catch (error) {
     await db.close();
     throw error;

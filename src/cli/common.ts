@@ -29,9 +29,10 @@ export function settings(): Settings {
 export async function withDatabase<T>(config: Settings, work: (db: Database) => Promise<T>): Promise<T> {
   const db = await openDatabase(config);
   try {
-    const { applyMigrations, pendingMigrations } = await import('../storage/migrate.ts');
+    const { applyMigrationsExclusively, pendingMigrations } = await import('../storage/migrate.ts');
+    const { databaseTarget } = await import('../storage/db.ts');
     const pending = await pendingMigrations((sql) => db.prisma.$queryRawUnsafe<Array<{ migration_name: string }>>(sql));
-    if (pending.length > 0) await applyMigrations(db.adapterFactory);
+    if (pending.length > 0) await applyMigrationsExclusively(databaseTarget(config), db.adapterFactory);
     return await work(db);
   } finally {
     await db.close();

@@ -11,8 +11,9 @@ export function registerDatabaseCommands(program: Command) {
       const database = await openDatabase(config);
       let applied: string[];
       try {
-        const { applyMigrations } = await import('../storage/migrate.ts');
-        applied = await applyMigrations(database.adapterFactory);
+        const { applyMigrationsExclusively } = await import('../storage/migrate.ts');
+        const { databaseTarget } = await import('../storage/db.ts');
+        applied = await applyMigrationsExclusively(databaseTarget(config), database.adapterFactory);
       } finally {
         await database.close();
       }

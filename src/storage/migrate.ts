@@ -2,9 +2,11 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import * as engineGlue from '@prisma/schema-engine-wasm/schema_engine_bg';
 import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils';
 import type { SqlDriverAdapter, SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
+import type { DatabaseTarget } from './db.ts';
 
 /**
  * Migrations without the Prisma CLI: Prisma's schema engine compiled to wasm (shipped inside the
@@ -111,6 +113,26 @@ export async function applyMigrations(adapterFactory: SqlMigrationAwareDriverAda
 }
 
 /** SQL that takes a database at the state of the committed migrations to the current schema.prisma. */
+/** Any fixed number; "Nyckel" in ASCII. */
+const MIGRATION_LOCK_KEY = 0x4e79636b656c;
+
+/**
+ * applyMigrations for a node or the CLI. Nodes started together on a new database would race to
+ * create the same tables: on a PostgreSQL server the migrations run under a session advisory lock,
+ * so one migrates and the others wait and then find nothing left to do.
+ */
+export async function applyMigrationsExclusively(target: DatabaseTarget, adapterFactory: SqlMigrationAwareDriverAdapterFactory): Promise<string[]> {
+  if (target.kind !== 'postgres') return applyMigrations(adapterFactory);
+  const lock = new pg.Client({ connectionString: target.url });
+  await lock.connect();
+  try {
+    await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    return await applyMigrations(adapterFactory);
+  } finally {
+    await lock.end();
+  }
+}
+
 export async function diffFromMigratedDatabase(adapterFactory: SqlMigrationAwareDriverAdapterFactory): Promise<string> {
   const datamodel = await fs.readFile(schemaPath, 'utf8');
   const files = [{ path: schemaPath, content: datamodel }];
