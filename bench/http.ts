@@ -153,26 +153,37 @@ function formWithAction(html: string, suffix: string): { action: string; hidden:
   throw new Error(`no form ending in ${suffix} on the page: ${html.slice(0, 300).replace(/\s+/g, ' ')}`);
 }
 
+export interface LoginUser {
+  email: string;
+  password: string;
+  /** The code of the user's authenticator app, asked for when the sign-in shows a code form after the password. */
+  otp?: () => Promise<string>;
+}
+
 export interface LoginFlow {
   base: URL;
   clientId: string;
   secret: string;
   redirectUri: string;
-  users: { email: string; password: string }[];
+  /** Signed in one after the other, or the user of each new sign-in. */
+  users: LoginUser[] | (() => LoginUser);
 }
 
 /**
- * One complete password sign-in as a new browser: authorize with PKCE → login form → consent (or the
- * first-party skip) → back at the redirect URI with a code → code exchanged at the token endpoint.
+ * One complete password sign-in as a new browser: authorize with PKCE → login form → the one-time
+ * code form when the client requires a second factor → consent (or the first-party skip) → back at
+ * the redirect URI with a code → code exchanged at the token endpoint.
  */
 export function passwordLogin(flow: LoginFlow): (worker: number) => Promise<void> {
   const redirect = new URL(flow.redirectUri);
   const stopAt = (url: URL) => url.origin === redirect.origin && url.pathname === redirect.pathname;
   const authorization = basicAuth(flow.clientId, flow.secret);
   const tokenEndpoint = new URL('/token', flow.base);
+  const users = flow.users;
   let next = 0;
+  const nextUser = typeof users === 'function' ? users : () => users[next++ % users.length];
   return async () => {
-    const user = flow.users[next++ % flow.users.length];
+    const user = nextUser();
     const browser = new Browser(stopAt);
     const verifier = crypto.randomBytes(32).toString('base64url');
     const state = crypto.randomBytes(16).toString('base64url');
@@ -195,6 +206,14 @@ export function passwordLogin(flow: LoginFlow): (worker: number) => Promise<void
       method: 'POST',
       body: new URLSearchParams({ ...login.hidden, email: user.email, password: user.password }).toString(),
     });
+    if (page.status === 200 && /<form\b[^>]*action="[^"]*\/mfa\/[^"]*\/verify"/.test(page.html)) {
+      if (!user.otp) throw new Error(`the sign-in asks for a one-time code after the password, but ${user.email} has no authenticator app`);
+      const challenge = formWithAction(page.html, '/verify');
+      page = await browser.go(loopbackUrl(new URL(challenge.action, page.url)), {
+        method: 'POST',
+        body: new URLSearchParams({ ...challenge.hidden, code: await user.otp() }).toString(),
+      });
+    }
     if (page.status === 200 && page.html.includes('/consent"')) {
       const consent = formWithAction(page.html, '/consent');
       page = await browser.go(loopbackUrl(new URL(consent.action, page.url)), {

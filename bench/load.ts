@@ -8,6 +8,8 @@ export interface LoadOptions {
   warmupSeconds: number;
   /** How long to wait for operations still in flight when the window closes before giving up on them. */
   drainMs?: number;
+  /** Called when the measured window opens and when it closes (e.g. to read other processes' CPU time). */
+  onWindow?: (moment: 'opened' | 'closed') => void;
 }
 
 export interface LoadResult {
@@ -72,8 +74,17 @@ export async function runLoad(name: string, operation: (worker: number) => Promi
 
   let cpuAtStart = process.cpuUsage();
   let cpuAtEnd: NodeJS.CpuUsage | undefined;
-  const startTimer = setTimeout(() => (cpuAtStart = process.cpuUsage()), Math.max(0, windowStart - performance.now()));
-  const endTimer = setTimeout(() => (cpuAtEnd = process.cpuUsage(cpuAtStart)), Math.max(0, windowEnd - performance.now()));
+  const close = (): NodeJS.CpuUsage => {
+    if (cpuAtEnd) return cpuAtEnd;
+    cpuAtEnd = process.cpuUsage(cpuAtStart);
+    options.onWindow?.('closed');
+    return cpuAtEnd;
+  };
+  const startTimer = setTimeout(() => {
+    cpuAtStart = process.cpuUsage();
+    options.onWindow?.('opened');
+  }, Math.max(0, windowStart - performance.now()));
+  const endTimer = setTimeout(close, Math.max(0, windowEnd - performance.now()));
   const workers = Promise.all(Array.from({ length: options.concurrency }, (_, i) => worker(i)));
   let drainTimer: NodeJS.Timeout | undefined;
   const drainLimit = new Promise<'timeout'>((resolve) => {
@@ -84,8 +95,8 @@ export async function runLoad(name: string, operation: (worker: number) => Promi
   clearTimeout(drainTimer);
   clearTimeout(startTimer);
   clearTimeout(endTimer);
-  cpuAtEnd ??= process.cpuUsage(cpuAtStart);
-  const cpuMs = (cpuAtEnd.user + cpuAtEnd.system) / 1000;
+  const cpu = close();
+  const cpuMs = (cpu.user + cpu.system) / 1000;
   if (outcome === 'timeout') {
     firstError ??= 'operations still in flight after the drain limit were abandoned';
   }
@@ -112,23 +123,26 @@ function summarise(name: string, latencies: number[], errors: number, seconds: n
 }
 
 /**
- * Measures several operations of short latency against each other in alternating slices (A B A B …,
- * each slice `options.seconds / slices` long) after one warm-up of each, so that a change in the
- * machine's background load during the run hits all of them alike. Returns one merged result each.
+ * Measures several operations against each other in alternating slices (A B B A …, each slice
+ * `options.seconds / slices` long) after one warm-up of each, so that a change in the machine's
+ * background load during the run hits all of them alike. Returns one merged result each.
+ * `sliceWarmupSeconds` (default 0) starts every slice with that much unmeasured load: operations of
+ * long latency need it, since a closed loop that starts empty counts too few in its first moments.
+ * An operation's `onWindow` is called as each of its measured windows opens and closes.
  */
 export async function runInterleaved(
-  operations: { name: string; operation: (worker: number) => Promise<void> }[],
-  options: LoadOptions & { slices: number },
+  operations: { name: string; operation: (worker: number) => Promise<void>; onWindow?: LoadOptions['onWindow'] }[],
+  options: LoadOptions & { slices: number; sliceWarmupSeconds?: number },
 ): Promise<LoadResult[]> {
   for (const { name, operation } of operations) {
     await runLoad(name, operation, { ...options, seconds: 0, warmupSeconds: options.warmupSeconds });
   }
-  const slice = { ...options, seconds: options.seconds / options.slices, warmupSeconds: 0 };
+  const slice = { ...options, seconds: options.seconds / options.slices, warmupSeconds: options.sliceWarmupSeconds ?? 0 };
   const parts: LoadResult[][] = operations.map(() => []);
   for (let i = 0; i < options.slices; i++) {
     // Alternate which goes first, so neither always follows the other.
     const order = i % 2 === 0 ? operations.map((_, j) => j) : operations.map((_, j) => operations.length - 1 - j);
-    for (const j of order) parts[j].push(await runLoad(operations[j].name, operations[j].operation, slice));
+    for (const j of order) parts[j].push(await runLoad(operations[j].name, operations[j].operation, { ...slice, onWindow: operations[j].onWindow }));
   }
   return parts.map((results, j) =>
     summarise(

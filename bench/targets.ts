@@ -18,7 +18,9 @@ export const MACHINE = { clientId: 'bench-machine', secret: 'bench-machine-secre
 export const APP = { clientId: 'bench-app', secret: 'bench-app-secret-000000000000001', redirectUri: 'http://localhost:4000/bench-cb' };
 export const PASSWORD = 'bench horse battery staple 2024';
 
-const clientsYaml = `
+/** The benchmark's clients file; `appMfa` (YAML flow mapping, e.g. `{ required: true, methods: [totp] }`) makes the app ask for a second factor. */
+export function benchClientsYaml(options: { appMfa?: string } = {}): string {
+  return `
 clients:
   - client_id: ${MACHINE.clientId}
     name: Benchmark machine client
@@ -32,16 +34,17 @@ clients:
     token_endpoint_auth_method: client_secret_basic
     client_secret: ${APP.secret}
     redirect_uris: [${APP.redirectUri}]
-    scopes: [openid, profile, email]
+    scopes: [openid, profile, email]${options.appMfa ? `\n    mfa: ${options.appMfa}` : ''}
 resources:
   - identifier: ${RESOURCE}
     name: Reports API
     scopes: [reports:read, reports:write]
     access_token_ttl: 600
 `;
+}
 
 export function benchClients(): ClientsFile {
-  return parseClientsFile(clientsYaml, 'bench-clients.yaml', {});
+  return parseClientsFile(benchClientsYaml(), 'bench-clients.yaml', {});
 }
 
 /** The first call runs `fn`; later ones get the same promise (stop may be called by a signal and by `finally`). */
@@ -56,11 +59,13 @@ function once(fn: () => Promise<void>): () => Promise<void> {
  */
 const leftovers = new Set<() => Promise<void>>();
 
+/** Undoes in the reverse order of creation (processes before the database they use, …). */
 export async function removeLeftovers(): Promise<void> {
-  for (const remove of [...leftovers]) await remove().catch(() => {});
+  for (const remove of [...leftovers].reverse()) await remove().catch(() => {});
 }
 
-function leftover(remove: () => Promise<void>): () => Promise<void> {
+/** Registers a removal for removeLeftovers; the returned function runs it once (and unregisters it). */
+export function leftover(remove: () => Promise<void>): () => Promise<void> {
   const removeOnce = once(async () => {
     leftovers.delete(removeOnce);
     await remove();

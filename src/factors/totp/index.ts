@@ -9,7 +9,8 @@ export const TOTP_FAMILY = 'totp';
 export const APP_CHALLENGE = 'app';
 /** How long an enrolment begun (QR shown, no code typed yet) can be completed. */
 const SETUP_TTL_MS = 30 * 60 * 1000;
-const SECRET_PURPOSE = 'totp-secret';
+/** What an app's secret is sealed for (SecretBox purpose; the enrolment id is the context). */
+export const TOTP_SECRET_PURPOSE = 'totp-secret';
 const UUID = /^[0-9a-f-]{36}$/i;
 
 /**
@@ -25,7 +26,7 @@ export function totpFactor(deps: FactorDependencies): FactorModule {
   const confirmedApps = (user: User) =>
     prisma.factorEnrolment.findMany({ where: { userId: user.id, type: 'totp', confirmed: true }, orderBy: [{ position: 'asc' }, { createdAt: 'desc' }] });
 
-  const openSecret = (row: { id: string; secret: Uint8Array | null }) => (row.secret ? box.open(SECRET_PURPOSE, row.secret, row.id).toString('utf8') : undefined);
+  const openSecret = (row: { id: string; secret: Uint8Array | null }) => (row.secret ? box.open(TOTP_SECRET_PURPOSE, row.secret, row.id).toString('utf8') : undefined);
 
   /** Accepts `step` for the enrolment only if it is later than the last accepted one (atomic). */
   async function advance(id: string, userId: string, step: number, confirm?: { label: string }): Promise<boolean> {
@@ -75,7 +76,7 @@ export function totpFactor(deps: FactorDependencies): FactorModule {
         const label = (input.label ?? '').trim().slice(0, 60);
         const row = await prisma.$transaction(async (tx) => {
           const created = await tx.factorEnrolment.create({ data: { userId: ctx.user.id, type: 'totp', label, position: 0, data: {} } });
-          return tx.factorEnrolment.update({ where: { id: created.id }, data: { secret: box.seal(SECRET_PURPOSE, secret, created.id) } });
+          return tx.factorEnrolment.update({ where: { id: created.id }, data: { secret: box.seal(TOTP_SECRET_PURPOSE, secret, created.id) } });
         });
         return { status: 'started', challengeId: row.id, setup: setupOf(ctx, secret) };
       },
