@@ -13,6 +13,7 @@ import { isNyckelError, NyckelError } from '../errors.ts';
 import type { User } from '../generated/prisma/client.ts';
 import type { Logger } from '../logger.ts';
 import type { PrismaClient } from '../storage/db.ts';
+import { isStorageUnavailable, storageUnavailable } from '../storage/unavailable.ts';
 import { bindPersonalNumber, unbindPersonalNumber } from '../factors/bankid/binding.ts';
 import { parsePersonalNumber, type PersonalNumberProblem } from '../factors/bankid/personal-number.ts';
 import type { SecretBox } from '../security/crypto.ts';
@@ -118,6 +119,7 @@ function jsonErrors(logger: Logger) {
       let error: NyckelError;
       if (isNyckelError(thrown)) error = thrown;
       else if (thrown instanceof ZodError) error = new NyckelError('invalid_request', describeZod(thrown));
+      else if (isStorageUnavailable(thrown)) error = storageUnavailable(thrown);
       else {
         const status = (thrown as { status?: number }).status;
         if (status === 413) error = new NyckelError('payload_too_large', 'the body is too large');

@@ -3,6 +3,8 @@ import type { Accounts } from '../accounts/accounts.ts';
 import { toProviderMetadata, type ClientsFile } from '../clients/clients-file.ts';
 import type { Settings } from '../config/settings.ts';
 import { createOidcAdapter } from '../storage/oidc-adapter.ts';
+import { storageFaultsAs503, temporarilyUnavailable, unavailableAs503 } from '../storage/adapter-faults.ts';
+import { isStorageUnavailable } from '../storage/unavailable.ts';
 import type { PrismaClient } from '../storage/db.ts';
 import type { JWK } from 'jose';
 import { acrValuesSupported } from './acr.ts';
@@ -29,7 +31,7 @@ function interactionPolicyWith(needsSecondFactor: ProviderDependencies['needsSec
   if (needsSecondFactor) {
     policy.get('login')!.checks.push(
       new interactionPolicy.Check('second_factor_required', 'a second factor is required', async (ctx) =>
-        ctx.oidc.session?.accountId && (await needsSecondFactor(ctx)) ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT,
+        ctx.oidc.session?.accountId && (await storageFaultsAs503(() => needsSecondFactor(ctx))) ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT,
       ),
     );
   }
@@ -52,7 +54,7 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
     token.resourceServer?.accessTokenTTL ?? settings.ttl.accessToken;
 
   return {
-    adapter: deps.adapter ?? createOidcAdapter(deps.prisma),
+    adapter: unavailableAs503(deps.adapter ?? createOidcAdapter(deps.prisma)),
     clients: clients.clients.map(toProviderMetadata) as Configuration['clients'],
     jwks: deps.jwks as Configuration['jwks'],
     cookies: {
@@ -138,12 +140,16 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
       Grant: settings.ttl.refreshToken,
     },
     findAccount: async (_ctx, sub) => {
-      const user = await accounts.findById(sub).catch(() => null);
+      // An id that is no user's (not even a uuid) finds no account; a store outage is a 503.
+      const user = await accounts.findById(sub).catch((error: unknown) => {
+        if (isStorageUnavailable(error)) throw temporarilyUnavailable(error);
+        return null;
+      });
       if (!user || user.status !== 'active') return undefined;
       // Read the claims only when oidc-provider asks for them (ID token, userinfo): most lookups, such as
       // the session check of every authorization request, need only the account itself.
       let claims: ReturnType<Accounts['claims']> | undefined;
-      return { accountId: user.id, claims: () => (claims ??= accounts.claims(user)) };
+      return { accountId: user.id, claims: () => (claims ??= storageFaultsAs503(() => accounts.claims(user))) };
     },
     interactions: {
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,

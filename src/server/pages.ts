@@ -4,6 +4,7 @@ import type { Locale } from '../accounts/accounts.ts';
 import type { ClientDirectory } from '../clients/directory.ts';
 import { NyckelError, type ErrorCode } from '../errors.ts';
 import { negotiateLocale, translator } from '../i18n/i18n.ts';
+import { storageUnavailable } from '../storage/unavailable.ts';
 import type { Views } from './views.ts';
 
 /** Remembers which app the browser was signing in to, so an error page can link back to it. */
@@ -80,6 +81,11 @@ export class PageRenderer {
       const status = koa.status;
       this.error(koa, new NyckelError('session_expired'), locale);
       koa.status = status >= 400 ? status : 400;
+      return;
+    }
+    // A store outage (src/storage/adapter-faults.ts): the page the user can reload once it is over.
+    if (out.error === 'temporarily_unavailable') {
+      this.error(koa, storageUnavailable(error), locale);
       return;
     }
     const t = translator(locale);

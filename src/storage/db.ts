@@ -28,9 +28,18 @@ export function databaseTarget(settings: { databaseUrl?: string; dataDir: string
     : { kind: 'pglite', dataDir: path.join(settings.dataDir, 'pgdata') };
 }
 
+/**
+ * The pg pool of a PostgreSQL server. A connection that breaks (server restart, network cut) is
+ * dropped by the pool and the next query opens a new one, so Nyckel recovers without a restart; while
+ * the server cannot be reached, a request fails within connectionTimeoutMillis (503, see
+ * src/storage/unavailable.ts) instead of waiting for it. Keep-alive notices a peer that vanished
+ * without closing the connection.
+ */
+const poolOptions = { max: 10, connectionTimeoutMillis: 5_000, keepAlive: true, keepAliveInitialDelayMillis: 10_000 };
+
 export async function openDatabase(target: DatabaseTarget): Promise<Database> {
   if (target.kind === 'postgres') {
-    const adapterFactory = new PrismaPg({ connectionString: target.url, max: 10 });
+    const adapterFactory = new PrismaPg({ connectionString: target.url, ...poolOptions });
     const prisma = new PrismaClient({ adapter: adapterFactory });
     return {
       prisma,

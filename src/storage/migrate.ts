@@ -7,6 +7,7 @@ import * as engineGlue from '@prisma/schema-engine-wasm/schema_engine_bg';
 import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils';
 import type { SqlDriverAdapter, SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import type { DatabaseTarget } from './db.ts';
+import { isStorageUnavailable } from './unavailable.ts';
 
 /**
  * Migrations without the Prisma CLI: Prisma's schema engine compiled to wasm (shipped inside the
@@ -158,7 +159,9 @@ export async function pendingMigrations(
   try {
     const rows = await query('SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL');
     applied = new Set(rows.map((r) => r.migration_name));
-  } catch {
+  } catch (error) {
+    // No table yet means nothing applied; a server that went away is no answer at all.
+    if (isStorageUnavailable(error)) throw error;
     applied = new Set();
   }
   return migrations.map((m) => m.name).filter((name) => !applied.has(name));

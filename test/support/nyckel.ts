@@ -117,10 +117,17 @@ export const TEST_PASSWORD = 'correct horse battery staple';
 
 /** A Nyckel on an ephemeral port, on a fresh database of the suite's kind, with quiet logs. */
 export async function startTestNyckel(
-  options: { env?: Record<string, string>; clients?: ClientsFile; logger?: pino.Logger; mailTransport?: MailTransport } & Pick<NyckelOptions, 'smsTransport' | 'twilioHttpClient'> = {},
+  options: {
+    env?: Record<string, string>;
+    clients?: ClientsFile;
+    logger?: pino.Logger;
+    mailTransport?: MailTransport;
+    /** Default: a fresh database of the suite's kind (freshDatabase); `stop` drops it. */
+    database?: Awaited<ReturnType<typeof freshDatabase>>;
+  } & Pick<NyckelOptions, 'smsTransport' | 'twilioHttpClient'> = {},
 ): Promise<TestNyckel> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nyckel-test-'));
-  const database = await freshDatabase();
+  const database = options.database ?? (await freshDatabase());
   const redis = testUsesRedis() ? freshRedisPrefix() : undefined;
   const settings: Settings = loadSettings({
     NODE_ENV: 'test',
