@@ -34,7 +34,7 @@ import { FactorEngine } from './factors/engine.ts';
 import { createFactorModules } from './factors/registry.ts';
 import { RememberedBrowsers } from './factors/remember.ts';
 import { ChallengeStore } from './factors/shared/challenges.ts';
-import { createSmsTransport, type SmsTransport } from './factors/sms/transport.ts';
+import { createSmsTransport, withDeliveryCounts, type SmsTransport } from './factors/sms/transport.ts';
 import type twilio from 'twilio';
 import { FailureLock } from './factors/shared/failure-lock.ts';
 import { acr } from './provider/acr.ts';
@@ -48,6 +48,10 @@ import { createHybridOidcAdapter } from './storage/oidc-redis-adapter.ts';
 import { openRedis, type RedisStore } from './storage/redis.ts';
 import type { CounterStore } from './security/counters.ts';
 import { LocalSignals, RedisSignals, type Signals } from './storage/signals.ts';
+import { Metrics } from './observability/metrics.ts';
+import { metricsRoutes } from './observability/metrics-routes.ts';
+import { observeProvider } from './observability/provider-metrics.ts';
+import { instrumentFactorModules } from './observability/factor-metrics.ts';
 
 export interface NyckelOptions {
   logger?: Logger;
@@ -76,6 +80,8 @@ export interface Nyckel {
   clients: ClientDirectory;
   /** Queue mail with enqueueMail (src/delivery/dispatcher.ts), then `mail.dispatcher.kick()`. */
   mail: { dispatcher: MailDispatcher; transport: MailTransport };
+  /** This instance's Prometheus registry and counters (served at /metrics). */
+  metrics: Metrics;
   provider(): Provider;
   server?: http.Server;
   url: string;
@@ -154,6 +160,7 @@ async function assemble(
   setHandler: (listener: http.RequestListener) => void,
 ): Promise<Nyckel> {
   const logger = options.logger ?? createLogger(settings.logLevel);
+  const metrics = new Metrics();
   const clientsFile = withAccountClient(options.clientsFile ?? readClientsFile(settings.clientsFile), settings.issuer);
   const ownsDatabase = !options.database || !('prisma' in options.database);
   const db =
@@ -177,8 +184,8 @@ async function assemble(
   const views = new Views();
   const pages = new PageRenderer(views, clients, settings.defaultLocale);
   const mailTransport = options.mailTransport ?? createMailTransport(settings);
-  const dispatcher = new MailDispatcher(prisma, mailTransport, settings.mail.from, logger.child({ component: 'mail' }));
-  const smsTransport = options.smsTransport ?? createSmsTransport(settings, prisma, { httpClient: options.twilioHttpClient });
+  const dispatcher = new MailDispatcher(prisma, mailTransport, settings.mail.from, logger.child({ component: 'mail' }), { metrics });
+  const smsTransport = withDeliveryCounts(options.smsTransport ?? createSmsTransport(settings, prisma, { httpClient: options.twilioHttpClient }), metrics);
   const outbox = devOutboxRoutes({ production: settings.production, transport: mailTransport, prisma, pages, sms: smsTransport?.name === 'outbox' });
 
   const failureLock = new FailureLock(counters, settings.factors.maxFailures, settings.factors.lockSeconds);
@@ -195,6 +202,7 @@ async function assemble(
     sms: { transport: smsTransport, audit, logger: logger.child({ component: 'sms' }) },
     mail: { enqueue: (tx, mail) => enqueueMail(tx, mail), kick: () => dispatcher.kick() },
   });
+  instrumentFactorModules(factorModules, metrics);
   const engine = new FactorEngine(prisma, factorModules, clients, settings);
   /** For oidc-provider's login prompt: does this signed-in session still lack a required second factor? */
   const needsSecondFactor = async (ctx: KoaContextWithOIDC) => {
@@ -217,6 +225,7 @@ async function assemble(
     signingKeys = jwks.keys;
     const built = createProvider({ settings, prisma, accounts, clients: clients.file, jwks, cookieKeys, pages, needsSecondFactor, adapter: oidcAdapter });
     publishedKids = jwks.keys.map((k) => k.kid).join(' ');
+    observeProvider(built, metrics);
     return built;
   };
   let provider = await buildProvider();
@@ -266,6 +275,7 @@ async function assemble(
     logger,
     pages,
     provider: () => provider,
+    metrics,
     routers: [
       homeRoutes(pages, async () => {
         const answers = await prisma.$queryRaw`SELECT 1`.then(
@@ -279,6 +289,7 @@ async function assemble(
           stopping,
         };
       }),
+      ...(settings.metrics.enabled ? [metricsRoutes(metrics, settings.metrics.token)] : []),
       ...(settings.demo ? [demoRoutes(settings.issuer, pages)] : []),
       ...(outbox ? [outbox] : []),
       account,
@@ -293,6 +304,7 @@ async function assemble(
         box,
         maxBodyBytes: settings.maxBodyBytes,
         secondFactor: { engine, remembered },
+        metrics,
       }),
       adminApiRoutes({ settings, prisma, accounts, audit, clients, box, signingKeys: () => signingKeys, logger: logger.child({ component: 'admin-api' }), locks: { failures: failureLock, throttle } }),
       factorRoutes({
@@ -308,6 +320,7 @@ async function assemble(
         maxBodyBytes: settings.maxBodyBytes,
         notifier,
         deliveryState: (id) => deliveryStatus(prisma, id),
+        metrics,
         signals,
       }),
     ],
@@ -344,6 +357,7 @@ async function assemble(
     box,
     clients,
     mail: { dispatcher, transport: mailTransport },
+    metrics,
     provider: () => provider,
     server,
     url,

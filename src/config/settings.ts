@@ -49,6 +49,8 @@ export const settingsSchema = z
     NYCKEL_LOGIN_FAILURE_WINDOW: seconds.default(15 * 60),
     NYCKEL_SWEEP_INTERVAL: seconds.default(60),
     NYCKEL_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).max(600).default(10),
+    NYCKEL_METRICS: booleanish.default(true),
+    NYCKEL_METRICS_TOKEN: z.string().regex(/^[\x21-\x7e]{16,200}$/, 'must be 16 to 200 printable characters without spaces').optional(),
     NYCKEL_ARGON2_MEMORY_KIB: z.coerce.number().int().min(8192).default(19456),
     NYCKEL_ARGON2_TIME_COST: z.coerce.number().int().min(1).default(2),
     NYCKEL_MFA_REQUIRED: booleanish.default(false),
@@ -86,6 +88,7 @@ export const settingsSchema = z
     NYCKEL_SMS_BUDGET_PER_ACCOUNT: z.coerce.number().int().min(1).default(10),
     NYCKEL_SMS_BUDGET_PER_IP: z.coerce.number().int().min(1).default(20),
     NYCKEL_SMS_BUDGET_GLOBAL: z.coerce.number().int().min(1).default(1000),
+    NYCKEL_SMS_TIMEOUT_MS: z.coerce.number().int().min(500).max(60_000).default(10_000),
     NYCKEL_TOTP_ISSUER: z.string().min(1).max(64).default('Nyckel'),
     NYCKEL_RECOVERY_CODES: z.coerce.number().int().min(5).max(20).default(10),
     NYCKEL_BANKID_URL: z.url().regex(/^https:\/\//, 'must be an https:// URL, e.g. https://appapi2.test.bankid.com/rp/v6.0').optional(),
@@ -120,6 +123,7 @@ export const settingsSchema = z
     NYCKEL_SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').optional(),
     SENDGRID_API_KEY: z.string().min(1).optional(),
     NYCKEL_SENDGRID_BASE_URL: z.url().default('https://api.sendgrid.com'),
+    NYCKEL_MAIL_TIMEOUT_MS: z.coerce.number().int().min(500).max(120_000).default(30_000),
   })
   .transform((env) => ({
     ...env,
@@ -162,6 +166,8 @@ export interface Settings {
   loginThrottle: { perAccount: number; perIp: number; windowSeconds: number };
   /** How long requests in flight may take to finish after a shutdown signal. */
   shutdownGraceSeconds: number;
+  /** GET /metrics (Prometheus); with a token, only for `Authorization: Bearer <token>`. */
+  metrics: { enabled: boolean; token?: string };
   sweepIntervalSeconds: number;
   argon2: { memoryCost: number; timeCost: number };
   /** Defaults for clients whose entry in the clients file has no `mfa` block. */
@@ -185,6 +191,8 @@ export interface Settings {
     allowedCountries: string[];
     /** Sends allowed per hour, checked before the provider is called. */
     budgets: { perNumber: number; perAccount: number; perIp: number; global: number };
+    /** How long a send (or a Verify start or check) may wait for the provider before it counts as failed. */
+    timeoutMs: number;
   };
   totp: { issuer: string };
   recoveryCodes: number;
@@ -208,6 +216,8 @@ export interface Settings {
     smtpUrl?: string;
     sendgridApiKey?: string;
     sendgridBaseUrl: string;
+    /** How long one send may wait for the SMTP server or SendGrid before it fails and is retried later. */
+    timeoutMs: number;
   };
 }
 
@@ -275,6 +285,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     },
     sweepIntervalSeconds: raw.NYCKEL_SWEEP_INTERVAL,
     shutdownGraceSeconds: raw.NYCKEL_SHUTDOWN_GRACE_SECONDS,
+    metrics: { enabled: raw.NYCKEL_METRICS, token: raw.NYCKEL_METRICS_TOKEN },
     argon2: { memoryCost: raw.NYCKEL_ARGON2_MEMORY_KIB, timeCost: raw.NYCKEL_ARGON2_TIME_COST },
     mfa: {
       required: raw.NYCKEL_MFA_REQUIRED,
@@ -307,6 +318,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
         perIp: raw.NYCKEL_SMS_BUDGET_PER_IP,
         global: raw.NYCKEL_SMS_BUDGET_GLOBAL,
       },
+      timeoutMs: raw.NYCKEL_SMS_TIMEOUT_MS,
     },
     totp: { issuer: raw.NYCKEL_TOTP_ISSUER },
     recoveryCodes: raw.NYCKEL_RECOVERY_CODES,
@@ -337,6 +349,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       smtpUrl: raw.NYCKEL_SMTP_URL,
       sendgridApiKey: raw.SENDGRID_API_KEY,
       sendgridBaseUrl: raw.NYCKEL_SENDGRID_BASE_URL.replace(/\/$/, ''),
+      timeoutMs: raw.NYCKEL_MAIL_TIMEOUT_MS,
     },
   };
 }

@@ -1,6 +1,8 @@
 import { NyckelError } from '../errors.ts';
+import { isStorageUnavailable } from '../storage/unavailable.ts';
 import type { Delivery, Prisma } from '../generated/prisma/client.ts';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
 import type { PrismaClient } from '../storage/db.ts';
 import { MailTransportError, type MailTransport } from './transport.ts';
 
@@ -93,6 +95,8 @@ export interface MailDispatcherOptions {
    * Default 600.
    */
   leaseSeconds?: number;
+  /** Counts each send attempt's outcome (sent, retry, failed) in nyckel_deliveries_total. */
+  metrics?: Pick<Metrics, 'delivery'>;
 }
 
 export const defaultRetryDelaysSeconds: readonly number[] = [10, 60, 5 * 60, 15 * 60, 60 * 60];
@@ -112,6 +116,7 @@ export class MailDispatcher {
   private readonly pollIntervalMs: number;
   private readonly batchSize: number;
   private readonly leaseSeconds: number;
+  private readonly metrics: Pick<Metrics, 'delivery'> | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** Passes run one after another; this is the last one queued. */
   private tail: Promise<unknown> = Promise.resolve();
@@ -132,6 +137,7 @@ export class MailDispatcher {
     this.pollIntervalMs = options.pollIntervalMs ?? 5000;
     this.batchSize = Math.max(1, Math.floor(options.batchSize ?? 10));
     this.leaseSeconds = Math.max(1, Math.ceil(options.leaseSeconds ?? 600));
+    this.metrics = options.metrics;
   }
 
   /** Polls for due mail (and delivers what is due now). The timer does not keep the process alive. */
@@ -163,7 +169,9 @@ export class MailDispatcher {
         return this.pass();
       })
       .catch((error: unknown) => {
-        this.logger.error({ error: describeError(error) }, 'mail dispatch pass failed');
+        // The database going away is an outage to wait out (the next pass retries), not a fault here.
+        if (isStorageUnavailable(error)) this.logger.warn({ error: describeError(error) }, 'mail dispatch pass skipped: the database is unreachable');
+        else this.logger.error({ error: describeError(error) }, 'mail dispatch pass failed');
       });
   }
 
@@ -219,6 +227,8 @@ export class MailDispatcher {
     } catch (error) {
       failure = describeError(error);
     }
+    const givingUp = failure !== undefined && row.attempts > this.retryDelays.length;
+    this.metrics?.delivery('mail', this.transport.name, failure === undefined ? 'sent' : givingUp ? 'failed' : 'retry');
     // Each update only applies while the claim is still ours (same attempt, still queued).
     const ours = { id: row.id, status: 'queued' as const, attempts: row.attempts };
     let updated: number;
@@ -228,7 +238,7 @@ export class MailDispatcher {
         data: { status: 'sent', sentAt: new Date(), transport: this.transport.name },
       }));
       if (updated) this.logger.info(log, 'mail sent');
-    } else if (row.attempts > this.retryDelays.length) {
+    } else if (givingUp) {
       ({ count: updated } = await this.prisma.delivery.updateMany({
         where: ours,
         data: { status: 'failed', lastError: failure, transport: this.transport.name },

@@ -10,10 +10,10 @@ export function createMailTransport(settings: Pick<Settings, 'production' | 'mai
   switch (mail.transport) {
     case 'smtp':
       if (!mail.smtpUrl) throw new SettingsError(['NYCKEL_SMTP_URL: required for the smtp transport']);
-      return new SmtpTransport(mail.smtpUrl);
+      return new SmtpTransport(mail.smtpUrl, { timeoutMs: mail.timeoutMs });
     case 'sendgrid':
       if (!mail.sendgridApiKey) throw new SettingsError(['SENDGRID_API_KEY: required for the sendgrid transport']);
-      return new SendgridTransport({ apiKey: mail.sendgridApiKey, baseUrl: mail.sendgridBaseUrl });
+      return new SendgridTransport({ apiKey: mail.sendgridApiKey, baseUrl: mail.sendgridBaseUrl, timeoutMs: mail.timeoutMs });
     case 'outbox':
       return new OutboxTransport({ production: settings.production });
   }

@@ -8,6 +8,8 @@ import type Provider from 'oidc-provider';
 import { interactionsDir } from '../i18n/i18n.ts';
 import type { Logger } from '../logger.ts';
 import { errorHandler } from './error-handler.ts';
+import { httpMetrics } from '../observability/http-metrics.ts';
+import type { Metrics } from '../observability/metrics.ts';
 import type { PageRenderer } from './pages.ts';
 
 export interface AppDependencies {
@@ -20,6 +22,8 @@ export interface AppDependencies {
   routers: Router[];
   /** Keys for signed cookies (the same as oidc-provider's). */
   cookieKeys: string[];
+  /** Counts every response and rate-limit refusals answered by the error handler. */
+  metrics?: Metrics;
 }
 
 function securityHeaders(issuer: string) {
@@ -79,8 +83,9 @@ export function createApp(deps: AppDependencies): Koa {
   app.proxy = deps.trustProxy;
   app.keys = deps.cookieKeys;
   app.silent = true;
+  if (deps.metrics) app.use(httpMetrics(deps.metrics));
   app.use(securityHeaders(deps.issuer));
-  app.use(errorHandler(deps.pages, deps.logger));
+  app.use(errorHandler(deps.pages, deps.logger, deps.metrics));
   for (const router of [assetRoutes(), ...deps.routers]) {
     app.use(router.routes());
     app.use(router.allowedMethods());

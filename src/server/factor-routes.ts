@@ -11,6 +11,7 @@ import { LOST_DEVICE_PATH } from '../account/sign-in.ts';
 import { NyckelError } from '../errors.ts';
 import type { ChallengeContext, FactorModule, VerifyOutcome } from '../factors/contract.ts';
 import { FactorEngine, passwordFactor, type VerifiedFactor } from '../factors/engine.ts';
+import type { Metrics } from '../observability/metrics.ts';
 import type { RememberedBrowsers } from '../factors/remember.ts';
 import type { ChallengeStore } from '../factors/shared/challenges.ts';
 import { isRecoveryCodeModule } from '../factors/recovery-code/index.ts';
@@ -47,6 +48,8 @@ export interface FactorRouteDependencies {
   notifier?: AccountNotifier;
   /** The state of a queued message, to tell the user when it could not be sent yet. */
   deliveryState: (id: string) => Promise<{ status: 'queued' | 'sent' | 'failed'; lastError: string | null } | undefined>;
+  /** Sign-ins completed with a second factor, and failed answers. */
+  metrics: Metrics;
 }
 
 const REMEMBER_CHOICE = 'nyckel.remember-choice';
@@ -76,7 +79,7 @@ const factorParam = z.enum(factorIds);
  * answer it (code, or link opened in the same browser), and finish the login once.
  */
 export function factorRoutes(deps: FactorRouteDependencies) {
-  const { engine, pages, audit } = deps;
+  const { engine, pages, audit, metrics } = deps;
   const router = new Router({ prefix: '/interaction/:uid' });
   const form = formBody(deps.maxBodyBytes);
   router.use(csrfProtection(deps.box));
@@ -173,6 +176,13 @@ export function factorRoutes(deps: FactorRouteDependencies) {
       userAgent: ctx.get('user-agent'),
     });
     await completeInteraction(ctx, state.details, { login: { accountId: outcome.accountId, acr: outcome.acr, amr: outcome.amr, remember: true } });
+    metrics.login('success', module.id);
+  }
+
+  /** Audits and counts a wrong (or refused) answer to a factor during sign-in. */
+  async function recordFailure(ctx: Context, state: SignIn, module: FactorModule, outcome: Extract<VerifyOutcome, { status: 'failed' }>) {
+    metrics.login(outcome.reason === 'locked' || outcome.reason === 'rate_limited' ? outcome.reason : 'factor_failed', module.id);
+    await audit.record('factor.failed', { userId: state.user.id, data: { factor: module.id, reason: outcome.reason }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
   }
 
   /** Audits and records a verified factor; true when the sign-in now has two independent factors. */
@@ -455,7 +465,7 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     const outcome = await module.verify(state.ctx, { challengeId: ctx.params.challengeId, credential });
     if (outcome.status === 'verified') return afterVerified(ctx, state, module, outcome.amr, outcome.notice);
     if (outcome.status === 'pending') return renderPasskey(ctx, state, module);
-    await audit.record('factor.failed', { userId: state.user.id, data: { factor: module.id, reason: outcome.reason }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
+    await recordFailure(ctx, state, module, outcome);
     if (outcome.reason === 'locked' && outcome.retryAfterSeconds) ctx.set('Retry-After', String(outcome.retryAfterSeconds));
     return renderPasskey(ctx, state, module, { error: failureMessage(state, outcome, module), status: passkeyFailureStatus(outcome) });
   }
@@ -666,7 +676,7 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     const outcome = await module.verify(state.ctx, { challengeId: ctx.params.challengeId, code });
     if (outcome.status === 'verified') return afterVerified(ctx, state, module, outcome.amr, outcome.notice);
     if (outcome.status === 'pending') return renderChallenge(ctx, state, module, ctx.params.challengeId);
-    await audit.record('factor.failed', { userId: state.user.id, data: { factor: module.id, reason: outcome.reason }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
+    await recordFailure(ctx, state, module, outcome);
     if (outcome.retryAfterSeconds && outcome.reason === 'locked') ctx.set('Retry-After', String(outcome.retryAfterSeconds));
     return renderChallenge(ctx, state, module, ctx.params.challengeId, {
       error: failureMessage(state, outcome, module),
@@ -715,7 +725,7 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     const module = await allowedModule(state, 'email-link');
     const outcome = await module.verify(state.ctx, { challengeId: ctx.params.challengeId, token: ctx.params.token });
     if (outcome.status === 'failed') {
-      await audit.record('factor.failed', { userId: state.user.id, data: { factor: module.id, reason: outcome.reason }, ip: ctx.ip });
+      await recordFailure(ctx, state, module, outcome);
       return pages.html(ctx, 'message', state.ctx.locale, { ...base(ctx, state), title: translator(state.ctx.locale)('link.failed_title'), message: failureMessage(state, outcome) }, outcome.reason === 'other_browser' ? 403 : 410);
     }
     if (outcome.status !== 'verified') return;
@@ -742,7 +752,7 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     }
   }
 
-  passkeyLoginRoutes(router, { provider: deps.provider, engine, audit, pages }, form);
+  passkeyLoginRoutes(router, { provider: deps.provider, engine, audit, pages, metrics }, form);
   return router;
 }
 

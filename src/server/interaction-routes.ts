@@ -12,6 +12,7 @@ import { acr } from '../provider/acr.ts';
 import { assertCsrf, csrfProtection } from '../security/csrf.ts';
 import type { SecretBox } from '../security/crypto.ts';
 import type { LoginThrottle } from '../security/login-throttle.ts';
+import type { Metrics } from '../observability/metrics.ts';
 import { formBody, readForm } from './forms.ts';
 import { completeInteraction } from './interaction-result.ts';
 import { afterFirstStep } from './factor-routes.ts';
@@ -31,6 +32,7 @@ export interface InteractionDependencies {
   maxBodyBytes: number;
   box: SecretBox;
   secondFactor: { engine: FactorEngine; remembered: RememberedBrowsers };
+  metrics: Metrics;
 }
 
 const csrfField = z.string().max(200);
@@ -47,7 +49,7 @@ function requestContext(ctx: Context) {
 }
 
 export function interactionRoutes(deps: InteractionDependencies): Router {
-  const { accounts, audit, throttle, clients, pages } = deps;
+  const { accounts, audit, throttle, clients, pages, metrics } = deps;
   const router = new Router({ prefix: '/interaction/:uid' });
   const form = formBody(deps.maxBodyBytes);
   router.use(csrfProtection(deps.box));
@@ -159,6 +161,8 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       attempt = await throttle.beginAttempt(email, ctx.ip);
     } catch (error) {
       if (!isNyckelError(error) || error.code !== 'rate_limited') throw error;
+      metrics.rateLimitRefused('login_throttle');
+      metrics.login('rate_limited', 'password');
       await audit.record('login.throttled', { data: { email: email.toLowerCase() }, ...requestContext(ctx) });
       ctx.set('Retry-After', String(error.retryAfterSeconds ?? 60));
       return renderLogin(ctx, details, {
@@ -170,6 +174,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     }
     const user = await accounts.verifyPassword(email, input.password);
     if (!user) {
+      metrics.login('wrong_password', 'password');
       await audit.record('login.failed', { data: { email: email.toLowerCase() }, ...requestContext(ctx) });
       return renderLogin(ctx, details, { email, errorKey: 'login.invalid', status: 401 });
     }
@@ -194,7 +199,8 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       await audit.record('mfa.remembered_browser', { userId: user.id, data: { client: details.params.client_id }, ...requestContext(ctx) });
     }
     await audit.record('login.succeeded', { userId: user.id, data: { client: details.params.client_id, amr: ['pwd'] }, ...requestContext(ctx) });
-    return finish(ctx, details, { login: { accountId: user.id, amr: ['pwd'], acr: acr.password, remember: true } });
+    await finish(ctx, details, { login: { accountId: user.id, amr: ['pwd'], acr: acr.password, remember: true } });
+    metrics.login('success', 'none');
   }
 
   router.post('/consent', form, async (ctx) => {

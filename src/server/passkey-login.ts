@@ -8,6 +8,7 @@ import type { FactorEngine } from '../factors/engine.ts';
 import { isPasskeyModule, type PasskeyModule, type PasswordlessOutcome } from '../factors/passkey/index.ts';
 import { translator } from '../i18n/i18n.ts';
 import { acr } from '../provider/acr.ts';
+import type { Metrics } from '../observability/metrics.ts';
 import { assertCsrf } from '../security/csrf.ts';
 import { formBody, readForm } from './forms.ts';
 import { completeInteraction } from './interaction-result.ts';
@@ -27,6 +28,7 @@ export interface PasskeyLoginDependencies {
   engine: FactorEngine;
   audit: AuditLog;
   pages: PageRenderer;
+  metrics: Pick<Metrics, 'login'>;
 }
 
 /**
@@ -86,6 +88,7 @@ export function passkeyLoginRoutes(router: Router, deps: PasskeyLoginDependencie
     const outcome = await module.passwordless.verify({ uid: details.uid, token: input.token, credential });
     const client = String(details.params.client_id);
     if (outcome.status === 'failed') {
+      deps.metrics.login(outcome.reason === 'locked' ? 'locked' : 'factor_failed', 'passkey');
       await deps.audit.record('login.failed', { data: { client, method: 'passkey', reason: outcome.reason }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
       if (outcome.reason === 'locked' && outcome.retryAfterSeconds) ctx.set('Retry-After', String(outcome.retryAfterSeconds));
       return render(ctx, details, module, failure(t, outcome), outcome.reason === 'locked' ? 429 : outcome.reason === 'wrong_code' ? 401 : 400);
@@ -94,6 +97,7 @@ export function passkeyLoginRoutes(router: Router, deps: PasskeyLoginDependencie
     await deps.audit.record('factor.verified', { userId: outcome.user.id, data: { factor: 'passkey', passwordless: true }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
     await deps.audit.record('login.succeeded', { userId: outcome.user.id, data: { client, amr, acr: acr.mfa }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
     await completeInteraction(ctx, details, { login: { accountId: outcome.user.id, acr: acr.mfa, amr, remember: true } });
+    deps.metrics.login('success', 'passkey');
   });
 }
 

@@ -1,5 +1,3 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
 import { loadSettings } from '../../src/config/settings.ts';
 import { deliveryStatus, enqueueMail, MailDispatcher } from '../../src/delivery/dispatcher.ts';
@@ -7,36 +5,8 @@ import { SendgridTransport } from '../../src/delivery/sendgrid-transport.ts';
 import type { MailTransport } from '../../src/delivery/transport.ts';
 import { createMailTransport } from '../../src/delivery/transports.ts';
 import type { Database } from '../../src/storage/db.ts';
+import { startFakeSendgrid } from '../support/sendgrid.ts';
 import { captureLogger, makeDue, openTestDatabase } from './helpers.ts';
-
-interface Request {
-  method: string;
-  url: string;
-  headers: http.IncomingHttpHeaders;
-  body: any;
-}
-
-/** A fake of SendGrid's POST /v3/mail/send on loopback; `answers` are used in turn, then 202. */
-async function startFakeSendgrid() {
-  const requests: Request[] = [];
-  const answers: Array<{ status: number; body?: unknown }> = [];
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      requests.push({ method: req.method!, url: req.url!, headers: req.headers, body: text ? JSON.parse(text) : undefined });
-      const answer = req.method === 'POST' && req.url === '/v3/mail/send' ? (answers.shift() ?? { status: 202 }) : { status: 404 };
-      res.statusCode = answer.status;
-      if (answer.body === undefined) return res.end();
-      res.setHeader('Content-Type', 'application/json');
-      res.end(JSON.stringify(answer.body));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { baseUrl, requests, answers, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
-}
 
 const API_KEY = 'SG.fake-key.Zm9vYmFyYmF6';
 const FROM = 'Nyckel <no-reply@nyckel.test>';

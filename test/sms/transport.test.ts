@@ -80,7 +80,7 @@ describe('choosing the transport', () => {
     const settings = loadSettings({ NODE_ENV: 'test' });
     const prisma = database.db.prisma;
     const user = await prisma.user.create({ data: { email: 'prod-sms@care.example', passwordHash: 'x', phones: { create: [{ e164: '+46701234574', verifiedAt: new Date() }] } } });
-    const deps = { prisma, settings, sms: { transport: undefined, audit: new AuditLog(prisma), logger } } as unknown as FactorDependencies;
+    const deps = { prisma, settings, counters: { prisma }, sms: { transport: undefined, audit: new AuditLog(prisma), logger } } as unknown as FactorDependencies;
     const module = smsFactor(deps);
     expect(await module.isEnrolled(user)).toBe(false);
     expect(entries().some((e) => e.level === 40 && String(e.msg).includes('SMS method is unavailable'))).toBe(true);

@@ -14,17 +14,21 @@ export interface TwilioRequest {
   path: string;
   authorization?: string;
   form: Record<string, string>;
+  /** Set when the fake held this request without answering (`hangNext`). */
+  hung?: true;
 }
 
 /**
  * A fake of Twilio's Messages API and Verify API on loopback. Messages are recorded; Verify makes a
  * code per number (readable as `verifyCodes`) and approves it once. `failNext` answers the next
- * requests with the given HTTP status (a provider outage).
+ * requests with the given HTTP status (a provider outage); `hangNext(n)` reads the next n requests
+ * and never answers them (a provider that hangs), until `close()`.
  */
 export async function startFakeTwilio() {
   const requests: TwilioRequest[] = [];
   const verifyCodes = new Map<string, string>();
   const failNext: number[] = [];
+  let hanging = 0;
   let counter = 0;
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -32,7 +36,13 @@ export async function startFakeTwilio() {
     req.on('end', () => {
       const form = Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString('utf8')));
       const path = new URL(req.url!, 'http://fake').pathname;
-      requests.push({ method: req.method!, path, authorization: req.headers.authorization, form });
+      const request: TwilioRequest = { method: req.method!, path, authorization: req.headers.authorization, form };
+      requests.push(request);
+      if (hanging > 0) {
+        hanging--;
+        request.hung = true;
+        return;
+      }
       const reply = (status: number, body: unknown) => {
         res.statusCode = status;
         res.setHeader('Content-Type', 'application/json');
@@ -65,9 +75,16 @@ export async function startFakeTwilio() {
     requests,
     verifyCodes,
     failNext,
+    hangNext: (times = 1) => {
+      hanging += times;
+    },
     /** The real SDK's HTTP client, with every request sent to this fake instead of *.twilio.com. */
     httpClient: () => new LoopbackRequestClient(baseUrl),
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }
 

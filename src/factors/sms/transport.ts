@@ -1,5 +1,6 @@
 import twilio from 'twilio';
 import type { Settings } from '../../config/settings.ts';
+import type { Metrics } from '../../observability/metrics.ts';
 import type { PrismaClient } from '../../storage/db.ts';
 
 /**
@@ -52,24 +53,36 @@ export function outboxSmsTransport(prisma: PrismaClient): SmsTextTransport {
 export interface TwilioClientOptions {
   /** Tests pass a `twilio.RequestClient` subclass here that sends to a loopback fake. */
   httpClient?: twilio.RequestClient;
+  /** How long each request may wait for Twilio (NYCKEL_SMS_TIMEOUT_MS). Default 10000. */
+  timeoutMs?: number;
 }
 
 type TwilioSettings = Settings['sms']['twilio'];
 
+const DEFAULT_TIMEOUT_MS = 10_000;
+
 function twilioClient(settings: TwilioSettings, options: TwilioClientOptions) {
   if (!settings.accountSid || !settings.authToken) throw new Error('TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are required for the Twilio SMS transports');
+  const timeout = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   // No retries: the user is waiting, and a code that arrives late is worth little. The timeout keeps the page responsive.
-  return twilio(settings.accountSid, settings.authToken, {
+  const client = twilio(settings.accountSid, settings.authToken, {
     autoRetry: false,
-    timeout: 10_000,
+    timeout,
     ...(options.httpClient ? { httpClient: options.httpClient } : {}),
   });
+  // The SDK gives `timeout` only to a RequestClient it makes itself; a client passed in (the tests'
+  // loopback one) would keep its own 30 s default. Every request carries the timeout instead.
+  const request = client.request.bind(client);
+  client.request = (opts) => request({ ...opts, timeout: opts.timeout ?? timeout });
+  return client;
 }
 
 /** Twilio's error, reduced to status, code and message (never the request, which carries the credentials). */
 function providerError(error: unknown, secrets: Array<string | undefined>): SmsTransportError {
   const { status, code, message } = (error ?? {}) as { status?: unknown; code?: unknown; message?: unknown };
-  let text = `twilio: ${typeof status === 'number' ? `HTTP ${status} ` : ''}${typeof code === 'number' || typeof code === 'string' ? `(${code}) ` : ''}${typeof message === 'string' ? message : 'request failed'}`;
+  // A hung Twilio: axios (inside Twilio's RequestClient) gives up with ECONNABORTED ("timeout of …ms exceeded").
+  const timedOut = code === 'ECONNABORTED' || code === 'ETIMEDOUT';
+  let text = `twilio: ${timedOut ? 'no answer ' : ''}${typeof status === 'number' ? `HTTP ${status} ` : ''}${typeof code === 'number' || typeof code === 'string' ? `(${code}) ` : ''}${typeof message === 'string' ? message : 'request failed'}`;
   for (const secret of secrets) if (secret) text = text.split(secret).join('[redacted]');
   text = text.replace(/\s+/g, ' ').trim();
   return new SmsTransportError(text.length > 300 ? `${text.slice(0, 299)}…` : text);
@@ -123,6 +136,23 @@ export function twilioVerifySmsTransport(settings: TwilioSettings, options: Twil
   };
 }
 
+/** The same transport, counting each send (or Verify start) as sent or failed in nyckel_deliveries_total. */
+export function withDeliveryCounts(transport: SmsTransport | undefined, metrics: Pick<Metrics, 'delivery'>): SmsTransport | undefined {
+  if (!transport) return undefined;
+  const counted = async (send: () => Promise<void>) => {
+    try {
+      await send();
+      metrics.delivery('sms', transport.name, 'sent');
+    } catch (error) {
+      metrics.delivery('sms', transport.name, 'failed');
+      throw error;
+    }
+  };
+  return transport.kind === 'text'
+    ? { kind: 'text', name: transport.name, send: (message) => counted(() => transport.send(message)) }
+    : { kind: 'verify', name: transport.name, start: (input) => counted(() => transport.start(input)), check: (input) => transport.check(input) };
+}
+
 /**
  * The transport named by the settings, or undefined when SMS cannot be sent: the dev outbox is
  * refused in production (the SMS method is then unavailable).
@@ -134,9 +164,9 @@ export function createSmsTransport(
 ): SmsTransport | undefined {
   switch (settings.sms.transport) {
     case 'twilio':
-      return twilioSmsTransport(settings.sms.twilio, options);
+      return twilioSmsTransport(settings.sms.twilio, { ...options, timeoutMs: settings.sms.timeoutMs });
     case 'twilio-verify':
-      return twilioVerifySmsTransport(settings.sms.twilio, options);
+      return twilioVerifySmsTransport(settings.sms.twilio, { ...options, timeoutMs: settings.sms.timeoutMs });
     default:
       return settings.production || process.env.NODE_ENV === 'production' ? undefined : outboxSmsTransport(prisma);
   }
