@@ -43,12 +43,11 @@ import { newMasterKey } from '../src/security/crypto.ts';
 import { freePort, startServerProcess, type RunningServer } from '../test/support/process.ts';
 import { startBalancer } from './balancer.ts';
 import { passwordLogin } from './http.ts';
-import { runInterleaved, type LoadResult } from './load.ts';
+import { numberFlag as number, PRODUCTION_ARGON2, runInterleaved, type LoadResult } from './load.ts';
 import { APP, benchClientsYaml, freshPostgresDatabase, leftover, PASSWORD, removeLeftovers } from './targets.ts';
 import { seedTotpUsers, TotpUserPool } from './totp-users.ts';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
-const PRODUCTION_ARGON2 = { memoryCost: 19456, timeCost: 2 };
 
 function options() {
   const { values } = parseArgs({
@@ -67,11 +66,6 @@ function options() {
     console.log('usage: npm run bench:load -- [--seconds 10] [--warmup 2] [--concurrency 16] [--users 3000] [--slices N] [--argon2-memory 19456] [--argon2-time 2]');
     process.exit(0);
   }
-  const number = (name: string, value: string, min: number, max: number) => {
-    const n = Number(value);
-    if (!Number.isFinite(n) || n < min || n > max) throw new Error(`--${name} must be a number from ${min} to ${max}`);
-    return n;
-  };
   return {
     seconds: number('seconds', values.seconds!, 0.5, 300),
     warmupSeconds: number('warmup', values.warmup!, 0, 60),

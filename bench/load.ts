@@ -33,6 +33,16 @@ export interface LoadResult {
   latencies: number[];
 }
 
+/** argon2id as production runs it (Nyckel's defaults, OWASP's minimum for argon2id). */
+export const PRODUCTION_ARGON2 = { memoryCost: 19456, timeCost: 2 };
+
+/** A numeric command-line flag, checked against its range. */
+export function numberFlag(name: string, value: string, min: number, max: number): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < min || n > max) throw new Error(`--${name} must be a number from ${min} to ${max}`);
+  return n;
+}
+
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));

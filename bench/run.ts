@@ -22,12 +22,11 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { hash, type Algorithm } from '@node-rs/argon2';
 import { clientCredentials, passwordLogin } from './http.ts';
-import { runInterleaved, runLoad, type LoadResult } from './load.ts';
+import { numberFlag as number, PRODUCTION_ARGON2, runInterleaved, runLoad, type LoadResult } from './load.ts';
 import { PUSH_TARGET_P99_MS, pushLatency } from './push.ts';
 import { APP, MACHINE, PASSWORD, RESOURCE, benchClients, removeLeftovers, startBareProvider, startBenchNyckel, type BareProvider, type BenchNyckel } from './targets.ts';
 
 const TARGETS = { clientCredentials: 0.7, logins: 0.6 };
-const PRODUCTION_ARGON2 = { memoryCost: 19456, timeCost: 2 };
 
 function options() {
   const { values } = parseArgs({
@@ -43,11 +42,6 @@ function options() {
     console.log('usage: npm run bench -- [--seconds 5] [--warmup 1] [--concurrency 8] [--postgres]');
     process.exit(0);
   }
-  const number = (name: string, value: string, min: number, max: number) => {
-    const n = Number(value);
-    if (!Number.isFinite(n) || n < min || n > max) throw new Error(`--${name} must be a number from ${min} to ${max}`);
-    return n;
-  };
   const envUrl = process.env.BENCH_DATABASE_URL || undefined;
   return {
     seconds: number('seconds', values.seconds!, 0.5, 300),
