@@ -30,7 +30,9 @@ export async function startBalancer(): Promise<Balancer> {
   let ports: number[] = [];
   let counts = new Map<number, number>();
   let turn = 0;
-  const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+  // Idle connections are dropped after 4 s, before a node's own 5-s keep-alive timeout closes them:
+  // otherwise a request can be sent on a connection the node is closing at that moment (a reset).
+  const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, timeout: 4000 });
 
   const server = http.createServer((req, res) => {
     if (ports.length === 0) {
