@@ -87,7 +87,10 @@ export interface MailDispatcherOptions {
   retryDelaysSeconds?: number[];
   /** How often to look for due mail (retries, and mail enqueued by other nodes). Default 5000. */
   pollIntervalMs?: number;
-  /** Rows claimed per round trip. Default 10. */
+  /**
+   * Sends in flight at once (also the rows claimed per round trip). Each send is recorded on its own,
+   * so one slow or hanging send holds back nothing but its own slot. Default 10.
+   */
   batchSize?: number;
   /**
    * How long a claimed row stays invisible to other dispatchers. Longer than any send can take (the
@@ -118,8 +121,10 @@ export class MailDispatcher {
   private readonly leaseSeconds: number;
   private readonly metrics: Pick<Metrics, 'delivery'> | undefined;
   private timer: NodeJS.Timeout | undefined;
-  /** Passes run one after another; this is the last one queued. */
+  /** Passes (claiming rows and starting their sends) run one after another; this is the last one queued. */
   private tail: Promise<unknown> = Promise.resolve();
+  /** Sends started by a pass and not yet recorded. */
+  private readonly inFlight = new Set<Promise<void>>();
   private kickQueued = false;
   private stopped = false;
 
@@ -157,6 +162,7 @@ export class MailDispatcher {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     await this.tail;
+    await this.settled();
   }
 
   /** Delivers what is due as soon as possible, without waiting for the next poll. Never throws. */
@@ -170,36 +176,63 @@ export class MailDispatcher {
       })
       .catch((error: unknown) => {
         // The database going away is an outage to wait out (the next pass retries), not a fault here.
-        if (isStorageUnavailable(error)) this.logger.warn({ error: describeError(error) }, 'mail dispatch pass skipped: the database is unreachable');
-        else this.logger.error({ error: describeError(error) }, 'mail dispatch pass failed');
+        this.logPassFailure(error);
       });
   }
 
-  /** Delivers everything due now; resolves with the number of sends attempted (sent, retried or failed). */
-  deliverDue(): Promise<number> {
+  /**
+   * Delivers everything due now and waits until every send in flight (this pass's and earlier ones')
+   * is recorded; resolves with the number of sends this pass started (sent, retried or failed).
+   */
+  async deliverDue(): Promise<number> {
     const run = this.tail.then(() => this.pass());
     this.tail = run.catch(() => undefined);
-    return run;
+    const started = await run;
+    await this.settled();
+    return started;
   }
 
+  private logPassFailure(error: unknown) {
+    // The database going away is an outage to wait out (the next pass retries), not a fault here.
+    if (isStorageUnavailable(error)) this.logger.warn({ error: describeError(error) }, 'mail dispatch pass skipped: the database is unreachable');
+    else this.logger.error({ error: describeError(error) }, 'mail dispatch pass failed');
+  }
+
+  /** Until no send is in flight (sends started meanwhile included). */
+  private async settled(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** Claims due rows for the free send slots and starts their sends; a finished send frees its slot and kicks. */
   private async pass(): Promise<number> {
-    let attempted = 0;
+    let started = 0;
     while (!this.stopped) {
-      const claimed = await this.claim();
-      const outcomes = await Promise.allSettled(claimed.map((row) => this.deliver(row)));
-      attempted += claimed.length;
-      const broken = outcomes.find((outcome) => outcome.status === 'rejected');
-      if (broken) throw (broken as PromiseRejectedResult).reason;
-      if (claimed.length < this.batchSize) break;
+      const free = this.batchSize - this.inFlight.size;
+      if (free <= 0) break;
+      const claimed = await this.claim(free);
+      for (const row of claimed) this.startSend(row);
+      started += claimed.length;
+      if (claimed.length < free) break;
     }
-    return attempted;
+    return started;
+  }
+
+  private startSend(row: ClaimedRow) {
+    const send: Promise<void> = this.deliver(row)
+      .catch((error: unknown) => this.logPassFailure(error))
+      .finally(() => {
+        this.inFlight.delete(send);
+        // A slot is free: mail that waited for one goes now.
+        this.kick();
+      });
+    this.inFlight.add(send);
   }
 
   /**
-   * Takes up to `batchSize` due rows for this dispatcher: rows another transaction holds are skipped,
+   * Takes up to `limit` due rows for this dispatcher: rows another transaction holds are skipped,
    * and a claimed row's next_attempt moves past the lease so nobody else takes it meanwhile.
    */
-  private claim(): Promise<ClaimedRow[]> {
+  private claim(limit: number): Promise<ClaimedRow[]> {
     return this.prisma.$queryRaw<ClaimedRow[]>`
       UPDATE deliveries
          SET next_attempt = now() + ${this.leaseSeconds}::int * interval '1 second',
@@ -208,7 +241,7 @@ export class MailDispatcher {
          SELECT id FROM deliveries
           WHERE status = 'queued' AND channel = ${MAIL_CHANNEL} AND next_attempt <= now()
           ORDER BY created_at
-          LIMIT ${this.batchSize}::int
+          LIMIT ${limit}::int
           FOR UPDATE SKIP LOCKED)
       RETURNING id, recipient, subject, text, html, purpose, attempts`;
   }

@@ -154,13 +154,17 @@ describe('mail providers that hang', () => {
     dispatcher.kick();
     await waitFor(async () => provider.holding(), 'the provider to hold the first send');
     const meanwhile = await enqueueMail(prisma, { to: 'meanwhile@example.se', subject: 'Kod', text: 'Kod 2', purpose: 'email-code' });
-    // Resolves once the hung pass has ended and a pass after it has run: the dispatcher is not stuck.
+    // Resolves once every send in flight is recorded, the hung one included.
     await dispatcher.deliverDue();
-    expect(await deliveryStatus(prisma, meanwhile.id)).toMatchObject({ status: 'sent', attempts: 1 });
+    const sent = await deliveryStatus(prisma, meanwhile.id);
+    expect(sent).toMatchObject({ status: 'sent', attempts: 1 });
     const row = await prisma.delivery.findUniqueOrThrow({ where: { id: held.id } });
     expect(row).toMatchObject({ status: 'queued', attempts: 1 });
     expect(row.lastError).toMatch(expectedError);
     expect(row.nextAttempt.getTime()).toBeGreaterThan(Date.now() + 5000);
+    // The other mail went out while the hung send still held its slot: before the hang was recorded
+    // as a retry (at next_attempt minus the first retry delay, 10 s).
+    expect(sent!.sentAt!.getTime()).toBeLessThan(row.nextAttempt.getTime() - 10_000);
     expect(provider.accepted('held@example.se')).toBe(0);
 
     await makeDue(prisma, held.id);

@@ -59,10 +59,13 @@ describe('claiming queued mail across nodes', () => {
       for (let n = await dispatcher.deliverDue(); n > 0; n = await dispatcher.deliverDue()) total += n;
       return total;
     };
-    const attempted = await Promise.all([drain(dispatcherA), drain(dispatcherB), drain(dispatcherA), drain(dispatcherB)]);
+    // (A finished send frees its slot and starts a pass of its own, so the drains see only part of
+    // the sends they waited for; the counts below are the sends themselves.)
+    await Promise.all([drain(dispatcherA), drain(dispatcherB), drain(dispatcherA), drain(dispatcherB)]);
 
-    expect(attempted.reduce((x, y) => x + y, 0)).toBe(50);
     expect(a.count + b.count).toBe(50);
+    expect(a.count).toBeGreaterThan(0);
+    expect(b.count).toBeGreaterThan(0);
     expect([...sends.keys()].sort()).toEqual([...subjects].sort());
     expect([...sends.values()].every((count) => count === 1)).toBe(true);
     const rows = await nodeA.prisma.delivery.findMany();
