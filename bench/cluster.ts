@@ -43,7 +43,7 @@ import { newMasterKey } from '../src/security/crypto.ts';
 import { freePort, startServerProcess, type RunningServer } from '../test/support/process.ts';
 import { startBalancer } from './balancer.ts';
 import { passwordLogin } from './http.ts';
-import { numberFlag as number, PRODUCTION_ARGON2, runInterleaved, type LoadResult } from './load.ts';
+import { numberFlag as number, PRODUCTION_ARGON2, textTable, runInterleaved, type LoadResult } from './load.ts';
 import { APP, benchClientsYaml, freshPostgresDatabase, leftover, PASSWORD, removeLeftovers } from './targets.ts';
 import { seedTotpUsers, TotpUserPool } from './totp-users.ts';
 
@@ -237,9 +237,7 @@ function table(rows: Measurement[]): string {
     `${fixed(m.machineBusy * 100, 0)}%`,
     `${fixed(m.otherBusy * 100, 0)}%`,
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
-  const line = (cells: string[]) => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ');
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+  return textTable(header, body);
 }
 
 async function main() {

@@ -22,7 +22,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { hash, type Algorithm } from '@node-rs/argon2';
 import { clientCredentials, passwordLogin } from './http.ts';
-import { numberFlag as number, PRODUCTION_ARGON2, runInterleaved, runLoad, type LoadResult } from './load.ts';
+import { numberFlag as number, PRODUCTION_ARGON2, textTable, runInterleaved, runLoad, type LoadResult } from './load.ts';
 import { PUSH_TARGET_P99_MS, pushLatency } from './push.ts';
 import { APP, MACHINE, PASSWORD, RESOURCE, benchClients, removeLeftovers, startBareProvider, startBenchNyckel, type BareProvider, type BenchNyckel } from './targets.ts';
 
@@ -68,9 +68,7 @@ function table(rows: { label: string; result: LoadResult }[]): string {
     String(result.errors),
     fixed(result.cpuMsPerOp, 2),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
-  const line = (cells: string[]) => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ');
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+  return textTable(header, body);
 }
 
 async function main() {
