@@ -1,5 +1,3 @@
-import { statusWhenChanged } from './long-poll.ts';
-import type { Signals } from '../storage/signals.ts';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
@@ -12,6 +10,7 @@ import { NyckelError } from '../errors.ts';
 import type { ChallengeContext, FactorModule, VerifyOutcome } from '../factors/contract.ts';
 import { FactorEngine, passwordFactor, type VerifiedFactor } from '../factors/engine.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import type { Signals } from '../storage/signals.ts';
 import type { RememberedBrowsers } from '../factors/remember.ts';
 import type { ChallengeStore } from '../factors/shared/challenges.ts';
 import { isRecoveryCodeModule } from '../factors/recovery-code/index.ts';
@@ -28,6 +27,7 @@ import { completeInteraction } from './interaction-result.ts';
 import type { PageRenderer } from './pages.ts';
 import { passkeyLoginRoutes } from './passkey-login.ts';
 import { qrDataUrl, qrSvgDataUrl } from './qr.ts';
+import { statusWhenChanged } from './long-poll.ts';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
