@@ -198,9 +198,16 @@ export class MailDispatcher {
     else this.logger.error({ error: describeError(error) }, 'mail dispatch pass failed');
   }
 
-  /** Until no send is in flight (sends started meanwhile included). */
+  /**
+   * Until no pass runs and no send is in flight, those started meanwhile included (a finished send
+   * kicks a pass, which may claim rows before their sends are in flight).
+   */
   private async settled(): Promise<void> {
-    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    for (;;) {
+      const tail = this.tail;
+      await Promise.allSettled([tail, ...this.inFlight]);
+      if (this.inFlight.size === 0 && tail === this.tail) return;
+    }
   }
 
   /** Claims due rows for the free send slots and starts their sends; a finished send frees its slot and kicks. */
