@@ -44,17 +44,20 @@ export class RedisOidcModel implements Adapter {
 
   async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
     const key = modelKey(this.type, id);
-    const ttl = Math.max(1, Math.ceil(expiresIn || 0));
+    // No expiresIn: the model lives until destroyed, and so do its lookups.
+    const ttl = expiresIn ? Math.max(1, Math.ceil(expiresIn)) : undefined;
     const multi = this.redis.multi().hset(key, 'payload', JSON.stringify(payload));
-    if (expiresIn) multi.expire(key, ttl);
+    const index = (indexKey: string) => (ttl ? multi.set(indexKey, id, 'EX', ttl) : multi.set(indexKey, id));
+    if (ttl) multi.expire(key, ttl);
     if (payload.grantId) {
       const grant = grantKey(payload.grantId);
       multi.sadd(grant, key);
-      // NX then GT: the set lives as long as its longest-lived member.
-      if (expiresIn) multi.expire(grant, ttl, 'NX').expire(grant, ttl, 'GT');
+      // NX then GT: the set lives as long as its longest-lived member (and for ever with an immortal one).
+      if (ttl) multi.expire(grant, ttl, 'NX').expire(grant, ttl, 'GT');
+      else multi.persist(grant);
     }
-    if (payload.uid) multi.set(uidKey(this.type, payload.uid), id, 'EX', ttl);
-    if (payload.userCode) multi.set(userCodeKey(this.type, payload.userCode), id, 'EX', ttl);
+    if (payload.uid) index(uidKey(this.type, payload.uid));
+    if (payload.userCode) index(userCodeKey(this.type, payload.userCode));
     await multi.exec().then(failOnError);
   }
 

@@ -47,8 +47,13 @@ describe('oidc-provider models split between Redis and the database', () => {
     await interactions.destroy('i-2');
     expect(await interactions.find('i-2')).toBeUndefined();
 
+    // Without expiresIn a model and its uid lookup stay until destroyed.
+    await interactions.upsert('i-3', { uid: 'u-3' }, 0);
+
     await new Promise((resolve) => setTimeout(resolve, 1100));
     expect(await interactions.find('i-1')).toBeUndefined();
+    expect(await interactions.findByUid('u-1')).toBeUndefined();
+    expect(await interactions.findByUid('u-3')).toMatchObject({ uid: 'u-3' });
   });
 
   test('sessions, grants and refresh tokens stay in the database', async () => {
