@@ -31,6 +31,8 @@ import { interactionRoutes } from './server/interaction-routes.ts';
 import { factorRoutes } from './server/factor-routes.ts';
 import { deliveryStatus, enqueueMail } from './delivery/dispatcher.ts';
 import { FactorEngine } from './factors/engine.ts';
+import { SignIns } from './factors/sign-ins.ts';
+import { SignInFlow } from './server/sign-in-flow.ts';
 import { createFactorModules } from './factors/registry.ts';
 import { RememberedBrowsers } from './factors/remember.ts';
 import { ChallengeStore } from './factors/shared/challenges.ts';
@@ -204,6 +206,8 @@ async function assemble(
   });
   instrumentFactorModules(factorModules, metrics);
   const engine = new FactorEngine(prisma, factorModules, clients, settings);
+  const signIns = new SignIns(prisma);
+  const flow = new SignInFlow({ engine, signIns, accounts, remembered, audit, metrics });
   /** For oidc-provider's login prompt: does this signed-in session still lack a required second factor? */
   const needsSecondFactor = async (ctx: KoaContextWithOIDC) => {
     const session = ctx.oidc.session;
@@ -303,13 +307,16 @@ async function assemble(
         pages,
         box,
         maxBodyBytes: settings.maxBodyBytes,
-        secondFactor: { engine, remembered },
+        engine,
+        flow,
         metrics,
       }),
       adminApiRoutes({ settings, prisma, accounts, audit, clients, box, signingKeys: () => signingKeys, logger: logger.child({ component: 'admin-api' }), locks: { failures: failureLock, throttle } }),
       factorRoutes({
         provider: () => provider,
         engine,
+        signIns,
+        flow,
         accounts,
         audit,
         remembered,
@@ -332,7 +339,7 @@ async function assemble(
     await sweepExpiredOidcModels(prisma, now);
     await sweepExpiredRateLimits(prisma, now);
     await deleteExpiredSigningKeys(prisma, now);
-    await prisma.signInAttempt.deleteMany({ where: { expiresAt: { lte: now } } });
+    await signIns.sweep(now);
     await prisma.factorChallenge.deleteMany({ where: { expiresAt: { lte: new Date(now.getTime() - 86_400_000) } } });
     await refreshKeysIfChanged();
   };

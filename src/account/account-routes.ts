@@ -67,6 +67,14 @@ const moveForm = z.object({ _csrf: csrfField, direction: z.enum(['top', 'up', 'd
 const passwordForm = z.object({ _csrf: csrfField, current: z.string().max(1024), password: z.string().max(1024), confirm: z.string().max(1024) });
 const credentialForm = z.object({ _csrf: csrfField, credential: z.string().max(16_384).default(''), label: z.string().max(200).optional() });
 
+/**
+ * A change on the account pages happens once per code: the same right code again (which a sign-in
+ * takes as a double submit) is "already used" here, or a replay could repeat a reset.
+ */
+function firstUseOnly(outcome: VerifyOutcome): VerifyOutcome {
+  return outcome.status === 'verified' && outcome.repeated ? { status: 'failed', reason: 'used' } : outcome;
+}
+
 interface Visit {
   session: AccountSession;
   user: User;
@@ -664,7 +672,7 @@ export function accountRoutes(deps: AccountRouteDependencies): Router {
     const kind = contactKind(ctx.params.kind);
     const code = input.code.replace(/\s+/g, '');
     if (!/^\d{4,10}$/.test(code)) return renderProof(ctx, v, kind, ctx.params.challengeId, { error: translator(v.locale)('factor_errors.format'), status: 400 });
-    const outcome = await proving(kind).enrol.complete(v.factorCtx, { challengeId: ctx.params.challengeId, code });
+    const outcome = firstUseOnly(await proving(kind).enrol.complete(v.factorCtx, { challengeId: ctx.params.challengeId, code }));
     if (outcome.status !== 'verified') return renderProof(ctx, v, kind, ctx.params.challengeId, failure(ctx, v, outcome));
     await enrolled(ctx, v, kind === 'email' ? 'email-code' : 'sms', outcome.target ? (kind === 'email' ? outcome.target : maskPhone(outcome.target)) : '');
   });
@@ -803,7 +811,7 @@ export function accountRoutes(deps: AccountRouteDependencies): Router {
     if (!v) return;
     const code = input.code.replace(/\s+/g, '');
     if (!/^\d{4,10}$/.test(code)) return renderLostDeviceCode(ctx, v, ctx.params.challengeId, { error: translator(v.locale)('factor_errors.format'), status: 400 });
-    const outcome = await emailCodeModule().verify(v.factorCtx, { challengeId: ctx.params.challengeId, code });
+    const outcome = firstUseOnly(await emailCodeModule().verify(v.factorCtx, { challengeId: ctx.params.challengeId, code }));
     if (outcome.status !== 'verified') return renderLostDeviceCode(ctx, v, ctx.params.challengeId, failure(ctx, v, outcome));
     const removed = await resetSecondFactors(prisma, audit, v.user.id, {
       reason: 'the user deleted all their devices (lost device)',

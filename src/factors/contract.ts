@@ -54,6 +54,11 @@ export type VerifyOutcome =
       status: 'verified';
       amr: readonly string[];
       target?: string;
+      /**
+       * The same right answer again, in the same sign-in that used it (a double submit, a link confirmed
+       * twice): nothing new is proven, and the sign-in just continues.
+       */
+      repeated?: boolean;
       /** Something to tell the user before the sign-in continues (a translation key and its values). */
       notice?: { key: string; values?: Record<string, string | number> };
     }

@@ -2,29 +2,13 @@ import type { FactorId } from '../clients/clients-file.ts';
 import type { ClientDirectory } from '../clients/directory.ts';
 import type { Settings } from '../config/settings.ts';
 import type { User } from '../generated/prisma/client.ts';
-import { acr } from '../provider/acr.ts';
 import type { PrismaClient } from '../storage/db.ts';
-import type { Channel, FactorModule } from './contract.ts';
+import type { FactorModule } from './contract.ts';
 import { policyFor, requestsSecondFactor, type FactorPolicy } from './policy.ts';
 
-export interface VerifiedFactor {
-  factor: string;
-  channel: Channel;
-  amr: readonly string[];
-  at: string;
-  /** Verified through "Forgot your device?" instead of one of the client's methods. */
-  fallback?: boolean;
-}
-
-export interface LoginOutcome {
-  accountId: string;
-  acr: string;
-  amr: string[];
-}
-
 /**
- * Collects the verified factors of one sign-in (keyed by the interaction uid), decides whether the
- * client's policy is met, and lets the login finish exactly once.
+ * The second-factor methods of a user for a client: which are offered, which can be enrolled now,
+ * and in which order (the sign-in records themselves are in sign-ins.ts).
  */
 export class FactorEngine {
   constructor(
@@ -115,60 +99,7 @@ export class FactorEngine {
     const known = order.filter((id, i) => this.modules.has(id) && order.indexOf(id) === i);
     await this.prisma.user.update({ where: { id: userId }, data: { methodOrder: known } });
   }
-
-  /** Opens (or reopens) the record of a sign-in whose first step is done. */
-  async begin(uid: string, user: User, clientId: string, expiresAt: Date, first: VerifiedFactor): Promise<void> {
-    await this.prisma.signInAttempt.upsert({
-      where: { uid },
-      create: { uid, userId: user.id, clientId, verified: [first] as object, expiresAt },
-      update: { userId: user.id, clientId, verified: [first] as object, expiresAt, completedAt: null },
-    });
-  }
-
-  async attempt(uid: string) {
-    return this.prisma.signInAttempt.findUnique({ where: { uid } });
-  }
-
-  /**
-   * Adds a verified factor. A factor of a channel already counted adds nothing: an email code cannot
-   * be both factors. Returns whether the sign-in now has two independent factors.
-   */
-  async recordVerified(uid: string, module: FactorModule, amr: readonly string[], options: { fallback?: boolean } = {}): Promise<boolean> {
-    return this.prisma.$transaction(async (tx) => {
-      const attempt = await tx.signInAttempt.findUnique({ where: { uid } });
-      if (!attempt || attempt.completedAt) return false;
-      const verified = attempt.verified as unknown as VerifiedFactor[];
-      if (!verified.some((v) => v.channel === module.channel)) {
-        verified.push({ factor: module.id, channel: module.channel, amr, at: new Date().toISOString(), ...(options.fallback ? { fallback: true } : {}) });
-        await tx.signInAttempt.update({ where: { uid }, data: { verified: verified as object } });
-      }
-      return FactorEngine.independentFactors(verified) >= 2;
-    });
-  }
-
-  static independentFactors(verified: VerifiedFactor[]): number {
-    return new Set(verified.map((v) => v.channel)).size;
-  }
-
-  /** True for exactly one caller per sign-in: the one that may finish the login. */
-  async claimCompletion(uid: string): Promise<boolean> {
-    const { count } = await this.prisma.signInAttempt.updateMany({ where: { uid, completedAt: null }, data: { completedAt: new Date() } });
-    return count === 1;
-  }
-
-  /** `acr` and `amr` for what was actually verified; never more. */
-  static outcome(accountId: string, verified: VerifiedFactor[]): LoginOutcome {
-    const amr = [...new Set(verified.flatMap((v) => [...v.amr]))];
-    const twoFactors = FactorEngine.independentFactors(verified) >= 2;
-    return {
-      accountId,
-      acr: !twoFactors ? acr.password : verified.some((v) => v.fallback) ? acr.fallback : acr.mfa,
-      amr: twoFactors ? [...amr, 'mfa'] : amr,
-    };
-  }
 }
-
-export const passwordFactor = (): VerifiedFactor => ({ factor: 'password', channel: 'knowledge', amr: ['pwd'], at: new Date().toISOString() });
 
 /** The stored order of methods, whatever the column holds. */
 export function methodOrderOf(user: { methodOrder: unknown }): string[] {

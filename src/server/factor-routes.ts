@@ -8,7 +8,11 @@ import { ACCOUNT_CLIENT_ID, factorIds, type FactorId } from '../clients/clients-
 import { LOST_DEVICE_PATH } from '../account/sign-in.ts';
 import { NyckelError } from '../errors.ts';
 import type { ChallengeContext, FactorModule, VerifyOutcome } from '../factors/contract.ts';
-import { FactorEngine, passwordFactor, type VerifiedFactor } from '../factors/engine.ts';
+
+type VerifiedOutcome = Extract<VerifyOutcome, { status: 'verified' }>;
+import type { FactorEngine } from '../factors/engine.ts';
+import { factorStrength, type SignIns, type VerifiedFactor } from '../factors/sign-ins.ts';
+import type { SignInFlow } from './sign-in-flow.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { Signals } from '../storage/signals.ts';
 import type { RememberedBrowsers } from '../factors/remember.ts';
@@ -36,6 +40,10 @@ export interface FactorRouteDependencies {
   signals: Signals;
   provider: () => Provider;
   engine: FactorEngine;
+  /** The sign-in records, bound to one user each. */
+  signIns: SignIns;
+  /** Binds sign-ins to their user and finishes them (the one place an interaction ends with a login). */
+  flow: SignInFlow;
   accounts: Accounts;
   audit: AuditLog;
   remembered: RememberedBrowsers;
@@ -83,6 +91,15 @@ export function factorRoutes(deps: FactorRouteDependencies) {
   const router = new Router({ prefix: '/interaction/:uid' });
   const form = formBody(deps.maxBodyBytes);
   router.use(csrfProtection(deps.box));
+  router.use(async (ctx, next) => {
+    try {
+      await next();
+    } catch (error) {
+      if (!(error instanceof SignInEnded)) throw error;
+      ctx.status = 303;
+      ctx.redirect(error.returnTo);
+    }
+  });
   // Before the routes of /mfa/:factor, which would take "forgot" for a factor's name.
   forgotDeviceRoutes(router, { signIn, base, failureMessage, afterVerified }, { engine, challenges: deps.challenges, pages, audit, notifier: deps.notifier, form });
 
@@ -96,16 +113,17 @@ export function factorRoutes(deps: FactorRouteDependencies) {
   async function signIn(ctx: Context): Promise<SignIn> {
     const details = await deps.provider().interactionDetails(ctx.req, ctx.res);
     if (details.uid !== ctx.params.uid) throw new NyckelError('session_expired');
-    const attempt = await engine.attempt(details.uid);
+    const attempt = await deps.signIns.load(details.uid);
     if (!attempt || attempt.expiresAt <= new Date()) throw new NyckelError('session_expired');
-    if (attempt.completedAt) throw new NyckelError('session_expired');
+    // Ended already (the same answer sent twice, a second tab): back to the relying party with its login.
+    if (attempt.completedAt) throw new SignInEnded(details.returnTo);
     const user = await deps.accounts.findById(attempt.userId);
     if (!user || user.status !== 'active') throw new NyckelError('session_expired');
     const clientId = String(details.params.client_id);
     return {
       details,
       user,
-      verified: attempt.verified as unknown as VerifiedFactor[],
+      verified: attempt.verified,
       ctx: {
         user,
         uid: details.uid,
@@ -156,27 +174,16 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     return t(`factor_errors.${reason}`, { minutes, seconds: outcome.retryAfterSeconds ?? 0, left: outcome.attemptsLeft ?? 0 });
   }
 
-  /** Finishes the login once the verified factors satisfy the policy; only one caller wins. */
-  async function finish(ctx: Context, state: SignIn, module: FactorModule) {
-    if (!(await engine.claimCompletion(state.details.uid))) throw new NyckelError('session_expired');
-    const attempt = await engine.attempt(state.details.uid);
-    const verified = attempt!.verified as unknown as VerifiedFactor[];
-    const outcome = FactorEngine.outcome(state.user.id, verified);
-    const policy = engine.policy(state.ctx.clientId);
+  /** Finishes the login if the sign-in's factors satisfy the policy (SignInFlow.finish), else back to the methods. */
+  async function finish(ctx: Context, state: SignIn, method: string) {
     // Chosen on the start page (a cookie), or with the code of a factor that has no start page.
     const rememberChoice = (ctx.state.rememberChoice as string | undefined) ?? ctx.cookies.get(REMEMBER_CHOICE);
-    if (rememberChoice === 'yes' && policy.rememberDays > 0 && FactorEngine.independentFactors(verified) >= 2) {
-      await deps.remembered.remember(ctx, state.user, { days: policy.rememberDays, factor: module.id });
-    }
+    const result = await deps.flow.finish(ctx, state.details, { userId: state.user.id, method, rememberChoice });
     ctx.cookies.set(REMEMBER_CHOICE, null, { path: `/interaction/${state.details.uid}` });
-    await audit.record('login.succeeded', {
-      userId: state.user.id,
-      data: { client: state.ctx.clientId, amr: outcome.amr, acr: outcome.acr },
-      ip: ctx.ip,
-      userAgent: ctx.get('user-agent'),
-    });
-    await completeInteraction(ctx, state.details, { login: { accountId: outcome.accountId, acr: outcome.acr, amr: outcome.amr, remember: true } });
-    metrics.login('success', module.id);
+    if (result === 'unsatisfied') {
+      ctx.status = 303;
+      ctx.redirect(`/interaction/${state.details.uid}/mfa`);
+    }
   }
 
   /** Audits and counts a wrong (or refused) answer to a factor during sign-in. */
@@ -185,28 +192,29 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     await audit.record('factor.failed', { userId: state.user.id, data: { factor: module.id, reason: outcome.reason }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
   }
 
-  /** Audits and records a verified factor; true when the sign-in now has two independent factors. */
-  async function recordVerified(ctx: Context, state: SignIn, module: FactorModule, amr: readonly string[], options: { fallback?: boolean } = {}): Promise<boolean> {
-    await audit.record('factor.verified', { userId: state.user.id, data: { factor: module.id, ...options }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
-    return engine.recordVerified(state.details.uid, module, amr, options);
+  /**
+   * Audits and records a verified factor for the user it was verified for; true when the sign-in now
+   * has two independent factors. A repeated answer (a double submit) records nothing new.
+   */
+  async function recordVerified(ctx: Context, state: SignIn, module: FactorModule, outcome: VerifiedOutcome, options: { fallback?: boolean } = {}): Promise<boolean> {
+    if (!outcome.repeated) {
+      await audit.record('factor.verified', { userId: state.user.id, data: { factor: module.id, ...options }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
+    }
+    const factor: VerifiedFactor = { factor: module.id, channel: module.channel, amr: [...outcome.amr], at: new Date().toISOString(), userId: state.user.id, ...(options.fallback ? { fallback: true } : {}) };
+    state.verified = await deps.signIns.record(state.details.uid, factor);
+    return factorStrength(state.verified) >= 2;
   }
 
-  async function afterVerified(
-    ctx: Context,
-    state: SignIn,
-    module: FactorModule,
-    amr: readonly string[],
-    notice?: { key: string; values?: Record<string, string | number> },
-    options: { fallback?: boolean } = {},
-  ) {
-    const satisfied = await recordVerified(ctx, state, module, amr, options);
+  async function afterVerified(ctx: Context, state: SignIn, module: FactorModule, outcome: VerifiedOutcome, options: { fallback?: boolean } = {}) {
+    const satisfied = await recordVerified(ctx, state, module, outcome, options);
+    const { notice } = outcome;
     // Something to tell first (e.g. how many recovery codes are left): a page that continues on a click.
     if (satisfied && notice) {
       const t = translator(state.ctx.locale);
       const link = hasMessage(state.ctx.locale, `${notice.key}_link`) ? { href: '/account', text: t(`${notice.key}_link`) } : undefined;
       return pages.html(ctx, 'mfa-notice', state.ctx.locale, { ...base(ctx, state), title: t(`${notice.key}_title`), message: t(notice.key, notice.values), link });
     }
-    if (satisfied) return finish(ctx, state, module);
+    if (satisfied) return finish(ctx, state, module.id);
     ctx.status = 303;
     return ctx.redirect(`/interaction/${state.details.uid}/mfa`);
   }
@@ -312,10 +320,10 @@ export function factorRoutes(deps: FactorRouteDependencies) {
       await audit.record('factor.enrolled', { userId: state.user.id, data: { factor: module.id }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
       await engine.makePrimary(state.user.id, module.id);
       const codes = await newRecoveryCodes(state, module);
-      if (!codes) return afterVerified(ctx, state, module, outcome.amr);
+      if (!codes) return afterVerified(ctx, state, module, outcome);
       await audit.record('recovery-codes.generated', { userId: state.user.id, data: { count: codes.length }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
       // Recorded now; the page of codes continues the sign-in (POST /mfa/continue) on a click.
-      await recordVerified(ctx, state, module, outcome.amr);
+      await recordVerified(ctx, state, module, outcome);
       const text = `${translator(state.ctx.locale)('recovery.file_heading', { user: state.user.email })}\n\n${codes.join('\n')}\n`;
       return pages.html(ctx, 'mfa-recovery-codes', state.ctx.locale, {
         ...base(ctx, state),
@@ -463,7 +471,7 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     const credential = passkeyCredential(ctx);
     if (credential === null) return renderPasskey(ctx, state, module, { error: translator(state.ctx.locale)('factor_errors.passkey_format'), status: 400 });
     const outcome = await module.verify(state.ctx, { challengeId: ctx.params.challengeId, credential });
-    if (outcome.status === 'verified') return afterVerified(ctx, state, module, outcome.amr, outcome.notice);
+    if (outcome.status === 'verified') return afterVerified(ctx, state, module, outcome);
     if (outcome.status === 'pending') return renderPasskey(ctx, state, module);
     await recordFailure(ctx, state, module, outcome);
     if (outcome.reason === 'locked' && outcome.retryAfterSeconds) ctx.set('Retry-After', String(outcome.retryAfterSeconds));
@@ -550,7 +558,7 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     const module = await allowedModule(state, ctx.params.factor);
     if (module.kind === 'poll') return pollChallenge(ctx, state, module, ctx.params.challengeId);
     const status = module.status ? await module.status(state.ctx, ctx.params.challengeId) : { status: 'pending' as const };
-    if (status.status === 'verified' && FactorEngine.independentFactors(state.verified) >= 2) return finish(ctx, state, module);
+    if (status.status === 'verified' && factorStrength(state.verified) >= 2) return finish(ctx, state, module.id);
     // After "Resend code" (which redirects here with ?resent=1), say that a new code is on its way.
     const notice = ctx.query.resent === '1' ? translator(state.ctx.locale)('mfa.resent') : undefined;
     await renderChallenge(ctx, state, module, ctx.params.challengeId, { notice });
@@ -592,8 +600,8 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     if (status.status === 'verified') {
       // Of parallel requests only one gets `verified` from verify (the order is consumed once).
       const outcome = await module.verify(state.ctx, { challengeId });
-      if (outcome.status === 'verified') return afterVerified(ctx, state, module, outcome.amr);
-      if (FactorEngine.independentFactors(state.verified) >= 2) return finish(ctx, state, module);
+      if (outcome.status === 'verified') return afterVerified(ctx, state, module, outcome);
+      if (factorStrength(state.verified) >= 2) return finish(ctx, state, module.id);
       ctx.status = 303;
       return ctx.redirect(`/interaction/${state.details.uid}/mfa`);
     }
@@ -674,7 +682,7 @@ export function factorRoutes(deps: FactorRouteDependencies) {
       ctx.cookies.set(REMEMBER_CHOICE, ctx.state.rememberChoice, { httpOnly: true, sameSite: 'lax', path: `/interaction/${state.details.uid}` });
     }
     const outcome = await module.verify(state.ctx, { challengeId: ctx.params.challengeId, code });
-    if (outcome.status === 'verified') return afterVerified(ctx, state, module, outcome.amr, outcome.notice);
+    if (outcome.status === 'verified') return afterVerified(ctx, state, module, outcome);
     if (outcome.status === 'pending') return renderChallenge(ctx, state, module, ctx.params.challengeId);
     await recordFailure(ctx, state, module, outcome);
     if (outcome.retryAfterSeconds && outcome.reason === 'locked') ctx.set('Retry-After', String(outcome.retryAfterSeconds));
@@ -701,12 +709,11 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     const state = await signIn(ctx);
     const input = readForm(ctx, plainForm);
     assertCsrf(ctx, input._csrf);
-    if (FactorEngine.independentFactors(state.verified) < 2) {
+    if (factorStrength(state.verified) < 2) {
       ctx.status = 303;
       return ctx.redirect(`/interaction/${state.details.uid}/mfa`);
     }
-    const last = state.verified.at(-1)!;
-    return finish(ctx, state, engine.modules.get(last.factor as FactorId)!);
+    return finish(ctx, state, state.verified.at(-1)!.factor);
   });
 
   /** The landing page of a sign-in link. A GET never consumes it: mail scanners fetch links. */
@@ -729,7 +736,7 @@ export function factorRoutes(deps: FactorRouteDependencies) {
       return pages.html(ctx, 'message', state.ctx.locale, { ...base(ctx, state), title: translator(state.ctx.locale)('link.failed_title'), message: failureMessage(state, outcome) }, outcome.reason === 'other_browser' ? 403 : 410);
     }
     if (outcome.status !== 'verified') return;
-    await recordVerified(ctx, state, module, outcome.amr);
+    await recordVerified(ctx, state, module, outcome);
     // The first window notices and continues by itself; this one can continue too.
     pages.html(ctx, 'link-confirmed', state.ctx.locale, { ...base(ctx, state) });
   });
@@ -752,33 +759,13 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     }
   }
 
-  passkeyLoginRoutes(router, { provider: deps.provider, engine, audit, pages, metrics }, form);
+  passkeyLoginRoutes(router, { provider: deps.provider, engine, audit, pages, metrics, flow: deps.flow }, form);
   return router;
 }
 
-/** What the password step does next: finish, or lead to the second factor. */
-export interface AfterFirstStep {
-  finishWithPasswordOnly: boolean;
-  reason?: 'not_required' | 'remembered';
-}
-
-export async function afterFirstStep(
-  deps: { engine: FactorEngine; remembered: RememberedBrowsers },
-  ctx: Context,
-  details: Details,
-  user: User,
-  interactionExpiresAt: Date,
-): Promise<{ next: 'finish'; remembered: boolean } | { next: 'second-factor' } | { next: 'unavailable' }> {
-  // A user without a usable method is led to enrol one at /mfa when the client allows it.
-  const clientId = String(details.params.client_id);
-  const { needed, stepUp } = deps.engine.secondFactorNeeded(clientId, details.params);
-  if (!needed) return { next: 'finish', remembered: false };
-  const policy = deps.engine.policy(clientId);
-  if (!stepUp && policy.rememberDays > 0 && (await deps.remembered.recognise(ctx, user))) return { next: 'finish', remembered: true };
-  const offered = await deps.engine.offered(user, clientId);
-  if (offered.length === 0 && !(policy.allowEnrolmentAtLogin && (await deps.engine.enrollable(user, clientId)).length > 0)) {
-    return { next: 'unavailable' };
+/** Thrown when a sign-in was already ended: the router sends the browser on to the relying party. */
+class SignInEnded extends Error {
+  constructor(readonly returnTo: string) {
+    super('sign-in already ended');
   }
-  await deps.engine.begin(details.uid, user, clientId, interactionExpiresAt, passwordFactor());
-  return { next: 'second-factor' };
 }

@@ -18,7 +18,7 @@ export interface SecondStep<State extends { user: User; ctx: ChallengeContext; d
   signIn(ctx: Context): Promise<State>;
   base(ctx: Context, state: State): Record<string, unknown>;
   failureMessage(state: State, outcome: Extract<VerifyOutcome, { status: 'failed' }>, module?: FactorModule): string;
-  afterVerified(ctx: Context, state: State, module: FactorModule, amr: readonly string[], notice?: { key: string; values?: Record<string, string | number> }, options?: { fallback?: boolean }): Promise<unknown>;
+  afterVerified(ctx: Context, state: State, module: FactorModule, outcome: Extract<VerifyOutcome, { status: 'verified' }>, options?: { fallback?: boolean }): Promise<unknown>;
 }
 
 export interface ForgotDeviceDependencies {
@@ -116,6 +116,6 @@ export function forgotDeviceRoutes<State extends { user: User; ctx: ChallengeCon
     await deps.audit.record('factor.fallback_used', { userId: state.user.id, data: { client: state.ctx.clientId }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
     await deps.notifier?.notify(state.user, state.ctx.locale, 'forgot_device_used', { client: state.ctx.clientName });
     // The notice page asks the user to set up a new method, then continues the sign-in.
-    return step.afterVerified(ctx, state, email, outcome.amr, { key: 'forgot.signed_in', values: { client: state.ctx.clientName } }, { fallback: true });
+    return step.afterVerified(ctx, state, email, { ...outcome, notice: { key: 'forgot.signed_in', values: { client: state.ctx.clientName } } }, { fallback: true });
   });
 }

@@ -8,16 +8,14 @@ import type { AuditLog } from '../accounts/audit.ts';
 import type { ClientDirectory } from '../clients/directory.ts';
 import { NyckelError, isNyckelError } from '../errors.ts';
 import { translator } from '../i18n/i18n.ts';
-import { acr } from '../provider/acr.ts';
 import { assertCsrf, csrfProtection } from '../security/csrf.ts';
 import type { SecretBox } from '../security/crypto.ts';
 import type { LoginThrottle } from '../security/login-throttle.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { formBody, readForm } from './forms.ts';
 import { completeInteraction } from './interaction-result.ts';
-import { afterFirstStep } from './factor-routes.ts';
 import type { FactorEngine } from '../factors/engine.ts';
-import type { RememberedBrowsers } from '../factors/remember.ts';
+import type { SignInFlow } from './sign-in-flow.ts';
 import { CLIENT_COOKIE, type PageRenderer } from './pages.ts';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -31,7 +29,9 @@ export interface InteractionDependencies {
   pages: PageRenderer;
   maxBodyBytes: number;
   box: SecretBox;
-  secondFactor: { engine: FactorEngine; remembered: RememberedBrowsers };
+  engine: FactorEngine;
+  /** Binds the sign-in to its user after the first step, and finishes it (the one place). */
+  flow: SignInFlow;
   metrics: Metrics;
 }
 
@@ -83,7 +83,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
         ...base,
         email: options.email ?? (details.params.login_hint as string | undefined) ?? '',
         error: options.errorKey ? t(options.errorKey, { minutes: options.minutes ?? 1 }) : undefined,
-        passkeyLogin: deps.secondFactor.engine.policy(String(details.params.client_id)).passwordless.includes('passkey'),
+        passkeyLogin: deps.engine.policy(String(details.params.client_id)).passwordless.includes('passkey'),
       },
       options.status,
     );
@@ -184,23 +184,19 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
 
   /** The password (or an existing session) is done: finish, or go on to the second factor. */
   async function continueAfterFirstStep(ctx: Context, details: Details, user: User) {
-    const next = await afterFirstStep(deps.secondFactor, ctx, details, user, new Date(details.exp * 1000));
-    if (next.next === 'second-factor') {
-      ctx.status = 303;
-      return ctx.redirect(`/interaction/${details.uid}/mfa`);
-    }
+    const next = await deps.flow.afterFirstStep(ctx, details, user);
     if (next.next === 'unavailable') {
       await audit.record('mfa.unavailable', { userId: user.id, data: { client: details.params.client_id }, ...requestContext(ctx) });
       const base = view(ctx, details);
       const t = translator(base.locale);
       return pages.html(ctx, 'message', base.locale, { ...base, title: t('mfa.unavailable_title'), message: t('mfa.unavailable'), cancel: true }, 403);
     }
-    if (next.remembered) {
+    if (next.next === 'finish' && next.remembered) {
       await audit.record('mfa.remembered_browser', { userId: user.id, data: { client: details.params.client_id }, ...requestContext(ctx) });
     }
-    await audit.record('login.succeeded', { userId: user.id, data: { client: details.params.client_id, amr: ['pwd'] }, ...requestContext(ctx) });
-    await finish(ctx, details, { login: { accountId: user.id, amr: ['pwd'], acr: acr.password, remember: true } });
-    metrics.login('success', 'none');
+    if (next.next === 'finish' && (await deps.flow.finish(ctx, details, { userId: user.id, method: 'password' })) === 'finished') return;
+    ctx.status = 303;
+    return ctx.redirect(`/interaction/${details.uid}/mfa`);
   }
 
   router.post('/consent', form, async (ctx) => {

@@ -7,11 +7,10 @@ import { NyckelError } from '../errors.ts';
 import type { FactorEngine } from '../factors/engine.ts';
 import { isPasskeyModule, type PasskeyModule, type PasswordlessOutcome } from '../factors/passkey/index.ts';
 import { translator } from '../i18n/i18n.ts';
-import { acr } from '../provider/acr.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { assertCsrf } from '../security/csrf.ts';
 import { formBody, readForm } from './forms.ts';
-import { completeInteraction } from './interaction-result.ts';
+import type { SignInFlow } from './sign-in-flow.ts';
 import type { PageRenderer } from './pages.ts';
 import { scriptJson } from './script-json.ts';
 
@@ -29,6 +28,7 @@ export interface PasskeyLoginDependencies {
   audit: AuditLog;
   pages: PageRenderer;
   metrics: Pick<Metrics, 'login'>;
+  flow: SignInFlow;
 }
 
 /**
@@ -93,11 +93,10 @@ export function passkeyLoginRoutes(router: Router, deps: PasskeyLoginDependencie
       if (outcome.reason === 'locked' && outcome.retryAfterSeconds) ctx.set('Retry-After', String(outcome.retryAfterSeconds));
       return render(ctx, details, module, failure(t, outcome), outcome.reason === 'locked' ? 429 : outcome.reason === 'wrong_code' ? 401 : 400);
     }
-    const amr = [...outcome.amr, 'mfa'];
     await deps.audit.record('factor.verified', { userId: outcome.user.id, data: { factor: 'passkey', passwordless: true }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
-    await deps.audit.record('login.succeeded', { userId: outcome.user.id, data: { client, amr, acr: acr.mfa }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
-    await completeInteraction(ctx, details, { login: { accountId: outcome.user.id, acr: acr.mfa, amr, remember: true } });
-    deps.metrics.login('success', 'passkey');
+    // Something held and the user's verification: two factors in one step, bound to the passkey's user.
+    await deps.flow.begin(details, { factor: 'passkey', channel: 'device', amr: [...outcome.amr], at: new Date().toISOString(), userId: outcome.user.id, multiFactor: true });
+    if ((await deps.flow.finish(ctx, details, { userId: outcome.user.id, method: 'passkey' })) === 'unsatisfied') throw new NyckelError('session_expired');
   });
 }
 

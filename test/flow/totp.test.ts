@@ -230,11 +230,11 @@ describe('recovery codes', () => {
 
     const parallel = await codePage(email, 'recovery-code');
     const results = await Promise.all(Array.from({ length: 20 }, () => parallel.browser.submit(parallel.page, '/verify', { code: codes[1] })));
-    const winners = results.filter((r) => r.status === 200 && textOf(r.html).includes('Recovery code accepted'));
-    expect(winners).toHaveLength(1);
-    expect(textOf(winners[0].html)).toContain('You have 8 left.');
-    for (const r of results.filter((r) => r !== winners[0])) expect(r.status).toBeGreaterThanOrEqual(400);
-    expect((await tokensFrom(parallel.config, parallel.start, await parallel.browser.submit(winners[0], '/mfa/continue', {}))).claims()).toMatchObject({
+    // One sign-in sending one code 20 times: used once (8 left, one mail), and every answer just goes on.
+    for (const r of results) expect([r.status, textOf(r.html)]).toEqual([200, expect.stringContaining('Recovery code accepted')]);
+    expect(textOf(results[0].html)).toContain('You have 8 left.');
+    expect(await nyckel.db.prisma.delivery.count({ where: { subject: 'A recovery code was used (8 left)' } })).toBe(1);
+    expect((await tokensFrom(parallel.config, parallel.start, await parallel.browser.submit(results[0], '/mfa/continue', {}))).claims()).toMatchObject({
       acr: 'urn:nyckel:acr:mfa',
     });
   });

@@ -103,14 +103,15 @@ describe('oidc-provider models split between Redis and the database', () => {
 describe('counters in Redis', () => {
   test('failure locks count per user and family, show to the operator, and clear', async () => {
     const lock = new FailureLock({ prisma: db.prisma, redis: redis.client }, 3, 60);
-    for (let i = 0; i < 3; i++) await lock.beginAttempt('user-1', 'totp');
-    await lock.beginAttempt('user-1', 'email');
-    expect(await lock.beginAttempt('user-1', 'totp')).toMatchObject({ locked: true });
+    const wrong = async () => ({ verdict: 'wrong' as const, value: null });
+    for (let i = 0; i < 3; i++) await lock.judge('user-1', 'totp', wrong);
+    await lock.judge('user-1', 'email', wrong);
+    expect(await lock.judge('user-1', 'totp', wrong)).toMatchObject({ locked: true });
     const counts = await lock.counts('user-1');
-    // The refused attempt is counted too (as in the database).
+    // A refused answer is not read, so not counted.
     expect(counts.map((c) => [c.family, c.failures]).sort()).toEqual([
       ['email', 1],
-      ['totp', 4],
+      ['totp', 3],
     ]);
     expect(await db.prisma.rateLimit.count()).toBe(0);
     expect(await lock.clear('user-1')).toBe(2);
@@ -147,10 +148,11 @@ describe('counters in Redis', () => {
 
     test('a counter answers temporarily_unavailable (never "not locked"), and works again once Redis is back', async () => {
       const lock = new FailureLock({ prisma: db.prisma, redis: behind.client }, 3, 60);
-      await lock.beginAttempt('user-2', 'totp');
+      const wrong = async () => ({ verdict: 'wrong' as const, value: null });
+      await lock.judge('user-2', 'totp', wrong);
       proxy.cut();
       await new Promise((resolve) => setTimeout(resolve, 100));
-      const refused = await lock.beginAttempt('user-2', 'totp').catch((error: unknown) => error);
+      const refused = await lock.judge('user-2', 'totp', wrong).catch((error: unknown) => error);
       expect(refused).toBeInstanceOf(NyckelError);
       expect(refused).toMatchObject({ code: 'temporarily_unavailable', status: 503 });
       await expect(lock.check('user-2', 'totp')).rejects.toMatchObject({ code: 'temporarily_unavailable' });

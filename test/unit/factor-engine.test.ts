@@ -1,26 +1,36 @@
 import { describe, expect, test } from '@jest/globals';
-import { FactorEngine, passwordFactor, type VerifiedFactor } from '../../src/factors/engine.ts';
+import { factorStrength, loginOutcome, passwordFactor, type VerifiedFactor } from '../../src/factors/sign-ins.ts';
 import { policyFor, requestsSecondFactor } from '../../src/factors/policy.ts';
 import { maskEmail, maskPhone } from '../../src/factors/shared/mask.ts';
 import { parseClientsFile } from '../../src/clients/clients-file.ts';
 import { loadSettings } from '../../src/config/settings.ts';
 
-const emailCode: VerifiedFactor = { factor: 'email-code', channel: 'email', amr: ['otp'], at: '' };
-const emailLink: VerifiedFactor = { factor: 'email-link', channel: 'email', amr: ['otp'], at: '' };
+const emailCode: VerifiedFactor = { factor: 'email-code', channel: 'email', amr: ['otp'], at: '', userId: 'u' };
+const emailLink: VerifiedFactor = { factor: 'email-link', channel: 'email', amr: ['otp'], at: '', userId: 'u' };
 
 describe('acr and amr for what was verified', () => {
   test('a password alone is one factor', () => {
-    expect(FactorEngine.outcome('u', [passwordFactor()])).toEqual({ accountId: 'u', acr: 'urn:nyckel:acr:password', amr: ['pwd'] });
+    expect(loginOutcome('u', [passwordFactor('u')])).toEqual({ accountId: 'u', acr: 'urn:nyckel:acr:password', amr: ['pwd'] });
   });
 
   test('password and an email code are two factors', () => {
-    expect(FactorEngine.outcome('u', [passwordFactor(), emailCode])).toEqual({ accountId: 'u', acr: 'urn:nyckel:acr:mfa', amr: ['pwd', 'otp', 'mfa'] });
+    expect(loginOutcome('u', [passwordFactor('u'), emailCode])).toEqual({ accountId: 'u', acr: 'urn:nyckel:acr:mfa', amr: ['pwd', 'otp', 'mfa'] });
   });
 
   test('two factors of one channel count once: an email code cannot be both factors', () => {
-    expect(FactorEngine.independentFactors([emailCode, emailLink])).toBe(1);
-    expect(FactorEngine.outcome('u', [emailCode, emailLink]).acr).toBe('urn:nyckel:acr:password');
-    expect(FactorEngine.outcome('u', [emailCode, emailLink]).amr).not.toContain('mfa');
+    expect(factorStrength([emailCode, emailLink])).toBe(1);
+    expect(loginOutcome('u', [emailCode, emailLink]).acr).toBe('urn:nyckel:acr:password');
+    expect(loginOutcome('u', [emailCode, emailLink]).amr).not.toContain('mfa');
+  });
+
+  test('a passkey with user verification is two factors in one step', () => {
+    const passkey: VerifiedFactor = { factor: 'passkey', channel: 'device', amr: ['swk', 'user'], at: '', userId: 'u', multiFactor: true };
+    expect(factorStrength([passkey])).toBe(2);
+    expect(loginOutcome('u', [passkey])).toEqual({ accountId: 'u', acr: 'urn:nyckel:acr:mfa', amr: ['swk', 'user', 'mfa'] });
+  });
+
+  test('a factor through "Forgot your device?" says so in acr', () => {
+    expect(loginOutcome('u', [passwordFactor('u'), { ...emailCode, fallback: true }]).acr).toBe('urn:nyckel:acr:mfa-fallback');
   });
 });
 

@@ -195,16 +195,18 @@ export function passkeyFactor(deps: FactorDependencies): PasskeyModule {
       const user = userId ? await prisma.user.findUnique({ where: { id: userId } }) : null;
       if (!response || !user || user.status !== 'active') return { status: 'failed', reason: 'wrong_code' };
       // A guess at this user's passkey counts against their lock, as in the second step.
-      const attempt = await lock.beginAttempt(user.id, PASSKEY_FAMILY);
-      if (attempt.locked) return { status: 'failed', reason: 'locked', retryAfterSeconds: attempt.retryAfterSeconds };
-      const checked = await checkAssertion({ user }, { data: { webauthn: claims.challenge } }, response);
+      const judged = await lock.judge(user.id, PASSKEY_FAMILY, async () => {
+        const checked = await checkAssertion({ user }, { data: { webauthn: claims.challenge } }, response);
+        return { value: checked, verdict: checked ? ('right' as const) : ('wrong' as const) };
+      });
+      if (judged.locked) return { status: 'failed', reason: 'locked', retryAfterSeconds: judged.retryAfterSeconds };
+      const checked = judged.value;
       if (!checked) {
-        if (attempt.attemptsLeft > 0) return { status: 'failed', reason: 'wrong_code' };
+        if (judged.attemptsLeft > 0) return { status: 'failed', reason: 'wrong_code' };
         const check = await lock.check(user.id, PASSKEY_FAMILY);
         return { status: 'failed', reason: 'locked', retryAfterSeconds: check.locked ? check.retryAfterSeconds : 1 };
       }
       // A valid signature is no guess; but without user verification a passkey is one factor, not a sign-in of its own.
-      await attempt.succeeded?.();
       if (!checked.info.userVerified) return { status: 'failed', reason: 'user_not_verified' };
       // Used once: the first to insert the challenge's marker wins (expired markers are swept).
       const first = await prisma.$executeRaw`

@@ -2,7 +2,6 @@ import crypto from 'node:crypto';
 import { safeEqual } from '../../security/crypto.ts';
 import type { FactorModule, VerifyOutcome } from '../contract.ts';
 import type { FactorDependencies } from '../deps.ts';
-import { wrongAnswer } from '../shared/counted-check.ts';
 import { DEVICE_TYPE, PushDevices } from './devices.ts';
 import { QR_PREFIX, qrCode } from './protocol.ts';
 import { noEnrolmentAtSignIn } from '../shared/no-enrolment.ts';
@@ -58,19 +57,24 @@ export function appQrFactor(deps: FactorDependencies, devices = new PushDevices(
       return { status: 'pending', qr: (row.data as { text: string }).text, expiresAt: row.expiresAt };
     },
 
-    verify: async (ctx, input): Promise<VerifyOutcome> => {
-      // Counted before the code is compared: parallel guesses are all counted.
-      const attempt = await lock.beginAttempt(ctx.user.id, APP_QR_FAMILY);
-      if (attempt.locked) return { status: 'failed', reason: 'locked', retryAfterSeconds: attempt.retryAfterSeconds };
-      const row = await challenges.find(ctx, input.challengeId, [APP_QR_CHALLENGE]);
-      if (!row) return { status: 'failed', reason: 'expired' };
-      if (row.consumedAt) return { status: 'failed', reason: 'used' };
-      if (row.expiresAt <= new Date()) return { status: 'failed', reason: 'expired' };
-      const text = (row.data as { text: string }).text;
-      const code = (input.code ?? '').replace(/\s+/g, '');
-      for (const device of await devices.devicesOf(ctx.user.id)) {
-        const secrets = devices.secretsOf(device);
-        if (!secrets || !safeEqual(qrCode(secrets.qrSecret, text), code)) continue;
+    // Under the user's failure lock: wrong codes count, a right one (even repeated) never does.
+    verify: (ctx, input): Promise<VerifyOutcome> =>
+      lock.answer(ctx.user.id, APP_QR_FAMILY, async () => {
+        const row = await challenges.find(ctx, input.challengeId, [APP_QR_CHALLENGE]);
+        if (!row) return { status: 'failed', reason: 'expired' };
+        const text = (row.data as { text: string }).text;
+        const code = (input.code ?? '').replace(/\s+/g, '');
+        const device = (await devices.devicesOf(ctx.user.id)).find((d) => {
+          const secrets = devices.secretsOf(d);
+          return Boolean(secrets && safeEqual(qrCode(secrets.qrSecret, text), code));
+        });
+        if (!device) {
+          await prisma.factorChallenge.update({ where: { id: row.id }, data: { attempts: { increment: 1 } } });
+          return { status: 'failed', reason: 'wrong_code' };
+        }
+        if (row.verifiedAt) return { status: 'verified', amr: APP_QR_AMR, target: device.label, repeated: true };
+        if (row.consumedAt) return { status: 'failed', reason: 'used' };
+        if (row.expiresAt <= new Date()) return { status: 'failed', reason: 'expired' };
         const now = new Date();
         const { count } = await prisma.factorChallenge.updateMany({
           where: { id: row.id, consumedAt: null, expiresAt: { gt: now } },
@@ -78,11 +82,7 @@ export function appQrFactor(deps: FactorDependencies, devices = new PushDevices(
         });
         if (count !== 1) return { status: 'failed', reason: 'used' };
         await prisma.factorEnrolment.update({ where: { id: device.id }, data: { lastUsedAt: now } });
-        await attempt.succeeded?.();
         return { status: 'verified', amr: APP_QR_AMR, target: device.label };
-      }
-      await prisma.factorChallenge.update({ where: { id: row.id }, data: { attempts: { increment: 1 } } });
-      return wrongAnswer(lock, ctx.user.id, APP_QR_FAMILY, attempt);
-    },
+      }),
   };
 }

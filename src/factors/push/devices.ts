@@ -289,19 +289,19 @@ export class PushDevices {
     return { ok: true, value: { deviceId: signed.value.id } };
   }
 
-  /** The PIN proof of one request, counted against the user's failure lock before it is compared. */
-  private checkPin(device: Device, purpose: 'approve' | 'transfer' | 'biometric', value: string, proof: string): Promise<DeviceOutcome<{ succeeded?: () => Promise<void> }>> {
+  /** The PIN proof of one request, checked under the user's failure lock (a wrong one counts). */
+  private checkPin(device: Device, purpose: 'approve' | 'transfer' | 'biometric', value: string, proof: string): Promise<DeviceOutcome<null>> {
     const secrets = this.secretsOf(device);
     return this.counted(device, 'wrong_pin', () => Boolean(secrets && proof && safeEqual(pinProof(secrets.pinKey, purpose, value), proof)));
   }
 
-  /** A check of the PIN or the biometric, counted (both share the lock) before it is made. */
-  private async counted(device: Device, wrong: string, check: () => boolean | Promise<boolean>): Promise<DeviceOutcome<{ succeeded?: () => Promise<void> }>> {
+  /** A check of the PIN or the biometric under the user's failure lock (both share it): only a wrong one counts. */
+  private async counted(device: Device, wrong: string, check: () => boolean | Promise<boolean>): Promise<DeviceOutcome<null>> {
     const { lock } = this.deps;
-    const attempt = await lock.beginAttempt(device.userId, PIN_FAMILY);
-    if (attempt.locked) return fail(429, 'locked', { retryAfterSeconds: attempt.retryAfterSeconds });
-    if (await check()) return { ok: true, value: { succeeded: attempt.succeeded } };
-    if (attempt.attemptsLeft > 0) return fail(401, wrong, { attemptsLeft: attempt.attemptsLeft });
+    const judged = await lock.judge(device.userId, PIN_FAMILY, async () => ((await check()) ? { verdict: 'right' as const, value: null } : { verdict: 'wrong' as const, value: null }));
+    if (judged.locked) return fail(429, 'locked', { retryAfterSeconds: judged.retryAfterSeconds });
+    if (judged.verdict === 'right') return { ok: true, value: null };
+    if (judged.attemptsLeft > 0) return fail(401, wrong, { attemptsLeft: judged.attemptsLeft });
     const state = await lock.check(device.userId, PIN_FAMILY);
     return fail(429, 'locked', { retryAfterSeconds: state.locked ? state.retryAfterSeconds : 1 });
   }
@@ -312,7 +312,6 @@ export class PushDevices {
     if (!signed.ok) return signed;
     const pin = await this.checkPin(signed.value, 'biometric', String(input.time), input.pinProof);
     if (!pin.ok) return pin;
-    await pin.value.succeeded?.();
     return { ok: true, value: await this.biometrics.options(signed.value) };
   }
 
@@ -394,7 +393,6 @@ export class PushDevices {
         })
       : await this.checkPin(device, 'approve', row.id, input.pinProof);
     if (!pin.ok) return pin;
-    await pin.value.succeeded?.();
     if (biometric && counter !== undefined) {
       await prisma.factorEnrolment.update({ where: { id: device.id }, data: { data: { ...(device.data as DeviceData), biometric: { ...biometric, counter } } as object } });
     }

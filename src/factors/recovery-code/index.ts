@@ -4,7 +4,6 @@ import { translator } from '../../i18n/i18n.ts';
 import type { SecretBox } from '../../security/crypto.ts';
 import type { ChallengeContext, FactorModule, VerifyOutcome } from '../contract.ts';
 import type { FactorDependencies, Transaction } from '../deps.ts';
-import { wrongAnswer } from '../shared/counted-check.ts';
 import { noEnrolmentAtSignIn } from '../shared/no-enrolment.ts';
 
 export const RECOVERY_FAMILY = 'recovery-code';
@@ -92,6 +91,29 @@ export function recoveryCodeFactor(deps: FactorDependencies): RecoveryCodeModule
     return { to: ctx.user.email, subject: t('mail.recovery_used.subject', { left }), text, purpose: 'recovery-code-used' };
   }
 
+  /** Uses one unused code in one conditional UPDATE, noting the sign-in (a double submit there repeats). */
+  async function useCode(ctx: ChallengeContext, typed: string): Promise<VerifyOutcome> {
+    if (!/^[a-z0-9]{10}$/.test(typed)) return { status: 'failed', reason: 'wrong_code' };
+    const codeHash = hash(ctx.user.id, typed);
+    const left = await prisma.$transaction(async (tx) => {
+      const count = await tx.$executeRaw`
+        UPDATE factor_enrolments SET last_used_at = now(), data = data || ${JSON.stringify({ usedIn: ctx.uid })}::jsonb
+         WHERE user_id = ${ctx.user.id}::uuid AND type = 'recovery-code' AND last_used_at IS NULL AND data->>'hash' = ${codeHash}`;
+      if (count !== 1) return undefined;
+      const remaining = await unusedRecoveryCodes(tx, ctx.user.id);
+      await deps.mail.enqueue(tx, usedMail(ctx, remaining));
+      return remaining;
+    });
+    const notice = (count: number) => ({ key: 'factors.recovery-code.left', values: { count } });
+    if (left !== undefined) return { status: 'verified', amr: ['otp'], notice: notice(left) };
+    const used = await prisma.factorEnrolment.findFirst({
+      where: { userId: ctx.user.id, type: 'recovery-code', lastUsedAt: { not: null }, data: { path: ['hash'], equals: codeHash } },
+    });
+    if (!used) return { status: 'failed', reason: 'wrong_code' };
+    if ((used.data as { usedIn?: string }).usedIn !== ctx.uid) return { status: 'failed', reason: 'used' };
+    return { status: 'verified', amr: ['otp'], notice: notice(await unused(ctx.user.id)), repeated: true };
+  }
+
   return {
     id: 'recovery-code',
     channel: 'backup',
@@ -105,28 +127,11 @@ export function recoveryCodeFactor(deps: FactorDependencies): RecoveryCodeModule
 
     start: async (ctx) => ((await unused(ctx.user.id)) > 0 ? { status: 'started', challengeId: BACKUP_CHALLENGE } : { status: 'failed', reason: 'not_enrolled' }),
 
+    // Under the user's failure lock: wrong codes count, a right one (even repeated) never does.
     verify: async (ctx, input): Promise<VerifyOutcome> => {
-      const attempt = await lock.beginAttempt(ctx.user.id, RECOVERY_FAMILY);
-      if (attempt.locked) return { status: 'failed', reason: 'locked', retryAfterSeconds: attempt.retryAfterSeconds };
-      const typed = normaliseRecoveryCode(input.code ?? '');
-      if (!/^[a-z0-9]{10}$/.test(typed)) return wrongAnswer(lock, ctx.user.id, RECOVERY_FAMILY, attempt);
-      const codeHash = hash(ctx.user.id, typed);
-      const left = await prisma.$transaction(async (tx) => {
-        const count = await tx.$executeRaw`
-          UPDATE factor_enrolments SET last_used_at = now()
-           WHERE user_id = ${ctx.user.id}::uuid AND type = 'recovery-code' AND last_used_at IS NULL AND data->>'hash' = ${codeHash}`;
-        if (count !== 1) return undefined;
-        const remaining = await unusedRecoveryCodes(tx, ctx.user.id);
-        await deps.mail.enqueue(tx, usedMail(ctx, remaining));
-        return remaining;
-      });
-      if (left === undefined) {
-        const used = await prisma.factorEnrolment.count({ where: { userId: ctx.user.id, type: 'recovery-code', lastUsedAt: { not: null }, data: { path: ['hash'], equals: codeHash } } });
-        return used > 0 ? { status: 'failed', reason: 'used' } : wrongAnswer(lock, ctx.user.id, RECOVERY_FAMILY, attempt);
-      }
-      deps.mail.kick();
-      await attempt.succeeded?.();
-      return { status: 'verified', amr: ['otp'], notice: { key: 'factors.recovery-code.left', values: { count: left } } };
+      const outcome = await lock.answer(ctx.user.id, RECOVERY_FAMILY, () => useCode(ctx, normaliseRecoveryCode(input.code ?? '')));
+      if (outcome.status === 'verified' && !outcome.repeated) deps.mail.kick();
+      return outcome;
     },
 
     regenerate: (userId) => prisma.$transaction((tx) => replace(tx, userId)),

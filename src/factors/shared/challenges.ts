@@ -108,38 +108,38 @@ export class ChallengeStore {
     });
   }
 
-  private async verify(
+  /**
+   * One answer to a challenge, under the user's failure lock (see FailureLock.answer): a wrong answer
+   * counts; a right one consumes the challenge in one conditional UPDATE, so of parallel right answers
+   * exactly one wins, and the others, in the same sign-in, are the same answer repeated.
+   */
+  private verify(
     ctx: ChallengeContext,
     challengeId: string,
     family: string,
     factors: string[],
     matches: (challenge: FactorChallenge) => boolean | Promise<boolean>,
   ): Promise<VerifyOutcome> {
-    const attempt = await this.lock.beginAttempt(ctx.user.id, family);
-    if (attempt.locked) return { status: 'failed', reason: 'locked', retryAfterSeconds: attempt.retryAfterSeconds };
-    const challenge = await this.find(ctx, challengeId, factors);
-    if (!challenge) return { status: 'failed', reason: 'expired' };
-    if (!(await matches(challenge))) {
-      await this.prisma.factorChallenge.update({ where: { id: challenge.id }, data: { attempts: { increment: 1 } } });
-      const left = (attempt.attemptsLeft ?? 1);
-      return left > 0 ? { status: 'failed', reason: 'wrong_code', attemptsLeft: left } : { status: 'failed', reason: 'locked', retryAfterSeconds: (await this.lockCheckSeconds(ctx.user.id, family)) };
-    }
-    if (challenge.consumedAt) return { status: 'failed', reason: 'used' };
-    if (challenge.expiresAt <= new Date()) return { status: 'failed', reason: 'expired' };
-    const now = new Date();
-    const { count } = await this.prisma.factorChallenge.updateMany({
-      where: { id: challenge.id, consumedAt: null, expiresAt: { gt: now } },
-      data: { consumedAt: now, verifiedAt: now },
+    return this.lock.answer(ctx.user.id, family, async () => {
+      const challenge = await this.find(ctx, challengeId, factors);
+      if (!challenge) return { status: 'failed', reason: 'expired' };
+      if (!(await matches(challenge))) {
+        await this.prisma.factorChallenge.update({ where: { id: challenge.id }, data: { attempts: { increment: 1 } } });
+        return { status: 'failed', reason: 'wrong_code' };
+      }
+      // Answered already by this sign-in (find is bound to it); a challenge closed by a newer one has no verifiedAt.
+      if (challenge.verifiedAt) return { status: 'verified', amr: [], target: challenge.target ?? undefined, repeated: true };
+      if (challenge.consumedAt) return { status: 'failed', reason: 'used' };
+      if (challenge.expiresAt <= new Date()) return { status: 'failed', reason: 'expired' };
+      const now = new Date();
+      const { count } = await this.prisma.factorChallenge.updateMany({
+        where: { id: challenge.id, consumedAt: null, expiresAt: { gt: now } },
+        data: { consumedAt: now, verifiedAt: now },
+      });
+      if (count === 0) return { status: 'failed', reason: 'used' };
+      await this.signals?.notify(challengeTopic(challenge.id));
+      return { status: 'verified', amr: [], target: challenge.target ?? undefined };
     });
-    if (count === 0) return { status: 'failed', reason: 'used' };
-    await this.signals?.notify(challengeTopic(challenge.id));
-    await attempt.succeeded?.();
-    return { status: 'verified', amr: [], target: challenge.target ?? undefined };
-  }
-
-  private async lockCheckSeconds(userId: string, family: string): Promise<number> {
-    const check = await this.lock.check(userId, family);
-    return check.locked ? check.retryAfterSeconds : 1;
   }
 
   /** `used` or `expired` for a challenge that can no longer be answered; undefined otherwise. */

@@ -1,5 +1,7 @@
 import { RateLimiterRes } from 'rate-limiter-flexible';
 import { Counter, counterStoreUnavailable, type CounterStore } from '../../security/counters.ts';
+import { KeyedMutex } from '../../security/mutex.ts';
+import type { VerifyOutcome } from '../contract.ts';
 
 export type LockCheck = { locked: false; attemptsLeft: number } | { locked: true; retryAfterSeconds: number };
 
@@ -11,15 +13,23 @@ export interface FailureCount {
   until: Date | null;
 }
 
+/** How a check of an answer came out, as the lock counts it: only a wrong answer is a failure. */
+export type Verdict = 'right' | 'wrong' | 'neutral';
+
+export type Judged<T> = { locked: true; retryAfterSeconds: number } | { locked: false; value: T; verdict: Verdict; attemptsLeft: number };
+
 const KEY_PREFIX = 'factor-failures';
 
 /**
- * Wrong answers per user and factor family, in the database: the count holds across sessions,
- * browsers and IP addresses, and a resend does not reset it. An attempt is counted before the
- * answer is compared, so parallel guesses are all counted; a right answer clears the count.
+ * Wrong answers per user and factor family: the count holds across sessions, browsers, IP addresses
+ * and nodes, and a resend does not reset it. Every check of an answer runs under a mutex of the user
+ * and family, so the count read before comparing is the count of every earlier answer: parallel
+ * guesses cannot outrun the lock, and of parallel right answers (a double submit) the later ones
+ * find the code used, and are never counted as wrong. A right answer clears the count.
  */
 export class FailureLock {
   private readonly limiter: Counter;
+  private readonly mutex: KeyedMutex;
 
   constructor(
     private readonly store: CounterStore,
@@ -27,6 +37,7 @@ export class FailureLock {
     private readonly lockSeconds: number,
   ) {
     this.limiter = new Counter(store, { keyPrefix: KEY_PREFIX, points: maxFailures, duration: lockSeconds });
+    this.mutex = new KeyedMutex(store);
   }
 
   private static key(userId: string, family: string) {
@@ -41,23 +52,44 @@ export class FailureLock {
     return { locked: false, attemptsLeft: this.maxFailures - (res?.consumedPoints ?? 0) };
   }
 
-  /** Counts one attempt; `locked` when the budget was already spent. */
-  async beginAttempt(userId: string, family: string): Promise<LockCheck & { succeeded?: () => Promise<void> }> {
+  /**
+   * Runs one check of an answer for the user's family, one at a time: refused unread while the family
+   * is locked; a `wrong` verdict is counted, a `right` one clears the count, `neutral` (used, expired,
+   * nothing to check) changes nothing.
+   */
+  judge<T>(userId: string, family: string, check: () => Promise<{ verdict: Verdict; value: T }>): Promise<Judged<T>> {
     const key = FailureLock.key(userId, family);
-    await this.noteFamily(userId, family);
-    try {
-      const res = await this.limiter.consume(key);
-      return {
-        locked: false,
-        attemptsLeft: res.remainingPoints,
-        succeeded: async () => {
-          await this.limiter.delete(key);
-        },
-      };
-    } catch (error) {
-      if (!(error instanceof RateLimiterRes)) throw error;
-      return { locked: true, retryAfterSeconds: Math.max(1, Math.ceil(error.msBeforeNext / 1000)) };
-    }
+    return this.mutex.run(key, async () => {
+      const state = await this.check(userId, family);
+      if (state.locked) return state;
+      const { verdict, value } = await check();
+      if (verdict === 'right') await this.limiter.delete(key);
+      if (verdict !== 'wrong') return { locked: false, value, verdict, attemptsLeft: state.attemptsLeft };
+      await this.noteFamily(userId, family);
+      try {
+        const res = await this.limiter.consume(key);
+        return { locked: false, value, verdict, attemptsLeft: res.remainingPoints };
+      } catch (error) {
+        if (!(error instanceof RateLimiterRes)) throw error;
+        return { locked: false, value, verdict, attemptsLeft: 0 };
+      }
+    });
+  }
+
+  /**
+   * `judge` for a factor's answer: wrong codes count, a right one clears the count; the last wrong
+   * answer says the method is now locked and for how long.
+   */
+  async answer(userId: string, family: string, check: () => Promise<VerifyOutcome>): Promise<VerifyOutcome> {
+    const judged = await this.judge(userId, family, async () => {
+      const outcome = await check();
+      return { value: outcome, verdict: verdictOf(outcome) };
+    });
+    if (judged.locked) return { status: 'failed', reason: 'locked', retryAfterSeconds: judged.retryAfterSeconds };
+    if (judged.verdict !== 'wrong') return judged.value;
+    if (judged.attemptsLeft > 0) return { ...judged.value, attemptsLeft: judged.attemptsLeft } as VerifyOutcome;
+    const now = await this.check(userId, family);
+    return { status: 'failed', reason: 'locked', retryAfterSeconds: now.locked ? now.retryAfterSeconds : 1 };
   }
 
   async reset(userId: string, family: string): Promise<void> {
@@ -109,4 +141,10 @@ export class FailureLock {
     });
     return rows.map((row) => row.key.slice(KEY_PREFIX.length + 1, -(userId.length + 1)));
   }
+}
+
+/** Only a wrong answer counts; a right one (even a repeated one) clears; the rest is neither. */
+function verdictOf(outcome: VerifyOutcome): Verdict {
+  if (outcome.status === 'verified') return 'right';
+  return outcome.status === 'failed' && outcome.reason === 'wrong_code' ? 'wrong' : 'neutral';
 }

@@ -1,7 +1,6 @@
 import type { User } from '../../generated/prisma/client.ts';
 import type { ChallengeContext, FactorModule, VerifyOutcome } from '../contract.ts';
 import type { FactorDependencies } from '../deps.ts';
-import { wrongAnswer } from '../shared/counted-check.ts';
 import { matchingStep, newTotpSecret, otpauthUri } from './otp.ts';
 
 export const TOTP_FAMILY = 'totp';
@@ -28,16 +27,20 @@ export function totpFactor(deps: FactorDependencies): FactorModule {
 
   const openSecret = (row: { id: string; secret: Uint8Array | null }) => (row.secret ? box.open(TOTP_SECRET_PURPOSE, row.secret, row.id).toString('utf8') : undefined);
 
-  /** Accepts `step` for the enrolment only if it is later than the last accepted one (atomic). */
-  async function advance(id: string, userId: string, step: number, confirm?: { label: string }): Promise<boolean> {
+  /**
+   * Accepts `step` for the enrolment only if it is later than the last accepted one (atomic), and
+   * notes the sign-in (interaction uid) that used it: the same code again there is a double submit.
+   */
+  async function advance(id: string, userId: string, step: number, uid: string, confirm?: { label: string }): Promise<boolean> {
+    const used = JSON.stringify({ lastStep: step, lastUid: uid });
     const count = confirm
       ? await prisma.$executeRaw`
           UPDATE factor_enrolments
-             SET data = jsonb_set(data, '{lastStep}', to_jsonb(${step}::bigint)), last_used_at = now(), confirmed = true, label = ${confirm.label}
+             SET data = data || ${used}::jsonb, last_used_at = now(), confirmed = true, label = ${confirm.label}
            WHERE id = ${id}::uuid AND user_id = ${userId}::uuid AND type = 'totp' AND confirmed = false`
       : await prisma.$executeRaw`
           UPDATE factor_enrolments
-             SET data = jsonb_set(data, '{lastStep}', to_jsonb(${step}::bigint)), last_used_at = now()
+             SET data = data || ${used}::jsonb, last_used_at = now()
            WHERE id = ${id}::uuid AND user_id = ${userId}::uuid AND type = 'totp' AND confirmed = true
              AND COALESCE((data->>'lastStep')::bigint, -1) < ${step}::bigint`;
     return count === 1;
@@ -85,38 +88,36 @@ export function totpFactor(deps: FactorDependencies): FactorModule {
         const secret = row ? openSecret(row) : undefined;
         return secret ? setupOf(ctx, secret) : undefined;
       },
-      complete: async (ctx, input): Promise<VerifyOutcome> => {
-        const attempt = await lock.beginAttempt(ctx.user.id, TOTP_FAMILY);
-        if (attempt.locked) return { status: 'failed', reason: 'locked', retryAfterSeconds: attempt.retryAfterSeconds };
-        const row = await pendingEnrolment(ctx, input.challengeId);
-        if (!row) return { status: 'failed', reason: 'expired' };
-        const step = await matchingStep(openSecret(row) ?? '', input.code ?? '');
-        if (step === undefined) return wrongAnswer(lock, ctx.user.id, TOTP_FAMILY, attempt);
-        const existing = await prisma.factorEnrolment.count({ where: { userId: ctx.user.id, type: 'totp', confirmed: true } });
-        const label = (input.label ?? '').trim().slice(0, 60) || row.label || `Authenticator ${existing + 1}`;
-        if (!(await advance(row.id, ctx.user.id, step, { label }))) return { status: 'failed', reason: 'used' };
-        await attempt.succeeded?.();
-        return { status: 'verified', amr: ['otp'], target: label };
-      },
+      complete: (ctx, input): Promise<VerifyOutcome> =>
+        lock.answer(ctx.user.id, TOTP_FAMILY, async () => {
+          const row = await pendingEnrolment(ctx, input.challengeId);
+          if (!row) return { status: 'failed', reason: 'expired' };
+          const step = await matchingStep(openSecret(row) ?? '', input.code ?? '');
+          if (step === undefined) return { status: 'failed', reason: 'wrong_code' };
+          const existing = await prisma.factorEnrolment.count({ where: { userId: ctx.user.id, type: 'totp', confirmed: true } });
+          const label = (input.label ?? '').trim().slice(0, 60) || row.label || `Authenticator ${existing + 1}`;
+          if (!(await advance(row.id, ctx.user.id, step, ctx.uid, { label }))) return { status: 'failed', reason: 'used' };
+          return { status: 'verified', amr: ['otp'], target: label };
+        }),
     },
 
     start: async (ctx) => ((await confirmedApps(ctx.user)).length > 0 ? { status: 'started', challengeId: APP_CHALLENGE } : { status: 'failed', reason: 'not_enrolled' }),
 
-    verify: async (ctx, input): Promise<VerifyOutcome> => {
-      // Counted before the code is compared: parallel guesses are all counted.
-      const attempt = await lock.beginAttempt(ctx.user.id, TOTP_FAMILY);
-      if (attempt.locked) return { status: 'failed', reason: 'locked', retryAfterSeconds: attempt.retryAfterSeconds };
-      const code = (input.code ?? '').replace(/\s+/g, '');
-      for (const app of await confirmedApps(ctx.user)) {
-        const secret = openSecret(app);
-        const step = secret ? await matchingStep(secret, code) : undefined;
-        if (step === undefined) continue;
-        // Right code, but its time step (or a later one) was already used: a replay.
-        if (!(await advance(app.id, ctx.user.id, step))) return { status: 'failed', reason: 'used' };
-        await attempt.succeeded?.();
-        return { status: 'verified', amr: ['otp'], target: app.label };
-      }
-      return wrongAnswer(lock, ctx.user.id, TOTP_FAMILY, attempt);
-    },
+    // Under the user's failure lock: wrong codes count, a right one (even repeated) never does.
+    verify: (ctx, input): Promise<VerifyOutcome> =>
+      lock.answer(ctx.user.id, TOTP_FAMILY, async () => {
+        const code = (input.code ?? '').replace(/\s+/g, '');
+        for (const app of await confirmedApps(ctx.user)) {
+          const secret = openSecret(app);
+          const step = secret ? await matchingStep(secret, code) : undefined;
+          if (step === undefined) continue;
+          if (await advance(app.id, ctx.user.id, step, ctx.uid)) return { status: 'verified', amr: ['otp'], target: app.label };
+          // Right code, but its time step (or a later one) was already used: this sign-in's double submit, or a replay.
+          const used = app.data as { lastStep?: number; lastUid?: string };
+          const repeated = used.lastStep === step && used.lastUid === ctx.uid;
+          return repeated ? { status: 'verified', amr: ['otp'], target: app.label, repeated } : { status: 'failed', reason: 'used' };
+        }
+        return { status: 'failed', reason: 'wrong_code' };
+      }),
   };
 }

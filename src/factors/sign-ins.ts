@@ -1,0 +1,153 @@
+import { z } from 'zod';
+import { NyckelError } from '../errors.ts';
+import { acr } from '../provider/acr.ts';
+import type { PrismaClient } from '../storage/db.ts';
+import type { Channel } from './contract.ts';
+
+const channels = ['knowledge', 'email', 'phone', 'app', 'device', 'eid', 'backup'] as const satisfies readonly Channel[];
+
+const verifiedFactorSchema = z.object({
+  factor: z.string(),
+  channel: z.enum(channels),
+  amr: z.array(z.string()),
+  at: z.string(),
+  /** The user this factor was verified for: every factor of a sign-in must be its user's. */
+  userId: z.string(),
+  /** Verified through "Forgot your device?" instead of one of the client's methods. */
+  fallback: z.boolean().optional(),
+  /** One step that is two factors by itself (a passkey with user verification). */
+  multiFactor: z.boolean().optional(),
+});
+const verifiedListSchema = z.array(verifiedFactorSchema);
+
+export type VerifiedFactor = z.infer<typeof verifiedFactorSchema>;
+
+/** A sign-in whose first step is done: bound to one user, with the factors verified for that user. */
+export interface SignInRecord {
+  uid: string;
+  userId: string;
+  clientId: string;
+  verified: VerifiedFactor[];
+  expiresAt: Date;
+  completedAt: Date | null;
+}
+
+export interface LoginOutcome {
+  accountId: string;
+  acr: string;
+  amr: string[];
+}
+
+/** Two factors count as two only when their channels differ; a passkey with user verification is two. */
+export function factorStrength(verified: readonly VerifiedFactor[]): number {
+  return new Set(verified.map((v) => v.channel)).size + (verified.some((v) => v.multiFactor) ? 1 : 0);
+}
+
+/** `acr` and `amr` for what was actually verified; never more. */
+export function loginOutcome(accountId: string, verified: readonly VerifiedFactor[]): LoginOutcome {
+  const amr = [...new Set(verified.flatMap((v) => v.amr))];
+  const twoFactors = factorStrength(verified) >= 2;
+  return {
+    accountId,
+    acr: !twoFactors ? acr.password : verified.some((v) => v.fallback) ? acr.fallback : acr.mfa,
+    amr: twoFactors ? [...amr, 'mfa'] : amr,
+  };
+}
+
+export const passwordFactor = (userId: string): VerifiedFactor => ({ factor: 'password', channel: 'knowledge', amr: ['pwd'], at: new Date().toISOString(), userId });
+
+/** JSON columns come back from raw queries as text or as values, depending on the driver. */
+function parseVerified(value: unknown): VerifiedFactor[] {
+  return verifiedListSchema.parse(typeof value === 'string' ? JSON.parse(value) : value);
+}
+
+interface Row {
+  uid: string;
+  userId: string;
+  clientId: string;
+  verified: unknown;
+  expiresAt: Date;
+  completedAt: Date | null;
+}
+
+/**
+ * The sign-in records (one per oidc-provider interaction). A record is bound to one user from the
+ * moment the first step succeeds: a first step for another account starts a new, empty record; a
+ * factor is added only for the user it was verified for, in one conditional UPDATE; and `complete`,
+ * the one way to end a sign-in, re-checks under a row lock that every factor is its user's.
+ */
+export class SignIns {
+  constructor(private readonly prisma: PrismaClient) {}
+
+  /**
+   * Binds the sign-in to `first.userId`. A live record of the same user is kept (adding `first`); one
+   * of another user, or an expired one, is replaced by a new record; a completed one is refused.
+   */
+  async begin(uid: string, clientId: string, expiresAt: Date, first: VerifiedFactor): Promise<void> {
+    const replaced = await this.prisma.$executeRaw`
+      INSERT INTO sign_in_attempts (uid, user_id, client_id, verified, expires_at, created_at)
+      VALUES (${uid}, ${first.userId}::uuid, ${clientId}, ${JSON.stringify([first])}::jsonb, ${expiresAt}, now())
+      ON CONFLICT (uid) DO UPDATE
+         SET user_id = EXCLUDED.user_id, client_id = EXCLUDED.client_id, verified = EXCLUDED.verified,
+             expires_at = EXCLUDED.expires_at, created_at = now()
+       WHERE sign_in_attempts.completed_at IS NULL
+         AND (sign_in_attempts.user_id <> EXCLUDED.user_id OR sign_in_attempts.expires_at <= now())`;
+    if (replaced === 1) return;
+    await this.record(uid, first);
+  }
+
+  async load(uid: string): Promise<SignInRecord | undefined> {
+    const rows = await this.prisma.$queryRaw<Row[]>`
+      SELECT uid, user_id::text AS "userId", client_id AS "clientId", verified, expires_at AS "expiresAt", completed_at AS "completedAt"
+        FROM sign_in_attempts WHERE uid = ${uid}`;
+    return rows[0] ? { ...rows[0], verified: parseVerified(rows[0].verified) } : undefined;
+  }
+
+  /**
+   * Adds a verified factor to the sign-in, only while it is the live sign-in of the factor's user; a
+   * factor of a channel already counted adds nothing (an email code cannot be both factors). Returns
+   * the factors verified now; session_expired when the sign-in is no longer this user's.
+   */
+  async record(uid: string, factor: VerifiedFactor): Promise<VerifiedFactor[]> {
+    const added = await this.prisma.$queryRaw<Array<{ verified: unknown }>>`
+      UPDATE sign_in_attempts SET verified = verified || ${JSON.stringify([factor])}::jsonb
+       WHERE uid = ${uid} AND user_id = ${factor.userId}::uuid AND completed_at IS NULL AND expires_at > now()
+         AND NOT verified @> ${JSON.stringify([{ channel: factor.channel }])}::jsonb
+      RETURNING verified`;
+    if (added[0]) return parseVerified(added[0].verified);
+    const current = await this.prisma.$queryRaw<Array<{ verified: unknown }>>`
+      SELECT verified FROM sign_in_attempts
+       WHERE uid = ${uid} AND user_id = ${factor.userId}::uuid AND completed_at IS NULL AND expires_at > now()`;
+    if (!current[0]) throw new NyckelError('session_expired');
+    return parseVerified(current[0].verified);
+  }
+
+  /**
+   * Ends the sign-in of `userId` once, if `satisfied` accepts its factors: under a row lock, the record
+   * must still be this user's, live, not completed, and every factor verified for this user.
+   */
+  async complete(uid: string, userId: string, satisfied: (verified: VerifiedFactor[]) => boolean): Promise<{ verified: VerifiedFactor[]; completedAt: Date } | undefined> {
+    return this.prisma.$transaction(async (tx) => {
+      const rows = await tx.$queryRaw<Row[]>`
+        SELECT uid, user_id::text AS "userId", client_id AS "clientId", verified, expires_at AS "expiresAt", completed_at AS "completedAt"
+          FROM sign_in_attempts WHERE uid = ${uid} FOR UPDATE`;
+      const row = rows[0];
+      if (!row || row.userId !== userId || row.completedAt || row.expiresAt <= new Date()) return undefined;
+      const verified = parseVerified(row.verified);
+      if (verified.some((v) => v.userId !== userId) || !satisfied(verified)) return undefined;
+      const completedAt = new Date();
+      await tx.$executeRaw`UPDATE sign_in_attempts SET completed_at = ${completedAt} WHERE uid = ${uid}`;
+      return { verified, completedAt };
+    });
+  }
+
+  /** Gives a completion back when the interaction could not be finished after all (a store outage). */
+  async reopen(uid: string, completedAt: Date): Promise<void> {
+    await this.prisma.$executeRaw`UPDATE sign_in_attempts SET completed_at = NULL WHERE uid = ${uid} AND completed_at = ${completedAt}`;
+  }
+
+  async sweep(now = new Date()): Promise<number> {
+    const { count } = await this.prisma.signInAttempt.deleteMany({ where: { expiresAt: { lte: now } } });
+    return count;
+  }
+}

@@ -1,0 +1,112 @@
+import type { Context } from 'koa';
+import type { Accounts } from '../accounts/accounts.ts';
+import type { AuditLog } from '../accounts/audit.ts';
+import { NyckelError } from '../errors.ts';
+import type { FactorEngine } from '../factors/engine.ts';
+import type { RememberedBrowsers } from '../factors/remember.ts';
+import { factorStrength, loginOutcome, passwordFactor, type SignIns, type VerifiedFactor } from '../factors/sign-ins.ts';
+import type { User } from '../generated/prisma/client.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import { completeInteraction, type InteractionDetails } from './interaction-result.ts';
+
+export interface SignInFlowDependencies {
+  engine: FactorEngine;
+  signIns: SignIns;
+  accounts: Accounts;
+  remembered: RememberedBrowsers;
+  audit: AuditLog;
+  metrics: Pick<Metrics, 'login'>;
+}
+
+/** What happened when a sign-in was to be finished. */
+export type FinishResult =
+  /** Logged in: the browser is on its way back to the relying party. */
+  | 'finished'
+  /** The factors verified so far do not meet the policy yet: ask for the second factor. */
+  | 'unsatisfied';
+
+export interface FinishInput {
+  userId: string;
+  /** The method that ended the sign-in (metrics, and the factor a remembered browser names). */
+  method: string;
+  /** "Don't ask again in this browser", as chosen on the page. */
+  rememberChoice?: string;
+}
+
+type NextStep = { next: 'finish'; remembered: boolean } | { next: 'second-factor' } | { next: 'unavailable' };
+
+/**
+ * The start and the end of every sign-in, whichever path it takes (password, step-up in a session,
+ * the second factor, "Forgot your device?", a passkey instead of the password): the first step binds
+ * the sign-in to its user, and `finish` is the one place that ends an interaction with a login,
+ * after checking the sign-in's factors against the policy.
+ */
+export class SignInFlow {
+  constructor(private readonly deps: SignInFlowDependencies) {}
+
+  /** Binds the interaction's sign-in to the user of its first step (a new, empty one if it was another user's). */
+  begin(details: InteractionDetails, first: VerifiedFactor): Promise<void> {
+    return this.deps.signIns.begin(details.uid, String(details.params.client_id), new Date(details.exp * 1000), first);
+  }
+
+  /** After the password (or an existing session): bind the sign-in to the user, then finish or go on to the second factor. */
+  async afterFirstStep(ctx: Context, details: InteractionDetails, user: User, first: VerifiedFactor = passwordFactor(user.id)): Promise<NextStep> {
+    const { engine } = this.deps;
+    const clientId = String(details.params.client_id);
+    await this.begin(details, first);
+    const { needed, stepUp } = engine.secondFactorNeeded(clientId, details.params);
+    if (!needed) return { next: 'finish', remembered: false };
+    const policy = engine.policy(clientId);
+    if (!stepUp && policy.rememberDays > 0 && (await this.deps.remembered.recognise(ctx, user))) return { next: 'finish', remembered: true };
+    // A user without a usable method is led to enrol one at /mfa when the client allows it.
+    const offered = await engine.offered(user, clientId);
+    if (offered.length === 0 && !(policy.allowEnrolmentAtLogin && (await engine.enrollable(user, clientId)).length > 0)) return { next: 'unavailable' };
+    return { next: 'second-factor' };
+  }
+
+  /**
+   * Ends the interaction with a login if the sign-in, still bound to `userId`, meets the policy now:
+   * two independent factors where the client or the request needs a second one (or a browser the user
+   * asked to be remembered, outside step-up). A sign-in already ended (a double submit) continues to
+   * the relying party; one that is no longer this user's is session_expired.
+   */
+  async finish(ctx: Context, details: InteractionDetails, input: FinishInput): Promise<FinishResult> {
+    const { engine, signIns, audit } = this.deps;
+    const user = await this.deps.accounts.findById(input.userId);
+    if (!user || user.status !== 'active') throw new NyckelError('session_expired');
+    const clientId = String(details.params.client_id);
+    const policy = engine.policy(clientId);
+    const { needed, stepUp } = engine.secondFactorNeeded(clientId, details.params);
+    const recognised = needed && !stepUp && policy.rememberDays > 0 && input.method === 'password' && (await this.deps.remembered.recognise(ctx, user));
+    const satisfied = (verified: VerifiedFactor[]) => !needed || recognised || factorStrength(verified) >= 2;
+    const done = await signIns.complete(details.uid, user.id, satisfied);
+    if (!done) return this.notFinished(ctx, details, user.id, satisfied);
+    const outcome = loginOutcome(user.id, done.verified);
+    try {
+      await completeInteraction(ctx, details, { login: { accountId: outcome.accountId, acr: outcome.acr, amr: outcome.amr, remember: true } });
+    } catch (error) {
+      await signIns.reopen(details.uid, done.completedAt);
+      throw error;
+    }
+    if (input.rememberChoice === 'yes' && policy.rememberDays > 0 && factorStrength(done.verified) >= 2) {
+      await this.deps.remembered.remember(ctx, user, { days: policy.rememberDays, factor: input.method });
+    }
+    await audit.record('login.succeeded', { userId: user.id, data: { client: clientId, amr: outcome.amr, acr: outcome.acr }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
+    this.deps.metrics.login('success', factorStrength(done.verified) >= 2 ? input.method : 'none');
+    return 'finished';
+  }
+
+  /** Why `complete` refused: ended already by this user (continue), not enough factors yet, or not this user's. */
+  private async notFinished(ctx: Context, details: InteractionDetails, userId: string, satisfied: (verified: VerifiedFactor[]) => boolean): Promise<FinishResult> {
+    const record = await this.deps.signIns.load(details.uid);
+    if (!record || record.userId !== userId || record.expiresAt <= new Date()) throw new NyckelError('session_expired');
+    // Ended by this user's other request (the same answer submitted twice): its login is the interaction's result.
+    if (record.completedAt) {
+      ctx.status = 303;
+      ctx.redirect(details.returnTo);
+      return 'finished';
+    }
+    if (satisfied(record.verified)) throw new NyckelError('session_expired');
+    return 'unsatisfied';
+  }
+}
