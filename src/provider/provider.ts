@@ -8,6 +8,7 @@ import { isStorageUnavailable } from '../storage/unavailable.ts';
 import type { PrismaClient } from '../storage/db.ts';
 import type { JWK } from 'jose';
 import { acrValuesSupported } from './acr.ts';
+import { singleUseResume } from './single-use-resume.ts';
 import { adminResource } from '../admin/resource.ts';
 import type { PageRenderer } from '../server/pages.ts';
 
@@ -54,7 +55,7 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
     token.resourceServer?.accessTokenTTL ?? settings.ttl.accessToken;
 
   return {
-    adapter: unavailableAs503(deps.adapter ?? createOidcAdapter(deps.prisma)),
+    adapter: singleUseResume(unavailableAs503(deps.adapter ?? createOidcAdapter(deps.prisma))),
     clients: clients.clients.map(toProviderMetadata) as Configuration['clients'],
     jwks: deps.jwks as Configuration['jwks'],
     cookies: {

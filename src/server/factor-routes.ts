@@ -27,7 +27,6 @@ import { forgotDeviceRoutes } from './forgot-device-routes.ts';
 import { pollView } from './poll-view.ts';
 import { scriptJson } from './script-json.ts';
 import type { AccountNotifier } from '../account/notify.ts';
-import { completeInteraction } from './interaction-result.ts';
 import type { PageRenderer } from './pages.ts';
 import { passkeyLoginRoutes } from './passkey-login.ts';
 import { qrDataUrl, qrSvgDataUrl } from './qr.ts';

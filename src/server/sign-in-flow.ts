@@ -7,7 +7,7 @@ import type { RememberedBrowsers } from '../factors/remember.ts';
 import { factorStrength, loginOutcome, passwordFactor, type SignIns, type VerifiedFactor } from '../factors/sign-ins.ts';
 import type { User } from '../generated/prisma/client.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import { completeInteraction, type InteractionDetails } from './interaction-result.ts';
+import { storeResult, type InteractionDetails } from './interaction-result.ts';
 
 export interface SignInFlowDependencies {
   engine: FactorEngine;
@@ -83,7 +83,7 @@ export class SignInFlow {
     if (!done) return this.notFinished(ctx, details, user.id, satisfied);
     const outcome = loginOutcome(user.id, done.verified);
     try {
-      await completeInteraction(ctx, details, { login: { accountId: outcome.accountId, acr: outcome.acr, amr: outcome.amr, remember: true } });
+      await storeResult(ctx, details, { login: { accountId: outcome.accountId, acr: outcome.acr, amr: outcome.amr, remember: true } });
     } catch (error) {
       await signIns.reopen(details.uid, done.completedAt);
       throw error;

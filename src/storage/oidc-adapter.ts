@@ -1,6 +1,11 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { PrismaClient } from './db.ts';
 
+/** Destroys a model and says whether it was there: what makes a resume single-use (src/provider/single-use-resume.ts). */
+export interface OnceDestroyable {
+  destroyOnce(id: string): Promise<boolean>;
+}
+
 /** Models whose second consume means replay: the whole grant is revoked and the request refused. */
 export const grantSources = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
 
@@ -18,7 +23,7 @@ export function createOidcAdapter(prisma: PrismaClient, options: { revokeGrant?:
     return row.consumedAt ? { ...payload, consumed: Math.floor(row.consumedAt.getTime() / 1000) } : payload;
   }
 
-  return class PrismaOidcAdapter implements Adapter {
+  return class PrismaOidcAdapter implements Adapter, OnceDestroyable {
     constructor(private readonly type: string) {}
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
@@ -49,7 +54,12 @@ export function createOidcAdapter(prisma: PrismaClient, options: { revokeGrant?:
     }
 
     async destroy(id: string): Promise<void> {
-      await prisma.oidcModel.deleteMany({ where: { type: this.type, id } });
+      await this.destroyOnce(id);
+    }
+
+    async destroyOnce(id: string): Promise<boolean> {
+      const { count } = await prisma.oidcModel.deleteMany({ where: { type: this.type, id } });
+      return count > 0;
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {

@@ -1,7 +1,7 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Redis } from 'ioredis';
 import type { PrismaClient } from './db.ts';
-import { createOidcAdapter, grantSources } from './oidc-adapter.ts';
+import { createOidcAdapter, type OnceDestroyable, grantSources } from './oidc-adapter.ts';
 
 /**
  * The models that live minutes and are read on every step of a sign-in: kept in Redis when there is
@@ -35,7 +35,7 @@ const userCodeKey = (type: string, userCode: string) => `oidc:${type}:userCode:$
  * Consuming is one atomic script, so of two parallel uses of one code exactly one wins, as with the
  * database adapter. Each grant keeps the set of its keys, so revoking a grant reaches them.
  */
-export class RedisOidcModel implements Adapter {
+export class RedisOidcModel implements Adapter, OnceDestroyable {
   constructor(
     private readonly redis: Redis,
     private readonly type: string,
@@ -79,7 +79,12 @@ export class RedisOidcModel implements Adapter {
   }
 
   async destroy(id: string): Promise<void> {
-    await this.redis.del(modelKey(this.type, id));
+    await this.destroyOnce(id);
+  }
+
+  /** Destroys the model; false when it was already gone (an interaction is resumed once: single-use-resume.ts). */
+  async destroyOnce(id: string): Promise<boolean> {
+    return (await this.redis.del(modelKey(this.type, id))) > 0;
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
@@ -136,6 +141,9 @@ export function createHybridOidcAdapter(prisma: PrismaClient, redis: Redis) {
     }
     destroy(id: string) {
       return this.store.destroy(id);
+    }
+    destroyOnce(id: string): Promise<boolean> {
+      return (this.store as Adapter & OnceDestroyable).destroyOnce(id);
     }
     consume(id: string) {
       return this.store.consume(id);

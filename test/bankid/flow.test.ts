@@ -134,8 +134,12 @@ describe('BankID sign-in', () => {
     const challengeUrl = new URL(statusPath.replace(/\/status$/, ''), nyckel.url).toString();
     const answers = await Promise.all(Array.from({ length: 4 }, () => browser.request(challengeUrl)));
     expect(answers.filter((a) => a.status >= 500)).toEqual([]);
+    // Each answer continues the one sign-in (back to the authorization endpoint); it is resumed once.
     const resumed = answers.filter((a) => a.status === 303 && /\/auth\//.test(a.headers.get('location') ?? ''));
-    expect(resumed).toHaveLength(1);
+    expect(resumed).toHaveLength(4);
+    const followed = await Promise.all(resumed.map((a) => browser.go(new URL(a.headers.get('location')!, nyckel.url).toString())));
+    expect(followed.filter((f) => f.url.includes('code='))).toHaveLength(1);
+    expect(followed.filter((f) => f.status >= 500)).toEqual([]);
     expect(await nyckel.db.prisma.auditEvent.count({ where: { userId: user.id, type: 'factor.verified' } })).toBe(1);
     expect(await nyckel.db.prisma.auditEvent.count({ where: { userId: user.id, type: 'login.succeeded' } })).toBe(1);
   });
