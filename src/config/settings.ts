@@ -71,6 +71,9 @@ export const settingsSchema = z
     NYCKEL_EMAIL_LINK_TTL: seconds.default(30 * 60),
     NYCKEL_EMAIL_CODE_TTL: seconds.default(10 * 60),
     NYCKEL_CODE_RESEND_COOLDOWN: z.coerce.number().int().min(0).default(30),
+    NYCKEL_MAIL_BUDGET_PER_ADDRESS: z.coerce.number().int().min(1).default(10),
+    NYCKEL_MAIL_BUDGET_PER_ACCOUNT: z.coerce.number().int().min(1).default(20),
+    NYCKEL_MAIL_BUDGET_PER_IP: z.coerce.number().int().min(1).default(50),
     NYCKEL_FACTOR_MAX_FAILURES: z.coerce.number().int().min(1).max(100).default(5),
     NYCKEL_FACTOR_LOCK_SECONDS: seconds.default(15 * 60),
     NYCKEL_SMS_TRANSPORT: z.enum(['outbox', 'twilio', 'twilio-verify']).optional(),
@@ -179,6 +182,7 @@ export interface Settings {
   factors: {
     emailLinkTtl: number;
     emailCodeTtl: number;
+    /** Seconds between two sends of a code or link to one target (start, resend, enrolment, fallback), per account. */
     resendCooldownSeconds: number;
     maxFailures: number;
     lockSeconds: number;
@@ -212,6 +216,8 @@ export interface Settings {
   };
   mail: {
     transport: 'outbox' | 'smtp' | 'sendgrid';
+    /** Mails of a code or link allowed per hour, checked before anything is queued. */
+    budgets: { perAddress: number; perAccount: number; perIp: number };
     from: string;
     smtpUrl?: string;
     sendgridApiKey?: string;
@@ -345,6 +351,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     },
     mail: {
       transport: raw.NYCKEL_MAIL_TRANSPORT,
+      budgets: { perAddress: raw.NYCKEL_MAIL_BUDGET_PER_ADDRESS, perAccount: raw.NYCKEL_MAIL_BUDGET_PER_ACCOUNT, perIp: raw.NYCKEL_MAIL_BUDGET_PER_IP },
       from: raw.NYCKEL_MAIL_FROM,
       smtpUrl: raw.NYCKEL_SMTP_URL,
       sendgridApiKey: raw.SENDGRID_API_KEY,
