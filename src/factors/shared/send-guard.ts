@@ -32,8 +32,9 @@ const HOUR = 3600;
 /**
  * Every send of a code or link over one channel passes here before anything is sent or queued: one
  * cooldown per account and target (start, resend, enrolment, fallback alike), then hourly budgets per
- * target, per account, per client IP (and in all, for SMS), narrowest first; the first refusal stops,
- * so a target being flooded does not use up the budgets of everyone else. A decoy (a target that is
+ * target, per account, per client IP (and in all, for SMS), narrowest first; the first refusal stops
+ * and gives back what the send had taken, so a target being flooded does not use up the budgets of
+ * everyone else, and a refused send counts nowhere. A decoy (a target that is
  * not registered) passes here exactly like a real send, so the answers never tell them apart.
  * Targets are counted under a keyed hash, never in clear.
  */
@@ -63,16 +64,25 @@ export class SendGuard {
     ];
   }
 
-  /** Takes the cooldown and one send from each budget; the refusal, or undefined when the send may go. */
+  /**
+   * Takes the cooldown and one send from each budget; the refusal, or undefined when the send may go.
+   * A refused send counts in no budget: what was taken before the refusal is given back.
+   */
   async take(ctx: ChallengeContext, target: string): Promise<SendRefusal | undefined> {
     const send = this.scoped(ctx, target);
+    const cooldownKey = `${send.userId}:${send.target}`;
     if (this.cooldown) {
-      const refused = await this.consume(this.cooldown, `${send.userId}:${send.target}`);
+      const refused = await this.consume(this.cooldown, cooldownKey);
       if (refused) return { reason: 'cooldown', retryAfterSeconds: refused.seconds, sentAgoMs: this.options.cooldownSeconds * 1000 - refused.ms };
     }
+    const taken: Array<() => Promise<unknown>> = this.cooldown ? [() => this.cooldown!.delete(cooldownKey)] : [];
     for (const { reason, key, limiter } of this.budgets) {
       const refused = await this.consume(limiter, key(send));
-      if (refused) return { reason, retryAfterSeconds: refused.seconds };
+      if (refused) {
+        for (const giveBack of taken) await giveBack();
+        return { reason, retryAfterSeconds: refused.seconds };
+      }
+      taken.push(() => limiter.reward(key(send)));
     }
     return undefined;
   }
