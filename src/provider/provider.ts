@@ -10,6 +10,7 @@ import type { JWK } from 'jose';
 import { acrValuesSupported } from './acr.ts';
 import { adminResource } from '../admin/resource.ts';
 import type { PageRenderer } from '../server/pages.ts';
+import { publishFromIssuer } from './published.ts';
 
 export interface ProviderDependencies {
   settings: Settings;
@@ -167,5 +168,6 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
 export function createProvider(deps: ProviderDependencies): Provider {
   const provider = new Provider(deps.settings.issuer, providerConfiguration(deps));
   provider.proxy = deps.settings.trustProxy;
+  publishFromIssuer(provider, deps.settings.issuer);
   return provider;
 }
