@@ -10,7 +10,7 @@ import { startFakeTwilio, TWILIO_SID, TWILIO_TOKEN } from '../support/twilio.ts'
  * the loopback fake through the real SDK, made slow.
  */
 
-const PROVIDER_DELAY_MS = 1500;
+const PROVIDER_DELAY_MS = 3000;
 const callbackStop = (url: URL) => url.port === '4000';
 let counter = 0;
 const newNumber = () => `+467013${String(++counter * 7 + 10000).slice(-5)}`;
