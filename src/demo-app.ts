@@ -63,7 +63,8 @@ export function demoRoutes(issuer: string, pages: PageRenderer): Router {
     const started = pending.get(id);
     pending.delete(id);
     if (!started) return ctx.redirect('/demo');
-    const current = new URL(ctx.originalUrl, issuer);
+    // ctx.href is named after the issuer whatever the request says (src/server/issuer-origin.ts).
+    const current = new URL(ctx.href);
     try {
       const tokens = await oidc.authorizationCodeGrant(await configuration(), current, {
         pkceCodeVerifier: started.verifier,

@@ -39,6 +39,8 @@ import { ChallengeStore } from './factors/shared/challenges.ts';
 import { createSmsTransport, withDeliveryCounts, type SmsTransport } from './factors/sms/transport.ts';
 import type twilio from 'twilio';
 import { FailureLock } from './factors/shared/failure-lock.ts';
+import { BackgroundWork } from './factors/shared/background.ts';
+import { sendGuards } from './factors/shared/send-guard.ts';
 import { acr } from './provider/acr.ts';
 import type { Context } from 'koa';
 import { PageRenderer } from './server/pages.ts';
@@ -193,6 +195,7 @@ async function assemble(
   const failureLock = new FailureLock(counters, settings.factors.maxFailures, settings.factors.lockSeconds);
   const challenges = new ChallengeStore(prisma, box, failureLock, signals);
   const remembered = new RememberedBrowsers(prisma, box);
+  const background = new BackgroundWork(logger.child({ component: 'background' }));
   const factorModules = createFactorModules({
     prisma,
     settings,
@@ -201,6 +204,8 @@ async function assemble(
     box,
     lock: failureLock,
     counters,
+    sends: sendGuards(counters, box, settings, audit),
+    background,
     sms: { transport: smsTransport, audit, logger: logger.child({ component: 'sms' }) },
     mail: { enqueue: (tx, mail) => enqueueMail(tx, mail), kick: () => dispatcher.kick() },
   });
@@ -387,6 +392,7 @@ async function assemble(
       await signals.close();
       if (server) await closeGracefully(server, settings.shutdownGraceSeconds * 1000);
       await dispatcher.stop();
+      await background.drain();
       await redis?.close();
       if (ownsDatabase) await db.close();
     },

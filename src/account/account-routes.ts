@@ -368,13 +368,14 @@ export function accountRoutes(deps: AccountRouteDependencies): Router {
   function failure(ctx: Context, v: Visit, outcome: VerifyOutcome, module?: FactorModule): { error: string; status: number } {
     if (outcome.status !== 'failed') return { error: '', status: 400 };
     const t = translator(v.locale);
-    if (outcome.retryAfterSeconds && (outcome.reason === 'locked' || outcome.reason === 'rate_limited')) ctx.set('Retry-After', String(outcome.retryAfterSeconds));
+    const refused = outcome.reason === 'locked' || outcome.reason === 'rate_limited' || outcome.reason === 'cooldown';
+    if (outcome.retryAfterSeconds && refused) ctx.set('Retry-After', String(outcome.retryAfterSeconds));
     const minutes = Math.max(1, Math.ceil((outcome.retryAfterSeconds ?? 60) / 60));
     const own = module && hasMessage(v.locale, `factor_errors.${module.id}_${outcome.reason}`) ? `${module.id}_${outcome.reason}` : outcome.reason;
     return {
       error: t(`factor_errors.${own}`, { minutes, seconds: outcome.retryAfterSeconds ?? 0, left: outcome.attemptsLeft ?? 0 }),
       status:
-        outcome.reason === 'locked' || outcome.reason === 'rate_limited' ? 429 : outcome.reason === 'wrong_code' ? 401 : outcome.reason === 'provider_unavailable' ? 503 : 400,
+        refused ? 429 : outcome.reason === 'wrong_code' ? 401 : outcome.reason === 'provider_unavailable' ? 503 : 400,
     };
   }
 
@@ -541,7 +542,7 @@ export function accountRoutes(deps: AccountRouteDependencies): Router {
 
   async function startProof(ctx: Context, v: Visit, kind: 'email' | 'phone', targetId: string) {
     const outcome = await proving(kind).enrol.begin(v.factorCtx, { targetId });
-    if (outcome.status === 'failed') return overview(ctx, v, failure(ctx, v, outcome));
+    if (outcome.status === 'failed') return overview(ctx, v, failure(ctx, v, outcome, proving(kind)));
     ctx.status = 303;
     ctx.redirect(`/account/verify/${kind}/${outcome.challengeId}`);
   }
@@ -776,7 +777,7 @@ export function accountRoutes(deps: AccountRouteDependencies): Router {
     const v = await visit(ctx, { change: true, passwordOnly: true });
     if (!v) return;
     const outcome = await emailCodeModule().start(v.factorCtx, { targetId: input.target });
-    if (outcome.status === 'failed') return renderLostDevice(ctx, v, failure(ctx, v, outcome));
+    if (outcome.status === 'failed') return renderLostDevice(ctx, v, failure(ctx, v, outcome, emailCodeModule()));
     ctx.status = 303;
     ctx.redirect(`${LOST_DEVICE_PATH}/${outcome.challengeId}`);
   });

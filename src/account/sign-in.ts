@@ -51,25 +51,16 @@ export class AccountSignIn {
   }
 
   /**
-   * Discovery of Nyckel itself. Through the loopback listener oidc-provider names its endpoints after
-   * the address asked (127.0.0.1), so they are named after the issuer again for the browser, and every
-   * request this client makes itself goes to the loopback listener.
+   * Discovery of Nyckel itself. Nyckel names its endpoints after the issuer whatever address is asked
+   * (src/server/issuer-origin.ts), so the browser is sent to the issuer, while every request this
+   * client makes itself goes to the loopback listener.
    */
   private async discover(): Promise<oidc.Configuration> {
     const { issuer, backChannel } = this.deps;
     const insecure = issuer.startsWith('http:') || backChannel?.startsWith('http:');
     const execute = insecure ? [oidc.allowInsecureRequests] : [];
-    if (!backChannel) return oidc.discovery(new URL(issuer), ACCOUNT_CLIENT_ID, undefined, oidc.None(), { execute });
-    const loopback = this.loopbackFetch(backChannel);
-    const found = await oidc.discovery(new URL(issuer), ACCOUNT_CLIENT_ID, undefined, oidc.None(), { execute, [oidc.customFetch]: loopback });
-    const backOrigin = new URL(backChannel).origin;
-    const metadata = Object.fromEntries(
-      Object.entries(found.serverMetadata()).map(([key, value]) => [key, typeof value === 'string' && value.startsWith(backOrigin) ? `${new URL(issuer).origin}${value.slice(backOrigin.length)}` : value]),
-    ) as oidc.ServerMetadata;
-    const config = new oidc.Configuration(metadata, ACCOUNT_CLIENT_ID, undefined, oidc.None());
-    if (insecure) oidc.allowInsecureRequests(config);
-    config[oidc.customFetch] = loopback;
-    return config;
+    const loopback = backChannel ? { [oidc.customFetch]: this.loopbackFetch(backChannel) } : {};
+    return oidc.discovery(new URL(issuer), ACCOUNT_CLIENT_ID, undefined, oidc.None(), { execute, ...loopback });
   }
 
   private loopbackFetch(backChannel: string): oidc.CustomFetch {
@@ -150,7 +141,7 @@ export class AccountSignIn {
     if (!pending) return ctx.redirect('/account');
     let tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers;
     try {
-      tokens = await oidc.authorizationCodeGrant(await this.config(), new URL(ctx.originalUrl, this.deps.issuer), {
+      tokens = await oidc.authorizationCodeGrant(await this.config(), new URL(ctx.href), {
         pkceCodeVerifier: pending.verifier,
         expectedState: pending.state,
         expectedNonce: pending.nonce,

@@ -41,8 +41,10 @@ export type AuditType =
   | 'user.phone_added'
   | 'user.phone_removed'
   | 'user.phone_verified'
-  /** SMS pumping protection refused a send (country or hourly budget); the provider was not called. */
+  /** SMS pumping protection refused a send (country, cooldown or hourly budget); the provider was not called. */
   | 'sms.refused'
+  /** A mail of a code or link refused (cooldown or hourly budget); nothing was queued. */
+  | 'mail.refused'
   /** The SMS provider refused or failed a send. */
   | 'sms.failed'
   /** Every second factor, phone number, remembered browser and session of a user removed (reason, actor). */

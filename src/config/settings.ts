@@ -49,7 +49,7 @@ export const settingsSchema = z
     NYCKEL_LOGIN_FAILURE_WINDOW: seconds.default(15 * 60),
     NYCKEL_SWEEP_INTERVAL: seconds.default(60),
     NYCKEL_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).max(600).default(10),
-    NYCKEL_METRICS: booleanish.default(true),
+    NYCKEL_METRICS: booleanish.optional(),
     NYCKEL_METRICS_TOKEN: z.string().regex(/^[\x21-\x7e]{16,200}$/, 'must be 16 to 200 printable characters without spaces').optional(),
     NYCKEL_ARGON2_MEMORY_KIB: z.coerce.number().int().min(8192).default(19456),
     NYCKEL_ARGON2_TIME_COST: z.coerce.number().int().min(1).default(2),
@@ -71,6 +71,9 @@ export const settingsSchema = z
     NYCKEL_EMAIL_LINK_TTL: seconds.default(30 * 60),
     NYCKEL_EMAIL_CODE_TTL: seconds.default(10 * 60),
     NYCKEL_CODE_RESEND_COOLDOWN: z.coerce.number().int().min(0).default(30),
+    NYCKEL_MAIL_BUDGET_PER_ADDRESS: z.coerce.number().int().min(1).default(10),
+    NYCKEL_MAIL_BUDGET_PER_ACCOUNT: z.coerce.number().int().min(1).default(20),
+    NYCKEL_MAIL_BUDGET_PER_IP: z.coerce.number().int().min(1).default(50),
     NYCKEL_FACTOR_MAX_FAILURES: z.coerce.number().int().min(1).max(100).default(5),
     NYCKEL_FACTOR_LOCK_SECONDS: seconds.default(15 * 60),
     NYCKEL_SMS_TRANSPORT: z.enum(['outbox', 'twilio', 'twilio-verify']).optional(),
@@ -128,6 +131,8 @@ export const settingsSchema = z
   .transform((env) => ({
     ...env,
     NYCKEL_DEMO: env.NYCKEL_DEMO ?? env.NODE_ENV !== 'production',
+    // In production /metrics is served only behind a token: without one it is off (asked for explicitly, start-up refuses).
+    NYCKEL_METRICS: env.NYCKEL_METRICS ?? (env.NODE_ENV !== 'production' || env.NYCKEL_METRICS_TOKEN !== undefined),
     NYCKEL_MAIL_TRANSPORT:
       env.NYCKEL_MAIL_TRANSPORT ?? (env.SENDGRID_API_KEY ? 'sendgrid' : env.NYCKEL_SMTP_URL ? 'smtp' : 'outbox'),
     NYCKEL_SMS_TRANSPORT:
@@ -166,7 +171,7 @@ export interface Settings {
   loginThrottle: { perAccount: number; perIp: number; windowSeconds: number };
   /** How long requests in flight may take to finish after a shutdown signal. */
   shutdownGraceSeconds: number;
-  /** GET /metrics (Prometheus); with a token, only for `Authorization: Bearer <token>`. */
+  /** GET /metrics (Prometheus); with a token, only for `Authorization: Bearer <token>` (required in production). */
   metrics: { enabled: boolean; token?: string };
   sweepIntervalSeconds: number;
   argon2: { memoryCost: number; timeCost: number };
@@ -179,6 +184,7 @@ export interface Settings {
   factors: {
     emailLinkTtl: number;
     emailCodeTtl: number;
+    /** Seconds between two sends of a code or link to one target (start, resend, enrolment, fallback), per account. */
     resendCooldownSeconds: number;
     maxFailures: number;
     lockSeconds: number;
@@ -212,6 +218,8 @@ export interface Settings {
   };
   mail: {
     transport: 'outbox' | 'smtp' | 'sendgrid';
+    /** Mails of a code or link allowed per hour, checked before anything is queued. */
+    budgets: { perAddress: number; perAccount: number; perIp: number };
     from: string;
     smtpUrl?: string;
     sendgridApiKey?: string;
@@ -238,6 +246,9 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   const raw = parsed.data;
   const problems: string[] = [];
   if (raw.NODE_ENV === 'production' && !raw.NYCKEL_MASTER_KEY) problems.push('NYCKEL_MASTER_KEY: required when NODE_ENV=production');
+  if (raw.NODE_ENV === 'production' && raw.NYCKEL_METRICS && !raw.NYCKEL_METRICS_TOKEN) {
+    problems.push('NYCKEL_METRICS_TOKEN: required when NODE_ENV=production and NYCKEL_METRICS=true (/metrics would answer anyone); set a scrape token, or NYCKEL_METRICS=false');
+  }
   if (raw.NODE_ENV === 'production' && raw.NYCKEL_MAIL_TRANSPORT === 'outbox') {
     problems.push('NYCKEL_MAIL_TRANSPORT: the dev outbox is refused when NODE_ENV=production; configure smtp or sendgrid');
   }
@@ -345,6 +356,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     },
     mail: {
       transport: raw.NYCKEL_MAIL_TRANSPORT,
+      budgets: { perAddress: raw.NYCKEL_MAIL_BUDGET_PER_ADDRESS, perAccount: raw.NYCKEL_MAIL_BUDGET_PER_ACCOUNT, perIp: raw.NYCKEL_MAIL_BUDGET_PER_IP },
       from: raw.NYCKEL_MAIL_FROM,
       smtpUrl: raw.NYCKEL_SMTP_URL,
       sendgridApiKey: raw.SENDGRID_API_KEY,

@@ -8,6 +8,8 @@ import type { ChallengeStore } from './shared/challenges.ts';
 import type { SmsTransport } from './sms/transport.ts';
 import type { FailureLock } from './shared/failure-lock.ts';
 import type { CounterStore } from '../security/counters.ts';
+import type { BackgroundWork } from './shared/background.ts';
+import type { SendGuards } from './shared/send-guard.ts';
 
 export type Transaction = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0];
 
@@ -38,6 +40,10 @@ export interface FactorDependencies {
   lock: FailureLock;
   /** Where budgets are counted (Redis when configured, else the database). */
   counters: CounterStore;
+  /** The cooldown and hourly budgets every send of a code or link passes, per channel. */
+  sends: SendGuards;
+  /** Work that finishes after the response (an SMS to a typed number); drained at shutdown. */
+  background: BackgroundWork;
   /** SMS: the transport (undefined when SMS cannot be sent: the method is then unavailable), audit and log. */
   sms?: { transport?: SmsTransport; audit: AuditLog; logger: Logger };
 }

@@ -10,11 +10,12 @@ type Outcome = { status: string; reason?: FailureReason | string };
  * themselves (failure lock, SMS guard, push cap) only answer; their refusals are counted here, where
  * every caller (sign-in, account pages, "Forgot your device?") sees them.
  */
-export function limiterOf(factor: FactorId, outcome: Outcome): string | undefined {
+export function limiterOf(factor: FactorId, outcome: Outcome, channel?: FactorModule['channel']): string | undefined {
   if (outcome.status !== 'failed') return undefined;
   if (outcome.reason === 'locked') return 'factor_lock';
   if (outcome.reason === 'cooldown') return 'cooldown';
-  if (outcome.reason === 'rate_limited') return `${factor}_budget`;
+  // Both email factors (and "Forgot your device?", enrolment) spend the one mail budget.
+  if (outcome.reason === 'rate_limited') return channel === 'email' ? 'mail_budget' : `${factor}_budget`;
   return undefined;
 }
 
@@ -31,7 +32,7 @@ function instrumented(module: FactorModule, metrics: Metrics): FactorModule {
   const refusals = <A extends unknown[], R extends Outcome>(call: (...args: A) => Promise<R>) =>
     async (...args: A): Promise<R> => {
       const outcome = await call(...args);
-      const limiter = limiterOf(module.id, outcome);
+      const limiter = limiterOf(module.id, outcome, module.channel);
       if (limiter) metrics.rateLimitRefused(limiter);
       return outcome;
     };

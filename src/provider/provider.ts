@@ -11,6 +11,7 @@ import { acrValuesSupported } from './acr.ts';
 import { singleUseResume } from './single-use-resume.ts';
 import { adminResource } from '../admin/resource.ts';
 import type { PageRenderer } from '../server/pages.ts';
+import { publishFromIssuer } from './published.ts';
 
 export interface ProviderDependencies {
   settings: Settings;
@@ -168,5 +169,6 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
 export function createProvider(deps: ProviderDependencies): Provider {
   const provider = new Provider(deps.settings.issuer, providerConfiguration(deps));
   provider.proxy = deps.settings.trustProxy;
+  publishFromIssuer(provider, deps.settings.issuer);
   return provider;
 }

@@ -11,6 +11,7 @@ import { errorHandler } from './error-handler.ts';
 import { httpMetrics } from '../observability/http-metrics.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { PageRenderer } from './pages.ts';
+import { pinnedToIssuer } from './issuer-origin.ts';
 
 export interface AppDependencies {
   issuer: string;
@@ -83,6 +84,7 @@ export function createApp(deps: AppDependencies): Koa {
   app.proxy = deps.trustProxy;
   app.keys = deps.cookieKeys;
   app.silent = true;
+  app.use(pinnedToIssuer(deps.issuer));
   if (deps.metrics) app.use(httpMetrics(deps.metrics));
   app.use(securityHeaders(deps.issuer));
   app.use(errorHandler(deps.pages, deps.logger, deps.metrics));

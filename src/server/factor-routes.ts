@@ -31,6 +31,7 @@ import type { PageRenderer } from './pages.ts';
 import { passkeyLoginRoutes } from './passkey-login.ts';
 import { qrDataUrl, qrSvgDataUrl } from './qr.ts';
 import { statusWhenChanged } from './long-poll.ts';
+import { sendRefusalStatus, sendRefusedError } from './send-refusal.ts';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
@@ -167,7 +168,7 @@ export function factorRoutes(deps: FactorRouteDependencies) {
         ? `${outcome.reason}_code`
         : module?.kind === 'webauthn' && hasMessage(state.ctx.locale, `factor_errors.passkey_${outcome.reason}`)
           ? `passkey_${outcome.reason}`
-          : module?.kind === 'poll' && hasMessage(state.ctx.locale, `factor_errors.${module.id}_${outcome.reason}`)
+          : module && module.kind !== 'code' && hasMessage(state.ctx.locale, `factor_errors.${module.id}_${outcome.reason}`)
             ? `${module.id}_${outcome.reason}`
             : outcome.reason;
     return t(`factor_errors.${reason}`, { minutes, seconds: outcome.retryAfterSeconds ?? 0, left: outcome.attemptsLeft ?? 0 });
@@ -260,7 +261,7 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     if (module.kind === 'poll') return startPoll(ctx, state, module, true);
     if (module.kind === 'webauthn') return renderPasskey(ctx, state, module, { enrolling: true });
     const outcome = await module.enrol.begin(state.ctx, { targetId: input.target ?? '', label: input.label });
-    if (outcome.status === 'failed') throw new NyckelError('invalid_input');
+    if (outcome.status === 'failed') throw sendRefusedError(outcome) ?? new NyckelError('invalid_input');
     ctx.status = 303;
     ctx.redirect(`/interaction/${state.details.uid}/mfa/enrol/${module.id}/challenge/${outcome.challengeId}`);
   });
@@ -415,7 +416,10 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     }
     ctx.cookies.set(REMEMBER_CHOICE, input.remember ?? 'no', { httpOnly: true, sameSite: 'lax', path: `/interaction/${state.details.uid}` });
     const outcome = await module.start(state.ctx, typed ? { typed } : { targetId: input.target });
-    if (outcome.status === 'failed') return renderStart(ctx, state, module, failureMessage(state, outcome), outcome.reason === 'rate_limited' ? 429 : 400);
+    if (outcome.status === 'failed') {
+      const status = sendRefusalStatus(ctx, outcome);
+      return renderStart(ctx, state, module, failureMessage(state, outcome, module), status);
+    }
     ctx.status = 303;
     ctx.redirect(`/interaction/${state.details.uid}/mfa/${module.id}/challenge/${outcome.challengeId}`);
   });
@@ -522,8 +526,10 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     const deliveryId = (challenge.data as { deliveryId?: string }).deliveryId;
     const delivery = deliveryId ? await deps.deliveryState(deliveryId) : undefined;
     const t = translator(state.ctx.locale);
-    const deliveryProblem =
-      delivery?.status === 'failed'
+    // A text sent after the answer (to a typed number) that the provider refused.
+    const deliveryProblem = (challenge.data as { deliveryFailed?: boolean }).deliveryFailed
+      ? t('factor_errors.send_failed')
+      : delivery?.status === 'failed'
         ? t('factor_errors.delivery_failed')
         : delivery?.status === 'queued' && delivery.lastError
           ? t('mfa.delivery_retrying')
@@ -698,7 +704,7 @@ export function factorRoutes(deps: FactorRouteDependencies) {
     const module = await allowedModule(state, ctx.params.factor);
     const outcome = await module.start(state.ctx, { resendOf: ctx.params.challengeId });
     if (outcome.status === 'failed') {
-      return renderChallenge(ctx, state, module, ctx.params.challengeId, { error: failureMessage(state, outcome), status: outcome.reason === 'cooldown' || outcome.reason === 'rate_limited' ? 429 : 400 });
+      return renderChallenge(ctx, state, module, ctx.params.challengeId, { error: failureMessage(state, outcome, module), status: sendRefusalStatus(ctx, outcome) });
     }
     ctx.status = 303;
     ctx.redirect(`/interaction/${state.details.uid}/mfa/${module.id}/challenge/${outcome.challengeId}?resent=1`);

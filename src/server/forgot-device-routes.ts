@@ -12,6 +12,7 @@ import { translator } from '../i18n/i18n.ts';
 import { assertCsrf } from '../security/csrf.ts';
 import { readForm } from './forms.ts';
 import type { PageRenderer } from './pages.ts';
+import { sendRefusalStatus } from './send-refusal.ts';
 
 /** What the second-step routes share with this fallback (see factor-routes.ts). */
 export interface SecondStep<State extends { user: User; ctx: ChallengeContext; details: { uid: string } }> {
@@ -89,7 +90,7 @@ export function forgotDeviceRoutes<State extends { user: User; ctx: ChallengeCon
     const input = readForm(ctx, startForm);
     assertCsrf(ctx, input._csrf);
     const outcome = await email.start(state.ctx, { targetId: input.target });
-    if (outcome.status === 'failed') return renderChoice(ctx, state, email, step.failureMessage(state, outcome), outcome.reason === 'rate_limited' ? 429 : 400);
+    if (outcome.status === 'failed') return renderChoice(ctx, state, email, step.failureMessage(state, outcome, email), sendRefusalStatus(ctx, outcome));
     ctx.status = 303;
     ctx.redirect(`${path(state)}/challenge/${outcome.challengeId}`);
   });

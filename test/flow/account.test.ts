@@ -11,7 +11,8 @@ let counter = 0;
 const callbackStop = (url: URL) => url.port === '4000';
 
 beforeAll(async () => {
-  nyckel = await startTestNyckel({ env: { NYCKEL_ACCOUNT_RECENT_AUTH_MINUTES: '10' } });
+  // A number proven here is signed in with at once: no send cooldown between the two (test/flow/send-limits.test.ts has it).
+  nyckel = await startTestNyckel({ env: { NYCKEL_ACCOUNT_RECENT_AUTH_MINUTES: '10', NYCKEL_CODE_RESEND_COOLDOWN: '0' } });
 });
 afterAll(() => nyckel?.stop());
 

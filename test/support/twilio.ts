@@ -22,7 +22,8 @@ export interface TwilioRequest {
  * A fake of Twilio's Messages API and Verify API on loopback. Messages are recorded; Verify makes a
  * code per number (readable as `verifyCodes`) and approves it once. `failNext` answers the next
  * requests with the given HTTP status (a provider outage); `hangNext(n)` reads the next n requests
- * and never answers them (a provider that hangs), until `close()`.
+ * and never answers them (a provider that hangs), until `close()`. `delayMs` makes every answer wait
+ * that long (a slow provider).
  */
 export async function startFakeTwilio() {
   const requests: TwilioRequest[] = [];
@@ -30,6 +31,7 @@ export async function startFakeTwilio() {
   const failNext: number[] = [];
   let hanging = 0;
   let counter = 0;
+  const timing = { delayMs: 0 };
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -44,9 +46,13 @@ export async function startFakeTwilio() {
         return;
       }
       const reply = (status: number, body: unknown) => {
-        res.statusCode = status;
-        res.setHeader('Content-Type', 'application/json');
-        res.end(JSON.stringify(body));
+        const answer = () => {
+          res.statusCode = status;
+          res.setHeader('Content-Type', 'application/json');
+          res.end(JSON.stringify(body));
+        };
+        if (timing.delayMs > 0) setTimeout(answer, timing.delayMs);
+        else answer();
       };
       const failure = failNext.shift();
       if (failure) return reply(failure, { code: 20500, message: 'Internal Server Error', status: failure, more_info: 'https://www.twilio.com/docs/errors/20500' });
@@ -75,6 +81,10 @@ export async function startFakeTwilio() {
     requests,
     verifyCodes,
     failNext,
+    /** Milliseconds every answer waits from now on (0: at once). */
+    slow: (delayMs: number) => {
+      timing.delayMs = delayMs;
+    },
     hangNext: (times = 1) => {
       hanging += times;
     },

@@ -37,4 +37,20 @@ describe('settings', () => {
     expect(() => loadSettings({ NYCKEL_MFA_METHODS: 'totp,carrier-pigeon' })).toThrow(/carrier-pigeon/);
     expect(loadSettings({ ISSUER: 'https://id.example.se/' }).issuer).toBe('https://id.example.se');
   });
+
+  test('/metrics in production: refused without a token when asked for, off by default, on behind a token', () => {
+    const production = { NODE_ENV: 'production', NYCKEL_MASTER_KEY: 'A'.repeat(43), NYCKEL_SMTP_URL: 'smtp://mail.example:587' };
+    expect(() => loadSettings({ ...production, NYCKEL_METRICS: 'true' })).toThrow(/NYCKEL_METRICS_TOKEN: required when NODE_ENV=production and NYCKEL_METRICS=true/);
+    expect(loadSettings(production).metrics).toEqual({ enabled: false, token: undefined });
+    expect(loadSettings({ ...production, NYCKEL_METRICS_TOKEN: 'scrape-token-0123456789' }).metrics).toEqual({ enabled: true, token: 'scrape-token-0123456789' });
+    expect(loadSettings({ ...production, NYCKEL_METRICS: 'false' }).metrics.enabled).toBe(false);
+    // Outside production nothing changes: on, open unless a token is set.
+    expect(loadSettings({}).metrics).toEqual({ enabled: true, token: undefined });
+  });
+
+  test('mail budgets', () => {
+    expect(loadSettings({}).mail.budgets).toEqual({ perAddress: 10, perAccount: 20, perIp: 50 });
+    expect(loadSettings({ NYCKEL_MAIL_BUDGET_PER_ADDRESS: '3' }).mail.budgets.perAddress).toBe(3);
+    expect(() => loadSettings({ NYCKEL_MAIL_BUDGET_PER_IP: '0' })).toThrow(/NYCKEL_MAIL_BUDGET_PER_IP/);
+  });
 });

@@ -5,6 +5,7 @@ import { enrolEmailAddress } from './email-enrolment.ts';
 import type { FactorDependencies } from '../deps.ts';
 import { newCode } from './challenges.ts';
 import { maskEmail } from './mask.ts';
+import { admitSend } from './send-admission.ts';
 
 /** Both email factors share one failure lock: a code is a code whichever mail carried it. */
 export const EMAIL_FAMILY = 'email';
@@ -44,8 +45,6 @@ export async function startEmailChallenge(
   if (input.resendOf) {
     const previous = await deps.challenges.find(ctx, input.resendOf, [options.factor]);
     if (!previous || !previous.target) return { status: 'failed', reason: 'expired' };
-    const wait = previous.lastSentAt.getTime() + deps.settings.factors.resendCooldownSeconds * 1000 - Date.now();
-    if (wait > 0) return { status: 'failed', reason: 'cooldown', retryAfterSeconds: Math.ceil(wait / 1000) };
     if ((previous.data as { decoy?: boolean }).decoy) decoyTarget = previous.target;
     else address = previous.target;
     sends = previous.sends + 1;
@@ -54,6 +53,10 @@ export async function startEmailChallenge(
     if (!address) decoyTarget = input.typed?.trim().toLowerCase();
   }
   if (!address && !decoyTarget) return { status: 'failed', reason: 'not_enrolled' };
+  // A decoy passes the same cooldown and budgets as a real send: the answers do not tell them apart.
+  const target = (address ?? decoyTarget)!;
+  const held = await admitSend(deps.prisma, deps.sends.mail, ctx, { factor: options.factor, target, masked: maskEmail(target), resend: Boolean(input.resendOf) });
+  if (held) return held;
 
   const code = newCode();
   const { challenge, mailed } = await deps.prisma.$transaction(async (tx) => {
@@ -77,7 +80,7 @@ export async function startEmailChallenge(
     return { challenge: created.challenge, mailed: true };
   });
   if (mailed) deps.mail.kick();
-  return { status: 'started', challengeId: challenge.id, maskedTarget: maskEmail((address ?? decoyTarget)!) };
+  return { status: 'started', challengeId: challenge.id, maskedTarget: maskEmail(target) };
 }
 
 function renderSignInMail(

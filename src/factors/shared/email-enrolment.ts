@@ -3,6 +3,7 @@ import type { FactorDependencies } from '../deps.ts';
 import { EMAIL_FAMILY } from './email-challenge.ts';
 import { newCode } from './challenges.ts';
 import { maskEmail } from './mask.ts';
+import { admitSend } from './send-admission.ts';
 import { translator } from '../../i18n/i18n.ts';
 
 /**
@@ -19,6 +20,9 @@ export function enrolEmailAddress(deps: FactorDependencies): FactorModule['enrol
       if (!input.targetId || !/^[0-9a-f-]{36}$/i.test(input.targetId)) return { status: 'failed', reason: 'not_enrolled' };
       const row = await deps.prisma.userEmail.findFirst({ where: { id: input.targetId, userId: ctx.user.id, verifiedAt: null } });
       if (!row) return { status: 'failed', reason: 'not_enrolled' };
+      // An address being proven may be anyone's: its mail has the same cooldown and budgets as any.
+      const held = await admitSend(deps.prisma, deps.sends.mail, ctx, { factor: 'email-enrolment', target: row.address, masked: maskEmail(row.address) });
+      if (held) return held;
       const code = newCode();
       const ttlSeconds = deps.settings.factors.emailCodeTtl;
       const t = translator(ctx.locale);

@@ -4,7 +4,8 @@ import type { ChallengeContext, FactorModule, FactorTarget, StartOutcome, Verify
 import type { FactorDependencies } from '../deps.ts';
 import { newCode } from '../shared/challenges.ts';
 import { maskPhone } from '../shared/mask.ts';
-import { countryOf, parsePhone, SmsGuard } from './guard.ts';
+import { admitSend } from '../shared/send-admission.ts';
+import { countryAllowed, countryOf, parsePhone } from './guard.ts';
 import type { SmsTransport } from './transport.ts';
 
 /** Wrong SMS codes count against their own failure lock, across sessions and resends. */
@@ -18,19 +19,23 @@ interface SmsChallengeData {
   decoy?: boolean;
   /** Set when Twilio Verify made the code: the answer is checked by Twilio, not against a hash. */
   provider?: 'twilio-verify';
+  /** The number was typed (not chosen from the list): its texts are sent after the answer. */
+  typed?: boolean;
+  /** A text sent after the answer that the provider refused; the code page says so. */
+  deliveryFailed?: boolean;
 }
 
 /**
  * A six-digit code by SMS to one of the user's verified numbers (Aiai: "Vi har nu skickat ett sms
  * till ditt registrerade mobilnummer (xxxx-xxxx72)"). NIST 800-63B calls SMS a restricted
  * authenticator, so the pages suggest a stronger method when the user has one. Before anything is
- * sent the destination country and four hourly budgets are checked (SMS pumping); a refusal is
- * audited and never reaches the provider. A typed number that is not registered gets the same
- * answer as a registered one and nothing is sent (a decoy challenge that nothing can answer).
+ * sent the destination country, the cooldown and four hourly budgets are checked (SMS pumping); a
+ * refusal is audited and never reaches the provider. A typed number that is not registered gets the
+ * same answer as a registered one, in the same time, and nothing is sent (a decoy challenge that
+ * nothing can answer); a registered typed number gets its text after the answer.
  */
 export function smsFactor(deps: FactorDependencies): FactorModule {
   const transport: SmsTransport | undefined = deps.sms?.transport;
-  const guard = new SmsGuard(deps.counters, deps.settings.sms);
   const log = deps.sms?.logger;
   if (!transport) {
     log?.warn({ transport: deps.settings.sms.transport }, 'SMS cannot be sent (the dev outbox is refused in production): the SMS method is unavailable');
@@ -50,36 +55,64 @@ export function smsFactor(deps: FactorDependencies): FactorModule {
     return `${t('sms.text', { client: ctx.clientName, code, minutes })}\n\n@${new URL(ctx.issuer).hostname} #${code}`;
   }
 
-  async function send(ctx: ChallengeContext, input: { e164: string; decoy: boolean; sends: number; factor?: string }): Promise<StartOutcome> {
+  /** Hands the text (or Twilio Verify's start) to the provider; throws when it fails. */
+  async function deliver(ctx: ChallengeContext, e164: string, code: string): Promise<void> {
+    if (transport!.kind === 'text') await transport!.send({ to: e164, body: text(ctx, code), purpose: FACTOR });
+    else await transport!.start({ to: e164, locale: ctx.locale });
+  }
+
+  async function recordSendFailure(ctx: ChallengeContext, e164: string, error: unknown): Promise<void> {
+    const message = error instanceof Error ? error.message : 'unknown error';
+    log?.warn({ transport: transport!.name, to: maskPhone(e164), error: message }, 'SMS could not be sent');
+    await deps.sms?.audit.record('sms.failed', { userId: ctx.user.id, ip: ctx.ip, userAgent: ctx.userAgent, data: { transport: transport!.name, to: maskPhone(e164), error: message } });
+  }
+
+  /** After the answer: a failure is recorded on the challenge, and its code page says the text could not be sent. */
+  function deliverLater(ctx: ChallengeContext, challengeId: string, e164: string, code: string): void {
+    deps.background.run('sms send', async () => {
+      try {
+        await deliver(ctx, e164, code);
+      } catch (error) {
+        await recordSendFailure(ctx, e164, error);
+        const row = await deps.prisma.factorChallenge.findUnique({ where: { id: challengeId }, select: { data: true } });
+        if (row) await deps.prisma.factorChallenge.update({ where: { id: challengeId }, data: { data: { ...(row.data as object), deliveryFailed: true } } });
+      }
+    });
+  }
+
+  async function send(ctx: ChallengeContext, input: { e164: string; decoy: boolean; sends: number; factor?: string; typed?: boolean; resend?: boolean }): Promise<StartOutcome> {
     if (!transport) return { status: 'failed', reason: 'not_enrolled' };
-    const audit = { userId: ctx.user.id, ip: ctx.ip, userAgent: ctx.userAgent };
-    const refusal = await guard.take({ e164: input.e164, userId: ctx.user.id, ip: ctx.ip });
-    if (refusal) {
-      await deps.sms?.audit.record('sms.refused', {
-        ...audit,
-        data: { reason: refusal.reason, country: countryOf(input.e164) ?? null, to: maskPhone(input.e164), client: ctx.clientId },
-      });
-      return refusal.reason === 'country'
-        ? { status: 'failed', reason: 'country_not_allowed' }
-        : { status: 'failed', reason: 'rate_limited', retryAfterSeconds: refusal.retryAfterSeconds };
+    const factor = input.factor ?? FACTOR;
+    const masked = maskPhone(input.e164);
+    const country = countryOf(input.e164) ?? null;
+    if (!countryAllowed(input.e164, deps.settings.sms.allowedCountries)) {
+      await deps.sends.sms.recordRefusal(ctx, { reason: 'country' }, { country, to: masked });
+      return { status: 'failed', reason: 'country_not_allowed' };
     }
+    const held = await admitSend(deps.prisma, deps.sends.sms, ctx, { factor, target: input.e164, masked, resend: input.resend, audit: { country } });
+    if (held) return held;
     const code = newCode();
-    if (!input.decoy) {
+    // A typed number is answered before any provider is called, registered or not, so the time of
+    // the answer does not tell whether it is registered. (The dev outbox only writes a row.)
+    const later = Boolean(input.typed) && transport.name !== 'outbox';
+    if (!input.decoy && !later) {
       // Sent before anything is written: a failed send leaves the earlier challenge as it was and no new one.
       try {
-        if (transport.kind === 'text') await transport.send({ to: input.e164, body: text(ctx, code), purpose: FACTOR });
-        else await transport.start({ to: input.e164, locale: ctx.locale });
+        await deliver(ctx, input.e164, code);
       } catch (error) {
-        const message = error instanceof Error ? error.message : 'unknown error';
-        log?.warn({ transport: transport.name, to: maskPhone(input.e164), error: message }, 'SMS could not be sent');
-        await deps.sms?.audit.record('sms.failed', { ...audit, data: { transport: transport.name, to: maskPhone(input.e164), error: message } });
+        await recordSendFailure(ctx, input.e164, error);
+        await deps.sends.sms.release(ctx, input.e164);
         return { status: 'failed', reason: 'send_failed' };
       }
     }
-    const data: SmsChallengeData = { ...(input.decoy ? { decoy: true } : {}), ...(transport.kind === 'verify' ? { provider: 'twilio-verify' } : {}) };
+    const data: SmsChallengeData = {
+      ...(input.decoy ? { decoy: true } : {}),
+      ...(input.typed ? { typed: true } : {}),
+      ...(transport.kind === 'verify' ? { provider: 'twilio-verify' } : {}),
+    };
     const challenge = await deps.prisma.$transaction(async (tx) => {
       const created = await deps.challenges.create(tx, ctx, {
-        factor: input.factor ?? FACTOR,
+        factor,
         target: input.e164,
         ttlSeconds: deps.settings.sms.codeTtl,
         // With Twilio Verify there is no code of ours to store.
@@ -87,25 +120,25 @@ export function smsFactor(deps: FactorDependencies): FactorModule {
         decoy: input.decoy,
         sends: input.sends,
       });
-      if (!data.provider) return created.challenge;
+      if (!data.provider && !data.typed) return created.challenge;
       return tx.factorChallenge.update({ where: { id: created.challenge.id }, data: { data: { ...(created.challenge.data as object), ...data } } });
     });
-    return { status: 'started', challengeId: challenge.id, maskedTarget: maskPhone(input.e164) };
+    if (!input.decoy && later) deliverLater(ctx, challenge.id, input.e164, code);
+    return { status: 'started', challengeId: challenge.id, maskedTarget: masked };
   }
 
   async function start(ctx: ChallengeContext, input: { targetId?: string; typed?: string; resendOf?: string }): Promise<StartOutcome> {
     if (input.resendOf) {
       const previous = await deps.challenges.find(ctx, input.resendOf, [FACTOR]);
       if (!previous || !previous.target) return { status: 'failed', reason: 'expired' };
-      const wait = previous.lastSentAt.getTime() + deps.settings.factors.resendCooldownSeconds * 1000 - Date.now();
-      if (wait > 0) return { status: 'failed', reason: 'cooldown', retryAfterSeconds: Math.ceil(wait / 1000) };
-      return send(ctx, { e164: previous.target, decoy: Boolean((previous.data as SmsChallengeData).decoy), sends: previous.sends + 1 });
+      const data = previous.data as SmsChallengeData;
+      return send(ctx, { e164: previous.target, decoy: Boolean(data.decoy), typed: Boolean(data.typed), sends: previous.sends + 1, resend: true });
     }
     const phones = await verifiedPhones(ctx.user);
     if (input.typed) {
       const e164 = parsePhone(input.typed, deps.settings.sms.allowedCountries[0]);
       if (!e164) return { status: 'failed', reason: 'invalid_number' };
-      return send(ctx, { e164, decoy: !phones.some((row) => row.e164 === e164), sends: 1 });
+      return send(ctx, { e164, decoy: !phones.some((row) => row.e164 === e164), typed: true, sends: 1 });
     }
     const row = phones.find((phone) => phone.id === input.targetId);
     if (!row) return { status: 'failed', reason: 'not_enrolled' };
