@@ -249,8 +249,9 @@ describe('passkeys in Chromium', () => {
     );
     const statuses = both.map((r) => r.status()).sort();
     expect(statuses[0]).toBe(303);
-    expect(statuses[1]).toBeGreaterThanOrEqual(400);
-    expect(statuses[1]).toBeLessThan(500);
+    // The other is "already used", or, once the first has ended the sign-in, continues it.
+    const other = both.find((r) => r.status() !== 303) ?? both[1];
+    expect(other.status() === 303 ? /\/auth\//.test(other.headers().location) : other.status() >= 400 && other.status() < 500).toBe(true);
     // Once the sign-in has ended, the same answer again only continues it (nothing is verified again).
     const again = await second.context.request.post(replayAction, { form: fields, maxRedirects: 0, failOnStatusCode: false });
     expect(again.status()).toBe(303);

@@ -93,7 +93,8 @@ export class ChallengeStore {
     const challenge = await this.find(ctx, challengeId, factors);
     if (challenge?.consumedAt) return { status: 'failed', reason: 'used' };
     if (challenge && challenge.expiresAt <= new Date()) return { status: 'failed', reason: 'expired' };
-    return this.verify(ctx, challengeId, family, factors, check);
+    // Someone else's check cannot be asked twice (Twilio forgets an approved code): no repeats.
+    return this.verify(ctx, challengeId, family, factors, check, { repeatable: false });
   }
 
   /** Checks a link token; the link completes only in the browser that started the sign-in. */
@@ -119,10 +120,12 @@ export class ChallengeStore {
     family: string,
     factors: string[],
     matches: (challenge: FactorChallenge) => boolean | Promise<boolean>,
+    options: { repeatable: boolean } = { repeatable: true },
   ): Promise<VerifyOutcome> {
     return this.lock.answer(ctx.user.id, family, async () => {
       const challenge = await this.find(ctx, challengeId, factors);
       if (!challenge) return { status: 'failed', reason: 'expired' };
+      if (!options.repeatable && challenge.consumedAt) return { status: 'failed', reason: 'used' };
       if (!(await matches(challenge))) {
         await this.prisma.factorChallenge.update({ where: { id: challenge.id }, data: { attempts: { increment: 1 } } });
         return { status: 'failed', reason: 'wrong_code' };
