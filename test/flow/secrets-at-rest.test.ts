@@ -1,14 +1,18 @@
 // Issue 13 §4: a read-only copy of the database or of Redis (a leak, a backup) must hand out no live
 // token, code, session or link, and neither may the logs; everything keeps working.
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
+import PostalMime from 'postal-mime';
+import { SMTPServer, type SMTPServerDataStream } from 'smtp-server';
 import type { AdapterPayload } from 'oidc-provider';
 import { createLogger } from '../../src/logger.ts';
 import { OidcAtRest } from '../../src/storage/oidc-at-rest.ts';
 import { sealLegacySecrets } from '../../src/storage/legacy-secrets.ts';
 import { FormBrowser, textOf, type Page } from '../support/browser.ts';
 import { codeIn, latestMail, linkIn } from '../support/mail.ts';
+import { waitFor } from '../delivery/helpers.ts';
 import { startTestNyckel, TEST_PASSWORD, type TestNyckel } from '../support/nyckel.ts';
 import { dumpUnder } from '../support/redis.ts';
 import { relyingParty, startAuthorization, type AuthorizationStart } from '../support/relying-party.ts';
@@ -194,6 +198,78 @@ describe('mail and logs', () => {
       password: TEST_PASSWORD,
     };
     expect(found(logs, { ...mailSecrets, ...tokenSecrets })).toEqual([]);
+  });
+});
+
+/**
+ * A real SMTP server on loopback that refuses the first message the way some spam filters do, by
+ * quoting the offending line (here: the one with the code) in its answer.
+ */
+async function startQuotingSmtpServer() {
+  const received: string[] = [];
+  let refuseNext = true;
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    onData(stream: SMTPServerDataStream, _session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('end', async () => {
+        const text = (await PostalMime.parse(Buffer.concat(chunks))).text ?? '';
+        if (!refuseNext) return void (received.push(text), callback());
+        refuseNext = false;
+        const quoted = text.split('\n').find((line) => /\d{6}/.test(line)) ?? '';
+        callback(Object.assign(new Error(`Message refused as spam: "${quoted.trim()}"`), { responseCode: 550 }));
+      });
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = (server as unknown as { server: { address(): AddressInfo } }).server.address();
+  return { port, received, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+describe('mail sent through SMTP', () => {
+  test("a sent mail's row keeps no body; a refusal quoting the code is neither kept nor logged", async () => {
+    const smtp = await startQuotingSmtpServer();
+    let mailLogs = '';
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        mailLogs += chunk;
+        done();
+      },
+    });
+    const mailer = await startTestNyckel({ logger: createLogger('trace', sink), env: { NYCKEL_MAIL_TRANSPORT: 'smtp', NYCKEL_SMTP_URL: `smtp://127.0.0.1:${smtp.port}` } });
+    try {
+      const email = 'smtp.user@example.test';
+      await mailer.accounts.create({ email, password: TEST_PASSWORD, locale: 'en' });
+      const config = await relyingParty(mailer.url, 'selfservice');
+      const start = await startAuthorization(config, { redirect_uri: 'http://localhost:4000/selfservice-cb', scope: 'openid email' });
+      const browser = new FormBrowser(callbackStop);
+      let page = await browser.submit(await browser.go(start.url.toString()), '/login', { email, password: TEST_PASSWORD });
+      page = await browser.go(page.url.replace(/\/mfa$/, '/mfa/email-code'));
+      page = await browser.submit(page, '/start', { target: /value="([0-9a-f-]{36})"/.exec(page.html)![1] });
+
+      const refused = await waitFor(async () => (await mailer.db.prisma.delivery.findFirst({ where: { recipient: email, lastError: { not: null } } })) ?? undefined, 'the refusal');
+      expect(refused.lastError).toContain('Message refused as spam');
+      await mailer.db.prisma.delivery.update({ where: { id: refused.id }, data: { nextAttempt: new Date() } });
+      await mailer.mail.dispatcher.deliverDue();
+      expect(smtp.received).toHaveLength(1);
+      const code = codeIn(smtp.received[0]!);
+
+      const row = await mailer.db.prisma.delivery.findUniqueOrThrow({ where: { id: refused.id } });
+      expect(row).toMatchObject({ status: 'sent', body: null, subject: null, text: null, html: null });
+      const rows = await mailer.db.prisma.$queryRaw<Array<{ row: string }>>`SELECT row_to_json(d)::text AS row FROM deliveries d`;
+      expect(rows.map((r) => r.row).join('\n')).not.toContain(code);
+      expect(mailLogs).toContain('mail send failed; will retry');
+      expect(mailLogs).not.toContain(code);
+      // And the code, which only the mail held, signs in.
+      page = await browser.submit(page, '/verify', { code });
+      expect(page.url).toContain('code=');
+    } finally {
+      await mailer.stop();
+      await smtp.close();
+    }
   });
 });
 
