@@ -47,7 +47,9 @@ import { PageRenderer } from './server/pages.ts';
 import { Views } from './server/views.ts';
 import { databaseTarget, openDatabase, type Database, type DatabaseTarget } from './storage/db.ts';
 import { applyMigrationsExclusively, pendingMigrations } from './storage/migrate.ts';
-import { sweepExpiredOidcModels } from './storage/oidc-adapter.ts';
+import { createOidcAdapter, sweepExpiredOidcModels } from './storage/oidc-adapter.ts';
+import { OidcAtRest } from './storage/oidc-at-rest.ts';
+import { sealLegacySecrets } from './storage/legacy-secrets.ts';
 import { createHybridOidcAdapter } from './storage/oidc-redis-adapter.ts';
 import { openRedis, type RedisStore } from './storage/redis.ts';
 import type { CounterStore } from './security/counters.ts';
@@ -178,6 +180,7 @@ async function assemble(
   const signals: Signals = redis ? new RedisSignals(redis.client, redis.subscriber, redis.prefix) : new LocalSignals();
 
   const box = new SecretBox(resolveMasterKey(settings));
+  await sealLegacySecrets(prisma, box, logger);
   await ensureSigningKeys(prisma, box);
   const cookieKeys = await loadCookieKeys(prisma, box);
 
@@ -188,9 +191,9 @@ async function assemble(
   const views = new Views();
   const pages = new PageRenderer(views, clients, settings.defaultLocale);
   const mailTransport = options.mailTransport ?? createMailTransport(settings);
-  const dispatcher = new MailDispatcher(prisma, mailTransport, settings.mail.from, logger.child({ component: 'mail' }), { metrics });
-  const smsTransport = withDeliveryCounts(options.smsTransport ?? createSmsTransport(settings, prisma, { httpClient: options.twilioHttpClient }), metrics);
-  const outbox = devOutboxRoutes({ production: settings.production, transport: mailTransport, prisma, pages, sms: smsTransport?.name === 'outbox' });
+  const dispatcher = new MailDispatcher(prisma, box, mailTransport, settings.mail.from, logger.child({ component: 'mail' }), { metrics });
+  const smsTransport = withDeliveryCounts(options.smsTransport ?? createSmsTransport(settings, { prisma, box }, { httpClient: options.twilioHttpClient }), metrics);
+  const outbox = devOutboxRoutes({ production: settings.production, transport: mailTransport, prisma, box, pages, sms: smsTransport?.name === 'outbox' });
 
   const failureLock = new FailureLock(counters, settings.factors.maxFailures, settings.factors.lockSeconds);
   const challenges = new ChallengeStore(prisma, box, failureLock, signals);
@@ -207,7 +210,7 @@ async function assemble(
     sends: sendGuards(counters, box, settings, audit),
     background,
     sms: { transport: smsTransport, audit, logger: logger.child({ component: 'sms' }) },
-    mail: { enqueue: (tx, mail) => enqueueMail(tx, mail), kick: () => dispatcher.kick() },
+    mail: { enqueue: (tx, mail) => enqueueMail(tx, box, mail), kick: () => dispatcher.kick() },
   });
   instrumentFactorModules(factorModules, metrics);
   const engine = new FactorEngine(prisma, factorModules, clients, settings);
@@ -225,7 +228,8 @@ async function assemble(
     return !user || !(await remembered.recognise(ctx as unknown as Context, user));
   };
 
-  const oidcAdapter = redis ? createHybridOidcAdapter(prisma, redis.client) : undefined;
+  const oidcAtRest = new OidcAtRest(box);
+  const oidcAdapter = redis ? createHybridOidcAdapter(prisma, redis.client, oidcAtRest) : createOidcAdapter(prisma, { atRest: oidcAtRest });
   let publishedKids = '';
   /** The keys the provider in force signs with and publishes (the admin API verifies its tokens with them). */
   let signingKeys: JWK[] = [];
@@ -247,7 +251,7 @@ async function assemble(
     }
   };
 
-  const notifier = new AccountNotifier(prisma, () => dispatcher.kick());
+  const notifier = new AccountNotifier(prisma, box, () => dispatcher.kick());
   const accountSessions = new AccountSessions(box, () => provider, settings.account.sessionMinutes);
   const account = accountRoutes({
     prisma,

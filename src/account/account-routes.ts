@@ -32,6 +32,7 @@ import type { AccountSession, AccountSessions } from './session.ts';
 import { LOST_DEVICE_PATH, type AccountSignIn } from './sign-in.ts';
 import { resetSecondFactors } from '../accounts/reset-factors.ts';
 import { deviceRoutes } from './device-routes.ts';
+import { OidcAtRest } from '../storage/oidc-at-rest.ts';
 
 export interface AccountRouteDependencies {
   /** Wrong answers per user and factor family (shared with the sign-in pages). */
@@ -720,8 +721,10 @@ export function accountRoutes(deps: AccountRouteDependencies): Router {
     assertCsrf(ctx, input._csrf);
     const v = await visit(ctx, { change: true });
     if (!v) return;
+    // (Rows are keyed by the hash of the session id: src/storage/oidc-at-rest.ts.)
+    const thisSession = new OidcAtRest(deps.box).storedId('Session', v.session.providerSession);
     const ended = await prisma.$executeRaw`
-      DELETE FROM oidc_models WHERE type = 'Session' AND payload->>'accountId' = ${v.user.id} AND id <> ${v.session.providerSession}`;
+      DELETE FROM oidc_models WHERE type = 'Session' AND payload->>'accountId' = ${v.user.id} AND id <> ${thisSession}`;
     await changed(ctx, v, 'sessions_ended', 'account.sessions_ended', { count: ended }, { count: ended });
   });
 

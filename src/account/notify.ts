@@ -2,6 +2,7 @@ import type { Locale } from '../accounts/accounts.ts';
 import { enqueueMail } from '../delivery/dispatcher.ts';
 import type { User } from '../generated/prisma/client.ts';
 import { translator } from '../i18n/i18n.ts';
+import type { SecretBox } from '../security/crypto.ts';
 import type { PrismaClient } from '../storage/db.ts';
 
 /** What changed, as a key under `account.notice` in the locales (`method_added`, `password_changed`, …). */
@@ -14,6 +15,7 @@ export type AccountChange = 'method_added' | 'method_removed' | 'method_renamed'
 export class AccountNotifier {
   constructor(
     private readonly prisma: PrismaClient,
+    private readonly box: SecretBox,
     private readonly kick: () => void,
   ) {}
 
@@ -30,7 +32,7 @@ export class AccountNotifier {
       '',
       t('mail.signature', { service: t('app.name') }),
     ].join('\n');
-    await enqueueMail(this.prisma, { to: user.email, subject: t('account.notice.subject'), text, purpose: `account-${change.replaceAll('_', '-')}` });
+    await enqueueMail(this.prisma, this.box, { to: user.email, subject: t('account.notice.subject'), text, purpose: `account-${change.replaceAll('_', '-')}` });
     this.kick();
   }
 }

@@ -204,7 +204,7 @@ export function authenticatorRoutes(deps: AuthenticatorDependencies): Router {
       '',
       t('mail.signature', { service: t('app.name') }),
     ].join('\n');
-    await enqueueMail(deps.prisma, { to: user.email, subject: t('factors.push.not_me_subject'), text, purpose: 'push-not-me' });
+    await enqueueMail(deps.prisma, deps.box, { to: user.email, subject: t('factors.push.not_me_subject'), text, purpose: 'push-not-me' });
     deps.kickMail();
   }
 

@@ -1,9 +1,12 @@
+import { randomUUID } from 'node:crypto';
 import { NyckelError } from '../errors.ts';
 import { isStorageUnavailable } from '../storage/unavailable.ts';
 import type { Delivery, Prisma } from '../generated/prisma/client.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import type { SecretBox } from '../security/crypto.ts';
 import type { PrismaClient } from '../storage/db.ts';
+import { openDeliveryBody, sealDeliveryBody, withoutBodyContent } from './sealed-body.ts';
 import { MailTransportError, type MailTransport } from './transport.ts';
 
 /**
@@ -11,7 +14,8 @@ import { MailTransportError, type MailTransport } from './transport.ts';
  * caller's transaction when it has one, so a challenge and the mail that carries it are committed
  * together or not at all — and sent by a `MailDispatcher`, which retries with backoff and finally
  * marks it `failed`. Several Nyckel nodes may run dispatchers on one PostgreSQL: a row is claimed
- * with `FOR UPDATE SKIP LOCKED` and leased, so one node sends it.
+ * with `FOR UPDATE SKIP LOCKED` and leased, so one node sends it. The body is sealed while queued and
+ * cleared once sent or given up (src/delivery/sealed-body.ts).
  */
 
 export const MAIL_CHANNEL = 'email';
@@ -30,8 +34,8 @@ export interface MailToEnqueue {
 
 const lineBreak = /[\r\n]/;
 
-/** Writes a queued mail; it is sent by the dispatcher (call `kick()` once the transaction has committed). */
-export async function enqueueMail(db: DeliveryDb, mail: MailToEnqueue): Promise<Delivery> {
+/** Writes a queued mail, its body sealed; it is sent by the dispatcher (call `kick()` once the transaction has committed). */
+export async function enqueueMail(db: DeliveryDb, box: SecretBox, mail: MailToEnqueue): Promise<Delivery> {
   const to = mail.to.trim();
   if (!/^[^\s@<>,;"]+@[^\s@<>,;"]+$/.test(to) || to.length > 320) {
     throw new NyckelError('invalid_input', 'the mail recipient is not an email address');
@@ -43,13 +47,13 @@ export async function enqueueMail(db: DeliveryDb, mail: MailToEnqueue): Promise<
   if (!/^[a-z0-9][a-z0-9._:-]{0,63}$/i.test(mail.purpose)) {
     throw new NyckelError('invalid_input', 'a mail purpose is a short identifier such as email-code');
   }
+  const id = randomUUID();
   return db.delivery.create({
     data: {
+      id,
       channel: MAIL_CHANNEL,
       recipient: to,
-      subject: mail.subject,
-      text: mail.text,
-      html: mail.html ?? null,
+      body: sealDeliveryBody(box, id, { subject: mail.subject, text: mail.text, html: mail.html }),
       purpose: mail.purpose,
     },
   });
@@ -107,9 +111,7 @@ export const defaultRetryDelaysSeconds: readonly number[] = [10, 60, 5 * 60, 15 
 interface ClaimedRow {
   id: string;
   recipient: string;
-  subject: string | null;
-  text: string;
-  html: string | null;
+  body: Uint8Array | null;
   purpose: string;
   attempts: number;
 }
@@ -130,6 +132,7 @@ export class MailDispatcher {
 
   constructor(
     private readonly prisma: PrismaClient,
+    private readonly box: SecretBox,
     readonly transport: MailTransport,
     private readonly from: string,
     private readonly logger: Logger,
@@ -250,38 +253,30 @@ export class MailDispatcher {
           ORDER BY created_at
           LIMIT ${limit}::int
           FOR UPDATE SKIP LOCKED)
-      RETURNING id, recipient, subject, text, html, purpose, attempts`;
+      RETURNING id, recipient, body, purpose, attempts`;
   }
 
+  /** Sends one claimed row; the outcome is written only while the claim is still ours. */
   private async deliver(row: ClaimedRow): Promise<void> {
     const log = { deliveryId: row.id, purpose: row.purpose, to: row.recipient, transport: this.transport.name, attempt: row.attempts };
-    let failure: string | undefined;
-    try {
-      await this.transport.send({
-        to: row.recipient,
-        from: this.from,
-        subject: row.subject ?? '',
-        text: row.text,
-        ...(row.html !== null ? { html: row.html } : {}),
-      });
-    } catch (error) {
-      failure = describeError(error);
-    }
-    const givingUp = failure !== undefined && row.attempts > this.retryDelays.length;
+    const { failure, permanent } = await this.send(row);
+    const givingUp = failure !== undefined && (permanent || row.attempts > this.retryDelays.length);
     this.metrics?.delivery('mail', this.transport.name, failure === undefined ? 'sent' : givingUp ? 'failed' : 'retry');
     // Each update only applies while the claim is still ours (same attempt, still queued).
     const ours = { id: row.id, status: 'queued' as const, attempts: row.attempts };
     let updated: number;
     if (failure === undefined) {
+      // The dev outbox is the mailbox: its copy stays (sealed). Everywhere else the body goes.
+      const body = this.transport.name === 'outbox' ? {} : { body: null };
       ({ count: updated } = await this.prisma.delivery.updateMany({
         where: ours,
-        data: { status: 'sent', sentAt: new Date(), transport: this.transport.name },
+        data: { status: 'sent', sentAt: new Date(), transport: this.transport.name, ...body },
       }));
       if (updated) this.logger.info(log, 'mail sent');
     } else if (givingUp) {
       ({ count: updated } = await this.prisma.delivery.updateMany({
         where: ours,
-        data: { status: 'failed', lastError: failure, transport: this.transport.name },
+        data: { status: 'failed', lastError: failure, transport: this.transport.name, body: null },
       }));
       if (updated) this.logger.error({ ...log, error: failure }, 'mail could not be delivered; giving up');
     } else {
@@ -294,6 +289,25 @@ export class MailDispatcher {
       if (updated) this.logger.warn({ ...log, error: failure, retryInSeconds }, 'mail send failed; will retry');
     }
     if (!updated) this.logger.warn(log, 'mail delivery outcome not recorded: the claim had expired and the row was taken over');
+  }
+
+  /** Opens the sealed body and hands it to the transport; a failure is described without the mail's content. */
+  private async send(row: ClaimedRow): Promise<{ failure?: string; permanent?: boolean }> {
+    const body = openDeliveryBody(this.box, row);
+    // Nothing to send (the body was cleared, or was sealed with another master key): retrying cannot help.
+    if (!body) return { failure: 'the mail body is gone or does not open with this master key', permanent: true };
+    try {
+      await this.transport.send({
+        to: row.recipient,
+        from: this.from,
+        subject: body.subject ?? '',
+        text: body.text,
+        ...(body.html !== undefined ? { html: body.html } : {}),
+      });
+      return {};
+    } catch (error) {
+      return { failure: withoutBodyContent(describeError(error), body) };
+    }
   }
 }
 

@@ -1,8 +1,10 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
+import type { SecretBox } from '../security/crypto.ts';
 import type { PageRenderer } from '../server/pages.ts';
 import type { PrismaClient } from '../storage/db.ts';
 import { MAIL_CHANNEL } from './dispatcher.ts';
+import { openDeliveryBody } from './sealed-body.ts';
 import type { MailTransport } from './transport.ts';
 
 /** Part of a mail's text: plain text, or an http(s) URL shown as a link. */
@@ -31,6 +33,8 @@ export interface OutboxRouteDependencies {
   production: boolean;
   transport: MailTransport;
   prisma: PrismaClient;
+  /** Opens the sealed bodies (src/delivery/sealed-body.ts). */
+  box: SecretBox;
   pages: PageRenderer;
   /** Whether SMS go to the outbox too (channel `sms`): then the pages list them, and exist even when mail does not. */
   sms?: boolean;
@@ -50,12 +54,17 @@ export function devOutboxRoutes(deps: OutboxRouteDependencies): Router | undefin
   const limit = deps.limit ?? 200;
   const router = new Router();
 
-  const messages = (ctx: Context) => {
+  /** The newest messages, their bodies opened (a body that is gone shows as empty). */
+  const messages = async (ctx: Context) => {
     const to = typeof ctx.query.to === 'string' && ctx.query.to.trim() ? ctx.query.to.trim() : undefined;
-    return deps.prisma.delivery.findMany({
+    const rows = await deps.prisma.delivery.findMany({
       where: { channel: { in: channels }, ...(to ? { recipient: { equals: to, mode: 'insensitive' as const } } : {}) },
       orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
       take: limit,
+    });
+    return rows.map((row) => {
+      const body = openDeliveryBody(deps.box, row);
+      return { ...row, subject: body?.subject ?? null, text: body?.text ?? '', html: body?.html ?? null };
     });
   };
 

@@ -2,7 +2,6 @@ import Provider, { errors, interactionPolicy, type Configuration, type KoaContex
 import type { Accounts } from '../accounts/accounts.ts';
 import { toProviderMetadata, type ClientsFile } from '../clients/clients-file.ts';
 import type { Settings } from '../config/settings.ts';
-import { createOidcAdapter } from '../storage/oidc-adapter.ts';
 import { storageFaultsAs503, temporarilyUnavailable, unavailableAs503 } from '../storage/adapter-faults.ts';
 import { isStorageUnavailable } from '../storage/unavailable.ts';
 import type { PrismaClient } from '../storage/db.ts';
@@ -21,8 +20,8 @@ export interface ProviderDependencies {
   jwks: { keys: JWK[] };
   cookieKeys: string[];
   pages: PageRenderer;
-  /** oidc-provider's storage; default: every model in PostgreSQL (src/storage/oidc-adapter.ts). */
-  adapter?: Configuration['adapter'];
+  /** oidc-provider's storage: src/storage/oidc-adapter.ts, or with Redis src/storage/oidc-redis-adapter.ts. */
+  adapter: NonNullable<Configuration['adapter']>;
   /** Whether the signed-in session must add a second factor for this authorization request. */
   needsSecondFactor?: (ctx: KoaContextWithOIDC) => Promise<boolean>;
 }
@@ -56,7 +55,7 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
     token.resourceServer?.accessTokenTTL ?? settings.ttl.accessToken;
 
   return {
-    adapter: singleUseResume(unavailableAs503(deps.adapter ?? createOidcAdapter(deps.prisma))),
+    adapter: singleUseResume(unavailableAs503(deps.adapter)),
     clients: clients.clients.map(toProviderMetadata) as Configuration['clients'],
     jwks: deps.jwks as Configuration['jwks'],
     cookies: {

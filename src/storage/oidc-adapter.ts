@@ -1,5 +1,6 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { PrismaClient } from './db.ts';
+import type { OidcAtRest } from './oidc-at-rest.ts';
 
 /** Destroys a model and says whether it was there: what makes a resume single-use (src/provider/single-use-resume.ts). */
 export interface OnceDestroyable {
@@ -9,48 +10,64 @@ export interface OnceDestroyable {
 /** Models whose second consume means replay: the whole grant is revoked and the request refused. */
 export const grantSources = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
 
+export interface OidcAdapterOptions {
+  /** How ids are hashed and payloads sealed (src/storage/oidc-at-rest.ts). */
+  atRest: OidcAtRest;
+  /** Revokes a replayed code's grant wherever the grant's other models are kept; default: this table. */
+  revokeGrant?: (grantId: string) => Promise<void>;
+}
+
 /**
  * oidc-provider's storage for every model (sessions, interactions, codes, tokens, grants, …) in one
- * table. Expired rows are never returned and are removed by `sweepExpiredOidcModels`. A replayed code
+ * table, rows keyed by the hash of the model's id with the payload sealed (src/storage/oidc-at-rest.ts).
+ * Expired rows are never returned and are removed by `sweepExpiredOidcModels`. A replayed code
  * revokes its grant through `revokeGrant` (wherever the grant's other models are kept).
  */
-export function createOidcAdapter(prisma: PrismaClient, options: { revokeGrant?: (grantId: string) => Promise<void> } = {}) {
+export function createOidcAdapter(prisma: PrismaClient, options: OidcAdapterOptions) {
+  const { atRest } = options;
   const notExpired = () => ({ OR: [{ expiresAt: null }, { expiresAt: { gt: new Date() } }] });
-
-  function present(row: { payload: unknown; consumedAt: Date | null } | null): AdapterPayload | undefined {
-    if (!row) return undefined;
-    const payload = row.payload as AdapterPayload;
-    return row.consumedAt ? { ...payload, consumed: Math.floor(row.consumedAt.getTime() / 1000) } : payload;
-  }
 
   return class PrismaOidcAdapter implements Adapter, OnceDestroyable {
     constructor(private readonly type: string) {}
 
+    private present(row: { id: string; sealed: Uint8Array | null; consumedAt: Date | null } | null): AdapterPayload | undefined {
+      // A row without a sealed payload was written before the secrets_at_rest migration and is re-keyed at start-up.
+      if (!row?.sealed) return undefined;
+      const payload = atRest.open(this.type, row.id, row.sealed);
+      return row.consumedAt ? { ...payload, consumed: Math.floor(row.consumedAt.getTime() / 1000) } : payload;
+    }
+
+    private storedId(id: string): string {
+      return atRest.storedId(this.type, id);
+    }
+
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+      const storedId = this.storedId(id);
       const data = {
-        payload: payload as object,
+        payload: atRest.clearPart(payload) as object,
+        sealed: atRest.seal(this.type, storedId, payload),
         grantId: payload.grantId ?? null,
-        userCode: payload.userCode ?? null,
+        userCode: payload.userCode ? atRest.storedUserCode(payload.userCode) : null,
         uid: payload.uid ?? null,
         expiresAt: expiresIn ? new Date(Date.now() + expiresIn * 1000) : null,
       };
       await prisma.oidcModel.upsert({
-        where: { type_id: { type: this.type, id } },
-        create: { type: this.type, id, ...data },
+        where: { type_id: { type: this.type, id: storedId } },
+        create: { type: this.type, id: storedId, ...data },
         update: data,
       });
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
-      return present(await prisma.oidcModel.findFirst({ where: { type: this.type, id, ...notExpired() } }));
+      return this.present(await prisma.oidcModel.findFirst({ where: { type: this.type, id: this.storedId(id), ...notExpired() } }));
     }
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-      return present(await prisma.oidcModel.findFirst({ where: { type: this.type, userCode, ...notExpired() } }));
+      return this.present(await prisma.oidcModel.findFirst({ where: { type: this.type, userCode: atRest.storedUserCode(userCode), ...notExpired() } }));
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-      return present(await prisma.oidcModel.findFirst({ where: { type: this.type, uid, ...notExpired() } }));
+      return this.present(await prisma.oidcModel.findFirst({ where: { type: this.type, uid, ...notExpired() } }));
     }
 
     async destroy(id: string): Promise<void> {
@@ -58,7 +75,7 @@ export function createOidcAdapter(prisma: PrismaClient, options: { revokeGrant?:
     }
 
     async destroyOnce(id: string): Promise<boolean> {
-      const { count } = await prisma.oidcModel.deleteMany({ where: { type: this.type, id } });
+      const { count } = await prisma.oidcModel.deleteMany({ where: { type: this.type, id: this.storedId(id) } });
       return count > 0;
     }
 
@@ -71,12 +88,13 @@ export function createOidcAdapter(prisma: PrismaClient, options: { revokeGrant?:
      * wins; the loser is treated as a replay (oidc-provider's own check runs before, on a stale read).
      */
     async consume(id: string): Promise<void> {
+      const storedId = this.storedId(id);
       const { count } = await prisma.oidcModel.updateMany({
-        where: { type: this.type, id, consumedAt: null },
+        where: { type: this.type, id: storedId, consumedAt: null },
         data: { consumedAt: new Date() },
       });
       if (count === 0 && grantSources.has(this.type)) {
-        const row = await prisma.oidcModel.findUnique({ where: { type_id: { type: this.type, id } } });
+        const row = await prisma.oidcModel.findUnique({ where: { type_id: { type: this.type, id: storedId } } });
         if (row?.grantId) await (options.revokeGrant ?? ((grantId: string) => this.revokeByGrantId(grantId)))(row.grantId);
         throw new errors.InvalidGrant(`${this.type} already consumed`);
       }

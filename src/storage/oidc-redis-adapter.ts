@@ -2,6 +2,7 @@ import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Redis } from 'ioredis';
 import type { PrismaClient } from './db.ts';
 import { createOidcAdapter, type OnceDestroyable, grantSources } from './oidc-adapter.ts';
+import type { OidcAtRest } from './oidc-at-rest.ts';
 
 /**
  * The models that live minutes and are read on every step of a sign-in: kept in Redis when there is
@@ -31,23 +32,32 @@ const uidKey = (type: string, uid: string) => `oidc:${type}:uid:${uid}`;
 const userCodeKey = (type: string, userCode: string) => `oidc:${type}:userCode:${userCode}`;
 
 /**
- * One model type in Redis: a hash (`payload`, and `consumed` once used) that expires with the model.
- * Consuming is one atomic script, so of two parallel uses of one code exactly one wins, as with the
- * database adapter. Each grant keeps the set of its keys, so revoking a grant reaches them.
+ * One model type in Redis: a hash (`sealed`: the sealed payload, and `consumed` once used) that
+ * expires with the model, under the keyed hash of the model's id (src/storage/oidc-at-rest.ts); the
+ * uid and user-code lookups lead to that hash. Consuming is one atomic script, so of two parallel
+ * uses of one code exactly one wins, as with the database adapter. Each grant keeps the set of its
+ * keys, so revoking a grant reaches them.
  */
 export class RedisOidcModel implements Adapter, OnceDestroyable {
   constructor(
     private readonly redis: Redis,
     private readonly type: string,
+    private readonly atRest: OidcAtRest,
     private readonly revokeGrant: (grantId: string) => Promise<void>,
   ) {}
 
+  private storedId(id: string): string {
+    return this.atRest.storedId(this.type, id);
+  }
+
   async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
-    const key = modelKey(this.type, id);
+    const storedId = this.storedId(id);
+    const key = modelKey(this.type, storedId);
     // No expiresIn: the model lives until destroyed, and so do its lookups.
     const ttl = expiresIn ? Math.max(1, Math.ceil(expiresIn)) : undefined;
-    const multi = this.redis.multi().hset(key, 'payload', JSON.stringify(payload));
-    const index = (indexKey: string) => (ttl ? multi.set(indexKey, id, 'EX', ttl) : multi.set(indexKey, id));
+    const sealed = Buffer.from(this.atRest.seal(this.type, storedId, payload)).toString('base64url');
+    const multi = this.redis.multi().hset(key, 'sealed', sealed);
+    const index = (indexKey: string) => (ttl ? multi.set(indexKey, storedId, 'EX', ttl) : multi.set(indexKey, storedId));
     if (ttl) multi.expire(key, ttl);
     if (payload.grantId) {
       const grant = grantKey(payload.grantId);
@@ -57,25 +67,30 @@ export class RedisOidcModel implements Adapter, OnceDestroyable {
       else multi.persist(grant);
     }
     if (payload.uid) index(uidKey(this.type, payload.uid));
-    if (payload.userCode) index(userCodeKey(this.type, payload.userCode));
+    if (payload.userCode) index(userCodeKey(this.type, this.atRest.storedUserCode(payload.userCode)));
     await multi.exec().then(failOnError);
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
-    const row = await this.redis.hgetall(modelKey(this.type, id));
-    if (!row.payload) return undefined;
-    const payload = JSON.parse(row.payload) as AdapterPayload;
+    return this.findStored(this.storedId(id));
+  }
+
+  private async findStored(storedId: string): Promise<AdapterPayload | undefined> {
+    const row = await this.redis.hgetall(modelKey(this.type, storedId));
+    // (A key written before the secrets_at_rest migration has a clear `payload` under a clear id: never looked up, it expires.)
+    if (!row.sealed) return undefined;
+    const payload = this.atRest.open(this.type, storedId, Buffer.from(row.sealed, 'base64url'));
     return row.consumed ? { ...payload, consumed: Number(row.consumed) } : payload;
   }
 
   async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-    const id = await this.redis.get(uidKey(this.type, uid));
-    return id ? this.find(id) : undefined;
+    const storedId = await this.redis.get(uidKey(this.type, uid));
+    return storedId ? this.findStored(storedId) : undefined;
   }
 
   async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-    const id = await this.redis.get(userCodeKey(this.type, userCode));
-    return id ? this.find(id) : undefined;
+    const storedId = await this.redis.get(userCodeKey(this.type, this.atRest.storedUserCode(userCode)));
+    return storedId ? this.findStored(storedId) : undefined;
   }
 
   async destroy(id: string): Promise<void> {
@@ -84,7 +99,7 @@ export class RedisOidcModel implements Adapter, OnceDestroyable {
 
   /** Destroys the model; false when it was already gone (an interaction is resumed once: single-use-resume.ts). */
   async destroyOnce(id: string): Promise<boolean> {
-    return (await this.redis.del(modelKey(this.type, id))) > 0;
+    return (await this.redis.del(modelKey(this.type, this.storedId(id)))) > 0;
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
@@ -94,10 +109,11 @@ export class RedisOidcModel implements Adapter, OnceDestroyable {
   }
 
   async consume(id: string): Promise<void> {
-    const result = (await this.redis.eval(CONSUME, 1, modelKey(this.type, id), Math.floor(Date.now() / 1000))) as number;
+    const storedId = this.storedId(id);
+    const result = (await this.redis.eval(CONSUME, 1, modelKey(this.type, storedId), Math.floor(Date.now() / 1000))) as number;
     if (result === 1 || !grantSources.has(this.type)) return;
     if (result === 0) {
-      const grantId = (await this.find(id))?.grantId;
+      const grantId = (await this.findStored(storedId))?.grantId;
       if (grantId) await this.revokeGrant(grantId);
     }
     throw new errors.InvalidGrant(`${this.type} already consumed`);
@@ -114,17 +130,17 @@ function failOnError(results: Array<[Error | null, unknown]> | null) {
  * oidc-provider's adapter when Redis is configured: the short-lived models in Redis, the rest in the
  * database. Revoking a grant clears it in both.
  */
-export function createHybridOidcAdapter(prisma: PrismaClient, redis: Redis) {
+export function createHybridOidcAdapter(prisma: PrismaClient, redis: Redis, atRest: OidcAtRest) {
   const revokeEverywhere = async (grantId: string) => {
-    await new RedisOidcModel(redis, 'Grant', revokeEverywhere).revokeByGrantId(grantId);
+    await new RedisOidcModel(redis, 'Grant', atRest, revokeEverywhere).revokeByGrantId(grantId);
     await new DatabaseModel('Grant').revokeByGrantId(grantId);
   };
-  const DatabaseModel = createOidcAdapter(prisma, { revokeGrant: revokeEverywhere });
+  const DatabaseModel = createOidcAdapter(prisma, { atRest, revokeGrant: revokeEverywhere });
   return class HybridOidcAdapter implements Adapter {
     private readonly store: Adapter;
 
     constructor(type: string) {
-      this.store = redisModels.has(type) ? new RedisOidcModel(redis, type, revokeEverywhere) : new DatabaseModel(type);
+      this.store = redisModels.has(type) ? new RedisOidcModel(redis, type, atRest, revokeEverywhere) : new DatabaseModel(type);
     }
 
     upsert(id: string, payload: AdapterPayload, expiresIn: number) {

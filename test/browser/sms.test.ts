@@ -8,6 +8,7 @@ import { Chromium, interceptRelyingParty, seriousAxeViolations } from '../suppor
 import { startTestNyckel, TEST_PASSWORD, type TestNyckel } from '../support/nyckel.ts';
 import { messages } from '../support/messages.ts';
 import { relyingParty, startAuthorization } from '../support/relying-party.ts';
+import { smsTo } from '../support/mail.ts';
 
 const msg = messages('sv');
 
@@ -57,7 +58,7 @@ describe('SMS code in Chromium', () => {
     expect(await code.getAttribute('autocomplete')).toBe('one-time-code');
     expect(await seriousAxeViolations(page)).toEqual([]);
 
-    const text = (await nyckel.db.prisma.delivery.findFirst({ where: { channel: 'sms', recipient: '+46701234572' }, orderBy: { createdAt: 'desc' } }))!.text;
+    const text = (await smsTo(nyckel.db.prisma, '+46701234572'))[0]!.text;
     // Short, localised, and with the WebOTP / iOS one-time-code line.
     const [, sent] = /@localhost #(\d{6})$/.exec(text)!;
     expect(text).toContain(`Din kod till Care portal är ${sent}`);

@@ -9,7 +9,7 @@ import { openDatabase, type Database } from '../../src/storage/db.ts';
 import { newMasterKey } from '../../src/security/crypto.ts';
 import { FormBrowser, textOf, type Page } from '../support/browser.ts';
 import { freshServerDatabase } from '../support/database.ts';
-import { codeIn, latestMail, linkIn } from '../support/mail.ts';
+import { codeIn, latestMail, linkIn, registerMasterKey } from '../support/mail.ts';
 import { freePort, startServerProcess, type RunningServer } from '../support/process.ts';
 import { freshRedisPrefix, keysUnder, redisTestUrl } from '../support/redis.ts';
 import { relyingParty, startAuthorization } from '../support/relying-party.ts';
@@ -61,6 +61,7 @@ beforeAll(async () => {
   database = await freshServerDatabase();
   const [portA, portB] = [await freePort(), await freePort()];
   balancer = await startSwitchProxy(portA);
+  const masterKey = newMasterKey();
   const env = {
     NODE_ENV: 'development',
     HOST: '127.0.0.1',
@@ -68,7 +69,7 @@ beforeAll(async () => {
     DATABASE_URL: database.url,
     REDIS_URL: redisTestUrl,
     NYCKEL_REDIS_PREFIX: redis.prefix,
-    NYCKEL_MASTER_KEY: newMasterKey(),
+    NYCKEL_MASTER_KEY: masterKey,
     NYCKEL_CLIENTS: path.join(dir, 'clients.yaml'),
     NYCKEL_DATA_DIR: dir,
     NYCKEL_DEMO: 'false',
@@ -82,6 +83,7 @@ beforeAll(async () => {
   nodes.b = { port: portB, process: startNode(portB, env) };
   await Promise.all([untilReady(nodes.a), untilReady(nodes.b)]);
   db = await openDatabase({ kind: 'postgres', url: database.url });
+  registerMasterKey(db.prisma, masterKey);
   accounts = new Accounts(db.prisma, new AuditLog(db.prisma), { memoryCost: 8192, timeCost: 1 });
 }, 90_000);
 

@@ -4,6 +4,9 @@ import type { MailMessage, MailTransport } from '../../src/delivery/transport.ts
 import { NyckelError } from '../../src/errors.ts';
 import type { Database } from '../../src/storage/db.ts';
 import { captureLogger, openTestDatabase, waitFor } from './helpers.ts';
+import { testBox } from '../support/mail.ts';
+
+const box = testBox();
 
 /** A transport whose sends wait until the test lets them go. */
 function gatedTransport() {
@@ -37,8 +40,8 @@ describe('MailDispatcher', () => {
   test('stop() waits for the send in flight, records its outcome, and later kicks do nothing', async () => {
     const { prisma } = database.db;
     const gate = gatedTransport();
-    const dispatcher = new MailDispatcher(prisma, gate.transport, 'Nyckel <n@nyckel.test>', captureLogger().logger, { pollIntervalMs: 60_000 });
-    const row = await enqueueMail(prisma, { to: 'a@example.se', subject: 'Hej', text: 'Kod 1', purpose: 'email-code' });
+    const dispatcher = new MailDispatcher(prisma, box, gate.transport, 'Nyckel <n@nyckel.test>', captureLogger().logger, { pollIntervalMs: 60_000 });
+    const row = await enqueueMail(prisma, box, { to: 'a@example.se', subject: 'Hej', text: 'Kod 1', purpose: 'email-code' });
     dispatcher.start();
     await waitFor(async () => gate.waiting.length === 1, 'the send to begin');
 
@@ -51,7 +54,7 @@ describe('MailDispatcher', () => {
     expect(gate.sent.map((m) => m.to)).toEqual(['a@example.se']);
     expect(await deliveryStatus(prisma, row.id)).toMatchObject({ status: 'sent', attempts: 1 });
 
-    const later = await enqueueMail(prisma, { to: 'b@example.se', subject: 'Hej', text: 'Kod 2', purpose: 'email-code' });
+    const later = await enqueueMail(prisma, box, { to: 'b@example.se', subject: 'Hej', text: 'Kod 2', purpose: 'email-code' });
     dispatcher.kick();
     expect(await dispatcher.deliverDue()).toBe(0);
     expect(gate.waiting).toHaveLength(0);
@@ -62,11 +65,11 @@ describe('MailDispatcher', () => {
     const { prisma } = database.db;
     const sent: string[] = [];
     const transport: MailTransport = { name: 'outbox', send: async (m) => void sent.push(m.subject) };
-    const dispatcher = new MailDispatcher(prisma, transport, 'n@nyckel.test', captureLogger().logger, { pollIntervalMs: 30 });
+    const dispatcher = new MailDispatcher(prisma, box, transport, 'n@nyckel.test', captureLogger().logger, { pollIntervalMs: 30 });
     dispatcher.start();
     try {
       expect((dispatcher as unknown as { timer: NodeJS.Timeout }).timer.hasRef()).toBe(false);
-      await enqueueMail(prisma, { to: 'a@example.se', subject: 'polled', text: 't', purpose: 'email-code' });
+      await enqueueMail(prisma, box, { to: 'a@example.se', subject: 'polled', text: 't', purpose: 'email-code' });
       await waitFor(async () => sent.length === 1, 'the poll to deliver');
       expect(sent).toEqual(['polled']);
     } finally {
@@ -77,11 +80,11 @@ describe('MailDispatcher', () => {
   test('kicks during a pass are not lost: mail enqueued meanwhile is delivered, once', async () => {
     const { prisma } = database.db;
     const gate = gatedTransport();
-    const dispatcher = new MailDispatcher(prisma, gate.transport, 'n@nyckel.test', captureLogger().logger, { pollIntervalMs: 60_000 });
-    await enqueueMail(prisma, { to: 'a@example.se', subject: '1', text: 't', purpose: 'email-code' });
+    const dispatcher = new MailDispatcher(prisma, box, gate.transport, 'n@nyckel.test', captureLogger().logger, { pollIntervalMs: 60_000 });
+    await enqueueMail(prisma, box, { to: 'a@example.se', subject: '1', text: 't', purpose: 'email-code' });
     dispatcher.kick();
     await waitFor(async () => gate.waiting.length === 1, 'the first send');
-    await enqueueMail(prisma, { to: 'b@example.se', subject: '2', text: 't', purpose: 'email-code' });
+    await enqueueMail(prisma, box, { to: 'b@example.se', subject: '2', text: 't', purpose: 'email-code' });
     for (let i = 0; i < 5; i++) dispatcher.kick();
     gate.releaseAll();
     await waitFor(async () => {
@@ -96,8 +99,8 @@ describe('MailDispatcher', () => {
   test('the From of every mail is the configured one; an html-less mail is sent without html', async () => {
     const { prisma } = database.db;
     const seen: MailMessage[] = [];
-    const dispatcher = new MailDispatcher(prisma, { name: 'outbox', send: async (m) => void seen.push(m) }, 'Nyckel <x@nyckel.test>', captureLogger().logger);
-    await enqueueMail(prisma, { to: ' c@example.se ', subject: 'S', text: 'T', purpose: 'email-code' });
+    const dispatcher = new MailDispatcher(prisma, box, { name: 'outbox', send: async (m) => void seen.push(m) }, 'Nyckel <x@nyckel.test>', captureLogger().logger);
+    await enqueueMail(prisma, box, { to: ' c@example.se ', subject: 'S', text: 'T', purpose: 'email-code' });
     await dispatcher.deliverDue();
     expect(seen).toEqual([{ to: 'c@example.se', from: 'Nyckel <x@nyckel.test>', subject: 'S', text: 'T' }]);
   });
@@ -120,10 +123,10 @@ describe('enqueueMail', () => {
       { ...good, text: '' },
       { ...good, purpose: 'has spaces' },
     ]) {
-      await expect(enqueueMail(prisma, bad)).rejects.toThrow(NyckelError);
+      await expect(enqueueMail(prisma, box, bad)).rejects.toThrow(NyckelError);
     }
     expect(await prisma.delivery.count()).toBe(0);
-    const row = await enqueueMail(prisma, { ...good, to: 'åsa@exempel.se' });
+    const row = await enqueueMail(prisma, box, { ...good, to: 'åsa@exempel.se' });
     expect(row).toMatchObject({ channel: 'email', recipient: 'åsa@exempel.se', status: 'queued', attempts: 0, html: null });
   });
 });

@@ -8,6 +8,7 @@ import { createMailTransport } from '../../src/delivery/transports.ts';
 import type { PrismaClient } from '../../src/storage/db.ts';
 import type { PageRenderer } from '../../src/server/pages.ts';
 import { startTestNyckel, type TestNyckel } from '../support/nyckel.ts';
+import { testBox } from '../support/mail.ts';
 import { waitFor } from './helpers.ts';
 
 interface OutboxEntry {
@@ -30,8 +31,8 @@ describe('dev outbox on a running Nyckel (transport outbox, the default outside 
     await nyckel.stop();
   });
 
-  async function send(mail: Parameters<typeof enqueueMail>[1]) {
-    const row = await enqueueMail(nyckel.db.prisma, mail);
+  async function send(mail: Parameters<typeof enqueueMail>[2]) {
+    const row = await enqueueMail(nyckel.db.prisma, nyckel.box, mail);
     nyckel.mail.dispatcher.kick();
     await waitFor(async () => (await deliveryStatus(nyckel.db.prisma, row.id))?.status === 'sent', 'the outbox to take the mail');
     return row;
@@ -110,7 +111,7 @@ describe('the outbox is refused in production and absent with other transports',
   });
 
   test('devOutboxRoutes gives no router in production or for a real transport', () => {
-    const deps = { prisma: {} as PrismaClient, pages: {} as PageRenderer };
+    const deps = { prisma: {} as PrismaClient, box: testBox(), pages: {} as PageRenderer };
     const outbox = new OutboxTransport({ production: false });
     expect(devOutboxRoutes({ ...deps, production: false, transport: outbox })).toBeDefined();
     expect(devOutboxRoutes({ ...deps, production: true, transport: outbox })).toBeUndefined();

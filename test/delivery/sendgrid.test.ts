@@ -7,6 +7,9 @@ import { createMailTransport } from '../../src/delivery/transports.ts';
 import type { Database } from '../../src/storage/db.ts';
 import { startFakeSendgrid } from '../support/sendgrid.ts';
 import { captureLogger, makeDue, openTestDatabase } from './helpers.ts';
+import { testBox } from '../support/mail.ts';
+
+const box = testBox();
 
 const API_KEY = 'SG.fake-key.Zm9vYmFyYmF6';
 const FROM = 'Nyckel <no-reply@nyckel.test>';
@@ -29,7 +32,7 @@ beforeEach(async () => {
 
 function dispatcherFor(transport: MailTransport = new SendgridTransport({ apiKey: API_KEY, baseUrl: fake.baseUrl }), retryDelaysSeconds = [10, 60]) {
   const log = captureLogger();
-  return { dispatcher: new MailDispatcher(database.db.prisma, transport, FROM, log.logger, { retryDelaysSeconds }), log };
+  return { dispatcher: new MailDispatcher(database.db.prisma, box, transport, FROM, log.logger, { retryDelaysSeconds }), log };
 }
 
 describe('SendGrid transport (the real @sendgrid/mail SDK against a loopback fake)', () => {
@@ -39,7 +42,7 @@ describe('SendGrid transport (the real @sendgrid/mail SDK against a loopback fak
     const transport = createMailTransport(settings);
     expect(transport.name).toBe('sendgrid');
     const { dispatcher, log } = dispatcherFor(transport);
-    const queued = await enqueueMail(prisma, {
+    const queued = await enqueueMail(prisma, box, {
       to: 'soren@example.dk',
       subject: 'Din kode: æ ø å',
       text: 'Hej Søren, din kode er 550912.',
@@ -76,7 +79,7 @@ describe('SendGrid transport (the real @sendgrid/mail SDK against a loopback fak
     const { prisma } = database.db;
     const { dispatcher } = dispatcherFor();
     fake.answers.push({ status: 500, body: { errors: [{ message: 'Internal server error' }] } });
-    const queued = await enqueueMail(prisma, { to: 'a@example.se', subject: 'Kod', text: 'Kod 1', purpose: 'email-code' });
+    const queued = await enqueueMail(prisma, box, { to: 'a@example.se', subject: 'Kod', text: 'Kod 1', purpose: 'email-code' });
 
     await dispatcher.deliverDue();
     const row = await prisma.delivery.findUniqueOrThrow({ where: { id: queued.id } });
@@ -96,7 +99,7 @@ describe('SendGrid transport (the real @sendgrid/mail SDK against a loopback fak
     const { dispatcher, log } = dispatcherFor();
     const refusal = { status: 401, body: { errors: [{ message: 'The provided authorization grant is invalid, expired, or revoked', field: null, help: null }] } };
     fake.answers.push(refusal, refusal, refusal);
-    const queued = await enqueueMail(prisma, { to: 'a@example.se', subject: 'Kod', text: 'Kod 2', purpose: 'email-code' });
+    const queued = await enqueueMail(prisma, box, { to: 'a@example.se', subject: 'Kod', text: 'Kod 2', purpose: 'email-code' });
     for (let i = 0; i < 3; i++) {
       if (i > 0) await makeDue(prisma, queued.id);
       expect(await dispatcher.deliverDue()).toBe(1);
@@ -115,7 +118,7 @@ describe('SendGrid transport (the real @sendgrid/mail SDK against a loopback fak
     const { prisma } = database.db;
     const { dispatcher } = dispatcherFor(undefined, []);
     fake.answers.push({ status: 400, body: { errors: [{ message: 'The from address does not match a verified Sender Identity.', field: 'from' }] } });
-    const queued = await enqueueMail(prisma, { to: 'a@example.se', subject: 'Kod', text: 'Kod 3', purpose: 'email-code' });
+    const queued = await enqueueMail(prisma, box, { to: 'a@example.se', subject: 'Kod', text: 'Kod 3', purpose: 'email-code' });
     await dispatcher.deliverDue();
     expect(await deliveryStatus(prisma, queued.id)).toMatchObject({
       status: 'failed',
@@ -128,7 +131,7 @@ describe('SendGrid transport (the real @sendgrid/mail SDK against a loopback fak
     const gone = await startFakeSendgrid();
     await gone.close();
     const { dispatcher } = dispatcherFor(new SendgridTransport({ apiKey: API_KEY, baseUrl: gone.baseUrl }));
-    const queued = await enqueueMail(prisma, { to: 'a@example.se', subject: 'Kod', text: 'Kod 4', purpose: 'email-code' });
+    const queued = await enqueueMail(prisma, box, { to: 'a@example.se', subject: 'Kod', text: 'Kod 4', purpose: 'email-code' });
     await dispatcher.deliverDue();
     const row = await prisma.delivery.findUniqueOrThrow({ where: { id: queued.id } });
     expect(row.status).toBe('queued');

@@ -3,11 +3,15 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from '@jest/g
 import PostalMime from 'postal-mime';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import { deliveryStatus, enqueueMail, MailDispatcher } from '../../src/delivery/dispatcher.ts';
+import { openDeliveryBody } from '../../src/delivery/sealed-body.ts';
 import { SmtpTransport } from '../../src/delivery/smtp-transport.ts';
 import { createMailTransport } from '../../src/delivery/transports.ts';
 import { loadSettings } from '../../src/config/settings.ts';
 import type { Database } from '../../src/storage/db.ts';
 import { captureLogger, makeDue, openTestDatabase } from './helpers.ts';
+import { testBox } from '../support/mail.ts';
+
+const box = testBox();
 
 interface Received {
   mailFrom: string;
@@ -80,10 +84,10 @@ describe('SMTP transport through the dispatcher', () => {
       loadSettings({ NODE_ENV: 'test', NYCKEL_MAIL_TRANSPORT: 'smtp', NYCKEL_SMTP_URL: `smtp://127.0.0.1:${smtp.port}` }),
     );
     expect(transport.name).toBe('smtp');
-    const dispatcher = new MailDispatcher(prisma, transport, FROM, logger);
+    const dispatcher = new MailDispatcher(prisma, box, transport, FROM, logger);
     const text = 'Hej Åsa Öberg!\nDin kod är 428913. Blåbærgrød på Ærø.\nhttps://nyckel.test/verify?t=abc';
     const html = '<p>Hej <b>Åsa Öberg</b>! Din kod är <code>428913</code>. Blåbærgrød på Ærø.</p>';
-    const queued = await enqueueMail(prisma, { to: 'asa.oberg@example.se', subject: 'Din kod: åäö ÅÄÖ – æøå ÆØÅ', text, html, purpose: 'email-code' });
+    const queued = await enqueueMail(prisma, box, { to: 'asa.oberg@example.se', subject: 'Din kod: åäö ÅÄÖ – æøå ÆØÅ', text, html, purpose: 'email-code' });
     expect(queued.status).toBe('queued');
 
     expect(await dispatcher.deliverDue()).toBe(1);
@@ -109,19 +113,20 @@ describe('SMTP transport through the dispatcher', () => {
     expect(lines.join('\n')).not.toContain('Blåbær');
   });
 
-  test('a refusing server: retried after the delay, then failed after the last one; the row and its text are kept', async () => {
+  test('a refusing server: retried after the delay (the body kept sealed), then failed after the last one; the row is kept, its body cleared', async () => {
     const { prisma } = database.db;
     const { logger, entries } = captureLogger();
-    const dispatcher = new MailDispatcher(prisma, new SmtpTransport(`smtp://127.0.0.1:${smtp.port}`), FROM, logger, {
+    const dispatcher = new MailDispatcher(prisma, box, new SmtpTransport(`smtp://127.0.0.1:${smtp.port}`), FROM, logger, {
       retryDelaysSeconds: [30, 120],
     });
-    const queued = await enqueueMail(prisma, { to: 'bo@example.dk', subject: 'Kode', text: 'Din kode er 771234', purpose: 'email-code' });
+    const queued = await enqueueMail(prisma, box, { to: 'bo@example.dk', subject: 'Kode', text: 'Din kode er 771234', purpose: 'email-code' });
     smtp.state.refuse = 100;
 
     const before = Date.now();
     expect(await dispatcher.deliverDue()).toBe(1);
     let row = await prisma.delivery.findUniqueOrThrow({ where: { id: queued.id } });
-    expect(row).toMatchObject({ status: 'queued', attempts: 1 });
+    expect(row).toMatchObject({ status: 'queued', attempts: 1, text: null });
+    expect(openDeliveryBody(box, row)).toMatchObject({ text: 'Din kode er 771234' });
     expect(row.lastError).toMatch(/451/);
     expect(row.nextAttempt.getTime()).toBeGreaterThanOrEqual(before + 25_000);
     expect(row.nextAttempt.getTime()).toBeLessThan(Date.now() + 35_000);
@@ -139,7 +144,7 @@ describe('SMTP transport through the dispatcher', () => {
     await makeDue(prisma, queued.id);
     expect(await dispatcher.deliverDue()).toBe(1);
     row = await prisma.delivery.findUniqueOrThrow({ where: { id: queued.id } });
-    expect(row).toMatchObject({ status: 'failed', attempts: 3, text: 'Din kode er 771234', sentAt: null, transport: 'smtp' });
+    expect(row).toMatchObject({ status: 'failed', attempts: 3, body: null, subject: null, text: null, html: null, sentAt: null, transport: 'smtp' });
     expect(row.lastError).toMatch(/^SMTP: .*451.*try again later/i);
     expect(smtp.state.dataCalls).toBe(3);
     expect(smtp.received).toHaveLength(0);
@@ -155,10 +160,10 @@ describe('SMTP transport through the dispatcher', () => {
 
   test('a temporary refusal, then acceptance: delivered exactly once on the retry', async () => {
     const { prisma } = database.db;
-    const dispatcher = new MailDispatcher(prisma, new SmtpTransport(`smtp://127.0.0.1:${smtp.port}`), FROM, captureLogger().logger, {
+    const dispatcher = new MailDispatcher(prisma, box, new SmtpTransport(`smtp://127.0.0.1:${smtp.port}`), FROM, captureLogger().logger, {
       retryDelaysSeconds: [10],
     });
-    const queued = await enqueueMail(prisma, { to: 'eva@example.se', subject: 'Länk', text: 'Logga in: https://nyckel.test/l/1', purpose: 'email-link' });
+    const queued = await enqueueMail(prisma, box, { to: 'eva@example.se', subject: 'Länk', text: 'Logga in: https://nyckel.test/l/1', purpose: 'email-link' });
     smtp.state.refuse = 1;
     await dispatcher.deliverDue();
     expect(await deliveryStatus(prisma, queued.id)).toMatchObject({ status: 'queued', attempts: 1 });
@@ -176,12 +181,13 @@ describe('SMTP transport through the dispatcher', () => {
     const password = 'pw-Hemlig-9f3k';
     const dispatcher = new MailDispatcher(
       prisma,
+      box,
       new SmtpTransport(`smtp://mailer:${password}@127.0.0.1:${down.port}`, { timeoutMs: 2000 }),
       FROM,
       captureLogger().logger,
       { retryDelaysSeconds: [10] },
     );
-    const queued = await enqueueMail(prisma, { to: 'per@example.se', subject: 'Kod', text: 'Kod 1', purpose: 'email-code' });
+    const queued = await enqueueMail(prisma, box, { to: 'per@example.se', subject: 'Kod', text: 'Kod 1', purpose: 'email-code' });
     expect(await dispatcher.deliverDue()).toBe(1);
     const row = await prisma.delivery.findUniqueOrThrow({ where: { id: queued.id } });
     expect(row.status).toBe('queued');
@@ -193,18 +199,18 @@ describe('SMTP transport through the dispatcher', () => {
     const { prisma } = database.db;
     const secured = await startSmtpServer({ users: { mailer: 'right-Passw0rd' } });
     try {
-      const wrong = new MailDispatcher(prisma, new SmtpTransport(`smtp://mailer:wrong-Passw0rd@127.0.0.1:${secured.port}`), FROM, captureLogger().logger, {
+      const wrong = new MailDispatcher(prisma, box, new SmtpTransport(`smtp://mailer:wrong-Passw0rd@127.0.0.1:${secured.port}`), FROM, captureLogger().logger, {
         retryDelaysSeconds: [],
       });
-      const first = await enqueueMail(prisma, { to: 'a@example.se', subject: 'x', text: 'y', purpose: 'email-code' });
+      const first = await enqueueMail(prisma, box, { to: 'a@example.se', subject: 'x', text: 'y', purpose: 'email-code' });
       await wrong.deliverDue();
       const failed = await prisma.delivery.findUniqueOrThrow({ where: { id: first.id } });
       expect(failed.status).toBe('failed');
       expect(failed.lastError).toMatch(/EAUTH/);
       expect(failed.lastError).not.toContain('wrong-Passw0rd');
 
-      const right = new MailDispatcher(prisma, new SmtpTransport(`smtp://mailer:right-Passw0rd@127.0.0.1:${secured.port}`), FROM, captureLogger().logger);
-      const second = await enqueueMail(prisma, { to: 'b@example.se', subject: 'x', text: 'y', purpose: 'email-code' });
+      const right = new MailDispatcher(prisma, box, new SmtpTransport(`smtp://mailer:right-Passw0rd@127.0.0.1:${secured.port}`), FROM, captureLogger().logger);
+      const second = await enqueueMail(prisma, box, { to: 'b@example.se', subject: 'x', text: 'y', purpose: 'email-code' });
       await right.deliverDue();
       expect(await deliveryStatus(prisma, second.id)).toMatchObject({ status: 'sent' });
       expect(secured.received.map((r) => r.rcptTo)).toEqual([['b@example.se']]);

@@ -16,6 +16,9 @@ import { startTestNyckel, TEST_PASSWORD, type TestNyckel } from '../support/nyck
 import { relyingParty, startAuthorization } from '../support/relying-party.ts';
 import { startFakeSendgrid } from '../support/sendgrid.ts';
 import { startFakeTwilio, TWILIO_SID, TWILIO_TOKEN, TWILIO_VERIFY_SID } from '../support/twilio.ts';
+import { testBox } from '../support/mail.ts';
+
+const box = testBox();
 
 /**
  * Providers that accept the connection and never answer. SMS: the user is told at once (within
@@ -148,12 +151,12 @@ describe('mail providers that hang', () => {
    */
   async function hangThenRetry(transport: MailTransport, provider: { hangNext(): void; holding(): boolean; accepted(to: string): number }, expectedError: RegExp) {
     const { prisma } = database.db;
-    const dispatcher = new MailDispatcher(prisma, transport, FROM, captureLogger().logger, { retryDelaysSeconds: [10, 60] });
+    const dispatcher = new MailDispatcher(prisma, box, transport, FROM, captureLogger().logger, { retryDelaysSeconds: [10, 60] });
     provider.hangNext();
-    const held = await enqueueMail(prisma, { to: 'held@example.se', subject: 'Kod', text: 'Kod 1', purpose: 'email-code' });
+    const held = await enqueueMail(prisma, box, { to: 'held@example.se', subject: 'Kod', text: 'Kod 1', purpose: 'email-code' });
     dispatcher.kick();
     await waitFor(async () => provider.holding(), 'the provider to hold the first send');
-    const meanwhile = await enqueueMail(prisma, { to: 'meanwhile@example.se', subject: 'Kod', text: 'Kod 2', purpose: 'email-code' });
+    const meanwhile = await enqueueMail(prisma, box, { to: 'meanwhile@example.se', subject: 'Kod', text: 'Kod 2', purpose: 'email-code' });
     // Resolves once every send in flight is recorded, the hung one included.
     await dispatcher.deliverDue();
     const sent = await deliveryStatus(prisma, meanwhile.id);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { FormBrowser, textOf, type Page } from '../support/browser.ts';
-import { codeIn, latestMail } from '../support/mail.ts';
+import { codeIn, latestMail, smsTo } from '../support/mail.ts';
 import { startTestNyckel, TEST_PASSWORD, type TestNyckel } from '../support/nyckel.ts';
 import { codeAt, secretIn } from '../support/otp.ts';
 import { relyingParty, startAuthorization } from '../support/relying-party.ts';
@@ -189,7 +189,7 @@ describe('contact addresses and numbers', () => {
     const proof = await browser.submit(page, '/account/phones', { value: '+46 70 123 45 67' });
     expect(proof.status).toBe(200);
     expect(textOf(proof.html)).toContain('67');
-    const sms = await nyckel.db.prisma.delivery.findFirst({ where: { channel: 'sms', recipient: '+46701234567' }, orderBy: { createdAt: 'desc' } });
+    const [sms] = await smsTo(nyckel.db.prisma, '+46701234567');
     const code = /#(\d{6})$/.exec(sms!.text)![1];
     const done = await browser.submit(proof, '/verify', { code });
     expect(new URL(done.url).pathname).toBe('/account');
@@ -202,7 +202,7 @@ describe('contact addresses and numbers', () => {
     let signIn = await rp.go(start.url.toString());
     signIn = await rp.submit(signIn, '/login', { email, password: TEST_PASSWORD });
     signIn = await rp.submit(signIn, '/start', { target: /name="target"[^>]*value="([0-9a-f-]{36})"/.exec(signIn.html)![1] });
-    const text = (await nyckel.db.prisma.delivery.findFirst({ where: { channel: 'sms', recipient: '+46701234567' }, orderBy: { createdAt: 'desc' } }))!.text;
+    const text = (await smsTo(nyckel.db.prisma, '+46701234567'))[0]!.text;
     signIn = await rp.submit(signIn, '/verify', { code: /#(\d{6})$/.exec(text)![1] });
     const tokens = await oidc.authorizationCodeGrant(config, new URL(signIn.url), { pkceCodeVerifier: start.verifier, expectedState: start.state, expectedNonce: start.nonce });
     expect(tokens.claims()!.amr).toEqual(['pwd', 'sms', 'mfa']);
@@ -273,7 +273,7 @@ describe('order and removal of methods', () => {
     let overview = await browser.go(url('/account'));
     // Add a verified number too: now two methods, the app first (it was added first, then SMS).
     const proof = await browser.submit(overview, '/account/phones', { value: '+46 70 999 00 11' });
-    const sms = await nyckel.db.prisma.delivery.findFirst({ where: { channel: 'sms', recipient: '+46709990011' }, orderBy: { createdAt: 'desc' } });
+    const [sms] = await smsTo(nyckel.db.prisma, '+46709990011');
     overview = await browser.submit(proof, '/verify', { code: /#(\d{6})$/.exec(sms!.text)![1] });
     const order = () => [...overview.html.matchAll(/data-method="([a-z-]+)"/g)].map((m) => m[1]);
     expect(order()).toEqual(['sms', 'totp']);

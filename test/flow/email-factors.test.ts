@@ -294,7 +294,7 @@ describe('mail provider down', () => {
       page = await browser.go(page.url);
       expect(page.status).toBe(200);
       expect(textOf(page.html)).toContain('We could not send the message yet and keep trying');
-      const delivery = (await flaky.db.prisma.delivery.findFirst({ where: { recipient: email } }))!;
+      const delivery = await latestMail(flaky.db.prisma, email);
       expect(delivery).toMatchObject({ status: 'queued', lastError: expect.stringContaining('451') });
 
       // The provider is back: the retry delivers the same mail, and its code signs in.

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { FormBrowser, textOf, type Page } from '../support/browser.ts';
-import { codeIn } from '../support/mail.ts';
+import { codeIn, openDelivery } from '../support/mail.ts';
 import { startTestNyckel, TEST_PASSWORD, type TestNyckel } from '../support/nyckel.ts';
 import { relyingParty, startAuthorization } from '../support/relying-party.ts';
 
@@ -42,7 +42,8 @@ const challengeOf = (page: Page) => /\/challenge\/([0-9a-f-]{36})/.exec(page.url
 const shape = (page: Page) => `${page.status} ${textOf(page.html).replace(/\S+@\S+/g, 'ADDRESS').replace(/\d+/g, 'N')}`;
 
 async function signInMails(nyckel: TestNyckel, to: string) {
-  return nyckel.db.prisma.delivery.findMany({ where: { recipient: to, purpose: { in: ['email-code', 'email-link', 'email-enrolment'] } }, orderBy: { createdAt: 'asc' } });
+  const rows = await nyckel.db.prisma.delivery.findMany({ where: { recipient: to, purpose: { in: ['email-code', 'email-link', 'email-enrolment'] } }, orderBy: { createdAt: 'asc' } });
+  return rows.map((row) => openDelivery(nyckel.db.prisma, row));
 }
 
 async function mailRefusals(nyckel: TestNyckel, userId: string) {

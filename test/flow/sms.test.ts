@@ -5,6 +5,7 @@ import { FormBrowser, textOf, type Page } from '../support/browser.ts';
 import { startTestNyckel, TEST_PASSWORD, testClientsYaml, type TestNyckel } from '../support/nyckel.ts';
 import { relyingParty, startAuthorization } from '../support/relying-party.ts';
 import { startFakeTwilio, TWILIO_SID, TWILIO_TOKEN, TWILIO_VERIFY_SID } from '../support/twilio.ts';
+import { smsTo as outboxSms } from '../support/mail.ts';
 
 const callbackStop = (url: URL) => url.port === '4000';
 let counter = 0;
@@ -66,7 +67,7 @@ async function tokensFrom(config: oidc.Configuration, start: Awaited<ReturnType<
 }
 
 async function smsTo(nyckel: TestNyckel, e164: string) {
-  return nyckel.db.prisma.delivery.findMany({ where: { channel: 'sms', recipient: e164 }, orderBy: { createdAt: 'desc' } });
+  return outboxSms(nyckel.db.prisma, e164);
 }
 
 async function refusals(nyckel: TestNyckel, userId: string) {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { totpCode } from '../../src/factors/totp/otp.ts';
 import { FormBrowser, decodeEntities, textOf, type Page } from '../support/browser.ts';
-import { latestMail } from '../support/mail.ts';
+import { latestMail, openDelivery } from '../support/mail.ts';
 import { startTestNyckel, TEST_PASSWORD, type TestNyckel } from '../support/nyckel.ts';
 import { codeAt, secretIn } from '../support/otp.ts';
 import { relyingParty, startAuthorization } from '../support/relying-party.ts';
@@ -233,7 +233,8 @@ describe('recovery codes', () => {
     // One sign-in sending one code 20 times: used once (8 left, one mail), and every answer just goes on.
     for (const r of results) expect([r.status, textOf(r.html)]).toEqual([200, expect.stringContaining('Recovery code accepted')]);
     expect(textOf(results[0].html)).toContain('You have 8 left.');
-    expect(await nyckel.db.prisma.delivery.count({ where: { subject: 'A recovery code was used (8 left)' } })).toBe(1);
+    const mails = (await nyckel.db.prisma.delivery.findMany({ where: { recipient: email } })).map((row) => openDelivery(nyckel.db.prisma, row));
+    expect(mails.filter((mail) => mail.subject === 'A recovery code was used (8 left)')).toHaveLength(1);
     expect((await tokensFrom(parallel.config, parallel.start, await parallel.browser.submit(results[0], '/mfa/continue', {}))).claims()).toMatchObject({
       acr: 'urn:nyckel:acr:mfa',
     });

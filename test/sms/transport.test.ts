@@ -9,8 +9,10 @@ import type { FactorDependencies } from '../../src/factors/deps.ts';
 import type { Database } from '../../src/storage/db.ts';
 import { captureLogger, openTestDatabase } from '../delivery/helpers.ts';
 import { startFakeTwilio, TWILIO_SID, TWILIO_TOKEN, TWILIO_VERIFY_SID } from '../support/twilio.ts';
+import { testBox } from '../support/mail.ts';
 
 let database: { db: Database; close(): Promise<void> };
+const outboxStore = () => ({ prisma: database.db.prisma, box: testBox() });
 let fake: Awaited<ReturnType<typeof startFakeTwilio>>;
 
 beforeAll(async () => {
@@ -67,12 +69,12 @@ describe('choosing the transport', () => {
   const base = { NODE_ENV: 'test' as const, NYCKEL_MASTER_KEY: undefined };
   test('the dev outbox outside production; none in production, so the SMS method is unavailable there', async () => {
     const dev = loadSettings({ ...base, NODE_ENV: 'development' });
-    expect(createSmsTransport(dev, database.db.prisma)?.name).toBe('outbox');
-    expect(createSmsTransport({ ...dev, production: true }, database.db.prisma)).toBeUndefined();
+    expect(createSmsTransport(dev, outboxStore())?.name).toBe('outbox');
+    expect(createSmsTransport({ ...dev, production: true }, outboxStore())).toBeUndefined();
     const twilio = loadSettings({ NODE_ENV: 'test', TWILIO_ACCOUNT_SID: TWILIO_SID, TWILIO_AUTH_TOKEN: TWILIO_TOKEN, TWILIO_FROM: '+46700000001' });
-    expect(createSmsTransport(twilio, database.db.prisma)?.name).toBe('twilio');
+    expect(createSmsTransport(twilio, outboxStore())?.name).toBe('twilio');
     const verify = loadSettings({ NODE_ENV: 'test', TWILIO_ACCOUNT_SID: TWILIO_SID, TWILIO_AUTH_TOKEN: TWILIO_TOKEN, TWILIO_VERIFY_SERVICE_SID: TWILIO_VERIFY_SID });
-    expect(createSmsTransport(verify, database.db.prisma)?.name).toBe('twilio-verify');
+    expect(createSmsTransport(verify, outboxStore())?.name).toBe('twilio-verify');
   });
 
   test('without a transport the factor is not enrolled for anyone, and a warning is logged', async () => {
@@ -84,13 +86,13 @@ describe('choosing the transport', () => {
     const module = smsFactor(deps);
     expect(await module.isEnrolled(user)).toBe(false);
     expect(entries().some((e) => e.level === 40 && String(e.msg).includes('SMS method is unavailable'))).toBe(true);
-    const withOutbox = smsFactor({ ...deps, sms: { ...deps.sms!, transport: createSmsTransport(settings, prisma) } });
+    const withOutbox = smsFactor({ ...deps, sms: { ...deps.sms!, transport: createSmsTransport(settings, outboxStore()) } });
     expect(await withOutbox.isEnrolled(user)).toBe(true);
     expect(await withOutbox.targets(user)).toEqual([{ id: expect.any(String), masked: 'xxxx-xxxx74' }]);
   });
 
   test('the dev outbox pages exist for SMS alone (mail through a real transport)', () => {
-    const deps = { production: false, prisma: database.db.prisma, pages: {} as never, transport: { name: 'smtp' as const, send: async () => {} } };
+    const deps = { production: false, prisma: database.db.prisma, box: testBox(), pages: {} as never, transport: { name: 'smtp' as const, send: async () => {} } };
     expect(devOutboxRoutes(deps)).toBeUndefined();
     expect(devOutboxRoutes({ ...deps, sms: true })).toBeDefined();
     expect(devOutboxRoutes({ ...deps, sms: true, production: true })).toBeUndefined();

@@ -1,10 +1,14 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
 import pino from 'pino';
 import { enqueueMail, MailDispatcher } from '../../src/delivery/dispatcher.ts';
+import { openDeliveryBody } from '../../src/delivery/sealed-body.ts';
 import type { MailMessage, MailTransport } from '../../src/delivery/transport.ts';
 import { openMigratedDatabase } from '../../src/nyckel.ts';
 import type { Database } from '../../src/storage/db.ts';
 import { freshDatabase } from '../support/database.ts';
+import { testBox } from '../support/mail.ts';
+
+const box = testBox();
 
 /**
  * Two dispatchers on one database, as two Nyckel nodes sharing PostgreSQL: on the PostgreSQL server
@@ -44,15 +48,15 @@ describe('claiming queued mail across nodes', () => {
   test('two dispatchers deliver 50 queued mails, each exactly once', async () => {
     const subjects = Array.from({ length: 50 }, (_, i) => `message ${i}`);
     for (const subject of subjects) {
-      await enqueueMail(nodeA.prisma, { to: 'a@example.se', subject, text: 't', purpose: 'email-code' });
+      await enqueueMail(nodeA.prisma, box, { to: 'a@example.se', subject, text: 't', purpose: 'email-code' });
     }
     const sends = new Map<string, number>();
     const a = { count: 0 };
     const b = { count: 0 };
     const logger = pino({ level: 'silent' });
     const options = { batchSize: 5, pollIntervalMs: 60_000 };
-    const dispatcherA = new MailDispatcher(nodeA.prisma, countingTransport(sends, a), 'n@nyckel.test', logger, options);
-    const dispatcherB = new MailDispatcher(nodeB.prisma, countingTransport(sends, b), 'n@nyckel.test', logger, options);
+    const dispatcherA = new MailDispatcher(nodeA.prisma, box, countingTransport(sends, a), 'n@nyckel.test', logger, options);
+    const dispatcherB = new MailDispatcher(nodeB.prisma, box, countingTransport(sends, b), 'n@nyckel.test', logger, options);
 
     const drain = async (dispatcher: MailDispatcher) => {
       let total = 0;
@@ -74,7 +78,7 @@ describe('claiming queued mail across nodes', () => {
   });
 
   test('a claimed row is leased: the other dispatcher does not take it while it is being sent', async () => {
-    const row = await enqueueMail(nodeA.prisma, { to: 'a@example.se', subject: 'leased', text: 't', purpose: 'email-code' });
+    const row = await enqueueMail(nodeA.prisma, box, { to: 'a@example.se', subject: 'leased', text: 't', purpose: 'email-code' });
     let release!: () => void;
     let started!: () => void;
     const sending = new Promise<void>((resolve) => (started = resolve));
@@ -85,10 +89,10 @@ describe('claiming queued mail across nodes', () => {
         return new Promise<void>((resolve) => (release = resolve));
       },
     };
-    const first = new MailDispatcher(nodeA.prisma, slow, 'n@nyckel.test', pino({ level: 'silent' })).deliverDue();
+    const first = new MailDispatcher(nodeA.prisma, box, slow, 'n@nyckel.test', pino({ level: 'silent' })).deliverDue();
     await sending;
     const other: MailMessage[] = [];
-    const dispatcherB = new MailDispatcher(nodeB.prisma, { name: 'smtp', send: async (m) => void other.push(m) }, 'n@nyckel.test', pino({ level: 'silent' }));
+    const dispatcherB = new MailDispatcher(nodeB.prisma, box, { name: 'smtp', send: async (m) => void other.push(m) }, 'n@nyckel.test', pino({ level: 'silent' }));
     expect(await dispatcherB.deliverDue()).toBe(0);
     const leased = await nodeA.prisma.delivery.findUniqueOrThrow({ where: { id: row.id } });
     expect(leased).toMatchObject({ status: 'queued', attempts: 1 });
@@ -101,15 +105,17 @@ describe('claiming queued mail across nodes', () => {
 
   test('a mail enqueued in a transaction that rolls back is not written; one that commits is', async () => {
     const failing = nodeA.prisma.$transaction(async (tx) => {
-      await enqueueMail(tx, { to: 'a@example.se', subject: 'rolled back', text: 't', purpose: 'email-code' });
+      await enqueueMail(tx, box, { to: 'a@example.se', subject: 'rolled back', text: 't', purpose: 'email-code' });
       throw new Error('the challenge could not be stored');
     });
     await expect(failing).rejects.toThrow('the challenge could not be stored');
     expect(await nodeA.prisma.delivery.count()).toBe(0);
 
     const committed = await nodeA.prisma.$transaction((tx) =>
-      enqueueMail(tx, { to: 'a@example.se', subject: 'committed', text: 't', purpose: 'email-code' }),
+      enqueueMail(tx, box, { to: 'a@example.se', subject: 'committed', text: 't', purpose: 'email-code' }),
     );
-    expect(await nodeB.prisma.delivery.findUnique({ where: { id: committed.id } })).toMatchObject({ subject: 'committed', status: 'queued' });
+    const row = await nodeB.prisma.delivery.findUniqueOrThrow({ where: { id: committed.id } });
+    expect(row).toMatchObject({ status: 'queued' });
+    expect(openDeliveryBody(box, row)).toMatchObject({ subject: 'committed' });
   });
 });

@@ -7,6 +7,8 @@ import { LoginThrottle } from '../../src/security/login-throttle.ts';
 import { openMigratedDatabase } from '../../src/nyckel.ts';
 import type { Database } from '../../src/storage/db.ts';
 import { createHybridOidcAdapter } from '../../src/storage/oidc-redis-adapter.ts';
+import { OidcAtRest } from '../../src/storage/oidc-at-rest.ts';
+import { testBox } from '../support/mail.ts';
 import { openRedis, RedisUnavailableError, type RedisStore } from '../../src/storage/redis.ts';
 import { LocalSignals, RedisSignals } from '../../src/storage/signals.ts';
 import { freshDatabase } from '../support/database.ts';
@@ -19,13 +21,14 @@ let dropDatabase: () => Promise<void>;
 let redis: RedisStore;
 const { prefix, drop: dropKeys } = freshRedisPrefix();
 let Hybrid: new (type: string) => Adapter;
+const atRest = new OidcAtRest(testBox());
 
 beforeAll(async () => {
   const fresh = await freshDatabase();
   dropDatabase = fresh.drop;
   db = await openMigratedDatabase(fresh.target);
   redis = await openRedis({ url: redisTestUrl, prefix }, quiet);
-  Hybrid = createHybridOidcAdapter(db.prisma, redis.client);
+  Hybrid = createHybridOidcAdapter(db.prisma, redis.client, atRest);
 });
 afterAll(async () => {
   await redis?.close();
@@ -41,7 +44,7 @@ describe('oidc-provider models split between Redis and the database', () => {
     expect(await interactions.find('i-1')).toMatchObject({ uid: 'u-1' });
     expect(await interactions.findByUid('u-1')).toMatchObject({ jti: 'i-1' });
     expect(await db.prisma.oidcModel.count({ where: { type: 'Interaction' } })).toBe(0);
-    expect(await keysUnder(prefix)).toEqual(expect.arrayContaining(['oidc:Interaction:i-1', 'oidc:Interaction:uid:u-1']));
+    expect(await keysUnder(prefix)).toEqual(expect.arrayContaining([`oidc:Interaction:${atRest.storedId('Interaction', 'i-1')}`, 'oidc:Interaction:uid:u-1']));
 
     await interactions.upsert('i-2', { uid: 'u-2' }, 60);
     await interactions.destroy('i-2');
@@ -59,9 +62,10 @@ describe('oidc-provider models split between Redis and the database', () => {
   test('sessions, grants and refresh tokens stay in the database', async () => {
     await new Hybrid('Session').upsert('s-1', { accountId: 'a-1', uid: 'su-1' }, 600);
     await new Hybrid('RefreshToken').upsert('r-1', { grantId: 'g-0' }, 600);
-    expect(await db.prisma.oidcModel.count({ where: { id: { in: ['s-1', 'r-1'] } } })).toBe(2);
+    expect(await db.prisma.oidcModel.count({ where: { id: { in: [atRest.storedId('Session', 's-1'), atRest.storedId('RefreshToken', 'r-1')] } } })).toBe(2);
     expect(await new Hybrid('Session').findByUid('su-1')).toMatchObject({ accountId: 'a-1' });
-    expect((await keysUnder(prefix)).filter((key) => key.includes('s-1') || key.includes('r-1'))).toEqual([]);
+    const stored = [atRest.storedId('Session', 's-1'), atRest.storedId('RefreshToken', 'r-1')];
+    expect((await keysUnder(prefix)).filter((key) => stored.some((id) => key.includes(id)))).toEqual([]);
   });
 
   test("of parallel uses of one authorization code exactly one wins; the replay revokes the grant's tokens in both stores", async () => {

@@ -4,6 +4,7 @@ import { compactVerify, importJWK, SignJWT, type JWK } from 'jose';
 import { openDatabase, type Database } from '../../src/storage/db.ts';
 import { applyMigrations, pendingMigrations, readMigrations } from '../../src/storage/migrate.ts';
 import { createOidcAdapter, sweepExpiredOidcModels } from '../../src/storage/oidc-adapter.ts';
+import { OidcAtRest } from '../../src/storage/oidc-at-rest.ts';
 import { deleteExpiredSigningKeys, ensureSigningKeys, loadCookieKeys, loadSigningKeys, rotateSigningKeys } from '../../src/keys/signing-keys.ts';
 import { newMasterKey, SecretBox } from '../../src/security/crypto.ts';
 import { freshDatabase } from '../support/database.ts';
@@ -35,7 +36,8 @@ describe('migrations through the wasm schema engine', () => {
 });
 
 describe('oidc-provider adapter', () => {
-  const Adapter = () => createOidcAdapter(db.prisma);
+  const atRest = new OidcAtRest(box);
+  const Adapter = () => createOidcAdapter(db.prisma, { atRest });
 
   test('upsert, find by id, uid and user code, destroy', async () => {
     const sessions = new (Adapter())('Session');
@@ -56,10 +58,11 @@ describe('oidc-provider adapter', () => {
   test('expired rows are invisible and swept', async () => {
     const codes = new (Adapter())('AuthorizationCode');
     await codes.upsert('old', { grantId: 'g-old' } as never, 1);
-    await db.prisma.oidcModel.update({ where: { type_id: { type: 'AuthorizationCode', id: 'old' } }, data: { expiresAt: new Date(Date.now() - 1000) } });
+    const old = atRest.storedId('AuthorizationCode', 'old');
+    await db.prisma.oidcModel.update({ where: { type_id: { type: 'AuthorizationCode', id: old } }, data: { expiresAt: new Date(Date.now() - 1000) } });
     expect(await codes.find('old')).toBeUndefined();
     expect(await sweepExpiredOidcModels(db.prisma)).toBeGreaterThanOrEqual(1);
-    expect(await db.prisma.oidcModel.count({ where: { id: 'old' } })).toBe(0);
+    expect(await db.prisma.oidcModel.count({ where: { id: old } })).toBe(0);
   });
 
   test('revokeByGrantId removes every model of the grant', async () => {

@@ -7,6 +7,7 @@ import { loadSettings, type Settings } from '../../src/config/settings.ts';
 import { newMasterKey } from '../../src/security/crypto.ts';
 import { startNyckel, type Nyckel } from '../../src/nyckel.ts';
 import { freshDatabase } from './database.ts';
+import { registerMasterKey } from './mail.ts';
 import { freshRedisPrefix, redisTestUrl, testUsesRedis } from './redis.ts';
 import type { MailTransport } from '../../src/delivery/transport.ts';
 import type { NyckelOptions } from '../../src/nyckel.ts';
@@ -145,6 +146,7 @@ export async function startTestNyckel(
   });
   const clients = options.clients ?? parseClientsFile(testClientsYaml, 'test-clients.yaml');
   const nyckel = await startNyckel(settings, { database: database.target, clientsFile: clients, logger: options.logger ?? pino({ level: 'silent' }), mailTransport: options.mailTransport, smsTransport: options.smsTransport, twilioHttpClient: options.twilioHttpClient });
+  registerMasterKey(nyckel.db.prisma, nyckel.box);
   return {
     ...nyckel,
     dataDir,

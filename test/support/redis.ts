@@ -40,3 +40,20 @@ export async function keysUnder(prefix: string): Promise<string[]> {
     redis.disconnect();
   }
 }
+
+/** Every key under a prefix with its value (hash fields, string, set members), as text to search. */
+export async function dumpUnder(prefix: string): Promise<string> {
+  const redis = new Redis(redisTestUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    const lines: string[] = [];
+    for (const key of await redis.keys(`${prefix}*`)) {
+      const type = await redis.type(key);
+      const value = type === 'hash' ? await redis.hgetall(key) : type === 'string' ? await redis.get(key) : type === 'set' ? await redis.smembers(key) : `(${type})`;
+      lines.push(`${key} ${JSON.stringify(value)}`);
+    }
+    return lines.join('\n');
+  } finally {
+    redis.disconnect();
+  }
+}

@@ -1,7 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import twilio from 'twilio';
 import type { Settings } from '../../config/settings.ts';
 import type { Metrics } from '../../observability/metrics.ts';
 import type { PrismaClient } from '../../storage/db.ts';
+import type { SecretBox } from '../../security/crypto.ts';
+import { sealDeliveryBody, withoutBodyContent } from '../../delivery/sealed-body.ts';
 
 /**
  * How an SMS leaves Nyckel. Two shapes: a `text` transport sends a text Nyckel wrote (with Nyckel's
@@ -37,14 +40,21 @@ export class SmsTransportError extends Error {
 
 export const SMS_CHANNEL = 'sms';
 
-/** Development: the text is kept as a `deliveries` row (channel `sms`) and shown at /dev/outbox. */
-export function outboxSmsTransport(prisma: PrismaClient): SmsTextTransport {
+/** The database and master key the dev outbox keeps its texts with (sealed, as every delivery body). */
+export interface SmsOutboxStore {
+  prisma: PrismaClient;
+  box: SecretBox;
+}
+
+/** Development: the text is kept as a `deliveries` row (channel `sms`, body sealed) and shown at /dev/outbox. */
+export function outboxSmsTransport({ prisma, box }: SmsOutboxStore): SmsTextTransport {
   return {
     kind: 'text',
     name: 'outbox',
     send: async ({ to, body, purpose }) => {
+      const id = randomUUID();
       await prisma.delivery.create({
-        data: { channel: SMS_CHANNEL, transport: 'outbox', recipient: to, text: body, purpose, status: 'sent', attempts: 1, sentAt: new Date() },
+        data: { id, channel: SMS_CHANNEL, transport: 'outbox', recipient: to, body: sealDeliveryBody(box, id, { text: body }), purpose, status: 'sent', attempts: 1, sentAt: new Date() },
       });
     },
   };
@@ -101,7 +111,9 @@ export function twilioSmsTransport(settings: TwilioSettings, options: TwilioClie
       try {
         await client.messages.create({ to, body, ...sender });
       } catch (error) {
-        throw providerError(error, [settings.authToken]);
+        // An error that quotes the text back would put its code in the log.
+        const failure = providerError(error, [settings.authToken]);
+        throw new SmsTransportError(withoutBodyContent(failure.message, { text: body }));
       }
     },
   };
@@ -130,7 +142,7 @@ export function twilioVerifySmsTransport(settings: TwilioSettings, options: Twil
       } catch (error) {
         // 404: no pending verification (already approved, expired, or too many checks): the code is not accepted.
         if ((error as { status?: number }).status === 404) return false;
-        throw providerError(error, [settings.authToken]);
+        throw providerError(error, [settings.authToken, code]);
       }
     },
   };
@@ -159,7 +171,7 @@ export function withDeliveryCounts(transport: SmsTransport | undefined, metrics:
  */
 export function createSmsTransport(
   settings: Pick<Settings, 'sms' | 'production'>,
-  prisma: PrismaClient,
+  outbox: SmsOutboxStore,
   options: TwilioClientOptions = {},
 ): SmsTransport | undefined {
   switch (settings.sms.transport) {
@@ -168,6 +180,6 @@ export function createSmsTransport(
     case 'twilio-verify':
       return twilioVerifySmsTransport(settings.sms.twilio, { ...options, timeoutMs: settings.sms.timeoutMs });
     default:
-      return settings.production || process.env.NODE_ENV === 'production' ? undefined : outboxSmsTransport(prisma);
+      return settings.production || process.env.NODE_ENV === 'production' ? undefined : outboxSmsTransport(outbox);
   }
 }
