@@ -4,6 +4,7 @@ import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { Accounts } from './accounts/accounts.ts';
 import { AuditLog } from './accounts/audit.ts';
+import { databaseOnly, revokeGrantsInRedis } from './accounts/revoke-access.ts';
 import { readClientsFile, type ClientsFile } from './clients/clients-file.ts';
 import { ClientDirectory } from './clients/directory.ts';
 import type { Settings } from './config/settings.ts';
@@ -178,7 +179,7 @@ async function assemble(
   const cookieKeys = await loadCookieKeys(prisma, box);
 
   const audit = new AuditLog(prisma, logger);
-  const accounts = new Accounts(prisma, audit, settings.argon2);
+  const accounts = new Accounts(prisma, audit, settings.argon2, redis ? revokeGrantsInRedis(redis.client, (details, message) => logger.warn(details, message)) : databaseOnly);
   const throttle = new LoginThrottle(counters, settings.loginThrottle);
   const clients = new ClientDirectory(clientsFile);
   const views = new Views();

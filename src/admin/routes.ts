@@ -223,7 +223,7 @@ export function adminApiRoutes(deps: AdminDependencies): Router<AdminState> {
   router.post('/users/:id/reset-factors', async (ctx) => {
     const input = parse(bodies.reason, await body(ctx));
     const user = await requireUser(ctx.params.id);
-    const removed = await resetSecondFactors(prisma, audit, user.id, { reason: input.reason, ...context(ctx) });
+    const removed = await resetSecondFactors(prisma, audit, user.id, { reason: input.reason, ...context(ctx) }, accounts.revokeElsewhere);
     ctx.body = { removed };
   });
 

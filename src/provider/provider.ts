@@ -25,9 +25,25 @@ export interface ProviderDependencies {
   needsSecondFactor?: (ctx: KoaContextWithOIDC) => Promise<boolean>;
 }
 
-/** oidc-provider's prompts, with one more reason to ask for login: a second factor is missing. */
+/**
+ * A session whose account is gone or disabled asks for a fresh sign-in: oidc-provider would otherwise
+ * go on without an account (findAccount found none) and fail with a 500 on the consent checks.
+ */
+const accountUnavailable = new interactionPolicy.Check(
+  'account_unavailable',
+  'the account of the session is no longer active',
+  'login_required',
+  (ctx) => (ctx.oidc.session?.accountId && !ctx.oidc.account ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT),
+);
+
+/**
+ * oidc-provider's prompts, with more reasons to ask for login: the session's account is no longer
+ * active, or a second factor is missing.
+ */
 function interactionPolicyWith(needsSecondFactor: ProviderDependencies['needsSecondFactor']) {
   const policy = interactionPolicy.base();
+  const loginChecks = policy.get('login')!.checks;
+  loginChecks.splice(loginChecks.findIndex((check) => check.reason === 'no_session') + 1, 0, accountUnavailable);
   if (needsSecondFactor) {
     policy.get('login')!.checks.push(
       new interactionPolicy.Check('second_factor_required', 'a second factor is required', async (ctx) =>
@@ -105,10 +121,14 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
     },
     // First-party clients (first_party: true) get their grant without a consent round trip; others
     // reuse the grant of the session, and the consent page asks for anything missing.
+    // A grant revoked under a session that stays (a password change) is replaced like a missing one.
     loadExistingGrant: async (ctx) => {
       const { oidc } = ctx;
-      const grantId = oidc.result?.consent?.grantId ?? oidc.session!.grantIdFor(oidc.client!.clientId);
-      if (grantId) return oidc.provider.Grant.find(grantId);
+      const consented = oidc.result?.consent?.grantId;
+      if (consented) return oidc.provider.Grant.find(consented);
+      const sessionGrantId = oidc.session!.grantIdFor(oidc.client!.clientId);
+      const sessionGrant = sessionGrantId ? await oidc.provider.Grant.find(sessionGrantId) : undefined;
+      if (sessionGrant) return sessionGrant;
       if (!firstParty.has(oidc.client!.clientId) || !oidc.session?.accountId) return undefined;
       const grant = new oidc.provider.Grant({ clientId: oidc.client!.clientId, accountId: oidc.session.accountId });
       grant.addOIDCScope([...oidc.requestParamOIDCScopes].join(' '));
