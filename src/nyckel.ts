@@ -12,7 +12,6 @@ import { loadCookieKeys, loadSigningKeys, deleteExpiredSigningKeys, ensureSignin
 import { createLogger, type Logger } from './logger.ts';
 import { createProvider } from './provider/provider.ts';
 import { adminApiRoutes } from './admin/routes.ts';
-import type { JWK } from 'jose';
 import { resolveMasterKey, SecretBox } from './security/crypto.ts';
 import { LoginThrottle, sweepExpiredRateLimits } from './security/login-throttle.ts';
 import { createApp } from './server/app.ts';
@@ -219,11 +218,8 @@ async function assemble(
 
   const oidcAdapter = redis ? createHybridOidcAdapter(prisma, redis.client) : undefined;
   let publishedKids = '';
-  /** The keys the provider in force signs with and publishes (the admin API verifies its tokens with them). */
-  let signingKeys: JWK[] = [];
   const buildProvider = async () => {
     const jwks = await loadSigningKeys(prisma, box);
-    signingKeys = jwks.keys;
     const built = createProvider({ settings, prisma, accounts, clients: clients.file, jwks, cookieKeys, pages, needsSecondFactor, adapter: oidcAdapter });
     publishedKids = jwks.keys.map((k) => k.kid).join(' ');
     observeProvider(built, metrics);
@@ -307,7 +303,7 @@ async function assemble(
         secondFactor: { engine, remembered },
         metrics,
       }),
-      adminApiRoutes({ settings, prisma, accounts, audit, clients, box, signingKeys: () => signingKeys, logger: logger.child({ component: 'admin-api' }), locks: { failures: failureLock, throttle } }),
+      adminApiRoutes({ settings, prisma, accounts, audit, clients, box, provider: () => provider, logger: logger.child({ component: 'admin-api' }), locks: { failures: failureLock, throttle } }),
       factorRoutes({
         provider: () => provider,
         engine,

@@ -60,7 +60,8 @@ export const oidcScopes = ['openid', 'offline_access', 'profile', 'email', 'phon
 export function providerConfiguration(deps: ProviderDependencies): Configuration {
   const { settings, accounts, clients, pages } = deps;
   // Nyckel's own admin API is one more resource server, always there (src/admin/resource.ts).
-  const allResources = [...clients.resources, adminResource(settings.issuer)];
+  const admin = adminResource(settings.issuer, settings.ttl.adminToken);
+  const allResources = [...clients.resources, admin];
   const resourceScopes = allResources.flatMap((r) => r.scopes);
   const resources = new Map(allResources.map((r) => [r.identifier, r]));
   const firstParty = new Set(clients.clients.filter((c) => c.first_party).map((c) => c.client_id));
@@ -113,8 +114,9 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
             scope: resource.scopes.join(' '),
             audience: resource.identifier,
             accessTokenTTL: resource.access_token_ttl ?? settings.ttl.accessToken,
-            accessTokenFormat: 'jwt',
-            jwt: { sign: { alg: 'ES256' } },
+            // Other APIs verify a JWT on their own; Nyckel's admin API looks its opaque tokens up, so
+            // revocation takes effect at once.
+            ...(resource === admin ? { accessTokenFormat: 'opaque' as const } : { accessTokenFormat: 'jwt' as const, jwt: { sign: { alg: 'ES256' as const } } }),
           };
         },
       },
