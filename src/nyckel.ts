@@ -51,6 +51,7 @@ import { LocalSignals, RedisSignals, type Signals } from './storage/signals.ts';
 import { Metrics } from './observability/metrics.ts';
 import { metricsRoutes } from './observability/metrics-routes.ts';
 import { observeProvider } from './observability/provider-metrics.ts';
+import { logProviderErrors } from './observability/provider-errors.ts';
 import { instrumentFactorModules } from './observability/factor-metrics.ts';
 
 export interface NyckelOptions {
@@ -223,6 +224,7 @@ async function assemble(
     const built = createProvider({ settings, prisma, accounts, clients: clients.file, jwks, cookieKeys, pages, needsSecondFactor, adapter: oidcAdapter });
     publishedKids = jwks.keys.map((k) => k.kid).join(' ');
     observeProvider(built, metrics);
+    logProviderErrors(built, logger.child({ component: 'oidc-provider' }));
     return built;
   };
   let provider = await buildProvider();

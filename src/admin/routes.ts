@@ -124,7 +124,7 @@ function jsonErrors(logger: Logger) {
         if (status === 413) error = new NyckelError('payload_too_large', 'the body is too large');
         else if (status && status >= 400 && status < 500) error = new NyckelError('invalid_request', 'the body is not valid JSON');
         else {
-          logger.error({ err: thrown }, 'admin API: unhandled error');
+          logger.error({ err: thrown, requestId: ctx.state.requestId as string | undefined }, 'admin API: unhandled error');
           error = new NyckelError('server_error', 'internal error');
         }
       }
