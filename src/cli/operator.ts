@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
-import { Accounts, emailSchema } from '../accounts/accounts.ts';
+import { emailSchema, type Accounts } from '../accounts/accounts.ts';
 import { AuditLog } from '../accounts/audit.ts';
 import type { Settings } from '../config/settings.ts';
 import type { Database } from '../storage/db.ts';
