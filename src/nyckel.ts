@@ -4,6 +4,7 @@ import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { Accounts } from './accounts/accounts.ts';
 import { AuditLog } from './accounts/audit.ts';
+import { databaseOnly, revokeGrantsInRedis } from './accounts/revoke-access.ts';
 import { readClientsFile, type ClientsFile } from './clients/clients-file.ts';
 import { ClientDirectory } from './clients/directory.ts';
 import type { Settings } from './config/settings.ts';
@@ -11,7 +12,6 @@ import { loadCookieKeys, loadSigningKeys, deleteExpiredSigningKeys, ensureSignin
 import { createLogger, type Logger } from './logger.ts';
 import { createProvider } from './provider/provider.ts';
 import { adminApiRoutes } from './admin/routes.ts';
-import type { JWK } from 'jose';
 import { resolveMasterKey, SecretBox } from './security/crypto.ts';
 import { LoginThrottle, sweepExpiredRateLimits } from './security/login-throttle.ts';
 import { createApp } from './server/app.ts';
@@ -57,6 +57,7 @@ import { LocalSignals, RedisSignals, type Signals } from './storage/signals.ts';
 import { Metrics } from './observability/metrics.ts';
 import { metricsRoutes } from './observability/metrics-routes.ts';
 import { observeProvider } from './observability/provider-metrics.ts';
+import { logProviderErrors } from './observability/provider-errors.ts';
 import { instrumentFactorModules } from './observability/factor-metrics.ts';
 
 export interface NyckelOptions {
@@ -185,7 +186,7 @@ async function assemble(
   const cookieKeys = await loadCookieKeys(prisma, box);
 
   const audit = new AuditLog(prisma, logger);
-  const accounts = new Accounts(prisma, audit, settings.argon2);
+  const accounts = new Accounts(prisma, audit, settings.argon2, redis ? revokeGrantsInRedis(redis.client, (details, message) => logger.warn(details, message)) : databaseOnly);
   const throttle = new LoginThrottle(counters, settings.loginThrottle);
   const clients = new ClientDirectory(clientsFile);
   const views = new Views();
@@ -231,14 +232,12 @@ async function assemble(
   const oidcAtRest = new OidcAtRest(box);
   const oidcAdapter = redis ? createHybridOidcAdapter(prisma, redis.client, oidcAtRest) : createOidcAdapter(prisma, { atRest: oidcAtRest });
   let publishedKids = '';
-  /** The keys the provider in force signs with and publishes (the admin API verifies its tokens with them). */
-  let signingKeys: JWK[] = [];
   const buildProvider = async () => {
     const jwks = await loadSigningKeys(prisma, box);
-    signingKeys = jwks.keys;
     const built = createProvider({ settings, prisma, accounts, clients: clients.file, jwks, cookieKeys, pages, needsSecondFactor, adapter: oidcAdapter });
     publishedKids = jwks.keys.map((k) => k.kid).join(' ');
     observeProvider(built, metrics);
+    logProviderErrors(built, logger.child({ component: 'oidc-provider' }));
     return built;
   };
   let provider = await buildProvider();
@@ -320,7 +319,7 @@ async function assemble(
         flow,
         metrics,
       }),
-      adminApiRoutes({ settings, prisma, accounts, audit, clients, box, signingKeys: () => signingKeys, logger: logger.child({ component: 'admin-api' }), locks: { failures: failureLock, throttle } }),
+      adminApiRoutes({ settings, prisma, accounts, audit, clients, box, provider: () => provider, logger: logger.child({ component: 'admin-api' }), locks: { failures: failureLock, throttle } }),
       factorRoutes({
         provider: () => provider,
         engine,

@@ -750,7 +750,8 @@ export function accountRoutes(deps: AccountRouteDependencies): Router {
     if (input.password !== input.confirm) return renderPassword(ctx, v, { error: t('account.password_mismatch'), status: 400 });
     const problem = checkPassword(input.password, { email: v.user.email });
     if (problem) return renderPassword(ctx, v, { error: t(`account.password_problem.${problem}`), status: 400 });
-    await deps.accounts.setPassword(v.user.email, input.password, { actor: 'user', ...auditContext(ctx) });
+    // Other sessions end and relying parties' tokens are revoked; this browser stays signed in.
+    await deps.accounts.setPassword(v.user.email, input.password, { actor: 'user', keepSessionUid: await sessions.providerSessionUid(ctx), ...auditContext(ctx) });
     await deps.notifier.notify(v.user, v.locale, 'password_changed');
     ctx.status = 303;
     ctx.redirect('/account?done=password_changed');
@@ -817,12 +818,13 @@ export function accountRoutes(deps: AccountRouteDependencies): Router {
     if (!/^\d{4,10}$/.test(code)) return renderLostDeviceCode(ctx, v, ctx.params.challengeId, { error: translator(v.locale)('factor_errors.format'), status: 400 });
     const outcome = firstUseOnly(await emailCodeModule().verify(v.factorCtx, { challengeId: ctx.params.challengeId, code }));
     if (outcome.status !== 'verified') return renderLostDeviceCode(ctx, v, ctx.params.challengeId, failure(ctx, v, outcome));
-    const removed = await resetSecondFactors(prisma, audit, v.user.id, {
-      reason: 'the user deleted all their devices (lost device)',
-      actor: 'user',
-      keepSessionUid: await sessions.providerSessionUid(ctx),
-      ...auditContext(ctx),
-    });
+    const removed = await resetSecondFactors(
+      prisma,
+      audit,
+      v.user.id,
+      { reason: 'the user deleted all their devices (lost device)', actor: 'user', keepSessionUid: await sessions.providerSessionUid(ctx), ...auditContext(ctx) },
+      deps.accounts.revokeElsewhere,
+    );
     // The user may now enrol again without a second factor, in this session.
     sessions.write(ctx, { ...v.session, noFactorAtSignIn: true, seenAt: Date.now() });
     await deps.notifier.notify(v.user, v.locale, 'devices_deleted', { count: removed.factors + removed.phones });

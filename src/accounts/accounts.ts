@@ -6,6 +6,7 @@ import type { PrismaClient } from '../storage/db.ts';
 import type { User } from '../generated/prisma/client.ts';
 import { checkPassword, normalisePassword, passwordProblemText } from './password-policy.ts';
 import type { AuditContext, AuditLog } from './audit.ts';
+import { databaseOnly, revokedCounts, revokeUserAccess, type RevokeGrantsElsewhere } from './revoke-access.ts';
 
 export const supportedLocales = ['sv', 'da', 'en'] as const;
 export type Locale = (typeof supportedLocales)[number];
@@ -50,6 +51,8 @@ export class Accounts {
     private readonly prisma: PrismaClient,
     private readonly audit: AuditLog,
     argon2: Argon2Settings,
+    /** Where revoked grants' tokens outside the database go (Redis, when the nodes use it). */
+    readonly revokeElsewhere: RevokeGrantsElsewhere = databaseOnly,
   ) {
     // 2 is Algorithm.Argon2id (a const enum, which isolated modules cannot read).
     this.hashOptions = { algorithm: 2 as Algorithm, memoryCost: argon2.memoryCost, timeCost: argon2.timeCost, parallelism: 1 };
@@ -117,28 +120,43 @@ export class Accounts {
     return ok && user.status === 'active' ? user : null;
   }
 
-  async setPassword(email: string, password: string, context: AuditContext & { actor?: string } = {}): Promise<User> {
+  /**
+   * A new password ends the user's other sessions and revokes what relying parties hold (grants,
+   * refresh and access tokens) and every remembered browser ("don't ask again"), in one transaction.
+   * `keepSessionUid`: the session the user changed it from (the account pages), which stays.
+   */
+  async setPassword(email: string, password: string, context: AuditContext & { actor?: string; keepSessionUid?: string } = {}): Promise<User> {
     const user = await this.requireByEmail(email);
     this.assertAcceptablePassword(password, user.email);
     const passwordHash = await this.hashPassword(password);
-    // A new password also revokes every remembered browser ("don't ask again") of the user.
-    const [updated] = await this.prisma.$transaction([
-      this.prisma.user.update({ where: { id: user.id }, data: { passwordHash, passwordChangedAt: new Date() } }),
-      this.prisma.rememberedBrowser.updateMany({ where: { userId: user.id, revokedAt: null }, data: { revokedAt: new Date() } }),
-    ]);
-    await this.audit.record('user.password_changed', { userId: user.id, data: { actor: context.actor ?? 'unknown' }, ...context });
+    const { keepSessionUid, ...auditContext } = context;
+    const { updated, revoked } = await this.prisma.$transaction(async (tx) => {
+      const updated = await tx.user.update({ where: { id: user.id }, data: { passwordHash, passwordChangedAt: new Date() } });
+      await tx.rememberedBrowser.updateMany({ where: { userId: user.id, revokedAt: null }, data: { revokedAt: new Date() } });
+      const revoked = await revokeUserAccess(tx, user.id, { keepSessionUid });
+      await this.audit.within(tx).record('user.password_changed', { userId: user.id, data: { actor: context.actor ?? 'unknown', ...revokedCounts(revoked) }, ...auditContext });
+      return { updated, revoked };
+    });
+    await this.revokeElsewhere(revoked.grantIds);
     return updated;
   }
 
+  /** Disabling ends every session of the user and revokes every grant and token relying parties hold. */
   async setStatus(email: string, status: 'active' | 'disabled', context: AuditContext & { actor?: string } = {}) {
     const user = await this.requireByEmail(email);
-    const updated = await this.prisma.user.update({ where: { id: user.id }, data: { status } });
-    if (status === 'disabled') {
-      // Sessions and tokens of a disabled user stop working: findAccount refuses them from now on.
-      await this.audit.record('user.disabled', { userId: user.id, data: { actor: context.actor ?? 'unknown' }, ...context });
-    } else {
-      await this.audit.record('user.enabled', { userId: user.id, data: { actor: context.actor ?? 'unknown' }, ...context });
+    const data = { actor: context.actor ?? 'unknown' };
+    if (status === 'active') {
+      const updated = await this.prisma.user.update({ where: { id: user.id }, data: { status } });
+      await this.audit.record('user.enabled', { userId: user.id, data, ...context });
+      return updated;
     }
+    const { updated, revoked } = await this.prisma.$transaction(async (tx) => {
+      const updated = await tx.user.update({ where: { id: user.id }, data: { status } });
+      const revoked = await revokeUserAccess(tx, user.id);
+      await this.audit.within(tx).record('user.disabled', { userId: user.id, data: { ...data, ...revokedCounts(revoked) }, ...context });
+      return { updated, revoked };
+    });
+    await this.revokeElsewhere(revoked.grantIds);
     return updated;
   }
 

@@ -1,6 +1,7 @@
 import { NyckelError } from '../errors.ts';
 import type { PrismaClient } from '../storage/db.ts';
 import type { AuditContext, AuditLog } from './audit.ts';
+import { revokeUserAccess, type RevokeGrantsElsewhere } from './revoke-access.ts';
 
 export interface ResetFactorsOptions extends AuditContext {
   /** Why (a help-desk ticket, "lost phone", …): kept in the audit event. Required. */
@@ -18,20 +19,29 @@ export interface ResetFactorsResult {
   rememberedBrowsers: number;
   challenges: number;
   sessions: number;
+  /** Grants of relying parties revoked, with their refresh tokens, access tokens and codes. */
+  grants: number;
 }
 
 /**
  * Puts a user back to "password only": every second-factor enrolment, phone number, remembered
- * browser, pending factor challenge and sign-in session goes, in one transaction with its audit
- * event, so a failure leaves everything as it was. Email addresses stay (they are contact details,
- * and the way the user is reached to enrol again). Used by the CLI, the admin API and the user's own
- * "delete all my devices".
+ * browser, pending factor challenge, sign-in session and grant of a relying party (with its refresh
+ * and access tokens) goes, in one transaction with its audit event, so a failure leaves everything
+ * as it was (tokens kept in Redis are cleared by `revokeElsewhere` right after). Email addresses
+ * stay (they are contact details, and the way the user is reached to enrol again). Used by the CLI,
+ * the admin API and the user's own "delete all my devices".
  */
-export async function resetSecondFactors(prisma: PrismaClient, audit: AuditLog, userId: string, options: ResetFactorsOptions): Promise<ResetFactorsResult> {
+export async function resetSecondFactors(
+  prisma: PrismaClient,
+  audit: AuditLog,
+  userId: string,
+  options: ResetFactorsOptions,
+  revokeElsewhere: RevokeGrantsElsewhere,
+): Promise<ResetFactorsResult> {
   const reason = options.reason.trim();
   if (!reason) throw new NyckelError('invalid_input', 'a reason is required to reset the second factors of a user');
   const now = new Date();
-  return prisma.$transaction(async (tx) => {
+  const { result, grantIds } = await prisma.$transaction(async (tx) => {
     // Lock the user row: a parallel enrolment waits for the reset instead of slipping in between.
     const locked = await tx.$queryRaw<Array<{ id: string }>>`SELECT id FROM users WHERE id = ${userId}::uuid FOR UPDATE`;
     if (locked.length === 0) throw new NyckelError('not_found', 'no such user');
@@ -39,20 +49,14 @@ export async function resetSecondFactors(prisma: PrismaClient, audit: AuditLog, 
     const phones = await tx.userPhone.deleteMany({ where: { userId } });
     const browsers = await tx.rememberedBrowser.updateMany({ where: { userId, revokedAt: null }, data: { revokedAt: now } });
     const challenges = await tx.factorChallenge.deleteMany({ where: { userId, consumedAt: null } });
-    const sessions = await tx.oidcModel.deleteMany({
-      where: {
-        type: 'Session',
-        payload: { path: ['accountId'], equals: userId },
-        // (uid <> x is NULL for a row without a uid: name that case, or it would be kept.)
-        ...(options.keepSessionUid ? { OR: [{ uid: null }, { uid: { not: options.keepSessionUid } }] } : {}),
-      },
-    });
+    const revoked = await revokeUserAccess(tx, userId, { keepSessionUid: options.keepSessionUid });
     const result: ResetFactorsResult = {
       factors: factors.count,
       phones: phones.count,
       rememberedBrowsers: browsers.count,
       challenges: challenges.count,
-      sessions: sessions.count,
+      sessions: revoked.sessions,
+      grants: revoked.grants,
     };
     await audit.within(tx).record('user.factors_reset', {
       userId,
@@ -60,6 +64,8 @@ export async function resetSecondFactors(prisma: PrismaClient, audit: AuditLog, 
       userAgent: options.userAgent,
       data: { reason, actor: options.actor, removed: result },
     });
-    return result;
+    return { result, grantIds: revoked.grantIds };
   });
+  await revokeElsewhere(grantIds);
+  return result;
 }

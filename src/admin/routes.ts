@@ -1,7 +1,6 @@
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
-import type { JWK } from 'jose';
 import { z, ZodError } from 'zod';
 import { emailSchema, supportedLocales, type Accounts } from '../accounts/accounts.ts';
 import type { AuditContext, AuditLog } from '../accounts/audit.ts';
@@ -18,7 +17,7 @@ import { bindPersonalNumber, unbindPersonalNumber } from '../factors/bankid/bind
 import { parsePersonalNumber, type PersonalNumberProblem } from '../factors/bankid/personal-number.ts';
 import type { SecretBox } from '../security/crypto.ts';
 import { auditTail, setSignInEmail, unlockUser, userDetails, type AccountLocks } from './operations.ts';
-import { adminTokenVerifier, BearerError, type AdminCaller } from './token.ts';
+import { adminTokenVerifier, BearerError, type AdminCaller, type TokenStore } from './token.ts';
 
 export const ADMIN_PREFIX = '/admin/v1';
 
@@ -47,8 +46,8 @@ export interface AdminDependencies {
   clients: ClientDirectory;
   /** Seals BankID personal numbers at rest. */
   box: SecretBox;
-  /** The signing keys in force (private JWKs as loaded; only their public parts are used). */
-  signingKeys: () => JWK[];
+  /** The provider in force, whose client_credentials tokens the API takes. */
+  provider: TokenStore;
   logger: Logger;
   /** The failure and password counters an operator sees and lifts. */
   locks: AccountLocks;
@@ -125,7 +124,7 @@ function jsonErrors(logger: Logger) {
         if (status === 413) error = new NyckelError('payload_too_large', 'the body is too large');
         else if (status && status >= 400 && status < 500) error = new NyckelError('invalid_request', 'the body is not valid JSON');
         else {
-          logger.error({ err: thrown }, 'admin API: unhandled error');
+          logger.error({ err: thrown, requestId: ctx.state.requestId as string | undefined }, 'admin API: unhandled error');
           error = new NyckelError('server_error', 'internal error');
         }
       }
@@ -139,7 +138,7 @@ function jsonErrors(logger: Logger) {
 export function adminApiRoutes(deps: AdminDependencies): Router<AdminState> {
   const { prisma, accounts, audit, settings, box } = deps;
   const router = new Router<AdminState>({ prefix: ADMIN_PREFIX });
-  const verify = adminTokenVerifier({ issuer: settings.issuer, signingKeys: deps.signingKeys, clients: deps.clients });
+  const verify = adminTokenVerifier({ issuer: settings.issuer, tokens: deps.provider, clients: deps.clients });
   const json = bodyParser({ enableTypes: ['json'], jsonLimit: `${settings.maxBodyBytes}b`, encoding: 'utf-8' });
 
   router.use(jsonErrors(deps.logger));
@@ -223,7 +222,7 @@ export function adminApiRoutes(deps: AdminDependencies): Router<AdminState> {
   router.post('/users/:id/reset-factors', async (ctx) => {
     const input = parse(bodies.reason, await body(ctx));
     const user = await requireUser(ctx.params.id);
-    const removed = await resetSecondFactors(prisma, audit, user.id, { reason: input.reason, ...context(ctx) });
+    const removed = await resetSecondFactors(prisma, audit, user.id, { reason: input.reason, ...context(ctx) }, accounts.revokeElsewhere);
     ctx.body = { removed };
   });
 

@@ -1,6 +1,6 @@
-import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JWK, type JWTVerifyGetKey } from 'jose';
+import { decodeJwt } from 'jose';
+import type Provider from 'oidc-provider';
 import type { ClientDirectory } from '../clients/directory.ts';
-import { signingAlgorithms } from '../keys/signing-keys.ts';
 import { ADMIN_SCOPE, adminResourceIdentifier } from './resource.ts';
 
 /** A refused bearer token: 401 invalid_token, or 403 insufficient_scope (RFC 6750 §3.1). */
@@ -30,50 +30,40 @@ export interface AdminCaller {
   clientId: string;
 }
 
-const PRIVATE_MEMBERS = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth']);
+/** What the admin API needs of oidc-provider: its stored client_credentials tokens. */
+export type TokenStore = () => Pick<Provider, 'ClientCredentials'>;
+
+const audienceOf = (aud: string | string[] | undefined) => (Array.isArray(aud) ? aud : aud ? [aud] : []);
+
+/** A JWT from Nyckel for another API: said so, to help a caller who asked for the wrong resource. */
+function isOtherApisJwt(token: string, audience: string): boolean {
+  try {
+    return !audienceOf(decodeJwt(token).aud).includes(audience);
+  } catch {
+    return false;
+  }
+}
 
 /**
- * Checks an access token of the admin API: a JWT signed by one of Nyckel's own published keys
- * (read per request, so rotation and the keys' retirement apply at once), issued by this issuer for
- * the admin resource, unexpired, to a client that is still in the clients file, with the admin scope.
+ * Checks an access token of the admin API: an opaque client_credentials token that oidc-provider still
+ * keeps (so one revoked at /token/revocation, or expired, is refused at once), issued for the admin
+ * resource, to a client that is still in the clients file, with the admin scope.
  */
-export function adminTokenVerifier(deps: { issuer: string; signingKeys: () => JWK[]; clients: ClientDirectory }) {
+export function adminTokenVerifier(deps: { issuer: string; tokens: TokenStore; clients: ClientDirectory }) {
   const audience = adminResourceIdentifier(deps.issuer);
-  let cached: { kids: string; keySet: JWTVerifyGetKey } | undefined;
-  const keySet = () => {
-    const keys = deps.signingKeys();
-    const kids = keys.map((key) => key.kid).join(' ');
-    if (cached?.kids !== kids) {
-      const publicKeys = keys.map((key) => Object.fromEntries(Object.entries(key).filter(([name]) => !PRIVATE_MEMBERS.has(name))) as JWK);
-      cached = { kids, keySet: createLocalJWKSet({ keys: publicKeys }) };
-    }
-    return cached.keySet;
-  };
+  const notForThisApi = () => new BearerError('invalid_token', `the access token is not for this API (request it with resource=${audience})`);
 
   return async function verify(authorization: string | undefined): Promise<AdminCaller> {
     const match = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i.exec(authorization ?? '');
     if (!match) throw new BearerError('invalid_token', 'an access token is required (Authorization: Bearer <token>)');
-    let payload;
-    try {
-      ({ payload } = await jwtVerify(match[1], keySet(), {
-        issuer: deps.issuer,
-        audience,
-        typ: 'at+jwt',
-        algorithms: [...signingAlgorithms],
-        requiredClaims: ['exp', 'client_id'],
-      }));
-    } catch (error) {
-      if (error instanceof joseErrors.JWTExpired) throw new BearerError('invalid_token', 'the access token has expired');
-      if (error instanceof joseErrors.JWTClaimValidationFailed && error.claim === 'aud') {
-        throw new BearerError('invalid_token', `the access token is not for this API (request it with resource=${audience})`);
-      }
-      if (error instanceof joseErrors.JOSEError) throw new BearerError('invalid_token', 'the access token is not valid');
-      throw error;
+    const token = await deps.tokens().ClientCredentials.find(match[1]);
+    if (!token) {
+      if (isOtherApisJwt(match[1], audience)) throw notForThisApi();
+      throw new BearerError('invalid_token', 'the access token is not valid (unknown, expired or revoked)');
     }
-    const clientId = typeof payload.client_id === 'string' ? payload.client_id : '';
-    if (!deps.clients.get(clientId)) throw new BearerError('invalid_token', 'the client of this access token is no longer configured');
-    const scopes = typeof payload.scope === 'string' ? payload.scope.split(' ') : [];
-    if (!scopes.includes(ADMIN_SCOPE)) throw new BearerError('insufficient_scope', `the access token lacks the ${ADMIN_SCOPE} scope`);
-    return { clientId };
+    if (!audienceOf(token.aud).includes(audience)) throw notForThisApi();
+    if (!deps.clients.get(token.clientId ?? '')) throw new BearerError('invalid_token', 'the client of this access token is no longer configured');
+    if (!token.scopes.has(ADMIN_SCOPE)) throw new BearerError('insufficient_scope', `the access token lacks the ${ADMIN_SCOPE} scope`);
+    return { clientId: token.clientId! };
   };
 }

@@ -4,6 +4,10 @@ import { ClientsFileError } from '../clients/clients-file.ts';
 import { loadSettings, SettingsError, type Settings } from '../config/settings.ts';
 import { NyckelError } from '../errors.ts';
 import type { Database } from '../storage/db.ts';
+import type { RedisStore } from '../storage/redis.ts';
+import { Accounts } from '../accounts/accounts.ts';
+import { AuditLog } from '../accounts/audit.ts';
+import { revokeGrantsInRedis } from '../accounts/revoke-access.ts';
 
 /** The actor recorded in audit events caused by the CLI. */
 export const CLI_ACTOR = 'cli';
@@ -37,6 +41,32 @@ export async function withDatabase<T>(config: Settings, work: (db: Database) => 
   } finally {
     await db.close();
   }
+}
+
+export type LazyRedis = Awaited<ReturnType<typeof lazyRedis>>;
+
+/** Opens Redis only for a command that needs it (counters, revoked grants), and only when the nodes use it. */
+export async function lazyRedis(config: Settings) {
+  let store: Promise<RedisStore> | undefined;
+  return {
+    client: async () => {
+      if (!config.redis) return undefined;
+      store ??= Promise.all([import('../storage/redis.ts'), import('pino')]).then(([{ openRedis }, { default: pino }]) => openRedis(config.redis!, pino({ level: 'silent' })));
+      return (await store).client;
+    },
+    close: async () => {
+      if (store) await (await store).close();
+    },
+  };
+}
+
+/**
+ * Accounts for a command that may revoke a user's access (disable, set-password, reset-factors): the
+ * tokens the nodes keep in Redis go too.
+ */
+export function cliAccounts(db: Database, config: Settings, redis: LazyRedis): Accounts {
+  const warn = (_details: Record<string, unknown>, message: string) => console.error(`nyckel: warning: ${message}`);
+  return new Accounts(db.prisma, new AuditLog(db.prisma), config.argon2, revokeGrantsInRedis(redis.client, warn));
 }
 
 /** Opens (without migrating) the database named by the settings; the storage code loads only now. */

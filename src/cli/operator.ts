@@ -1,15 +1,11 @@
 import fs from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
-import { Accounts, emailSchema } from '../accounts/accounts.ts';
+import { emailSchema, type Accounts } from '../accounts/accounts.ts';
 import { AuditLog } from '../accounts/audit.ts';
 import type { Settings } from '../config/settings.ts';
 import type { Database } from '../storage/db.ts';
-import type { RedisStore } from '../storage/redis.ts';
 import type { AccountLocks } from '../admin/operations.ts';
-import pino from 'pino';
-
-const quietLogger = pino({ level: 'silent' });
-import { CLI_ACTOR, CliError, parseValue, settings, table, withDatabase } from './common.ts';
+import { cliAccounts, CLI_ACTOR, CliError, lazyRedis, parseValue, settings, table, withDatabase } from './common.ts';
 
 /** The help-desk commands: `users show|set-email|reset-factors|unlock|import` and `audit tail`. */
 
@@ -32,26 +28,11 @@ function asOperator<T>(work: (op: Operator) => Promise<T>): Promise<T> {
         const { accountLocks } = await import('../admin/operations.ts');
         return accountLocks(config, { prisma: db.prisma, redis: await redis.client() });
       };
-      return await work({ config, db, audit, accounts: new Accounts(db.prisma, audit, config.argon2), locks });
+      return await work({ config, db, audit, accounts: cliAccounts(db, config, redis), locks });
     } finally {
       await redis.close();
     }
   });
-}
-
-/** Opens Redis only for a command that reads counters, and only when the nodes use it. */
-async function lazyRedis(config: Settings) {
-  let store: Promise<RedisStore> | undefined;
-  return {
-    client: async () => {
-      if (!config.redis) return undefined;
-      store ??= import('../storage/redis.ts').then(({ openRedis }) => openRedis(config.redis!, quietLogger));
-      return (await store).client;
-    },
-    close: async () => {
-      if (store) await (await store).close();
-    },
-  };
 }
 
 const at = (iso: string | null) => (iso ? iso.replace(/\.\d{3}Z$/, 'Z') : '-');
@@ -124,18 +105,19 @@ export function registerOperatorUserCommands(users: Command) {
 
   users
     .command('reset-factors <email>')
-    .description('remove every second factor, phone, remembered browser and session of a user (they enrol again at the next sign-in)')
+    .description('remove every second factor, phone, remembered browser, session and relying-party grant of a user (they enrol again at the next sign-in)')
     .option('--reason <text>', 'why (kept in the audit log): required')
     .action(async (email: string, options: { reason?: string }) => {
       const reason = options.reason?.trim();
       if (!reason) throw new CliError('--reason "…" is required: say why the factors are reset (it is kept in the audit log)');
       const { resetSecondFactors } = await import('../accounts/reset-factors.ts');
       const removed = await asOperator(async ({ db, audit, accounts }) =>
-        resetSecondFactors(db.prisma, audit, (await accounts.requireByEmail(email)).id, { reason, actor: CLI_ACTOR }),
+        resetSecondFactors(db.prisma, audit, (await accounts.requireByEmail(email)).id, { reason, actor: CLI_ACTOR }, accounts.revokeElsewhere),
       );
       console.log(
         `reset ${email.trim().toLowerCase()}: removed ${removed.factors} second factor(s), ${removed.phones} phone(s), ` +
-          `${removed.rememberedBrowsers} remembered browser(s), ${removed.challenges} pending challenge(s) and ${removed.sessions} session(s); ` +
+          `${removed.rememberedBrowsers} remembered browser(s), ${removed.challenges} pending challenge(s), ${removed.sessions} session(s) ` +
+          `and ${removed.grants} relying-party grant(s); ` +
           'the user enrols again at the next sign-in',
       );
     });

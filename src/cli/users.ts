@@ -4,10 +4,18 @@ import { AuditLog } from '../accounts/audit.ts';
 import type { Settings } from '../config/settings.ts';
 import type { Database } from '../storage/db.ts';
 import { registerOperatorUserCommands } from './operator.ts';
-import { assertAcceptablePassword, CLI_ACTOR, parseValue, readPasswordFromStdin, settings, table, withDatabase } from './common.ts';
+import { assertAcceptablePassword, cliAccounts, CLI_ACTOR, lazyRedis, parseValue, readPasswordFromStdin, settings, table, withDatabase } from './common.ts';
 
+/** Runs `work` with the accounts of the configured database (and Redis, if a revocation needs it). */
 function withAccounts<T>(config: Settings, work: (accounts: Accounts) => Promise<T>): Promise<T> {
-  return withDatabase(config, (db: Database) => work(new Accounts(db.prisma, new AuditLog(db.prisma), config.argon2)));
+  return withDatabase(config, async (db: Database) => {
+    const redis = await lazyRedis(config);
+    try {
+      return await work(cliAccounts(db, config, redis));
+    } finally {
+      await redis.close();
+    }
+  });
 }
 
 const timestamp = (date: Date) => date.toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -84,7 +92,7 @@ export function registerUserCommands(program: Command) {
 
   users
     .command('set-password <email>')
-    .description("replace a user's password")
+    .description("replace a user's password (their sessions end and relying parties' tokens are revoked)")
     .requiredOption('--password-stdin', 'read the password from stdin (one trailing newline is dropped)')
     .action(async (email: string) => {
       const config = settings();

@@ -44,6 +44,7 @@ export const settingsSchema = z
     NYCKEL_ID_TOKEN_TTL: seconds.default(3600),
     NYCKEL_REFRESH_TOKEN_TTL: seconds.default(30 * 24 * 3600),
     NYCKEL_AUTHORIZATION_CODE_TTL: seconds.default(60),
+    NYCKEL_ADMIN_TOKEN_TTL: z.coerce.number().int().min(60).max(3600).default(600),
     NYCKEL_LOGIN_FAILURES_PER_ACCOUNT: z.coerce.number().int().positive().default(10),
     NYCKEL_LOGIN_FAILURES_PER_IP: z.coerce.number().int().positive().default(100),
     NYCKEL_LOGIN_FAILURE_WINDOW: seconds.default(15 * 60),
@@ -167,6 +168,8 @@ export interface Settings {
     idToken: number;
     refreshToken: number;
     authorizationCode: number;
+    /** Access tokens of the admin API (opaque, revocable). */
+    adminToken: number;
   };
   loginThrottle: { perAccount: number; perIp: number; windowSeconds: number };
   /** How long requests in flight may take to finish after a shutdown signal. */
@@ -288,6 +291,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       idToken: raw.NYCKEL_ID_TOKEN_TTL,
       refreshToken: raw.NYCKEL_REFRESH_TOKEN_TTL,
       authorizationCode: raw.NYCKEL_AUTHORIZATION_CODE_TTL,
+      adminToken: raw.NYCKEL_ADMIN_TOKEN_TTL,
     },
     loginThrottle: {
       perAccount: raw.NYCKEL_LOGIN_FAILURES_PER_ACCOUNT,

@@ -26,9 +26,25 @@ export interface ProviderDependencies {
   needsSecondFactor?: (ctx: KoaContextWithOIDC) => Promise<boolean>;
 }
 
-/** oidc-provider's prompts, with one more reason to ask for login: a second factor is missing. */
+/**
+ * A session whose account is gone or disabled asks for a fresh sign-in: oidc-provider would otherwise
+ * go on without an account (findAccount found none) and fail with a 500 on the consent checks.
+ */
+const accountUnavailable = new interactionPolicy.Check(
+  'account_unavailable',
+  'the account of the session is no longer active',
+  'login_required',
+  (ctx) => (ctx.oidc.session?.accountId && !ctx.oidc.account ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT),
+);
+
+/**
+ * oidc-provider's prompts, with more reasons to ask for login: the session's account is no longer
+ * active, or a second factor is missing.
+ */
 function interactionPolicyWith(needsSecondFactor: ProviderDependencies['needsSecondFactor']) {
   const policy = interactionPolicy.base();
+  const loginChecks = policy.get('login')!.checks;
+  loginChecks.splice(loginChecks.findIndex((check) => check.reason === 'no_session') + 1, 0, accountUnavailable);
   if (needsSecondFactor) {
     policy.get('login')!.checks.push(
       new interactionPolicy.Check('second_factor_required', 'a second factor is required', async (ctx) =>
@@ -45,7 +61,8 @@ export const oidcScopes = ['openid', 'offline_access', 'profile', 'email', 'phon
 export function providerConfiguration(deps: ProviderDependencies): Configuration {
   const { settings, accounts, clients, pages } = deps;
   // Nyckel's own admin API is one more resource server, always there (src/admin/resource.ts).
-  const allResources = [...clients.resources, adminResource(settings.issuer)];
+  const admin = adminResource(settings.issuer, settings.ttl.adminToken);
+  const allResources = [...clients.resources, admin];
   const resourceScopes = allResources.flatMap((r) => r.scopes);
   const resources = new Map(allResources.map((r) => [r.identifier, r]));
   const firstParty = new Set(clients.clients.filter((c) => c.first_party).map((c) => c.client_id));
@@ -98,18 +115,23 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
             scope: resource.scopes.join(' '),
             audience: resource.identifier,
             accessTokenTTL: resource.access_token_ttl ?? settings.ttl.accessToken,
-            accessTokenFormat: 'jwt',
-            jwt: { sign: { alg: 'ES256' } },
+            // Other APIs verify a JWT on their own; Nyckel's admin API looks its opaque tokens up, so
+            // revocation takes effect at once.
+            ...(resource === admin ? { accessTokenFormat: 'opaque' as const } : { accessTokenFormat: 'jwt' as const, jwt: { sign: { alg: 'ES256' as const } } }),
           };
         },
       },
     },
     // First-party clients (first_party: true) get their grant without a consent round trip; others
     // reuse the grant of the session, and the consent page asks for anything missing.
+    // A grant revoked under a session that stays (a password change) is replaced like a missing one.
     loadExistingGrant: async (ctx) => {
       const { oidc } = ctx;
-      const grantId = oidc.result?.consent?.grantId ?? oidc.session!.grantIdFor(oidc.client!.clientId);
-      if (grantId) return oidc.provider.Grant.find(grantId);
+      const consented = oidc.result?.consent?.grantId;
+      if (consented) return oidc.provider.Grant.find(consented);
+      const sessionGrantId = oidc.session!.grantIdFor(oidc.client!.clientId);
+      const sessionGrant = sessionGrantId ? await oidc.provider.Grant.find(sessionGrantId) : undefined;
+      if (sessionGrant) return sessionGrant;
       if (!firstParty.has(oidc.client!.clientId) || !oidc.session?.accountId) return undefined;
       const grant = new oidc.provider.Grant({ clientId: oidc.client!.clientId, accountId: oidc.session.accountId });
       grant.addOIDCScope([...oidc.requestParamOIDCScopes].join(' '));

@@ -9,6 +9,7 @@ import { interactionsDir } from '../i18n/i18n.ts';
 import type { Logger } from '../logger.ts';
 import { errorHandler } from './error-handler.ts';
 import { httpMetrics } from '../observability/http-metrics.ts';
+import { requestIds } from '../observability/request-id.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { PageRenderer } from './pages.ts';
 import { pinnedToIssuer } from './issuer-origin.ts';
@@ -84,6 +85,7 @@ export function createApp(deps: AppDependencies): Koa {
   app.proxy = deps.trustProxy;
   app.keys = deps.cookieKeys;
   app.silent = true;
+  app.use(requestIds({ trustProxy: deps.trustProxy }));
   app.use(pinnedToIssuer(deps.issuer));
   if (deps.metrics) app.use(httpMetrics(deps.metrics));
   app.use(securityHeaders(deps.issuer));

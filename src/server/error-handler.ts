@@ -39,7 +39,7 @@ export function errorHandler(pages: PageRenderer, logger: Logger, metrics?: Metr
       await next();
       if (ctx.status === 404 && ctx.body === undefined && ctx.respond !== false) throw new NyckelError('not_found');
     } catch (thrown) {
-      const error = toNyckelError(thrown, logger);
+      const error = toNyckelError(thrown, logger.child({ requestId: ctx.state.requestId as string | undefined }));
       if (error.code === 'rate_limited') metrics?.rateLimitRefused('other');
       if (ctx.accepts('html', 'json') === 'json') {
         ctx.status = error.status;

@@ -28,6 +28,13 @@ return redis.call('HSETNX', KEYS[1], 'consumed', ARGV[1])
 
 const modelKey = (type: string, id: string) => `oidc:${type}:${id}`;
 const grantKey = (grantId: string) => `oidc:grant:${grantId}`;
+
+/** Deletes every Redis model of a grant (grant ids are kept in clear: they are no credential). */
+export async function revokeGrantInRedis(redis: Redis, grantId: string): Promise<void> {
+  const keys = await redis.smembers(grantKey(grantId));
+  // Every Redis model of the grant is in this one set; members are unprefixed keys, as written.
+  await redis.del(grantKey(grantId), ...keys);
+}
 const uidKey = (type: string, uid: string) => `oidc:${type}:uid:${uid}`;
 const userCodeKey = (type: string, userCode: string) => `oidc:${type}:userCode:${userCode}`;
 
@@ -103,9 +110,7 @@ export class RedisOidcModel implements Adapter, OnceDestroyable {
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
-    const keys = await this.redis.smembers(grantKey(grantId));
-    // Every Redis model of the grant is in this one set; members are unprefixed keys, as written.
-    await this.redis.del(grantKey(grantId), ...keys);
+    await revokeGrantInRedis(this.redis, grantId);
   }
 
   async consume(id: string): Promise<void> {

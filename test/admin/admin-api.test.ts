@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { decodeJwt, SignJWT, generateKeyPair } from 'jose';
 import { FormBrowser } from '../support/browser.ts';
@@ -61,8 +61,32 @@ beforeAll(async () => {
 afterAll(() => nyckel?.stop());
 
 describe('admin API access tokens', () => {
-  test('a client_credentials token of the helpdesk client is a JWT for the admin resource with the admin scope', () => {
-    expect(decodeJwt(adminToken)).toMatchObject({ aud: adminResource, scope: 'nyckel:admin', client_id: 'helpdesk', iss: nyckel.url });
+  test('a client_credentials token of the helpdesk client is an opaque token for the admin resource with the admin scope, for 10 minutes', async () => {
+    expect(() => decodeJwt(adminToken)).toThrow();
+    const helpdesk = await relyingParty(nyckel.url, 'helpdesk', 'helpdesk-secret-helpdesk-01');
+    const fresh = await oidc.clientCredentialsGrant(helpdesk, { scope: 'nyckel:admin', resource: adminResource });
+    expect(fresh).toMatchObject({ token_type: 'bearer', scope: 'nyckel:admin', expires_in: 600 });
+    expect(await oidc.tokenIntrospection(helpdesk, fresh.access_token)).toMatchObject({ active: true, aud: adminResource, scope: 'nyckel:admin', client_id: 'helpdesk' });
+  });
+
+  test('a token revoked at /token/revocation is refused at once; an expired one too', async () => {
+    const helpdesk = await relyingParty(nyckel.url, 'helpdesk', 'helpdesk-secret-helpdesk-01');
+    const token = (await oidc.clientCredentialsGrant(helpdesk, { scope: 'nyckel:admin', resource: adminResource })).access_token;
+    expect((await call('GET', `/users/${userId}`, { token })).status).toBe(200);
+    await oidc.tokenRevocation(helpdesk, token);
+    const revoked = await call('GET', `/users/${userId}`, { token });
+    expect(revoked.status).toBe(401);
+    expect(revoked.headers.get('www-authenticate')).toMatch(/error="invalid_token"/);
+
+    const expiring = (await oidc.clientCredentialsGrant(helpdesk, { scope: 'nyckel:admin', resource: adminResource })).access_token;
+    // Past its 10 minutes and oidc-provider's 15 s of clock tolerance.
+    const later = Date.now() + 620_000;
+    const clock = jest.spyOn(Date, 'now').mockImplementation(() => later);
+    try {
+      expect((await call('GET', `/users/${userId}`, { token: expiring })).status).toBe(401);
+    } finally {
+      clock.mockRestore();
+    }
   });
 
   test('no token, a garbage token, a forged token and another API\'s token are refused with 401 and a Bearer challenge', async () => {
@@ -98,7 +122,7 @@ describe('admin API access tokens', () => {
     const reports = await relyingParty(nyckel.url, 'reports', 'reports-secret-reports-0001');
     await expect(oidc.clientCredentialsGrant(reports, { scope: 'nyckel:admin', resource: adminResource })).rejects.toMatchObject({ error: 'invalid_scope' });
     const token = (await oidc.clientCredentialsGrant(reports, { resource: adminResource })).access_token;
-    expect(decodeJwt(token)).toMatchObject({ aud: adminResource, client_id: 'reports' });
+    expect(await oidc.tokenIntrospection(reports, token)).toMatchObject({ active: true, aud: adminResource, client_id: 'reports' });
     const refused = await call('POST', `/users/${userId}/reset-factors`, { token, body: { reason: 'should not happen' } });
     expect(refused.status).toBe(403);
     expect(refused.body).toMatchObject({ error: 'insufficient_scope' });

@@ -137,7 +137,7 @@ describe('nyckel operator commands', () => {
     const reset = await nyckel(['users', 'reset-factors', 'anna@scb.example', '--reason', 'ticket 99: new phone']);
     expect(reset).toMatchObject({ code: 0, stderr: '' });
     expect(reset.stdout).toBe(
-      'reset anna@scb.example: removed 1 second factor(s), 1 phone(s), 1 remembered browser(s), 0 pending challenge(s) and 0 session(s); the user enrols again at the next sign-in\n',
+      'reset anna@scb.example: removed 1 second factor(s), 1 phone(s), 1 remembered browser(s), 0 pending challenge(s), 0 session(s) and 0 relying-party grant(s); the user enrols again at the next sign-in\n',
     );
     await withEmbedded(async ({ prisma }) => {
       expect(await prisma.factorEnrolment.count()).toBe(0);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { AuditLog } from '../../src/accounts/audit.ts';
-import { resetSecondFactors } from '../../src/accounts/reset-factors.ts';
+import { resetSecondFactors as reset, type ResetFactorsOptions } from '../../src/accounts/reset-factors.ts';
 import { NyckelError } from '../../src/errors.ts';
 import { openDatabase, type Database } from '../../src/storage/db.ts';
 import { applyMigrations } from '../../src/storage/migrate.ts';
@@ -22,6 +22,13 @@ afterAll(async () => {
   await db?.close();
   await drop?.();
 });
+
+/** The grant ids handed on to the other store (Redis), after each reset that committed. */
+let revokedElsewhere: string[][] = [];
+const resetSecondFactors = (prisma: Database['prisma'], log: AuditLog, userId: string, options: ResetFactorsOptions) =>
+  reset(prisma, log, userId, options, async (grantIds) => {
+    revokedElsewhere.push(grantIds);
+  });
 
 let counter = 0;
 /** A user with one of everything a reset touches, plus an email address that must stay. */
@@ -52,9 +59,18 @@ async function userWithEverything() {
       { type: 'Session', id: `s1-${counter}`, uid: `uid1-${counter}`, payload: { accountId: user.id, uid: `uid1-${counter}` }, expiresAt },
       { type: 'Session', id: `s2-${counter}`, uid: `uid2-${counter}`, payload: { accountId: user.id, uid: `uid2-${counter}` }, expiresAt },
       { type: 'Session', id: `s3-${counter}`, uid: null, payload: { accountId: user.id }, expiresAt },
+      // A relying party's grant, its refresh and access tokens, and an interaction of the grant (no accountId).
+      { type: 'Grant', id: `g-${counter}`, payload: { accountId: user.id, clientId: 'web', jti: `g-${counter}` }, expiresAt },
+      { type: 'RefreshToken', id: `rt-${counter}`, grantId: `g-${counter}`, payload: { accountId: user.id, grantId: `g-${counter}` }, expiresAt },
+      { type: 'AccessToken', id: `at-${counter}`, grantId: `g-${counter}`, payload: { accountId: user.id, grantId: `g-${counter}` }, expiresAt },
+      { type: 'Interaction', id: `i-${counter}`, uid: `i-${counter}`, grantId: `g-${counter}`, payload: { grantId: `g-${counter}` }, expiresAt },
     ],
   });
   return user;
+}
+
+async function grantIdsOf(userId: string) {
+  return (await db.prisma.oidcModel.findMany({ where: { type: 'Grant', payload: { path: ['accountId'], equals: userId } } })).map((grant) => grant.id);
 }
 
 async function snapshot(userId: string) {
@@ -66,26 +82,34 @@ async function snapshot(userId: string) {
     activeBrowsers: await prisma.rememberedBrowser.count({ where: { userId, revokedAt: null } }),
     challenges: await prisma.factorChallenge.count({ where: { userId } }),
     sessions: (await prisma.oidcModel.findMany({ where: { type: 'Session', payload: { path: ['accountId'], equals: userId } } })).map((s) => s.id).sort(),
+    grantModels: (await prisma.oidcModel.findMany({ where: { OR: [{ type: 'Grant', payload: { path: ['accountId'], equals: userId } }, { grantId: { in: await grantIdsOf(userId) } }] } }))
+      .map((m) => m.type)
+      .sort(),
     resets: await prisma.auditEvent.count({ where: { userId, type: 'user.factors_reset' } }),
   };
 }
 
 describe('resetSecondFactors', () => {
-  test('removes every factor type, phone, remembered browser, pending challenge and session of the user; keeps emails and other users', async () => {
+  test('removes every factor type, phone, remembered browser, pending challenge, session and grant of the user; keeps emails and other users', async () => {
     const user = await userWithEverything();
     const other = await userWithEverything();
     const otherBefore = await snapshot(other.id);
+    expect(otherBefore.grantModels).toEqual(['AccessToken', 'Grant', 'Interaction', 'RefreshToken']);
+    revokedElsewhere = [];
 
     const removed = await resetSecondFactors(db.prisma, audit, user.id, { reason: 'ticket 12: stolen phone', actor: 'cli', ip: '192.0.2.7' });
-    expect(removed).toEqual({ factors: 5, phones: 1, rememberedBrowsers: 2, challenges: 1, sessions: 3 });
-    expect(await snapshot(user.id)).toEqual({ factors: 0, phones: 0, emails: 2, activeBrowsers: 0, challenges: 0, sessions: [], resets: 1 });
+    expect(removed).toEqual({ factors: 5, phones: 1, rememberedBrowsers: 2, challenges: 1, sessions: 3, grants: 1 });
+    expect(await snapshot(user.id)).toEqual({ factors: 0, phones: 0, emails: 2, activeBrowsers: 0, challenges: 0, sessions: [], grantModels: [], resets: 1 });
+    expect(await db.prisma.oidcModel.count({ where: { grantId: `g-${counter - 1}` } })).toBe(0);
     expect(await snapshot(other.id)).toEqual(otherBefore);
+    // The grant is handed on to clear what Redis keeps of it.
+    expect(revokedElsewhere).toEqual([[`g-${counter - 1}`]]);
 
     const event = await db.prisma.auditEvent.findFirstOrThrow({ where: { userId: user.id, type: 'user.factors_reset' } });
     expect(event).toMatchObject({ ip: '192.0.2.7', data: { reason: 'ticket 12: stolen phone', actor: 'cli', removed } });
 
     // Nothing left: a second reset removes nothing, and is still recorded.
-    expect(await resetSecondFactors(db.prisma, audit, user.id, { reason: 'again', actor: 'cli' })).toEqual({ factors: 0, phones: 0, rememberedBrowsers: 0, challenges: 0, sessions: 0 });
+    expect(await resetSecondFactors(db.prisma, audit, user.id, { reason: 'again', actor: 'cli' })).toEqual({ factors: 0, phones: 0, rememberedBrowsers: 0, challenges: 0, sessions: 0, grants: 0 });
   });
 
   test('keepSessionUid keeps the caller\'s own session (and only it)', async () => {
@@ -109,7 +133,9 @@ describe('resetSecondFactors', () => {
     const failingAudit = Object.assign(Object.create(AuditLog.prototype) as AuditLog, {
       within: () => ({ record: async () => Promise.reject(new Error('audit store unavailable')) }),
     });
+    revokedElsewhere = [];
     await expect(resetSecondFactors(db.prisma, failingAudit, user.id, { reason: 'x', actor: 'cli' })).rejects.toThrow('audit store unavailable');
     expect(await snapshot(user.id)).toEqual(before);
+    expect(revokedElsewhere).toEqual([]);
   });
 });
