@@ -55,13 +55,13 @@ describe('password sign-in', () => {
     await time('warm-up@example.test');
     const known: number[] = [];
     const unknown: number[] = [];
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 9; i++) {
       known.push(await time('timing@example.test'));
       unknown.push(await time(`nobody${i}@example.test`));
     }
-    const median = (xs: number[]) => xs.sort((a, b) => a - b)[2];
+    // The fastest of each: what the work costs, without the pauses a loaded machine adds to some tries.
     // Without the dummy hash an unknown account answers in well under a tenth of the time.
-    expect(median(unknown) / median(known)).toBeGreaterThan(0.5);
+    expect(Math.min(...unknown) / Math.min(...known)).toBeGreaterThan(0.5);
   });
 
   test('failures are throttled per account, also for accounts that do not exist, across IPs', async () => {
