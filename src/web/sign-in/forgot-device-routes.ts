@@ -1,18 +1,18 @@
 import type Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
-import type { AccountNotifier } from '../account/notify.ts';
-import type { AuditLog } from '../accounts/audit.ts';
-import { NyckelError } from '../errors.ts';
-import type { ChallengeContext, FactorModule, VerifyOutcome } from '../factors/contract.ts';
-import type { FactorEngine } from '../factors/engine.ts';
-import type { ChallengeStore } from '../factors/shared/challenges.ts';
-import type { User } from '../generated/prisma/client.ts';
-import { translator } from '../i18n/i18n.ts';
-import { assertCsrf } from '../security/csrf.ts';
-import { readForm } from './forms.ts';
-import type { PageRenderer } from './pages.ts';
-import { sendRefusalStatus } from './send-refusal.ts';
+import type { AccountNotifier } from '../../account/notify.ts';
+import type { AuditLog } from '../../accounts/audit.ts';
+import { NyckelError } from '../../errors.ts';
+import type { ChallengeContext, FactorModule, VerifyOutcome } from '../../factors/contract.ts';
+import type { FactorEngine } from '../../factors/engine.ts';
+import type { ChallengeStore } from '../../factors/shared/challenges.ts';
+import type { User } from '../../generated/prisma/client.ts';
+import { translator } from '../../i18n/i18n.ts';
+import { assertCsrf } from '../../security/csrf.ts';
+import { readForm } from '../shared/forms.ts';
+import type { PageRenderer } from '../../server/pages.ts';
+import { sendRefusalStatus } from '../shared/send-refusal.ts';
 
 /** What the second-step routes share with this fallback (see factor-routes.ts). */
 export interface SecondStep<State extends { user: User; ctx: ChallengeContext; details: { uid: string } }> {

@@ -2,17 +2,17 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import { z } from 'zod';
-import type { AuditLog } from '../accounts/audit.ts';
-import { NyckelError } from '../errors.ts';
-import type { FactorEngine } from '../factors/engine.ts';
-import { isPasskeyModule, type PasskeyModule, type PasswordlessOutcome } from '../factors/passkey/index.ts';
-import { translator } from '../i18n/i18n.ts';
-import type { Metrics } from '../observability/metrics.ts';
-import { assertCsrf } from '../security/csrf.ts';
-import { formBody, readForm } from './forms.ts';
+import type { AuditLog } from '../../accounts/audit.ts';
+import { NyckelError } from '../../errors.ts';
+import type { FactorEngine } from '../../factors/engine.ts';
+import { isPasskeyModule, type PasskeyModule, type PasswordlessOutcome } from '../../factors/passkey/index.ts';
+import { translator } from '../../i18n/i18n.ts';
+import type { Metrics } from '../../observability/metrics.ts';
+import { assertCsrf } from '../../security/csrf.ts';
+import { formBody, readForm } from '../shared/forms.ts';
 import type { SignInFlow } from './sign-in-flow.ts';
-import type { PageRenderer } from './pages.ts';
-import { scriptJson } from './script-json.ts';
+import type { PageRenderer } from '../../server/pages.ts';
+import { scriptJson } from '../shared/script-json.ts';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import type { ChallengeContext, FactorModule, VerifyOutcome } from '../factors/contract.ts';
-import { hasMessage, translator } from '../i18n/i18n.ts';
+import type { ChallengeContext, FactorModule, VerifyOutcome } from '../../factors/contract.ts';
+import { hasMessage, translator } from '../../i18n/i18n.ts';
 import { qrSvgDataUrl } from './qr.ts';
 
 const pollMode = z.enum(['same', 'qr']).catch('qr');

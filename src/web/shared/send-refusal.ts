@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
-import { NyckelError } from '../errors.ts';
-import type { StartOutcome } from '../factors/contract.ts';
+import { NyckelError } from '../../errors.ts';
+import type { StartOutcome } from '../../factors/contract.ts';
 
 type Failed = Extract<StartOutcome, { status: 'failed' }>;
 

@@ -1,12 +1,12 @@
 import type { Context } from 'koa';
-import type { Accounts } from '../accounts/accounts.ts';
-import type { AuditLog } from '../accounts/audit.ts';
-import { NyckelError } from '../errors.ts';
-import type { FactorEngine } from '../factors/engine.ts';
-import type { RememberedBrowsers } from '../factors/remember.ts';
-import { factorStrength, loginOutcome, passwordFactor, type SignIns, type VerifiedFactor } from '../factors/sign-ins.ts';
-import type { User } from '../generated/prisma/client.ts';
-import type { Metrics } from '../observability/metrics.ts';
+import type { Accounts } from '../../accounts/accounts.ts';
+import type { AuditLog } from '../../accounts/audit.ts';
+import { NyckelError } from '../../errors.ts';
+import type { FactorEngine } from '../../factors/engine.ts';
+import type { RememberedBrowsers } from '../../factors/remember.ts';
+import { factorStrength, loginOutcome, passwordFactor, type SignIns, type VerifiedFactor } from '../../factors/sign-ins.ts';
+import type { User } from '../../generated/prisma/client.ts';
+import type { Metrics } from '../../observability/metrics.ts';
 import { storeResult, type InteractionDetails } from './interaction-result.ts';
 
 export interface SignInFlowDependencies {
