@@ -4,28 +4,19 @@ import { z } from 'zod';
 import type { AccountNotifier } from '../../account/notify.ts';
 import type { AuditLog } from '../../accounts/audit.ts';
 import { NyckelError } from '../../errors.ts';
-import type { ChallengeContext, FactorModule, VerifyOutcome } from '../../factors/contract.ts';
-import type { FactorEngine } from '../../factors/engine.ts';
+import type { FactorModule } from '../../factors/contract.ts';
+import type { SecondFactorPolicy } from '../../factors/policy.ts';
 import type { ChallengeStore } from '../../factors/shared/challenges.ts';
-import type { User } from '../../generated/prisma/client.ts';
-import { translator } from '../../i18n/i18n.ts';
 import { assertCsrf } from '../../security/csrf.ts';
 import { readForm } from '../shared/forms.ts';
-import type { PageRenderer } from '../../server/pages.ts';
-import { sendRefusalStatus } from '../shared/send-refusal.ts';
-
-/** What the second-step routes share with this fallback (see factor-routes.ts). */
-export interface SecondStep<State extends { user: User; ctx: ChallengeContext; details: { uid: string } }> {
-  signIn(ctx: Context): Promise<State>;
-  base(ctx: Context, state: State): Record<string, unknown>;
-  failureMessage(state: State, outcome: Extract<VerifyOutcome, { status: 'failed' }>, module?: FactorModule): string;
-  afterVerified(ctx: Context, state: State, module: FactorModule, outcome: Extract<VerifyOutcome, { status: 'verified' }>, options?: { fallback?: boolean }): Promise<unknown>;
-}
+import { signInState, type SignInState } from './sign-in-state.ts';
+import type { SignInSteps } from './sign-in-steps.ts';
 
 export interface ForgotDeviceDependencies {
-  engine: FactorEngine;
+  signedIn: Middleware;
+  steps: SignInSteps;
+  policy: SecondFactorPolicy;
   challenges: ChallengeStore;
-  pages: PageRenderer;
   audit: AuditLog;
   notifier?: AccountNotifier;
   form: Middleware;
@@ -41,82 +32,81 @@ const codeForm = z.object({ _csrf: csrfField, code: z.string().max(64).default('
  * `urn:nyckel:acr:mfa-fallback`, which no step-up accepts), is audited and mailed to the user, and
  * the user is asked to set up a new method on the account pages.
  */
-export function forgotDeviceRoutes<State extends { user: User; ctx: ChallengeContext; details: { uid: string } }>(router: Router, step: SecondStep<State>, deps: ForgotDeviceDependencies) {
-  const { engine, pages } = deps;
-  const path = (state: State) => `/interaction/${state.details.uid}/mfa/forgot`;
+export function forgotDeviceRoutes(router: Router, deps: ForgotDeviceDependencies) {
+  const { steps, signedIn, form } = deps;
+  const path = (state: SignInState) => `/interaction/${state.details.uid}/mfa/forgot`;
 
-  /** The sign-in, when its client allows the fallback, and the email-code module that sends the code. */
-  async function allowed(ctx: Context): Promise<{ state: State; email: FactorModule }> {
-    const state = await step.signIn(ctx);
-    const email = engine.modules.get('email-code');
-    if (!engine.policy(state.ctx.clientId).forgotDeviceEmail || !email) throw new NyckelError('not_found');
+  /** The sign-in, when its client allows the fallback, and the module that sends the code. */
+  function allowed(ctx: Context): { state: SignInState; email: FactorModule } {
+    const state = signInState(ctx);
+    const email = deps.policy.forgotDeviceFallback(state.challengeCtx.clientId);
+    if (!email) throw new NyckelError('not_found');
     return { state, email };
   }
 
-  async function renderChoice(ctx: Context, state: State, email: FactorModule, error?: string, status = 200) {
-    pages.html(ctx, 'mfa-forgot', state.ctx.locale, { ...step.base(ctx, state), targets: await email.targets(state.user), action: `${path(state)}/start`, error }, status);
+  async function renderChoice(ctx: Context, state: SignInState, email: FactorModule, error?: string, status = 200) {
+    const model = { ...state.frame, targets: await email.targets(state.user), action: `${path(state)}/start`, error };
+    steps.render(ctx, state, { template: 'mfa-forgot', model, status });
   }
 
-  async function renderCode(ctx: Context, state: State, challengeId: string, error?: string, status = 200) {
-    const challenge = await deps.challenges.find(state.ctx, challengeId, ['email-code']);
+  async function renderCode(ctx: Context, state: SignInState, email: FactorModule, challengeId: string, error?: string, status = 200) {
+    const challenge = await deps.challenges.find(state.challengeCtx, challengeId, [email.id]);
     if (!challenge) throw new NyckelError('session_expired');
-    const t = translator(state.ctx.locale);
-    pages.html(
-      ctx,
-      'mfa-code',
-      state.ctx.locale,
-      {
-        ...step.base(ctx, state),
-        factor: 'email-code',
-        title: t('forgot.title'),
-        challengePath: `${path(state)}/challenge/${challengeId}`,
-        maskedTarget: challenge.target ? engine.modules.get('email-code')!.maskTarget(challenge.target) : undefined,
-        minutes: Math.max(1, Math.round((challenge.expiresAt.getTime() - challenge.createdAt.getTime()) / 60000)),
-        otherMethods: true,
-        forgotDevice: false,
-        error,
-      },
-      status,
-    );
+    const model = {
+      ...state.frame,
+      factor: email.id,
+      title: state.t('forgot.title'),
+      challengePath: `${path(state)}/challenge/${challengeId}`,
+      maskedTarget: challenge.target ? email.maskTarget(challenge.target) : undefined,
+      minutes: Math.max(1, Math.round((challenge.expiresAt.getTime() - challenge.createdAt.getTime()) / 60000)),
+      otherMethods: true,
+      forgotDevice: false,
+      error,
+    };
+    steps.render(ctx, state, { template: 'mfa-code', model, status });
   }
 
-  router.get('/mfa/forgot', async (ctx) => {
-    const { state, email } = await allowed(ctx);
+  router.get('/mfa/forgot', signedIn, async (ctx) => {
+    const { state, email } = allowed(ctx);
     await renderChoice(ctx, state, email);
   });
 
-  router.post('/mfa/forgot/start', deps.form, async (ctx) => {
-    const { state, email } = await allowed(ctx);
+  router.post('/mfa/forgot/start', form, signedIn, async (ctx) => {
+    const { state, email } = allowed(ctx);
     const input = readForm(ctx, startForm);
     assertCsrf(ctx, input._csrf);
-    const outcome = await email.start(state.ctx, { targetId: input.target });
-    if (outcome.status === 'failed') return renderChoice(ctx, state, email, step.failureMessage(state, outcome, email), sendRefusalStatus(ctx, outcome));
-    ctx.status = 303;
-    ctx.redirect(`${path(state)}/challenge/${outcome.challengeId}`);
+    const outcome = await email.start(state.challengeCtx, { targetId: input.target });
+    if (outcome.status === 'failed') {
+      const shown = steps.failure(ctx, state, 'send', outcome, email);
+      return renderChoice(ctx, state, email, shown.message, shown.status);
+    }
+    steps.redirect(ctx, `${path(state)}/challenge/${outcome.challengeId}`);
   });
 
-  router.get('/mfa/forgot/challenge/:challengeId', async (ctx) => {
-    const { state } = await allowed(ctx);
-    await renderCode(ctx, state, ctx.params.challengeId);
+  router.get('/mfa/forgot/challenge/:challengeId', signedIn, async (ctx) => {
+    const { state, email } = allowed(ctx);
+    await renderCode(ctx, state, email, ctx.params.challengeId);
   });
 
-  router.post('/mfa/forgot/challenge/:challengeId/verify', deps.form, async (ctx) => {
-    const { state, email } = await allowed(ctx);
+  router.post('/mfa/forgot/challenge/:challengeId/verify', form, signedIn, async (ctx) => {
+    const { state, email } = allowed(ctx);
     const input = readForm(ctx, codeForm);
     assertCsrf(ctx, input._csrf);
     const code = input.code.replace(/\s+/g, '');
-    const t = translator(state.ctx.locale);
-    if (!/^\d{4,10}$/.test(code)) return renderCode(ctx, state, ctx.params.challengeId, t('factor_errors.format'), 400);
-    const outcome = await email.verify(state.ctx, { challengeId: ctx.params.challengeId, code });
+    const { challengeId } = ctx.params;
+    if (!/^\d{4,10}$/.test(code)) return renderCode(ctx, state, email, challengeId, state.t('factor_errors.format'), 400);
+    const outcome = await email.verify(state.challengeCtx, { challengeId, code });
+    const request = { ip: ctx.ip, userAgent: ctx.get('user-agent') };
     if (outcome.status === 'failed') {
-      await deps.audit.record('factor.failed', { userId: state.user.id, data: { factor: 'forgot-device', reason: outcome.reason }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
-      if (outcome.reason === 'locked' && outcome.retryAfterSeconds) ctx.set('Retry-After', String(outcome.retryAfterSeconds));
-      return renderCode(ctx, state, ctx.params.challengeId, step.failureMessage(state, outcome, email), outcome.reason === 'locked' ? 429 : outcome.reason === 'wrong_code' ? 401 : 400);
+      await deps.audit.record('factor.failed', { userId: state.user.id, data: { factor: 'forgot-device', reason: outcome.reason }, ...request });
+      const shown = steps.failure(ctx, state, 'answer', outcome, email);
+      return renderCode(ctx, state, email, challengeId, shown.message, shown.status);
     }
-    if (outcome.status !== 'verified') return renderCode(ctx, state, ctx.params.challengeId);
-    await deps.audit.record('factor.fallback_used', { userId: state.user.id, data: { client: state.ctx.clientId }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
-    await deps.notifier?.notify(state.user, state.ctx.locale, 'forgot_device_used', { client: state.ctx.clientName });
+    if (outcome.status !== 'verified') return renderCode(ctx, state, email, challengeId);
+    await deps.audit.record('factor.fallback_used', { userId: state.user.id, data: { client: state.challengeCtx.clientId }, ...request });
+    await deps.notifier?.notify(state.user, state.frame.locale, 'forgot_device_used', { client: state.frame.clientName });
     // The notice page asks the user to set up a new method, then continues the sign-in.
-    return step.afterVerified(ctx, state, email, { ...outcome, notice: { key: 'forgot.signed_in', values: { client: state.ctx.clientName } } }, { fallback: true });
+    const notice = { key: 'forgot.signed_in', values: { client: state.frame.clientName } };
+    return steps.afterVerified(ctx, state, email, { ...outcome, notice }, { fallback: true });
   });
 }

@@ -14,7 +14,7 @@ import type { LoginThrottle } from '../../security/login-throttle.ts';
 import type { Metrics } from '../../observability/metrics.ts';
 import { formBody, readForm } from '../shared/forms.ts';
 import { completeInteraction } from './interaction-result.ts';
-import type { FactorEngine } from '../../factors/engine.ts';
+import type { SecondFactorPolicy } from '../../factors/policy.ts';
 import type { SignInFlow } from './sign-in-flow.ts';
 import { CLIENT_COOKIE, type PageRenderer } from '../../server/pages.ts';
 
@@ -29,7 +29,7 @@ export interface InteractionDependencies {
   pages: PageRenderer;
   maxBodyBytes: number;
   box: SecretBox;
-  engine: FactorEngine;
+  policy: SecondFactorPolicy;
   /** Binds the sign-in to its user after the first step, and finishes it (the one place). */
   flow: SignInFlow;
   metrics: Metrics;
@@ -83,7 +83,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
         ...base,
         email: options.email ?? (details.params.login_hint as string | undefined) ?? '',
         error: options.errorKey ? t(options.errorKey, { minutes: options.minutes ?? 1 }) : undefined,
-        passkeyLogin: deps.engine.policy(String(details.params.client_id)).passwordless.includes('passkey'),
+        passkeyLogin: deps.policy.passwordless(String(details.params.client_id), 'passkey'),
       },
       options.status,
     );

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { AuditLog } from '../../accounts/audit.ts';
 import { NyckelError } from '../../errors.ts';
 import type { FactorEngine } from '../../factors/engine.ts';
+import type { SecondFactorPolicy } from '../../factors/policy.ts';
 import { isPasskeyModule, type PasskeyModule, type PasswordlessOutcome } from '../../factors/passkey/index.ts';
 import { translator } from '../../i18n/i18n.ts';
 import type { Metrics } from '../../observability/metrics.ts';
@@ -12,6 +13,7 @@ import { assertCsrf } from '../../security/csrf.ts';
 import { formBody, readForm } from '../shared/forms.ts';
 import type { SignInFlow } from './sign-in-flow.ts';
 import type { PageRenderer } from '../../server/pages.ts';
+import { answerFailureStatus, withRetryAfter } from '../shared/outcome-view.ts';
 import { scriptJson } from '../shared/script-json.ts';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -24,7 +26,8 @@ const passkeyLoginForm = z.object({
 
 export interface PasskeyLoginDependencies {
   provider: () => Provider;
-  engine: FactorEngine;
+  engine: Pick<FactorEngine, 'modules'>;
+  policy: SecondFactorPolicy;
   audit: AuditLog;
   pages: PageRenderer;
   metrics: Pick<Metrics, 'login'>;
@@ -38,12 +41,12 @@ export interface PasskeyLoginDependencies {
  * something held (the key: `hwk`/`swk`) and the verification (`user`); acr mfa.
  * Mounted on the factor router (prefix /interaction/:uid, CSRF protected).
  */
-export function passkeyLoginRoutes(router: Router, deps: PasskeyLoginDependencies, form: ReturnType<typeof formBody>) {
+export function passwordlessRoutes(router: Router, deps: PasskeyLoginDependencies, form: ReturnType<typeof formBody>) {
   async function loginInteraction(ctx: Context): Promise<{ details: Details; module: PasskeyModule }> {
     const details = await deps.provider().interactionDetails(ctx.req, ctx.res);
     if (details.uid !== ctx.params.uid || details.prompt.name !== 'login') throw new NyckelError('session_expired');
     const module = deps.engine.modules.get('passkey');
-    const allowed = deps.engine.policy(String(details.params.client_id)).passwordless.includes('passkey');
+    const allowed = deps.policy.passwordless(String(details.params.client_id), 'passkey');
     if (!allowed || !isPasskeyModule(module)) throw new NyckelError('not_found');
     return { details, module };
   }
@@ -90,8 +93,8 @@ export function passkeyLoginRoutes(router: Router, deps: PasskeyLoginDependencie
     if (outcome.status === 'failed') {
       deps.metrics.login(outcome.reason === 'locked' ? 'locked' : 'factor_failed', 'passkey');
       await deps.audit.record('login.failed', { data: { client, method: 'passkey', reason: outcome.reason }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
-      if (outcome.reason === 'locked' && outcome.retryAfterSeconds) ctx.set('Retry-After', String(outcome.retryAfterSeconds));
-      return render(ctx, details, module, failure(t, outcome), outcome.reason === 'locked' ? 429 : outcome.reason === 'wrong_code' ? 401 : 400);
+      const { status } = withRetryAfter(ctx, answerFailureStatus(outcome));
+      return render(ctx, details, module, failure(t, outcome), status);
     }
     await deps.audit.record('factor.verified', { userId: outcome.user.id, data: { factor: 'passkey', passwordless: true }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
     // Something held and the user's verification: two factors in one step, bound to the passkey's user.
