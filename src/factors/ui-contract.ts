@@ -3,7 +3,7 @@ import type { Context, Middleware } from 'koa';
 import type { Locale } from '../accounts/accounts.ts';
 import type { FactorId } from '../clients/clients-file.ts';
 import type { Translate } from '../i18n/i18n.ts';
-import type { ChallengeContext, FactorModule, FailureReason, VerifyOutcome } from './contract.ts';
+import type { ChallengeContext, FactorModule, FailureReason, PendingDisplay, VerifyOutcome } from './contract.ts';
 
 /**
  * The page side of a factor for signing in. Each factor's `ui.ts` picks one of the shared page kinds
@@ -70,9 +70,13 @@ export type FailureStep = 'answer' | 'enrol-answer' | 'send' | 'outside-start' |
 /** What a poll page shows now (see src/web/shared/poll-view.ts). */
 export interface PollState {
   status: 'verified' | 'failed' | 'pending';
+  /** The hint in words (pending), or why it failed (failed). */
   message?: string;
+  /** The QR code to show now, as a data URL (pending). */
   qr?: string;
+  /** A number to pick in the app (pending; from the factor's `display`). */
   number?: string;
+  /** Seconds until the request ends unanswered (pending; from the factor's `display`), for a countdown. */
   expiresIn?: number;
 }
 
@@ -128,6 +132,8 @@ export interface PageHost {
 export interface SignInPage {
   /** "Don't ask again" is chosen on the page that answers (there is no start page before it). */
   readonly rememberWithAnswer: boolean;
+  /** On the enrolment list: a choice of the user's targets (addresses, numbers) rather than one button. */
+  readonly enrolsAtTarget: boolean;
   /** GET /mfa/:factor: straight to a code page, a start page, a poll page or a ceremony. */
   begin(host: PageHost): Promise<Step>;
   /** POST /mfa/:factor/start (a target chosen or typed); only for pages that have a start page. */
@@ -138,6 +144,8 @@ export interface SignInPage {
   challenge(host: PageHost, challengeId: string, extra?: PageExtra): Promise<Step>;
   /** GET of a challenge page for pages answered outside the browser: verify it here when confirmed. */
   arrive?(host: PageHost, challengeId: string): Promise<Step>;
+  /** How a pending challenge's `display` reads on the page (the number to pick, the seconds left). */
+  display?(display: PendingDisplay): { number?: string; expiresIn?: number };
   /** The JSON a waiting page polls, for pages answered outside the browser. */
   pollStatus?(host: PageHost, challengeId: string): Promise<PollState>;
   /** The posted answer of a challenge; at enrolment a code is passed on as typed. */

@@ -49,7 +49,9 @@ export function enrolRoutes(router: Router, deps: EnrolRouteDependencies) {
     const state = signInState(ctx);
     if (!policy.enrolmentAtSignInAllowed(state.challengeCtx.clientId)) throw new NyckelError('not_found');
     const modules = await policy.enrollableAtSignIn(state.user, state.challengeCtx.clientId);
-    const options = await Promise.all(modules.map(async (m) => ({ id: m.id, kind: m.kind, name: state.t(`factors.${m.id}.name`), targets: await m.enrol.targets(state.user) })));
+    const options = await Promise.all(
+      modules.map(async (m) => ({ id: m.id, atTarget: deps.uiOf(m).page.enrolsAtTarget, name: state.t(`factors.${m.id}.name`), targets: await m.enrol.targets(state.user) })),
+    );
     steps.render(ctx, state, { template: 'mfa-enrol', model: { ...state.frame, options } });
   });
 

@@ -2,7 +2,7 @@ import type { Context } from 'koa';
 import type { FactorModule } from '../../factors/contract.ts';
 import type { SecondFactorPolicy } from '../../factors/policy.ts';
 import type { ChallengeStore } from '../../factors/shared/challenges.ts';
-import type { PageHost, ShownChallenge } from '../../factors/ui-contract.ts';
+import type { PageHost, ShownChallenge, SignInPage } from '../../factors/ui-contract.ts';
 import { failureMessage } from '../shared/outcome-view.ts';
 import { pollView } from '../shared/poll-view.ts';
 import { qrDataUrl, qrSvgDataUrl } from '../shared/qr.ts';
@@ -19,7 +19,7 @@ export interface PageHostDependencies {
 }
 
 /** What a factor's page kind may use for one request of a sign-in (see PageHost in ui-contract.ts). */
-export function pageHost(deps: PageHostDependencies, ctx: Context, state: SignInState, module: FactorModule, enrolling: boolean): PageHost {
+export function pageHost(deps: PageHostDependencies, ctx: Context, state: SignInState, module: FactorModule, page: SignInPage, enrolling: boolean): PageHost {
   const { policy } = deps;
   const clientId = state.challengeCtx.clientId;
   const mfaPath = `/interaction/${state.details.uid}/mfa`;
@@ -54,6 +54,6 @@ export function pageHost(deps: PageHostDependencies, ctx: Context, state: SignIn
     scriptJson,
     findChallenge: async (challengeId, types) => (await deps.challenges.find(state.challengeCtx, challengeId, types)) ?? undefined,
     deliveryProblem,
-    pollState: (challengeId) => pollView(module, state.challengeCtx, challengeId, ctx.query.mode, (outcome) => failureMessage(state.frame.locale, outcome)),
+    pollState: (challengeId) => pollView(module, state.challengeCtx, challengeId, ctx.query.mode, (outcome) => failureMessage(state.frame.locale, outcome), page.display),
   };
 }

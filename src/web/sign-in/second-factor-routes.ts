@@ -77,7 +77,7 @@ export function factorRoutes(deps: SecondFactorRouteDependencies) {
   router.use(endedSignIns);
   const { signedIn, signInOf } = signInLoader(deps);
   const steps = new SignInSteps({ ...deps, uis });
-  const hostFor = (ctx: Context, state: SignInState, module: FactorModule, enrolling: boolean) => pageHost({ ...deps, steps }, ctx, state, module, enrolling);
+  const hostFor = (ctx: Context, state: SignInState, module: FactorModule, enrolling: boolean) => pageHost({ ...deps, steps }, ctx, state, module, uiOf(module).page, enrolling);
   const uiOf = (module: FactorModule): FactorUi => {
     const ui = uis.get(module.id);
     if (!ui) throw new NyckelError('not_found');

@@ -52,6 +52,7 @@ export function codeEntryPage(options: { alphanumeric?: boolean } = {}): SignInP
 
   return {
     rememberWithAnswer: true,
+    enrolsAtTarget: false,
     async begin(host) {
       const outcome = await host.module.start(host.challengeCtx, {});
       if (outcome.status === 'failed') throw new NyckelError('not_found');

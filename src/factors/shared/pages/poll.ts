@@ -29,7 +29,7 @@ interface PollPageState extends Omit<Partial<PollState>, 'status'> {
  * module's state, its hint in the page's language, the QR code to show) and, once verified, comes
  * back to the challenge page, which records the factor once and finishes.
  */
-export function pollPage(options: { template: string }): SignInPage {
+export function pollPage(options: { template: string; display?: SignInPage['display'] }): SignInPage {
   async function page(host: PageHost, state: PollPageState): Promise<View<PollModel>> {
     return {
       template: options.template,
@@ -79,6 +79,8 @@ export function pollPage(options: { template: string }): SignInPage {
 
   return {
     rememberWithAnswer: false,
+    enrolsAtTarget: true,
+    display: options.display,
     begin,
     beginEnrolment: (host) => begin(host),
     // Shown only after a posted answer or a resend (nothing is typed on these pages): the challenge as sent.

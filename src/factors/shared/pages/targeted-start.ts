@@ -39,6 +39,7 @@ export function targetedStartPage(options: { waitForLink?: boolean } = {}): Sign
 
   return {
     rememberWithAnswer: false,
+    enrolsAtTarget: true,
     begin: async (host) => ({ view: await startView(host) }),
     async start(host, input): Promise<Step> {
       if (!input.targetId && !input.typed) return { view: await startView(host, { error: host.t('mfa.choose_target'), status: 400 }) };

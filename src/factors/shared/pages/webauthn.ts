@@ -43,6 +43,7 @@ export function webauthnPage(options: { template: string }): SignInPage {
 
   return {
     rememberWithAnswer: true,
+    enrolsAtTarget: false,
     begin: (host) => ceremony(host),
     beginEnrolment: (host) => ceremony(host),
     challenge: (host, _challengeId, extra) => ceremony(host, extra),
