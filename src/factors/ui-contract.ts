@@ -118,6 +118,8 @@ export interface PageHost {
   stronger(): Promise<Array<{ id: string; name: string }>>;
   /** A failure shown (words in the factor's own terms when `named`), its Retry-After set. */
   failure(step: FailureStep, failure: { reason: FailureReason; retryAfterSeconds?: number; attemptsLeft?: number }, named?: boolean): FailureShown;
+  /** For a start with nowhere to show its failure: the error page (429 for a send refused by a cooldown or budget). */
+  startRefused(failure: { reason: FailureReason; retryAfterSeconds?: number }): Error;
   qrSvg(text: string): Promise<string>;
   qrPng(text: string): Promise<string>;
   /** JSON for a `<script type="application/json">` element. */

@@ -3,7 +3,9 @@ import type { FactorModule } from '../../factors/contract.ts';
 import type { SecondFactorPolicy } from '../../factors/policy.ts';
 import type { ChallengeStore } from '../../factors/shared/challenges.ts';
 import type { PageHost, ShownChallenge, SignInPage } from '../../factors/ui-contract.ts';
+import { NyckelError } from '../../errors.ts';
 import { failureMessage } from '../shared/outcome-view.ts';
+import { sendRefusedError } from '../shared/send-refusal.ts';
 import { pollView } from '../shared/poll-view.ts';
 import { qrDataUrl, qrSvgDataUrl } from '../shared/qr.ts';
 import { scriptJson } from '../shared/script-json.ts';
@@ -49,6 +51,7 @@ export function pageHost(deps: PageHostDependencies, ctx: Context, state: SignIn
     otherMethods: async () => (await offeredNow()).length > 1,
     stronger: async () => policy.strongerThan(module, await offeredNow()).map((m) => ({ id: m.id, name: t(`factors.${m.id}.name`) })),
     failure: (step, failure, named) => deps.steps.failure(ctx, state, step, failure, named ? module : undefined),
+    startRefused: (failure) => sendRefusedError(failure) ?? new NyckelError('invalid_input'),
     qrSvg: qrSvgDataUrl,
     qrPng: qrDataUrl,
     scriptJson,

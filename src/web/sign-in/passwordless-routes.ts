@@ -56,7 +56,7 @@ export function passwordlessRoutes(router: Router, deps: PasskeyLoginDependencie
     const { options, token } = await module.passwordless.start(details.uid);
     deps.pages.html(
       ctx,
-      'login-passkey',
+      'passkey/login-passkey',
       deps.pages.localeOf(ctx, details.params.ui_locales as string | undefined),
       {
         clientName: deps.pages.clientName(clientId) ?? clientId,

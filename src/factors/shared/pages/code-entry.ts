@@ -78,11 +78,6 @@ export function codeEntryPage(options: { alphanumeric?: boolean } = {}): SignInP
 /** Enrolment by a code sent to a target, or an app's setup: begin, then the challenge page. */
 export async function beginTargetedEnrolment(host: PageHost, input: { targetId?: string; label?: string }): Promise<Step> {
   const outcome = await host.module.enrol.begin(host.challengeCtx, { targetId: input.targetId ?? '', label: input.label });
-  if (outcome.status === 'failed') {
-    if (outcome.reason === 'cooldown' || outcome.reason === 'rate_limited') {
-      throw new NyckelError('rate_limited', undefined, { retryAfterSeconds: outcome.retryAfterSeconds });
-    }
-    throw new NyckelError('invalid_input');
-  }
+  if (outcome.status === 'failed') throw host.startRefused(outcome);
   return { redirect: `${host.factorPath}/challenge/${outcome.challengeId}` };
 }
