@@ -5,6 +5,7 @@ import type { User } from '../generated/prisma/client.ts';
 import { acr } from '../provider/acr.ts';
 import type { FactorModule } from './contract.ts';
 import type { FactorEngine } from './engine.ts';
+import { isPasskeyModule, type PasskeyModule } from './passkey/index.ts';
 import { isRecoveryCodeModule, type RecoveryCodeModule } from './recovery-code/index.ts';
 import type { RememberedBrowsers } from './remember.ts';
 
@@ -155,9 +156,11 @@ export class SecondFactorPolicy {
     return this.of(clientId).forgotDeviceEmail;
   }
 
-  /** A method that may be the whole sign-in instead of the password, when the client allows it. */
-  passwordless(clientId: string, id: FactorId): boolean {
-    return this.of(clientId).passwordless.includes(id);
+  /** The method that may be the whole sign-in instead of the password, when the client allows one. */
+  passwordlessMethod(clientId: string): PasskeyModule | undefined {
+    return this.of(clientId)
+      .passwordless.map((id) => this.engine.modules.get(id))
+      .find(isPasskeyModule);
   }
 }
 

@@ -110,7 +110,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
         ...base,
         email: options.email ?? (details.params.login_hint as string | undefined) ?? '',
         error: options.errorKey ? t(options.errorKey, { minutes: options.minutes ?? 1 }) : undefined,
-        passkeyLogin: deps.policy.passwordless(String(details.params.client_id), 'passkey'),
+        passkeyLogin: Boolean(deps.policy.passwordlessMethod(String(details.params.client_id))),
       },
       options.status,
     );

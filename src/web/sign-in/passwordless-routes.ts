@@ -4,9 +4,8 @@ import type Provider from 'oidc-provider';
 import { z } from 'zod';
 import type { AuditLog } from '../../accounts/audit.ts';
 import { NyckelError } from '../../errors.ts';
-import type { FactorEngine } from '../../factors/engine.ts';
 import type { SecondFactorPolicy } from '../../factors/policy.ts';
-import { isPasskeyModule, type PasskeyModule, type PasswordlessOutcome } from '../../factors/passkey/index.ts';
+import type { PasskeyModule, PasswordlessOutcome } from '../../factors/passkey/index.ts';
 import { translator } from '../../i18n/i18n.ts';
 import type { Metrics } from '../../observability/metrics.ts';
 import { assertCsrf } from '../../security/csrf.ts';
@@ -26,7 +25,6 @@ const passkeyLoginForm = z.object({
 
 export interface PasskeyLoginDependencies {
   provider: () => Provider;
-  engine: Pick<FactorEngine, 'modules'>;
   policy: SecondFactorPolicy;
   audit: AuditLog;
   pages: PageRenderer;
@@ -45,9 +43,8 @@ export function passwordlessRoutes(router: Router, deps: PasskeyLoginDependencie
   async function loginInteraction(ctx: Context): Promise<{ details: Details; module: PasskeyModule }> {
     const details = await deps.provider().interactionDetails(ctx.req, ctx.res);
     if (details.uid !== ctx.params.uid || details.prompt.name !== 'login') throw new NyckelError('session_expired');
-    const module = deps.engine.modules.get('passkey');
-    const allowed = deps.policy.passwordless(String(details.params.client_id), 'passkey');
-    if (!allowed || !isPasskeyModule(module)) throw new NyckelError('not_found');
+    const module = deps.policy.passwordlessMethod(String(details.params.client_id));
+    if (!module) throw new NyckelError('not_found');
     return { details, module };
   }
 
@@ -87,26 +84,27 @@ export function passwordlessRoutes(router: Router, deps: PasskeyLoginDependencie
     } catch {
       credential = null;
     }
-    if (credential === null) return render(ctx, details, module, t('factor_errors.passkey_format'), 400);
+    if (credential === null) return render(ctx, details, module, t(`factor_errors.${module.id}_format`), 400);
     const outcome = await module.passwordless.verify({ uid: details.uid, token: input.token, credential });
     const client = String(details.params.client_id);
     if (outcome.status === 'failed') {
-      deps.metrics.login(outcome.reason === 'locked' ? 'locked' : 'factor_failed', 'passkey');
-      await deps.audit.record('login.failed', { data: { client, method: 'passkey', reason: outcome.reason }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
+      deps.metrics.login(outcome.reason === 'locked' ? 'locked' : 'factor_failed', module.id);
+      await deps.audit.record('login.failed', { data: { client, method: module.id, reason: outcome.reason }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
       const { status } = withRetryAfter(ctx, answerFailureStatus(outcome));
-      return render(ctx, details, module, failure(t, outcome), status);
+      return render(ctx, details, module, failure(t, module, outcome), status);
     }
-    await deps.audit.record('factor.verified', { userId: outcome.user.id, data: { factor: 'passkey', passwordless: true }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
+    await deps.audit.record('factor.verified', { userId: outcome.user.id, data: { factor: module.id, passwordless: true }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
     // Something held and the user's verification: two factors in one step, bound to the passkey's user.
-    await deps.flow.begin(details, { factor: 'passkey', channel: 'device', amr: [...outcome.amr], at: new Date().toISOString(), userId: outcome.user.id, multiFactor: true });
-    if ((await deps.flow.finish(ctx, details, { userId: outcome.user.id, method: 'passkey' })) === 'unsatisfied') throw new NyckelError('session_expired');
+    await deps.flow.begin(details, { factor: module.id, channel: module.channel, amr: [...outcome.amr], at: new Date().toISOString(), userId: outcome.user.id, multiFactor: true });
+    if ((await deps.flow.finish(ctx, details, { userId: outcome.user.id, method: module.id })) === 'unsatisfied') throw new NyckelError('session_expired');
   });
 }
 
-function failure(t: ReturnType<typeof translator>, outcome: Extract<PasswordlessOutcome, { status: 'failed' }>): string {
+/** A refused passkey sign-in in words (its own: no password was given, so "wrong code" would mislead). */
+function failure(t: ReturnType<typeof translator>, module: PasskeyModule, outcome: Extract<PasswordlessOutcome, { status: 'failed' }>): string {
   const minutes = Math.max(1, Math.ceil((outcome.retryAfterSeconds ?? 60) / 60));
-  if (outcome.reason === 'wrong_code') return t('factors.passkey.passwordless_refused');
-  if (outcome.reason === 'user_not_verified') return t('factors.passkey.passwordless_needs_verification');
+  if (outcome.reason === 'wrong_code') return t(`factors.${module.id}.passwordless_refused`);
+  if (outcome.reason === 'user_not_verified') return t(`factors.${module.id}.passwordless_needs_verification`);
   if (outcome.reason === 'locked') return t('factor_errors.locked', { minutes });
-  return t(`factor_errors.passkey_${outcome.reason}`);
+  return t(`factor_errors.${module.id}_${outcome.reason}`);
 }

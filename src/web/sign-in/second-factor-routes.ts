@@ -138,6 +138,6 @@ export function factorRoutes(deps: SecondFactorRouteDependencies) {
   const own = factorRouteHost({ signInOf, steps, challenges: deps.challenges, pages: deps.pages, form, offered: offeredFactor });
   for (const ui of uis.values()) ui.routes?.(router, own);
 
-  passwordlessRoutes(router, { provider: deps.provider, engine: deps.engine, policy, audit: deps.audit, pages: deps.pages, metrics: deps.metrics, flow: deps.flow }, form);
+  passwordlessRoutes(router, { provider: deps.provider, policy, audit: deps.audit, pages: deps.pages, metrics: deps.metrics, flow: deps.flow }, form);
   return router;
 }
