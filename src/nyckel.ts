@@ -27,13 +27,14 @@ import { MailDispatcher } from './delivery/dispatcher.ts';
 import { devOutboxRoutes } from './delivery/outbox-routes.ts';
 import type { MailTransport } from './delivery/transport.ts';
 import { createMailTransport } from './delivery/transports.ts';
-import { interactionRoutes } from './server/interaction-routes.ts';
-import { factorRoutes } from './server/factor-routes.ts';
+import { interactionRoutes } from './web/sign-in/login-routes.ts';
+import { factorRoutes } from './web/sign-in/second-factor-routes.ts';
 import { deliveryStatus, enqueueMail } from './delivery/dispatcher.ts';
 import { FactorEngine } from './factors/engine.ts';
 import { SignIns } from './factors/sign-ins.ts';
-import { SignInFlow } from './server/sign-in-flow.ts';
-import { createFactorModules } from './factors/registry.ts';
+import { SignInFlow } from './web/sign-in/sign-in-flow.ts';
+import { createFactorModules, factorUis } from './factors/registry.ts';
+import { SecondFactorPolicy } from './factors/policy.ts';
 import { RememberedBrowsers } from './factors/remember.ts';
 import { ChallengeStore } from './factors/shared/challenges.ts';
 import { createSmsTransport, withDeliveryCounts, type SmsTransport } from './factors/sms/transport.ts';
@@ -41,7 +42,6 @@ import type twilio from 'twilio';
 import { FailureLock } from './factors/shared/failure-lock.ts';
 import { BackgroundWork } from './factors/shared/background.ts';
 import { sendGuards } from './factors/shared/send-guard.ts';
-import { acr } from './provider/acr.ts';
 import type { Context } from 'koa';
 import { PageRenderer } from './server/pages.ts';
 import { Views } from './server/views.ts';
@@ -216,18 +216,11 @@ async function assemble(
   instrumentFactorModules(factorModules, metrics);
   const engine = new FactorEngine(prisma, factorModules, clients, settings);
   const signIns = new SignIns(prisma);
-  const flow = new SignInFlow({ engine, signIns, accounts, remembered, audit, metrics });
+  const secondFactor = new SecondFactorPolicy(engine, remembered, (id) => accounts.findById(id));
+  const flow = new SignInFlow({ policy: secondFactor, signIns, accounts, remembered, audit, metrics });
   /** For oidc-provider's login prompt: does this signed-in session still lack a required second factor? */
-  const needsSecondFactor = async (ctx: KoaContextWithOIDC) => {
-    const session = ctx.oidc.session;
-    const clientId = ctx.oidc.client?.clientId;
-    if (!session?.accountId || !clientId || session.acr === acr.mfa) return false;
-    const { needed, stepUp } = engine.secondFactorNeeded(clientId, ctx.oidc.params as Record<string, unknown>);
-    if (!needed || (session.acr === acr.fallback && !stepUp)) return false;
-    if (stepUp || engine.policy(clientId).rememberDays === 0) return true;
-    const user = await accounts.findById(session.accountId);
-    return !user || !(await remembered.recognise(ctx as unknown as Context, user));
-  };
+  const needsSecondFactor = (ctx: KoaContextWithOIDC) =>
+    secondFactor.sessionNeedsSecondFactor(ctx as unknown as Context, ctx.oidc.session, ctx.oidc.client?.clientId, ctx.oidc.params as Record<string, unknown>);
 
   const oidcAtRest = new OidcAtRest(box);
   const oidcAdapter = redis ? createHybridOidcAdapter(prisma, redis.client, oidcAtRest) : createOidcAdapter(prisma, { atRest: oidcAtRest });
@@ -315,7 +308,7 @@ async function assemble(
         pages,
         box,
         maxBodyBytes: settings.maxBodyBytes,
-        engine,
+        policy: secondFactor,
         flow,
         metrics,
       }),
@@ -323,11 +316,12 @@ async function assemble(
       factorRoutes({
         provider: () => provider,
         engine,
+        policy: secondFactor,
+        uis: factorUis,
         signIns,
         flow,
         accounts,
         audit,
-        remembered,
         challenges,
         pages,
         box,

@@ -12,9 +12,9 @@ import type { FailureLock } from '../factors/shared/failure-lock.ts';
 import { translator } from '../i18n/i18n.ts';
 import { assertCsrf } from '../security/csrf.ts';
 import type { SecretBox } from '../security/crypto.ts';
-import { readForm } from '../server/forms.ts';
+import { readForm } from '../web/shared/forms.ts';
 import type { PageRenderer } from '../server/pages.ts';
-import { qrDataUrl } from '../server/qr.ts';
+import { qrDataUrl } from '../web/shared/qr.ts';
 import type { PrismaClient } from '../storage/db.ts';
 
 interface DeviceVisit {

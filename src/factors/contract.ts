@@ -67,12 +67,13 @@ export type VerifyOutcome =
       status: 'pending';
       hint?: string;
       qr?: string;
-      /** Push approval: the number the page shows for the user to pick in the app (number matching). */
-      number?: string;
-      /** When the request ends unanswered (the page's countdown). */
-      expiresAt?: Date;
+      /** Anything else the page shows now, interpreted by the factor's own ui (push: the number to pick). */
+      display?: PendingDisplay;
     }
   | { status: 'failed'; reason: FailureReason; retryAfterSeconds?: number; attemptsLeft?: number; hint?: string };
+
+/** Values only a factor's ui knows how to show (src/factors/<id>/ui.ts). */
+export type PendingDisplay = Readonly<Record<string, string | number>>;
 
 export type StartOutcome =
   | {

@@ -4,11 +4,12 @@ import type { Settings } from '../config/settings.ts';
 import type { User } from '../generated/prisma/client.ts';
 import type { PrismaClient } from '../storage/db.ts';
 import type { FactorModule } from './contract.ts';
-import { policyFor, requestsSecondFactor, type FactorPolicy } from './policy.ts';
+import { policyFor, type FactorPolicy } from './policy.ts';
 
 /**
  * The second-factor methods of a user for a client: which are offered, which can be enrolled now,
- * and in which order (the sign-in records themselves are in sign-ins.ts).
+ * and in which order (the sign-in records themselves are in sign-ins.ts). Whether a sign-in needs a
+ * second factor, and what it may enrol, is asked of SecondFactorPolicy (policy.ts), which uses these.
  */
 export class FactorEngine {
   constructor(
@@ -20,12 +21,6 @@ export class FactorEngine {
 
   policy(clientId: string): FactorPolicy {
     return policyFor(this.clients.get(clientId), this.settings.mfa);
-  }
-
-  /** Whether this sign-in needs a second factor: the client requires one, or the request asks for it. */
-  secondFactorNeeded(clientId: string, params: Record<string, unknown>): { needed: boolean; stepUp: boolean } {
-    const stepUp = requestsSecondFactor(params);
-    return { needed: stepUp || this.policy(clientId).required, stepUp };
   }
 
   /** The methods this user can use for this client: allowed by the policy, enrolled, in policy order. */

@@ -1,6 +1,13 @@
 import type { ClientConfig, FactorId } from '../clients/clients-file.ts';
 import type { Settings } from '../config/settings.ts';
+import type { Context } from 'koa';
+import type { User } from '../generated/prisma/client.ts';
 import { acr } from '../provider/acr.ts';
+import type { FactorModule } from './contract.ts';
+import type { FactorEngine } from './engine.ts';
+import { isPasskeyModule, type PasskeyModule } from './passkey/index.ts';
+import { isRecoveryCodeModule, type RecoveryCodeModule } from './recovery-code/index.ts';
+import type { RememberedBrowsers } from './remember.ts';
 
 export interface FactorPolicy {
   required: boolean;
@@ -41,3 +48,121 @@ export function requestsSecondFactor(params: Record<string, unknown>): boolean {
   }
   return false;
 }
+
+/** What the policy needs of the engine (the modules, and a user's methods for a client). */
+type PolicyEngine = Pick<FactorEngine, 'modules' | 'policy' | 'offered' | 'enrollable'>;
+
+/** A session as oidc-provider keeps it: whose, and with what acr it was signed in. */
+export interface SessionSignIn {
+  accountId?: string;
+  acr?: string;
+}
+
+/** After the first step (password or session): finish, go on to the second factor, or no way on. */
+export type FirstStepDecision = { next: 'finish'; remembered: boolean } | { next: 'second-factor' } | { next: 'unavailable' };
+
+/**
+ * The one place that answers the second-factor questions of a sign-in: whether one is needed (the
+ * client requires it, the request asks for step-up, the browser is remembered), which methods are
+ * offered and which can be enrolled now, whether recovery codes come with an enrolment, which
+ * stronger methods to suggest, and whether "Forgot your device?" may stand in. The sign-in pages
+ * ask it; they decide nothing themselves. Built once (src/nyckel.ts).
+ */
+export class SecondFactorPolicy {
+  constructor(
+    private readonly engine: PolicyEngine,
+    private readonly remembered: Pick<RememberedBrowsers, 'recognise'>,
+    private readonly findUser: (id: string) => Promise<User | null | undefined>,
+  ) {}
+
+  /** The client's settings (methods, remember days, fallbacks). */
+  of(clientId: string): FactorPolicy {
+    return this.engine.policy(clientId);
+  }
+
+  /** Whether this sign-in needs a second factor: the client requires one, or the request asks for it (step-up). */
+  needed(clientId: string, params: Record<string, unknown>): { needed: boolean; stepUp: boolean } {
+    const stepUp = requestsSecondFactor(params);
+    return { needed: stepUp || this.of(clientId).required, stepUp };
+  }
+
+  /** Whether a remembered browser may stand in for the second factor (never for step-up). */
+  async rememberedBrowser(ctx: Context, user: User, clientId: string, stepUp: boolean): Promise<boolean> {
+    return !stepUp && this.of(clientId).rememberDays > 0 && this.remembered.recognise(ctx, user);
+  }
+
+  /** After the password (or an existing session) of `user`: finish, ask for a second factor, or refuse. */
+  async afterFirstStep(ctx: Context, user: User, clientId: string, params: Record<string, unknown>): Promise<FirstStepDecision> {
+    const { needed, stepUp } = this.needed(clientId, params);
+    if (!needed) return { next: 'finish', remembered: false };
+    if (await this.rememberedBrowser(ctx, user, clientId, stepUp)) return { next: 'finish', remembered: true };
+    // A user without a usable method is led to enrol one at /mfa when the client allows it.
+    if ((await this.offered(user, clientId)).length > 0 || (await this.enrollableAtSignIn(user, clientId)).length > 0) return { next: 'second-factor' };
+    return { next: 'unavailable' };
+  }
+
+  /** For oidc-provider's login prompt: does this signed-in session still lack a required second factor? */
+  async sessionNeedsSecondFactor(ctx: Context, session: SessionSignIn | undefined, clientId: string | undefined, params: Record<string, unknown>): Promise<boolean> {
+    if (!session?.accountId || !clientId || session.acr === acr.mfa) return false;
+    const { needed, stepUp } = this.needed(clientId, params);
+    if (!needed || (session.acr === acr.fallback && !stepUp)) return false;
+    if (stepUp || this.of(clientId).rememberDays === 0) return true;
+    const user = await this.findUser(session.accountId);
+    return !user || !(await this.remembered.recognise(ctx, user));
+  }
+
+  /** The methods this user can use for this client, the user's primary first. */
+  offered(user: User, clientId: string): Promise<FactorModule[]> {
+    return this.engine.offered(user, clientId);
+  }
+
+  /** Methods the user may enrol during this sign-in (none when the client does not allow it). */
+  async enrollableAtSignIn(user: User, clientId: string): Promise<FactorModule[]> {
+    if (!this.of(clientId).allowEnrolmentAtLogin) return [];
+    return this.engine.enrollable(user, clientId);
+  }
+
+  /** Whether the client lets users enrol a method while signing in. */
+  enrolmentAtSignInAllowed(clientId: string): boolean {
+    return this.of(clientId).allowEnrolmentAtLogin;
+  }
+
+  /**
+   * Recovery codes come with the first second factor a user enrols at sign-in when the recovery-code
+   * module is registered and the client allows it, or the factor is an app or a passkey (which can be
+   * lost with its device). Returns the module that issues them, or undefined when none are due.
+   */
+  recoveryCodesOnEnrolment(clientId: string, enrolled: FactorModule): RecoveryCodeModule | undefined {
+    const recovery = this.engine.modules.get('recovery-code');
+    if (!isRecoveryCodeModule(recovery)) return undefined;
+    if (!['app', 'device'].includes(enrolled.channel) && !this.of(clientId).methods.includes('recovery-code')) return undefined;
+    return recovery;
+  }
+
+  /** For a restricted authenticator (SMS, NIST 800-63B): the stronger methods among those offered. */
+  strongerThan(module: FactorModule, offered: readonly FactorModule[]): FactorModule[] {
+    if (!module.restricted) return [];
+    return offered.filter((m) => !m.restricted && ['app', 'device', 'eid'].includes(m.channel));
+  }
+
+  /** "Forgot your device?": the module that sends the fallback code, when the client allows it. */
+  forgotDeviceFallback(clientId: string): FactorModule | undefined {
+    if (!this.of(clientId).forgotDeviceEmail) return undefined;
+    return this.engine.modules.get(FORGOT_DEVICE_FACTOR);
+  }
+
+  /** Whether the client offers the fallback at all (a link on every second-factor page). */
+  forgotDeviceOffered(clientId: string): boolean {
+    return this.of(clientId).forgotDeviceEmail;
+  }
+
+  /** The method that may be the whole sign-in instead of the password, when the client allows one. */
+  passwordlessMethod(clientId: string): PasskeyModule | undefined {
+    return this.of(clientId)
+      .passwordless.map((id) => this.engine.modules.get(id))
+      .find(isPasskeyModule);
+  }
+}
+
+/** The fallback of "Forgot your device?" is a code to one of the user's verified addresses. */
+const FORGOT_DEVICE_FACTOR: FactorId = 'email-code';

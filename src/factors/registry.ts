@@ -1,5 +1,14 @@
 import type { FactorId } from '../clients/clients-file.ts';
 import type { FactorModule } from './contract.ts';
+import type { FactorScript, FactorUi } from './ui-contract.ts';
+import { bankIdUi } from './bankid/ui.ts';
+import { emailCodeUi } from './email-code/ui.ts';
+import { emailLinkUi } from './email-link/ui.ts';
+import { passkeyUi } from './passkey/ui.ts';
+import { appQrUi, pushUi } from './push/ui.ts';
+import { recoveryCodeUi } from './recovery-code/ui.ts';
+import { smsUi } from './sms/ui.ts';
+import { totpUi } from './totp/ui.ts';
 import type { FactorDependencies } from './deps.ts';
 import { bankIdFactor } from './bankid/index.ts';
 import { emailCodeFactor } from './email-code/index.ts';
@@ -28,4 +37,14 @@ export function createFactorModules(deps: FactorDependencies): Map<FactorId, Fac
     bankIdFactor(deps),
   ];
   return new Map(modules.map((module) => [module.id, module]));
+}
+
+/** The page side of every factor (src/factors/<id>/ui.ts), one line each. */
+export const factorUis: ReadonlyMap<FactorId, FactorUi> = new Map(
+  [emailLinkUi, emailCodeUi, smsUi, totpUi, passkeyUi, pushUi, appQrUi, recoveryCodeUi, bankIdUi].map((ui) => [ui.id, ui]),
+);
+
+/** The scripts the factors' pages load (/assets/<name>), each from its factor's folder. */
+export function factorScripts(): FactorScript[] {
+  return [...factorUis.values()].flatMap((ui) => ui.scripts ?? []);
 }

@@ -5,14 +5,43 @@ import { supportedLocales, type Locale } from '../accounts/accounts.ts';
 
 export const interactionsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../interactions');
 
-type Messages = { [key: string]: string | Messages };
+export type Messages = { [key: string]: string | Messages };
 
-const catalogues = new Map<Locale, Messages>(
-  supportedLocales.map((locale) => [
-    locale,
-    JSON.parse(fs.readFileSync(path.join(interactionsDir, 'locales', `${locale}.json`), 'utf8')) as Messages,
-  ]),
-);
+/** Each factor brings its own strings (`factors.<id>.*`, `factor_errors.<id>_*`) in src/factors/<folder>/locales/. */
+const factorsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../factors');
+
+const readMessages = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8')) as Messages;
+
+/** Adds `extra` into `into`, key by key; a string defined twice is a mistake in the files. */
+function merge(into: Messages, extra: Messages, at: string) {
+  for (const [key, value] of Object.entries(extra)) {
+    const existing = into[key];
+    if (typeof value === 'string' || typeof existing === 'string') {
+      if (existing !== undefined) throw new Error(`locale key ${at}${key} defined twice`);
+      into[key] = value;
+    } else {
+      into[key] = existing ?? {};
+      merge(into[key] as Messages, value, `${at}${key}.`);
+    }
+  }
+}
+
+/** interactions/locales/<locale>.json with every factor's fragment merged in under the same keys. */
+function loadCatalogue(locale: Locale): Messages {
+  const messages = readMessages(path.join(interactionsDir, 'locales', `${locale}.json`));
+  for (const folder of fs.readdirSync(factorsDir).sort()) {
+    const file = path.join(factorsDir, folder, 'locales', `${locale}.json`);
+    if (fs.existsSync(file)) merge(messages, readMessages(file), '');
+  }
+  return messages;
+}
+
+const catalogues = new Map<Locale, Messages>(supportedLocales.map((locale) => [locale, loadCatalogue(locale)]));
+
+/** A locale's whole message catalogue, factors' strings included (for tests of the keys). */
+export function catalogue(locale: Locale): Readonly<Messages> {
+  return catalogues.get(locale)!;
+}
 
 function lookup(messages: Messages, key: string): string | undefined {
   let node: string | Messages | undefined = messages;

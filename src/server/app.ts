@@ -1,10 +1,10 @@
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import Koa from 'koa';
 import Router from '@koa/router';
 import helmet from 'koa-helmet';
 import type Provider from 'oidc-provider';
+import { factorScripts } from '../factors/registry.ts';
 import { interactionsDir } from '../i18n/i18n.ts';
 import type { Logger } from '../logger.ts';
 import { errorHandler } from './error-handler.ts';
@@ -51,20 +51,17 @@ function securityHeaders(issuer: string) {
   });
 }
 
-/** The UMD bundle @simplewebauthn/browser ships (its package exports only the module entry points). */
-function simpleWebAuthnBrowserBundle(): string {
-  const entry = createRequire(import.meta.url).resolve('@simplewebauthn/browser');
-  return path.join(entry.slice(0, entry.lastIndexOf(`${path.sep}script${path.sep}`)), 'dist', 'bundle', 'index.umd.min.js');
-}
+/** Scripts of pages that are no factor's: the page that waits for a link, the account pages. */
+const GENERIC_SCRIPTS = ['wait.js', 'account.js'];
 
 function assetRoutes(): Router {
   const router = new Router();
   const css = fs.readFileSync(path.join(interactionsDir, 'styles', 'nyckel.css'));
-  const scripts = new Map(
-    ['wait.js', 'recovery.js', 'passkey.js', 'bankid.js', 'push.js', 'account.js'].map((name) => [name, fs.readFileSync(path.join(interactionsDir, 'scripts', name))]),
-  );
-  // The WebAuthn ceremonies in the browser (window.SimpleWebAuthnBrowser), used by passkey.js.
-  scripts.set('simplewebauthn-browser.js', fs.readFileSync(simpleWebAuthnBrowserBundle()));
+  // The generic pages' scripts, then each factor's own (from the registry).
+  const scripts = new Map([
+    ...GENERIC_SCRIPTS.map((name) => [name, fs.readFileSync(path.join(interactionsDir, 'scripts', name))] as const),
+    ...factorScripts().map(({ name, file }) => [name, fs.readFileSync(file)] as const),
+  ]);
   router.get('/assets/nyckel.css', (ctx) => {
     ctx.type = 'text/css; charset=utf-8';
     ctx.set('Cache-Control', 'public, max-age=3600');

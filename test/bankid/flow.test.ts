@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals
 import * as oidc from 'openid-client';
 import { bindPersonalNumber } from '../../src/factors/bankid/binding.ts';
 import { qrPayload } from '../../src/factors/bankid/qr.ts';
-import { qrSvgDataUrl } from '../../src/server/qr.ts';
+import { qrSvgDataUrl } from '../../src/web/shared/qr.ts';
 import { FormBrowser, textOf, type Page } from '../support/browser.ts';
 import { DOC_QR_START_SECRET, DOC_QR_START_TOKEN, makeBankIdCertificates, personalNumberFor, startFakeBankId, type BankIdCertificates, type FakeBankId } from '../support/bankid-fake.ts';
 import { startTestNyckel, TEST_PASSWORD, type TestNyckel } from '../support/nyckel.ts';

@@ -2,19 +2,18 @@
 // and TDC (one-time code, Danish) know it: openid-client is the relying party and redeems the code,
 // the mails are read from the dev outbox (the deliveries table), and the browser does everything a
 // person would (labels, buttons, a second tab, another browser, the keyboard).
-import fs from 'node:fs';
-import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import type { BrowserContextOptions, Page } from 'playwright-core';
-import { interactionsDir } from '../../src/i18n/i18n.ts';
+import { catalogue as merged } from '../../src/i18n/i18n.ts';
 import { Chromium, interceptRelyingParty, seriousAxeViolations } from '../support/chromium.ts';
 import { codeIn, latestMail, linkIn } from '../support/mail.ts';
 import { startTestNyckel, TEST_PASSWORD, type TestNyckel } from '../support/nyckel.ts';
 import { relyingParty, startAuthorization, type AuthorizationStart } from '../support/relying-party.ts';
 
 type Catalogue = Record<string, unknown>;
-const catalogue = (locale: string) => JSON.parse(fs.readFileSync(path.join(interactionsDir, 'locales', `${locale}.json`), 'utf8')) as Catalogue;
+// The catalogue the pages use: interactions/locales with the factors' strings (src/factors/<id>/locales) merged in.
+const catalogue = (locale: 'sv' | 'da' | 'en') => merged(locale) as Catalogue;
 const sv = catalogue('sv');
 const da = catalogue('da');
 

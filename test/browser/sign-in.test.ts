@@ -1,17 +1,16 @@
 // The hosted sign-in pages in a real Chromium: openid-client builds the authorization request and
 // redeems the code, the browser does everything a person would (labels, buttons, keyboard).
-import fs from 'node:fs';
-import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import type { BrowserContextOptions, Page, Response } from 'playwright-core';
-import { interactionsDir } from '../../src/i18n/i18n.ts';
+import { catalogue as merged } from '../../src/i18n/i18n.ts';
 import { Chromium, interceptRelyingParty, seriousAxeViolations } from '../support/chromium.ts';
 import { startTestNyckel, TEST_PASSWORD, type TestNyckel } from '../support/nyckel.ts';
 import { relyingParty, startAuthorization, type AuthorizationStart } from '../support/relying-party.ts';
 
 type Catalogue = Record<string, Record<string, string | Record<string, string>>>;
-const catalogue = (locale: string) => JSON.parse(fs.readFileSync(path.join(interactionsDir, 'locales', `${locale}.json`), 'utf8')) as Catalogue;
+// The catalogue the pages use: interactions/locales with the factors' strings (src/factors/<id>/locales) merged in.
+const catalogue = (locale: 'sv' | 'da' | 'en') => merged(locale) as Catalogue;
 const sv = catalogue('sv');
 const da = catalogue('da');
 const en = catalogue('en');

@@ -1,10 +1,9 @@
-import fs from 'node:fs';
-import path from 'node:path';
-import { interactionsDir } from '../../src/i18n/i18n.ts';
+import { catalogue as catalogueOf } from '../../src/i18n/i18n.ts';
 
 /** A locale's message catalogue as the pages use it: `msg('login.submit')`, with {{name}} filled in. */
 export function messages(locale: 'sv' | 'da' | 'en') {
-  const catalogue = JSON.parse(fs.readFileSync(path.join(interactionsDir, 'locales', `${locale}.json`), 'utf8')) as Record<string, unknown>;
+  // The pages' catalogue: interactions/locales with every factor's strings merged in.
+  const catalogue = catalogueOf(locale) as Record<string, unknown>;
   return function msg(key: string, vars: Record<string, string | number> = {}): string {
     const text = key.split('.').reduce<unknown>((node, part) => (node as Record<string, unknown> | undefined)?.[part], catalogue);
     if (typeof text !== 'string') throw new Error(`no message ${key}`);

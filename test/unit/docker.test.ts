@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, test } from '@jest/globals';
 import YAML from 'yaml';
 import { settingsSchema } from '../../src/config/settings.ts';
-import { MAX_WAIT_SECONDS } from '../../src/server/long-poll.ts';
+import { MAX_WAIT_SECONDS } from '../../src/web/shared/long-poll.ts';
 
 // The container files cannot be built on these machines (no registry for images), so they are kept
 // correct by reading them: what they copy exists, what they set is a known setting, and the shape is

@@ -54,7 +54,7 @@ export function appQrFactor(deps: FactorDependencies, devices = new PushDevices(
       const row = await challenges.find(ctx, challengeId, [APP_QR_CHALLENGE]);
       if (!row || row.expiresAt <= new Date()) return { status: 'failed', reason: 'expired' };
       if (row.consumedAt) return { status: 'failed', reason: 'used' };
-      return { status: 'pending', qr: (row.data as { text: string }).text, expiresAt: row.expiresAt };
+      return { status: 'pending', qr: (row.data as { text: string }).text, display: { expiresAt: row.expiresAt.getTime() } };
     },
 
     // Under the user's failure lock: wrong codes count, a right one (even repeated) never does.

@@ -71,7 +71,7 @@ export function pushFactor(deps: FactorDependencies, devices = new PushDevices(d
     if (data.state === 'wrong_number') return { status: 'failed', reason: 'cancelled', hint: 'wrong_number' };
     if (row.consumedAt) return { status: 'failed', reason: 'cancelled', hint: 'cancelled' };
     if (row.expiresAt <= new Date()) return { status: 'failed', reason: 'expired', hint: 'expired' };
-    return { status: 'pending', hint: 'pick', number: data.number, expiresAt: row.expiresAt };
+    return { status: 'pending', hint: 'pick', display: { number: data.number, expiresAt: row.expiresAt.getTime() } };
   }
 
   return {

@@ -2,17 +2,18 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import { z } from 'zod';
-import type { AuditLog } from '../accounts/audit.ts';
-import { NyckelError } from '../errors.ts';
-import type { FactorEngine } from '../factors/engine.ts';
-import { isPasskeyModule, type PasskeyModule, type PasswordlessOutcome } from '../factors/passkey/index.ts';
-import { translator } from '../i18n/i18n.ts';
-import type { Metrics } from '../observability/metrics.ts';
-import { assertCsrf } from '../security/csrf.ts';
-import { formBody, readForm } from './forms.ts';
+import type { AuditLog } from '../../accounts/audit.ts';
+import { NyckelError } from '../../errors.ts';
+import type { SecondFactorPolicy } from '../../factors/policy.ts';
+import type { PasskeyModule, PasswordlessOutcome } from '../../factors/passkey/index.ts';
+import { translator } from '../../i18n/i18n.ts';
+import type { Metrics } from '../../observability/metrics.ts';
+import { assertCsrf } from '../../security/csrf.ts';
+import { formBody, readForm } from '../shared/forms.ts';
 import type { SignInFlow } from './sign-in-flow.ts';
-import type { PageRenderer } from './pages.ts';
-import { scriptJson } from './script-json.ts';
+import type { PageRenderer } from '../../server/pages.ts';
+import { answerFailureStatus, withRetryAfter } from '../shared/outcome-view.ts';
+import { scriptJson } from '../shared/script-json.ts';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
@@ -24,7 +25,7 @@ const passkeyLoginForm = z.object({
 
 export interface PasskeyLoginDependencies {
   provider: () => Provider;
-  engine: FactorEngine;
+  policy: SecondFactorPolicy;
   audit: AuditLog;
   pages: PageRenderer;
   metrics: Pick<Metrics, 'login'>;
@@ -38,13 +39,12 @@ export interface PasskeyLoginDependencies {
  * something held (the key: `hwk`/`swk`) and the verification (`user`); acr mfa.
  * Mounted on the factor router (prefix /interaction/:uid, CSRF protected).
  */
-export function passkeyLoginRoutes(router: Router, deps: PasskeyLoginDependencies, form: ReturnType<typeof formBody>) {
+export function passwordlessRoutes(router: Router, deps: PasskeyLoginDependencies, form: ReturnType<typeof formBody>) {
   async function loginInteraction(ctx: Context): Promise<{ details: Details; module: PasskeyModule }> {
     const details = await deps.provider().interactionDetails(ctx.req, ctx.res);
     if (details.uid !== ctx.params.uid || details.prompt.name !== 'login') throw new NyckelError('session_expired');
-    const module = deps.engine.modules.get('passkey');
-    const allowed = deps.engine.policy(String(details.params.client_id)).passwordless.includes('passkey');
-    if (!allowed || !isPasskeyModule(module)) throw new NyckelError('not_found');
+    const module = deps.policy.passwordlessMethod(String(details.params.client_id));
+    if (!module) throw new NyckelError('not_found');
     return { details, module };
   }
 
@@ -53,7 +53,7 @@ export function passkeyLoginRoutes(router: Router, deps: PasskeyLoginDependencie
     const { options, token } = await module.passwordless.start(details.uid);
     deps.pages.html(
       ctx,
-      'login-passkey',
+      'passkey/login-passkey',
       deps.pages.localeOf(ctx, details.params.ui_locales as string | undefined),
       {
         clientName: deps.pages.clientName(clientId) ?? clientId,
@@ -84,26 +84,27 @@ export function passkeyLoginRoutes(router: Router, deps: PasskeyLoginDependencie
     } catch {
       credential = null;
     }
-    if (credential === null) return render(ctx, details, module, t('factor_errors.passkey_format'), 400);
+    if (credential === null) return render(ctx, details, module, t(`factor_errors.${module.id}_format`), 400);
     const outcome = await module.passwordless.verify({ uid: details.uid, token: input.token, credential });
     const client = String(details.params.client_id);
     if (outcome.status === 'failed') {
-      deps.metrics.login(outcome.reason === 'locked' ? 'locked' : 'factor_failed', 'passkey');
-      await deps.audit.record('login.failed', { data: { client, method: 'passkey', reason: outcome.reason }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
-      if (outcome.reason === 'locked' && outcome.retryAfterSeconds) ctx.set('Retry-After', String(outcome.retryAfterSeconds));
-      return render(ctx, details, module, failure(t, outcome), outcome.reason === 'locked' ? 429 : outcome.reason === 'wrong_code' ? 401 : 400);
+      deps.metrics.login(outcome.reason === 'locked' ? 'locked' : 'factor_failed', module.id);
+      await deps.audit.record('login.failed', { data: { client, method: module.id, reason: outcome.reason }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
+      const { status } = withRetryAfter(ctx, answerFailureStatus(outcome));
+      return render(ctx, details, module, failure(t, module, outcome), status);
     }
-    await deps.audit.record('factor.verified', { userId: outcome.user.id, data: { factor: 'passkey', passwordless: true }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
+    await deps.audit.record('factor.verified', { userId: outcome.user.id, data: { factor: module.id, passwordless: true }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
     // Something held and the user's verification: two factors in one step, bound to the passkey's user.
-    await deps.flow.begin(details, { factor: 'passkey', channel: 'device', amr: [...outcome.amr], at: new Date().toISOString(), userId: outcome.user.id, multiFactor: true });
-    if ((await deps.flow.finish(ctx, details, { userId: outcome.user.id, method: 'passkey' })) === 'unsatisfied') throw new NyckelError('session_expired');
+    await deps.flow.begin(details, { factor: module.id, channel: module.channel, amr: [...outcome.amr], at: new Date().toISOString(), userId: outcome.user.id, multiFactor: true });
+    if ((await deps.flow.finish(ctx, details, { userId: outcome.user.id, method: module.id })) === 'unsatisfied') throw new NyckelError('session_expired');
   });
 }
 
-function failure(t: ReturnType<typeof translator>, outcome: Extract<PasswordlessOutcome, { status: 'failed' }>): string {
+/** A refused passkey sign-in in words (its own: no password was given, so "wrong code" would mislead). */
+function failure(t: ReturnType<typeof translator>, module: PasskeyModule, outcome: Extract<PasswordlessOutcome, { status: 'failed' }>): string {
   const minutes = Math.max(1, Math.ceil((outcome.retryAfterSeconds ?? 60) / 60));
-  if (outcome.reason === 'wrong_code') return t('factors.passkey.passwordless_refused');
-  if (outcome.reason === 'user_not_verified') return t('factors.passkey.passwordless_needs_verification');
+  if (outcome.reason === 'wrong_code') return t(`factors.${module.id}.passwordless_refused`);
+  if (outcome.reason === 'user_not_verified') return t(`factors.${module.id}.passwordless_needs_verification`);
   if (outcome.reason === 'locked') return t('factor_errors.locked', { minutes });
-  return t(`factor_errors.passkey_${outcome.reason}`);
+  return t(`factor_errors.${module.id}_${outcome.reason}`);
 }

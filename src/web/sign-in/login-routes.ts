@@ -1,22 +1,23 @@
 import Router from '@koa/router';
-import type { Context } from 'koa';
+import type { Context, Middleware } from 'koa';
 import type Provider from 'oidc-provider';
 import { z } from 'zod';
-import type { Accounts } from '../accounts/accounts.ts';
-import type { User } from '../generated/prisma/client.ts';
-import type { AuditLog } from '../accounts/audit.ts';
-import type { ClientDirectory } from '../clients/directory.ts';
-import { NyckelError, isNyckelError } from '../errors.ts';
-import { translator } from '../i18n/i18n.ts';
-import { assertCsrf, csrfProtection } from '../security/csrf.ts';
-import type { SecretBox } from '../security/crypto.ts';
-import type { LoginThrottle } from '../security/login-throttle.ts';
-import type { Metrics } from '../observability/metrics.ts';
-import { formBody, readForm } from './forms.ts';
+import type { Accounts } from '../../accounts/accounts.ts';
+import type { User } from '../../generated/prisma/client.ts';
+import type { AuditLog } from '../../accounts/audit.ts';
+import type { ClientDirectory } from '../../clients/directory.ts';
+import { NyckelError, isNyckelError } from '../../errors.ts';
+import { translator } from '../../i18n/i18n.ts';
+import { assertCsrf, csrfProtection } from '../../security/csrf.ts';
+import type { SecretBox } from '../../security/crypto.ts';
+import type { LoginThrottle } from '../../security/login-throttle.ts';
+import type { Metrics } from '../../observability/metrics.ts';
+import { formBody, readForm } from '../shared/forms.ts';
+import { consent } from './consent.ts';
 import { completeInteraction } from './interaction-result.ts';
-import type { FactorEngine } from '../factors/engine.ts';
+import type { SecondFactorPolicy } from '../../factors/policy.ts';
 import type { SignInFlow } from './sign-in-flow.ts';
-import { CLIENT_COOKIE, type PageRenderer } from './pages.ts';
+import { CLIENT_COOKIE, type PageRenderer } from '../../server/pages.ts';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
@@ -29,7 +30,7 @@ export interface InteractionDependencies {
   pages: PageRenderer;
   maxBodyBytes: number;
   box: SecretBox;
-  engine: FactorEngine;
+  policy: SecondFactorPolicy;
   /** Binds the sign-in to its user after the first step, and finishes it (the one place). */
   flow: SignInFlow;
   metrics: Metrics;
@@ -48,29 +49,55 @@ function requestContext(ctx: Context) {
   return { ip: ctx.ip, userAgent: ctx.get('user-agent') };
 }
 
+/** The interaction of this browser; a missing, expired or foreign one is session_expired. */
+async function loadInteraction(deps: Pick<InteractionDependencies, 'provider'>, ctx: Context): Promise<Details> {
+  const details = await deps.provider().interactionDetails(ctx.req, ctx.res);
+  if (details.uid !== ctx.params.uid) throw new NyckelError('session_expired');
+  ctx.cookies.set(CLIENT_COOKIE, String(details.params.client_id ?? ''), { httpOnly: true, sameSite: 'lax', overwrite: true });
+  return details;
+}
+
+/** What every page of the first step shows (language, client name, the interaction, the CSRF token). */
+function frameOf(pages: PageRenderer, ctx: Context, details: Details) {
+  const clientId = String(details.params.client_id);
+  return {
+    locale: pages.localeOf(ctx, details.params.ui_locales as string | undefined),
+    clientName: pages.clientName(clientId) ?? clientId,
+    uid: details.uid,
+    csrfToken: ctx.state.csrfToken as string,
+  };
+}
+
+/** The user's answer to the consent page, and "Cancel" on any page: the interaction ends without a login. */
+function decisionRoutes(router: Router, deps: { form: Middleware; interaction: (ctx: Context) => Promise<Details>; grantConsent: (details: Details) => Promise<string> }) {
+  const { form, interaction } = deps;
+  router.post('/consent', form, async (ctx) => {
+    const details = await interaction(ctx);
+    const input = readForm(ctx, consentForm);
+    assertCsrf(ctx, input._csrf);
+    if (details.prompt.name !== 'consent') throw new NyckelError('session_expired');
+    if (input.decision === 'deny') {
+      return completeInteraction(ctx, details, { error: 'access_denied', error_description: 'The user denied access' });
+    }
+    return completeInteraction(ctx, details, { consent: { grantId: await deps.grantConsent(details) } });
+  });
+
+  router.post('/abort', form, async (ctx) => {
+    const details = await interaction(ctx);
+    const input = readForm(ctx, abortForm);
+    assertCsrf(ctx, input._csrf);
+    return completeInteraction(ctx, details, { error: 'access_denied', error_description: 'The user cancelled the sign-in' });
+  });
+}
+
 export function interactionRoutes(deps: InteractionDependencies): Router {
   const { accounts, audit, throttle, clients, pages, metrics } = deps;
   const router = new Router({ prefix: '/interaction/:uid' });
   const form = formBody(deps.maxBodyBytes);
   router.use(csrfProtection(deps.box));
 
-  /** The interaction of this browser; a missing, expired or foreign one is session_expired. */
-  async function interaction(ctx: Context): Promise<Details> {
-    const details = await deps.provider().interactionDetails(ctx.req, ctx.res);
-    if (details.uid !== ctx.params.uid) throw new NyckelError('session_expired');
-    ctx.cookies.set(CLIENT_COOKIE, String(details.params.client_id ?? ''), { httpOnly: true, sameSite: 'lax', overwrite: true });
-    return details;
-  }
-
-  function view(ctx: Context, details: Details) {
-    const clientId = String(details.params.client_id);
-    return {
-      locale: pages.localeOf(ctx, details.params.ui_locales as string | undefined),
-      clientName: pages.clientName(clientId) ?? clientId,
-      uid: details.uid,
-      csrfToken: ctx.state.csrfToken as string,
-    };
-  }
+  const interaction = (ctx: Context) => loadInteraction(deps, ctx);
+  const view = (ctx: Context, details: Details) => frameOf(pages, ctx, details);
 
   function renderLogin(ctx: Context, details: Details, options: { email?: string; errorKey?: string; minutes?: number; status?: number } = {}) {
     const base = view(ctx, details);
@@ -83,49 +110,14 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
         ...base,
         email: options.email ?? (details.params.login_hint as string | undefined) ?? '',
         error: options.errorKey ? t(options.errorKey, { minutes: options.minutes ?? 1 }) : undefined,
-        passkeyLogin: deps.engine.policy(String(details.params.client_id)).passwordless.includes('passkey'),
+        passkeyLogin: Boolean(deps.policy.passwordlessMethod(String(details.params.client_id))),
       },
       options.status,
     );
   }
 
   const finish = completeInteraction;
-
-  async function grantConsent(details: Details): Promise<string> {
-    const provider = deps.provider();
-    const accountId = details.session?.accountId;
-    if (!accountId) throw new NyckelError('session_expired');
-    const grant = details.grantId
-      ? await provider.Grant.find(details.grantId)
-      : new provider.Grant({ accountId, clientId: String(details.params.client_id) });
-    if (!grant) throw new NyckelError('session_expired');
-    const missing = details.prompt.details as {
-      missingOIDCScope?: string[];
-      missingOIDCClaims?: string[];
-      missingResourceScopes?: Record<string, string[]>;
-    };
-    if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
-    if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
-    for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) {
-      grant.addResourceScope(indicator, scopes.join(' '));
-    }
-    return grant.save();
-  }
-
-  function consentLines(ctx: Context, details: Details): string[] {
-    const t = translator(view(ctx, details).locale);
-    const missing = details.prompt.details as { missingOIDCScope?: string[]; missingResourceScopes?: Record<string, string[]> };
-    const oidc = (missing.missingOIDCScope ?? []).map((scope) => {
-      const key = `consent.scopes.${scope}`;
-      const text = t(key);
-      return text === key ? scope : text;
-    });
-    const resources = Object.entries(missing.missingResourceScopes ?? {}).map(([indicator, scopes]) => {
-      const resource = clients.file.resources.find((r) => r.identifier === indicator);
-      return t('consent.resource', { resource: resource?.name ?? indicator, scopes: scopes.join(', ') });
-    });
-    return [...oidc, ...resources];
-  }
+  const { grantConsent, consentLines } = consent({ provider: deps.provider, clients, pages });
 
   router.get('/', async (ctx) => {
     const details = await interaction(ctx);
@@ -199,23 +191,6 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     return ctx.redirect(`/interaction/${details.uid}/mfa`);
   }
 
-  router.post('/consent', form, async (ctx) => {
-    const details = await interaction(ctx);
-    const input = readForm(ctx, consentForm);
-    assertCsrf(ctx, input._csrf);
-    if (details.prompt.name !== 'consent') throw new NyckelError('session_expired');
-    if (input.decision === 'deny') {
-      return finish(ctx, details, { error: 'access_denied', error_description: 'The user denied access' });
-    }
-    return finish(ctx, details, { consent: { grantId: await grantConsent(details) } });
-  });
-
-  router.post('/abort', form, async (ctx) => {
-    const details = await interaction(ctx);
-    const input = readForm(ctx, abortForm);
-    assertCsrf(ctx, input._csrf);
-    return finish(ctx, details, { error: 'access_denied', error_description: 'The user cancelled the sign-in' });
-  });
-
+  decisionRoutes(router, { form, interaction, grantConsent });
   return router;
 }

@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { challengeTopic } from '../factors/shared/challenges.ts';
-import type { Signals } from '../storage/signals.ts';
+import { challengeTopic } from '../../factors/shared/challenges.ts';
+import type { Signals } from '../../storage/signals.ts';
 
 /** Longest a status request may be held (under the usual 60 s read timeout of proxies). */
 export const MAX_WAIT_SECONDS = 25;

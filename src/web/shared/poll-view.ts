@@ -1,21 +1,14 @@
 import { z } from 'zod';
-import type { ChallengeContext, FactorModule, VerifyOutcome } from '../factors/contract.ts';
-import { hasMessage, translator } from '../i18n/i18n.ts';
+import type { ChallengeContext, FactorModule, PendingDisplay, VerifyOutcome } from '../../factors/contract.ts';
+import type { PollState } from '../../factors/ui-contract.ts';
+import { hasMessage, translator } from '../../i18n/i18n.ts';
 import { qrSvgDataUrl } from './qr.ts';
 
 const pollMode = z.enum(['same', 'qr']).catch('qr');
 
-export interface PollView {
-  status: 'verified' | 'failed' | 'pending';
-  /** The hint in words (pending), or why it failed (failed). */
-  message?: string;
-  /** The QR code to show now, as a data URL (pending). */
-  qr?: string;
-  /** Push approval: the number to pick in the app (pending). */
-  number?: string;
-  /** Seconds until the request ends unanswered (pending), for the page's countdown. */
-  expiresIn?: number;
-}
+/** What the page of a poll factor shows now (also the JSON its script polls). */
+export type PollView = PollState;
+
 
 /**
  * What the page of a poll factor (BankID) shows now: the module's state, the message for its hint in
@@ -28,6 +21,8 @@ export async function pollView(
   challengeId: string,
   mode: unknown,
   failureText: (outcome: Extract<VerifyOutcome, { status: 'failed' }>) => string,
+  /** The factor's ui's reading of what else a pending challenge shows (push: the number, the countdown). */
+  display?: (display: PendingDisplay) => Pick<PollView, 'number' | 'expiresIn'>,
 ): Promise<PollView> {
   const outcome: VerifyOutcome = module.status ? await module.status(challengeCtx, challengeId) : { status: 'failed', reason: 'expired' };
   const t = translator(challengeCtx.locale);
@@ -45,7 +40,6 @@ export async function pollView(
     status: 'pending',
     message: hintText(outcome.hint),
     qr: outcome.qr ? await qrSvgDataUrl(outcome.qr) : undefined,
-    number: outcome.number,
-    expiresIn: outcome.expiresAt ? Math.max(0, Math.round((outcome.expiresAt.getTime() - Date.now()) / 1000)) : undefined,
+    ...(outcome.display && display ? display(outcome.display) : {}),
   };
 }

@@ -1,16 +1,17 @@
 import type { Context } from 'koa';
-import type { Accounts } from '../accounts/accounts.ts';
-import type { AuditLog } from '../accounts/audit.ts';
-import { NyckelError } from '../errors.ts';
-import type { FactorEngine } from '../factors/engine.ts';
-import type { RememberedBrowsers } from '../factors/remember.ts';
-import { factorStrength, loginOutcome, passwordFactor, type SignIns, type VerifiedFactor } from '../factors/sign-ins.ts';
-import type { User } from '../generated/prisma/client.ts';
-import type { Metrics } from '../observability/metrics.ts';
+import type { Accounts } from '../../accounts/accounts.ts';
+import type { AuditLog } from '../../accounts/audit.ts';
+import { NyckelError } from '../../errors.ts';
+import type { FirstStepDecision, SecondFactorPolicy } from '../../factors/policy.ts';
+import type { RememberedBrowsers } from '../../factors/remember.ts';
+import { factorStrength, loginOutcome, passwordFactor, type SignIns, type VerifiedFactor } from '../../factors/sign-ins.ts';
+import type { User } from '../../generated/prisma/client.ts';
+import type { Metrics } from '../../observability/metrics.ts';
 import { storeResult, type InteractionDetails } from './interaction-result.ts';
 
 export interface SignInFlowDependencies {
-  engine: FactorEngine;
+  /** Whether a second factor is needed, and whether a remembered browser stands in for it. */
+  policy: SecondFactorPolicy;
   signIns: SignIns;
   accounts: Accounts;
   remembered: RememberedBrowsers;
@@ -33,7 +34,7 @@ export interface FinishInput {
   rememberChoice?: string;
 }
 
-type NextStep = { next: 'finish'; remembered: boolean } | { next: 'second-factor' } | { next: 'unavailable' };
+type NextStep = FirstStepDecision;
 
 /**
  * The start and the end of every sign-in, whichever path it takes (password, step-up in a session,
@@ -51,17 +52,8 @@ export class SignInFlow {
 
   /** After the password (or an existing session): bind the sign-in to the user, then finish or go on to the second factor. */
   async afterFirstStep(ctx: Context, details: InteractionDetails, user: User, first: VerifiedFactor = passwordFactor(user.id)): Promise<NextStep> {
-    const { engine } = this.deps;
-    const clientId = String(details.params.client_id);
     await this.begin(details, first);
-    const { needed, stepUp } = engine.secondFactorNeeded(clientId, details.params);
-    if (!needed) return { next: 'finish', remembered: false };
-    const policy = engine.policy(clientId);
-    if (!stepUp && policy.rememberDays > 0 && (await this.deps.remembered.recognise(ctx, user))) return { next: 'finish', remembered: true };
-    // A user without a usable method is led to enrol one at /mfa when the client allows it.
-    const offered = await engine.offered(user, clientId);
-    if (offered.length === 0 && !(policy.allowEnrolmentAtLogin && (await engine.enrollable(user, clientId)).length > 0)) return { next: 'unavailable' };
-    return { next: 'second-factor' };
+    return this.deps.policy.afterFirstStep(ctx, user, String(details.params.client_id), details.params);
   }
 
   /**
@@ -71,13 +63,13 @@ export class SignInFlow {
    * the relying party; one that is no longer this user's is session_expired.
    */
   async finish(ctx: Context, details: InteractionDetails, input: FinishInput): Promise<FinishResult> {
-    const { engine, signIns, audit } = this.deps;
+    const { policy: secondFactor, signIns, audit } = this.deps;
     const user = await this.deps.accounts.findById(input.userId);
     if (!user || user.status !== 'active') throw new NyckelError('session_expired');
     const clientId = String(details.params.client_id);
-    const policy = engine.policy(clientId);
-    const { needed, stepUp } = engine.secondFactorNeeded(clientId, details.params);
-    const recognised = needed && !stepUp && policy.rememberDays > 0 && input.method === 'password' && (await this.deps.remembered.recognise(ctx, user));
+    const policy = secondFactor.of(clientId);
+    const { needed, stepUp } = secondFactor.needed(clientId, details.params);
+    const recognised = needed && input.method === 'password' && (await secondFactor.rememberedBrowser(ctx, user, clientId, stepUp));
     const satisfied = (verified: VerifiedFactor[]) => !needed || recognised || factorStrength(verified) >= 2;
     const done = await signIns.complete(details.uid, user.id, satisfied);
     if (!done) return this.notFinished(ctx, details, user.id, satisfied);

@@ -1,7 +1,7 @@
 import { bodyParser } from '@koa/bodyparser';
 import type { Context, Next } from 'koa';
 import { z } from 'zod';
-import { NyckelError } from '../errors.ts';
+import { NyckelError } from '../../errors.ts';
 
 /** Parses an HTML form body (urlencoded only) with a size limit; other bodies get a clear 4xx. */
 export function formBody(limitBytes: number) {

@@ -1,0 +1,127 @@
+import type { Context, Middleware, Next } from 'koa';
+import type Provider from 'oidc-provider';
+import type { Accounts } from '../../accounts/accounts.ts';
+import { LOST_DEVICE_PATH } from '../../account/sign-in.ts';
+import { ACCOUNT_CLIENT_ID } from '../../clients/clients-file.ts';
+import { NyckelError } from '../../errors.ts';
+import type { ChallengeContext } from '../../factors/contract.ts';
+import type { SecondFactorPolicy } from '../../factors/policy.ts';
+import type { ChallengeStore } from '../../factors/shared/challenges.ts';
+import type { VerifiedFactor, SignIns } from '../../factors/sign-ins.ts';
+import type { SignInFrame } from '../../factors/ui-contract.ts';
+import type { User } from '../../generated/prisma/client.ts';
+import { translator, type Translate } from '../../i18n/i18n.ts';
+import { csrfSeed } from '../../security/csrf.ts';
+import type { PageRenderer } from '../../server/pages.ts';
+
+type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
+
+/** The sign-in of one request: its interaction, the one user it is bound to, and what was verified. */
+export interface SignInState {
+  details: Details;
+  user: User;
+  verified: VerifiedFactor[];
+  challengeCtx: ChallengeContext;
+  frame: SignInFrame;
+  t: Translate;
+}
+
+export interface SignInStateDependencies {
+  provider: () => Provider;
+  signIns: SignIns;
+  accounts: Accounts;
+  challenges: ChallengeStore;
+  pages: PageRenderer;
+  policy: SecondFactorPolicy;
+  issuer: string;
+}
+
+/** Thrown when a sign-in was already ended: `endedSignIns` sends the browser on to the relying party. */
+export class SignInEnded extends Error {
+  constructor(readonly returnTo: string) {
+    super('sign-in already ended');
+  }
+}
+
+/** Sends a request of a sign-in already ended (the same answer sent twice, a second tab) back to the relying party. */
+export async function endedSignIns(ctx: Context, next: Next) {
+  try {
+    await next();
+  } catch (error) {
+    if (!(error instanceof SignInEnded)) throw error;
+    ctx.status = 303;
+    ctx.redirect(error.returnTo);
+  }
+}
+
+const STATE_KEY = 'signIn';
+
+/**
+ * Loads the sign-in of this request once (into ctx.state): the interaction of this browser and uid,
+ * its live record, and the active user it is bound to. Every check fails as session_expired.
+ */
+export function signInLoader(deps: SignInStateDependencies) {
+  async function load(ctx: Context): Promise<SignInState> {
+    const details = await deps.provider().interactionDetails(ctx.req, ctx.res);
+    if (details.uid !== ctx.params.uid) throw new NyckelError('session_expired');
+    const attempt = await deps.signIns.load(details.uid);
+    if (!attempt || attempt.expiresAt <= new Date()) throw new NyckelError('session_expired');
+    // Ended already (the same answer sent twice, a second tab): back to the relying party with its login.
+    if (attempt.completedAt) throw new SignInEnded(details.returnTo);
+    const user = await deps.accounts.findById(attempt.userId);
+    if (!user || user.status !== 'active') throw new NyckelError('session_expired');
+    const clientId = String(details.params.client_id);
+    const clientName = deps.pages.clientName(clientId) ?? clientId;
+    const locale = deps.pages.localeOf(ctx, details.params.ui_locales as string | undefined);
+    return {
+      details,
+      user,
+      verified: attempt.verified,
+      challengeCtx: {
+        user,
+        uid: details.uid,
+        clientId,
+        clientName,
+        locale,
+        ip: ctx.ip,
+        userAgent: ctx.get('user-agent'),
+        browserHash: deps.challenges.browserHash(csrfSeed(ctx)),
+        issuer: deps.issuer,
+      },
+      frame: {
+        locale,
+        clientName,
+        uid: details.uid,
+        csrfToken: ctx.state.csrfToken as string,
+        forgotDevice: deps.policy.forgotDeviceOffered(clientId),
+        // Signing in to the account pages without the device: the way to "delete all my devices".
+        lostDeviceHref: clientId === ACCOUNT_CLIENT_ID ? LOST_DEVICE_PATH : undefined,
+      },
+      t: translator(locale),
+    };
+  }
+
+  /** The sign-in of this request, loaded on first use. */
+  async function signInOf(ctx: Context): Promise<SignInState> {
+    const loaded = ctx.state[STATE_KEY] as SignInState | undefined;
+    if (loaded) return loaded;
+    const state = await load(ctx);
+    ctx.state[STATE_KEY] = state;
+    return state;
+  }
+
+  /** Middleware for a route of a sign-in: loads it before the handler runs. */
+  const signedIn: Middleware = async (ctx, next) => {
+    await signInOf(ctx);
+    await next();
+  };
+
+  return { signedIn, signInOf };
+}
+
+/** The sign-in `signedIn` loaded for this request. */
+export function signInState(ctx: Context): SignInState {
+  const state = ctx.state[STATE_KEY] as SignInState | undefined;
+  if (!state) throw new Error('signedIn middleware missing before this route');
+  return state;
+}
