@@ -33,7 +33,8 @@ import { deliveryStatus, enqueueMail } from './delivery/dispatcher.ts';
 import { FactorEngine } from './factors/engine.ts';
 import { SignIns } from './factors/sign-ins.ts';
 import { SignInFlow } from './web/sign-in/sign-in-flow.ts';
-import { createFactorModules, factorUis } from './factors/registry.ts';
+import { Factors } from './factors/registry.ts';
+import { withInstalledMethods, withKnownMethods } from './factors/installed-methods.ts';
 import { SecondFactorPolicy } from './factors/policy.ts';
 import { RememberedBrowsers } from './factors/remember.ts';
 import { ChallengeStore } from './factors/shared/challenges.ts';
@@ -73,6 +74,8 @@ export interface NyckelOptions {
   smsTransport?: SmsTransport;
   /** For the Twilio SMS transports: an HTTP client of Twilio's SDK (tests send to a loopback fake). */
   twilioHttpClient?: twilio.RequestClient;
+  /** The second factors (default: every installed one, src/factors/registry.ts; a test build adds its own). */
+  factors?: Factors;
 }
 
 export interface Nyckel {
@@ -161,14 +164,19 @@ export async function startNyckel(givenSettings: Settings, options: NyckelOption
 }
 
 async function assemble(
-  settings: Settings,
+  givenSettings: Settings,
   options: NyckelOptions,
   server: http.Server | undefined,
   setHandler: (listener: http.RequestListener) => void,
 ): Promise<Nyckel> {
+  const factors = options.factors ?? new Factors();
+  const settings = withInstalledMethods(givenSettings, factors);
   const logger = options.logger ?? createLogger(settings.logLevel);
   const metrics = new Metrics();
-  const clientsFile = withAccountClient(options.clientsFile ?? readClientsFile(settings.clientsFile), settings.issuer);
+  /** The clients file (read again on reload), its methods checked against the registry, plus the account pages' client. */
+  const readClients = (given?: ClientsFile) =>
+    withAccountClient(withKnownMethods(given ?? readClientsFile(settings.clientsFile), settings.clientsFile, factors), settings.issuer, factors.ids);
+  const clientsFile = readClients(options.clientsFile);
   const ownsDatabase = !options.database || !('prisma' in options.database);
   const db =
     options.database && 'prisma' in options.database
@@ -189,7 +197,7 @@ async function assemble(
   const accounts = new Accounts(prisma, audit, settings.argon2, redis ? revokeGrantsInRedis(redis.client, (details, message) => logger.warn(details, message)) : databaseOnly);
   const throttle = new LoginThrottle(counters, settings.loginThrottle);
   const clients = new ClientDirectory(clientsFile);
-  const views = new Views();
+  const views = new Views(factors.folders());
   const pages = new PageRenderer(views, clients, settings.defaultLocale);
   const mailTransport = options.mailTransport ?? createMailTransport(settings);
   const dispatcher = new MailDispatcher(prisma, box, mailTransport, settings.mail.from, logger.child({ component: 'mail' }), { metrics });
@@ -200,7 +208,7 @@ async function assemble(
   const challenges = new ChallengeStore(prisma, box, failureLock, signals);
   const remembered = new RememberedBrowsers(prisma, box);
   const background = new BackgroundWork(logger.child({ component: 'background' }));
-  const factorModules = createFactorModules({
+  const factorModules = factors.modules({
     prisma,
     settings,
     challenges,
@@ -274,6 +282,7 @@ async function assemble(
   });
 
   const app = createApp({
+    factorScripts: factors.scripts(),
     issuer: settings.issuer,
     trustProxy: settings.trustProxy,
     cookieKeys,
@@ -317,7 +326,7 @@ async function assemble(
         provider: () => provider,
         engine,
         policy: secondFactor,
-        uis: factorUis,
+        uis: factors.uis,
         signIns,
         flow,
         accounts,
@@ -372,7 +381,7 @@ async function assemble(
     url,
     callback,
     reload: async () => {
-      const file = withAccountClient(readClientsFile(settings.clientsFile), settings.issuer);
+      const file = readClients();
       const previous = clients.file;
       clients.replace(file);
       try {

@@ -1,4 +1,4 @@
-import { ACCOUNT_CLIENT_ID, factorIds, type ClientConfig, type ClientsFile } from '../clients/clients-file.ts';
+import { ACCOUNT_CLIENT_ID, type ClientConfig, type ClientsFile, type FactorId } from '../clients/clients-file.ts';
 
 export { ACCOUNT_CLIENT_ID };
 
@@ -7,7 +7,7 @@ export { ACCOUNT_CLIENT_ID };
  * public): a first-party client whose second factor the pages ask for themselves (step-up with
  * `acr_values`), so that a user without one can still reach the page that enrols it.
  */
-export function accountClient(issuer: string): ClientConfig {
+export function accountClient(issuer: string, methods: readonly FactorId[]): ClientConfig {
   return {
     client_id: ACCOUNT_CLIENT_ID,
     name: 'Nyckel account',
@@ -18,11 +18,11 @@ export function accountClient(issuer: string): ClientConfig {
     token_endpoint_auth_method: 'none',
     scopes: ['openid', 'email'],
     id_token_signed_response_alg: 'ES256',
-    mfa: { required: false, methods: [...factorIds], forgot_device_email: false, allow_enrolment_at_login: false, remember_days: 0 },
+    mfa: { required: false, methods: [...methods], forgot_device_email: false, allow_enrolment_at_login: false, remember_days: 0 },
   };
 }
 
-/** The clients file in force plus the account pages' own client. */
-export function withAccountClient(file: ClientsFile, issuer: string): ClientsFile {
-  return { ...file, clients: [...file.clients.filter((c) => c.client_id !== ACCOUNT_CLIENT_ID), accountClient(issuer)] };
+/** The clients file in force plus the account pages' own client (which offers every installed method). */
+export function withAccountClient(file: ClientsFile, issuer: string, methods: readonly FactorId[]): ClientsFile {
+  return { ...file, clients: [...file.clients.filter((c) => c.client_id !== ACCOUNT_CLIENT_ID), accountClient(issuer, methods)] };
 }

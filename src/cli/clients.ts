@@ -1,6 +1,8 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { readClientsFile } from '../clients/clients-file.ts';
+import { withKnownMethods } from '../factors/installed-methods.ts';
+import { Factors } from '../factors/registry.ts';
 import { settings } from './common.ts';
 
 const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
@@ -14,7 +16,7 @@ export function registerClientCommands(program: Command) {
     .action((file: string | undefined) => {
       const chosen = file ?? settings().clientsFile;
       // Problems throw ClientsFileError, which names each one's place in the file.
-      const parsed = readClientsFile(chosen);
+      const parsed = withKnownMethods(readClientsFile(chosen), chosen, new Factors());
       console.log(`OK: ${count(parsed.clients.length, 'client')}, ${count(parsed.resources.length, 'resource')} in ${path.relative(process.cwd(), chosen) || chosen}`);
     });
 }

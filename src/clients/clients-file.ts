@@ -3,19 +3,9 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 
-/** The second-factor methods a client may offer, in the order given in the clients file. */
-export const factorIds = [
-  'email-link',
-  'email-code',
-  'sms',
-  'totp',
-  'push',
-  'app-qr',
-  'passkey',
-  'recovery-code',
-  'bankid',
-] as const;
-export type FactorId = (typeof factorIds)[number];
+/** A second-factor method: the id of a factor in src/factors/registry.ts (checked against it at start). */
+export type FactorId = string;
+const factorId = z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, 'is not a method id (lower-case letters, digits and dashes)');
 
 /** The client of Nyckel's own account pages (/account); added by Nyckel, never by the clients file. */
 export const ACCOUNT_CLIENT_ID = 'nyckel-account';
@@ -45,7 +35,8 @@ const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'is not a val
 export const mfaPolicySchema = z
   .object({
     required: z.boolean().default(false),
-    methods: z.array(z.enum(factorIds)).default([...factorIds]),
+    /** In the order offered; absent: the installation's methods (NYCKEL_MFA_METHODS, else every installed one). */
+    methods: z.array(factorId).optional(),
     remember_days: z.number().int().min(0).max(365).optional(),
     forgot_device_email: z.boolean().default(false),
     allow_enrolment_at_login: z.boolean().default(true),

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { factorIds, type FactorId } from '../clients/clients-file.ts';
+import type { FactorId } from '../clients/clients-file.ts';
 
 /**
  * Every setting Nyckel reads from the environment, with its default. `.env.example` documents each one;
@@ -57,13 +57,9 @@ export const settingsSchema = z
     NYCKEL_MFA_REQUIRED: booleanish.default(false),
     NYCKEL_MFA_METHODS: z
       .string()
-      .default(factorIds.join(','))
-      .transform((list, ctx) => {
-        const ids = list.split(',').map((id) => id.trim()).filter(Boolean);
-        const unknown = ids.filter((id) => !(factorIds as readonly string[]).includes(id));
-        if (unknown.length) ctx.addIssue({ code: 'custom', message: `unknown method(s) ${unknown.join(', ')}; known: ${factorIds.join(', ')}` });
-        return ids as FactorId[];
-      }),
+      .default('')
+      // Empty: every installed method. The ids are checked against the registry at start (src/factors/installed-methods.ts).
+      .transform((list): FactorId[] => list.split(',').map((id) => id.trim()).filter(Boolean)),
     NYCKEL_MAX_CONTACT_EMAILS: z.coerce.number().int().min(1).max(50).default(3),
     NYCKEL_ACCOUNT_RECENT_AUTH_MINUTES: z.coerce.number().int().min(1).max(120).default(10),
     NYCKEL_ACCOUNT_SESSION_MINUTES: z.coerce.number().int().min(5).max(24 * 60).default(30),

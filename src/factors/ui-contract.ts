@@ -23,10 +23,10 @@ export interface FactorUi {
   routes?(router: Router, host: FactorRouteHost): void;
 }
 
-/** A script served at /assets/<name>, read from `file`. */
+/** A script served at /assets/<name>, read from `file` (default: the factor folder's scripts/<name>). */
 export interface FactorScript {
   name: string;
-  file: string;
+  file?: string;
 }
 
 /** A page to render: a template (`name`, or `<factor id>/<name>` for one in the factor's folder) and its model. */

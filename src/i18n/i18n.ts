@@ -7,8 +7,8 @@ export const interactionsDir = path.resolve(path.dirname(fileURLToPath(import.me
 
 export type Messages = { [key: string]: string | Messages };
 
-/** Each factor brings its own strings (`factors.<id>.*`, `factor_errors.<id>_*`) in src/factors/<folder>/locales/. */
-const factorsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../factors');
+/** Each factor brings its own strings (`factors.<id>.*`, `factor_errors.<id>_*`) in its folder's locales/. */
+const installedFactorsDir = path.join(interactionsDir, '..', 'src', 'factors');
 
 const readMessages = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8')) as Messages;
 
@@ -26,17 +26,32 @@ function merge(into: Messages, extra: Messages, at: string) {
   }
 }
 
-/** interactions/locales/<locale>.json with every factor's fragment merged in under the same keys. */
-function loadCatalogue(locale: Locale): Messages {
-  const messages = readMessages(path.join(interactionsDir, 'locales', `${locale}.json`));
-  for (const folder of fs.readdirSync(factorsDir).sort()) {
-    const file = path.join(factorsDir, folder, 'locales', `${locale}.json`);
-    if (fs.existsSync(file)) merge(messages, readMessages(file), '');
+const catalogues = new Map<Locale, Messages>(supportedLocales.map((locale) => [locale, readMessages(path.join(interactionsDir, 'locales', `${locale}.json`))]));
+const mergedFolders = new Set<string>();
+
+/**
+ * Merges the strings of factor folders (their locales/<locale>.json) into the catalogues under the
+ * same keys; a folder is merged once however often it is named.
+ */
+export function registerFactorStrings(folders: readonly string[]): void {
+  for (const folder of folders.map((f) => path.resolve(f))) {
+    if (mergedFolders.has(folder)) continue;
+    mergedFolders.add(folder);
+    for (const locale of supportedLocales) {
+      const file = path.join(folder, 'locales', `${locale}.json`);
+      if (fs.existsSync(file)) merge(catalogues.get(locale)!, readMessages(file), '');
+    }
   }
-  return messages;
 }
 
-const catalogues = new Map<Locale, Messages>(supportedLocales.map((locale) => [locale, loadCatalogue(locale)]));
+// The installed factors' strings are there from the start (pages and mails rendered before any Views).
+registerFactorStrings(
+  fs
+    .readdirSync(installedFactorsDir)
+    .sort()
+    .map((folder) => path.join(installedFactorsDir, folder))
+    .filter((folder) => fs.existsSync(path.join(folder, 'locales'))),
+);
 
 /** A locale's whole message catalogue, factors' strings included (for tests of the keys). */
 export function catalogue(locale: Locale): Readonly<Messages> {

@@ -4,7 +4,7 @@ import Koa from 'koa';
 import Router from '@koa/router';
 import helmet from 'koa-helmet';
 import type Provider from 'oidc-provider';
-import { factorScripts } from '../factors/registry.ts';
+import type { ResolvedScript } from '../factors/registry.ts';
 import { interactionsDir } from '../i18n/i18n.ts';
 import type { Logger } from '../logger.ts';
 import { errorHandler } from './error-handler.ts';
@@ -22,6 +22,8 @@ export interface AppDependencies {
   /** The provider in force; replaced on reload, so it is read per request. */
   provider: () => Provider;
   routers: Router[];
+  /** The factors' scripts (from the registry), served at /assets/<name>. */
+  factorScripts: readonly ResolvedScript[];
   /** Keys for signed cookies (the same as oidc-provider's). */
   cookieKeys: string[];
   /** Counts every response and rate-limit refusals answered by the error handler. */
@@ -54,13 +56,13 @@ function securityHeaders(issuer: string) {
 /** Scripts of pages that are no factor's: the page that waits for a link, the account pages. */
 const GENERIC_SCRIPTS = ['wait.js', 'account.js'];
 
-function assetRoutes(): Router {
+function assetRoutes(factorScripts: readonly ResolvedScript[]): Router {
   const router = new Router();
   const css = fs.readFileSync(path.join(interactionsDir, 'styles', 'nyckel.css'));
   // The generic pages' scripts, then each factor's own (from the registry).
   const scripts = new Map([
     ...GENERIC_SCRIPTS.map((name) => [name, fs.readFileSync(path.join(interactionsDir, 'scripts', name))] as const),
-    ...factorScripts().map(({ name, file }) => [name, fs.readFileSync(file)] as const),
+    ...factorScripts.map(({ name, file }) => [name, fs.readFileSync(file)] as const),
   ]);
   router.get('/assets/nyckel.css', (ctx) => {
     ctx.type = 'text/css; charset=utf-8';
@@ -87,7 +89,7 @@ export function createApp(deps: AppDependencies): Koa {
   if (deps.metrics) app.use(httpMetrics(deps.metrics));
   app.use(securityHeaders(deps.issuer));
   app.use(errorHandler(deps.pages, deps.logger, deps.metrics));
-  for (const router of [assetRoutes(), ...deps.routers]) {
+  for (const router of [assetRoutes(deps.factorScripts), ...deps.routers]) {
     app.use(router.routes());
     app.use(router.allowedMethods());
   }

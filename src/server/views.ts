@@ -1,12 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import nunjucks from 'nunjucks';
 import type { Locale } from '../accounts/accounts.ts';
-import { interactionsDir, translator } from '../i18n/i18n.ts';
-
-/** Where each factor keeps its own templates: src/factors/<id>/templates/. */
-export const factorsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../factors');
+import { interactionsDir, registerFactorStrings, translator } from '../i18n/i18n.ts';
 
 const genericDir = path.join(interactionsDir, 'templates');
 const factorTemplateName = /^([a-z0-9-]+)\/([a-z0-9-]+\.njk)$/;
@@ -17,10 +13,12 @@ const factorTemplateName = /^([a-z0-9-]+)\/([a-z0-9-]+\.njk)$/;
  * name a factor's template without its folder).
  */
 class TemplateLoader implements nunjucks.ILoader {
-  private readonly factorDirs = fs
-    .readdirSync(factorsDir, { withFileTypes: true })
-    .filter((entry) => entry.isDirectory() && fs.existsSync(path.join(factorsDir, entry.name, 'templates')))
-    .map((entry) => path.join(factorsDir, entry.name, 'templates'));
+  private readonly factorDirs: string[];
+
+  /** `factorFolders`: each factor's folder by id (from the registry); its templates are in templates/. */
+  constructor(private readonly factorFolders: ReadonlyMap<string, string>) {
+    this.factorDirs = [...new Set(factorFolders.values())].map((folder) => path.join(folder, 'templates')).filter((dir) => fs.existsSync(dir));
+  }
 
   getSource(name: string): nunjucks.LoaderSource {
     const file = this.resolve(name);
@@ -31,7 +29,7 @@ class TemplateLoader implements nunjucks.ILoader {
   private resolve(name: string): string | undefined {
     const own = factorTemplateName.exec(name);
     const candidates = [
-      ...(own ? [path.join(factorsDir, own[1], 'templates', own[2])] : []),
+      ...(own && this.factorFolders.has(own[1]) ? [path.join(this.factorFolders.get(own[1])!, 'templates', own[2])] : []),
       path.join(genericDir, name),
       ...this.factorDirs.map((dir) => path.join(dir, name)),
     ];
@@ -45,8 +43,10 @@ class TemplateLoader implements nunjucks.ILoader {
 export class Views {
   private readonly env: nunjucks.Environment;
 
-  constructor() {
-    this.env = new nunjucks.Environment(new TemplateLoader(), {
+  constructor(factorFolders: ReadonlyMap<string, string>) {
+    // The factors' strings join the catalogue with their templates (a test build's factors too).
+    registerFactorStrings([...factorFolders.values()]);
+    this.env = new nunjucks.Environment(new TemplateLoader(factorFolders), {
       autoescape: true,
       throwOnUndefined: false,
     });

@@ -125,7 +125,7 @@ export async function startTestNyckel(
     mailTransport?: MailTransport;
     /** Default: a fresh database of the suite's kind (freshDatabase); `stop` drops it. */
     database?: Awaited<ReturnType<typeof freshDatabase>>;
-  } & Pick<NyckelOptions, 'smsTransport' | 'twilioHttpClient'> = {},
+  } & Pick<NyckelOptions, 'smsTransport' | 'twilioHttpClient' | 'factors'> = {},
 ): Promise<TestNyckel> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nyckel-test-'));
   const database = options.database ?? (await freshDatabase());
@@ -145,7 +145,7 @@ export async function startTestNyckel(
     ...options.env,
   });
   const clients = options.clients ?? parseClientsFile(testClientsYaml, 'test-clients.yaml');
-  const nyckel = await startNyckel(settings, { database: database.target, clientsFile: clients, logger: options.logger ?? pino({ level: 'silent' }), mailTransport: options.mailTransport, smsTransport: options.smsTransport, twilioHttpClient: options.twilioHttpClient });
+  const nyckel = await startNyckel(settings, { database: database.target, clientsFile: clients, logger: options.logger ?? pino({ level: 'silent' }), mailTransport: options.mailTransport, smsTransport: options.smsTransport, twilioHttpClient: options.twilioHttpClient, factors: options.factors });
   registerMasterKey(nyckel.db.prisma, nyckel.box);
   return {
     ...nyckel,

@@ -1,9 +1,12 @@
 import { describe, expect, test } from '@jest/globals';
 import { ClientsFileError, parseClientsFile } from '../../src/clients/clients-file.ts';
+import { withKnownMethods } from '../../src/factors/installed-methods.ts';
+import { Factors } from '../../src/factors/registry.ts';
 
 function problemsOf(text: string, file = 'clients.yaml', env: NodeJS.ProcessEnv = {}): string[] {
   try {
-    parseClientsFile(text, file, env);
+    // As Nyckel and `nyckel clients check` read it: parsed, then its methods checked against the installed factors.
+    withKnownMethods(parseClientsFile(text, file, env), file, new Factors());
   } catch (error) {
     expect(error).toBeInstanceOf(ClientsFileError);
     expect((error as Error).message).toContain(file);
@@ -110,7 +113,7 @@ clients:
     redirect_uris: [https://x.example/cb]
     mfa: { methods: [carrier-pigeon] }
 `);
-    expect(problems[0]).toMatch(/^clients\[0\] \(client_id "x"\)\.mfa\.methods\[0\]: /);
+    expect(problems[0]).toMatch(/^clients\[0\] \(client_id "x"\)\.mfa\.methods\[0\]: unknown method carrier-pigeon; installed: email-link, /);
   });
 
   test('an invalid JSON file is refused', () => {

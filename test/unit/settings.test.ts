@@ -3,6 +3,8 @@ import path from 'node:path';
 import { describe, expect, test } from '@jest/globals';
 import { loadSettings, SettingsError, settingsSchema } from '../../src/config/settings.ts';
 import { projectRoot } from '../support/process.ts';
+import { withInstalledMethods } from '../../src/factors/installed-methods.ts';
+import { Factors, installedFactors } from '../../src/factors/registry.ts';
 
 describe('settings', () => {
   test('every setting is documented in .env.example', () => {
@@ -34,7 +36,9 @@ describe('settings', () => {
     expect(production.demo).toBe(false);
     expect(production.mail.transport).toBe('smtp');
     expect(loadSettings({ SENDGRID_API_KEY: 'SG.x' }).mail.transport).toBe('sendgrid');
-    expect(() => loadSettings({ NYCKEL_MFA_METHODS: 'totp,carrier-pigeon' })).toThrow(/carrier-pigeon/);
+    // Method ids are checked against the installed factors when Nyckel starts.
+    expect(() => withInstalledMethods(loadSettings({ NYCKEL_MFA_METHODS: 'totp,carrier-pigeon' }), new Factors())).toThrow(/unknown method\(s\) carrier-pigeon/);
+    expect(withInstalledMethods(loadSettings({}), new Factors()).mfa.methods).toEqual(installedFactors.map((factor) => factor.id));
     expect(loadSettings({ ISSUER: 'https://id.example.se/' }).issuer).toBe('https://id.example.se');
   });
 

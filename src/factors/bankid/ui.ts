@@ -1,6 +1,5 @@
 import { pollPage } from '../shared/pages/poll.ts';
-import { ownScript } from '../shared/pages/scripts.ts';
 import type { FactorUi } from '../ui-contract.ts';
 
 /** BankID: an animated QR code or the app on this device; the page polls the order (bankid.js). */
-export const bankIdUi: FactorUi = { id: 'bankid', page: pollPage({ template: 'bankid/mfa-bankid' }), scripts: [ownScript(import.meta.url, 'bankid.js')], failures: {} };
+export const bankIdUi: FactorUi = { id: 'bankid', page: pollPage({ template: 'bankid/mfa-bankid' }), scripts: [{ name: 'bankid.js' }], failures: {} };

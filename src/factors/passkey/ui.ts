@@ -1,6 +1,5 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { ownScript } from '../shared/pages/scripts.ts';
 import { webauthnPage } from '../shared/pages/webauthn.ts';
 import type { FactorScript, FactorUi } from '../ui-contract.ts';
 
@@ -18,6 +17,6 @@ function simpleWebAuthnBrowserBundle(): FactorScript {
 export const passkeyUi: FactorUi = {
   id: 'passkey',
   page: webauthnPage({ template: 'passkey/mfa-passkey' }),
-  scripts: [ownScript(import.meta.url, 'passkey.js'), simpleWebAuthnBrowserBundle()],
+  scripts: [{ name: 'passkey.js' }, simpleWebAuthnBrowserBundle()],
   failures: {},
 };

@@ -1,6 +1,5 @@
 import { codeEntryPage } from '../shared/pages/code-entry.ts';
 import { pollPage } from '../shared/pages/poll.ts';
-import { ownScript } from '../shared/pages/scripts.ts';
 import type { PendingDisplay } from '../contract.ts';
 import type { FactorUi } from '../ui-contract.ts';
 
@@ -8,7 +7,7 @@ import type { FactorUi } from '../ui-contract.ts';
 export const pushUi: FactorUi = {
   id: 'push',
   page: pollPage({ template: 'push/mfa-push', display: pushDisplay }),
-  scripts: [ownScript(import.meta.url, 'push.js')],
+  scripts: [{ name: 'push.js' }],
   failures: {},
 };
 

@@ -1,7 +1,7 @@
 import type Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
-import { factorIds, type FactorId } from '../../clients/clients-file.ts';
+import type { FactorId } from '../../clients/clients-file.ts';
 import { NyckelError } from '../../errors.ts';
 import type { FactorModule } from '../../factors/contract.ts';
 import { factorStrength } from '../../factors/sign-ins.ts';
@@ -29,7 +29,8 @@ export interface ChallengeRouteDependencies {
 const csrfField = z.string().max(200);
 const answerForm = z.object({ _csrf: csrfField, remember: z.literal('yes').optional() });
 const plainForm = z.object({ _csrf: csrfField });
-const factorParam = z.enum(factorIds);
+// Any id is checked against the factors this sign-in may use; an unknown one is not found.
+const factorParam = z.string().regex(/^[a-z][a-z0-9-]{0,39}$/);
 
 /** A started challenge of any factor: its page, its status, an answer, a resend, a cancel. */
 export function challengeRoutes(router: Router, deps: ChallengeRouteDependencies) {
