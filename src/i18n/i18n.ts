@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { projectRoot } from '../paths.ts';
 import { supportedLocales, type Locale } from '../accounts/accounts.ts';
 
-export const interactionsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../interactions');
+export const interactionsDir = path.join(projectRoot, 'interactions');
 
 type Messages = { [key: string]: string | Messages };
 

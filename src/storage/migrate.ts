@@ -1,12 +1,12 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type * as engineGlueModule from '@prisma/schema-engine-wasm/schema_engine_bg';
 import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils';
 import type { SqlDriverAdapter, SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import type { DatabaseTarget } from './db.ts';
+import { projectRoot } from '../paths.ts';
 import { isStorageUnavailable } from './unavailable.ts';
 
 /**
@@ -14,7 +14,6 @@ import { isStorageUnavailable } from './unavailable.ts';
  * `prisma` package, matching its version) talks to the database through the app's own driver
  * adapter, so the same code migrates the embedded PGlite and a PostgreSQL server.
  */
-const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const migrationsDir = path.join(projectRoot, 'prisma/migrations');
 export const schemaPath = path.join(projectRoot, 'prisma/schema.prisma');
 
