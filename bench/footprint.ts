@@ -126,6 +126,8 @@ export async function measureFootprint(options: FootprintOptions): Promise<Footp
     NYCKEL_DATA_DIR: dataDir,
     NYCKEL_CLIENTS: clientsFile,
     ...(postgres ? { DATABASE_URL: postgres.url } : {}),
+    // e.g. BENCH_SERVER_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the server under load.
+    ...(process.env.BENCH_SERVER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_SERVER_NODE_OPTIONS } : {}),
   };
   const { entry, args } = serverCommand(options.sources ?? false);
   try {
