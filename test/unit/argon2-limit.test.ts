@@ -6,11 +6,17 @@ import { Semaphore } from '../../src/security/semaphore.ts';
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
+function gate(): { promise: Promise<void>; resolve(): void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((done) => (resolve = done));
+  return { promise, resolve };
+}
+
 describe('Semaphore', () => {
   test('runs at most `limit` tasks at once, the rest in arrival order, also after a failure', async () => {
     const slots = new Semaphore(2);
     const order: number[] = [];
-    const gates = [0, 1, 2, 3].map(() => Promise.withResolvers<void>());
+    const gates = [0, 1, 2, 3].map(gate);
     const runs = gates.map((gate, i) =>
       slots.run(async () => {
         order.push(i);
