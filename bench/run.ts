@@ -14,7 +14,10 @@
  * Flags: --seconds N (measured window, default 5), --warmup N (default 1), --concurrency N (default 8),
  * --postgres (a fresh database on BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres,
  * dropped at the end; setting BENCH_DATABASE_URL alone also selects PostgreSQL). Default: PGlite in a
- * fresh data directory under the OS temp directory, removed at the end. Exits 0 once the figures are
+ * fresh data directory under the OS temp directory, removed at the end. Then the server as its own
+ * process (bench/footprint.ts; the built dist/ when there is one): warm start time, idle RSS, peak RSS
+ * at 16 concurrent sign-ins, server CPU per sign-in ÷ one argon2id hash (--no-footprint skips it).
+ * Exits 0 once the figures are
  * printed, whether or not the targets are met; 1 if the run itself fails.
  */
 import os from 'node:os';
@@ -23,6 +26,7 @@ import { parseArgs } from 'node:util';
 import { hash, type Algorithm } from '@node-rs/argon2';
 import { clientCredentials, passwordLogin } from './http.ts';
 import { numberFlag as number, PRODUCTION_ARGON2, textTable, runInterleaved, runLoad, type LoadResult } from './load.ts';
+import { footprintReport } from './footprint-report.ts';
 import { PUSH_TARGET_P99_MS, pushLatency } from './push.ts';
 import { APP, MACHINE, PASSWORD, RESOURCE, benchClients, removeLeftovers, startBareProvider, startBenchNyckel, type BareProvider, type BenchNyckel } from './targets.ts';
 
@@ -35,11 +39,12 @@ function options() {
       warmup: { type: 'string', default: '1' },
       concurrency: { type: 'string', default: '8' },
       postgres: { type: 'boolean', default: false },
+      'no-footprint': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {
-    console.log('usage: npm run bench -- [--seconds 5] [--warmup 1] [--concurrency 8] [--postgres]');
+    console.log('usage: npm run bench -- [--seconds 5] [--warmup 1] [--concurrency 8] [--postgres] [--no-footprint]');
     process.exit(0);
   }
   const envUrl = process.env.BENCH_DATABASE_URL || undefined;
@@ -48,6 +53,7 @@ function options() {
     warmupSeconds: number('warmup', values.warmup!, 0, 60),
     concurrency: Math.round(number('concurrency', values.concurrency!, 1, 256)),
     postgresAdminUrl: values.postgres || envUrl ? (envUrl ?? 'postgres://postgres@127.0.0.1:5432/postgres') : undefined,
+    skipFootprint: values['no-footprint']!,
   };
 }
 
@@ -243,6 +249,11 @@ async function main() {
   console.log(`  medians: push arrival -> phone's approval answered ${fixed(push.approveP50Ms)} ms (PIN derivation, signature, check); -> callback ${fixed(push.continueP50Ms)} ms`);
   if (push.errors) console.log(`  note: ${push.errors} failed sign-ins; first: ${push.firstError}`);
   console.log(JSON.stringify({ bench: 'nyckel-push', ...push, p50Ms: round(push.p50Ms), p99Ms: round(push.p99Ms), maxMs: round(push.maxMs), approveP50Ms: round(push.approveP50Ms), continueP50Ms: round(push.continueP50Ms), targetP99Ms: PUSH_TARGET_P99_MS, pass: push.p99Ms < PUSH_TARGET_P99_MS }));
+
+  // The server as its own process, as production runs it (dist/ when built): start, RSS, CPU per sign-in.
+  if (!opts.skipFootprint) {
+    await footprintReport({ ...load, concurrency: 16, postgresAdminUrl: opts.postgresAdminUrl, progress });
+  }
 }
 
 main().then(

@@ -125,11 +125,12 @@ async function closeGracefully(server: http.Server, graceMs: number): Promise<vo
   });
 }
 
-/** Opens a database handle and brings it to the committed schema. */
+/** Opens a database handle and brings it to the committed schema (the schema engine only loaded when something is pending). */
 export async function openMigratedDatabase(target: DatabaseTarget): Promise<Database> {
   const db = await openDatabase(target);
   try {
-    await applyMigrationsExclusively(target, db.adapterFactory);
+    const pending = await pendingMigrations((sql) => db.prisma.$queryRawUnsafe<Array<{ migration_name: string }>>(sql));
+    if (pending.length > 0) await applyMigrationsExclusively(target, db.adapterFactory);
   } catch (error) {
     await db.close();
     throw error;

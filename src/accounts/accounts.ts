@@ -1,9 +1,11 @@
+import os from 'node:os';
 import { hash, verify, type Algorithm } from '@node-rs/argon2';
 import { parsePhoneNumberWithError } from 'libphonenumber-js';
 import { z } from 'zod';
 import { NyckelError } from '../errors.ts';
 import type { PrismaClient } from '../storage/db.ts';
 import type { User } from '../generated/prisma/client.ts';
+import { Semaphore } from '../security/semaphore.ts';
 import { checkPassword, normalisePassword, passwordProblemText } from './password-policy.ts';
 import type { AuditContext, AuditLog } from './audit.ts';
 import { databaseOnly, revokedCounts, revokeUserAccess, type RevokeGrantsElsewhere } from './revoke-access.ts';
@@ -41,10 +43,14 @@ export interface NewUser {
 export interface Argon2Settings {
   memoryCost: number;
   timeCost: number;
+  /** Hashes and verifications in flight at once (each holds memoryCost KiB); default: one per core. */
+  maxConcurrent?: number;
 }
 
 export class Accounts {
   private readonly hashOptions;
+  /** Caps argon2's memory (19 MiB a hash by default) and keeps a burst of sign-ins from queueing every core. */
+  private readonly argon2Slots: Semaphore;
   private dummyHash?: Promise<string>;
 
   constructor(
@@ -56,10 +62,20 @@ export class Accounts {
   ) {
     // 2 is Algorithm.Argon2id (a const enum, which isolated modules cannot read).
     this.hashOptions = { algorithm: 2 as Algorithm, memoryCost: argon2.memoryCost, timeCost: argon2.timeCost, parallelism: 1 };
+    this.argon2Slots = new Semaphore(argon2.maxConcurrent ?? os.availableParallelism());
+  }
+
+  /** argon2 hashes and verifications in flight now. */
+  get argon2InFlight(): number {
+    return this.argon2Slots.inFlight;
   }
 
   hashPassword(password: string): Promise<string> {
-    return hash(normalisePassword(password), this.hashOptions);
+    return this.argon2Slots.run(() => hash(normalisePassword(password), this.hashOptions));
+  }
+
+  private verifyHash(passwordHash: string, normalisedPassword: string): Promise<boolean> {
+    return this.argon2Slots.run(() => verify(passwordHash, normalisedPassword)).catch(() => false);
   }
 
   private assertAcceptablePassword(password: string, email: string) {
@@ -113,10 +129,10 @@ export class Accounts {
     const normalised = normalisePassword(password);
     if (!user) {
       this.dummyHash ??= this.hashPassword('nyckel-dummy-password-for-timing');
-      await verify(await this.dummyHash, normalised).catch(() => false);
+      await this.verifyHash(await this.dummyHash, normalised);
       return null;
     }
-    const ok = await verify(user.passwordHash, normalised).catch(() => false);
+    const ok = await this.verifyHash(user.passwordHash, normalised);
     return ok && user.status === 'active' ? user : null;
   }
 

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import type { FactorId } from '../clients/clients-file.ts';
@@ -54,6 +55,7 @@ export const settingsSchema = z
     NYCKEL_METRICS_TOKEN: z.string().regex(/^[\x21-\x7e]{16,200}$/, 'must be 16 to 200 printable characters without spaces').optional(),
     NYCKEL_ARGON2_MEMORY_KIB: z.coerce.number().int().min(8192).default(19456),
     NYCKEL_ARGON2_TIME_COST: z.coerce.number().int().min(1).default(2),
+    NYCKEL_ARGON2_MAX_CONCURRENT: z.coerce.number().int().min(1).max(1024).optional(),
     NYCKEL_MFA_REQUIRED: booleanish.default(false),
     NYCKEL_MFA_METHODS: z
       .string()
@@ -173,7 +175,7 @@ export interface Settings {
   /** GET /metrics (Prometheus); with a token, only for `Authorization: Bearer <token>` (required in production). */
   metrics: { enabled: boolean; token?: string };
   sweepIntervalSeconds: number;
-  argon2: { memoryCost: number; timeCost: number };
+  argon2: { memoryCost: number; timeCost: number; maxConcurrent: number };
   /** Defaults for clients whose entry in the clients file has no `mfa` block. */
   mfa: { required: boolean; methods: FactorId[]; rememberDays: number; forgotDeviceEmail: boolean };
   /** Contact addresses a user may have (IDEP.WEB allows three). */
@@ -297,7 +299,11 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     sweepIntervalSeconds: raw.NYCKEL_SWEEP_INTERVAL,
     shutdownGraceSeconds: raw.NYCKEL_SHUTDOWN_GRACE_SECONDS,
     metrics: { enabled: raw.NYCKEL_METRICS, token: raw.NYCKEL_METRICS_TOKEN },
-    argon2: { memoryCost: raw.NYCKEL_ARGON2_MEMORY_KIB, timeCost: raw.NYCKEL_ARGON2_TIME_COST },
+    argon2: {
+      memoryCost: raw.NYCKEL_ARGON2_MEMORY_KIB,
+      timeCost: raw.NYCKEL_ARGON2_TIME_COST,
+      maxConcurrent: raw.NYCKEL_ARGON2_MAX_CONCURRENT ?? os.availableParallelism(),
+    },
     mfa: {
       required: raw.NYCKEL_MFA_REQUIRED,
       methods: raw.NYCKEL_MFA_METHODS,

@@ -1,14 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { projectRoot } from '../paths.ts';
 import { supportedLocales, type Locale } from '../accounts/accounts.ts';
 
-export const interactionsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../interactions');
+export const interactionsDir = path.join(projectRoot, 'interactions');
 
 export type Messages = { [key: string]: string | Messages };
 
 /** Each factor brings its own strings (`factors.<id>.*`, `factor_errors.<id>_*`) in its folder's locales/. */
-const installedFactorsDir = path.join(interactionsDir, '..', 'src', 'factors');
+const installedFactorsDir = path.join(projectRoot, 'src', 'factors');
 
 const readMessages = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8')) as Messages;
 

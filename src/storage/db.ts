@@ -37,6 +37,14 @@ export function databaseTarget(settings: { databaseUrl?: string; dataDir: string
  */
 const poolOptions = { max: 10, connectionTimeoutMillis: 5_000, keepAlive: true, keepAliveInitialDelayMillis: 10_000 };
 
+/**
+ * The embedded PostgreSQL runs single-user in this process's memory, so its buffers are the node's
+ * RSS: PostgreSQL's 128 MB shared_buffers default is far more than Nyckel's few small tables need.
+ */
+export const PGLITE_OPTIONS = {
+  startParams: [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB', '-c', 'wal_buffers=1MB', '-c', 'temp_buffers=1MB', '-c', 'work_mem=2MB'],
+};
+
 export async function openDatabase(target: DatabaseTarget): Promise<Database> {
   if (target.kind === 'postgres') {
     const adapterFactory = new PrismaPg({ connectionString: target.url, ...poolOptions });
@@ -53,9 +61,9 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
   if (target.kind === 'pglite') {
     fs.mkdirSync(target.dataDir, { recursive: true, mode: 0o700 });
     unlock = lockDataDirectory(target.dataDir);
-    pglite = new PGlite(target.dataDir);
+    pglite = new PGlite(target.dataDir, PGLITE_OPTIONS);
   } else {
-    pglite = new PGlite();
+    pglite = new PGlite(PGLITE_OPTIONS);
   }
   await pglite.waitReady.catch((error: unknown) => {
     unlock();

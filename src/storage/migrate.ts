@@ -1,12 +1,12 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import * as engineGlue from '@prisma/schema-engine-wasm/schema_engine_bg';
+import type * as engineGlueModule from '@prisma/schema-engine-wasm/schema_engine_bg';
 import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils';
 import type { SqlDriverAdapter, SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import type { DatabaseTarget } from './db.ts';
+import { projectRoot } from '../paths.ts';
 import { isStorageUnavailable } from './unavailable.ts';
 
 /**
@@ -14,27 +14,35 @@ import { isStorageUnavailable } from './unavailable.ts';
  * `prisma` package, matching its version) talks to the database through the app's own driver
  * adapter, so the same code migrates the embedded PGlite and a PostgreSQL server.
  */
-const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const migrationsDir = path.join(projectRoot, 'prisma/migrations');
 export const schemaPath = path.join(projectRoot, 'prisma/schema.prisma');
 
-type EngineGlue = typeof engineGlue & { __wbg_set_wasm(exports: WebAssembly.Exports): void };
-type SchemaEngine = Awaited<ReturnType<typeof engineGlue.SchemaEngine.new>>;
+type EngineGlue = typeof engineGlueModule & { __wbg_set_wasm(exports: WebAssembly.Exports): void };
+type SchemaEngine = Awaited<ReturnType<typeof engineGlueModule.SchemaEngine.new>>;
 
 // The wasm-bindgen glue keeps module-level views of one instance's memory, so there is exactly one
-// instance per process; each engine created on it is independent.
-let wasmReady: Promise<void> | undefined;
+// instance per process; each engine created on it is independent. It is loaded on first use only:
+// a start that finds nothing to migrate never loads it (tens of MB of wasm code and memory).
+let wasmReady: Promise<EngineGlue> | undefined;
+let engineLoads = 0;
 
-function initialiseWasm(): Promise<void> {
+/** How many times this process has loaded the schema engine (0 or 1; for tests). */
+export function schemaEngineLoads(): number {
+  return engineLoads;
+}
+
+function initialiseWasm(): Promise<EngineGlue> {
   wasmReady ??= (async () => {
+    engineLoads++;
     const require = createRequire(import.meta.url);
     const wasmPath = path.join(path.dirname(require.resolve('prisma/package.json')), 'build/schema_engine_bg.wasm');
-    const glue = engineGlue as EngineGlue;
+    const glue = (await import('@prisma/schema-engine-wasm/schema_engine_bg')) as EngineGlue;
     const instance = new WebAssembly.Instance(new WebAssembly.Module(await fs.readFile(wasmPath)), {
       './schema_engine_bg.js': glue as never,
     });
     glue.__wbg_set_wasm(instance.exports);
     (instance.exports.__wbindgen_start as () => void)();
+    return glue;
   })();
   return wasmReady;
 }
@@ -45,7 +53,7 @@ function initialiseWasm(): Promise<void> {
  * tracked and disposed here.
  */
 async function withEngine<T>(adapterFactory: SqlMigrationAwareDriverAdapterFactory, work: (engine: SchemaEngine) => Promise<T>): Promise<T> {
-  await initialiseWasm();
+  const glue = await initialiseWasm();
   const opened: SqlDriverAdapter[] = [];
   const tracked: SqlMigrationAwareDriverAdapterFactory = {
     provider: adapterFactory.provider,
@@ -62,7 +70,7 @@ async function withEngine<T>(adapterFactory: SqlMigrationAwareDriverAdapterFacto
     },
   };
   const datamodel = await fs.readFile(schemaPath, 'utf8');
-  const engine = await (engineGlue as EngineGlue).SchemaEngine.new(
+  const engine = await glue.SchemaEngine.new(
     { datamodels: [['schema.prisma', datamodel]] } as never,
     () => {},
     bindMigrationAwareSqlAdapterFactory(tracked) as never,

@@ -81,7 +81,7 @@ describe('a factor that only the tests register', () => {
     const { email, user } = await newUser();
     const { tokens } = await enrolCard(email);
     expect(tokens.claims()).toMatchObject({ sub: user.id, acr: 'urn:nyckel:acr:mfa' });
-    expect(tokens.claims().amr).toEqual(expect.arrayContaining(['pwd', 'hwk']));
+    expect(tokens.claims()!.amr).toEqual(expect.arrayContaining(['pwd', 'hwk']));
   });
 
   test('the next sign-in goes straight to its code page; a wrong code is refused in its words, the right one signs in', async () => {
@@ -94,7 +94,7 @@ describe('a factor that only the tests register', () => {
     const refused = await flow.browser.submit(flow.page, '/verify', { code: wrongCode });
     expect(refused.status).toBe(401);
     const tokens = await tokensFrom(flow, await flow.browser.submit(refused, '/verify', { code: card }));
-    expect(tokens.claims().amr).toEqual(expect.arrayContaining(['pwd', 'hwk']));
+    expect(tokens.claims()!.amr).toEqual(expect.arrayContaining(['pwd', 'hwk']));
   });
 
   test("the policy holds it to the client's methods: not offered where the client does not list it", async () => {

@@ -25,9 +25,12 @@ export interface RunningServer {
   exited(): Promise<number | null>;
 }
 
-/** `npm start`'s command (node --import tsx src/main.ts) as a child process with the given environment. */
-export function startServerProcess(env: Record<string, string>): RunningServer {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+/**
+ * `npm start`'s command (node --import tsx src/main.ts) as a child process with the given environment;
+ * `args` replaces it (e.g. ['bin/launch.js'], the built server).
+ */
+export function startServerProcess(env: Record<string, string>, args = ['--import', 'tsx', 'src/main.ts']): RunningServer {
+  const child = spawn(process.execPath, args, {
     cwd: projectRoot,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
   });

@@ -23,7 +23,11 @@ describe('docker/Dockerfile', () => {
     const runtime = stages[1];
     expect(runtime).toMatch(/npm ci --omit=dev/);
     expect(runtime).toMatch(/^USER node$/m);
-    expect(runtime).toMatch(/^CMD \["node", "--import", "tsx", "src\/main.ts"\]$/m);
+    // Node 24 LTS, and the built server (npm run build in the first stage), not the sources through tsx.
+    expect(stages.every((stage) => stage.startsWith('node:24-bookworm-slim '))).toBe(true);
+    expect(stages[0]).toMatch(/^RUN npm run build$/m);
+    expect(runtime).toMatch(/^COPY --from=build \/app\/dist \.\/dist$/m);
+    expect(runtime).toMatch(/^CMD \["node", "bin\/launch.js"\]$/m);
     expect(runtime).toMatch(/^HEALTHCHECK [\s\S]*\/readyz/m);
     // Migrations are applied by Nyckel at start: no Prisma CLI migrate anywhere.
     expect(dockerfile).not.toMatch(/prisma\s+migrate/);

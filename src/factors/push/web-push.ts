@@ -1,10 +1,12 @@
-import webpush from 'web-push';
 import type { Settings } from '../../config/settings.ts';
 import type { SecretBox } from '../../security/crypto.ts';
 import type { PrismaClient } from '../../storage/db.ts';
 import type { PushSubscriptionJson } from './protocol.ts';
 
 const VAPID_SECRET = 'vapid-keys';
+
+/** web-push (and its crypto and HTTP dependencies) is imported when push is first used, not at start. */
+const webPush = () => import('web-push').then((module) => module.default);
 
 export interface VapidKeys {
   publicKey: string;
@@ -26,7 +28,7 @@ export async function loadVapidKeys(prisma: PrismaClient, box: SecretBox, settin
     const keys = JSON.parse(box.open('server-secret', existing.value, VAPID_SECRET).toString('utf8')) as { publicKey: string; privateKey: string };
     return { ...keys, subject };
   }
-  const fresh = webpush.generateVAPIDKeys();
+  const fresh = (await webPush()).generateVAPIDKeys();
   const value = box.seal('server-secret', JSON.stringify(fresh), VAPID_SECRET);
   await prisma.serverSecret.createMany({ data: [{ name: VAPID_SECRET, value }], skipDuplicates: true });
   return loadVapidKeys(prisma, box, settings);
@@ -52,7 +54,7 @@ export type PushResult = 'sent' | 'gone' | 'failed';
  * service of the tests over http. 404/410 mean the subscription is gone.
  */
 export async function sendPush(vapid: VapidKeys, subscription: PushSubscriptionJson, payload: string, ttlSeconds: number): Promise<PushResult> {
-  const request = webpush.generateRequestDetails(subscription, payload, {
+  const request = (await webPush()).generateRequestDetails(subscription, payload, {
     vapidDetails: vapid,
     TTL: ttlSeconds,
     urgency: 'high',
