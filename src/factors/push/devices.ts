@@ -6,20 +6,24 @@ import { randomToken, safeEqual, type SecretBox } from '../../security/crypto.ts
 import type { PrismaClient } from '../../storage/db.ts';
 import type { ChallengeContext } from '../contract.ts';
 import type { FailureLock } from '../shared/failure-lock.ts';
+import { canonical, derivePinKey, isTrivialPin, pinProof, verifySignature, type PushPayload } from './protocol.ts';
 import {
-  canonical,
-  derivePinKey,
-  isTrivialPin,
-  pinProof,
-  publicKeyJwk,
-  pushSubscription,
-  verifySignature,
-  type PublicKeyJwk,
-  type PushPayload,
-  type PushSubscriptionJson,
-} from './protocol.ts';
+  fail,
+  UUID,
+  type approveRequest,
+  type Device,
+  type DeviceData,
+  type DeviceOutcome,
+  type PushRequestData,
+  type registerRequest,
+  type signedDeviceRequest,
+  type subscriptionUpdate,
+  type transferRequest,
+} from './device-messages.ts';
 import { acceptableEndpoint, loadVapidKeys, sendPush, type VapidKeys } from './web-push.ts';
-import { biometricChallenge, Biometrics, type BiometricCredential, type biometricRegistration } from './biometric.ts';
+import { biometricChallenge, Biometrics, type biometricRegistration } from './biometric.ts';
+
+export * from './device-messages.ts';
 
 /** FactorEnrolment.type of a registered phone (Nyckel Authenticator). */
 export const DEVICE_TYPE = 'push';
@@ -34,75 +38,7 @@ const TOKEN_TTL_MS = 10 * 60 * 1000;
 const CLOCK_SKEW_MS = 2 * 60 * 1000;
 const SECRETS_PURPOSE = 'push-device';
 const TOKEN_PURPOSE = 'push-device-token';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** FactorEnrolment.data of a phone. The PIN key and the QR secret are in `secret`, sealed. */
-export interface DeviceData {
-  publicKey: PublicKeyJwk;
-  subscription: PushSubscriptionJson | null;
-  createdAt: string;
-  movedAt?: string;
-  /** Fingerprint or face instead of the PIN (a WebAuthn platform credential on the phone). */
-  biometric?: BiometricCredential;
-}
-
-/** FactorChallenge.data of a push request. */
-export interface PushRequestData {
-  state: 'pending' | 'approved' | 'denied' | 'wrong_number' | 'cancelled';
-  number: string;
-  numbers: string[];
-  client: string;
-  browser: string;
-  ip: string;
-  time: string;
-  notMe?: boolean;
-  deviceId?: string;
-  /** How the approval was authorised on the phone (the amr follows from it). */
-  method?: 'pin' | 'biometric';
-}
-
-export type Device = FactorEnrolment & { data: DeviceData };
-
-const uuid = z.string().regex(UUID);
-const b64url = z.string().regex(/^[A-Za-z0-9_-]+$/);
-
-export const registerRequest = z.object({
-  token: b64url.min(20).max(100),
-  name: z.string().max(60).optional(),
-  publicKey: publicKeyJwk,
-  subscription: pushSubscription.nullable().optional(),
-  pin: z.string().max(12),
-  pinSalt: b64url.min(16).max(64),
-});
-
-export const approveRequest = z.object({
-  challengeId: uuid,
-  deviceId: uuid,
-  decision: z.enum(['approve', 'deny']),
-  number: z.string().regex(/^\d{0,3}$/).default(''),
-  notMe: z.boolean().default(false),
-  pinProof: z.string().max(100).default(''),
-  /** Instead of the PIN proof: a WebAuthn assertion of the phone's platform credential over biometricChallenge. */
-  assertion: z.record(z.string(), z.unknown()).optional(),
-  signature: b64url.max(200),
-});
-
-export const signedDeviceRequest = z.object({
-  deviceId: uuid,
-  time: z.number().int(),
-  signature: b64url.max(200),
-});
-
-export const transferRequest = signedDeviceRequest.extend({ pinProof: b64url.max(100) });
-
-export const subscriptionUpdate = signedDeviceRequest.extend({ subscription: pushSubscription });
-
-/** An answer of the device API: a value, never an exception, mapped to HTTP by the routes. */
-export type DeviceOutcome<T = Record<string, unknown>> =
-  | { ok: true; value: T }
-  | { ok: false; status: number; error: string; retryAfterSeconds?: number; attemptsLeft?: number };
-
-const fail = (status: number, error: string, extra: { retryAfterSeconds?: number; attemptsLeft?: number } = {}): DeviceOutcome<never> => ({ ok: false, status, error, ...extra });
 
 /**
  * The phones of Nyckel Authenticator: registration (by a single-use enrolment or transfer token),
