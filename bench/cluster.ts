@@ -67,15 +67,15 @@ function options() {
     process.exit(0);
   }
   return {
-    seconds: number('seconds', values.seconds!, 0.5, 300),
-    warmupSeconds: number('warmup', values.warmup!, 0, 60),
-    concurrency: Math.round(number('concurrency', values.concurrency!, 1, 256)),
-    users: Math.round(number('users', values.users!, 1, 100_000)),
+    seconds: number('seconds', values.seconds, 0.5, 300),
+    warmupSeconds: number('warmup', values.warmup, 0, 60),
+    concurrency: Math.round(number('concurrency', values.concurrency, 1, 256)),
+    users: Math.round(number('users', values.users, 1, 100_000)),
     // About 5 s each: shorter slices would spend most of their time filling and draining the loop.
     slices: values.slices === undefined ? Math.max(1, Math.round(Number(values.seconds) / 5)) : Math.round(number('slices', values.slices, 1, 60)),
     argon2: {
-      memoryCost: Math.round(number('argon2-memory', values['argon2-memory']!, 8192, 1_048_576)),
-      timeCost: Math.round(number('argon2-time', values['argon2-time']!, 1, 20)),
+      memoryCost: Math.round(number('argon2-memory', values['argon2-memory'], 8192, 1_048_576)),
+      timeCost: Math.round(number('argon2-time', values['argon2-time'], 1, 20)),
     },
     postgresAdminUrl: process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres',
   };

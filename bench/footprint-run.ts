@@ -18,9 +18,9 @@ const { values } = parseArgs({
 });
 const envUrl = process.env.BENCH_DATABASE_URL || undefined;
 footprintReport({
-  seconds: number('seconds', values.seconds!, 0.5, 300),
-  warmupSeconds: number('warmup', values.warmup!, 0, 60),
-  concurrency: Math.round(number('concurrency', values.concurrency!, 1, 256)),
+  seconds: number('seconds', values.seconds, 0.5, 300),
+  warmupSeconds: number('warmup', values.warmup, 0, 60),
+  concurrency: Math.round(number('concurrency', values.concurrency, 1, 256)),
   postgresAdminUrl: values.postgres || envUrl ? (envUrl ?? 'postgres://postgres@127.0.0.1:5432/postgres') : undefined,
   sources: values.sources,
   progress: (text) => process.stderr.write(`bench: ${text}\n`),

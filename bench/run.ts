@@ -49,11 +49,11 @@ function options() {
   }
   const envUrl = process.env.BENCH_DATABASE_URL || undefined;
   return {
-    seconds: number('seconds', values.seconds!, 0.5, 300),
-    warmupSeconds: number('warmup', values.warmup!, 0, 60),
-    concurrency: Math.round(number('concurrency', values.concurrency!, 1, 256)),
+    seconds: number('seconds', values.seconds, 0.5, 300),
+    warmupSeconds: number('warmup', values.warmup, 0, 60),
+    concurrency: Math.round(number('concurrency', values.concurrency, 1, 256)),
     postgresAdminUrl: values.postgres || envUrl ? (envUrl ?? 'postgres://postgres@127.0.0.1:5432/postgres') : undefined,
-    skipFootprint: values['no-footprint']!,
+    skipFootprint: values['no-footprint'],
   };
 }
 

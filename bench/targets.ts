@@ -181,7 +181,7 @@ export async function startBareProvider(clients: ClientsFile): Promise<BareProvi
   const accessTokenTtl = (_ctx: unknown, token: { resourceServer?: { accessTokenTTL?: number } }) => token.resourceServer?.accessTokenTTL ?? 3600;
   const configuration: Configuration = {
     clients: clients.clients.map(toProviderMetadata) as Configuration['clients'],
-    jwks: { keys } as Configuration['jwks'],
+    jwks: { keys },
     cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
     scopes: ['openid', 'offline_access', ...clients.resources.flatMap((r) => r.scopes)],
     ttl: { AccessToken: accessTokenTtl, ClientCredentials: accessTokenTtl },

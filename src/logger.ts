@@ -24,7 +24,7 @@ export function withoutUrlSecrets(url: string): string {
  */
 export function loggableError(error: unknown): unknown {
   if (!(error instanceof Error)) return error;
-  return withoutRequestData(pino.stdSerializers.err(error) as unknown as Record<string, unknown>);
+  return withoutRequestData(pino.stdSerializers.err(error));
 }
 
 function withoutRequestData(serialized: Record<string, unknown>): Record<string, unknown> {
@@ -69,7 +69,7 @@ export function createLogger(level: string, destination?: pino.DestinationStream
         'id_token',
         ...[...urlKeys].flatMap((key) => [key, `*.${key}`]),
       ],
-      censor: (value, path) => (urlKeys.has(path[path.length - 1]!) && typeof value === 'string' ? withoutUrlSecrets(value) : '[redacted]'),
+      censor: (value, path) => (urlKeys.has(path[path.length - 1]) && typeof value === 'string' ? withoutUrlSecrets(value) : '[redacted]'),
     },
   };
   return destination ? pino(options, destination) : pino(options);

@@ -182,7 +182,7 @@ async function assemble(
   const db =
     options.database && 'prisma' in options.database
       ? options.database
-      : await openMigratedDatabase((options.database as DatabaseTarget | undefined) ?? databaseTarget(settings));
+      : await openMigratedDatabase((options.database) ?? databaseTarget(settings));
   const { prisma } = db;
 
   const redis = settings.redis ? await openRedis(settings.redis, logger.child({ component: 'redis' })) : undefined;
@@ -229,7 +229,7 @@ async function assemble(
   const flow = new SignInFlow({ policy: secondFactor, signIns, accounts, remembered, audit, metrics });
   /** For oidc-provider's login prompt: does this signed-in session still lack a required second factor? */
   const needsSecondFactor = (ctx: KoaContextWithOIDC) =>
-    secondFactor.sessionNeedsSecondFactor(ctx as unknown as Context, ctx.oidc.session, ctx.oidc.client?.clientId, ctx.oidc.params as Record<string, unknown>);
+    secondFactor.sessionNeedsSecondFactor(ctx, ctx.oidc.session, ctx.oidc.client?.clientId, ctx.oidc.params as Record<string, unknown>);
 
   const oidcAtRest = new OidcAtRest(box);
   const oidcAdapter = redis ? createHybridOidcAdapter(prisma, redis.client, oidcAtRest) : createOidcAdapter(prisma, { atRest: oidcAtRest });

@@ -249,7 +249,7 @@ export function accountRoutes(deps: AccountRouteDependencies): Router {
     const v = await visit(ctx, { change: true });
     if (!v) return;
     const order = (await engine.methodsOf(v.user)).filter((m) => m.channel !== 'backup').map((m) => m.id);
-    const index = order.indexOf(ctx.params.factor as FactorId);
+    const index = order.indexOf(ctx.params.factor);
     if (index < 0) throw new NyckelError('not_found');
     const [moved] = order.splice(index, 1);
     const to = input.direction === 'top' ? 0 : input.direction === 'up' ? Math.max(0, index - 1) : Math.min(order.length, index + 1);
@@ -264,12 +264,12 @@ export function accountRoutes(deps: AccountRouteDependencies): Router {
     assertCsrf(ctx, input._csrf);
     const v = await visit(ctx, { change: true });
     if (!v) return;
-    const current = (await engine.methodsOf(v.user)).filter((m) => m.channel !== 'backup').map((m) => m.id as string);
+    const current = (await engine.methodsOf(v.user)).filter((m) => m.channel !== 'backup').map((m) => m.id);
     const order = input.order.split(',');
     if (order.length !== current.length || [...order].sort().join() !== [...current].sort().join()) {
       return overview(ctx, v, { error: translator(v.locale)('account.order_invalid'), status: 400 });
     }
-    await engine.setMethodOrder(v.user.id, order as FactorId[]);
+    await engine.setMethodOrder(v.user.id, order);
     await changed(ctx, v, 'methods_reordered', 'account.methods_reordered', { order }, { method: translator(v.locale)(`factors.${order[0]}.name`) });
   });
 

@@ -280,7 +280,7 @@ export class MailDispatcher {
       }));
       if (updated) this.logger.error({ ...log, error: failure }, 'mail could not be delivered; giving up');
     } else {
-      const retryInSeconds = this.retryDelays[row.attempts - 1]!;
+      const retryInSeconds = this.retryDelays[row.attempts - 1];
       updated = await this.prisma.$executeRaw`
         UPDATE deliveries
            SET next_attempt = now() + ${retryInSeconds}::double precision * interval '1 second',

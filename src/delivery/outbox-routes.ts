@@ -20,7 +20,7 @@ export function linkifyParts(text: string): TextPart[] {
     let url = match[0];
     // A sentence's full stop or a closing bracket after a URL is not part of it.
     while (/[.,;:!?)\]}]$/.test(url) && !(url.endsWith(')') && url.includes('('))) url = url.slice(0, -1);
-    const start = match.index!;
+    const start = match.index;
     if (start > last) parts.push({ text: text.slice(last, start) });
     parts.push({ text: url, url });
     last = start + url.length;

@@ -21,7 +21,7 @@ function merge(into: Messages, extra: Messages, at: string) {
       into[key] = value;
     } else {
       into[key] = existing ?? {};
-      merge(into[key] as Messages, value, `${at}${key}.`);
+      merge(into[key], value, `${at}${key}.`);
     }
   }
 }

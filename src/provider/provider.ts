@@ -74,7 +74,7 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
   return {
     adapter: singleUseResume(unavailableAs503(deps.adapter)),
     clients: clients.clients.map(toProviderMetadata) as Configuration['clients'],
-    jwks: deps.jwks as Configuration['jwks'],
+    jwks: deps.jwks,
     cookies: {
       keys: deps.cookieKeys,
       names: { session: 'nyckel.session', interaction: 'nyckel.interaction', resume: 'nyckel.resume' },
@@ -183,7 +183,7 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
       claims_locales_supported: ['sv', 'da', 'en'],
       service_documentation: `${settings.issuer}/`,
     },
-    renderError: async (ctx, out, error) => pages.protocolError(ctx as KoaContextWithOIDC, out, error),
+    renderError: async (ctx, out, error) => pages.protocolError(ctx, out, error),
   };
 }
 

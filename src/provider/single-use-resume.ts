@@ -20,6 +20,6 @@ export function singleUseResume(adapter: AdapterFactory): AdapterFactory {
           if (!(await once.call(target, id))) throw new errors.SessionNotFound('the sign-in was already resumed');
         };
       },
-    }) as Adapter;
+    });
   };
 }

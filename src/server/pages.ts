@@ -59,7 +59,7 @@ export class PageRenderer {
 
   async logoutConfirmation(ctx: KoaContextWithOIDC, form: string) {
     const clientId = ctx.oidc.client?.clientId;
-    this.html(ctx as unknown as Context, 'logout', this.localeOf(ctx as unknown as Context), {
+    this.html(ctx, 'logout', this.localeOf(ctx), {
       form,
       clientName: this.clientName(clientId),
     });
@@ -67,7 +67,7 @@ export class PageRenderer {
 
   async loggedOut(ctx: KoaContextWithOIDC) {
     const clientId = ctx.oidc.client?.clientId;
-    this.html(ctx as unknown as Context, 'logged-out', this.localeOf(ctx as unknown as Context), {
+    this.html(ctx, 'logged-out', this.localeOf(ctx), {
       clientName: this.clientName(clientId),
       backUrl: this.clients.homeOf(clientId),
     });

@@ -44,6 +44,6 @@ export function unavailableAs503(adapter: AdapterConstructor | AdapterFactory): 
         if (typeof value !== 'function') return value;
         return (...args: unknown[]) => storageFaultsAs503(async () => value.apply(target, args));
       },
-    }) as Adapter;
+    });
   };
 }

@@ -38,7 +38,7 @@ function initialiseWasm(): Promise<EngineGlue> {
     const wasmPath = path.join(path.dirname(require.resolve('prisma/package.json')), 'build/schema_engine_bg.wasm');
     const glue = (await import('@prisma/schema-engine-wasm/schema_engine_bg')) as EngineGlue;
     const instance = new WebAssembly.Instance(new WebAssembly.Module(await fs.readFile(wasmPath)), {
-      './schema_engine_bg.js': glue as never,
+      './schema_engine_bg.js': glue,
     });
     glue.__wbg_set_wasm(instance.exports);
     (instance.exports.__wbindgen_start as () => void)();
@@ -73,7 +73,7 @@ async function withEngine<T>(adapterFactory: SqlMigrationAwareDriverAdapterFacto
   const engine = await glue.SchemaEngine.new(
     { datamodels: [['schema.prisma', datamodel]] } as never,
     () => {},
-    bindMigrationAwareSqlAdapterFactory(tracked) as never,
+    bindMigrationAwareSqlAdapterFactory(tracked),
   );
   try {
     return await work(engine);

@@ -166,7 +166,7 @@ describe('nyckel CLI', () => {
 
   test('users list, disable and enable (and a stale lock is taken over)', async () => {
     // A lock left by a process that has ended.
-    const deadPid = spawnSync(process.execPath, ['-e', '']).pid!;
+    const deadPid = spawnSync(process.execPath, ['-e', '']).pid;
     fs.writeFileSync(lockFile, `${deadPid}\n`);
 
     const list = await nyckel(['users', 'list']);

@@ -54,11 +54,11 @@ describe('SendGrid transport (the real @sendgrid/mail SDK against a loopback fak
 
     expect(fake.requests).toHaveLength(1);
     const [request] = fake.requests;
-    expect(request!.method).toBe('POST');
-    expect(request!.url).toBe('/v3/mail/send');
-    expect(request!.headers.authorization).toBe(`Bearer ${API_KEY}`);
-    expect(request!.headers['content-type']).toMatch(/^application\/json/);
-    const body = request!.body;
+    expect(request.method).toBe('POST');
+    expect(request.url).toBe('/v3/mail/send');
+    expect(request.headers.authorization).toBe(`Bearer ${API_KEY}`);
+    expect(request.headers['content-type']).toMatch(/^application\/json/);
+    const body = request.body;
     expect(body.personalizations).toEqual([expect.objectContaining({ to: [{ email: 'soren@example.dk' }] })]);
     expect(body.from).toEqual({ email: 'no-reply@nyckel.test', name: 'Nyckel' });
     expect(body.subject).toBe('Din kode: æ ø å');
@@ -149,7 +149,7 @@ describe('SendGrid transport (the real @sendgrid/mail SDK against a loopback fak
       await first.send(message);
       expect(fake.requests.map((r) => r.headers.authorization)).toEqual(['Bearer SG.first']);
       expect(other.requests.map((r) => r.headers.authorization)).toEqual(['Bearer SG.second']);
-      expect(fake.requests[0]!.body.content).toEqual([{ type: 'text/plain', value: 't' }]);
+      expect(fake.requests[0].body.content).toEqual([{ type: 'text/plain', value: 't' }]);
     } finally {
       await other.close();
     }

@@ -190,7 +190,7 @@ describe('contact addresses and numbers', () => {
     expect(proof.status).toBe(200);
     expect(textOf(proof.html)).toContain('67');
     const [sms] = await smsTo(nyckel.db.prisma, '+46701234567');
-    const code = /#(\d{6})$/.exec(sms!.text)![1];
+    const code = /#(\d{6})$/.exec(sms.text)![1];
     const done = await browser.submit(proof, '/verify', { code });
     expect(new URL(done.url).pathname).toBe('/account');
     expect((await nyckel.db.prisma.userPhone.findFirst({ where: { userId: user.id } }))?.verifiedAt).not.toBeNull();
@@ -202,7 +202,7 @@ describe('contact addresses and numbers', () => {
     let signIn = await rp.go(start.url.toString());
     signIn = await rp.submit(signIn, '/login', { email, password: TEST_PASSWORD });
     signIn = await rp.submit(signIn, '/start', { target: /name="target"[^>]*value="([0-9a-f-]{36})"/.exec(signIn.html)![1] });
-    const text = (await smsTo(nyckel.db.prisma, '+46701234567'))[0]!.text;
+    const text = (await smsTo(nyckel.db.prisma, '+46701234567'))[0].text;
     signIn = await rp.submit(signIn, '/verify', { code: /#(\d{6})$/.exec(text)![1] });
     const tokens = await oidc.authorizationCodeGrant(config, new URL(signIn.url), { pkceCodeVerifier: start.verifier, expectedState: start.state, expectedNonce: start.nonce });
     expect(tokens.claims()!.amr).toEqual(['pwd', 'sms', 'mfa']);
@@ -274,7 +274,7 @@ describe('order and removal of methods', () => {
     // Add a verified number too: now two methods, the app first (it was added first, then SMS).
     const proof = await browser.submit(overview, '/account/phones', { value: '+46 70 999 00 11' });
     const [sms] = await smsTo(nyckel.db.prisma, '+46709990011');
-    overview = await browser.submit(proof, '/verify', { code: /#(\d{6})$/.exec(sms!.text)![1] });
+    overview = await browser.submit(proof, '/verify', { code: /#(\d{6})$/.exec(sms.text)![1] });
     const order = () => [...overview.html.matchAll(/data-method="([a-z-]+)"/g)].map((m) => m[1]);
     expect(order()).toEqual(['sms', 'totp']);
     overview = await browser.submit(overview, /\/account\/methods\/totp\/move$/, { direction: 'top' });

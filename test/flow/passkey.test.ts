@@ -81,7 +81,7 @@ describe('passkeys through the hosted pages', () => {
     expect(textOf(next.page.html)).toContain('Use your passkey');
     const options = optionsIn(next.page);
     expect(options).toMatchObject({ rpId: 'localhost', allowCredentials: [{ id: key.id }] });
-    const done = await next.browser.submit(next.page, VERIFY, { credential: JSON.stringify(key.authenticate(options as never)) });
+    const done = await next.browser.submit(next.page, VERIFY, { credential: JSON.stringify(key.authenticate(options)) });
     expect((await tokensFrom(next.config, next.start, done)).claims()).toMatchObject({ acr: 'urn:nyckel:acr:mfa', amr: ['pwd', 'hwk', 'mfa'] });
   });
 
@@ -89,7 +89,7 @@ describe('passkeys through the hosted pages', () => {
     const { email, key } = await enrolled();
     const first = await passwordStep(email);
     expect(first.page.html).toMatch(/<input type="checkbox" name="remember" id="remember" value="yes">/);
-    const done = await first.browser.submit(first.page, VERIFY, { remember: 'yes', credential: JSON.stringify(key.authenticate(optionsIn(first.page) as never)) });
+    const done = await first.browser.submit(first.page, VERIFY, { remember: 'yes', credential: JSON.stringify(key.authenticate(optionsIn(first.page))) });
     await tokensFrom(first.config, first.start, done);
     // The same browser, a new login (prompt=login): the password alone, reported as such.
     const config = await relyingParty(nyckel.url, CLIENT);
@@ -111,7 +111,7 @@ describe('passkeys through the hosted pages', () => {
     const tooLarge = await flow.browser.submit(garbage, VERIFY, { credential: 'x'.repeat(40_000) });
     expect(tooLarge.status).toBe(400);
     // Each refusal shows a fresh challenge; the last page shown still works.
-    const done = await flow.browser.submit(garbage, VERIFY, { credential: JSON.stringify(key.authenticate(optionsIn(garbage) as never)) });
+    const done = await flow.browser.submit(garbage, VERIFY, { credential: JSON.stringify(key.authenticate(optionsIn(garbage))) });
     expect((await tokensFrom(flow.config, flow.start, done)).claims()).toMatchObject({ acr: 'urn:nyckel:acr:mfa' });
   });
 
@@ -119,7 +119,7 @@ describe('passkeys through the hosted pages', () => {
     const { email, key } = await enrolled();
     const other = new SoftAuthenticator(nyckel.url);
     const flow = await passwordStep(email);
-    const wrong = await flow.browser.submit(flow.page, VERIFY, { credential: JSON.stringify(other.authenticate(optionsIn(flow.page) as never)) });
+    const wrong = await flow.browser.submit(flow.page, VERIFY, { credential: JSON.stringify(other.authenticate(optionsIn(flow.page))) });
     expect(wrong.status).toBe(401);
     expect(textOf(wrong.html)).toContain('That passkey was not accepted: it is not registered for your account, or it was removed. You have 4 more attempt(s).');
     let page = wrong;
@@ -127,7 +127,7 @@ describe('passkeys through the hosted pages', () => {
       page = await flow.browser.submit(page, VERIFY, { credential: shape });
       expect([shape, page.status >= 400 && page.status < 500]).toEqual([shape, true]);
     }
-    const locked = await flow.browser.submit(page, VERIFY, { credential: JSON.stringify(key.authenticate(optionsIn(page) as never)) });
+    const locked = await flow.browser.submit(page, VERIFY, { credential: JSON.stringify(key.authenticate(optionsIn(page))) });
     expect(locked.status).toBe(429);
     expect(locked.headers.get('retry-after')).toMatch(/^\d+$/);
   });
@@ -179,7 +179,7 @@ describe('a passkey instead of the password (clients with mfa.passwordless: [pas
     const options = optionsIn(flow.page);
     expect(options).toMatchObject({ rpId: 'localhost', userVerification: 'required' });
     expect(options.allowCredentials ?? []).toEqual([]);
-    const done = await flow.browser.submit(flow.page, '/passkey-login', { credential: JSON.stringify(key.authenticate(options as never, { userHandle: handleOf(user.id) })) });
+    const done = await flow.browser.submit(flow.page, '/passkey-login', { credential: JSON.stringify(key.authenticate(options, { userHandle: handleOf(user.id) })) });
     expect((await tokensFrom(flow.config, flow.start, done)).claims()).toMatchObject({ sub: user.id, acr: 'urn:nyckel:acr:mfa', amr: ['hwk', 'user', 'mfa'] });
   });
 
@@ -187,11 +187,11 @@ describe('a passkey instead of the password (clients with mfa.passwordless: [pas
     const key = new SoftAuthenticator(nyckel.url, { userVerified: false });
     const { user } = await enrolled(key);
     const flow = await passkeyLoginPage();
-    const quiet = await flow.browser.submit(flow.page, '/passkey-login', { credential: JSON.stringify(key.authenticate(optionsIn(flow.page) as never, { userHandle: handleOf(user.id) })) });
+    const quiet = await flow.browser.submit(flow.page, '/passkey-login', { credential: JSON.stringify(key.authenticate(optionsIn(flow.page), { userHandle: handleOf(user.id) })) });
     expect(quiet.status).toBe(400);
     expect(textOf(quiet.html)).toContain('Your passkey must be unlocked with your fingerprint, face or PIN to sign in without a password.');
     const stranger = new SoftAuthenticator(nyckel.url);
-    const unknown = await flow.browser.submit(quiet, '/passkey-login', { credential: JSON.stringify(stranger.authenticate(optionsIn(quiet) as never, { userHandle: handleOf(user.id) })) });
+    const unknown = await flow.browser.submit(quiet, '/passkey-login', { credential: JSON.stringify(stranger.authenticate(optionsIn(quiet), { userHandle: handleOf(user.id) })) });
     expect(unknown.status).toBe(401);
     expect(textOf(unknown.html)).toContain('That passkey could not be used to sign in.');
     const garbage = await flow.browser.submit(unknown, '/passkey-login', { credential: '{"nope' });

@@ -72,7 +72,7 @@ describe('a new password on the account pages', () => {
     const spa = await relyingParty(nyckel.url, 'spa');
     const spaAuthorization = (params: Record<string, string> = {}) => startAuthorization(spa, { redirect_uri: 'http://localhost:4000/spa-cb', ...params });
     await signInWithPassword(browser, await spaAuthorization(), { email, password: TEST_PASSWORD }, { consent: false });
-    let page = await browser.go(url('/account/password'));
+    const page = await browser.go(url('/account/password'));
     expect(new URL(page.url).pathname).toBe('/account/password');
     const done = await browser.submit(page, '/account/password', { current: TEST_PASSWORD, password: NEW_PASSWORD, confirm: NEW_PASSWORD });
     expect(textOf(done.html)).toContain('Your password is changed');

@@ -255,7 +255,7 @@ describe('mail sent through SMTP', () => {
       await mailer.db.prisma.delivery.update({ where: { id: refused.id }, data: { nextAttempt: new Date() } });
       await mailer.mail.dispatcher.deliverDue();
       expect(smtp.received).toHaveLength(1);
-      const code = codeIn(smtp.received[0]!);
+      const code = codeIn(smtp.received[0]);
 
       const row = await mailer.db.prisma.delivery.findUniqueOrThrow({ where: { id: refused.id } });
       expect(row).toMatchObject({ status: 'sent', body: null, subject: null, text: null, html: null });

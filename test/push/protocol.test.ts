@@ -20,7 +20,7 @@ describe('Nyckel Authenticator protocol', () => {
   });
 
   test('signatures: WebCrypto raw r||s over the canonical string; anything else is refused', async () => {
-    const keys = (await crypto.webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as CryptoKeyPair;
+    const keys = (await crypto.webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']));
     const jwk = (await crypto.webcrypto.subtle.exportKey('jwk', keys.publicKey)) as PublicKeyJwk;
     const fields = { challengeId: crypto.randomUUID(), deviceId: crypto.randomUUID(), decision: 'approve' as const, number: '42', notMe: false, pinProof: 'proof' };
     const signature = Buffer.from(await crypto.webcrypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, keys.privateKey, Buffer.from(canonical.approval(fields)))).toString('base64url');

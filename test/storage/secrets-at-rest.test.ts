@@ -180,7 +180,7 @@ describe('an upgrade: rows written before the secrets_at_rest migration', () => 
         ['failed@example.se', 'failed', true, null, null, null],
         ['+46701234599', 'sent', false, null, null, null],
       ]);
-      expect(openDeliveryBody(nyckel.box, rows[3]!)).toEqual({ text: 'Code 141421' });
+      expect(openDeliveryBody(nyckel.box, rows[3])).toEqual({ text: 'Code 141421' });
     } finally {
       await nyckel.stop();
     }

@@ -41,13 +41,13 @@ describe('oidc-provider adapter', () => {
 
   test('upsert, find by id, uid and user code, destroy', async () => {
     const sessions = new (Adapter())('Session');
-    await sessions.upsert('s1', { uid: 'u1', accountId: 'a1', exp: 1 } as never, 60);
+    await sessions.upsert('s1', { uid: 'u1', accountId: 'a1', exp: 1 }, 60);
     expect(await sessions.find('s1')).toMatchObject({ uid: 'u1', accountId: 'a1' });
     expect(await sessions.findByUid('u1')).toMatchObject({ accountId: 'a1' });
-    await sessions.upsert('s1', { uid: 'u1', accountId: 'a2' } as never, 60);
+    await sessions.upsert('s1', { uid: 'u1', accountId: 'a2' }, 60);
     expect(await sessions.find('s1')).toMatchObject({ accountId: 'a2' });
     const devices = new (Adapter())('DeviceCode');
-    await devices.upsert('d1', { userCode: 'ABCD-EFGH' } as never, 60);
+    await devices.upsert('d1', { userCode: 'ABCD-EFGH' }, 60);
     expect(await devices.findByUserCode('ABCD-EFGH')).toMatchObject({ userCode: 'ABCD-EFGH' });
     await sessions.destroy('s1');
     expect(await sessions.find('s1')).toBeUndefined();
@@ -57,7 +57,7 @@ describe('oidc-provider adapter', () => {
 
   test('expired rows are invisible and swept', async () => {
     const codes = new (Adapter())('AuthorizationCode');
-    await codes.upsert('old', { grantId: 'g-old' } as never, 1);
+    await codes.upsert('old', { grantId: 'g-old' }, 1);
     const old = atRest.storedId('AuthorizationCode', 'old');
     await db.prisma.oidcModel.update({ where: { type_id: { type: 'AuthorizationCode', id: old } }, data: { expiresAt: new Date(Date.now() - 1000) } });
     expect(await codes.find('old')).toBeUndefined();
@@ -67,10 +67,10 @@ describe('oidc-provider adapter', () => {
 
   test('revokeByGrantId removes every model of the grant', async () => {
     const adapter = Adapter();
-    await new adapter('AccessToken').upsert('at', { grantId: 'g1' } as never, 60);
-    await new adapter('RefreshToken').upsert('rt', { grantId: 'g1' } as never, 60);
-    await new adapter('AccessToken').upsert('other', { grantId: 'g2' } as never, 60);
-    await new adapter('Grant').upsert('g1', {} as never, 60);
+    await new adapter('AccessToken').upsert('at', { grantId: 'g1' }, 60);
+    await new adapter('RefreshToken').upsert('rt', { grantId: 'g1' }, 60);
+    await new adapter('AccessToken').upsert('other', { grantId: 'g2' }, 60);
+    await new adapter('Grant').upsert('g1', {}, 60);
     await new adapter('AccessToken').revokeByGrantId('g1');
     expect(await new adapter('AccessToken').find('at')).toBeUndefined();
     expect(await new adapter('RefreshToken').find('rt')).toBeUndefined();
@@ -79,19 +79,19 @@ describe('oidc-provider adapter', () => {
 
   test('20 parallel consumes of one code: exactly one succeeds, the replay revokes the grant', async () => {
     const codes = new (Adapter())('AuthorizationCode');
-    await codes.upsert('c1', { grantId: 'g-c1' } as never, 60);
-    await new (Adapter())('AccessToken').upsert('issued', { grantId: 'g-c1' } as never, 60);
+    await codes.upsert('c1', { grantId: 'g-c1' }, 60);
+    await new (Adapter())('AccessToken').upsert('issued', { grantId: 'g-c1' }, 60);
     const results = await Promise.allSettled(Array.from({ length: 20 }, () => codes.consume('c1')));
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
     for (const r of results.filter((r) => r.status === 'rejected')) {
-      expect((r as PromiseRejectedResult).reason).toBeInstanceOf(errors.InvalidGrant);
+      expect((r).reason).toBeInstanceOf(errors.InvalidGrant);
     }
     expect(await new (Adapter())('AccessToken').find('issued')).toBeUndefined();
   });
 
   test('a consumed code reads as consumed', async () => {
     const codes = new (Adapter())('AuthorizationCode');
-    await codes.upsert('c2', { grantId: 'g-c2' } as never, 60);
+    await codes.upsert('c2', { grantId: 'g-c2' }, 60);
     await codes.consume('c2');
     expect((await codes.find('c2'))?.consumed).toEqual(expect.any(Number));
   });
@@ -120,7 +120,7 @@ describe('signing keys', () => {
 
     // A token signed by the retired key still verifies with the published set.
     const retired = after.keys.find((k) => k.kid === rotation.retired.find((kid) => kid.startsWith('es256')))!;
-    const jwt = await new SignJWT({ sub: 'x' }).setProtectedHeader({ alg: 'ES256', kid: retired.kid }).sign(await importJWK(retired as JWK, 'ES256'));
+    const jwt = await new SignJWT({ sub: 'x' }).setProtectedHeader({ alg: 'ES256', kid: retired.kid }).sign(await importJWK(retired, 'ES256'));
     const { d: _d, ...publicJwk } = retired as JWK & { d?: string };
     await expect(compactVerify(jwt, await importJWK(publicJwk, 'ES256'))).resolves.toBeTruthy();
 

@@ -53,7 +53,7 @@ export class DeviceSimulator {
     const url = new URL(link);
     const token = /[#&](?:enrol|transfer)=([A-Za-z0-9_-]+)/.exec(url.hash)?.[1] ?? '';
     const device = new DeviceSimulator(options.issuer ?? url.origin);
-    device.keys = (await subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify'])) as CryptoKeyPair;
+    device.keys = (await subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify']));
     globalThis.crypto.getRandomValues(device.pinSalt);
     if (options.push) device.subscriber = options.push.subscribe((payload) => device.received(JSON.parse(payload) as PushRequest));
     const publicKey = await subtle.exportKey('jwk', device.keys.publicKey);

@@ -3,7 +3,7 @@ import { FormBrowser, type Page } from './browser.ts';
 
 /** openid-client as the relying party, over plain http on loopback. */
 export async function relyingParty(issuer: string, clientId: string, secret?: string, auth: 'basic' | 'post' | 'none' = secret ? 'basic' : 'none') {
-  const clientAuth = auth === 'none' ? oidc.None() : auth === 'post' ? oidc.ClientSecretPost(secret!) : oidc.ClientSecretBasic(secret!);
+  const clientAuth = auth === 'none' ? oidc.None() : auth === 'post' ? oidc.ClientSecretPost(secret) : oidc.ClientSecretBasic(secret);
   return oidc.discovery(new URL(issuer), clientId, secret ? { client_secret: secret } : undefined, clientAuth, {
     execute: [oidc.allowInsecureRequests],
   });

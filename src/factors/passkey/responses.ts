@@ -42,10 +42,10 @@ export function authenticationResponse(value: unknown): AuthenticationResponseJS
   const parsed = authenticationSchema.safeParse(value);
   if (!parsed.success) return undefined;
   const { userHandle, ...response } = parsed.data.response;
-  return { ...parsed.data, response: { ...response, ...(userHandle ? { userHandle } : {}) } } as AuthenticationResponseJSON;
+  return { ...parsed.data, response: { ...response, ...(userHandle ? { userHandle } : {}) } };
 }
 
 export function registrationResponse(value: unknown): RegistrationResponseJSON | undefined {
   const parsed = registrationSchema.safeParse(value);
-  return parsed.success ? (parsed.data as RegistrationResponseJSON) : undefined;
+  return parsed.success ? (parsed.data) : undefined;
 }

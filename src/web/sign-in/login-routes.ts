@@ -108,7 +108,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       base.locale,
       {
         ...base,
-        email: options.email ?? (details.params.login_hint as string | undefined) ?? '',
+        email: options.email ?? (details.params.login_hint) ?? '',
         error: options.errorKey ? t(options.errorKey, { minutes: options.minutes ?? 1 }) : undefined,
         passkeyLogin: Boolean(deps.policy.passwordlessMethod(String(details.params.client_id))),
       },
