@@ -162,7 +162,7 @@ async function startNode(name: string, env: Record<string, string>): Promise<Nod
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   const pid = server.child.pid!;
-  return { name, port, peakRssKiB: () => peakRssKiB(pid), cpuMs: () => processCpuMs(pid), output: server.output };
+  return { name, port, peakRssKiB: () => peakRssKiB(pid), cpuMs: () => processCpuMs(pid), output: () => server.output() };
 }
 
 /** Deletes the keys of this run (SCAN + DEL; they all start with `prefix`). */

@@ -142,7 +142,7 @@ export async function measureFootprint(options: FootprintOptions): Promise<Footp
 
     progress('footprint: warm start, idle for 3 s');
     const server = await startServer(args, env, port);
-    const stopServer = leftover(server.stop);
+    const stopServer = leftover(() => server.stop());
     try {
       await new Promise((resolve) => setTimeout(resolve, 3000));
       const pid = server.child.pid!;

@@ -216,7 +216,7 @@ export async function startBareProvider(clients: ClientsFile): Promise<BareProvi
     console.warn = warn;
   }
   const callback = provider.callback();
-  server.on('request', callback);
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => void callback(req, res));
   return {
     provider,
     base: new URL(`http://127.0.0.1:${port}`),

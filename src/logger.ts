@@ -32,9 +32,10 @@ function withoutRequestData(serialized: Record<string, unknown>): Record<string,
     // The message is "Invalid `prisma.x.y()` invocation:", the arguments, then what is wrong with them.
     const [invocation = '', ...rest] = serialized.message.trim().split('\n');
     const verdict = rest.filter((line) => line.trim()).pop() ?? '';
-    serialized.message = `${invocation.replace(/ in$/, ':')} ${verdict}`.trim();
+    const message = `${invocation.replace(/ in$/, ':')} ${verdict}`.trim();
+    serialized.message = message;
     const frames = typeof serialized.stack === 'string' ? serialized.stack.split('\n').filter((line) => /^\s+at /.test(line)) : [];
-    serialized.stack = [`PrismaClientValidationError: ${serialized.message}`, ...frames].join('\n');
+    serialized.stack = [`PrismaClientValidationError: ${message}`, ...frames].join('\n');
   }
   const command = serialized.command as { name?: unknown } | undefined;
   if (command) serialized.command = { name: command.name };

@@ -43,7 +43,6 @@ import type twilio from 'twilio';
 import { FailureLock } from './factors/shared/failure-lock.ts';
 import { BackgroundWork } from './factors/shared/background.ts';
 import { sendGuards } from './factors/shared/send-guard.ts';
-import type { Context } from 'koa';
 import { PageRenderer } from './server/pages.ts';
 import { Views } from './server/views.ts';
 import { databaseTarget, openDatabase, type Database, type DatabaseTarget } from './storage/db.ts';
@@ -363,7 +362,7 @@ async function assemble(
   sweepTimer.unref();
   dispatcher.start();
 
-  setHandler(callback);
+  setHandler((req, res) => void callback(req, res));
   const url = server ? `http://localhost:${(server.address() as AddressInfo).port}` : settings.issuer;
 
   return {

@@ -21,7 +21,7 @@ import { pollView } from '../web/shared/poll-view.ts';
 import { assertCsrf, csrfProtection, csrfSeed } from '../security/csrf.ts';
 import type { SecretBox } from '../security/crypto.ts';
 import type { LoginThrottle } from '../security/login-throttle.ts';
-import { formBody, readForm } from '../web/shared/forms.ts';
+import { formBody, readForm, routeParam } from '../web/shared/forms.ts';
 import type { PageRenderer } from '../server/pages.ts';
 import { qrDataUrl } from '../web/shared/qr.ts';
 import { scriptJson } from '../web/shared/script-json.ts';
@@ -642,7 +642,7 @@ export function accountRoutes(deps: AccountRouteDependencies): Router {
     assertCsrf(ctx, input._csrf);
     const v = await visit(ctx, { change: true });
     if (!v) return;
-    const row = await ownContact(v, kind, ctx.params.id);
+    const row = await ownContact(v, kind, routeParam(ctx, 'id'));
     if (row.verified) throw new NyckelError('not_found');
     await startProof(ctx, v, kind, row.id);
   }
@@ -652,7 +652,7 @@ export function accountRoutes(deps: AccountRouteDependencies): Router {
     assertCsrf(ctx, input._csrf);
     const v = await visit(ctx, { change: true });
     if (!v) return;
-    const row = await ownContact(v, kind, ctx.params.id);
+    const row = await ownContact(v, kind, routeParam(ctx, 'id'));
     const t = translator(v.locale);
     if (kind === 'email' && row.value === v.user.email) return overview(ctx, v, { error: t('account.sign_in_address'), status: 409 });
     if (row.verified && (await isLastRequiredMethod(v))) return overview(ctx, v, { error: t('account.last_method'), status: 409 });

@@ -1,3 +1,4 @@
+import { CONTROL_CHARACTERS } from '../factors/shared/labels.ts';
 import type Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
@@ -24,7 +25,7 @@ interface DeviceVisit {
 
 export interface DeviceRouteHelpers<V extends DeviceVisit> {
   /** The signed-in visit of the account pages (account-routes.ts). */
-  visit(ctx: Context, options: { change?: boolean }): Promise<V | undefined>;
+  visit: (ctx: Context, options: { change?: boolean }) => Promise<V | undefined>;
   /** Finishes adding a method: audit, mail, primary, recovery codes (account-routes.ts). */
   enrolled(ctx: Context, v: V, factor: FactorId, label: string): Promise<void>;
   form: Middleware;
@@ -61,7 +62,7 @@ export function deviceRoutes<V extends DeviceVisit>(router: Router, helpers: Dev
     assertCsrf(ctx, input._csrf);
     const v = await visit(ctx, { change: true });
     if (!v) return;
-    const label = input.label.replace(/[\u0000-\u001f\u007f]/g, '').trim();
+    const label = input.label.replace(CONTROL_CHARACTERS, '').trim();
     if (label.length === 0 || label.length > 60) return renderName(ctx, v, translator(v.locale)('account.label_invalid'), 400);
     const { challengeId } = await devices.newEnrolmentToken(v.factorCtx, label);
     ctx.status = 303;

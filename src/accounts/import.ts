@@ -141,12 +141,12 @@ function describeIssues(error: z.ZodError): string[] {
 
 function validate(row: ImportRow): { ok: true; row: ValidRow } | { ok: false; problems: string[] } {
   const { ' cells': cells, ' object': notObject, ...fields } = row.fields;
-  if (notObject) return { ok: false, problems: [`the element ${String(notObject)}`] };
+  if (notObject) return { ok: false, problems: [`the element ${typeof notObject === 'string' ? notObject : 'is not an object'}`] };
   const parsed = rowSchema.safeParse(dropEmpty(fields));
   // The password policy is checked apart from the schema, so it is reported along with the other problems.
   const password = typeof fields.password === 'string' && fields.password !== '' ? checkPassword(fields.password, { email: typeof fields.email === 'string' ? fields.email.trim() : undefined }) : undefined;
   const problems = [
-    ...(cells ? [`the row ${String(cells)}`] : []),
+    ...(cells ? [`the row ${typeof cells === 'string' ? cells : 'has the wrong number of cells'}`] : []),
     ...(parsed.success ? [] : describeIssues(parsed.error)),
     ...(password ? [`password: ${passwordProblemText[password]}`] : []),
   ];

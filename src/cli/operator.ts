@@ -15,7 +15,7 @@ interface Operator {
   audit: AuditLog;
   accounts: Accounts;
   /** The failure and password counters, where the nodes keep them (Redis when configured). */
-  locks(): Promise<AccountLocks>;
+  locks: () => Promise<AccountLocks>;
 }
 
 function asOperator<T>(work: (op: Operator) => Promise<T>): Promise<T> {

@@ -23,13 +23,13 @@ export class SmtpTransport implements MailTransport {
   async send(message: MailMessage): Promise<void> {
     let info: { rejected?: unknown[] };
     try {
-      info = await this.transporter.sendMail({
+      info = (await this.transporter.sendMail({
         from: message.from,
         to: message.to,
         subject: message.subject,
         text: message.text,
         ...(message.html !== undefined ? { html: message.html } : {}),
-      });
+      })) as { rejected?: unknown[] };
     } catch (error) {
       throw new MailTransportError(scrubSecrets(`SMTP: ${describe(error)}`, this.secrets));
     }

@@ -41,7 +41,7 @@ export class FactorEngine {
     // A factor that creates its credential (an app scanned, a passkey) proves nothing the account already
     // has: after only the password it may be added by a user with no second factor at all, or a stolen
     // password would do.
-    const createsCredential = (m: FactorModule) => Boolean(m.enrol.setup) || m.enrol.createsCredential === true;
+    const createsCredential = (m: FactorModule) => m.enrol.setup !== undefined || m.enrol.createsCredential === true;
     if (!enrollable.some(createsCredential) || !(await this.hasAnySecondFactor(user))) return enrollable;
     return enrollable.filter((m) => !createsCredential(m));
   }

@@ -147,7 +147,7 @@ export interface SignInPage {
   /** GET of a challenge page for pages answered outside the browser: verify it here when confirmed. */
   arrive?(host: PageHost, challengeId: string): Promise<Step>;
   /** How a pending challenge's `display` reads on the page (the number to pick, the seconds left). */
-  display?(display: PendingDisplay): { number?: string; expiresIn?: number };
+  display?: (display: PendingDisplay) => { number?: string; expiresIn?: number };
   /** The JSON a waiting page polls, for pages answered outside the browser. */
   pollStatus?(host: PageHost, challengeId: string): Promise<PollState>;
   /** The posted answer of a challenge; at enrolment a code is passed on as typed. */

@@ -1,9 +1,10 @@
 import type { FactorId } from '../clients/clients-file.ts';
-import type { FactorModule, FailureReason } from '../factors/contract.ts';
+import type { FactorModule } from '../factors/contract.ts';
 import { isPasskeyModule, type PasskeyModule } from '../factors/passkey/index.ts';
 import { secondsSince, type FactorVerifyOutcome, type Metrics } from './metrics.ts';
 
-type Outcome = { status: string; reason?: FailureReason | string };
+// Any module's failure reason (a FailureReason, or one of passwordless sign-in's own).
+type Outcome = { status: string; reason?: string };
 
 /**
  * The rate limit behind a refused outcome, or undefined when the outcome is no refusal. The limiters
@@ -50,13 +51,13 @@ function instrumented(module: FactorModule, metrics: Metrics): FactorModule {
     };
   // "Sign in with a passkey": the same check, without a password first.
   const passwordless: Partial<PasskeyModule> = isPasskeyModule(module)
-    ? { passwordless: { ...module.passwordless, verify: timed(refusals(module.passwordless.verify)) } }
+    ? { passwordless: { ...module.passwordless, verify: timed(refusals(module.passwordless.verify.bind(module.passwordless))) } }
     : {};
   return {
     ...module,
     ...passwordless,
-    start: refusals(module.start),
-    verify: timed(refusals(module.verify)),
-    enrol: { ...module.enrol, begin: refusals(module.enrol.begin), complete: refusals(module.enrol.complete) },
+    start: refusals(module.start.bind(module)),
+    verify: timed(refusals(module.verify.bind(module))),
+    enrol: { ...module.enrol, begin: refusals(module.enrol.begin.bind(module.enrol)), complete: refusals(module.enrol.complete.bind(module.enrol)) },
   };
 }

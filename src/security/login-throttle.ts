@@ -28,10 +28,11 @@ export class LoginThrottle {
   async beginAttempt(email: string, ip: string): Promise<{ succeeded(): Promise<void> }> {
     const accountKey = LoginThrottle.accountKey(email);
     const results = await Promise.allSettled([this.perAccount.consume(accountKey), this.perIp.consume(ip)]);
-    const refused = results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
+    const refused: unknown[] = results.flatMap((r): unknown[] => (r.status === 'rejected' ? [r.reason] : []));
     if (refused.length > 0) {
+      // A store that failed (not a budget spent) is the error to raise.
       const real = refused.find((reason) => !(reason instanceof RateLimiterRes));
-      if (real) throw real;
+      if (real) throw real instanceof Error ? real : new Error('the login throttle could not count the attempt', { cause: real });
       const wait = Math.max(...(refused as RateLimiterRes[]).map((res) => res.msBeforeNext));
       throw new NyckelError('rate_limited', 'too many failed sign-in attempts', {
         retryAfterSeconds: Math.max(1, Math.ceil(wait / 1000)),

@@ -1,4 +1,4 @@
-import Provider, { errors, type Adapter, type AdapterConstructor, type AdapterFactory, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, type AdapterConstructor, type AdapterFactory, type KoaContextWithOIDC } from 'oidc-provider';
 import { isStorageUnavailable, STORAGE_RETRY_AFTER_SECONDS } from './unavailable.ts';
 
 /**
@@ -42,7 +42,7 @@ export function unavailableAs503(adapter: AdapterConstructor | AdapterFactory): 
       get(target, property) {
         const value: unknown = Reflect.get(target, property, target);
         if (typeof value !== 'function') return value;
-        return (...args: unknown[]) => storageFaultsAs503(async () => value.apply(target, args));
+        return (...args: unknown[]) => storageFaultsAs503(async (): Promise<unknown> => (value as (...a: unknown[]) => unknown).apply(target, args));
       },
     });
   };

@@ -115,9 +115,9 @@ const noFilters = { externalTables: [], externalEnums: [] };
 /** Applies every committed migration not yet applied; returns the names it applied. */
 export async function applyMigrations(adapterFactory: SqlMigrationAwareDriverAdapterFactory, dir = migrationsDir): Promise<string[]> {
   const { lockfile, migrations } = await readMigrations(dir);
-  const result = (await withEngine(adapterFactory, (engine) =>
+  const result = await withEngine<{ appliedMigrationNames: string[] }>(adapterFactory, (engine) =>
     engine.applyMigrations({ migrationsList: migrationsList(dir, lockfile, migrations), filters: noFilters } as never),
-  )) as { appliedMigrationNames: string[] };
+  );
   return result.appliedMigrationNames;
 }
 

@@ -126,8 +126,8 @@ export class RedisOidcModel implements Adapter, OnceDestroyable {
 }
 
 function failOnError(results: Array<[Error | null, unknown]> | null) {
-  const failed = results?.find(([error]) => error);
-  if (failed) throw failed[0];
+  const failed = results?.find(([error]) => error)?.[0];
+  if (failed) throw failed;
   if (!results) throw new Error('redis transaction aborted');
 }
 

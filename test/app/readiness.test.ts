@@ -40,7 +40,8 @@ describe('health and readiness', () => {
   test('a database that does not answer makes /readyz answer 503 (and /healthz still 200)', async () => {
     const app = new Koa();
     app.use(homeRoutes({} as PageRenderer, () => Promise.reject(new Error('connection refused'))).routes());
-    const server = http.createServer(app.callback()).listen(0, '127.0.0.1');
+    const handle = app.callback();
+    const server = http.createServer((req, res) => void handle(req, res)).listen(0, '127.0.0.1');
     await new Promise((resolve) => server.once('listening', resolve));
     try {
       const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -407,7 +407,7 @@ describe('second factor by email in Chromium', () => {
       const answers: (() => void)[] = [];
       w.pollsInFlight = 0;
       w.fetch = (input, init) => {
-        if (!String(input).includes('/status?')) return realFetch(input, init);
+        if (!(input instanceof Request ? input.url : input.toString()).includes('/status?')) return realFetch(input, init);
         w.pollsInFlight++;
         const verified = new Response('{"status":"verified"}', { headers: { 'Content-Type': 'application/json' } });
         return new Promise<Response>((resolve) => answers.push(() => resolve(verified)));

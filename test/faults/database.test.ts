@@ -70,7 +70,8 @@ async function loginPage(): Promise<{ browser: FormBrowser; page: Page }> {
   return { browser, page };
 }
 
-type Verdict = 'success' | 'unavailable' | string;
+/** 'success', 'unavailable', or the error's name. */
+type Verdict = string;
 
 function htmlVerdict(page: { status: number; html: string; headers: Headers }, successStatus: number, locale: 'sv' | 'da' | 'en'): Verdict {
   if (page.status === successStatus) return 'success';

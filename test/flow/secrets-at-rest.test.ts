@@ -215,12 +215,13 @@ async function startQuotingSmtpServer() {
     onData(stream: SMTPServerDataStream, _session, callback) {
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-      stream.on('end', async () => {
-        const text = (await PostalMime.parse(Buffer.concat(chunks))).text ?? '';
-        if (!refuseNext) return void (received.push(text), callback());
-        refuseNext = false;
-        const quoted = text.split('\n').find((line) => /\d{6}/.test(line)) ?? '';
-        callback(Object.assign(new Error(`Message refused as spam: "${quoted.trim()}"`), { responseCode: 550 }));
+      stream.on('end', () => {
+        void PostalMime.parse(Buffer.concat(chunks)).then(({ text = '' }) => {
+          if (!refuseNext) return void (received.push(text), callback());
+          refuseNext = false;
+          const quoted = text.split('\n').find((line) => /\d{6}/.test(line)) ?? '';
+          callback(Object.assign(new Error(`Message refused as spam: "${quoted.trim()}"`), { responseCode: 550 }));
+        });
       });
     },
   });

@@ -5,6 +5,8 @@ export interface SendgridRequest {
   method: string;
   url: string;
   headers: http.IncomingHttpHeaders;
+  // The JSON body as SendGrid's SDK sent it; the tests read its fields freely.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   body: any;
   /** Set when the fake held this request without answering (`hangNext`). */
   hung?: true;

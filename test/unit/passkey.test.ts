@@ -33,7 +33,7 @@ afterAll(() => nyckel?.stop());
 
 async function newUser(): Promise<User> {
   const user = await nyckel.accounts.create({ email: `key${++counter}@keys.example`, password: TEST_PASSWORD }, { actor: 'test' });
-  return (await nyckel.db.prisma.user.findUniqueOrThrow({ where: { id: user.id } })) as User;
+  return nyckel.db.prisma.user.findUniqueOrThrow({ where: { id: user.id } });
 }
 
 function signIn(user: User, uid = crypto.randomUUID()): ChallengeContext {

@@ -50,7 +50,7 @@ async function linkSignIn(host: FactorRouteHost, ctx: Context): Promise<SignInOf
   } catch (error) {
     if (!(error instanceof NyckelError || (error as Error).name === 'SessionNotFound')) throw error;
     // No sign-in of this browser: a link already used or expired says so; any other is from another browser.
-    const spent = await host.spent(ctx.params.challengeId);
+    const spent = await host.spent(String((ctx.params as Record<string, string>).challengeId));
     if (spent) return void host.message(ctx, 'link.failed_title', `factor_errors.${spent}`, 410);
     host.message(ctx, 'link.other_browser_title', 'link.other_browser', 400);
     return undefined;

@@ -1,3 +1,4 @@
+import { CONTROL_CHARACTERS } from '../shared/labels.ts';
 import {
   generateAuthenticationOptions,
   generateRegistrationOptions,
@@ -77,7 +78,7 @@ const passwordlessToken = z.object({ challenge: z.string().min(16).max(200), exp
 
 const cleanLabel = (label: string | undefined) =>
   (label ?? '')
-    .replace(/[\u0000-\u001f\u007f]/g, '')
+    .replace(CONTROL_CHARACTERS, '')
     .trim()
     .slice(0, LABEL_MAX);
 

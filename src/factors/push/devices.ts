@@ -1,3 +1,4 @@
+import { CONTROL_CHARACTERS } from '../shared/labels.ts';
 import crypto from 'node:crypto';
 import { z } from 'zod';
 import type { Settings } from '../../config/settings.ts';
@@ -165,7 +166,7 @@ export class PushDevices {
     const moved = row.factor === TRANSFER_CHALLENGE;
     const existingId = moved ? (row.data as { deviceId?: string }).deviceId : undefined;
     const deviceId = existingId ?? crypto.randomUUID();
-    const name = (input.name ?? '').replace(/[\u0000-\u001f\u007f]/g, '').trim().slice(0, 60) || String((row.data as { label?: string }).label ?? '') || 'Phone';
+    const name = (input.name ?? '').replace(CONTROL_CHARACTERS, '').trim().slice(0, 60) || String((row.data as { label?: string }).label ?? '') || 'Phone';
     const result = await prisma.$transaction(async (tx) => {
       const { count } = await tx.factorChallenge.updateMany({
         where: { id: row.id, consumedAt: null, expiresAt: { gt: now } },
@@ -270,13 +271,9 @@ export class PushDevices {
     const vapid = await this.vapidKeys();
     const body = JSON.stringify(payload);
     const results = await Promise.all(withSubscription.map((d) => sendPush(vapid, d.data.subscription!, body, this.deps.settings.push.ttlSeconds)));
-    await Promise.all(
-      withSubscription.map((d, i) =>
-        results[i] === 'gone'
-          ? this.deps.prisma.factorEnrolment.update({ where: { id: d.id }, data: { data: { ...(d.data as DeviceData), subscription: null } as object } })
-          : undefined,
-      ),
-    );
+    // A subscription the push service says is gone is forgotten.
+    const gone = withSubscription.filter((_d, i) => results[i] === 'gone');
+    await Promise.all(gone.map((d) => this.deps.prisma.factorEnrolment.update({ where: { id: d.id }, data: { data: { ...(d.data as DeviceData), subscription: null } as object } })));
     return results.filter((r) => r === 'sent').length;
   }
 

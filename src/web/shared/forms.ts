@@ -25,3 +25,9 @@ export function readForm<T extends z.ZodType>(ctx: Context, schema: T): z.output
   if (!parsed.success) throw new NyckelError('invalid_request', parsed.error.issues.map((i) => i.path.join('.')).join(', '));
   return parsed.data;
 }
+
+/** A named segment of the matched route (`:uid`, `:factor`); koa's Context types them loosely. */
+export function routeParam(ctx: Context, name: string): string {
+  const params = (ctx as Context & { params?: Record<string, string | undefined> }).params;
+  return params?.[name] ?? '';
+}

@@ -19,7 +19,7 @@ export interface ChallengeRouteDependencies {
   steps: SignInSteps;
   form: Middleware;
   /** The factor named in the path, when this sign-in offers it, with its page kind and host. */
-  offeredFactor(ctx: Context, state: SignInState): Promise<{ module: FactorModule; page: SignInPage; host: PageHost }>;
+  offeredFactor: (ctx: Context, state: SignInState) => Promise<{ module: FactorModule; page: SignInPage; host: PageHost }>;
   /** Every module (a challenge may be cancelled whichever is offered now). */
   modules: ReadonlyMap<FactorId, FactorModule>;
   /** Wakes a waiting status request when its challenge is answered (on any node). */

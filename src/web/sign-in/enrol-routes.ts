@@ -8,7 +8,7 @@ import type { FactorEngine } from '../../factors/engine.ts';
 import type { SecondFactorPolicy } from '../../factors/policy.ts';
 import type { FactorUi, PageHost } from '../../factors/ui-contract.ts';
 import { assertCsrf } from '../../security/csrf.ts';
-import { readForm } from '../shared/forms.ts';
+import { readForm, routeParam } from '../shared/forms.ts';
 import { respond } from './respond.ts';
 import { signInState, type SignInState } from './sign-in-state.ts';
 import type { SignInSteps } from './sign-in-steps.ts';
@@ -40,7 +40,7 @@ export function enrolRoutes(router: Router, deps: EnrolRouteDependencies) {
   const { policy, steps, signedIn, form } = deps;
 
   async function enrollable(ctx: Context, state: SignInState) {
-    const module = (await policy.enrollableAtSignIn(state.user, state.challengeCtx.clientId)).find((m) => m.id === ctx.params.factor);
+    const module = (await policy.enrollableAtSignIn(state.user, state.challengeCtx.clientId)).find((m) => m.id === routeParam(ctx, 'factor'));
     if (!module) throw new NyckelError('not_found');
     return { module, page: deps.uiOf(module).page, host: deps.hostFor(ctx, state, module, true) };
   }

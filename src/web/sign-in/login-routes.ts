@@ -12,7 +12,7 @@ import { assertCsrf, csrfProtection } from '../../security/csrf.ts';
 import type { SecretBox } from '../../security/crypto.ts';
 import type { LoginThrottle } from '../../security/login-throttle.ts';
 import type { Metrics } from '../../observability/metrics.ts';
-import { formBody, readForm } from '../shared/forms.ts';
+import { formBody, readForm, routeParam } from '../shared/forms.ts';
 import { consent } from './consent.ts';
 import { completeInteraction } from './interaction-result.ts';
 import type { SecondFactorPolicy } from '../../factors/policy.ts';
@@ -52,8 +52,8 @@ function requestContext(ctx: Context) {
 /** The interaction of this browser; a missing, expired or foreign one is session_expired. */
 async function loadInteraction(deps: Pick<InteractionDependencies, 'provider'>, ctx: Context): Promise<Details> {
   const details = await deps.provider().interactionDetails(ctx.req, ctx.res);
-  if (details.uid !== ctx.params.uid) throw new NyckelError('session_expired');
-  ctx.cookies.set(CLIENT_COOKIE, String(details.params.client_id ?? ''), { httpOnly: true, sameSite: 'lax', overwrite: true });
+  if (details.uid !== routeParam(ctx, 'uid')) throw new NyckelError('session_expired');
+  ctx.cookies.set(CLIENT_COOKIE, typeof details.params.client_id === 'string' ? details.params.client_id : '', { httpOnly: true, sameSite: 'lax', overwrite: true });
   return details;
 }
 

@@ -9,7 +9,7 @@ import type { PasskeyModule, PasswordlessOutcome } from '../../factors/passkey/i
 import { translator } from '../../i18n/i18n.ts';
 import type { Metrics } from '../../observability/metrics.ts';
 import { assertCsrf } from '../../security/csrf.ts';
-import { formBody, readForm } from '../shared/forms.ts';
+import { formBody, readForm, routeParam } from '../shared/forms.ts';
 import type { SignInFlow } from './sign-in-flow.ts';
 import type { PageRenderer } from '../../server/pages.ts';
 import { answerFailureStatus, withRetryAfter } from '../shared/outcome-view.ts';
@@ -42,7 +42,7 @@ export interface PasskeyLoginDependencies {
 export function passwordlessRoutes(router: Router, deps: PasskeyLoginDependencies, form: ReturnType<typeof formBody>) {
   async function loginInteraction(ctx: Context): Promise<{ details: Details; module: PasskeyModule }> {
     const details = await deps.provider().interactionDetails(ctx.req, ctx.res);
-    if (details.uid !== ctx.params.uid || details.prompt.name !== 'login') throw new NyckelError('session_expired');
+    if (details.uid !== routeParam(ctx, 'uid') || details.prompt.name !== 'login') throw new NyckelError('session_expired');
     const module = deps.policy.passwordlessMethod(String(details.params.client_id));
     if (!module) throw new NyckelError('not_found');
     return { details, module };

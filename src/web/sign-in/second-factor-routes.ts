@@ -18,7 +18,7 @@ import { assertCsrf, csrfProtection } from '../../security/csrf.ts';
 import type { SecretBox } from '../../security/crypto.ts';
 import type { PageRenderer } from '../../server/pages.ts';
 import type { Signals } from '../../storage/signals.ts';
-import { formBody, readForm } from '../shared/forms.ts';
+import { formBody, readForm, routeParam } from '../shared/forms.ts';
 import { challengeRoutes } from './challenge-routes.ts';
 import { enrolRoutes } from './enrol-routes.ts';
 import { factorRouteHost } from './factor-route-host.ts';
@@ -85,7 +85,7 @@ export function factorRoutes(deps: SecondFactorRouteDependencies) {
   };
 
   /** The factor named in the path, when this sign-in offers it. */
-  async function offeredFactor(ctx: Context, state: SignInState, id: string = ctx.params.factor) {
+  async function offeredFactor(ctx: Context, state: SignInState, id: string = routeParam(ctx, 'factor')) {
     const parsed = factorParam.safeParse(id);
     if (!parsed.success) throw new NyckelError('not_found');
     const module = (await policy.offered(state.user, state.challengeCtx.clientId)).find((m) => m.id === parsed.data);

@@ -1,3 +1,4 @@
+import { routeParam } from '../shared/forms.ts';
 import type { Context, Middleware, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Accounts } from '../../accounts/accounts.ts';
@@ -63,7 +64,7 @@ const STATE_KEY = 'signIn';
 export function signInLoader(deps: SignInStateDependencies) {
   async function load(ctx: Context): Promise<SignInState> {
     const details = await deps.provider().interactionDetails(ctx.req, ctx.res);
-    if (details.uid !== ctx.params.uid) throw new NyckelError('session_expired');
+    if (details.uid !== routeParam(ctx, 'uid')) throw new NyckelError('session_expired');
     const attempt = await deps.signIns.load(details.uid);
     if (!attempt || attempt.expiresAt <= new Date()) throw new NyckelError('session_expired');
     // Ended already (the same answer sent twice, a second tab): back to the relying party with its login.
