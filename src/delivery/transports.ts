@@ -23,6 +23,12 @@ export class LazyMailTransport implements MailTransport {
     this.loading ??= this.load();
     return (await this.loading).send(message);
   }
+
+  /** Closes the provider's connections (SMTP keeps a pool), when it was loaded at all. */
+  async close(): Promise<void> {
+    const loaded: (MailTransport & { close?: () => void }) | undefined = await this.loading;
+    loaded?.close?.();
+  }
 }
 
 /** The transport named by `settings.mail.transport`. */
