@@ -11,25 +11,17 @@ import type { Settings } from './config/settings.ts';
 import { loadCookieKeys, loadSigningKeys, deleteExpiredSigningKeys, ensureSigningKeys } from './keys/signing-keys.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createProvider } from './provider/provider.ts';
-import { adminApiRoutes } from './admin/routes.ts';
 import { resolveMasterKey, SecretBox } from './security/crypto.ts';
 import { LoginThrottle, sweepExpiredRateLimits } from './security/login-throttle.ts';
 import { createApp } from './server/app.ts';
-import { homeRoutes } from './server/home-routes.ts';
-import { demoRoutes } from './demo-app.ts';
+import { appRouters } from './app-routers.ts';
 import { withAccountClient } from './account/account-client.ts';
-import { accountRoutes } from './account/account-routes.ts';
-import { authenticatorRoutes } from './authenticator/routes.ts';
 import { AccountNotifier } from './account/notify.ts';
-import { AccountSessions } from './account/session.ts';
-import { AccountSignIn } from './account/sign-in.ts';
 import { MailDispatcher } from './delivery/dispatcher.ts';
 import { devOutboxRoutes } from './delivery/outbox-routes.ts';
 import type { MailTransport } from './delivery/transport.ts';
 import { createMailTransport } from './delivery/transports.ts';
-import { interactionRoutes } from './web/sign-in/login-routes.ts';
-import { factorRoutes } from './web/sign-in/second-factor-routes.ts';
-import { deliveryStatus, enqueueMail } from './delivery/dispatcher.ts';
+import { enqueueMail } from './delivery/dispatcher.ts';
 import { FactorEngine } from './factors/engine.ts';
 import { SignIns } from './factors/sign-ins.ts';
 import { SignInFlow } from './web/sign-in/sign-in-flow.ts';
@@ -55,7 +47,6 @@ import { openRedis, type RedisStore } from './storage/redis.ts';
 import type { CounterStore } from './security/counters.ts';
 import { LocalSignals, RedisSignals, type Signals } from './storage/signals.ts';
 import { Metrics } from './observability/metrics.ts';
-import { metricsRoutes } from './observability/metrics-routes.ts';
 import { observeProvider } from './observability/provider-metrics.ts';
 import { logProviderErrors } from './observability/provider-errors.ts';
 import { instrumentFactorModules } from './observability/factor-metrics.ts';
@@ -163,6 +154,89 @@ export async function startNyckel(givenSettings: Settings, options: NyckelOption
   }
 }
 
+/** oidc-provider as built from the clients and signing keys in force; rebuilt when either changes. */
+class ProviderHolder {
+  current!: Provider;
+  private publishedKids = '';
+
+  constructor(
+    private readonly prisma: Database['prisma'],
+    private readonly box: SecretBox,
+    private readonly logger: Logger,
+    private readonly build: (jwks: Awaited<ReturnType<typeof loadSigningKeys>>) => Provider,
+  ) {}
+
+  async rebuild(): Promise<void> {
+    const jwks = await loadSigningKeys(this.prisma, this.box);
+    this.current = this.build(jwks);
+    this.publishedKids = jwks.keys.map((k) => k.kid).join(' ');
+  }
+
+  /** A clients file read again: the previous one stays in force when no provider can be built from the new one. */
+  async swapClients(clients: ClientDirectory, file: ClientsFile): Promise<void> {
+    const previous = clients.file;
+    clients.replace(file);
+    try {
+      await this.rebuild();
+    } catch (error) {
+      clients.replace(previous);
+      throw error;
+    }
+  }
+
+  /** Keys rotated by `nyckel keys rotate` (on any node) are picked up at the next sweep. */
+  async refreshKeysIfChanged(): Promise<void> {
+    const kids = (await loadSigningKeys(this.prisma, this.box)).keys.map((k) => k.kid).join(' ');
+    if (kids === this.publishedKids) return;
+    await this.rebuild();
+    this.logger.info({ kids }, 'signing keys changed; now publishing the new set');
+  }
+}
+
+/** Shutdown: no new waits, the listener drained, queued mail and background sends finished, then the stores. */
+async function closeInOrder(parts: {
+  signals: Signals;
+  server?: http.Server;
+  graceMs: number;
+  dispatcher: MailDispatcher;
+  background: BackgroundWork;
+  redis?: RedisStore;
+  db?: Database;
+}): Promise<void> {
+  await parts.signals.close();
+  if (parts.server) await closeGracefully(parts.server, parts.graceMs);
+  await parts.dispatcher.stop();
+  await parts.background.drain();
+  await parts.redis?.close();
+  await parts.db?.close();
+}
+
+/** Rows whose time is up: oidc-provider's models, rate limits, retired signing keys, sign-ins, day-old challenges. */
+async function sweepExpiredRows(prisma: Database['prisma'], signIns: SignIns): Promise<void> {
+  const now = new Date();
+  await sweepExpiredOidcModels(prisma, now);
+  await sweepExpiredRateLimits(prisma, now);
+  await deleteExpiredSigningKeys(prisma, now);
+  await signIns.sweep(now);
+  await prisma.factorChallenge.deleteMany({ where: { expiresAt: { lte: new Date(now.getTime() - 86_400_000) } } });
+}
+
+/** The database (migrated), Redis when configured, the master key's box, and the keys kept in the database. */
+async function openStores(settings: Settings, options: NyckelOptions, logger: Logger) {
+  const ownsDatabase = !options.database || !('prisma' in options.database);
+  const db =
+    options.database && 'prisma' in options.database ? options.database : await openMigratedDatabase(options.database ?? databaseTarget(settings));
+  const { prisma } = db;
+  const redis = settings.redis ? await openRedis(settings.redis, logger.child({ component: 'redis' })) : undefined;
+  const counters: CounterStore = { prisma, redis: redis?.client };
+  const signals: Signals = redis ? new RedisSignals(redis.client, redis.subscriber, redis.prefix) : new LocalSignals();
+  const box = new SecretBox(resolveMasterKey(settings));
+  await sealLegacySecrets(prisma, box, logger);
+  await ensureSigningKeys(prisma, box);
+  const cookieKeys = await loadCookieKeys(prisma, box);
+  return { ownsDatabase, db, prisma, redis, counters, signals, box, cookieKeys };
+}
+
 async function assemble(
   givenSettings: Settings,
   options: NyckelOptions,
@@ -177,21 +251,7 @@ async function assemble(
   const readClients = (given?: ClientsFile) =>
     withAccountClient(withKnownMethods(given ?? readClientsFile(settings.clientsFile), settings.clientsFile, factors), settings.issuer, factors.ids);
   const clientsFile = readClients(options.clientsFile);
-  const ownsDatabase = !options.database || !('prisma' in options.database);
-  const db =
-    options.database && 'prisma' in options.database
-      ? options.database
-      : await openMigratedDatabase((options.database) ?? databaseTarget(settings));
-  const { prisma } = db;
-
-  const redis = settings.redis ? await openRedis(settings.redis, logger.child({ component: 'redis' })) : undefined;
-  const counters: CounterStore = { prisma, redis: redis?.client };
-  const signals: Signals = redis ? new RedisSignals(redis.client, redis.subscriber, redis.prefix) : new LocalSignals();
-
-  const box = new SecretBox(resolveMasterKey(settings));
-  await sealLegacySecrets(prisma, box, logger);
-  await ensureSigningKeys(prisma, box);
-  const cookieKeys = await loadCookieKeys(prisma, box);
+  const { ownsDatabase, db, prisma, redis, counters, signals, box, cookieKeys } = await openStores(settings, options, logger);
 
   const audit = new AuditLog(prisma, logger);
   const accounts = new Accounts(prisma, audit, settings.argon2, redis ? revokeGrantsInRedis(redis.client, (details, message) => logger.warn(details, message)) : databaseOnly);
@@ -232,55 +292,16 @@ async function assemble(
 
   const oidcAtRest = new OidcAtRest(box);
   const oidcAdapter = redis ? createHybridOidcAdapter(prisma, redis.client, oidcAtRest) : createOidcAdapter(prisma, { atRest: oidcAtRest });
-  let publishedKids = '';
-  const buildProvider = async () => {
-    const jwks = await loadSigningKeys(prisma, box);
+  const providers = new ProviderHolder(prisma, box, logger, (jwks) => {
     const built = createProvider({ settings, prisma, accounts, clients: clients.file, jwks, cookieKeys, pages, needsSecondFactor, adapter: oidcAdapter });
-    publishedKids = jwks.keys.map((k) => k.kid).join(' ');
     observeProvider(built, metrics);
     logProviderErrors(built, logger.child({ component: 'oidc-provider' }));
     return built;
-  };
-  let provider = await buildProvider();
-  /** Keys rotated by `nyckel keys rotate` (on any node) are picked up at the next sweep. */
-  const refreshKeysIfChanged = async () => {
-    const kids = (await loadSigningKeys(prisma, box)).keys.map((k) => k.kid).join(' ');
-    if (kids !== publishedKids) {
-      provider = await buildProvider();
-      logger.info({ kids }, 'signing keys changed; now publishing the new set');
-    }
-  };
+  });
+  await providers.rebuild();
+  const provider = () => providers.current;
 
   const notifier = new AccountNotifier(prisma, box, () => dispatcher.kick());
-  const accountSessions = new AccountSessions(box, () => provider, settings.account.sessionMinutes);
-  const account = accountRoutes({
-    prisma,
-    settings,
-    accounts,
-    audit,
-    engine,
-    challenges,
-    clients,
-    pages,
-    box,
-    throttle,
-    lock: failureLock,
-    sessions: accountSessions,
-    signIn: new AccountSignIn({
-      issuer: settings.issuer,
-      backChannel: server ? loopbackUrl(server) : undefined,
-      sessions: accountSessions,
-      accounts,
-      audit,
-      engine,
-      pages,
-      recentAuthMinutes: settings.account.recentAuthMinutes,
-    }),
-    notifier,
-    remembered,
-    smsAvailable: Boolean(smsTransport),
-  });
-
   const app = createApp({
     factorScripts: factors.scripts(),
     issuer: settings.issuer,
@@ -288,71 +309,21 @@ async function assemble(
     cookieKeys,
     logger,
     pages,
-    provider: () => provider,
+    provider,
     metrics,
-    routers: [
-      homeRoutes(pages, async () => {
-        const answers = await prisma.$queryRaw`SELECT 1`.then(
-          () => true,
-          () => false,
-        );
-        return {
-          database: answers,
-          pendingMigrations: answers ? await pendingMigrations((sql) => prisma.$queryRawUnsafe(sql)) : [],
-          redis: redis ? await redis.ping() : undefined,
-          stopping,
-        };
-      }),
-      ...(settings.metrics.enabled ? [metricsRoutes(metrics, settings.metrics.token)] : []),
-      ...(settings.demo ? [demoRoutes(settings.issuer, pages)] : []),
-      ...(outbox ? [outbox] : []),
-      account,
-      authenticatorRoutes({ prisma, box, lock: failureLock, settings, audit, kickMail: () => dispatcher.kick(), signals }),
-      interactionRoutes({
-        provider: () => provider,
-        accounts,
-        audit,
-        throttle,
-        clients,
-        pages,
-        box,
-        maxBodyBytes: settings.maxBodyBytes,
-        policy: secondFactor,
-        flow,
-        metrics,
-      }),
-      adminApiRoutes({ settings, prisma, accounts, audit, clients, box, provider: () => provider, logger: logger.child({ component: 'admin-api' }), locks: { failures: failureLock, throttle } }),
-      factorRoutes({
-        provider: () => provider,
-        engine,
-        policy: secondFactor,
-        uis: factors.uis,
-        signIns,
-        flow,
-        accounts,
-        audit,
-        challenges,
-        pages,
-        box,
-        issuer: settings.issuer,
-        maxBodyBytes: settings.maxBodyBytes,
-        notifier,
-        deliveryState: (id) => deliveryStatus(prisma, id),
-        metrics,
-        signals,
-      }),
-    ],
+    routers: appRouters({
+      settings, logger, metrics, prisma, redis, signals, box, accounts, audit, throttle, clients, pages, failureLock, challenges, remembered,
+      engine, signIns, secondFactor, flow, notifier, factors, dispatcher, outbox, smsAvailable: Boolean(smsTransport),
+      provider,
+      isStopping: () => stopping,
+      backChannel: server ? loopbackUrl(server) : undefined,
+    }),
   });
   const callback = app.callback();
 
   const sweep = async () => {
-    const now = new Date();
-    await sweepExpiredOidcModels(prisma, now);
-    await sweepExpiredRateLimits(prisma, now);
-    await deleteExpiredSigningKeys(prisma, now);
-    await signIns.sweep(now);
-    await prisma.factorChallenge.deleteMany({ where: { expiresAt: { lte: new Date(now.getTime() - 86_400_000) } } });
-    await refreshKeysIfChanged();
+    await sweepExpiredRows(prisma, signIns);
+    await providers.refreshKeysIfChanged();
   };
   /** Set once close() starts: /readyz then answers 503 so a balancer stops sending new sign-ins. */
   let stopping = false;
@@ -376,31 +347,16 @@ async function assemble(
     clients,
     mail: { dispatcher, transport: mailTransport },
     metrics,
-    provider: () => provider,
+    provider,
     server,
     url,
     callback,
-    reload: async () => {
-      const file = readClients();
-      const previous = clients.file;
-      clients.replace(file);
-      try {
-        provider = await buildProvider();
-      } catch (error) {
-        clients.replace(previous);
-        throw error;
-      }
-    },
+    reload: () => providers.swapClients(clients, readClients()),
     sweep,
     close: async () => {
       stopping = true;
       clearInterval(sweepTimer);
-      await signals.close();
-      if (server) await closeGracefully(server, settings.shutdownGraceSeconds * 1000);
-      await dispatcher.stop();
-      await background.drain();
-      await redis?.close();
-      if (ownsDatabase) await db.close();
+      await closeInOrder({ signals, server, graceMs: settings.shutdownGraceSeconds * 1000, dispatcher, background, redis, db: ownsDatabase ? db : undefined });
     },
   };
 }
