@@ -102,6 +102,44 @@ export function registerUserCommands(program: Command) {
       console.log(`password set for ${user.email}`);
     });
 
+  registerContactCommands(users);
+
+  users
+    .command('forget-browsers <email>')
+    .description('revoke every "don\'t ask again in this browser" of a user')
+    .action(async (email: string) => {
+      const count = await withAccounts(settings(), (accounts) => accounts.forgetBrowsers(email, { actor: CLI_ACTOR }));
+      console.log(`revoked ${count} remembered browser(s) of ${email}`);
+    });
+
+  users
+    .command('recovery-codes <email>')
+    .description('how many unused recovery codes a user has; with --regenerate, new codes replace all earlier ones and are printed (once)')
+    .option('--regenerate', 'make new codes (the earlier ones stop working)')
+    .action(async (email: string, options: { regenerate?: boolean }) => {
+      const config = settings();
+      await withDatabase(config, async ({ prisma }: Database) => {
+        const user = await new Accounts(prisma, new AuditLog(prisma), config.argon2).requireByEmail(email);
+        const { replaceRecoveryCodes, unusedRecoveryCodes } = await import('../factors/recovery-code/index.ts');
+        if (!options.regenerate) {
+          console.log(`${email} has ${await unusedRecoveryCodes(prisma, user.id)} unused recovery code(s)`);
+          return;
+        }
+        const { resolveMasterKey, SecretBox } = await import('../security/crypto.ts');
+        const box = new SecretBox(resolveMasterKey(config));
+        const codes = await prisma.$transaction((tx) => replaceRecoveryCodes(tx, box, user.id, config.recoveryCodes));
+        await new AuditLog(prisma).record('recovery-codes.generated', { userId: user.id, data: { count: codes.length, actor: CLI_ACTOR } });
+        console.log(`new recovery codes for ${email} (the earlier ones no longer work; give these to the user and do not keep them):`);
+        console.log(codes.join('\n'));
+      });
+    });
+
+  registerOperatorUserCommands(users);
+}
+
+
+/** A user's addresses and numbers: list, add, remove, mark verified. */
+function registerContactCommands(users: Command) {
   users
     .command('emails <email>')
     .description("list a user's contact addresses")
@@ -166,36 +204,4 @@ export function registerUserCommands(program: Command) {
       await withAccounts(settings(), (accounts) => accounts.verifyPhone(email, e164, { actor: CLI_ACTOR }));
       console.log(`verified ${e164} for ${email}`);
     });
-
-  users
-    .command('forget-browsers <email>')
-    .description('revoke every "don\'t ask again in this browser" of a user')
-    .action(async (email: string) => {
-      const count = await withAccounts(settings(), (accounts) => accounts.forgetBrowsers(email, { actor: CLI_ACTOR }));
-      console.log(`revoked ${count} remembered browser(s) of ${email}`);
-    });
-
-  users
-    .command('recovery-codes <email>')
-    .description('how many unused recovery codes a user has; with --regenerate, new codes replace all earlier ones and are printed (once)')
-    .option('--regenerate', 'make new codes (the earlier ones stop working)')
-    .action(async (email: string, options: { regenerate?: boolean }) => {
-      const config = settings();
-      await withDatabase(config, async ({ prisma }: Database) => {
-        const user = await new Accounts(prisma, new AuditLog(prisma), config.argon2).requireByEmail(email);
-        const { replaceRecoveryCodes, unusedRecoveryCodes } = await import('../factors/recovery-code/index.ts');
-        if (!options.regenerate) {
-          console.log(`${email} has ${await unusedRecoveryCodes(prisma, user.id)} unused recovery code(s)`);
-          return;
-        }
-        const { resolveMasterKey, SecretBox } = await import('../security/crypto.ts');
-        const box = new SecretBox(resolveMasterKey(config));
-        const codes = await prisma.$transaction((tx) => replaceRecoveryCodes(tx, box, user.id, config.recoveryCodes));
-        await new AuditLog(prisma).record('recovery-codes.generated', { userId: user.id, data: { count: codes.length, actor: CLI_ACTOR } });
-        console.log(`new recovery codes for ${email} (the earlier ones no longer work; give these to the user and do not keep them):`);
-        console.log(codes.join('\n'));
-      });
-    });
-
-  registerOperatorUserCommands(users);
 }
