@@ -136,7 +136,7 @@ function jsonErrors(logger: Logger) {
 }
 
 export function adminApiRoutes(deps: AdminDependencies): Router<AdminState> {
-  const { prisma, accounts, audit, settings, box } = deps;
+  const { prisma, accounts, audit, settings } = deps;
   const router = new Router<AdminState>({ prefix: ADMIN_PREFIX });
   const verify = adminTokenVerifier({ issuer: settings.issuer, tokens: deps.provider, clients: deps.clients });
   const json = bodyParser({ enableTypes: ['json'], jsonLimit: `${settings.maxBodyBytes}b`, encoding: 'utf-8' });
@@ -243,6 +243,40 @@ export function adminApiRoutes(deps: AdminDependencies): Router<AdminState> {
     });
   }
 
+  contactRoutes(router, deps, { body, context, requireUser });
+
+  router.get('/audit', async (ctx) => {
+    const query = parse(queries.audit, ctx.query);
+    let userId: string | undefined;
+    if (query.user !== undefined) {
+      const user = z.uuid().safeParse(query.user).success ? await accounts.findById(query.user) : await accounts.findByEmail(query.user);
+      if (!user) throw new NyckelError('not_found', `no user ${query.user}`);
+      userId = user.id;
+    }
+    ctx.body = { events: await auditTail(prisma, { userId, limit: query.limit }) };
+  });
+
+  // Anything else under the prefix is answered here, in JSON, and only to a caller with a token.
+  router.all('/{*rest}', () => {
+    throw new NyckelError('not_found', 'no such admin API route');
+  });
+
+  return router;
+}
+
+
+/** A user's addresses, numbers and bound personal number (BankID). */
+function contactRoutes(
+  router: Router<AdminState>,
+  deps: AdminDependencies,
+  h: {
+    body: (ctx: Context) => Promise<unknown>;
+    context: (ctx: Context & { state: AdminState }) => AuditContext & { actor: string };
+    requireUser: (id: string) => Promise<User>;
+  },
+) {
+  const { prisma, accounts, audit, settings, box } = deps;
+  const { body, context, requireUser } = h;
   router.post('/users/:id/emails', async (ctx) => {
     const input = parse(bodies.email, await body(ctx));
     const user = await requireUser(ctx.params.id);
@@ -297,22 +331,4 @@ export function adminApiRoutes(deps: AdminDependencies): Router<AdminState> {
     if (removed === 0) throw new NyckelError('not_found', 'the user has no personal number');
     ctx.status = 204;
   });
-
-  router.get('/audit', async (ctx) => {
-    const query = parse(queries.audit, ctx.query);
-    let userId: string | undefined;
-    if (query.user !== undefined) {
-      const user = z.uuid().safeParse(query.user).success ? await accounts.findById(query.user) : await accounts.findByEmail(query.user);
-      if (!user) throw new NyckelError('not_found', `no user ${query.user}`);
-      userId = user.id;
-    }
-    ctx.body = { events: await auditTail(prisma, { userId, limit: query.limit }) };
-  });
-
-  // Anything else under the prefix is answered here, in JSON, and only to a caller with a token.
-  router.all('/{*rest}', () => {
-    throw new NyckelError('not_found', 'no such admin API route');
-  });
-
-  return router;
 }
