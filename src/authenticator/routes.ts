@@ -49,6 +49,29 @@ const FILES: Record<string, string> = {
   'icon.svg': 'image/svg+xml',
 };
 
+/** The installable app's own files (its page, manifest, service worker, icon). */
+function appFileRoutes(router: Router): void {
+const dir = path.join(interactionsDir, 'authenticator');
+const files = new Map(Object.keys(FILES).map((name) => [name, fs.readFileSync(path.join(dir, name))]));
+
+const serve = (name: string) => (ctx: Context) => {
+  ctx.type = FILES[name];
+  // Short: a new version reaches the phones soon; the service worker keeps the app usable offline.
+  ctx.set('Cache-Control', 'no-cache');
+  if (name === 'sw.js') ctx.set('Service-Worker-Allowed', `${AUTHENTICATOR_PATH}/`);
+  ctx.body = files.get(name);
+};
+
+// The router matches both with and without the slash; only the slash keeps the service worker's scope.
+const index = serve('index.html');
+router.get(AUTHENTICATOR_PATH, (ctx) => {
+  if (ctx.path.endsWith('/')) return index(ctx);
+  ctx.status = 301;
+  ctx.redirect(`${AUTHENTICATOR_PATH}/`);
+});
+for (const name of Object.keys(FILES)) router.get(`${AUTHENTICATOR_PATH}/${name}`, serve(name));
+}
+
 /**
  * Nyckel Authenticator: the installable web app at /authenticator/ (interactions/authenticator/) and
  * its JSON API. No cookies and no CSRF: every request is authorised by what it carries (a single-use
@@ -57,26 +80,8 @@ const FILES: Record<string, string> = {
 export function authenticatorRoutes(deps: AuthenticatorDependencies): Router {
   const devices = new PushDevices(deps);
   const router = new Router();
-  const dir = path.join(interactionsDir, 'authenticator');
-  const files = new Map(Object.keys(FILES).map((name) => [name, fs.readFileSync(path.join(dir, name))]));
   const json = bodyParser({ enableTypes: ['json'], jsonLimit: '16kb', encoding: 'utf-8' });
-
-  const serve = (name: string) => (ctx: Context) => {
-    ctx.type = FILES[name];
-    // Short: a new version reaches the phones soon; the service worker keeps the app usable offline.
-    ctx.set('Cache-Control', 'no-cache');
-    if (name === 'sw.js') ctx.set('Service-Worker-Allowed', `${AUTHENTICATOR_PATH}/`);
-    ctx.body = files.get(name);
-  };
-
-  // The router matches both with and without the slash; only the slash keeps the service worker's scope.
-  const index = serve('index.html');
-  router.get(AUTHENTICATOR_PATH, (ctx) => {
-    if (ctx.path.endsWith('/')) return index(ctx);
-    ctx.status = 301;
-    ctx.redirect(`${AUTHENTICATOR_PATH}/`);
-  });
-  for (const name of Object.keys(FILES)) router.get(`${AUTHENTICATOR_PATH}/${name}`, serve(name));
+  appFileRoutes(router);
 
   /** A JSON body checked against `schema`; a clear 4xx (JSON) otherwise. */
   async function body<T extends z.ZodType>(ctx: Context, schema: T): Promise<z.output<T> | undefined> {
