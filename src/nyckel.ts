@@ -351,7 +351,8 @@ async function assemble(
     server,
     url,
     callback,
-    reload: () => providers.swapClients(clients, readClients()),
+    // async: a clients file that cannot be read rejects the reload rather than throwing at the caller.
+    reload: async () => providers.swapClients(clients, readClients()),
     sweep,
     close: async () => {
       stopping = true;
