@@ -1,5 +1,4 @@
 import type { FactorChallenge, User } from '../../generated/prisma/client.ts';
-import { translator } from '../../i18n/i18n.ts';
 import type { ChallengeContext, FactorModule, FactorTarget, StartOutcome, VerifyOutcome } from '../contract.ts';
 import type { FactorDependencies } from '../deps.ts';
 import { newCode } from '../shared/challenges.ts';
@@ -7,6 +6,8 @@ import { maskPhone } from '../shared/mask.ts';
 import { admitSend } from '../shared/send-admission.ts';
 import { countryAllowed, countryOf, parsePhone } from './guard.ts';
 import type { SmsTransport } from './transport.ts';
+import type { Logger } from '../../logger.ts';
+import { smsDelivery } from './delivery.ts';
 
 /** Wrong SMS codes count against their own failure lock, across sessions and resends. */
 export const SMS_FAMILY = 'sms';
@@ -48,37 +49,7 @@ export function smsFactor(deps: FactorDependencies): FactorModule {
     return (await verifiedPhones(user)).map((row) => ({ id: row.id, masked: maskPhone(row.e164) }));
   }
 
-  function text(ctx: ChallengeContext, code: string): string {
-    const t = translator(ctx.locale);
-    const minutes = Math.round(deps.settings.sms.codeTtl / 60);
-    // The last line lets browsers (WebOTP) and iOS offer the code, bound to the issuer's host.
-    return `${t('sms.text', { client: ctx.clientName, code, minutes })}\n\n@${new URL(ctx.issuer).hostname} #${code}`;
-  }
-
-  /** Hands the text (or Twilio Verify's start) to the provider; throws when it fails. */
-  async function deliver(ctx: ChallengeContext, e164: string, code: string): Promise<void> {
-    if (transport!.kind === 'text') await transport!.send({ to: e164, body: text(ctx, code), purpose: FACTOR });
-    else await transport!.start({ to: e164, locale: ctx.locale });
-  }
-
-  async function recordSendFailure(ctx: ChallengeContext, e164: string, error: unknown): Promise<void> {
-    const message = error instanceof Error ? error.message : 'unknown error';
-    log?.warn({ transport: transport!.name, to: maskPhone(e164), error: message }, 'SMS could not be sent');
-    await deps.sms?.audit.record('sms.failed', { userId: ctx.user.id, ip: ctx.ip, userAgent: ctx.userAgent, data: { transport: transport!.name, to: maskPhone(e164), error: message } });
-  }
-
-  /** After the answer: a failure is recorded on the challenge, and its code page says the text could not be sent. */
-  function deliverLater(ctx: ChallengeContext, challengeId: string, e164: string, code: string): void {
-    deps.background.run('sms send', async () => {
-      try {
-        await deliver(ctx, e164, code);
-      } catch (error) {
-        await recordSendFailure(ctx, e164, error);
-        const row = await deps.prisma.factorChallenge.findUnique({ where: { id: challengeId }, select: { data: true } });
-        if (row) await deps.prisma.factorChallenge.update({ where: { id: challengeId }, data: { data: { ...(row.data as object), deliveryFailed: true } } });
-      }
-    });
-  }
+  const delivery = transport ? smsDelivery(deps, transport, FACTOR, log) : undefined;
 
   async function send(ctx: ChallengeContext, input: { e164: string; decoy: boolean; sends: number; factor?: string; typed?: boolean; resend?: boolean }): Promise<StartOutcome> {
     if (!transport) return { status: 'failed', reason: 'not_enrolled' };
@@ -98,9 +69,9 @@ export function smsFactor(deps: FactorDependencies): FactorModule {
     if (!input.decoy && !later) {
       // Sent before anything is written: a failed send leaves the earlier challenge as it was and no new one.
       try {
-        await deliver(ctx, input.e164, code);
+        await delivery!.deliver(ctx, input.e164, code);
       } catch (error) {
-        await recordSendFailure(ctx, input.e164, error);
+        await delivery!.recordSendFailure(ctx, input.e164, error);
         await deps.sends.sms.release(ctx, input.e164);
         return { status: 'failed', reason: 'send_failed' };
       }
@@ -123,7 +94,7 @@ export function smsFactor(deps: FactorDependencies): FactorModule {
       if (!data.provider && !data.typed) return created.challenge;
       return tx.factorChallenge.update({ where: { id: created.challenge.id }, data: { data: { ...(created.challenge.data as object), ...data } } });
     });
-    if (!input.decoy && later) deliverLater(ctx, challenge.id, input.e164, code);
+    if (!input.decoy && later) delivery!.deliverLater(ctx, challenge.id, input.e164, code);
     return { status: 'started', challengeId: challenge.id, maskedTarget: masked };
   }
 
@@ -145,24 +116,7 @@ export function smsFactor(deps: FactorDependencies): FactorModule {
     return send(ctx, { e164: row.e164, decoy: false, sends: 1 });
   }
 
-  async function verify(ctx: ChallengeContext, input: { challengeId: string; code?: string }): Promise<VerifyOutcome> {
-    const code = (input.code ?? '').replace(/\s+/g, '');
-    const challenge = await deps.challenges.find(ctx, input.challengeId, [FACTOR]);
-    let outcome: VerifyOutcome;
-    if ((challenge?.data as SmsChallengeData | undefined)?.provider === 'twilio-verify') {
-      try {
-        outcome = await deps.challenges.verifyExternally(ctx, input.challengeId, SMS_FAMILY, [FACTOR], (row: FactorChallenge) =>
-          !(row.data as SmsChallengeData).decoy && row.target && transport?.kind === 'verify' ? transport.check({ to: row.target, code }) : false,
-        );
-      } catch (error) {
-        log?.warn({ error: error instanceof Error ? error.message : 'unknown error' }, 'SMS code could not be checked with Twilio Verify');
-        return { status: 'failed', reason: 'check_failed' };
-      }
-    } else {
-      outcome = await deps.challenges.verifyCode(ctx, input.challengeId, code, SMS_FAMILY, [FACTOR]);
-    }
-    return outcome.status === 'verified' ? { ...outcome, amr: ['sms'] } : outcome;
-  }
+  const verify = (ctx: ChallengeContext, input: { challengeId: string; code?: string }) => verifySmsCode(deps, transport, log, ctx, input);
 
   return {
     id: 'sms',
@@ -196,4 +150,30 @@ export function smsFactor(deps: FactorDependencies): FactorModule {
     start,
     verify,
   };
+}
+
+/** An SMS code: checked against its hash, or asked of Twilio Verify when Verify sent it. */
+export async function verifySmsCode(
+  deps: FactorDependencies,
+  transport: SmsTransport | undefined,
+  log: Logger | undefined,
+  ctx: ChallengeContext,
+  input: { challengeId: string; code?: string },
+): Promise<VerifyOutcome> {
+  const code = (input.code ?? '').replace(/\s+/g, '');
+  const challenge = await deps.challenges.find(ctx, input.challengeId, [FACTOR]);
+  let outcome: VerifyOutcome;
+  if ((challenge?.data as SmsChallengeData | undefined)?.provider === 'twilio-verify') {
+    try {
+      outcome = await deps.challenges.verifyExternally(ctx, input.challengeId, SMS_FAMILY, [FACTOR], (row: FactorChallenge) =>
+        !(row.data as SmsChallengeData).decoy && row.target && transport?.kind === 'verify' ? transport.check({ to: row.target, code }) : false,
+      );
+    } catch (error) {
+      log?.warn({ error: error instanceof Error ? error.message : 'unknown error' }, 'SMS code could not be checked with Twilio Verify');
+      return { status: 'failed', reason: 'check_failed' };
+    }
+  } else {
+    outcome = await deps.challenges.verifyCode(ctx, input.challengeId, code, SMS_FAMILY, [FACTOR]);
+  }
+  return outcome.status === 'verified' ? { ...outcome, amr: ['sms'] } : outcome;
 }
