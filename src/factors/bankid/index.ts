@@ -1,3 +1,4 @@
+import type { Settings } from '../../config/settings.ts';
 import { AuditLog } from '../../accounts/audit.ts';
 import type { FactorChallenge, User } from '../../generated/prisma/client.ts';
 import { safeEqual } from '../../security/crypto.ts';
@@ -41,25 +42,8 @@ function reasonOf(hint: string | undefined): FailureReason {
   return 'expired';
 }
 
-/**
- * BankID (Swedish eID) as a second factor, through BankID's RP API v6 over mutual TLS. An order is
- * made at /auth; the page shows "BankID on this device" (autostart link) and "BankID on another
- * device" (the animated QR code, computed here each second from the sealed qrStartSecret); the server
- * collects at most every two seconds per order. The completed order's personal number must be the
- * one bound to the account (compared by keyed hash); a different person fails with a neutral message.
- *
- * amr: `swk` (a software-secured key, RFC 8176) and `user` (BankID always asks for the security code
- * or a biometric), or `pin` when NYCKEL_BANKID_REQUIRE_PIN makes BankID ask for the security code.
- */
-export function bankIdFactor(deps: FactorDependencies): FactorModule {
-  const { prisma, box, settings } = deps;
-  const config = settings.bankid;
-  const client = config ? new BankIdClient({ ...config, passphrase: config.passphrase }) : undefined;
-  const amr = ['swk', config?.requirePin ? 'pin' : 'user'] as const;
-  const audit = deps.sms?.audit ?? new AuditLog(prisma);
-
-  const openQr = (data: OrderData) => JSON.parse(box.open(QR_PURPOSE, Buffer.from(data.qr, 'base64'), data.orderRef).toString('utf8')) as { token: string; secret: string };
-
+/** Orders at BankID for one sign-in: found, started (a few per window), and the open ones cancelled. */
+function bankIdOrders(prisma: FactorDependencies['prisma'], box: FactorDependencies['box'], client: BankIdClient | undefined, config: Settings['bankid']) {
   async function findOrder(ctx: ChallengeContext, challengeId: string, factors: string[]) {
     if (!/^[0-9a-f-]{36}$/i.test(challengeId)) return null;
     return prisma.factorChallenge.findFirst({ where: { id: challengeId, userId: ctx.user.id, uid: ctx.uid, factor: { in: factors } } });
@@ -122,6 +106,30 @@ export function bankIdFactor(deps: FactorDependencies): FactorModule {
     });
     return { status: 'started', challengeId: row.id, browser: { autoStartToken: order.autoStartToken, launchUrl: autostartLink(order.autoStartToken) } };
   }
+
+  return { findOrder, cancelOpen, startOrder };
+}
+
+/**
+ * BankID (Swedish eID) as a second factor, through BankID's RP API v6 over mutual TLS. An order is
+ * made at /auth; the page shows "BankID on this device" (autostart link) and "BankID on another
+ * device" (the animated QR code, computed here each second from the sealed qrStartSecret); the server
+ * collects at most every two seconds per order. The completed order's personal number must be the
+ * one bound to the account (compared by keyed hash); a different person fails with a neutral message.
+ *
+ * amr: `swk` (a software-secured key, RFC 8176) and `user` (BankID always asks for the security code
+ * or a biometric), or `pin` when NYCKEL_BANKID_REQUIRE_PIN makes BankID ask for the security code.
+ */
+export function bankIdFactor(deps: FactorDependencies): FactorModule {
+  const { prisma, box, settings } = deps;
+  const config = settings.bankid;
+  const client = config ? new BankIdClient({ ...config, passphrase: config.passphrase }) : undefined;
+  const amr = ['swk', config?.requirePin ? 'pin' : 'user'] as const;
+  const audit = deps.sms?.audit ?? new AuditLog(prisma);
+
+  const openQr = (data: OrderData) => JSON.parse(box.open(QR_PURPOSE, Buffer.from(data.qr, 'base64'), data.orderRef).toString('utf8')) as { token: string; secret: string };
+
+  const { findOrder, cancelOpen, startOrder } = bankIdOrders(prisma, box, client, config);
 
   /** Ends an order as failed (once); the user is told why by `hint`. */
   async function fail(row: FactorChallenge, data: OrderData, reason: FailureReason, hint?: string): Promise<VerifyOutcome> {
