@@ -8,6 +8,7 @@ import {
   type AuthenticatorTransport,
   type PublicKeyCredentialRequestOptionsJSON,
   type RegistrationResponseJSON,
+  type VerifiedAuthenticationResponse,
 } from '@simplewebauthn/server';
 import { z } from 'zod';
 import type { FactorChallenge, FactorEnrolment, User } from '../../generated/prisma/client.ts';
@@ -38,6 +39,8 @@ export interface PasskeyData {
 }
 
 type Stored = FactorEnrolment & { data: PasskeyData };
+/** A passkey whose signature checked out, and what the check says of it. */
+type Checked = { stored: Stored; info: VerifiedAuthenticationResponse['authenticationInfo'] };
 
 /** The opaque WebAuthn user handle: the 16 bytes of the user's id (no email, nothing personal). */
 export function userHandle(user: Pick<User, 'id'>): Uint8Array<ArrayBuffer> {
@@ -82,102 +85,97 @@ const cleanLabel = (label: string | undefined) =>
     .trim()
     .slice(0, LABEL_MAX);
 
-/**
- * Passkeys and security keys (WebAuthn, through @simplewebauthn/server). A user may register several,
- * each named. Each ceremony has its own challenge (a FactorChallenge row bound to the user and the
- * sign-in, five minutes, consumed by one conditional UPDATE, so an assertion works once); failures
- * count against the user's failure lock like wrong codes. The signature counter and the backup flags
- * are kept per credential; a counter that does not advance (a cloned key) is refused.
- * amr: see passkeyAmr (`hwk` or `swk`, plus `user` when the authenticator verified the user).
- */
-export function passkeyFactor(deps: FactorDependencies): PasskeyModule {
-  const { prisma, challenges, box, lock } = deps;
-  const rp = () => webauthnRelyingParty(deps.settings);
+/** The check @simplewebauthn/server runs on the challenge a ceremony answered: the one stored for it. */
+const expectedChallenge = (row: Pick<FactorChallenge, 'data'>) => {
+  const stored = (row.data as { webauthn?: unknown }).webauthn;
+  return (challenge: string) => typeof stored === 'string' && safeEqual(challenge, stored);
+};
 
+async function checkRegistration(rp: () => { id: string; origins: string[] }, row: FactorChallenge, response: RegistrationResponseJSON | undefined) {
+  if (!response) return undefined;
+  const { id, origins } = rp();
+  try {
+    const result = await verifyRegistrationResponse({
+      response,
+      expectedChallenge: expectedChallenge(row),
+      expectedOrigin: origins,
+      expectedRPID: id,
+      requireUserVerification: false,
+    });
+    return result.verified ? result.registrationInfo : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Keeps a registered passkey (named, or "Passkey n"); undefined when the credential belongs to an account already. */
+async function saveRegistration(
+  prisma: FactorDependencies['prisma'],
+  userId: string,
+  registered: NonNullable<Awaited<ReturnType<typeof checkRegistration>>>,
+  requestedLabel: string | undefined,
+): Promise<string | undefined> {
+  const credentialId = registered.credential.id;
+  const data: PasskeyData = {
+    credentialId,
+    publicKey: Buffer.from(registered.credential.publicKey).toString('base64url'),
+    counter: registered.credential.counter,
+    transports: (registered.credential.transports ?? []) as AuthenticatorTransport[],
+    deviceType: registered.credentialDeviceType,
+    backedUp: registered.credentialBackedUp,
+    aaguid: registered.aaguid,
+  };
+  return prisma.$transaction(async (tx) => {
+    // A credential belongs to one account (browsers exclude known ones; this is the server's word).
+    const taken = await tx.factorEnrolment.count({ where: { type: 'passkey', data: { path: ['credentialId'], equals: credentialId } } });
+    if (taken > 0) return undefined;
+    const existing = await tx.factorEnrolment.count({ where: { userId, type: 'passkey', confirmed: true } });
+    const label = cleanLabel(requestedLabel) || `Passkey ${existing + 1}`;
+    await tx.factorEnrolment.create({
+      data: { userId, type: 'passkey', label, position: 0, confirmed: true, data: data as object, lastUsedAt: new Date() },
+    });
+    return label;
+  });
+}
+
+/** A user's registered passkeys, in their order, and one of them by its credential id. */
+function storedPasskeys(prisma: FactorDependencies['prisma']) {
   const passkeys = async (user: Pick<User, 'id'>) =>
     (await prisma.factorEnrolment.findMany({
       where: { userId: user.id, type: 'passkey', confirmed: true },
       orderBy: [{ position: 'asc' }, { createdAt: 'desc' }],
     })) as Stored[];
-
   const passkeyOf = async (userId: string, credentialId: string) =>
     (await prisma.factorEnrolment.findFirst({
       where: { userId, type: 'passkey', confirmed: true, data: { path: ['credentialId'], equals: credentialId } },
     })) as Stored | null;
+  return { passkeys, passkeyOf };
+}
 
-  /** Stores the ceremony's challenge (closing earlier open ones of this sign-in) and returns its id. */
-  async function newChallenge(ctx: ChallengeContext, factor: string, webauthnChallenge: string): Promise<string> {
-    return prisma.$transaction(async (tx) => {
-      const { challenge } = await challenges.create(tx, ctx, { factor, ttlSeconds: PASSKEY_CHALLENGE_TTL_SECONDS });
-      await tx.factorChallenge.update({ where: { id: challenge.id }, data: { data: { webauthn: webauthnChallenge } } });
-      return challenge.id;
-    });
-  }
+/** The options of a registration ceremony: this user, and the passkeys they have already (excluded). */
+function registrationOptions(rp: { id: string; name: string }, user: User, existing: Stored[]) {
+  return generateRegistrationOptions({
+    rpName: rp.name,
+    rpID: rp.id,
+    userName: user.email,
+    userDisplayName: user.name ?? user.email,
+    userID: userHandle(user),
+    attestationType: 'none',
+    timeout: PASSKEY_CHALLENGE_TTL_SECONDS * 1000,
+    excludeCredentials: existing.map((p) => ({ id: p.data.credentialId, transports: p.data.transports })),
+    authenticatorSelection: { residentKey: 'preferred', userVerification: 'preferred' },
+  });
+}
 
-  const expectedChallenge = (row: Pick<FactorChallenge, 'data'>) => {
-    const stored = (row.data as { webauthn?: unknown }).webauthn;
-    return (challenge: string) => typeof stored === 'string' && safeEqual(challenge, stored);
-  };
-
-  /** Counter and backup state after a use; refused (false) when the counter did not advance meanwhile. */
-  async function recordUse(row: Stored, use: { newCounter: number; credentialBackedUp: boolean; credentialDeviceType: string }): Promise<boolean> {
-    const count = await prisma.$executeRaw`
-      UPDATE factor_enrolments
-         SET data = data || jsonb_build_object('counter', ${use.newCounter}::bigint, 'backedUp', ${use.credentialBackedUp}::boolean, 'deviceType', ${use.credentialDeviceType}::text),
-             last_used_at = now()
-       WHERE id = ${row.id}::uuid AND user_id = ${row.userId}::uuid AND type = 'passkey' AND confirmed = true
-         AND (COALESCE((data->>'counter')::bigint, 0) < ${use.newCounter}::bigint
-              OR (${use.newCounter}::bigint = 0 AND COALESCE((data->>'counter')::bigint, 0) = 0))`;
-    return count === 1;
-  }
-
-  async function checkAssertion(ctx: Pick<ChallengeContext, 'user'>, row: Pick<FactorChallenge, 'data'>, response: AuthenticationResponseJSON | undefined) {
-    if (!response) return undefined;
-    const stored = await passkeyOf(ctx.user.id, response.id);
-    if (!stored) return undefined;
-    // A discoverable credential names its user: it must be this one.
-    const handle = response.response.userHandle;
-    if (handle && !safeEqual(handle, Buffer.from(userHandle(ctx.user)).toString('base64url'))) return undefined;
-    const { id, origins } = rp();
-    try {
-      const result = await verifyAuthenticationResponse({
-        response,
-        expectedChallenge: expectedChallenge(row),
-        expectedOrigin: origins,
-        expectedRPID: id,
-        credential: {
-          id: stored.data.credentialId,
-          publicKey: new Uint8Array(Buffer.from(stored.data.publicKey, 'base64url')),
-          counter: Number(stored.data.counter ?? 0),
-          transports: stored.data.transports,
-        },
-        requireUserVerification: false,
-      });
-      return result.verified ? { stored, info: result.authenticationInfo } : undefined;
-    } catch {
-      // Wrong signature, challenge, origin, RP ID, a counter gone backwards: all simply "not accepted".
-      return undefined;
-    }
-  }
-
-  async function checkRegistration(row: FactorChallenge, response: RegistrationResponseJSON | undefined) {
-    if (!response) return undefined;
-    const { id, origins } = rp();
-    try {
-      const result = await verifyRegistrationResponse({
-        response,
-        expectedChallenge: expectedChallenge(row),
-        expectedOrigin: origins,
-        expectedRPID: id,
-        requireUserVerification: false,
-      });
-      return result.verified ? result.registrationInfo : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
-  const passwordless: PasswordlessPasskeys = {
+/** "Sign in with a passkey" (no password first): the ceremony's challenge travels sealed, used once. */
+function passwordlessPasskeys(
+  deps: FactorDependencies,
+  rp: () => { id: string },
+  checkAssertion: (ctx: Pick<ChallengeContext, 'user'>, row: Pick<FactorChallenge, 'data'>, response: AuthenticationResponseJSON | undefined) => Promise<Checked | undefined>,
+  recordUse: (row: Stored, use: { newCounter: number; credentialBackedUp: boolean; credentialDeviceType: string }) => Promise<boolean>,
+): PasswordlessPasskeys {
+  const { prisma, box, lock } = deps;
+  return {
     start: async (uid) => {
       const options = await generateAuthenticationOptions({ rpID: rp().id, userVerification: 'required', timeout: PASSKEY_CHALLENGE_TTL_SECONDS * 1000 });
       const claims = { challenge: options.challenge, exp: Date.now() + PASSKEY_CHALLENGE_TTL_SECONDS * 1000 };
@@ -220,6 +218,73 @@ export function passkeyFactor(deps: FactorDependencies): PasskeyModule {
       return { status: 'verified', user, label: stored.label, amr: passkeyAmr({ deviceType: info.credentialDeviceType, backedUp: info.credentialBackedUp, userVerified: true }) };
     },
   };
+}
+
+/**
+ * Passkeys and security keys (WebAuthn, through @simplewebauthn/server). A user may register several,
+ * each named. Each ceremony has its own challenge (a FactorChallenge row bound to the user and the
+ * sign-in, five minutes, consumed by one conditional UPDATE, so an assertion works once); failures
+ * count against the user's failure lock like wrong codes. The signature counter and the backup flags
+ * are kept per credential; a counter that does not advance (a cloned key) is refused.
+ * amr: see passkeyAmr (`hwk` or `swk`, plus `user` when the authenticator verified the user).
+ */
+export function passkeyFactor(deps: FactorDependencies): PasskeyModule {
+  const { prisma, challenges } = deps;
+  const rp = () => webauthnRelyingParty(deps.settings);
+
+  const { passkeys, passkeyOf } = storedPasskeys(prisma);
+
+  /** Stores the ceremony's challenge (closing earlier open ones of this sign-in) and returns its id. */
+  async function newChallenge(ctx: ChallengeContext, factor: string, webauthnChallenge: string): Promise<string> {
+    return prisma.$transaction(async (tx) => {
+      const { challenge } = await challenges.create(tx, ctx, { factor, ttlSeconds: PASSKEY_CHALLENGE_TTL_SECONDS });
+      await tx.factorChallenge.update({ where: { id: challenge.id }, data: { data: { webauthn: webauthnChallenge } } });
+      return challenge.id;
+    });
+  }
+
+  /** Counter and backup state after a use; refused (false) when the counter did not advance meanwhile. */
+  async function recordUse(row: Stored, use: { newCounter: number; credentialBackedUp: boolean; credentialDeviceType: string }): Promise<boolean> {
+    const count = await prisma.$executeRaw`
+      UPDATE factor_enrolments
+         SET data = data || jsonb_build_object('counter', ${use.newCounter}::bigint, 'backedUp', ${use.credentialBackedUp}::boolean, 'deviceType', ${use.credentialDeviceType}::text),
+             last_used_at = now()
+       WHERE id = ${row.id}::uuid AND user_id = ${row.userId}::uuid AND type = 'passkey' AND confirmed = true
+         AND (COALESCE((data->>'counter')::bigint, 0) < ${use.newCounter}::bigint
+              OR (${use.newCounter}::bigint = 0 AND COALESCE((data->>'counter')::bigint, 0) = 0))`;
+    return count === 1;
+  }
+
+  async function checkAssertion(ctx: Pick<ChallengeContext, 'user'>, row: Pick<FactorChallenge, 'data'>, response: AuthenticationResponseJSON | undefined): Promise<Checked | undefined> {
+    if (!response) return undefined;
+    const stored = await passkeyOf(ctx.user.id, response.id);
+    if (!stored) return undefined;
+    // A discoverable credential names its user: it must be this one.
+    const handle = response.response.userHandle;
+    if (handle && !safeEqual(handle, Buffer.from(userHandle(ctx.user)).toString('base64url'))) return undefined;
+    const { id, origins } = rp();
+    try {
+      const result = await verifyAuthenticationResponse({
+        response,
+        expectedChallenge: expectedChallenge(row),
+        expectedOrigin: origins,
+        expectedRPID: id,
+        credential: {
+          id: stored.data.credentialId,
+          publicKey: new Uint8Array(Buffer.from(stored.data.publicKey, 'base64url')),
+          counter: Number(stored.data.counter ?? 0),
+          transports: stored.data.transports,
+        },
+        requireUserVerification: false,
+      });
+      return result.verified ? { stored, info: result.authenticationInfo } : undefined;
+    } catch {
+      // Wrong signature, challenge, origin, RP ID, a counter gone backwards: all simply "not accepted".
+      return undefined;
+    }
+  }
+
+  const passwordless = passwordlessPasskeys(deps, rp, checkAssertion, recordUse);
 
   return {
     id: 'passkey',
@@ -236,18 +301,7 @@ export function passkeyFactor(deps: FactorDependencies): PasskeyModule {
       // One pseudo-target: another passkey can always be added.
       targets: async () => [{ id: 'new-passkey', masked: 'passkey' }],
       begin: async (ctx): Promise<StartOutcome> => {
-        const { id, name } = rp();
-        const options = await generateRegistrationOptions({
-          rpName: name,
-          rpID: id,
-          userName: ctx.user.email,
-          userDisplayName: ctx.user.name ?? ctx.user.email,
-          userID: userHandle(ctx.user),
-          attestationType: 'none',
-          timeout: PASSKEY_CHALLENGE_TTL_SECONDS * 1000,
-          excludeCredentials: (await passkeys(ctx.user)).map((p) => ({ id: p.data.credentialId, transports: p.data.transports })),
-          authenticatorSelection: { residentKey: 'preferred', userVerification: 'preferred' },
-        });
+        const options = await registrationOptions(rp(), ctx.user, await passkeys(ctx.user));
         const challengeId = await newChallenge(ctx, PASSKEY_ENROLMENT_CHALLENGE, options.challenge);
         return { status: 'started', challengeId, browser: { ...options } };
       },
@@ -255,36 +309,16 @@ export function passkeyFactor(deps: FactorDependencies): PasskeyModule {
         const response = registrationResponse(input.credential);
         let info: Awaited<ReturnType<typeof checkRegistration>>;
         const outcome = await challenges.verifyExternally(ctx, input.challengeId, PASSKEY_FAMILY, [PASSKEY_ENROLMENT_CHALLENGE], async (row) => {
-          info = await checkRegistration(row, response);
+          info = await checkRegistration(rp, row, response);
           return Boolean(info);
         });
         if (outcome.status !== 'verified' || !info) return outcome;
         const registered = info;
-        const credentialId = registered.credential.id;
-        const data: PasskeyData = {
-          credentialId,
-          publicKey: Buffer.from(registered.credential.publicKey).toString('base64url'),
-          counter: registered.credential.counter,
-          transports: (registered.credential.transports ?? []) as AuthenticatorTransport[],
-          deviceType: registered.credentialDeviceType,
-          backedUp: registered.credentialBackedUp,
-          aaguid: registered.aaguid,
-        };
-        const label = await prisma.$transaction(async (tx) => {
-          // A credential belongs to one account (browsers exclude known ones; this is the server's word).
-          const taken = await tx.factorEnrolment.count({ where: { type: 'passkey', data: { path: ['credentialId'], equals: credentialId } } });
-          if (taken > 0) return undefined;
-          const existing = await tx.factorEnrolment.count({ where: { userId: ctx.user.id, type: 'passkey', confirmed: true } });
-          const label = cleanLabel(input.label) || `Passkey ${existing + 1}`;
-          await tx.factorEnrolment.create({
-            data: { userId: ctx.user.id, type: 'passkey', label, position: 0, confirmed: true, data: data as object, lastUsedAt: new Date() },
-          });
-          return label;
-        });
+        const label = await saveRegistration(prisma, ctx.user.id, registered, input.label);
         if (!label) return { status: 'failed', reason: 'used' };
         return {
           status: 'verified',
-          amr: passkeyAmr({ deviceType: data.deviceType, backedUp: data.backedUp, userVerified: registered.userVerified }),
+          amr: passkeyAmr({ deviceType: registered.credentialDeviceType, backedUp: registered.credentialBackedUp, userVerified: registered.userVerified }),
           target: label,
         };
       },
