@@ -63,7 +63,9 @@ function options() {
     },
   });
   if (values.help) {
-    console.log('usage: npm run bench:load -- [--seconds 10] [--warmup 2] [--concurrency 16] [--users 3000] [--slices N] [--argon2-memory 19456] [--argon2-time 2]');
+    console.log(
+      'usage: npm run bench:load -- [--seconds 10] [--warmup 2] [--concurrency 16] [--users 3000] [--slices N] [--argon2-memory 19456] [--argon2-time 2]',
+    );
     process.exit(0);
   }
   return {
@@ -221,7 +223,21 @@ const nodeCpuMsPerOp = (m: Measurement) => m.nodes.reduce((sum, n) => sum + n.cp
 
 function table(rows: Measurement[]): string {
   const mib = (kib?: number) => (kib === undefined ? '?' : (kib / 1024).toFixed(0));
-  const header = ['setup', 'sign-ins/s', 'p50 ms', 'p99 ms', 'max ms', 'sign-ins', 'errors', 'peak RSS MiB', 'requests', 'node CPU ms/op', 'client CPU ms/op', 'machine busy', 'of it other'];
+  const header = [
+    'setup',
+    'sign-ins/s',
+    'p50 ms',
+    'p99 ms',
+    'max ms',
+    'sign-ins',
+    'errors',
+    'peak RSS MiB',
+    'requests',
+    'node CPU ms/op',
+    'client CPU ms/op',
+    'machine busy',
+    'of it other',
+  ];
   const body = rows.map((m) => [
     m.label,
     fixed(m.result.perSecond),
@@ -356,7 +372,9 @@ async function main() {
   const production = opts.argon2.memoryCost === PRODUCTION_ARGON2.memoryCost && opts.argon2.timeCost === PRODUCTION_ARGON2.timeCost;
 
   console.log('');
-  console.log(`Nyckel sign-ins with TOTP through a round-robin balancer: Node ${process.version}, ${os.platform()} ${os.arch()}, ${cpus.length} × ${cpus[0]?.model ?? 'unknown CPU'}`);
+  console.log(
+    `Nyckel sign-ins with TOTP through a round-robin balancer: Node ${process.version}, ${os.platform()} ${os.arch()}, ${cpus.length} × ${cpus[0]?.model ?? 'unknown CPU'}`,
+  );
   console.log(
     `concurrency ${opts.concurrency}, ${opts.seconds} s measured per setup in ${opts.slices} alternating slice(s), each after ${opts.warmupSeconds} s warm-up; ${opts.users} users; ` +
       `nodes NODE_ENV=production on ${database}, Redis prefix ${redisPrefix}`,
@@ -413,7 +431,9 @@ async function main() {
   const failed = measurements.find((m) => m.result.errors > 0 || m.result.firstError);
   if (failed) {
     console.error(logTails(runningNodes));
-    console.error(`bench:load: sign-ins failed (${measurements.reduce((sum, m) => sum + m.result.errors, 0)} in the measured windows); first, in "${failed.label}": ${failed.result.firstError}`);
+    console.error(
+      `bench:load: sign-ins failed (${measurements.reduce((sum, m) => sum + m.result.errors, 0)} in the measured windows); first, in "${failed.label}": ${failed.result.firstError}`,
+    );
     return 1;
   }
   return 0;

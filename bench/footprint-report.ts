@@ -29,14 +29,22 @@ export async function footprintReport(options: FootprintOptions) {
   const t = FOOTPRINT_TARGETS;
   console.log('');
   console.log(`Nyckel as its own process (${footprint.entry === 'dist' ? 'built, dist/' : 'sources through tsx'}), ${database}, Node ${process.version}:`);
-  console.log(`  start to ready: ${fixed(footprint.startSeconds, 2)} s warm (first start, migrating: ${fixed(footprint.firstStartSeconds, 2)} s); target <= ${t.startSeconds} s: ${verdict(footprint.startSeconds <= t.startSeconds)}`);
-  console.log(`  idle RSS: ${fixed(footprint.idleRssMiB)} MiB; target <= ${t.idleRssMiB[database]} MiB: ${verdict(footprint.idleRssMiB <= t.idleRssMiB[database])}`);
-  console.log(`  peak RSS at ${options.concurrency} concurrent sign-ins: ${fixed(footprint.peakRssMiB)} MiB; target <= ${t.peakRssMiB} MiB: ${verdict(footprint.peakRssMiB <= t.peakRssMiB)}`);
+  console.log(
+    `  start to ready: ${fixed(footprint.startSeconds, 2)} s warm (first start, migrating: ${fixed(footprint.firstStartSeconds, 2)} s); target <= ${t.startSeconds} s: ${verdict(footprint.startSeconds <= t.startSeconds)}`,
+  );
+  console.log(
+    `  idle RSS: ${fixed(footprint.idleRssMiB)} MiB; target <= ${t.idleRssMiB[database]} MiB: ${verdict(footprint.idleRssMiB <= t.idleRssMiB[database])}`,
+  );
+  console.log(
+    `  peak RSS at ${options.concurrency} concurrent sign-ins: ${fixed(footprint.peakRssMiB)} MiB; target <= ${t.peakRssMiB} MiB: ${verdict(footprint.peakRssMiB <= t.peakRssMiB)}`,
+  );
   console.log(
     `  server CPU per sign-in: ${fixed(footprint.serverCpuMsPerSignIn)} ms = ${fixed(cpuPerSignInHashes, 2)} × one argon2id hash (${fixed(argon2.cpuMsPerOp)} ms); ` +
       `target <= ${t.cpuPerSignInHashes[database]} ×: ${verdict(cpuPerSignInHashes <= t.cpuPerSignInHashes[database])}`,
   );
-  console.log(`  sign-ins: ${fixed(footprint.signIn.perSecond)}/s, p99 ${fixed(footprint.signIn.p99Ms)} ms, ${footprint.signIn.errors} errors${footprint.signIn.firstError ? ` (first: ${footprint.signIn.firstError})` : ''}`);
+  console.log(
+    `  sign-ins: ${fixed(footprint.signIn.perSecond)}/s, p99 ${fixed(footprint.signIn.p99Ms)} ms, ${footprint.signIn.errors} errors${footprint.signIn.firstError ? ` (first: ${footprint.signIn.firstError})` : ''}`,
+  );
   const round = (n: number) => (Number.isFinite(n) ? Math.round(n * 100) / 100 : null);
   const figures = {
     bench: 'nyckel-footprint',

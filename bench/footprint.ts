@@ -99,7 +99,10 @@ async function startServer(args: string[], env: NodeJS.ProcessEnv, port: number)
       await stop();
       throw new Error(`the server was not ready within 60 s:\n${output}`);
     }
-    const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ready) break;
     await new Promise((resolve) => setTimeout(resolve, 10));
   }

@@ -84,8 +84,7 @@ export class CookieJar {
     const pairs: string[] = [];
     for (const [key, cookie] of this.cookies) {
       const matches =
-        url.pathname === cookie.path ||
-        (url.pathname.startsWith(cookie.path) && (cookie.path.endsWith('/') || url.pathname[cookie.path.length] === '/'));
+        url.pathname === cookie.path || (url.pathname.startsWith(cookie.path) && (cookie.path.endsWith('/') || url.pathname[cookie.path.length] === '/'));
       if (matches) pairs.push(`${key.slice(0, key.indexOf('\u0000'))}=${cookie.value}`);
     }
     return pairs.length ? pairs.join('; ') : undefined;
@@ -140,7 +139,13 @@ function hiddenInputs(form: string): Record<string, string> {
   for (const input of form.matchAll(/<input\b[^>]*type="hidden"[^>]*>/g)) {
     const name = /name="([^"]*)"/.exec(input[0])?.[1];
     const value = /value="([^"]*)"/.exec(input[0])?.[1] ?? '';
-    if (name) hidden[name] = value.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+    if (name)
+      hidden[name] = value
+        .replace(/&quot;/g, '"')
+        .replace(/&#39;/g, "'")
+        .replace(/&lt;/g, '<')
+        .replace(/&gt;/g, '>')
+        .replace(/&amp;/g, '&');
   }
   return hidden;
 }

@@ -97,10 +97,13 @@ export async function runLoad(name: string, operation: (worker: number) => Promi
     options.onWindow?.('closed');
     return cpuAtEnd;
   };
-  const startTimer = setTimeout(() => {
-    cpuAtStart = process.cpuUsage();
-    options.onWindow?.('opened');
-  }, Math.max(0, windowStart - performance.now()));
+  const startTimer = setTimeout(
+    () => {
+      cpuAtStart = process.cpuUsage();
+      options.onWindow?.('opened');
+    },
+    Math.max(0, windowStart - performance.now()),
+  );
   const endTimer = setTimeout(close, Math.max(0, windowEnd - performance.now()));
   const workers = Promise.all(Array.from({ length: options.concurrency }, (_, i) => worker(i)));
   let drainTimer: NodeJS.Timeout | undefined;

@@ -90,7 +90,16 @@ export async function pushLatency(options: { signIns?: number; progress?: (text:
       const email = `bench-push-${i}@nyckel.example`;
       const user = await nyckel.accounts.create({ email, password: PASSWORD }, { actor: 'bench' });
       // As the account page does: a registration token for the QR code, the phone registers, the page confirms.
-      const ctx = { user, uid: `account:bench-${i}`, clientId: 'bench', clientName: 'Bench', locale: 'en' as const, ip: '127.0.0.1', browserHash: 'bench', issuer: nyckel.url };
+      const ctx = {
+        user,
+        uid: `account:bench-${i}`,
+        clientId: 'bench',
+        clientName: 'Bench',
+        locale: 'en' as const,
+        ip: '127.0.0.1',
+        browserHash: 'bench',
+        issuer: nyckel.url,
+      };
       const { challengeId, token } = await devices.newEnrolmentToken(ctx, `Bench phone ${i}`);
       const registered = await DeviceSimulator.register(`${nyckel.url}/authenticator/#enrol=${token}`, { pin: PIN, push });
       if (!registered.device) throw new Error(`registration failed: ${JSON.stringify(registered.body)}`);
@@ -147,7 +156,11 @@ export async function pushLatency(options: { signIns?: number; progress?: (text:
       }
     }
     const sorted = samples.sort((a, b) => a - b);
-    const median = (list: number[]) => percentile(list.sort((a, b) => a - b), 50);
+    const median = (list: number[]) =>
+      percentile(
+        list.sort((a, b) => a - b),
+        50,
+      );
     return {
       signIns: samples.length,
       p50Ms: percentile(sorted, 50),

@@ -28,7 +28,18 @@ import { clientCredentials, passwordLogin } from './http.ts';
 import { numberFlag as number, PRODUCTION_ARGON2, textTable, runInterleaved, runLoad, type LoadResult } from './load.ts';
 import { footprintReport } from './footprint-report.ts';
 import { PUSH_TARGET_P99_MS, pushLatency } from './push.ts';
-import { APP, MACHINE, PASSWORD, RESOURCE, benchClients, removeLeftovers, startBareProvider, startBenchNyckel, type BareProvider, type BenchNyckel } from './targets.ts';
+import {
+  APP,
+  MACHINE,
+  PASSWORD,
+  RESOURCE,
+  benchClients,
+  removeLeftovers,
+  startBareProvider,
+  startBenchNyckel,
+  type BareProvider,
+  type BenchNyckel,
+} from './targets.ts';
 
 const TARGETS = { clientCredentials: 0.7, logins: 0.6 };
 
@@ -194,8 +205,7 @@ async function main() {
       `the ${fixed(results.argon2idHash.cpuMsPerOp)} ms of one argon2id hash: by CPU, Nyckel = ${percent(loginCpuRatio)} of argon2id`,
   );
   console.log(
-    '  (the load generator runs in this process: CPU ms/op counts all its threads, server, client and argon2 pool alike, ' +
-      'but not a PostgreSQL server)',
+    '  (the load generator runs in this process: CPU ms/op counts all its threads, server, client and argon2 pool alike, ' + 'but not a PostgreSQL server)',
   );
   const errors = Object.values(results).filter((r) => r.errors > 0);
   for (const r of errors) console.log(`  note: ${r.errors} failed operations in "${r.name}"; first: ${r.firstError}`);
@@ -246,9 +256,23 @@ async function main() {
       `p50 ${fixed(push.p50Ms)} ms, p99 ${fixed(push.p99Ms)} ms, max ${fixed(push.maxMs)} ms (target p99 < ${PUSH_TARGET_P99_MS} ms): ` +
       `${push.p99Ms < PUSH_TARGET_P99_MS ? 'PASS' : 'BELOW TARGET'}`,
   );
-  console.log(`  medians: push arrival -> phone's approval answered ${fixed(push.approveP50Ms)} ms (PIN derivation, signature, check); -> callback ${fixed(push.continueP50Ms)} ms`);
+  console.log(
+    `  medians: push arrival -> phone's approval answered ${fixed(push.approveP50Ms)} ms (PIN derivation, signature, check); -> callback ${fixed(push.continueP50Ms)} ms`,
+  );
   if (push.errors) console.log(`  note: ${push.errors} failed sign-ins; first: ${push.firstError}`);
-  console.log(JSON.stringify({ bench: 'nyckel-push', ...push, p50Ms: round(push.p50Ms), p99Ms: round(push.p99Ms), maxMs: round(push.maxMs), approveP50Ms: round(push.approveP50Ms), continueP50Ms: round(push.continueP50Ms), targetP99Ms: PUSH_TARGET_P99_MS, pass: push.p99Ms < PUSH_TARGET_P99_MS }));
+  console.log(
+    JSON.stringify({
+      bench: 'nyckel-push',
+      ...push,
+      p50Ms: round(push.p50Ms),
+      p99Ms: round(push.p99Ms),
+      maxMs: round(push.maxMs),
+      approveP50Ms: round(push.approveP50Ms),
+      continueP50Ms: round(push.continueP50Ms),
+      targetP99Ms: PUSH_TARGET_P99_MS,
+      pass: push.p99Ms < PUSH_TARGET_P99_MS,
+    }),
+  );
 
   // The server as its own process, as production runs it (dist/ when built): start, RSS, CPU per sign-in.
   if (!opts.skipFootprint) {

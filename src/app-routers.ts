@@ -72,7 +72,16 @@ export interface RouterParts {
 function accountPages(p: RouterParts): Router {
   const { prisma, settings, accounts, audit, engine, pages, box } = p;
   const sessions = new AccountSessions(box, p.provider, settings.account.sessionMinutes);
-  const signIn = new AccountSignIn({ issuer: settings.issuer, backChannel: p.backChannel, sessions, accounts, audit, engine, pages, recentAuthMinutes: settings.account.recentAuthMinutes });
+  const signIn = new AccountSignIn({
+    issuer: settings.issuer,
+    backChannel: p.backChannel,
+    sessions,
+    accounts,
+    audit,
+    engine,
+    pages,
+    recentAuthMinutes: settings.account.recentAuthMinutes,
+  });
   return accountRoutes({
     prisma,
     settings,
@@ -120,8 +129,30 @@ export function appRouters(p: RouterParts): Router[] {
     ...(p.outbox ? [p.outbox] : []),
     accountPages(p),
     authenticatorRoutes({ prisma, box, lock: p.failureLock, settings, audit, kickMail: () => p.dispatcher.kick(), signals: p.signals }),
-    interactionRoutes({ provider, accounts, audit, throttle: p.throttle, clients, pages, box, maxBodyBytes: settings.maxBodyBytes, policy: p.secondFactor, flow: p.flow, metrics }),
-    adminApiRoutes({ settings, prisma, accounts, audit, clients, box, provider, logger: p.logger.child({ component: 'admin-api' }), locks: { failures: p.failureLock, throttle: p.throttle } }),
+    interactionRoutes({
+      provider,
+      accounts,
+      audit,
+      throttle: p.throttle,
+      clients,
+      pages,
+      box,
+      maxBodyBytes: settings.maxBodyBytes,
+      policy: p.secondFactor,
+      flow: p.flow,
+      metrics,
+    }),
+    adminApiRoutes({
+      settings,
+      prisma,
+      accounts,
+      audit,
+      clients,
+      box,
+      provider,
+      logger: p.logger.child({ component: 'admin-api' }),
+      locks: { failures: p.failureLock, throttle: p.throttle },
+    }),
     factorRoutes({
       provider,
       engine: p.engine,

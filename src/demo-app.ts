@@ -84,9 +84,7 @@ export function demoRoutes(issuer: string, pages: PageRenderer): Router {
     const session = signedIn.get(id);
     signedIn.delete(id);
     if (!session) return ctx.redirect('/demo');
-    ctx.redirect(
-      oidc.buildEndSessionUrl(await configuration(), { id_token_hint: session.idToken, post_logout_redirect_uri: `${issuer}/demo` }).toString(),
-    );
+    ctx.redirect(oidc.buildEndSessionUrl(await configuration(), { id_token_hint: session.idToken, post_logout_redirect_uri: `${issuer}/demo` }).toString());
   });
 
   return router;

@@ -6,7 +6,8 @@ export type Logger = pino.Logger;
 const urlKeys = new Set(['url', 'path', 'returnTo']);
 
 /** Query parameters that carry a code or token (OAuth callbacks, token and revocation requests). */
-const secretParameters = /([?&](?:code|token|access_token|refresh_token|id_token|id_token_hint|logout_token|request_uri|client_secret|client_assertion)=)[^&#\s]*/gi;
+const secretParameters =
+  /([?&](?:code|token|access_token|refresh_token|id_token|id_token_hint|logout_token|request_uri|client_secret|client_assertion)=)[^&#\s]*/gi;
 
 /**
  * A URL or path as it may be logged: the token of an email sign-in link

@@ -19,7 +19,9 @@ async function main() {
     nyckel
       .reload()
       .then(() => logger.info('clients file and signing keys reloaded'))
-      .catch((error) => logger.error({ problems: (error as ClientsFileError).problems, err: error }, 'reload refused; the previous configuration stays in force'));
+      .catch((error) =>
+        logger.error({ problems: (error as ClientsFileError).problems, err: error }, 'reload refused; the previous configuration stays in force'),
+      );
   });
   let stopping = false;
   const stop = (signal: string) => {

@@ -1,7 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Provider from 'oidc-provider';
-import type { KoaContextWithOIDC } from 'oidc-provider';
 import { Accounts } from './accounts/accounts.ts';
 import { AuditLog } from './accounts/audit.ts';
 import { databaseOnly, revokeGrantsInRedis } from './accounts/revoke-access.ts';
@@ -15,26 +14,17 @@ import { resolveMasterKey, SecretBox } from './security/crypto.ts';
 import { LoginThrottle, sweepExpiredRateLimits } from './security/login-throttle.ts';
 import { createApp } from './server/app.ts';
 import { appRouters } from './app-routers.ts';
+import { buildSignIn, openDelivery } from './nyckel-parts.ts';
 import { withAccountClient } from './account/account-client.ts';
 import { AccountNotifier } from './account/notify.ts';
 import { MailDispatcher } from './delivery/dispatcher.ts';
-import { devOutboxRoutes } from './delivery/outbox-routes.ts';
 import type { MailTransport } from './delivery/transport.ts';
-import { createMailTransport } from './delivery/transports.ts';
-import { enqueueMail } from './delivery/dispatcher.ts';
-import { FactorEngine } from './factors/engine.ts';
 import { SignIns } from './factors/sign-ins.ts';
-import { SignInFlow } from './web/sign-in/sign-in-flow.ts';
 import { Factors } from './factors/registry.ts';
 import { withInstalledMethods, withKnownMethods } from './factors/installed-methods.ts';
-import { SecondFactorPolicy } from './factors/policy.ts';
-import { RememberedBrowsers } from './factors/remember.ts';
-import { ChallengeStore } from './factors/shared/challenges.ts';
-import { createSmsTransport, withDeliveryCounts, type SmsTransport } from './factors/sms/transport.ts';
+import { type SmsTransport } from './factors/sms/transport.ts';
 import type twilio from 'twilio';
-import { FailureLock } from './factors/shared/failure-lock.ts';
 import { BackgroundWork } from './factors/shared/background.ts';
-import { sendGuards } from './factors/shared/send-guard.ts';
 import { PageRenderer } from './server/pages.ts';
 import { Views } from './server/views.ts';
 import { databaseTarget, openDatabase, type Database, type DatabaseTarget } from './storage/db.ts';
@@ -49,7 +39,6 @@ import { LocalSignals, RedisSignals, type Signals } from './storage/signals.ts';
 import { Metrics } from './observability/metrics.ts';
 import { observeProvider } from './observability/provider-metrics.ts';
 import { logProviderErrors } from './observability/provider-errors.ts';
-import { instrumentFactorModules } from './observability/factor-metrics.ts';
 
 export interface NyckelOptions {
   logger?: Logger;
@@ -224,8 +213,7 @@ async function sweepExpiredRows(prisma: Database['prisma'], signIns: SignIns): P
 /** The database (migrated), Redis when configured, the master key's box, and the keys kept in the database. */
 async function openStores(settings: Settings, options: NyckelOptions, logger: Logger) {
   const ownsDatabase = !options.database || !('prisma' in options.database);
-  const db =
-    options.database && 'prisma' in options.database ? options.database : await openMigratedDatabase(options.database ?? databaseTarget(settings));
+  const db = options.database && 'prisma' in options.database ? options.database : await openMigratedDatabase(options.database ?? databaseTarget(settings));
   const { prisma } = db;
   const redis = settings.redis ? await openRedis(settings.redis, logger.child({ component: 'redis' })) : undefined;
   const counters: CounterStore = { prisma, redis: redis?.client };
@@ -254,41 +242,20 @@ async function assemble(
   const { ownsDatabase, db, prisma, redis, counters, signals, box, cookieKeys } = await openStores(settings, options, logger);
 
   const audit = new AuditLog(prisma, logger);
-  const accounts = new Accounts(prisma, audit, settings.argon2, redis ? revokeGrantsInRedis(redis.client, (details, message) => logger.warn(details, message)) : databaseOnly);
+  const accounts = new Accounts(
+    prisma,
+    audit,
+    settings.argon2,
+    redis ? revokeGrantsInRedis(redis.client, (details, message) => logger.warn(details, message)) : databaseOnly,
+  );
   const throttle = new LoginThrottle(counters, settings.loginThrottle);
   const clients = new ClientDirectory(clientsFile);
   const views = new Views(factors.folders());
   const pages = new PageRenderer(views, clients, settings.defaultLocale);
-  const mailTransport = options.mailTransport ?? createMailTransport(settings);
-  const dispatcher = new MailDispatcher(prisma, box, mailTransport, settings.mail.from, logger.child({ component: 'mail' }), { metrics });
-  const smsTransport = withDeliveryCounts(options.smsTransport ?? createSmsTransport(settings, { prisma, box }, { httpClient: options.twilioHttpClient }), metrics);
-  const outbox = devOutboxRoutes({ production: settings.production, transport: mailTransport, prisma, box, pages, sms: smsTransport?.name === 'outbox' });
+  const { mailTransport, dispatcher, smsTransport, outbox } = openDelivery(settings, options, { prisma, box, pages, logger, metrics });
 
-  const failureLock = new FailureLock(counters, settings.factors.maxFailures, settings.factors.lockSeconds);
-  const challenges = new ChallengeStore(prisma, box, failureLock, signals);
-  const remembered = new RememberedBrowsers(prisma, box);
-  const background = new BackgroundWork(logger.child({ component: 'background' }));
-  const factorModules = factors.modules({
-    prisma,
-    settings,
-    challenges,
-    views,
-    box,
-    lock: failureLock,
-    counters,
-    sends: sendGuards(counters, box, settings, audit),
-    background,
-    sms: { transport: smsTransport, audit, logger: logger.child({ component: 'sms' }) },
-    mail: { enqueue: (tx, mail) => enqueueMail(tx, box, mail), kick: () => dispatcher.kick() },
-  });
-  instrumentFactorModules(factorModules, metrics);
-  const engine = new FactorEngine(prisma, factorModules, clients, settings);
-  const signIns = new SignIns(prisma);
-  const secondFactor = new SecondFactorPolicy(engine, remembered, (id) => accounts.findById(id));
-  const flow = new SignInFlow({ policy: secondFactor, signIns, accounts, remembered, audit, metrics });
-  /** For oidc-provider's login prompt: does this signed-in session still lack a required second factor? */
-  const needsSecondFactor = (ctx: KoaContextWithOIDC) =>
-    secondFactor.sessionNeedsSecondFactor(ctx, ctx.oidc.session, ctx.oidc.client?.clientId, ctx.oidc.params as Record<string, unknown>);
+  const signIn = buildSignIn(factors, settings, { prisma, box, counters, signals, accounts, audit, metrics, logger, clients, views, smsTransport, dispatcher });
+  const { background, signIns, needsSecondFactor } = signIn;
 
   const oidcAtRest = new OidcAtRest(box);
   const oidcAdapter = redis ? createHybridOidcAdapter(prisma, redis.client, oidcAtRest) : createOidcAdapter(prisma, { atRest: oidcAtRest });
@@ -312,8 +279,24 @@ async function assemble(
     provider,
     metrics,
     routers: appRouters({
-      settings, logger, metrics, prisma, redis, signals, box, accounts, audit, throttle, clients, pages, failureLock, challenges, remembered,
-      engine, signIns, secondFactor, flow, notifier, factors, dispatcher, outbox, smsAvailable: Boolean(smsTransport),
+      settings,
+      logger,
+      metrics,
+      prisma,
+      redis,
+      signals,
+      box,
+      accounts,
+      audit,
+      throttle,
+      clients,
+      pages,
+      ...signIn,
+      notifier,
+      factors,
+      dispatcher,
+      outbox,
+      smsAvailable: Boolean(smsTransport),
       provider,
       isStopping: () => stopping,
       backChannel: server ? loopbackUrl(server) : undefined,

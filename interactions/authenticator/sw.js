@@ -5,14 +5,36 @@ var CACHE = 'nyckel-authenticator-v1';
 var SHELL = ['/authenticator/', '/authenticator/app.js', '/authenticator/manifest.webmanifest', '/authenticator/icon.svg', '/assets/nyckel.css'];
 
 self.addEventListener('install', function (event) {
-  event.waitUntil(caches.open(CACHE).then(function (cache) { return cache.addAll(SHELL); }).then(function () { return self.skipWaiting(); }));
+  event.waitUntil(
+    caches
+      .open(CACHE)
+      .then(function (cache) {
+        return cache.addAll(SHELL);
+      })
+      .then(function () {
+        return self.skipWaiting();
+      }),
+  );
 });
 
 self.addEventListener('activate', function (event) {
   event.waitUntil(
-    caches.keys().then(function (names) {
-      return Promise.all(names.filter(function (n) { return n !== CACHE; }).map(function (n) { return caches.delete(n); }));
-    }).then(function () { return self.clients.claim(); })
+    caches
+      .keys()
+      .then(function (names) {
+        return Promise.all(
+          names
+            .filter(function (n) {
+              return n !== CACHE;
+            })
+            .map(function (n) {
+              return caches.delete(n);
+            }),
+        );
+      })
+      .then(function () {
+        return self.clients.claim();
+      }),
   );
 });
 
@@ -21,20 +43,32 @@ self.addEventListener('fetch', function (event) {
   var url = new URL(event.request.url);
   if (event.request.method !== 'GET' || url.pathname.indexOf('/authenticator/api/') === 0 || SHELL.indexOf(url.pathname) < 0) return;
   event.respondWith(
-    fetch(event.request).then(function (response) {
-      var copy = response.clone();
-      caches.open(CACHE).then(function (cache) { cache.put(event.request, copy); });
-      return response;
-    }).catch(function () { return caches.match(event.request); })
+    fetch(event.request)
+      .then(function (response) {
+        var copy = response.clone();
+        caches.open(CACHE).then(function (cache) {
+          cache.put(event.request, copy);
+        });
+        return response;
+      })
+      .catch(function () {
+        return caches.match(event.request);
+      }),
   );
 });
 
 function openDb() {
   return new Promise(function (resolve, reject) {
     var request = indexedDB.open('nyckel-authenticator', 1);
-    request.onupgradeneeded = function () { request.result.createObjectStore('kv'); };
-    request.onsuccess = function () { resolve(request.result); };
-    request.onerror = function () { reject(request.error); };
+    request.onupgradeneeded = function () {
+      request.result.createObjectStore('kv');
+    };
+    request.onsuccess = function () {
+      resolve(request.result);
+    };
+    request.onerror = function () {
+      reject(request.error);
+    };
   });
 }
 
@@ -45,33 +79,47 @@ function keepRequest(request) {
       var store = tx.objectStore('kv');
       var get = store.get('requests');
       get.onsuccess = function () {
-        var list = (get.result || []).filter(function (r) { return r.challengeId !== request.challengeId && Date.parse(r.expiresAt) > Date.now(); });
+        var list = (get.result || []).filter(function (r) {
+          return r.challengeId !== request.challengeId && Date.parse(r.expiresAt) > Date.now();
+        });
         list.push(request);
         store.put(list, 'requests');
       };
-      tx.oncomplete = function () { resolve(); };
-      tx.onerror = function () { resolve(); };
+      tx.oncomplete = function () {
+        resolve();
+      };
+      tx.onerror = function () {
+        resolve();
+      };
     });
   });
 }
 
 self.addEventListener('push', function (event) {
   var request;
-  try { request = event.data ? event.data.json() : null; } catch (e) { request = null; }
+  try {
+    request = event.data ? event.data.json() : null;
+  } catch (e) {
+    request = null;
+  }
   if (!request || request.type !== 'approval') return;
   event.waitUntil(
-    keepRequest(request).then(function () {
-      return self.clients.matchAll({ type: 'window' });
-    }).then(function (windows) {
-      windows.forEach(function (w) { w.postMessage({ type: 'request', request: request }); });
-      return self.registration.showNotification(request.client, {
-        body: request.browser + ' · ' + request.ip,
-        tag: request.challengeId,
-        requireInteraction: true,
-        icon: '/authenticator/icon.svg',
-        data: { url: '/authenticator/' }
-      });
-    })
+    keepRequest(request)
+      .then(function () {
+        return self.clients.matchAll({ type: 'window' });
+      })
+      .then(function (windows) {
+        windows.forEach(function (w) {
+          w.postMessage({ type: 'request', request: request });
+        });
+        return self.registration.showNotification(request.client, {
+          body: request.browser + ' · ' + request.ip,
+          tag: request.challengeId,
+          requireInteraction: true,
+          icon: '/authenticator/icon.svg',
+          data: { url: '/authenticator/' },
+        });
+      }),
   );
 });
 
@@ -81,6 +129,6 @@ self.addEventListener('notificationclick', function (event) {
     self.clients.matchAll({ type: 'window' }).then(function (windows) {
       for (var i = 0; i < windows.length; i++) if (windows[i].url.indexOf('/authenticator/') >= 0) return windows[i].focus();
       return self.clients.openWindow('/authenticator/');
-    })
+    }),
   );
 });

@@ -35,7 +35,11 @@
     });
     item.addEventListener('drop', function (event) {
       event.preventDefault();
-      form.elements.namedItem('order').value = items().map(function (i) { return i.getAttribute('data-method'); }).join(',');
+      form.elements.namedItem('order').value = items()
+        .map(function (i) {
+          return i.getAttribute('data-method');
+        })
+        .join(',');
       form.submit();
     });
   });

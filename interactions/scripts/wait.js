@@ -10,17 +10,27 @@
   var stopped = false;
   // Once the person submits a form of this page (the code, "I have opened the link", resend,
   // cancel), a poll answered afterwards must not submit the continue form over it.
-  document.addEventListener('submit', function () { stopped = true; });
+  document.addEventListener('submit', function () {
+    stopped = true;
+  });
   function poll() {
     if (stopped) return;
     fetch(url + '?wait=20', { credentials: 'same-origin', headers: { accept: 'application/json' } })
-      .then(function (response) { return response.ok ? response.json() : { status: 'gone' }; })
+      .then(function (response) {
+        return response.ok ? response.json() : { status: 'gone' };
+      })
       .then(function (body) {
         if (stopped) return;
-        if (body.status === 'verified') { stopped = true; form.submit(); }
-        else if (body.status === 'pending') { setTimeout(poll, 250); }
+        if (body.status === 'verified') {
+          stopped = true;
+          form.submit();
+        } else if (body.status === 'pending') {
+          setTimeout(poll, 250);
+        }
       })
-      .catch(function () { setTimeout(poll, 5000); });
+      .catch(function () {
+        setTimeout(poll, 5000);
+      });
   }
   setTimeout(poll, 500);
 })();

@@ -25,7 +25,6 @@ import type { AccountChange, AccountNotifier } from './notify.ts';
 import type { AccountSession, AccountSessions } from './session.ts';
 import { type AccountSignIn } from './sign-in.ts';
 
-
 export interface AccountRouteDependencies {
   /** Wrong answers per user and factor family (shared with the sign-in pages). */
   lock: FailureLock;
@@ -91,8 +90,7 @@ function failure(ctx: Context, v: Visit, outcome: VerifyOutcome, module?: Factor
   const own = module && hasMessage(v.locale, `factor_errors.${module.id}_${outcome.reason}`) ? `${module.id}_${outcome.reason}` : outcome.reason;
   return {
     error: t(`factor_errors.${own}`, { minutes, seconds: outcome.retryAfterSeconds ?? 0, left: outcome.attemptsLeft ?? 0 }),
-    status:
-      refused ? 429 : outcome.reason === 'wrong_code' ? 401 : outcome.reason === 'provider_unavailable' ? 503 : 400,
+    status: refused ? 429 : outcome.reason === 'wrong_code' ? 401 : outcome.reason === 'provider_unavailable' ? 503 : 400,
   };
 }
 
@@ -109,7 +107,9 @@ function visitHelpers(deps: AccountRouteDependencies) {
       return undefined;
     }
     const stale = Date.now() / 1000 - session.authTime > deps.settings.account.recentAuthMinutes * 60;
-    const unproven = options.passwordOnly ? options.change && stale : (await signIn.needsStepUp(session, user)) || (options.change && !(await signIn.isRecent(session, user)));
+    const unproven = options.passwordOnly
+      ? options.change && stale
+      : (await signIn.needsStepUp(session, user)) || (options.change && !(await signIn.isRecent(session, user)));
     if (unproven) {
       signIn.redirectToSignIn(ctx, { returnTo, fresh: true });
       return undefined;
@@ -139,7 +139,14 @@ function visitHelpers(deps: AccountRouteDependencies) {
   }
 
   /** Records and mails a change, then back to the overview with a notice. */
-  async function changed(ctx: Context, v: Visit, change: AccountChange, auditType: Parameters<AuditLog['record']>[0], data: Record<string, unknown>, values: Record<string, string | number> = {}) {
+  async function changed(
+    ctx: Context,
+    v: Visit,
+    change: AccountChange,
+    auditType: Parameters<AuditLog['record']>[0],
+    data: Record<string, unknown>,
+    values: Record<string, string | number> = {},
+  ) {
     await audit.record(auditType, { userId: v.user.id, data: { ...data, actor: 'user' }, ...auditContext(ctx) });
     await deps.notifier.notify(v.user, v.locale, change, values);
     ctx.status = 303;
@@ -172,7 +179,10 @@ function visitHelpers(deps: AccountRouteDependencies) {
 
   /** The user's Nyckel sessions (each browser signed in), newest first. */
   async function sessionsOf(userId: string) {
-    const rows = await prisma.oidcModel.findMany({ where: { type: 'Session', payload: { path: ['accountId'], equals: userId } }, select: { uid: true, payload: true } });
+    const rows = await prisma.oidcModel.findMany({
+      where: { type: 'Session', payload: { path: ['accountId'], equals: userId } },
+      select: { uid: true, payload: true },
+    });
     return rows
       .map((row) => ({ uid: row.uid ?? '', loginTs: (row.payload as { loginTs?: number }).loginTs }))
       .filter((row) => row.uid)
@@ -184,8 +194,8 @@ function visitHelpers(deps: AccountRouteDependencies) {
 
 /** The pages that several sections show: the overview, a failure in words, the code page, recovery codes. */
 function pageHelpers(deps: AccountRouteDependencies, base: ReturnType<typeof visitHelpers>) {
-  const { prisma, engine, pages, audit, sessions } = deps;
-  const { auditContext, dateText, sessionsOf } = base;
+  const { prisma, engine, pages, sessions } = deps;
+  const { dateText, sessionsOf } = base;
   async function overview(ctx: Context, v: Visit, extra: { error?: string; status?: number } = {}) {
     const t = translator(v.locale);
     const [methods, enrolments, emails, phones, browsers, signedIn] = await Promise.all([
@@ -200,8 +210,16 @@ function pageHelpers(deps: AccountRouteDependencies, base: ReturnType<typeof vis
     const recovery = engine.modules.get('recovery-code');
     const ordered = methods.filter((m) => m.channel !== 'backup');
     const summary = (m: FactorModule) => {
-      if (m.channel === 'email') return emails.filter((e) => e.verifiedAt).map((e) => maskEmail(e.address)).join(', ');
-      if (m.id === 'sms') return phones.filter((p) => p.verifiedAt).map((p) => maskPhone(p.e164)).join(', ');
+      if (m.channel === 'email')
+        return emails
+          .filter((e) => e.verifiedAt)
+          .map((e) => maskEmail(e.address))
+          .join(', ');
+      if (m.id === 'sms')
+        return phones
+          .filter((p) => p.verifiedAt)
+          .map((p) => maskPhone(p.e164))
+          .join(', ');
       // App + QR uses the phones registered for push approval.
       const own = enrolments.filter((e) => e.type === (m.id === 'app-qr' ? 'push' : m.id));
       return own.map((e) => e.label).join(', ');
@@ -217,7 +235,14 @@ function pageHelpers(deps: AccountRouteDependencies, base: ReturnType<typeof vis
         name: v.user.name,
         notice: typeof added === 'string' && /^[a-z_]{1,40}$/.test(added) ? t(`account.done.${added}`) : undefined,
         error: extra.error,
-        methods: ordered.map((m, i) => ({ id: m.id, name: t(`factors.${m.id}.name`), summary: summary(m), primary: i === 0, first: i === 0, last: i === ordered.length - 1 })),
+        methods: ordered.map((m, i) => ({
+          id: m.id,
+          name: t(`factors.${m.id}.name`),
+          summary: summary(m),
+          primary: i === 0,
+          first: i === 0,
+          last: i === ordered.length - 1,
+        })),
         enrolments: enrolments.map((e) => ({
           id: e.id,
           type: t(`factors.${e.type}.name`),
@@ -235,14 +260,30 @@ function pageHelpers(deps: AccountRouteDependencies, base: ReturnType<typeof vis
           bankid: Boolean(deps.settings.bankid) && engine.modules.has('bankid') && !enrolments.some((e) => e.type === 'bankid'),
         },
         recoveryRemaining: isRecoveryCodeModule(recovery) ? await recovery.remaining(v.user.id) : undefined,
-        browsers: browsers.map((b) => ({ id: b.id, browser: b.userAgent ? browserName(b.userAgent) : '?', created: dateText(v.locale, b.createdAt), lastUsed: dateText(v.locale, b.lastUsedAt), until: dateText(v.locale, b.expiresAt) })),
-        sessions: signedIn.map((row) => ({ uid: row.uid, current: row.uid === ownSession, since: dateText(v.locale, row.loginTs ? new Date(row.loginTs * 1000) : null) })),
+        browsers: browsers.map((b) => ({
+          id: b.id,
+          browser: b.userAgent ? browserName(b.userAgent) : '?',
+          created: dateText(v.locale, b.createdAt),
+          lastUsed: dateText(v.locale, b.lastUsedAt),
+          until: dateText(v.locale, b.expiresAt),
+        })),
+        sessions: signedIn.map((row) => ({
+          uid: row.uid,
+          current: row.uid === ownSession,
+          since: dateText(v.locale, row.loginTs ? new Date(row.loginTs * 1000) : null),
+        })),
       },
       extra.status ?? 200,
     );
   }
 
+  return { overview, failure };
+}
 
+/** After a method is added (recovery codes with the first), and the page where a mailed or texted code is typed. */
+function methodPageHelpers(deps: AccountRouteDependencies, base: ReturnType<typeof visitHelpers>) {
+  const { engine, pages, audit } = deps;
+  const { auditContext } = base;
   /** After a method is added: it becomes primary; the first second factor comes with recovery codes. */
   async function enrolled(ctx: Context, v: Visit, factor: FactorId, label: string) {
     await engine.makePrimary(v.user.id, factor);
@@ -273,7 +314,16 @@ function pageHelpers(deps: AccountRouteDependencies, base: ReturnType<typeof vis
   async function renderCodePage(
     ctx: Context,
     v: Visit,
-    page: { challengeId: string; challengeFactor: string; path: string; factor: FactorId; title: string; prompt?: string; codeSentKey?: string; mask: (target: string) => string },
+    page: {
+      challengeId: string;
+      challengeFactor: string;
+      path: string;
+      factor: FactorId;
+      title: string;
+      prompt?: string;
+      codeSentKey?: string;
+      mask: (target: string) => string;
+    },
     extra: { error?: string; status?: number } = {},
   ) {
     const challenge = await deps.challenges.find(v.factorCtx, page.challengeId, [page.challengeFactor]);
@@ -297,21 +347,38 @@ function pageHelpers(deps: AccountRouteDependencies, base: ReturnType<typeof vis
       extra.status ?? 200,
     );
   }
-
-  return { overview, failure, enrolled, showRecoveryCodes, renderCodePage };
+  return { enrolled, showRecoveryCodes, renderCodePage };
 }
 
 /** What the account pages share: the visit, the overview, failures in words, the code page, audited changes. */
 export function createAccountKit(deps: AccountRouteDependencies) {
   const base = visitHelpers(deps);
-  return { ...base, ...pageHelpers(deps, base) };
+  return { ...base, ...pageHelpers(deps, base), ...methodPageHelpers(deps, base) };
 }
 
 export type AccountKit = ReturnType<typeof createAccountKit>;
 
 /** "Firefox on Windows": enough to recognise a browser, from its User-Agent. */
 export function browserName(userAgent: string): string {
-  const browser = /Edg\//.test(userAgent) ? 'Edge' : /Firefox\//.test(userAgent) ? 'Firefox' : /Chrom(e|ium)\//.test(userAgent) ? 'Chrome' : /Safari\//.test(userAgent) ? 'Safari' : 'Browser';
-  const system = /Android/.test(userAgent) ? 'Android' : /iPhone|iPad/.test(userAgent) ? 'iOS' : /Windows/.test(userAgent) ? 'Windows' : /Mac OS X/.test(userAgent) ? 'macOS' : /Linux/.test(userAgent) ? 'Linux' : '';
+  const browser = /Edg\//.test(userAgent)
+    ? 'Edge'
+    : /Firefox\//.test(userAgent)
+      ? 'Firefox'
+      : /Chrom(e|ium)\//.test(userAgent)
+        ? 'Chrome'
+        : /Safari\//.test(userAgent)
+          ? 'Safari'
+          : 'Browser';
+  const system = /Android/.test(userAgent)
+    ? 'Android'
+    : /iPhone|iPad/.test(userAgent)
+      ? 'iOS'
+      : /Windows/.test(userAgent)
+        ? 'Windows'
+        : /Mac OS X/.test(userAgent)
+          ? 'macOS'
+          : /Linux/.test(userAgent)
+            ? 'Linux'
+            : '';
   return system ? `${browser} · ${system}` : browser;
 }

@@ -87,5 +87,4 @@ export function registerAppRoutes(router: Router, deps: AccountRouteDependencies
     await deps.notifier.notify(v.user, v.locale, 'recovery_codes');
     await showRecoveryCodes(ctx, v, codes, 'regenerated');
   });
-
 }

@@ -30,7 +30,6 @@ export function registerContactRoutes(router: Router, deps: AccountRouteDependen
     ctx.redirect(`/account/verify/${kind}/${outcome.challengeId}`);
   }
 
-
   function renderProof(ctx: Context, v: Visit, kind: 'email' | 'phone', challengeId: string, extra: { error?: string; status?: number } = {}) {
     const t = translator(v.locale);
     return renderCodePage(
@@ -70,11 +69,17 @@ export function registerContactRoutes(router: Router, deps: AccountRouteDependen
     try {
       row =
         kind === 'email'
-          ? await deps.accounts.addEmail(v.user.email, input.value.trim(), { maxAddresses: deps.settings.maxContactEmails, actor: 'user', ...auditContext(ctx) })
+          ? await deps.accounts.addEmail(v.user.email, input.value.trim(), {
+              maxAddresses: deps.settings.maxContactEmails,
+              actor: 'user',
+              ...auditContext(ctx),
+            })
           : await deps.accounts.addPhone(v.user.email, input.value.trim(), { actor: 'user', ...auditContext(ctx) });
     } catch (error) {
-      if (error instanceof z.ZodError) return overview(ctx, v, { error: t(kind === 'email' ? 'account.email_invalid' : 'factor_errors.invalid_number'), status: 400 });
-      if (error instanceof NyckelError && error.code === 'conflict') return overview(ctx, v, { error: t(kind === 'email' ? 'account.email_conflict' : 'account.phone_conflict'), status: 409 });
+      if (error instanceof z.ZodError)
+        return overview(ctx, v, { error: t(kind === 'email' ? 'account.email_invalid' : 'factor_errors.invalid_number'), status: 400 });
+      if (error instanceof NyckelError && error.code === 'conflict')
+        return overview(ctx, v, { error: t(kind === 'email' ? 'account.email_conflict' : 'account.phone_conflict'), status: 409 });
       throw error;
     }
     await deps.notifier.notify(v.user, v.locale, 'contact_added', { contact: input.value.trim() });
@@ -85,7 +90,9 @@ export function registerContactRoutes(router: Router, deps: AccountRouteDependen
     if (!UUID.test(id)) throw new NyckelError('not_found');
     const row =
       kind === 'email'
-        ? await prisma.userEmail.findFirst({ where: { id, userId: v.user.id } }).then((r) => r && { id: r.id, value: r.address, verified: Boolean(r.verifiedAt) })
+        ? await prisma.userEmail
+            .findFirst({ where: { id, userId: v.user.id } })
+            .then((r) => r && { id: r.id, value: r.address, verified: Boolean(r.verifiedAt) })
         : await prisma.userPhone.findFirst({ where: { id, userId: v.user.id } }).then((r) => r && { id: r.id, value: r.e164, verified: Boolean(r.verifiedAt) });
     if (!row) throw new NyckelError('not_found');
     return row;
@@ -127,10 +134,10 @@ export function registerContactRoutes(router: Router, deps: AccountRouteDependen
     if (!v) return;
     const kind = contactKind(ctx.params.kind);
     const code = input.code.replace(/\s+/g, '');
-    if (!/^\d{4,10}$/.test(code)) return renderProof(ctx, v, kind, ctx.params.challengeId, { error: translator(v.locale)('factor_errors.format'), status: 400 });
+    if (!/^\d{4,10}$/.test(code))
+      return renderProof(ctx, v, kind, ctx.params.challengeId, { error: translator(v.locale)('factor_errors.format'), status: 400 });
     const outcome = firstUseOnly(await proving(kind).enrol.complete(v.factorCtx, { challengeId: ctx.params.challengeId, code }));
     if (outcome.status !== 'verified') return renderProof(ctx, v, kind, ctx.params.challengeId, failure(ctx, v, outcome));
     await enrolled(ctx, v, kind === 'email' ? 'email-code' : 'sms', outcome.target ? (kind === 'email' ? outcome.target : maskPhone(outcome.target)) : '');
   });
-
 }

@@ -74,14 +74,20 @@ export function registerLostDeviceRoutes(router: Router, deps: AccountRouteDepen
     const v = await visit(ctx, { change: true, passwordOnly: true });
     if (!v) return;
     const code = input.code.replace(/\s+/g, '');
-    if (!/^\d{4,10}$/.test(code)) return renderLostDeviceCode(ctx, v, ctx.params.challengeId, { error: translator(v.locale)('factor_errors.format'), status: 400 });
+    if (!/^\d{4,10}$/.test(code))
+      return renderLostDeviceCode(ctx, v, ctx.params.challengeId, { error: translator(v.locale)('factor_errors.format'), status: 400 });
     const outcome = firstUseOnly(await emailCodeModule().verify(v.factorCtx, { challengeId: ctx.params.challengeId, code }));
     if (outcome.status !== 'verified') return renderLostDeviceCode(ctx, v, ctx.params.challengeId, failure(ctx, v, outcome));
     const removed = await resetSecondFactors(
       prisma,
       audit,
       v.user.id,
-      { reason: 'the user deleted all their devices (lost device)', actor: 'user', keepSessionUid: await sessions.providerSessionUid(ctx), ...auditContext(ctx) },
+      {
+        reason: 'the user deleted all their devices (lost device)',
+        actor: 'user',
+        keepSessionUid: await sessions.providerSessionUid(ctx),
+        ...auditContext(ctx),
+      },
       deps.accounts.revokeElsewhere,
     );
     // The user may now enrol again without a second factor, in this session.

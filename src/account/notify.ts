@@ -6,7 +6,19 @@ import type { SecretBox } from '../security/crypto.ts';
 import type { PrismaClient } from '../storage/db.ts';
 
 /** What changed, as a key under `account.notice` in the locales (`method_added`, `password_changed`, …). */
-export type AccountChange = 'method_added' | 'method_removed' | 'method_renamed' | 'methods_reordered' | 'password_changed' | 'recovery_codes' | 'sessions_ended' | 'browsers_forgotten' | 'contact_added' | 'contact_removed' | 'devices_deleted' | 'forgot_device_used';
+export type AccountChange =
+  | 'method_added'
+  | 'method_removed'
+  | 'method_renamed'
+  | 'methods_reordered'
+  | 'password_changed'
+  | 'recovery_codes'
+  | 'sessions_ended'
+  | 'browsers_forgotten'
+  | 'contact_added'
+  | 'contact_removed'
+  | 'devices_deleted'
+  | 'forgot_device_used';
 
 /**
  * Tells the user by email that their account changed ("a new sign-in method was added…"), so that a

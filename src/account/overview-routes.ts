@@ -88,5 +88,4 @@ export function registerOverviewRoutes(router: Router, deps: AccountRouteDepende
     await prisma.factorEnrolment.deleteMany({ where: { id: row.id, userId: v.user.id } });
     await changed(ctx, v, 'method_removed', 'account.method_removed', { factor: row.type, id: row.id }, { method: row.label });
   });
-
 }

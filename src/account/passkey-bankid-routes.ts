@@ -29,7 +29,13 @@ export function registerPasskeyAndBankIdRoutes(router: Router, deps: AccountRout
       ctx,
       'account-passkey',
       v.locale,
-      { csrfToken: ctx.state.csrfToken as string, challengeId: outcome.challengeId, options: scriptJson(outcome.browser), label: extra.label, error: extra.error },
+      {
+        csrfToken: ctx.state.csrfToken as string,
+        challengeId: outcome.challengeId,
+        options: scriptJson(outcome.browser),
+        label: extra.label,
+        error: extra.error,
+      },
       extra.status ?? 200,
     );
   }
@@ -66,7 +72,11 @@ export function registerPasskeyAndBankIdRoutes(router: Router, deps: AccountRout
 
   const bankIdPath = (challengeId: string) => `/account/add/bankid/${challengeId}`;
 
-  function renderBankId(ctx: Context, v: Visit, view: { challengeId?: string; launchUrl?: string; qr?: string; message?: string; error?: string; status?: number }) {
+  function renderBankId(
+    ctx: Context,
+    v: Visit,
+    view: { challengeId?: string; launchUrl?: string; qr?: string; message?: string; error?: string; status?: number },
+  ) {
     pages.html(
       ctx,
       'mfa-bankid',
@@ -87,7 +97,8 @@ export function registerPasskeyAndBankIdRoutes(router: Router, deps: AccountRout
     );
   }
 
-  const bankIdView = (ctx: Context, v: Visit, challengeId: string) => pollView(bankIdModule(), v.factorCtx, challengeId, ctx.query.mode, (outcome) => failure(ctx, v, outcome, bankIdModule()).error);
+  const bankIdView = (ctx: Context, v: Visit, challengeId: string) =>
+    pollView(bankIdModule(), v.factorCtx, challengeId, ctx.query.mode, (outcome) => failure(ctx, v, outcome, bankIdModule()).error);
 
   router.get('/account/add/bankid', async (ctx) => {
     const v = await visit(ctx, { change: true });
@@ -127,5 +138,4 @@ export function registerPasskeyAndBankIdRoutes(router: Router, deps: AccountRout
     const view = await bankIdView(ctx, v, ctx.params.id);
     renderBankId(ctx, v, { challengeId: ctx.params.id, qr: view.qr, message: view.message });
   });
-
 }

@@ -85,10 +85,13 @@ export function registerSecurityRoutes(router: Router, deps: AccountRouteDepende
     const problem = checkPassword(input.password, { email: v.user.email });
     if (problem) return renderPassword(ctx, v, { error: t(`account.password_problem.${problem}`), status: 400 });
     // Other sessions end and relying parties' tokens are revoked; this browser stays signed in.
-    await deps.accounts.setPassword(v.user.email, input.password, { actor: 'user', keepSessionUid: await sessions.providerSessionUid(ctx), ...auditContext(ctx) });
+    await deps.accounts.setPassword(v.user.email, input.password, {
+      actor: 'user',
+      keepSessionUid: await sessions.providerSessionUid(ctx),
+      ...auditContext(ctx),
+    });
     await deps.notifier.notify(v.user, v.locale, 'password_changed');
     ctx.status = 303;
     ctx.redirect('/account?done=password_changed');
   });
-
 }

@@ -100,7 +100,11 @@ export class AccountSignIn {
     router.get('/account/signed-out', (ctx) => {
       const locale = this.deps.pages.localeOf(ctx);
       const t = translator(locale);
-      this.deps.pages.html(ctx, 'message', locale, { title: t('account.signed_out_title'), message: t('account.signed_out'), link: { href: '/account', text: t('account.sign_in_again') } });
+      this.deps.pages.html(ctx, 'message', locale, {
+        title: t('account.signed_out_title'),
+        message: t('account.signed_out'),
+        link: { href: '/account', text: t('account.sign_in_again') },
+      });
     });
   }
 
@@ -151,7 +155,17 @@ export class AccountSignIn {
       const locale = this.deps.pages.localeOf(ctx);
       const t = translator(locale);
       const cancelled = error instanceof oidc.AuthorizationResponseError;
-      return this.deps.pages.html(ctx, 'message', locale, { title: t('account.not_signed_in_title'), message: t(cancelled ? 'account.cancelled' : 'account.sign_in_failed'), link: { href: '/account', text: t('account.sign_in_again') } }, 400);
+      return this.deps.pages.html(
+        ctx,
+        'message',
+        locale,
+        {
+          title: t('account.not_signed_in_title'),
+          message: t(cancelled ? 'account.cancelled' : 'account.sign_in_failed'),
+          link: { href: '/account', text: t('account.sign_in_again') },
+        },
+        400,
+      );
     }
     const claims = tokens.claims()!;
     const user = await this.deps.accounts.findById(claims.sub);
@@ -173,16 +187,29 @@ export class AccountSignIn {
       if (!pending.steppedUp) return this.login(ctx, { returnTo: pending.returnTo, fresh: false, steppedUp: true });
       const locale = this.deps.pages.localeOf(ctx);
       const t = translator(locale);
-      return this.deps.pages.html(ctx, 'message', locale, { title: t('account.not_signed_in_title'), message: t('account.second_factor_needed'), link: { href: '/account', text: t('account.sign_in_again') } }, 403);
+      return this.deps.pages.html(
+        ctx,
+        'message',
+        locale,
+        { title: t('account.not_signed_in_title'), message: t('account.second_factor_needed'), link: { href: '/account', text: t('account.sign_in_again') } },
+        403,
+      );
     }
     this.deps.sessions.write(ctx, session);
-    await this.deps.audit.record('account.signed_in', { userId: user.id, data: { acr: session.acr, amr: session.amr }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
+    await this.deps.audit.record('account.signed_in', {
+      userId: user.id,
+      data: { acr: session.acr, amr: session.amr },
+      ip: ctx.ip,
+      userAgent: ctx.get('user-agent'),
+    });
     ctx.status = 303;
     ctx.redirect(pending.returnTo);
   }
 
   /** RP-initiated logout of the whole Nyckel session, back to /account/signed-out. */
   async endSessionUrl(session: AccountSession): Promise<string> {
-    return oidc.buildEndSessionUrl(await this.config(), { id_token_hint: session.idToken, post_logout_redirect_uri: `${this.deps.issuer}/account/signed-out` }).toString();
+    return oidc
+      .buildEndSessionUrl(await this.config(), { id_token_hint: session.idToken, post_logout_redirect_uri: `${this.deps.issuer}/account/signed-out` })
+      .toString();
   }
 }

@@ -150,7 +150,9 @@ export class Accounts {
       const updated = await tx.user.update({ where: { id: user.id }, data: { passwordHash, passwordChangedAt: new Date() } });
       await tx.rememberedBrowser.updateMany({ where: { userId: user.id, revokedAt: null }, data: { revokedAt: new Date() } });
       const revoked = await revokeUserAccess(tx, user.id, { keepSessionUid });
-      await this.audit.within(tx).record('user.password_changed', { userId: user.id, data: { actor: context.actor ?? 'unknown', ...revokedCounts(revoked) }, ...auditContext });
+      await this.audit
+        .within(tx)
+        .record('user.password_changed', { userId: user.id, data: { actor: context.actor ?? 'unknown', ...revokedCounts(revoked) }, ...auditContext });
       return { updated, revoked };
     });
     await this.revokeElsewhere(revoked.grantIds);
@@ -188,7 +190,11 @@ export class Accounts {
     const row = await this.prisma.userEmail.create({
       data: { userId: user.id, address: normalised, verifiedAt: options.verified ? new Date() : null },
     });
-    await this.audit.record('user.email_added', { userId: user.id, data: { address: normalised, verified: Boolean(options.verified), actor: options.actor ?? 'unknown' }, ...options });
+    await this.audit.record('user.email_added', {
+      userId: user.id,
+      data: { address: normalised, verified: Boolean(options.verified), actor: options.actor ?? 'unknown' },
+      ...options,
+    });
     return row;
   }
 
@@ -217,7 +223,11 @@ export class Accounts {
     const existing = await this.prisma.userPhone.findFirst({ where: { userId: user.id, e164 } });
     if (existing) throw new NyckelError('conflict', `${e164} is already registered for ${user.email}`);
     const row = await this.prisma.userPhone.create({ data: { userId: user.id, e164, verifiedAt: options.verified ? new Date() : null } });
-    await this.audit.record('user.phone_added', { userId: user.id, data: { phone: e164, verified: Boolean(options.verified), actor: options.actor ?? 'unknown' }, ...options });
+    await this.audit.record('user.phone_added', {
+      userId: user.id,
+      data: { phone: e164, verified: Boolean(options.verified), actor: options.actor ?? 'unknown' },
+      ...options,
+    });
     return row;
   }
 

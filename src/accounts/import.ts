@@ -42,20 +42,27 @@ export interface ImportReport {
 }
 
 const booleanText = new Map([
-  ['true', true], ['yes', true], ['1', true],
-  ['false', false], ['no', false], ['0', false],
+  ['true', true],
+  ['yes', true],
+  ['1', true],
+  ['false', false],
+  ['no', false],
+  ['0', false],
 ]);
-const flag = z.union([
-  z.boolean(),
-  z.string().transform((value, ctx) => {
-    const parsed = booleanText.get(value.trim().toLowerCase());
-    if (parsed === undefined) {
-      ctx.addIssue({ code: 'custom', message: 'must be true or false' });
-      return z.NEVER;
-    }
-    return parsed;
-  }),
-], { error: 'must be true or false' });
+const flag = z.union(
+  [
+    z.boolean(),
+    z.string().transform((value, ctx) => {
+      const parsed = booleanText.get(value.trim().toLowerCase());
+      if (parsed === undefined) {
+        ctx.addIssue({ code: 'custom', message: 'must be true or false' });
+        return z.NEVER;
+      }
+      return parsed;
+    }),
+  ],
+  { error: 'must be true or false' },
+);
 
 const text = (what: string) => z.string({ error: (issue) => (issue.input === undefined ? 'is required' : `must be ${what}`) });
 
@@ -93,7 +100,8 @@ function parseCsvRows(content: string): ImportRow[] {
   if (records.length === 0) throw new NyckelError('invalid_input', 'the file is empty (expected a header row: email,name,…)');
   const header = records[0].record.map((name) => name.trim().toLowerCase());
   const unknown = header.filter((name) => !(importColumns as readonly string[]).includes(name));
-  if (unknown.length > 0) throw new NyckelError('invalid_input', `line 1: unknown column(s) ${unknown.join(', ')}; the columns are ${importColumns.join(', ')}`);
+  if (unknown.length > 0)
+    throw new NyckelError('invalid_input', `line 1: unknown column(s) ${unknown.join(', ')}; the columns are ${importColumns.join(', ')}`);
   if (!header.includes('email')) throw new NyckelError('invalid_input', 'line 1: the header row has no email column');
   const duplicate = header.find((name, i) => header.indexOf(name) !== i);
   if (duplicate) throw new NyckelError('invalid_input', `line 1: the column ${duplicate} appears twice`);
@@ -122,7 +130,10 @@ function parseJsonRows(content: string): ImportRow[] {
   return value.map((fields, index) => {
     const node = items[index] as { range?: [number, number, number] } | undefined;
     const line = node?.range ? lineCounter.linePos(node.range[0]).line : index + 1;
-    return { line, fields: fields && typeof fields === 'object' && !Array.isArray(fields) ? (fields as Record<string, unknown>) : { ' object': 'is not an object' } };
+    return {
+      line,
+      fields: fields && typeof fields === 'object' && !Array.isArray(fields) ? (fields as Record<string, unknown>) : { ' object': 'is not an object' },
+    };
   });
 }
 
@@ -144,7 +155,10 @@ function validate(row: ImportRow): { ok: true; row: ValidRow } | { ok: false; pr
   if (notObject) return { ok: false, problems: [`the element ${typeof notObject === 'string' ? notObject : 'is not an object'}`] };
   const parsed = rowSchema.safeParse(dropEmpty(fields));
   // The password policy is checked apart from the schema, so it is reported along with the other problems.
-  const password = typeof fields.password === 'string' && fields.password !== '' ? checkPassword(fields.password, { email: typeof fields.email === 'string' ? fields.email.trim() : undefined }) : undefined;
+  const password =
+    typeof fields.password === 'string' && fields.password !== ''
+      ? checkPassword(fields.password, { email: typeof fields.email === 'string' ? fields.email.trim() : undefined })
+      : undefined;
   const problems = [
     ...(cells ? [`the row ${typeof cells === 'string' ? cells : 'has the wrong number of cells'}`] : []),
     ...(parsed.success ? [] : describeIssues(parsed.error)),
@@ -186,7 +200,8 @@ export async function importUsers(
       outcomes.push({ line: row.line, status: 'exists', email: data.email, userId: existing.id });
       continue;
     }
-    const passwordHash = data.password !== undefined ? await accounts.hashPassword(data.password) : await (unknownPasswordHash ??= accounts.hashPassword(randomToken(32)));
+    const passwordHash =
+      data.password !== undefined ? await accounts.hashPassword(data.password) : await (unknownPasswordHash ??= accounts.hashPassword(randomToken(32)));
     try {
       const user = await prisma.$transaction(async (tx) => {
         const created = await tx.user.create({
@@ -223,7 +238,11 @@ export async function importUsers(
   };
   // Only when something changed: a second run of the same file writes nothing at all.
   if (report.created > 0 && context.summary !== false) {
-    await audit.record('users.imported', { ip: context.ip, userAgent: context.userAgent, data: { actor: context.actor, created: report.created, existing: report.existing, invalid: report.invalid } });
+    await audit.record('users.imported', {
+      ip: context.ip,
+      userAgent: context.userAgent,
+      data: { actor: context.actor, created: report.created, existing: report.existing, invalid: report.invalid },
+    });
   }
   return report;
 }

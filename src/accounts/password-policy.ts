@@ -7,9 +7,7 @@ import { dictionary } from '@zxcvbn-ts/language-common';
  */
 export const passwordRules = { minLength: 8, recommendedLength: 15, maxLength: 256 } as const;
 
-const commonPasswords = new Set(
-  (dictionary['passwords-common']).filter((p) => p.length >= passwordRules.minLength),
-);
+const commonPasswords = new Set(dictionary['passwords-common'].filter((p) => p.length >= passwordRules.minLength));
 
 export type PasswordProblem = 'too_short' | 'too_long' | 'common' | 'contains_email';
 

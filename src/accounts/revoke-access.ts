@@ -38,9 +38,12 @@ export interface RevokeOptions {
 export async function revokeUserAccess(tx: OidcModelDb, userId: string, options: RevokeOptions = {}): Promise<RevokedAccess> {
   const owned = { payload: { path: ['accountId'], equals: userId } };
   const rows = await tx.oidcModel.findMany({ where: owned, select: { type: true, id: true, uid: true, grantId: true, payload: true } });
-  const kept = (row: { type: string; uid: string | null }) => row.type === 'Session' && options.keepSessionUid !== undefined && row.uid === options.keepSessionUid;
+  const kept = (row: { type: string; uid: string | null }) =>
+    row.type === 'Session' && options.keepSessionUid !== undefined && row.uid === options.keepSessionUid;
   // A grant row's id is the grant id (also in its payload as jti); every other model names its grant.
-  const grantIds = [...new Set(rows.flatMap((row) => (row.type === 'Grant' ? [(row.payload as { jti?: string }).jti ?? row.id] : row.grantId ? [row.grantId] : [])))];
+  const grantIds = [
+    ...new Set(rows.flatMap((row) => (row.type === 'Grant' ? [(row.payload as { jti?: string }).jti ?? row.id] : row.grantId ? [row.grantId] : []))),
+  ];
   // (uid <> x is NULL for a row without a uid: name that case, or it would be kept.)
   const notKept = options.keepSessionUid ? { OR: [{ type: { not: 'Session' } }, { uid: null }, { uid: { not: options.keepSessionUid } }] } : {};
   await tx.oidcModel.deleteMany({

@@ -75,14 +75,27 @@ export async function lockStates(prisma: PrismaClient, user: User, locks: Accoun
     locks.failures.counts(user.id, now.getTime()),
     signInAddresses(prisma, user).then((addresses) => Promise.all(addresses.map((address) => locks.throttle.accountCount(address, now.getTime())))),
   ]);
-  const factorStates = factorCounts.map((count) => ({ kind: count.family, failures: count.failures, locked: count.failures >= locks.failures.maxFailures, until: iso(count.until) }));
+  const factorStates = factorCounts.map((count) => ({
+    kind: count.family,
+    failures: count.failures,
+    locked: count.failures >= locks.failures.maxFailures,
+    until: iso(count.until),
+  }));
   const passwordStates = passwordCounts.flatMap((count) =>
     count ? [{ kind: 'password', failures: count.failures, locked: count.failures >= locks.throttle.limits.perAccount, until: iso(count.until) }] : [],
   );
   return [...factorStates, ...passwordStates].sort((a, b) => a.kind.localeCompare(b.kind));
 }
 
-function toAuditEntry(row: { id: bigint; createdAt: Date; type: string; userId: string | null; ip: string | null; data: unknown; user?: { email: string } | null }): AuditEntry {
+function toAuditEntry(row: {
+  id: bigint;
+  createdAt: Date;
+  type: string;
+  userId: string | null;
+  ip: string | null;
+  data: unknown;
+  user?: { email: string } | null;
+}): AuditEntry {
   return {
     id: row.id.toString(),
     at: row.createdAt.toISOString(),
@@ -124,9 +137,27 @@ export async function userDetails(prisma: PrismaClient, user: User, counters: Ac
     createdAt: user.createdAt.toISOString(),
     updatedAt: user.updatedAt.toISOString(),
     passwordChangedAt: user.passwordChangedAt.toISOString(),
-    emails: emails.map((row) => ({ address: row.address, signIn: row.address === user.email, verified: Boolean(row.verifiedAt), verifiedAt: iso(row.verifiedAt), createdAt: row.createdAt.toISOString() })),
-    phones: phones.map((row) => ({ number: row.e164, verified: Boolean(row.verifiedAt), verifiedAt: iso(row.verifiedAt), createdAt: row.createdAt.toISOString() })),
-    methods: methods.map((row) => ({ id: row.id, type: row.type, label: row.label, confirmed: row.confirmed, createdAt: row.createdAt.toISOString(), lastUsedAt: iso(row.lastUsedAt) })),
+    emails: emails.map((row) => ({
+      address: row.address,
+      signIn: row.address === user.email,
+      verified: Boolean(row.verifiedAt),
+      verifiedAt: iso(row.verifiedAt),
+      createdAt: row.createdAt.toISOString(),
+    })),
+    phones: phones.map((row) => ({
+      number: row.e164,
+      verified: Boolean(row.verifiedAt),
+      verifiedAt: iso(row.verifiedAt),
+      createdAt: row.createdAt.toISOString(),
+    })),
+    methods: methods.map((row) => ({
+      id: row.id,
+      type: row.type,
+      label: row.label,
+      confirmed: row.confirmed,
+      createdAt: row.createdAt.toISOString(),
+      lastUsedAt: iso(row.lastUsedAt),
+    })),
     rememberedBrowsers,
     locks,
     locked: locks.some((lock) => lock.locked),
@@ -138,7 +169,13 @@ export async function userDetails(prisma: PrismaClient, user: User, counters: Ac
  * Clears every second-factor failure lock of the user and the password throttle of their
  * addresses (the per-IP budget is not the user's and stays). Returns how many counters went.
  */
-export async function unlockUser(prisma: PrismaClient, audit: AuditLog, locks: AccountLocks, user: User, context: AuditContext & { actor: string }): Promise<number> {
+export async function unlockUser(
+  prisma: PrismaClient,
+  audit: AuditLog,
+  locks: AccountLocks,
+  user: User,
+  context: AuditContext & { actor: string },
+): Promise<number> {
   const addresses = await signInAddresses(prisma, user);
   const factorCounts = await locks.failures.clear(user.id);
   const passwordCounts = (await Promise.all(addresses.map((address) => locks.throttle.clearAccount(address)))).filter(Boolean).length;
@@ -152,7 +189,13 @@ export async function unlockUser(prisma: PrismaClient, audit: AuditLog, locks: A
  * operator vouches for it); the old one stays as an ordinary contact address, which remove-email
  * can take away. Refused when another user signs in with that address.
  */
-export async function setSignInEmail(prisma: PrismaClient, audit: AuditLog, user: User, newAddress: string, context: AuditContext & { actor: string }): Promise<User> {
+export async function setSignInEmail(
+  prisma: PrismaClient,
+  audit: AuditLog,
+  user: User,
+  newAddress: string,
+  context: AuditContext & { actor: string },
+): Promise<User> {
   const address = emailSchema.parse(newAddress);
   if (address === user.email) throw new NyckelError('conflict', `${user.email} already signs in with that address`);
   try {
@@ -165,7 +208,12 @@ export async function setSignInEmail(prisma: PrismaClient, audit: AuditLog, user
         create: { userId: user.id, address, verifiedAt: new Date() },
         update: { verifiedAt: new Date() },
       });
-      await audit.within(tx).record('user.email_changed', { userId: user.id, ip: context.ip, userAgent: context.userAgent, data: { from: user.email, to: address, actor: context.actor } });
+      await audit.within(tx).record('user.email_changed', {
+        userId: user.id,
+        ip: context.ip,
+        userAgent: context.userAgent,
+        data: { from: user.email, to: address, actor: context.actor },
+      });
       return updated;
     });
   } catch (error) {

@@ -169,7 +169,14 @@ export function adminApiRoutes(deps: AdminDependencies): Router<AdminState> {
     return user;
   };
 
-  const summary = (user: User) => ({ id: user.id, email: user.email, name: user.name, status: user.status, locale: user.locale, createdAt: user.createdAt.toISOString() });
+  const summary = (user: User) => ({
+    id: user.id,
+    email: user.email,
+    name: user.name,
+    status: user.status,
+    locale: user.locale,
+    createdAt: user.createdAt.toISOString(),
+  });
 
   router.get('/users', async (ctx) => {
     const query = parse(queries.users, ctx.query);
@@ -263,7 +270,6 @@ export function adminApiRoutes(deps: AdminDependencies): Router<AdminState> {
 
   return router;
 }
-
 
 /** A user's addresses, numbers and bound personal number (BankID). */
 function contactRoutes(

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
-import type { Context, Next } from 'koa';
+import type { Context, Middleware, Next } from 'koa';
 import type { z } from 'zod';
 import type { AuditLog } from '../accounts/audit.ts';
 import type { Settings } from '../config/settings.ts';
@@ -49,27 +49,63 @@ const FILES: Record<string, string> = {
   'icon.svg': 'image/svg+xml',
 };
 
+/** A JSON body checked against `schema`; a clear 4xx (JSON) otherwise. */
+async function readBody<T extends z.ZodType>(json: Middleware, ctx: Context, schema: T): Promise<z.output<T> | undefined> {
+  if (!ctx.is('application/json')) {
+    respond(ctx, { ok: false, status: 415, error: 'json_required' });
+    return undefined;
+  }
+  try {
+    await json(ctx, async () => {});
+  } catch (error) {
+    respond(ctx, { ok: false, status: (error as { status?: number }).status === 413 ? 413 : 400, error: 'invalid_json' });
+    return undefined;
+  }
+  const parsed = schema.safeParse((ctx.request as unknown as { body?: unknown }).body);
+  if (!parsed.success) {
+    respond(ctx, { ok: false, status: 400, error: 'invalid_input' });
+    return undefined;
+  }
+  return parsed.data;
+}
+
+function respond(ctx: Context, outcome: DeviceOutcome<unknown>, okStatus = 200) {
+  ctx.set('Cache-Control', 'no-store');
+  if (outcome.ok) {
+    ctx.status = okStatus;
+    ctx.body = outcome.value;
+    return;
+  }
+  if (outcome.retryAfterSeconds) ctx.set('Retry-After', String(outcome.retryAfterSeconds));
+  ctx.status = outcome.status;
+  ctx.body = {
+    error: outcome.error,
+    ...(outcome.attemptsLeft !== undefined ? { attemptsLeft: outcome.attemptsLeft } : {}),
+    ...(outcome.retryAfterSeconds ? { retryAfterSeconds: outcome.retryAfterSeconds } : {}),
+  };
+}
+
 /** The installable app's own files (its page, manifest, service worker, icon). */
 function appFileRoutes(router: Router): void {
-const dir = path.join(interactionsDir, 'authenticator');
-const files = new Map(Object.keys(FILES).map((name) => [name, fs.readFileSync(path.join(dir, name))]));
+  const dir = path.join(interactionsDir, 'authenticator');
+  const files = new Map(Object.keys(FILES).map((name) => [name, fs.readFileSync(path.join(dir, name))]));
 
-const serve = (name: string) => (ctx: Context) => {
-  ctx.type = FILES[name];
-  // Short: a new version reaches the phones soon; the service worker keeps the app usable offline.
-  ctx.set('Cache-Control', 'no-cache');
-  if (name === 'sw.js') ctx.set('Service-Worker-Allowed', `${AUTHENTICATOR_PATH}/`);
-  ctx.body = files.get(name);
-};
+  const serve = (name: string) => (ctx: Context) => {
+    ctx.type = FILES[name];
+    // Short: a new version reaches the phones soon; the service worker keeps the app usable offline.
+    ctx.set('Cache-Control', 'no-cache');
+    if (name === 'sw.js') ctx.set('Service-Worker-Allowed', `${AUTHENTICATOR_PATH}/`);
+    ctx.body = files.get(name);
+  };
 
-// The router matches both with and without the slash; only the slash keeps the service worker's scope.
-const index = serve('index.html');
-router.get(AUTHENTICATOR_PATH, (ctx) => {
-  if (ctx.path.endsWith('/')) return index(ctx);
-  ctx.status = 301;
-  ctx.redirect(`${AUTHENTICATOR_PATH}/`);
-});
-for (const name of Object.keys(FILES)) router.get(`${AUTHENTICATOR_PATH}/${name}`, serve(name));
+  // The router matches both with and without the slash; only the slash keeps the service worker's scope.
+  const index = serve('index.html');
+  router.get(AUTHENTICATOR_PATH, (ctx) => {
+    if (ctx.path.endsWith('/')) return index(ctx);
+    ctx.status = 301;
+    ctx.redirect(`${AUTHENTICATOR_PATH}/`);
+  });
+  for (const name of Object.keys(FILES)) router.get(`${AUTHENTICATOR_PATH}/${name}`, serve(name));
 }
 
 /**
@@ -83,37 +119,7 @@ export function authenticatorRoutes(deps: AuthenticatorDependencies): Router {
   const json = bodyParser({ enableTypes: ['json'], jsonLimit: '16kb', encoding: 'utf-8' });
   appFileRoutes(router);
 
-  /** A JSON body checked against `schema`; a clear 4xx (JSON) otherwise. */
-  async function body<T extends z.ZodType>(ctx: Context, schema: T): Promise<z.output<T> | undefined> {
-    if (!ctx.is('application/json')) {
-      respond(ctx, { ok: false, status: 415, error: 'json_required' });
-      return undefined;
-    }
-    try {
-      await json(ctx, async () => {});
-    } catch (error) {
-      respond(ctx, { ok: false, status: (error as { status?: number }).status === 413 ? 413 : 400, error: 'invalid_json' });
-      return undefined;
-    }
-    const parsed = schema.safeParse((ctx.request as unknown as { body?: unknown }).body);
-    if (!parsed.success) {
-      respond(ctx, { ok: false, status: 400, error: 'invalid_input' });
-      return undefined;
-    }
-    return parsed.data;
-  }
-
-  function respond(ctx: Context, outcome: DeviceOutcome<unknown>, okStatus = 200) {
-    ctx.set('Cache-Control', 'no-store');
-    if (outcome.ok) {
-      ctx.status = okStatus;
-      ctx.body = outcome.value;
-      return;
-    }
-    if (outcome.retryAfterSeconds) ctx.set('Retry-After', String(outcome.retryAfterSeconds));
-    ctx.status = outcome.status;
-    ctx.body = { error: outcome.error, ...(outcome.attemptsLeft !== undefined ? { attemptsLeft: outcome.attemptsLeft } : {}), ...(outcome.retryAfterSeconds ? { retryAfterSeconds: outcome.retryAfterSeconds } : {}) };
-  }
+  const body = <T extends z.ZodType>(ctx: Context, schema: T) => readBody(json, ctx, schema);
 
   const auditContext = (ctx: Context) => ({ ip: ctx.ip, userAgent: ctx.get('user-agent') });
 
@@ -147,12 +153,21 @@ export function authenticatorRoutes(deps: AuthenticatorDependencies): Router {
     const outcome = await devices.answer(input);
     if (!outcome.ok) {
       const device = await devices.device(input.deviceId);
-      if (device) await deps.audit.record('push.refused', { userId: device.userId, data: { device: device.id, reason: outcome.error, challenge: input.challengeId }, ...auditContext(ctx) });
+      if (device)
+        await deps.audit.record('push.refused', {
+          userId: device.userId,
+          data: { device: device.id, reason: outcome.error, challenge: input.challengeId },
+          ...auditContext(ctx),
+        });
       return respond(ctx, outcome);
     }
     const { userId, deviceId, decision, notMe, client } = outcome.value;
     await deps.signals?.notify(challengeTopic(input.challengeId));
-    await deps.audit.record(decision === 'approve' ? 'push.approved' : 'push.denied', { userId, data: { device: deviceId, challenge: input.challengeId, notMe }, ...auditContext(ctx) });
+    await deps.audit.record(decision === 'approve' ? 'push.approved' : 'push.denied', {
+      userId,
+      data: { device: deviceId, challenge: input.challengeId, notMe },
+      ...auditContext(ctx),
+    });
     if (decision === 'deny' && notMe) {
       await deps.audit.record('push.reported', { userId, data: { device: deviceId, challenge: input.challengeId, client }, ...auditContext(ctx) });
       await mailNotMe(userId, client);
@@ -185,7 +200,8 @@ export function authenticatorRoutes(deps: AuthenticatorDependencies): Router {
     const input = await body(ctx, biometricRegistration);
     if (!input) return;
     const outcome = await devices.biometricRegister(input);
-    if (outcome.ok) await deps.audit.record('push.biometric_added', { userId: outcome.value.userId, data: { device: outcome.value.deviceId }, ...auditContext(ctx) });
+    if (outcome.ok)
+      await deps.audit.record('push.biometric_added', { userId: outcome.value.userId, data: { device: outcome.value.deviceId }, ...auditContext(ctx) });
     respond(ctx, outcome.ok ? { ok: true, value: { deviceId: outcome.value.deviceId } } : outcome, 201);
   });
 

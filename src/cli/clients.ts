@@ -17,6 +17,8 @@ export function registerClientCommands(program: Command) {
       const chosen = file ?? settings().clientsFile;
       // Problems throw ClientsFileError, which names each one's place in the file.
       const parsed = withKnownMethods(readClientsFile(chosen), chosen, new Factors());
-      console.log(`OK: ${count(parsed.clients.length, 'client')}, ${count(parsed.resources.length, 'resource')} in ${path.relative(process.cwd(), chosen) || chosen}`);
+      console.log(
+        `OK: ${count(parsed.clients.length, 'client')}, ${count(parsed.resources.length, 'resource')} in ${path.relative(process.cwd(), chosen) || chosen}`,
+      );
     });
 }

@@ -51,7 +51,9 @@ export async function lazyRedis(config: Settings) {
   return {
     client: async () => {
       if (!config.redis) return undefined;
-      store ??= Promise.all([import('../storage/redis.ts'), import('pino')]).then(([{ openRedis }, { default: pino }]) => openRedis(config.redis!, pino({ level: 'silent' })));
+      store ??= Promise.all([import('../storage/redis.ts'), import('pino')]).then(([{ openRedis }, { default: pino }]) =>
+        openRedis(config.redis!, pino({ level: 'silent' })),
+      );
       return (await store).client;
     },
     close: async () => {
@@ -89,12 +91,14 @@ export function parseValue<T>(label: string, schema: ZodType<T>, value: string):
 export async function readPasswordFromStdin(stdin: NodeJS.ReadStream = process.stdin): Promise<string> {
   if (stdin.isTTY) {
     throw new CliError(
-      "--password-stdin reads the password from a pipe, not from a terminal (it would be echoed): e.g. `read -rs PW && printf '%s\\n' \"$PW\" | nyckel …`",
+      '--password-stdin reads the password from a pipe, not from a terminal (it would be echoed): e.g. `read -rs PW && printf \'%s\\n\' "$PW" | nyckel …`',
     );
   }
   const chunks: Buffer[] = [];
   for await (const chunk of stdin) chunks.push(Buffer.from(chunk as Buffer));
-  const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  const password = Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
   if (password === '') {
     throw new CliError('no password on stdin (--password-stdin): pipe it in, e.g. `printf "%s\\n" "$PASSWORD" | nyckel users add … --password-stdin`');
   }

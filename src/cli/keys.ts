@@ -36,7 +36,9 @@ export function registerKeyCommands(program: Command) {
         } catch (error) {
           // AES-GCM's authentication failure; anything else (the database) is reported as it is.
           if (!/unable to authenticate data|unknown secret format/.test((error as Error).message)) throw error;
-          throw new CliError("the signing keys in the database cannot be decrypted with this master key (is NYCKEL_MASTER_KEY the server's?); nothing was changed");
+          throw new CliError(
+            "the signing keys in the database cannot be decrypted with this master key (is NYCKEL_MASTER_KEY the server's?); nothing was changed",
+          );
         }
         const rotated = await rotateSigningKeys(db.prisma, box, publishSeconds);
         await new AuditLog(db.prisma).record('keys.rotated', {

@@ -40,7 +40,13 @@ export async function run(argv: string[] = process.argv): Promise<number> {
     } else {
       // Still one line (Prisma's messages span several), and no stack trace.
       const text = error instanceof Error ? error.message : String(error);
-      console.error(`nyckel: unexpected error: ${text.split('\n').map((line) => line.trim()).filter(Boolean).join(' ')}`);
+      console.error(
+        `nyckel: unexpected error: ${text
+          .split('\n')
+          .map((line) => line.trim())
+          .filter(Boolean)
+          .join(' ')}`,
+      );
     }
     return 1;
   }

@@ -70,14 +70,25 @@ export function registerOperatorUserCommands(users: Command) {
         `created ${at(details.createdAt)}    password changed ${at(details.passwordChangedAt)}`,
         '',
         'Email addresses:',
-        table(['ADDRESS', 'SIGN-IN', 'VERIFIED'], details.emails.map((e) => [e.address, e.signIn ? 'yes' : '', e.verified ? at(e.verifiedAt) : 'no'])),
+        table(
+          ['ADDRESS', 'SIGN-IN', 'VERIFIED'],
+          details.emails.map((e) => [e.address, e.signIn ? 'yes' : '', e.verified ? at(e.verifiedAt) : 'no']),
+        ),
         '',
         'Phones:',
-        details.phones.length ? table(['NUMBER', 'VERIFIED'], details.phones.map((p) => [p.number, p.verified ? at(p.verifiedAt) : 'no'])) : '  none',
+        details.phones.length
+          ? table(
+              ['NUMBER', 'VERIFIED'],
+              details.phones.map((p) => [p.number, p.verified ? at(p.verifiedAt) : 'no']),
+            )
+          : '  none',
         '',
         'Second factors:',
         details.methods.length
-          ? table(['TYPE', 'LABEL', 'CONFIRMED', 'CREATED', 'LAST USED'], details.methods.map((m) => [m.type, m.label, m.confirmed ? 'yes' : 'no', at(m.createdAt), at(m.lastUsedAt)]))
+          ? table(
+              ['TYPE', 'LABEL', 'CONFIRMED', 'CREATED', 'LAST USED'],
+              details.methods.map((m) => [m.type, m.label, m.confirmed ? 'yes' : 'no', at(m.createdAt), at(m.lastUsedAt)]),
+            )
           : '  none (password only)',
         '',
         `Remembered browsers: ${details.rememberedBrowsers}`,
@@ -99,7 +110,9 @@ export function registerOperatorUserCommands(users: Command) {
     .action(async (email: string, newEmail: string) => {
       const address = parseValue('new email', emailSchema, newEmail);
       const { setSignInEmail } = await import('../admin/operations.ts');
-      const updated = await asOperator(async ({ db, audit, accounts }) => setSignInEmail(db.prisma, audit, await accounts.requireByEmail(email), address, { actor: CLI_ACTOR }));
+      const updated = await asOperator(async ({ db, audit, accounts }) =>
+        setSignInEmail(db.prisma, audit, await accounts.requireByEmail(email), address, { actor: CLI_ACTOR }),
+      );
       console.log(`${email.trim().toLowerCase()} now signs in as ${updated.email}`);
     });
 
@@ -127,10 +140,19 @@ export function registerOperatorUserCommands(users: Command) {
     .description("clear a user's second-factor failure locks and failed-password count")
     .action(async (email: string) => {
       const { unlockUser } = await import('../admin/operations.ts');
-      const cleared = await asOperator(async ({ db, audit, accounts, locks }) => unlockUser(db.prisma, audit, await locks(), await accounts.requireByEmail(email), { actor: CLI_ACTOR }));
-      console.log(cleared ? `unlocked ${email.trim().toLowerCase()} (cleared ${cleared} counter(s))` : `${email.trim().toLowerCase()} had no locks or failure counts`);
+      const cleared = await asOperator(async ({ db, audit, accounts, locks }) =>
+        unlockUser(db.prisma, audit, await locks(), await accounts.requireByEmail(email), { actor: CLI_ACTOR }),
+      );
+      console.log(
+        cleared ? `unlocked ${email.trim().toLowerCase()} (cleared ${cleared} counter(s))` : `${email.trim().toLowerCase()} had no locks or failure counts`,
+      );
     });
 
+  registerImportCommand(users);
+}
+
+/** `users import`: many users from a CSV or JSON file, with a report of the rows left out. */
+function registerImportCommand(users: Command) {
   users
     .command('import <file>')
     .description(

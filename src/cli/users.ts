@@ -137,7 +137,6 @@ export function registerUserCommands(program: Command) {
   registerOperatorUserCommands(users);
 }
 
-
 /** A user's addresses and numbers: list, add, remove, mark verified. */
 function registerContactCommands(users: Command) {
   users
@@ -145,7 +144,12 @@ function registerContactCommands(users: Command) {
     .description("list a user's contact addresses")
     .action(async (email: string) => {
       const rows = await withAccounts(settings(), async (accounts) => accounts.emails((await accounts.requireByEmail(email)).id));
-      console.log(table(['ADDRESS', 'VERIFIED', 'ADDED'], rows.map((r) => [r.address, r.verifiedAt ? timestamp(r.verifiedAt) : 'no', timestamp(r.createdAt)])));
+      console.log(
+        table(
+          ['ADDRESS', 'VERIFIED', 'ADDED'],
+          rows.map((r) => [r.address, r.verifiedAt ? timestamp(r.verifiedAt) : 'no', timestamp(r.createdAt)]),
+        ),
+      );
     });
 
   users

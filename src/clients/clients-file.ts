@@ -72,7 +72,8 @@ export const clientSchema = z
       ctx.addIssue({ code: 'custom', path: ['grant_types'], message: 'refresh_token needs authorization_code' });
     }
     if (client.token_endpoint_auth_method === 'none') {
-      if (client.client_secret) ctx.addIssue({ code: 'custom', path: ['client_secret'], message: 'must not be set for a public client (token_endpoint_auth_method: none)' });
+      if (client.client_secret)
+        ctx.addIssue({ code: 'custom', path: ['client_secret'], message: 'must not be set for a public client (token_endpoint_auth_method: none)' });
       if (client.grant_types.includes('client_credentials')) {
         ctx.addIssue({ code: 'custom', path: ['grant_types'], message: 'client_credentials needs a confidential client' });
       }
@@ -165,7 +166,12 @@ function substituteEnvironment(value: unknown, env: NodeJS.ProcessEnv, at: PathS
     return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_match, name: string, fallback?: string) => {
       const found = env[name] || fallback;
       if (found === undefined || found === '') {
-        missing.push(`${at.map((s) => (typeof s === 'number' ? `[${s}]` : `.${String(s)}`)).join('').replace(/^\./, '')}: environment variable ${name} is not set`);
+        missing.push(
+          `${at
+            .map((s) => (typeof s === 'number' ? `[${s}]` : `.${String(s)}`))
+            .join('')
+            .replace(/^\./, '')}: environment variable ${name} is not set`,
+        );
         return '';
       }
       return found;
@@ -173,9 +179,7 @@ function substituteEnvironment(value: unknown, env: NodeJS.ProcessEnv, at: PathS
   }
   if (Array.isArray(value)) return value.map((item, i) => substituteEnvironment(item, env, [...at, i], missing));
   if (value && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.entries(value).map(([key, item]) => [key, substituteEnvironment(item, env, [...at, key], missing)]),
-    );
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, substituteEnvironment(item, env, [...at, key], missing)]));
   }
   return value;
 }
@@ -191,17 +195,17 @@ export function parseClientsFile(text: string, file: string, env: NodeJS.Process
   } else {
     const document = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
     if (document.errors.length > 0) {
-      throw new ClientsFileError(file, document.errors.map((e) => `not valid YAML: ${e.message.split('\n')[0]}`));
+      throw new ClientsFileError(
+        file,
+        document.errors.map((e) => `not valid YAML: ${e.message.split('\n')[0]}`),
+      );
     }
     raw = document.toJS() ?? {};
   }
   const missing: string[] = [];
   const substituted = substituteEnvironment(raw, env, [], missing);
   const parsed = clientsFileSchema.safeParse(substituted);
-  const problems = [
-    ...missing,
-    ...(parsed.success ? [] : parsed.error.issues.map((issue) => `${describePath(raw, issue.path)}: ${issue.message}`)),
-  ];
+  const problems = [...missing, ...(parsed.success ? [] : parsed.error.issues.map((issue) => `${describePath(raw, issue.path)}: ${issue.message}`))];
   if (problems.length > 0 || !parsed.success) throw new ClientsFileError(file, problems);
   return parsed.data;
 }

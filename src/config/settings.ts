@@ -2,14 +2,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import type { FactorId } from '../clients/clients-file.ts';
+import { crossChecks, providerSettings } from './settings-parts.ts';
 
 /**
  * Every setting Nyckel reads from the environment, with its default. `.env.example` documents each one;
  * keep the two in step (test/settings.test.ts checks that every key here is documented there).
  */
-const booleanish = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+const booleanish = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((value) => value === 'true' || value === '1' || value === 'yes');
 
 const seconds = z.coerce.number().int().positive();
 
@@ -28,7 +27,10 @@ export const settingsSchema = z
       .string()
       .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
       .optional(),
-    NYCKEL_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1 to 64 letters, digits or _ . : -').default('nyckel:'),
+    NYCKEL_REDIS_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1 to 64 letters, digits or _ . : -')
+      .default('nyckel:'),
     NYCKEL_CLIENTS: z.string().min(1).default('config/clients.yaml'),
     NYCKEL_MASTER_KEY: z
       .string()
@@ -38,7 +40,12 @@ export const settingsSchema = z
     NYCKEL_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     NYCKEL_DEMO: booleanish.optional(),
     NYCKEL_DEFAULT_LOCALE: z.enum(['sv', 'da', 'en']).default('en'),
-    NYCKEL_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
+    NYCKEL_MAX_BODY_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .max(10 * 1024 * 1024)
+      .default(64 * 1024),
     NYCKEL_SESSION_TTL: seconds.default(14 * 24 * 3600),
     NYCKEL_INTERACTION_TTL: seconds.default(60 * 60),
     NYCKEL_ACCESS_TOKEN_TTL: seconds.default(3600),
@@ -52,7 +59,10 @@ export const settingsSchema = z
     NYCKEL_SWEEP_INTERVAL: seconds.default(60),
     NYCKEL_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).max(600).default(10),
     NYCKEL_METRICS: booleanish.optional(),
-    NYCKEL_METRICS_TOKEN: z.string().regex(/^[\x21-\x7e]{16,200}$/, 'must be 16 to 200 printable characters without spaces').optional(),
+    NYCKEL_METRICS_TOKEN: z
+      .string()
+      .regex(/^[\x21-\x7e]{16,200}$/, 'must be 16 to 200 printable characters without spaces')
+      .optional(),
     NYCKEL_ARGON2_MEMORY_KIB: z.coerce.number().int().min(8192).default(19456),
     NYCKEL_ARGON2_TIME_COST: z.coerce.number().int().min(1).default(2),
     NYCKEL_ARGON2_MAX_CONCURRENT: z.coerce.number().int().min(1).max(1024).optional(),
@@ -61,10 +71,20 @@ export const settingsSchema = z
       .string()
       .default('')
       // Empty: every installed method. The ids are checked against the registry at start (src/factors/installed-methods.ts).
-      .transform((list): FactorId[] => list.split(',').map((id) => id.trim()).filter(Boolean)),
+      .transform((list): FactorId[] =>
+        list
+          .split(',')
+          .map((id) => id.trim())
+          .filter(Boolean),
+      ),
     NYCKEL_MAX_CONTACT_EMAILS: z.coerce.number().int().min(1).max(50).default(3),
     NYCKEL_ACCOUNT_RECENT_AUTH_MINUTES: z.coerce.number().int().min(1).max(120).default(10),
-    NYCKEL_ACCOUNT_SESSION_MINUTES: z.coerce.number().int().min(5).max(24 * 60).default(30),
+    NYCKEL_ACCOUNT_SESSION_MINUTES: z.coerce
+      .number()
+      .int()
+      .min(5)
+      .max(24 * 60)
+      .default(30),
     NYCKEL_REMEMBER_DAYS: z.coerce.number().int().min(0).max(365).default(20),
     NYCKEL_FORGOT_DEVICE_EMAIL: booleanish.default(false),
     NYCKEL_EMAIL_LINK_TTL: seconds.default(30 * 60),
@@ -76,15 +96,26 @@ export const settingsSchema = z
     NYCKEL_FACTOR_MAX_FAILURES: z.coerce.number().int().min(1).max(100).default(5),
     NYCKEL_FACTOR_LOCK_SECONDS: seconds.default(15 * 60),
     NYCKEL_SMS_TRANSPORT: z.enum(['outbox', 'twilio', 'twilio-verify']).optional(),
-    TWILIO_ACCOUNT_SID: z.string().regex(/^AC[0-9a-fA-F]{32}$/, 'must be an account SID (AC followed by 32 hex digits)').optional(),
+    TWILIO_ACCOUNT_SID: z
+      .string()
+      .regex(/^AC[0-9a-fA-F]{32}$/, 'must be an account SID (AC followed by 32 hex digits)')
+      .optional(),
     TWILIO_AUTH_TOKEN: z.string().min(1).optional(),
     TWILIO_FROM: z.string().min(1).optional(),
-    TWILIO_VERIFY_SERVICE_SID: z.string().regex(/^VA[0-9a-fA-F]{32}$/, 'must be a Verify service SID (VA…)').optional(),
+    TWILIO_VERIFY_SERVICE_SID: z
+      .string()
+      .regex(/^VA[0-9a-fA-F]{32}$/, 'must be a Verify service SID (VA…)')
+      .optional(),
     NYCKEL_SMS_CODE_TTL: seconds.default(5 * 60),
     NYCKEL_SMS_ALLOWED_COUNTRIES: z
       .string()
       .default('SE,DK,NO,FI')
-      .transform((list) => list.split(',').map((c) => c.trim().toUpperCase()).filter(Boolean))
+      .transform((list) =>
+        list
+          .split(',')
+          .map((c) => c.trim().toUpperCase())
+          .filter(Boolean),
+      )
       .pipe(z.array(z.string().regex(/^[A-Z]{2}$/, 'must be ISO 3166 two-letter country codes, comma-separated'))),
     NYCKEL_SMS_BUDGET_PER_NUMBER: z.coerce.number().int().min(1).default(5),
     NYCKEL_SMS_BUDGET_PER_ACCOUNT: z.coerce.number().int().min(1).default(10),
@@ -93,7 +124,10 @@ export const settingsSchema = z
     NYCKEL_SMS_TIMEOUT_MS: z.coerce.number().int().min(500).max(60_000).default(10_000),
     NYCKEL_TOTP_ISSUER: z.string().min(1).max(64).default('Nyckel'),
     NYCKEL_RECOVERY_CODES: z.coerce.number().int().min(5).max(20).default(10),
-    NYCKEL_BANKID_URL: z.url().regex(/^https:\/\//, 'must be an https:// URL, e.g. https://appapi2.test.bankid.com/rp/v6.0').optional(),
+    NYCKEL_BANKID_URL: z
+      .url()
+      .regex(/^https:\/\//, 'must be an https:// URL, e.g. https://appapi2.test.bankid.com/rp/v6.0')
+      .optional(),
     NYCKEL_BANKID_PFX: z.string().min(1).optional(),
     NYCKEL_BANKID_PFX_PASSPHRASE: z.string().optional(),
     NYCKEL_BANKID_CERT: z.string().min(1).optional(),
@@ -103,12 +137,20 @@ export const settingsSchema = z
     NYCKEL_BANKID_REQUIRE_PIN: booleanish.default(false),
     NYCKEL_WEBAUTHN_RP_ID: z
       .string()
-      .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i, 'must be a domain name (no scheme, port or path), e.g. login.example.se')
+      .regex(
+        /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i,
+        'must be a domain name (no scheme, port or path), e.g. login.example.se',
+      )
       .transform((host) => host.toLowerCase())
       .optional(),
     NYCKEL_WEBAUTHN_ORIGINS: z
       .string()
-      .transform((list) => list.split(',').map((o) => o.trim().replace(/\/$/, '')).filter(Boolean))
+      .transform((list) =>
+        list
+          .split(',')
+          .map((o) => o.trim().replace(/\/$/, ''))
+          .filter(Boolean),
+      )
       .pipe(z.array(z.string().regex(/^https?:\/\/[^/?#\s]+$/, 'must be origins (scheme://host[:port]), comma-separated')).min(1))
       .optional(),
     NYCKEL_WEBAUTHN_RP_NAME: z.string().min(1).max(64).default('Nyckel'),
@@ -117,12 +159,24 @@ export const settingsSchema = z
     NYCKEL_PUSH_WINDOW_SECONDS: z.coerce.number().int().min(10).max(86_400).default(600),
     NYCKEL_PUSH_DENY_COOLDOWN_SECONDS: z.coerce.number().int().min(0).max(86_400).default(300),
     NYCKEL_PUSH_ALLOW_HTTP_ENDPOINTS: booleanish.default(false),
-    NYCKEL_VAPID_PUBLIC_KEY: z.string().regex(/^[A-Za-z0-9_-]{87}$/, 'must be a base64url P-256 public key (web-push generate-vapid-keys)').optional(),
-    NYCKEL_VAPID_PRIVATE_KEY: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be a base64url P-256 private key (web-push generate-vapid-keys)').optional(),
-    NYCKEL_VAPID_SUBJECT: z.string().regex(/^(mailto:|https:\/\/)\S+$/, 'must be a mailto: address or an https:// URL').optional(),
+    NYCKEL_VAPID_PUBLIC_KEY: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{87}$/, 'must be a base64url P-256 public key (web-push generate-vapid-keys)')
+      .optional(),
+    NYCKEL_VAPID_PRIVATE_KEY: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{43}$/, 'must be a base64url P-256 private key (web-push generate-vapid-keys)')
+      .optional(),
+    NYCKEL_VAPID_SUBJECT: z
+      .string()
+      .regex(/^(mailto:|https:\/\/)\S+$/, 'must be a mailto: address or an https:// URL')
+      .optional(),
     NYCKEL_MAIL_TRANSPORT: z.enum(['outbox', 'smtp', 'sendgrid']).optional(),
     NYCKEL_MAIL_FROM: z.string().min(3).default('Nyckel <no-reply@nyckel.localhost>'),
-    NYCKEL_SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').optional(),
+    NYCKEL_SMTP_URL: z
+      .string()
+      .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
+      .optional(),
     SENDGRID_API_KEY: z.string().min(1).optional(),
     NYCKEL_SENDGRID_BASE_URL: z.url().default('https://api.sendgrid.com'),
     NYCKEL_MAIL_TIMEOUT_MS: z.coerce.number().int().min(500).max(120_000).default(30_000),
@@ -132,10 +186,8 @@ export const settingsSchema = z
     NYCKEL_DEMO: env.NYCKEL_DEMO ?? env.NODE_ENV !== 'production',
     // In production /metrics is served only behind a token: without one it is off (asked for explicitly, start-up refuses).
     NYCKEL_METRICS: env.NYCKEL_METRICS ?? (env.NODE_ENV !== 'production' || env.NYCKEL_METRICS_TOKEN !== undefined),
-    NYCKEL_MAIL_TRANSPORT:
-      env.NYCKEL_MAIL_TRANSPORT ?? (env.SENDGRID_API_KEY ? 'sendgrid' : env.NYCKEL_SMTP_URL ? 'smtp' : 'outbox'),
-    NYCKEL_SMS_TRANSPORT:
-      env.NYCKEL_SMS_TRANSPORT ?? (env.TWILIO_VERIFY_SERVICE_SID ? 'twilio-verify' : env.TWILIO_ACCOUNT_SID ? 'twilio' : 'outbox'),
+    NYCKEL_MAIL_TRANSPORT: env.NYCKEL_MAIL_TRANSPORT ?? (env.SENDGRID_API_KEY ? 'sendgrid' : env.NYCKEL_SMTP_URL ? 'smtp' : 'outbox'),
+    NYCKEL_SMS_TRANSPORT: env.NYCKEL_SMS_TRANSPORT ?? (env.TWILIO_VERIFY_SERVICE_SID ? 'twilio-verify' : env.TWILIO_ACCOUNT_SID ? 'twilio' : 'outbox'),
   }));
 
 export type RawSettings = z.infer<typeof settingsSchema>;
@@ -236,90 +288,8 @@ export class SettingsError extends Error {
   }
 }
 
-/** Settings that only make sense together (production needs a key, a transport its credentials, …). */
-function crossChecks(raw: RawSettings): string[] {
-  const problems: string[] = [];
-  if (raw.NODE_ENV === 'production' && !raw.NYCKEL_MASTER_KEY) problems.push('NYCKEL_MASTER_KEY: required when NODE_ENV=production');
-  if (raw.NODE_ENV === 'production' && raw.NYCKEL_METRICS && !raw.NYCKEL_METRICS_TOKEN) {
-    problems.push('NYCKEL_METRICS_TOKEN: required when NODE_ENV=production and NYCKEL_METRICS=true (/metrics would answer anyone); set a scrape token, or NYCKEL_METRICS=false');
-  }
-  if (raw.NODE_ENV === 'production' && raw.NYCKEL_MAIL_TRANSPORT === 'outbox') {
-    problems.push('NYCKEL_MAIL_TRANSPORT: the dev outbox is refused when NODE_ENV=production; configure smtp or sendgrid');
-  }
-  if (raw.NYCKEL_SMS_TRANSPORT.startsWith('twilio') && (!raw.TWILIO_ACCOUNT_SID || !raw.TWILIO_AUTH_TOKEN)) {
-    problems.push('TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN: required for the twilio SMS transports');
-  }
-  if (raw.NYCKEL_SMS_TRANSPORT === 'twilio' && !raw.TWILIO_FROM) problems.push('TWILIO_FROM: required for the twilio SMS transport (a number or a messaging service SID)');
-  if (raw.NYCKEL_SMS_TRANSPORT === 'twilio-verify' && !raw.TWILIO_VERIFY_SERVICE_SID) problems.push('TWILIO_VERIFY_SERVICE_SID: required for the twilio-verify SMS transport');
-  if (raw.NYCKEL_MAIL_TRANSPORT === 'smtp' && !raw.NYCKEL_SMTP_URL) problems.push('NYCKEL_SMTP_URL: required for the smtp transport');
-  if (raw.NYCKEL_MAIL_TRANSPORT === 'sendgrid' && !raw.SENDGRID_API_KEY) problems.push('SENDGRID_API_KEY: required for the sendgrid transport');
-  if (raw.NYCKEL_BANKID_URL && !raw.NYCKEL_BANKID_CA) problems.push('NYCKEL_BANKID_CA: required with NYCKEL_BANKID_URL (the CA of BankID\'s server certificate)');
-  if (raw.NYCKEL_BANKID_URL && !raw.NYCKEL_BANKID_PFX && !(raw.NYCKEL_BANKID_CERT && raw.NYCKEL_BANKID_KEY)) {
-    problems.push('NYCKEL_BANKID_PFX, or NYCKEL_BANKID_CERT and NYCKEL_BANKID_KEY: required with NYCKEL_BANKID_URL (the relying party certificate)');
-  }
-  return problems;
-}
-
-/** The second factors' and delivery providers' settings. */
-function providerSettings(raw: RawSettings) {
-  return {
-  sms: {
-    transport: raw.NYCKEL_SMS_TRANSPORT,
-    twilio: {
-      accountSid: raw.TWILIO_ACCOUNT_SID,
-      authToken: raw.TWILIO_AUTH_TOKEN,
-      from: raw.TWILIO_FROM,
-      verifyServiceSid: raw.TWILIO_VERIFY_SERVICE_SID,
-    },
-    codeTtl: raw.NYCKEL_SMS_CODE_TTL,
-    allowedCountries: raw.NYCKEL_SMS_ALLOWED_COUNTRIES,
-    budgets: {
-      perNumber: raw.NYCKEL_SMS_BUDGET_PER_NUMBER,
-      perAccount: raw.NYCKEL_SMS_BUDGET_PER_ACCOUNT,
-      perIp: raw.NYCKEL_SMS_BUDGET_PER_IP,
-      global: raw.NYCKEL_SMS_BUDGET_GLOBAL,
-    },
-    timeoutMs: raw.NYCKEL_SMS_TIMEOUT_MS,
-  },
-  totp: { issuer: raw.NYCKEL_TOTP_ISSUER },
-  recoveryCodes: raw.NYCKEL_RECOVERY_CODES,
-  bankid: raw.NYCKEL_BANKID_URL
-    ? {
-        url: raw.NYCKEL_BANKID_URL.replace(/\/$/, ''),
-        pfx: raw.NYCKEL_BANKID_PFX,
-        passphrase: raw.NYCKEL_BANKID_PFX_PASSPHRASE,
-        cert: raw.NYCKEL_BANKID_CERT,
-        key: raw.NYCKEL_BANKID_KEY,
-        ca: raw.NYCKEL_BANKID_CA!,
-        timeoutMs: raw.NYCKEL_BANKID_TIMEOUT_MS,
-        requirePin: raw.NYCKEL_BANKID_REQUIRE_PIN,
-      }
-    : undefined,
-  webauthn: { rpId: raw.NYCKEL_WEBAUTHN_RP_ID, origins: raw.NYCKEL_WEBAUTHN_ORIGINS, rpName: raw.NYCKEL_WEBAUTHN_RP_NAME },
-  push: {
-    ttlSeconds: raw.NYCKEL_PUSH_TTL_SECONDS,
-    maxPerWindow: raw.NYCKEL_PUSH_MAX_PER_WINDOW,
-    windowSeconds: raw.NYCKEL_PUSH_WINDOW_SECONDS,
-    denyCooldownSeconds: raw.NYCKEL_PUSH_DENY_COOLDOWN_SECONDS,
-    allowHttpEndpoints: raw.NYCKEL_PUSH_ALLOW_HTTP_ENDPOINTS && raw.NODE_ENV !== 'production',
-    vapid: { publicKey: raw.NYCKEL_VAPID_PUBLIC_KEY, privateKey: raw.NYCKEL_VAPID_PRIVATE_KEY, subject: raw.NYCKEL_VAPID_SUBJECT },
-  },
-  mail: {
-    transport: raw.NYCKEL_MAIL_TRANSPORT,
-    budgets: { perAddress: raw.NYCKEL_MAIL_BUDGET_PER_ADDRESS, perAccount: raw.NYCKEL_MAIL_BUDGET_PER_ACCOUNT, perIp: raw.NYCKEL_MAIL_BUDGET_PER_IP },
-    from: raw.NYCKEL_MAIL_FROM,
-    smtpUrl: raw.NYCKEL_SMTP_URL,
-    sendgridApiKey: raw.SENDGRID_API_KEY,
-    sendgridBaseUrl: raw.NYCKEL_SENDGRID_BASE_URL.replace(/\/$/, ''),
-    timeoutMs: raw.NYCKEL_MAIL_TIMEOUT_MS,
-  },
-  };
-}
-
 export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
-  const relevant = Object.fromEntries(
-    Object.keys(settingsSchema.in.shape).map((key) => [key, env[key] === '' ? undefined : env[key]]),
-  );
+  const relevant = Object.fromEntries(Object.keys(settingsSchema.in.shape).map((key) => [key, env[key] === '' ? undefined : env[key]]));
   const parsed = settingsSchema.safeParse(relevant);
   if (!parsed.success) {
     throw new SettingsError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));

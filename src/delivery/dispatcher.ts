@@ -59,10 +59,7 @@ export async function enqueueMail(db: DeliveryDb, box: SecretBox, mail: MailToEn
   });
 }
 
-export type DeliveryState = Pick<
-  Delivery,
-  'id' | 'status' | 'attempts' | 'lastError' | 'nextAttempt' | 'createdAt' | 'sentAt' | 'transport' | 'purpose'
->;
+export type DeliveryState = Pick<Delivery, 'id' | 'status' | 'attempts' | 'lastError' | 'nextAttempt' | 'createdAt' | 'sentAt' | 'transport' | 'purpose'>;
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

@@ -93,7 +93,10 @@ export function devOutboxRoutes(deps: OutboxRouteDependencies): Router | undefin
       messages: rows.map((row) => ({
         id: row.id,
         createdAt: row.createdAt.toISOString(),
-        time: row.createdAt.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC'),
+        time: row.createdAt
+          .toISOString()
+          .replace('T', ' ')
+          .replace(/\.\d+Z$/, ' UTC'),
         to: row.recipient,
         subject: row.subject ?? (row.channel === 'sms' ? 'SMS' : ''),
         purpose: row.purpose,

@@ -11,9 +11,7 @@ export class OutboxTransport implements MailTransport {
 
   constructor(options: { production: boolean }) {
     if (options.production || process.env.NODE_ENV === 'production') {
-      throw new SettingsError([
-        'NYCKEL_MAIL_TRANSPORT: the dev outbox is refused when NODE_ENV=production; configure smtp or sendgrid',
-      ]);
+      throw new SettingsError(['NYCKEL_MAIL_TRANSPORT: the dev outbox is refused when NODE_ENV=production; configure smtp or sendgrid']);
     }
   }
 

@@ -60,7 +60,10 @@ export async function sealLegacyDeliveries(prisma: PrismaClient, box: SecretBox,
       prisma.delivery.updateMany({
         where: { id: row.id, body: null, text: { not: null } },
         data: {
-          body: row.status === 'queued' || row.transport === 'outbox' ? sealDeliveryBody(box, row.id, { subject: row.subject ?? undefined, text: row.text!, html: row.html ?? undefined }) : null,
+          body:
+            row.status === 'queued' || row.transport === 'outbox'
+              ? sealDeliveryBody(box, row.id, { subject: row.subject ?? undefined, text: row.text!, html: row.html ?? undefined })
+              : null,
           subject: null,
           text: null,
           html: null,

@@ -76,7 +76,10 @@ export class FactorEngine {
   /** Every method the user can use with some client, the user's primary first. */
   async methodsOf(user: User): Promise<FactorModule[]> {
     const enrolled = await Promise.all([...this.modules.values()].map(async (m) => ((await m.isEnrolled(user)) ? m : undefined)));
-    return this.primaryFirst(user, enrolled.filter((m): m is FactorModule => Boolean(m)));
+    return this.primaryFirst(
+      user,
+      enrolled.filter((m): m is FactorModule => Boolean(m)),
+    );
   }
 
   /** Makes a method the user's primary (a new enrolment, or "make primary" on the account pages). */

@@ -17,7 +17,9 @@ export function withKnownMethods(file: ClientsFile, source: string, factors: Fac
   const problems = file.clients.flatMap((client, index) =>
     (['methods', 'passwordless'] as const).flatMap((field) =>
       (client.mfa?.[field] ?? []).flatMap((id, at) =>
-        factors.unknown([id]).length ? [`clients[${index}] (client_id "${client.client_id}").mfa.${field}[${at}]: unknown method ${id}; installed: ${installed}`] : [],
+        factors.unknown([id]).length
+          ? [`clients[${index}] (client_id "${client.client_id}").mfa.${field}[${at}]: unknown method ${id}; installed: ${installed}`]
+          : [],
       ),
     ),
   );

@@ -102,7 +102,12 @@ export class SecondFactorPolicy {
   }
 
   /** For oidc-provider's login prompt: does this signed-in session still lack a required second factor? */
-  async sessionNeedsSecondFactor(ctx: Context, session: SessionSignIn | undefined, clientId: string | undefined, params: Record<string, unknown>): Promise<boolean> {
+  async sessionNeedsSecondFactor(
+    ctx: Context,
+    session: SessionSignIn | undefined,
+    clientId: string | undefined,
+    params: Record<string, unknown>,
+  ): Promise<boolean> {
     if (!session?.accountId || !clientId || session.acr === acr.mfa) return false;
     const { needed, stepUp } = this.needed(clientId, params);
     if (!needed || (session.acr === acr.fallback && !stepUp)) return false;

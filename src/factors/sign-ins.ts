@@ -54,7 +54,13 @@ export function loginOutcome(accountId: string, verified: readonly VerifiedFacto
   };
 }
 
-export const passwordFactor = (userId: string): VerifiedFactor => ({ factor: 'password', channel: 'knowledge', amr: ['pwd'], at: new Date().toISOString(), userId });
+export const passwordFactor = (userId: string): VerifiedFactor => ({
+  factor: 'password',
+  channel: 'knowledge',
+  amr: ['pwd'],
+  at: new Date().toISOString(),
+  userId,
+});
 
 /** JSON columns come back from raw queries as text or as values, depending on the driver. */
 function parseVerified(value: unknown): VerifiedFactor[] {
@@ -126,7 +132,11 @@ export class SignIns {
    * Ends the sign-in of `userId` once, if `satisfied` accepts its factors: under a row lock, the record
    * must still be this user's, live, not completed, and every factor verified for this user.
    */
-  async complete(uid: string, userId: string, satisfied: (verified: VerifiedFactor[]) => boolean): Promise<{ verified: VerifiedFactor[]; completedAt: Date } | undefined> {
+  async complete(
+    uid: string,
+    userId: string,
+    satisfied: (verified: VerifiedFactor[]) => boolean,
+  ): Promise<{ verified: VerifiedFactor[]; completedAt: Date } | undefined> {
     return this.prisma.$transaction(async (tx) => {
       const rows = await tx.$queryRaw<Row[]>`
         SELECT uid, user_id::text AS "userId", client_id AS "clientId", verified, expires_at AS "expiresAt", completed_at AS "completedAt"

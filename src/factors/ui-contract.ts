@@ -153,7 +153,12 @@ export interface SignInPage {
   /** The posted answer of a challenge; at enrolment a code is passed on as typed. */
   readAnswer(form: unknown, enrolling: boolean): Answer;
   /** An enrolment answer that did not verify: the page to show again. */
-  enrolmentNotVerified(host: PageHost, challengeId: string, outcome: Exclude<VerifyOutcome, { status: 'verified' }>, extra: PageExtra): Promise<Step | undefined>;
+  enrolmentNotVerified(
+    host: PageHost,
+    challengeId: string,
+    outcome: Exclude<VerifyOutcome, { status: 'verified' }>,
+    extra: PageExtra,
+  ): Promise<Step | undefined>;
 }
 
 /** What a factor's own routes may use of the sign-in (see email-link's landing page). */

@@ -87,11 +87,7 @@ export function isLocale(value: string): value is Locale {
 }
 
 /** `ui_locales` (space-separated, in order of preference) wins; then Accept-Language; then the default. */
-export function negotiateLocale(options: {
-  uiLocales?: string;
-  acceptsLanguages?: (languages: string[]) => string | false;
-  fallback: Locale;
-}): Locale {
+export function negotiateLocale(options: { uiLocales?: string; acceptsLanguages?: (languages: string[]) => string | false; fallback: Locale }): Locale {
   for (const tag of (options.uiLocales ?? '').split(/\s+/)) {
     const base = tag.toLowerCase().split('-')[0];
     if (base && isLocale(base)) return base;

@@ -30,14 +30,16 @@ export function instrumentFactorModules(modules: Map<FactorId, FactorModule>, me
 }
 
 function instrumented(module: FactorModule, metrics: Metrics): FactorModule {
-  const refusals = <A extends unknown[], R extends Outcome>(call: (...args: A) => Promise<R>) =>
+  const refusals =
+    <A extends unknown[], R extends Outcome>(call: (...args: A) => Promise<R>) =>
     async (...args: A): Promise<R> => {
       const outcome = await call(...args);
       const limiter = limiterOf(module.id, outcome, module.channel);
       if (limiter) metrics.rateLimitRefused(limiter);
       return outcome;
     };
-  const timed = <A extends unknown[], R extends Outcome>(call: (...args: A) => Promise<R>) =>
+  const timed =
+    <A extends unknown[], R extends Outcome>(call: (...args: A) => Promise<R>) =>
     async (...args: A): Promise<R> => {
       const started = process.hrtime.bigint();
       let status: FactorVerifyOutcome = 'failed';

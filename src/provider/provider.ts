@@ -30,11 +30,8 @@ export interface ProviderDependencies {
  * A session whose account is gone or disabled asks for a fresh sign-in: oidc-provider would otherwise
  * go on without an account (findAccount found none) and fail with a 500 on the consent checks.
  */
-const accountUnavailable = new interactionPolicy.Check(
-  'account_unavailable',
-  'the account of the session is no longer active',
-  'login_required',
-  (ctx) => (ctx.oidc.session?.accountId && !ctx.oidc.account ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT),
+const accountUnavailable = new interactionPolicy.Check('account_unavailable', 'the account of the session is no longer active', 'login_required', (ctx) =>
+  ctx.oidc.session?.accountId && !ctx.oidc.account ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT,
 );
 
 /**
@@ -46,11 +43,15 @@ function interactionPolicyWith(needsSecondFactor: ProviderDependencies['needsSec
   const loginChecks = policy.get('login')!.checks;
   loginChecks.splice(loginChecks.findIndex((check) => check.reason === 'no_session') + 1, 0, accountUnavailable);
   if (needsSecondFactor) {
-    policy.get('login')!.checks.push(
-      new interactionPolicy.Check('second_factor_required', 'a second factor is required', async (ctx) =>
-        ctx.oidc.session?.accountId && (await storageFaultsAs503(() => needsSecondFactor(ctx))) ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT,
-      ),
-    );
+    policy
+      .get('login')!
+      .checks.push(
+        new interactionPolicy.Check('second_factor_required', 'a second factor is required', async (ctx) =>
+          ctx.oidc.session?.accountId && (await storageFaultsAs503(() => needsSecondFactor(ctx)))
+            ? interactionPolicy.Check.REQUEST_PROMPT
+            : interactionPolicy.Check.NO_NEED_TO_PROMPT,
+        ),
+      );
   }
   return policy;
 }
@@ -117,7 +118,9 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
             accessTokenTTL: resource.access_token_ttl ?? settings.ttl.accessToken,
             // Other APIs verify a JWT on their own; Nyckel's admin API looks its opaque tokens up, so
             // revocation takes effect at once.
-            ...(resource === admin ? { accessTokenFormat: 'opaque' as const } : { accessTokenFormat: 'jwt' as const, jwt: { sign: { alg: 'ES256' as const } } }),
+            ...(resource === admin
+              ? { accessTokenFormat: 'opaque' as const }
+              : { accessTokenFormat: 'jwt' as const, jwt: { sign: { alg: 'ES256' as const } } }),
           };
         },
       },

@@ -23,7 +23,10 @@ export interface CounterOptions {
 export class Counter {
   private readonly limiter: RateLimiterStoreAbstract;
 
-  constructor(private readonly store: CounterStore, options: CounterOptions) {
+  constructor(
+    private readonly store: CounterStore,
+    options: CounterOptions,
+  ) {
     this.limiter = store.redis
       ? new RateLimiterRedis({ storeClient: store.redis, rejectIfRedisNotReady: true, ...options })
       : new RateLimiterPrisma({ storeClient: store.prisma, tableName: 'rateLimit', clearExpiredByTimeout: false, ...options });

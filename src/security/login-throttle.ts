@@ -12,7 +12,10 @@ export class LoginThrottle {
   private readonly perAccount: Counter;
   private readonly perIp: Counter;
 
-  constructor(store: CounterStore, readonly limits: { perAccount: number; perIp: number; windowSeconds: number }) {
+  constructor(
+    store: CounterStore,
+    readonly limits: { perAccount: number; perIp: number; windowSeconds: number },
+  ) {
     this.perAccount = new Counter(store, { keyPrefix: 'login-account', points: limits.perAccount, duration: limits.windowSeconds });
     this.perIp = new Counter(store, { keyPrefix: 'login-ip', points: limits.perIp, duration: limits.windowSeconds });
   }

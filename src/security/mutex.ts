@@ -86,7 +86,8 @@ export class KeyedMutex {
     const deadline = Date.now() + this.options.waitMs;
     let pause = 5;
     while (!(await this.lease.tryAcquire(leaseKey, holder, this.options.leaseMs))) {
-      if (Date.now() >= deadline) throw new NyckelError('temporarily_unavailable', 'another check of the same answer is still running', { retryAfterSeconds: 2 });
+      if (Date.now() >= deadline)
+        throw new NyckelError('temporarily_unavailable', 'another check of the same answer is still running', { retryAfterSeconds: 2 });
       await new Promise((resolve) => setTimeout(resolve, pause));
       pause = Math.min(pause * 2, 100);
     }

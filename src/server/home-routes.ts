@@ -18,7 +18,9 @@ export function homeRoutes(pages: PageRenderer, readiness?: ReadinessCheck): Rou
   // Ready: it can serve sign-ins (a load balancer sends it traffic only then).
   router.get('/readyz', async (ctx) => {
     ctx.set('Cache-Control', 'no-store');
-    const state = readiness ? await readiness().catch(() => ({ database: false, pendingMigrations: [] as string[], redis: undefined, stopping: false })) : { database: true, pendingMigrations: [] };
+    const state = readiness
+      ? await readiness().catch(() => ({ database: false, pendingMigrations: [] as string[], redis: undefined, stopping: false }))
+      : { database: true, pendingMigrations: [] };
     const ready = state.database && state.pendingMigrations.length === 0 && state.redis !== false && !state.stopping;
     ctx.status = ready ? 200 : 503;
     const migrations = !state.database ? 'unknown' : state.pendingMigrations.length === 0 ? 'applied' : { pending: state.pendingMigrations };

@@ -17,15 +17,10 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export type DatabaseTarget =
-  | { kind: 'postgres'; url: string }
-  | { kind: 'pglite'; dataDir: string }
-  | { kind: 'pglite-memory' };
+export type DatabaseTarget = { kind: 'postgres'; url: string } | { kind: 'pglite'; dataDir: string } | { kind: 'pglite-memory' };
 
 export function databaseTarget(settings: { databaseUrl?: string; dataDir: string }): DatabaseTarget {
-  return settings.databaseUrl
-    ? { kind: 'postgres', url: settings.databaseUrl }
-    : { kind: 'pglite', dataDir: path.join(settings.dataDir, 'pgdata') };
+  return settings.databaseUrl ? { kind: 'postgres', url: settings.databaseUrl } : { kind: 'pglite', dataDir: path.join(settings.dataDir, 'pgdata') };
 }
 
 /**

@@ -70,11 +70,7 @@ async function withEngine<T>(adapterFactory: SqlMigrationAwareDriverAdapterFacto
     },
   };
   const datamodel = await fs.readFile(schemaPath, 'utf8');
-  const engine = await glue.SchemaEngine.new(
-    { datamodels: [['schema.prisma', datamodel]] } as never,
-    () => {},
-    bindMigrationAwareSqlAdapterFactory(tracked),
-  );
+  const engine = await glue.SchemaEngine.new({ datamodels: [['schema.prisma', datamodel]] } as never, () => {}, bindMigrationAwareSqlAdapterFactory(tracked));
   try {
     return await work(engine);
   } finally {
@@ -90,10 +86,11 @@ export interface MigrationDirectory {
 
 export async function readMigrations(dir = migrationsDir): Promise<{ lockfile: string; migrations: MigrationDirectory[] }> {
   const entries = await fs.readdir(dir, { withFileTypes: true });
-  const names = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
-  const migrations = await Promise.all(
-    names.map(async (name) => ({ name, sql: await fs.readFile(path.join(dir, name, 'migration.sql'), 'utf8') })),
-  );
+  const names = entries
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort();
+  const migrations = await Promise.all(names.map(async (name) => ({ name, sql: await fs.readFile(path.join(dir, name, 'migration.sql'), 'utf8') })));
   const lockfile = await fs.readFile(path.join(dir, 'migration_lock.toml'), 'utf8');
   return { lockfile, migrations };
 }
@@ -158,10 +155,7 @@ export async function diffFromMigratedDatabase(adapterFactory: SqlMigrationAware
 }
 
 /** Names of committed migrations that are not recorded as applied in the database. */
-export async function pendingMigrations(
-  query: (sql: string) => Promise<Array<{ migration_name: string }>>,
-  dir = migrationsDir,
-): Promise<string[]> {
+export async function pendingMigrations(query: (sql: string) => Promise<Array<{ migration_name: string }>>, dir = migrationsDir): Promise<string[]> {
   const { migrations } = await readMigrations(dir);
   let applied: Set<string>;
   try {

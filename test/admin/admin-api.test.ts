@@ -66,7 +66,12 @@ describe('admin API access tokens', () => {
     const helpdesk = await relyingParty(nyckel.url, 'helpdesk', 'helpdesk-secret-helpdesk-01');
     const fresh = await oidc.clientCredentialsGrant(helpdesk, { scope: 'nyckel:admin', resource: adminResource });
     expect(fresh).toMatchObject({ token_type: 'bearer', scope: 'nyckel:admin', expires_in: 600 });
-    expect(await oidc.tokenIntrospection(helpdesk, fresh.access_token)).toMatchObject({ active: true, aud: adminResource, scope: 'nyckel:admin', client_id: 'helpdesk' });
+    expect(await oidc.tokenIntrospection(helpdesk, fresh.access_token)).toMatchObject({
+      active: true,
+      aud: adminResource,
+      scope: 'nyckel:admin',
+      client_id: 'helpdesk',
+    });
   });
 
   test('a token revoked at /token/revocation is refused at once; an expired one too', async () => {
@@ -89,7 +94,7 @@ describe('admin API access tokens', () => {
     }
   });
 
-  test('no token, a garbage token, a forged token and another API\'s token are refused with 401 and a Bearer challenge', async () => {
+  test("no token, a garbage token, a forged token and another API's token are refused with 401 and a Bearer challenge", async () => {
     const none = await call('GET', `/users/${userId}`, { token: null });
     expect(none.status).toBe(401);
     expect(none.headers.get('www-authenticate')).toBe('Bearer realm="nyckel-admin"');
@@ -132,7 +137,7 @@ describe('admin API access tokens', () => {
 });
 
 describe('admin API operations', () => {
-  test('reset a user\'s factors: methods, phones, remembered browsers and sessions go, emails stay, the event names the client and the reason', async () => {
+  test("reset a user's factors: methods, phones, remembered browsers and sessions go, emails stay, the event names the client and the reason", async () => {
     const { prisma } = nyckel.db;
     await prisma.factorEnrolment.createMany({
       data: [
@@ -163,7 +168,11 @@ describe('admin API operations', () => {
     const after = await call('GET', `/users/${userId}`);
     expect(after.body).toMatchObject({ methods: [], phones: [], rememberedBrowsers: 0, emails: [{ address: email, signIn: true, verified: true }] });
     const events = await call('GET', `/audit?user=${encodeURIComponent(email)}&limit=5`);
-    expect(events.body.events.at(-1)).toMatchObject({ type: 'user.factors_reset', userId, data: { actor: 'client:helpdesk', reason: 'ticket 4711: lost phone' } });
+    expect(events.body.events.at(-1)).toMatchObject({
+      type: 'user.factors_reset',
+      userId,
+      data: { actor: 'client:helpdesk', reason: 'ticket 4711: lost phone' },
+    });
   });
 
   test('create, look up, contact details, sign-in address, disable/enable and unlock, each audited with the client as actor', async () => {
@@ -253,7 +262,14 @@ describe('admin API operations', () => {
     expect(await nyckel.db.prisma.auditEvent.count()).toBe(eventsBefore);
 
     const json = await call('POST', '/users/import', { body: '[\n {"email": "import5@scb.example"},\n {"email": 5}\n]' });
-    expect(json.body).toMatchObject({ created: 1, invalid: 1, rows: [{ line: 2, status: 'created' }, { line: 3, status: 'invalid', problems: ['email: must be an email address'] }] });
+    expect(json.body).toMatchObject({
+      created: 1,
+      invalid: 1,
+      rows: [
+        { line: 2, status: 'created' },
+        { line: 3, status: 'invalid', problems: ['email: must be an email address'] },
+      ],
+    });
     expect(await call('POST', '/users/import', { body: '{"email": "x@scb.example"}' })).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
     expect((await call('POST', '/users/import', { body: 'email', headers: { 'content-type': 'text/plain' } })).status).toBe(415);
   });
@@ -277,7 +293,10 @@ describe('admin API operations', () => {
     expect(bound).toMatchObject({ status: 200, body: { personal_number: '19xxxxxx-xx85' } });
     const row = await nyckel.db.prisma.factorEnrolment.findFirst({ where: { userId, type: 'bankid' } });
     expect(JSON.stringify(row)).not.toContain('199001012385');
-    const events = await nyckel.db.prisma.auditEvent.findMany({ where: { userId, type: { in: ['factor.enrolled', 'factor.removed'] } }, orderBy: { id: 'asc' } });
+    const events = await nyckel.db.prisma.auditEvent.findMany({
+      where: { userId, type: { in: ['factor.enrolled', 'factor.removed'] } },
+      orderBy: { id: 'asc' },
+    });
     expect(events.at(-1)?.data).toMatchObject({ factor: 'bankid', actor: 'client:helpdesk' });
     expect((await call('DELETE', `/users/${userId}/personal-number`)).status).toBe(204);
     expect(await call('DELETE', `/users/${userId}/personal-number`)).toMatchObject({ status: 404, body: { error: 'not_found' } });

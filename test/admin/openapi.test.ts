@@ -18,7 +18,9 @@ function routerRoutes(): string[] {
   return router.stack
     .filter((layer) => layer.methods.length > 0 && !String(layer.path).includes('*'))
     .flatMap((layer) => {
-      const template = String(layer.path).slice(ADMIN_PREFIX.length).replace(/:([A-Za-z]+)/g, '{$1}');
+      const template = String(layer.path)
+        .slice(ADMIN_PREFIX.length)
+        .replace(/:([A-Za-z]+)/g, '{$1}');
       return layer.methods.filter((method) => method !== 'HEAD').map((method) => `${method} ${template}`);
     })
     .sort();
@@ -31,7 +33,11 @@ describe('the admin API OpenAPI document', () => {
     components: { securitySchemes: Record<string, { flows?: { clientCredentials?: { scopes: Record<string, string> } } }> };
   };
   const documented = Object.entries(document.paths)
-    .flatMap(([route, item]) => Object.keys(item).filter((key) => key !== 'parameters').map((method) => `${method.toUpperCase()} ${route}`))
+    .flatMap(([route, item]) =>
+      Object.keys(item)
+        .filter((key) => key !== 'parameters')
+        .map((method) => `${method.toUpperCase()} ${route}`),
+    )
     .sort();
 
   test('parses as OpenAPI 3.1 with the client_credentials scheme and the admin scope', () => {

@@ -167,7 +167,12 @@ describe('what is counted', () => {
   test('wrong passwords, then the throttle: wrong_password, then rate_limited and a login_throttle refusal', async () => {
     const email = await newUser();
     const rose = await rise(
-      { wrong: logins('wrong_password', 'password'), limited: logins('rate_limited', 'password'), throttle: refusals('login_throttle'), success: logins('success', 'none') },
+      {
+        wrong: logins('wrong_password', 'password'),
+        limited: logins('rate_limited', 'password'),
+        throttle: refusals('login_throttle'),
+        success: logins('success', 'none'),
+      },
       async () => {
         for (let i = 0; i < 2; i++) expect((await passwordStep('spa', email, 'not the password')).page.status).toBe(401);
         expect((await passwordStep('spa', email, 'not the password')).page.status).toBe(429);

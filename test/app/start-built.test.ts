@@ -21,10 +21,9 @@ afterAll(async () => {
 test('the built server starts on a new embedded database, migrates it and serves discovery and the hosted pages', async () => {
   const port = await freePort();
   const issuer = `http://localhost:${port}`;
-  server = startServerProcess(
-    { PORT: String(port), ISSUER: issuer, NYCKEL_DATA_DIR: dataDir, NYCKEL_CLIENTS: path.join(projectRoot, 'config/clients.yaml') },
-    ['bin/launch.js'],
-  );
+  server = startServerProcess({ PORT: String(port), ISSUER: issuer, NYCKEL_DATA_DIR: dataDir, NYCKEL_CLIENTS: path.join(projectRoot, 'config/clients.yaml') }, [
+    'bin/launch.js',
+  ]);
   await server.waitFor(/demo user: demo@nyckel\.example {2}password: \S+/, 60_000);
   expect((await fetch(`${issuer}/readyz`)).status).toBe(200);
   const discovery = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as { issuer: string };

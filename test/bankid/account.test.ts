@@ -67,7 +67,11 @@ describe('binding BankID on the account pages', () => {
     expect(JSON.stringify(row?.data)).not.toContain(personalNumber.slice(2));
     expect(textOf(done.html)).not.toContain('Add BankID');
     expect((await latestMail(nyckel.db.prisma, email)).text).toContain('A new sign-in method was added');
-    expect((await nyckel.db.prisma.auditEvent.findMany({ where: { userId: user.id, type: 'account.method_added' } })).map((e) => (e.data as { factor: string }).factor)).toEqual(['bankid']);
+    expect(
+      (await nyckel.db.prisma.auditEvent.findMany({ where: { userId: user.id, type: 'account.method_added' } })).map(
+        (e) => (e.data as { factor: string }).factor,
+      ),
+    ).toEqual(['bankid']);
   });
 
   test('a cancelled order binds nothing and says why; BankID unreachable gives a clear 503', async () => {

@@ -21,7 +21,10 @@ function nyckel(args: string[], input = ''): Promise<CliRun> {
 beforeAll(() => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'nyckel-bankid-cli-'));
   dataDir = path.join(root, 'data');
-  fs.writeFileSync(path.join(root, 'clients.yaml'), 'clients:\n  - client_id: spa\n    name: SPA\n    token_endpoint_auth_method: none\n    redirect_uris: [http://localhost:5173/cb]\n');
+  fs.writeFileSync(
+    path.join(root, 'clients.yaml'),
+    'clients:\n  - client_id: spa\n    name: SPA\n    token_endpoint_auth_method: none\n    redirect_uris: [http://localhost:5173/cb]\n',
+  );
 });
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 

@@ -4,7 +4,15 @@ import { bindPersonalNumber } from '../../src/factors/bankid/binding.ts';
 import { qrPayload } from '../../src/factors/bankid/qr.ts';
 import { qrSvgDataUrl } from '../../src/web/shared/qr.ts';
 import { FormBrowser, textOf, type Page } from '../support/browser.ts';
-import { DOC_QR_START_SECRET, DOC_QR_START_TOKEN, makeBankIdCertificates, personalNumberFor, startFakeBankId, type BankIdCertificates, type FakeBankId } from '../support/bankid-fake.ts';
+import {
+  DOC_QR_START_SECRET,
+  DOC_QR_START_TOKEN,
+  makeBankIdCertificates,
+  personalNumberFor,
+  startFakeBankId,
+  type BankIdCertificates,
+  type FakeBankId,
+} from '../support/bankid-fake.ts';
 import { startTestNyckel, TEST_PASSWORD, type TestNyckel } from '../support/nyckel.ts';
 import { relyingParty, startAuthorization } from '../support/relying-party.ts';
 
@@ -118,7 +126,11 @@ describe('BankID sign-in', () => {
     // The page comes back to the challenge: the factor is recorded once and the sign-in finishes.
     const done = await browser.go(new URL(statusPath.replace(/\/status$/, ''), nyckel.url).toString());
     expect(done.url).toContain('code=');
-    const tokens = await oidc.authorizationCodeGrant(config, new URL(done.url), { pkceCodeVerifier: start.verifier, expectedState: start.state, expectedNonce: start.nonce });
+    const tokens = await oidc.authorizationCodeGrant(config, new URL(done.url), {
+      pkceCodeVerifier: start.verifier,
+      expectedState: start.state,
+      expectedNonce: start.nonce,
+    });
     expect(tokens.claims()).toMatchObject({ sub: user.id, acr: 'urn:nyckel:acr:mfa', amr: ['pwd', 'swk', 'user', 'mfa'] });
     const enrolment = await nyckel.db.prisma.factorEnrolment.findFirst({ where: { userId: user.id, type: 'bankid' } });
     expect(enrolment!.lastUsedAt).not.toBeNull();
@@ -156,7 +168,8 @@ describe('BankID sign-in', () => {
     );
     expect(seen.at(-1)).toEqual({
       status: 'failed',
-      message: 'The BankID app couldn’t be found on your computer or mobile device. Please install it and get a BankID from your bank. Install the app from your app store or https://install.bankid.com.',
+      message:
+        'The BankID app couldn’t be found on your computer or mobile device. Please install it and get a BankID from your bank. Install the app from your app store or https://install.bankid.com.',
     });
   });
 
@@ -186,14 +199,15 @@ describe('BankID sign-in', () => {
     expect(last.at(-1)!.status).toBe('verified');
   });
 
-  test('expired order: BankID\'s message for expiredTransaction', async () => {
+  test("expired order: BankID's message for expiredTransaction", async () => {
     const { email } = await newUser({ personalNumber: newNumber() });
     fake.state.nextScript = { hints: ['outstandingTransaction'], end: { failed: 'expiredTransaction' } };
     const { browser, page } = await afterPassword(email);
     const seen = await pollUntilSettled(browser, statusPathOf(page)!);
     expect(seen.at(-1)).toEqual({
       status: 'failed',
-      message: 'The BankID app is not responding. Please check that it is started and that you have internet access. If you don’t have a valid BankID you can get one from your bank. Try again.',
+      message:
+        'The BankID app is not responding. Please check that it is started and that you have internet access. If you don’t have a valid BankID you can get one from your bank. Try again.',
     });
   });
 
@@ -263,7 +277,10 @@ describe('BankID sign-in', () => {
     } finally {
       fake.state.failCollect = false;
     }
-    expect(seen.at(-1)).toEqual({ status: 'failed', message: 'BankID cannot be reached right now. Nothing has been changed; try again in a moment, or use another method.' });
+    expect(seen.at(-1)).toEqual({
+      status: 'failed',
+      message: 'BankID cannot be reached right now. Nothing has been changed; try again in a moment, or use another method.',
+    });
     const challenge = await browser.go(new URL(statusPath.replace(/\/status$/, ''), nyckel.url).toString());
     expect(challenge.status).toBe(400);
     const attempt = await attemptOf(uidOf(statusPath));
@@ -290,7 +307,7 @@ describe('BankID sign-in', () => {
     expect(fake.last()!.cancelled).toBe(false);
   });
 
-  test('leaving the page cancels the order at BankID (the beacon\'s POST), and needs the CSRF token', async () => {
+  test("leaving the page cancels the order at BankID (the beacon's POST), and needs the CSRF token", async () => {
     const { email } = await newUser({ personalNumber: newNumber(), phone: '+46701234599' });
     fake.state.nextScript = { hints: Array(50).fill('outstandingTransaction'), end: { failed: 'expiredTransaction' } };
     const { browser, page } = await afterPassword(email);
@@ -304,7 +321,11 @@ describe('BankID sign-in', () => {
     const forged = await browser.request(cancelUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '_csrf=nope' });
     expect(forged.status).toBe(403);
     expect(order.cancelled).toBe(false);
-    const cancelled = await browser.request(cancelUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ _csrf: csrf }).toString() });
+    const cancelled = await browser.request(cancelUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ _csrf: csrf }).toString(),
+    });
     expect(cancelled.status).toBe(204);
     expect(order.cancelled).toBe(true);
     const seen = await pollUntilSettled(browser, statusPath);
@@ -335,7 +356,11 @@ describe('binding a BankID', () => {
     expect(seen.at(-1)).toEqual({ status: 'verified' });
     next = await browser.submit(next, /\/mfa\/enrol\/bankid\/challenge\/[0-9a-f-]{36}\/verify$/, {});
     expect(next.url).toContain('code=');
-    const tokens = await oidc.authorizationCodeGrant(config, new URL(next.url), { pkceCodeVerifier: start.verifier, expectedState: start.state, expectedNonce: start.nonce });
+    const tokens = await oidc.authorizationCodeGrant(config, new URL(next.url), {
+      pkceCodeVerifier: start.verifier,
+      expectedState: start.state,
+      expectedNonce: start.nonce,
+    });
     expect(tokens.claims()).toMatchObject({ acr: 'urn:nyckel:acr:mfa', amr: ['pwd', 'swk', 'user', 'mfa'] });
 
     const rows = await nyckel.db.prisma.factorEnrolment.findMany({ where: { userId: user.id, type: 'bankid' } });

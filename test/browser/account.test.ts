@@ -44,7 +44,14 @@ async function virtualAuthenticator(page: Page) {
   const cdp = await page.context().newCDPSession(page);
   await cdp.send('WebAuthn.enable');
   const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+    options: {
+      protocol: 'ctap2',
+      transport: 'internal',
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+    },
   });
   return { cdp, authenticatorId };
 }
@@ -84,7 +91,10 @@ describe('account pages in Chromium', () => {
     await heading(page, msg('account.add_passkey')).waitFor();
     await page.getByLabel(msg('account.passkey_name'), { exact: true }).fill('Min dator');
     await page.getByRole('button', { name: msg('account.passkey_create'), exact: true }).click();
-    await page.getByRole('status').filter({ hasText: msg('account.done.method_added') }).waitFor();
+    await page
+      .getByRole('status')
+      .filter({ hasText: msg('account.done.method_added') })
+      .waitFor();
     expect(await methodOrder(page)).toEqual(['passkey', 'totp']);
     expect(await page.locator('#enrolments').innerText()).toContain('Min dator');
     expect(await seriousAxeViolations(page)).toEqual([]);
@@ -94,19 +104,37 @@ describe('account pages in Chromium', () => {
     await app.getByText(msg('account.rename'), { exact: true }).click();
     await app.getByLabel(msg('account.new_name'), { exact: true }).fill('Tjänstemobil');
     await app.getByRole('button', { name: msg('account.save'), exact: true }).click();
-    await page.getByRole('status').filter({ hasText: msg('account.done.method_renamed') }).waitFor();
+    await page
+      .getByRole('status')
+      .filter({ hasText: msg('account.done.method_renamed') })
+      .waitFor();
     expect(await page.locator('#enrolments').innerText()).toContain('Tjänstemobil');
 
     // The app to the top, the passkey dragged back, then removed: the app is the one method left besides the codes.
-    await page.locator('#methods li[data-method="totp"]').getByRole('button', { name: msg('account.make_primary'), exact: true }).click();
-    await page.getByRole('status').filter({ hasText: msg('account.done.methods_reordered') }).waitFor();
+    await page
+      .locator('#methods li[data-method="totp"]')
+      .getByRole('button', { name: msg('account.make_primary'), exact: true })
+      .click();
+    await page
+      .getByRole('status')
+      .filter({ hasText: msg('account.done.methods_reordered') })
+      .waitFor();
     expect(await methodOrder(page)).toEqual(['totp', 'passkey']);
     // With JavaScript the list can also be dragged: the passkey back on top.
     await page.locator('#methods li[data-method="passkey"]').dragTo(page.locator('#methods li[data-method="totp"]'), { targetPosition: { x: 10, y: 2 } });
-    await page.getByRole('status').filter({ hasText: msg('account.done.methods_reordered') }).waitFor();
+    await page
+      .getByRole('status')
+      .filter({ hasText: msg('account.done.methods_reordered') })
+      .waitFor();
     expect(await methodOrder(page)).toEqual(['passkey', 'totp']);
-    await page.locator('#enrolments li', { hasText: 'Min dator' }).getByRole('button', { name: msg('account.remove'), exact: true }).click();
-    await page.getByRole('status').filter({ hasText: msg('account.done.method_removed') }).waitFor();
+    await page
+      .locator('#enrolments li', { hasText: 'Min dator' })
+      .getByRole('button', { name: msg('account.remove'), exact: true })
+      .click();
+    await page
+      .getByRole('status')
+      .filter({ hasText: msg('account.done.method_removed') })
+      .waitFor();
     expect(await methodOrder(page)).toEqual(['totp']);
     expect(await nyckel.db.prisma.factorEnrolment.count({ where: { userId: user.id, type: 'passkey' } })).toBe(0);
 
@@ -123,7 +151,11 @@ describe('account pages in Chromium', () => {
     await heading(page2, msg('factors.totp.name')).waitFor();
     await page2.getByLabel(msg('mfa.code_label'), { exact: true }).fill(await codeAt(secret, 0));
     await page2.getByRole('button', { name: msg('mfa.verify'), exact: true }).click();
-    const tokens = await oidc.authorizationCodeGrant(config, await rp.arrival(), { pkceCodeVerifier: start.verifier, expectedState: start.state, expectedNonce: start.nonce });
+    const tokens = await oidc.authorizationCodeGrant(config, await rp.arrival(), {
+      pkceCodeVerifier: start.verifier,
+      expectedState: start.state,
+      expectedNonce: start.nonce,
+    });
     expect(tokens.claims()).toMatchObject({ sub: user.id, acr: 'urn:nyckel:acr:mfa', amr: ['pwd', 'otp', 'mfa'] });
   });
 });

@@ -49,7 +49,11 @@ async function signInAtClient(page: Page, email: string): Promise<AuthorizationS
 }
 
 async function claims(callback: URL, start: AuthorizationStart) {
-  const tokens = await oidc.authorizationCodeGrant(rpConfig, callback, { pkceCodeVerifier: start.verifier, expectedState: start.state, expectedNonce: start.nonce });
+  const tokens = await oidc.authorizationCodeGrant(rpConfig, callback, {
+    pkceCodeVerifier: start.verifier,
+    expectedState: start.state,
+    expectedNonce: start.nonce,
+  });
   return tokens.claims();
 }
 
@@ -126,7 +130,16 @@ describe('Nyckel Authenticator in Chromium', () => {
     // the DevTools protocol with the payload Nyckel sent (decrypted), as a push service would deliver it.
     const row = await nyckel.db.prisma.factorChallenge.findFirstOrThrow({ where: { userId: user.id, factor: 'push' }, orderBy: { createdAt: 'desc' } });
     const sent = row.data as { client: string; time: string; browser: string; ip: string; numbers: string[] };
-    const payload = { type: 'approval', challengeId: row.id, client: sent.client, time: sent.time, expiresAt: row.expiresAt.toISOString(), browser: sent.browser, ip: sent.ip, numbers: sent.numbers };
+    const payload = {
+      type: 'approval',
+      challengeId: row.id,
+      client: sent.client,
+      time: sent.time,
+      expiresAt: row.expiresAt.toISOString(),
+      browser: sent.browser,
+      ip: sent.ip,
+      numbers: sent.numbers,
+    };
     await phoneContext.grantPermissions(['notifications'], { origin: nyckel.url });
     await worker.send('ServiceWorker.deliverPushMessage', { origin: nyckel.url, registrationId: await registrationId, data: JSON.stringify(payload) });
     const request = phone.locator(`#request-${row.id}`);
@@ -151,7 +164,14 @@ describe('Nyckel Authenticator in Chromium', () => {
     const cdp = await phoneContext.newCDPSession(phone);
     await cdp.send('WebAuthn.enable');
     await cdp.send('WebAuthn.addVirtualAuthenticator', {
-      options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+      options: {
+        protocol: 'ctap2',
+        transport: 'internal',
+        hasResidentKey: true,
+        hasUserVerification: true,
+        isUserVerified: true,
+        automaticPresenceSimulation: true,
+      },
     });
     await phone.reload();
     await phone.getByText('This phone: My work phone').waitFor();

@@ -59,7 +59,10 @@ describe('BankID in Chromium', () => {
     const { user, start, personalNumber } = await toMethodList(page);
     fake.state.nextScript = { hints: ['outstandingTransaction', 'outstandingTransaction', 'userSign', 'userSign'], end: { complete: personalNumber } };
 
-    await page.getByRole('link', { name: new RegExp(msg('factors.bankid.name')) }).first().click();
+    await page
+      .getByRole('link', { name: new RegExp(msg('factors.bankid.name')) })
+      .first()
+      .click();
     await page.getByRole('heading', { level: 1, name: msg('factors.bankid.title'), exact: true }).waitFor();
     await page.getByText(msg('factors.bankid.choose'), { exact: true }).waitFor();
     // "BankID på den här enheten" opens the app by its autostart link.
@@ -99,7 +102,10 @@ describe('BankID in Chromium', () => {
     const page = await context.newPage();
     await toMethodList(page);
     fake.state.nextScript = { hints: Array(60).fill('outstandingTransaction'), end: { failed: 'expiredTransaction' } };
-    await page.getByRole('link', { name: new RegExp(msg('factors.bankid.name')) }).first().click();
+    await page
+      .getByRole('link', { name: new RegExp(msg('factors.bankid.name')) })
+      .first()
+      .click();
     await page.getByRole('heading', { level: 1, name: msg('factors.bankid.title'), exact: true }).waitFor();
     const order = fake.last()!;
     expect(order.cancelled).toBe(false);
@@ -114,7 +120,10 @@ describe('BankID in Chromium', () => {
     const page = await context.newPage();
     await toMethodList(page);
     fake.state.nextScript = { hints: [], end: { failed: 'userCancel' } };
-    await page.getByRole('link', { name: new RegExp(msg('factors.bankid.name')) }).first().click();
+    await page
+      .getByRole('link', { name: new RegExp(msg('factors.bankid.name')) })
+      .first()
+      .click();
     await page.getByText(msg('factors.bankid.hints.userCancel'), { exact: true }).waitFor({ timeout: 10_000 });
     const first = fake.last()!;
     await page.getByRole('link', { name: msg('factors.bankid.try_again'), exact: true }).click();

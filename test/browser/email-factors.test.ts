@@ -84,13 +84,7 @@ async function passwordStep(page: Page, start: AuthorizationStart, messages: Cat
 }
 
 /** Redeems the code with openid-client (iss, state, nonce, PKCE) and checks what the ID token says. */
-async function expectSignedIn(
-  config: oidc.Configuration,
-  callback: URL,
-  start: AuthorizationStart,
-  userId: string,
-  expected: { acr: string; amr: string[] },
-) {
+async function expectSignedIn(config: oidc.Configuration, callback: URL, start: AuthorizationStart, userId: string, expected: { acr: string; amr: string[] }) {
   expect(callback.searchParams.get('iss')).toBe(nyckel.url);
   expect(callback.searchParams.get('error')).toBeNull();
   const tokens = await oidc.authorizationCodeGrant(config, callback, {
@@ -334,7 +328,10 @@ describe('second factor by email in Chromium', () => {
 
     // "Send koden igen": a new mail, a notice, no error any more.
     await page.getByRole('button', { name: 'Send koden igen', exact: true }).click();
-    await page.getByRole('status').filter({ hasText: msg(da, 'mfa.resent') }).waitFor();
+    await page
+      .getByRole('status')
+      .filter({ hasText: msg(da, 'mfa.resent') })
+      .waitFor();
     expect(await page.getByRole('alert').count()).toBe(0);
     expect(await mailsTo(email)).toBe(2);
     const second = await latestMail(nyckel.db.prisma, email);

@@ -65,7 +65,11 @@ async function signInWithPassword(page: Page, email: string): Promise<Authorizat
 }
 
 async function idTokenClaims(callback: URL, start: AuthorizationStart) {
-  const tokens = await oidc.authorizationCodeGrant(rpConfig, callback, { pkceCodeVerifier: start.verifier, expectedState: start.state, expectedNonce: start.nonce });
+  const tokens = await oidc.authorizationCodeGrant(rpConfig, callback, {
+    pkceCodeVerifier: start.verifier,
+    expectedState: start.state,
+    expectedNonce: start.nonce,
+  });
   return tokens.claims()!;
 }
 
@@ -118,7 +122,12 @@ describe('passkeys in Chromium', () => {
     expect(credential).toMatchObject({ isResidentCredential: true, rpId: 'localhost' });
     const stored = await nyckel.db.prisma.factorEnrolment.findFirstOrThrow({ where: { userId: user.id, type: 'passkey' } });
     expect(stored).toMatchObject({ label: 'Min bärbara', confirmed: true });
-    expect(stored.data).toMatchObject({ credentialId: credential.credentialId.replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_'), deviceType: 'singleDevice', backedUp: false, transports: ['internal'] });
+    expect(stored.data).toMatchObject({
+      credentialId: credential.credentialId.replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_'),
+      deviceType: 'singleDevice',
+      backedUp: false,
+      transports: ['internal'],
+    });
 
     const second = await browserWithPasskeys([credential]);
     const start = await signInWithPassword(second.page, email);
@@ -126,7 +135,11 @@ describe('passkeys in Chromium', () => {
     await heading(second.page, msg('factors.passkey.name')).waitFor();
     expect(await seriousAxeViolations(second.page)).toEqual([]);
     await second.page.getByRole('button', { name: msg('factors.passkey.use'), exact: true }).click();
-    expect(await idTokenClaims(await second.rp.arrival(), start)).toMatchObject({ sub: user.id, acr: 'urn:nyckel:acr:mfa', amr: ['pwd', 'hwk', 'user', 'mfa'] });
+    expect(await idTokenClaims(await second.rp.arrival(), start)).toMatchObject({
+      sub: user.id,
+      acr: 'urn:nyckel:acr:mfa',
+      amr: ['pwd', 'hwk', 'user', 'mfa'],
+    });
 
     const used = await nyckel.db.prisma.factorEnrolment.findFirstOrThrow({ where: { id: stored.id } });
     expect((used.data as { counter: number }).counter).toBeGreaterThan((stored.data as { counter: number }).counter);
@@ -148,7 +161,13 @@ describe('passkeys in Chromium', () => {
     const kept = await nyckel.db.prisma.factorEnrolment.findFirstOrThrow({ where: { userId: user.id, type: 'passkey' } });
     // A second passkey (a security key elsewhere) keeps the method on the account.
     await nyckel.db.prisma.factorEnrolment.create({
-      data: { userId: user.id, type: 'passkey', label: 'Other key', confirmed: true, data: { ...(kept.data as object), credentialId: 'b3RoZXIta2V5LWlk', counter: 0 } },
+      data: {
+        userId: user.id,
+        type: 'passkey',
+        label: 'Other key',
+        confirmed: true,
+        data: { ...(kept.data as object), credentialId: 'b3RoZXIta2V5LWlk', counter: 0 },
+      },
     });
 
     const second = await browserWithPasskeys([credential]);
@@ -162,7 +181,10 @@ describe('passkeys in Chromium', () => {
     const { authenticatorId } = second.authenticator;
     await second.authenticator.cdp.send('WebAuthn.removeCredential', { authenticatorId, credentialId: credential.credentialId });
     await use.click();
-    await second.page.locator('[data-passkey-message]').filter({ hasText: msg('factors.passkey.ceremony_failed') }).waitFor();
+    await second.page
+      .locator('[data-passkey-message]')
+      .filter({ hasText: msg('factors.passkey.ceremony_failed') })
+      .waitFor();
     expect(posts).toEqual([]);
     expect(await use.isEnabled()).toBe(true);
 
@@ -172,7 +194,10 @@ describe('passkeys in Chromium', () => {
     const refused = second.page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/verify'));
     await use.click();
     expect((await refused).status()).toBe(401);
-    await second.page.getByRole('alert').filter({ hasText: msg('factor_errors.passkey_wrong_code', { left: 4 }) }).waitFor();
+    await second.page
+      .getByRole('alert')
+      .filter({ hasText: msg('factor_errors.passkey_wrong_code', { left: 4 }) })
+      .waitFor();
     expect(await seriousAxeViolations(second.page)).toEqual([]);
     expect(second.rp.visited).toEqual([]);
   });
@@ -188,7 +213,12 @@ describe('passkeys in Chromium', () => {
     await heading(page, msg('mfa.choose_title')).waitFor();
     await page.getByRole('link', { name: new RegExp(msg('factors.passkey.name')) }).click();
     await heading(page, msg('factors.passkey.name')).waitFor();
-    expect(await page.getByRole('alert').filter({ hasText: msg('factors.passkey.needs_javascript') }).isVisible()).toBe(true);
+    expect(
+      await page
+        .getByRole('alert')
+        .filter({ hasText: msg('factors.passkey.needs_javascript') })
+        .isVisible(),
+    ).toBe(true);
     await page.getByRole('link', { name: msg('mfa.other_method'), exact: true }).click();
     await page.getByRole('link', { name: new RegExp(msg('factors.email-code.name')) }).waitFor();
   });
@@ -226,7 +256,13 @@ describe('passkeys in Chromium', () => {
     expect(notJson.status()).toBe(400);
     expect(await notJson.text()).toContain(msg('factor_errors.passkey_format'));
     // Each refusal shows a new challenge (the one posted to is closed): all 4xx, none a 500.
-    for (const garbage of ['', JSON.stringify({ id: 'x', rawId: 'x', type: 'public-key', response: {} }), JSON.stringify([1, 2, 3]), 'null', 'x'.repeat(40_000)]) {
+    for (const garbage of [
+      '',
+      JSON.stringify({ id: 'x', rawId: 'x', type: 'public-key', response: {} }),
+      JSON.stringify([1, 2, 3]),
+      'null',
+      'x'.repeat(40_000),
+    ]) {
       const status = (await post(garbage)).status();
       expect([garbage.slice(0, 40), status >= 400 && status < 500]).toEqual([garbage.slice(0, 40), true]);
     }
@@ -244,9 +280,7 @@ describe('passkeys in Chromium', () => {
     const replayAction = request.url();
     const verifiedCount = () => nyckel.db.prisma.auditEvent.count({ where: { userId: user.id, type: 'factor.verified' } });
     const verifiedBefore = await verifiedCount();
-    const both = await Promise.all(
-      [0, 1].map(() => second.context.request.post(replayAction, { form: fields, maxRedirects: 0, failOnStatusCode: false })),
-    );
+    const both = await Promise.all([0, 1].map(() => second.context.request.post(replayAction, { form: fields, maxRedirects: 0, failOnStatusCode: false })));
     const statuses = both.map((r) => r.status()).sort();
     expect(statuses[0]).toBe(303);
     // The other is "already used", or, once the first has ended the sign-in, continues it.

@@ -284,9 +284,7 @@ describe('hosted sign-in pages in Chromium', () => {
     expect(await htmlLang(page)).toBe('sv');
     await page.getByRole('heading', { level: 1, name: msg(sv, 'errors.title') }).waitFor();
     expect((await page.getByRole('alert').textContent())?.trim()).toBe(msg(sv, 'errors.session_expired'));
-    expect(await page.getByRole('link', { name: msg(sv, 'common.back_to_client', { client: SPA.name }) }).getAttribute('href')).toBe(
-      'http://localhost:4000/',
-    );
+    expect(await page.getByRole('link', { name: msg(sv, 'common.back_to_client', { client: SPA.name }) }).getAttribute('href')).toBe('http://localhost:4000/');
     expect(await page.content()).not.toMatch(/SessionNotFound|interaction session id cookie not found/i);
     await expectNoSeriousAxeViolations(page);
   });

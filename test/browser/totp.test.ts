@@ -37,7 +37,11 @@ async function signInWithPassword(page: Page, email: string): Promise<Authorizat
 }
 
 async function expectMfa(callback: URL, start: AuthorizationStart, userId: string) {
-  const tokens = await oidc.authorizationCodeGrant(rpConfig, callback, { pkceCodeVerifier: start.verifier, expectedState: start.state, expectedNonce: start.nonce });
+  const tokens = await oidc.authorizationCodeGrant(rpConfig, callback, {
+    pkceCodeVerifier: start.verifier,
+    expectedState: start.state,
+    expectedNonce: start.nonce,
+  });
   expect(tokens.claims()).toMatchObject({ sub: userId, acr: 'urn:nyckel:acr:mfa', amr: ['pwd', 'otp', 'mfa'] });
 }
 
@@ -84,7 +88,10 @@ describe('authenticator app in Chromium', () => {
     expect(rp.visited).toEqual([]);
     await page.getByRole('button', { name: msg('recovery.continue'), exact: true }).click();
     await expectMfa(await rp.arrival(), start, user.id);
-    expect(await nyckel.db.prisma.factorEnrolment.findFirst({ where: { userId: user.id, type: 'totp' } })).toMatchObject({ label: 'Min telefon', confirmed: true });
+    expect(await nyckel.db.prisma.factorEnrolment.findFirst({ where: { userId: user.id, type: 'totp' } })).toMatchObject({
+      label: 'Min telefon',
+      confirmed: true,
+    });
 
     // Another browser, another day: the app's code.
     const other = await chromium.newContext();

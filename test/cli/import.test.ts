@@ -79,7 +79,12 @@ describe('importUsers', () => {
     ]);
 
     const eva = await db.prisma.user.findUniqueOrThrow({ where: { email: 'eva.lind@scb.example' }, include: { emails: true, phones: true } });
-    expect(eva).toMatchObject({ name: 'Eva Lind', locale: 'sv', emails: [{ address: 'eva.lind@scb.example', verifiedAt: expect.any(Date) }], phones: [{ e164: '+46701234561', verifiedAt: expect.any(Date) }] });
+    expect(eva).toMatchObject({
+      name: 'Eva Lind',
+      locale: 'sv',
+      emails: [{ address: 'eva.lind@scb.example', verifiedAt: expect.any(Date) }],
+      phones: [{ e164: '+46701234561', verifiedAt: expect.any(Date) }],
+    });
     expect(await accounts.verifyPassword('eva.lind@scb.example', 'a sturdy horse saddle')).toMatchObject({ id: eva.id });
     const lisa = await db.prisma.user.findUniqueOrThrow({ where: { email: 'lisa@scb.example' }, include: { emails: true } });
     expect(lisa).toMatchObject({ name: 'Lisa', locale: 'en', emails: [{ verifiedAt: null }] });
@@ -98,13 +103,28 @@ describe('importUsers', () => {
   test('an existing user is left exactly as it is, whatever the file says', async () => {
     await accounts.create({ email: 'maja@scb.example', password: 'a sturdy horse saddle', name: 'Maja' }, { actor: 'test' });
     const before = await snapshot();
-    const report = await importUsers(db.prisma, accounts, audit, parseImportFile('[{"email": "MAJA@scb.example", "name": "Someone else", "locale": "da"}]', 'u.json'), { actor: 'cli' });
+    const report = await importUsers(
+      db.prisma,
+      accounts,
+      audit,
+      parseImportFile('[{"email": "MAJA@scb.example", "name": "Someone else", "locale": "da"}]', 'u.json'),
+      { actor: 'cli' },
+    );
     expect(report.rows).toEqual([expect.objectContaining({ line: 1, status: 'exists', email: 'maja@scb.example' })]);
     expect(await snapshot()).toEqual(before);
   });
 
   test('JSON rows: types are checked and unknown fields named', async () => {
-    const json = JSON.stringify([{ email: 'nora@scb.example', email_verified: 'no', phone_verified: true, phone: '+46701234562' }, { email: 7 }, { email: 'x@scb.example', shoe: 42 }, 'text'], null, 1);
+    const json = JSON.stringify(
+      [
+        { email: 'nora@scb.example', email_verified: 'no', phone_verified: true, phone: '+46701234562' },
+        { email: 7 },
+        { email: 'x@scb.example', shoe: 42 },
+        'text',
+      ],
+      null,
+      1,
+    );
     const report = await importUsers(db.prisma, accounts, audit, parseImportFile(json, 'u.json'), { actor: 'cli' });
     expect(report.created).toBe(1);
     expect(describeProblems(report)).toEqual([

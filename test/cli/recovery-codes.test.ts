@@ -15,7 +15,10 @@ const timeout = 120_000;
 let root: string;
 
 function nyckel(args: string[], input = ''): Promise<CliRun> {
-  return runCli({ dataDir: path.join(root, 'data'), masterKey, clientsFile: path.join(projectRoot, 'config', 'clients.yaml') }, args, { input, env: { NYCKEL_RECOVERY_CODES: '8' } });
+  return runCli({ dataDir: path.join(root, 'data'), masterKey, clientsFile: path.join(projectRoot, 'config', 'clients.yaml') }, args, {
+    input,
+    env: { NYCKEL_RECOVERY_CODES: '8' },
+  });
 }
 
 beforeAll(() => {

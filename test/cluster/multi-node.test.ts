@@ -48,7 +48,10 @@ async function untilReady(node: { port: number; process: RunningServer }) {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     if (node.process.child.exitCode !== null) throw new Error(`node exited:\n${node.process.output()}`);
-    const ready = await fetch(`http://127.0.0.1:${node.port}/readyz`).then((r) => r.ok, () => false);
+    const ready = await fetch(`http://127.0.0.1:${node.port}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ready) return;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }

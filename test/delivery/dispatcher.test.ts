@@ -99,7 +99,13 @@ describe('MailDispatcher', () => {
   test('the From of every mail is the configured one; an html-less mail is sent without html', async () => {
     const { prisma } = database.db;
     const seen: MailMessage[] = [];
-    const dispatcher = new MailDispatcher(prisma, box, { name: 'outbox', send: async (m) => void seen.push(m) }, 'Nyckel <x@nyckel.test>', captureLogger().logger);
+    const dispatcher = new MailDispatcher(
+      prisma,
+      box,
+      { name: 'outbox', send: async (m) => void seen.push(m) },
+      'Nyckel <x@nyckel.test>',
+      captureLogger().logger,
+    );
     await enqueueMail(prisma, box, { to: ' c@example.se ', subject: 'S', text: 'T', purpose: 'email-code' });
     await dispatcher.deliverDue();
     expect(seen).toEqual([{ to: 'c@example.se', from: 'Nyckel <x@nyckel.test>', subject: 'S', text: 'T' }]);

@@ -88,7 +88,9 @@ describe('dev outbox on a running Nyckel (transport outbox, the default outside 
     expect(html).toContain('<h1>Dev outbox</h1>');
     expect(html).not.toContain('<script>alert');
     expect(html).toContain('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; åäö');
-    expect(html).toContain('Hej &lt;b&gt;Eve&lt;/b&gt; &amp; co.\nOpen <a href="https://nyckel.test/l?token=abc&amp;x=1">https://nyckel.test/l?token=abc&amp;x=1</a>. Or javascript:alert(1)</pre>');
+    expect(html).toContain(
+      'Hej &lt;b&gt;Eve&lt;/b&gt; &amp; co.\nOpen <a href="https://nyckel.test/l?token=abc&amp;x=1">https://nyckel.test/l?token=abc&amp;x=1</a>. Or javascript:alert(1)</pre>',
+    );
     expect(html).not.toContain('href="javascript');
     expect(html).toContain('eve@example.se');
     expect(html).toContain('email-link');
@@ -100,9 +102,7 @@ describe('dev outbox on a running Nyckel (transport outbox, the default outside 
 
 describe('the outbox is refused in production and absent with other transports', () => {
   test('settings refuse NYCKEL_MAIL_TRANSPORT=outbox in production; the transport refuses too', () => {
-    expect(() =>
-      loadSettings({ NODE_ENV: 'production', NYCKEL_MAIL_TRANSPORT: 'outbox', NYCKEL_MASTER_KEY: 'a'.repeat(43) }),
-    ).toThrow(SettingsError);
+    expect(() => loadSettings({ NODE_ENV: 'production', NYCKEL_MAIL_TRANSPORT: 'outbox', NYCKEL_MASTER_KEY: 'a'.repeat(43) })).toThrow(SettingsError);
     expect(() => new OutboxTransport({ production: true })).toThrow(/refused when NODE_ENV=production/);
     const dev = loadSettings({ NODE_ENV: 'development' });
     expect(dev.mail.transport).toBe('outbox');

@@ -97,7 +97,10 @@ describe('SendGrid transport (the real @sendgrid/mail SDK against a loopback fak
   test('a 401 fails after the retries with a clear last_error that does not contain the key', async () => {
     const { prisma } = database.db;
     const { dispatcher, log } = dispatcherFor();
-    const refusal = { status: 401, body: { errors: [{ message: 'The provided authorization grant is invalid, expired, or revoked', field: null, help: null }] } };
+    const refusal = {
+      status: 401,
+      body: { errors: [{ message: 'The provided authorization grant is invalid, expired, or revoked', field: null, help: null }] },
+    };
     fake.answers.push(refusal, refusal, refusal);
     const queued = await enqueueMail(prisma, box, { to: 'a@example.se', subject: 'Kod', text: 'Kod 2', purpose: 'email-code' });
     for (let i = 0; i < 3; i++) {

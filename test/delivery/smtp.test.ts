@@ -80,9 +80,7 @@ describe('SMTP transport through the dispatcher', () => {
     const { prisma } = database.db;
     const { logger, lines, entries } = captureLogger();
     // Through the settings, as Nyckel builds it.
-    const transport = createMailTransport(
-      loadSettings({ NODE_ENV: 'test', NYCKEL_MAIL_TRANSPORT: 'smtp', NYCKEL_SMTP_URL: `smtp://127.0.0.1:${smtp.port}` }),
-    );
+    const transport = createMailTransport(loadSettings({ NODE_ENV: 'test', NYCKEL_MAIL_TRANSPORT: 'smtp', NYCKEL_SMTP_URL: `smtp://127.0.0.1:${smtp.port}` }));
     expect(transport.name).toBe('smtp');
     const dispatcher = new MailDispatcher(prisma, box, transport, FROM, logger);
     const text = 'Hej Åsa Öberg!\nDin kod är 428913. Blåbærgrød på Ærø.\nhttps://nyckel.test/verify?t=abc';

@@ -76,7 +76,8 @@ type Verdict = string;
 function htmlVerdict(page: { status: number; html: string; headers: Headers }, successStatus: number, locale: 'sv' | 'da' | 'en'): Verdict {
   if (page.status === successStatus) return 'success';
   if (page.status !== 503) return `status ${page.status}: ${textOf(page.html).slice(0, 200)}`;
-  if (!textOf(page.html).includes(messages(locale)('errors.temporarily_unavailable'))) return `503 without the ${locale} message: ${textOf(page.html).slice(0, 200)}`;
+  if (!textOf(page.html).includes(messages(locale)('errors.temporarily_unavailable')))
+    return `503 without the ${locale} message: ${textOf(page.html).slice(0, 200)}`;
   if (!page.headers.get('retry-after')) return '503 page without Retry-After';
   return 'unavailable';
 }
@@ -95,7 +96,10 @@ async function jsonVerdict(response: Response, unavailable: (body: Record<string
 }
 
 /** One request of each kind; each says whether it succeeded, failed cleanly, or how it failed. */
-function probes(shownLogin: { browser: FormBrowser; page: Page }, passwordForms: Array<{ browser: FormBrowser; page: Page }>): Record<string, (signal: AbortSignal) => Promise<Verdict>> {
+function probes(
+  shownLogin: { browser: FormBrowser; page: Page },
+  passwordForms: Array<{ browser: FormBrowser; page: Page }>,
+): Record<string, (signal: AbortSignal) => Promise<Verdict>> {
   return {
     token: async (signal) => {
       const response = await fetch(`${nyckel.url}/token`, {
@@ -126,7 +130,10 @@ function probes(shownLogin: { browser: FormBrowser; page: Page }, passwordForms:
       return htmlVerdict(answer, 303, 'en');
     },
     admin: async (signal) => {
-      const response = await fetch(`${nyckel.url}/admin/v1/users/${userId}`, { signal, headers: { accept: 'application/json', authorization: `Bearer ${adminToken}` } });
+      const response = await fetch(`${nyckel.url}/admin/v1/users/${userId}`, {
+        signal,
+        headers: { accept: 'application/json', authorization: `Bearer ${adminToken}` },
+      });
       const retryAfter = response.headers.get('retry-after');
       const verdict = await jsonVerdict(response, (body) => body.error === 'temporarily_unavailable');
       return verdict === 'unavailable' && !retryAfter ? '503 admin error without Retry-After' : verdict;
@@ -204,7 +211,8 @@ describe('the PostgreSQL server goes away and comes back', () => {
 describe('the server ends every session, as a restart does', () => {
   test('the pool replaces the ended connections: requests succeed again (or meet a clean 503 meanwhile)', async () => {
     const probe = probes(await loginPage(), [await loginPage()]);
-    for (const kind of ['token', 'loginPage', 'readyz']) expect({ kind, verdict: await probe[kind](AbortSignal.timeout(HANG_MS)) }).toEqual({ kind, verdict: 'success' });
+    for (const kind of ['token', 'loginPage', 'readyz'])
+      expect({ kind, verdict: await probe[kind](AbortSignal.timeout(HANG_MS)) }).toEqual({ kind, verdict: 'success' });
     const admin = new pg.Client({ connectionString: postgresAdminUrl });
     await admin.connect();
     try {

@@ -68,7 +68,11 @@ describe('Twilio hangs', () => {
     const target = /name="target"[^>]*value="([0-9a-f-]{36})"/.exec(page.html)![1];
     const signedIn = async (last: Page) => {
       expect(last.url).toContain('code=');
-      const tokens = await oidc.authorizationCodeGrant(config, new URL(last.url), { pkceCodeVerifier: start.verifier, expectedState: start.state, expectedNonce: start.nonce });
+      const tokens = await oidc.authorizationCodeGrant(config, new URL(last.url), {
+        pkceCodeVerifier: start.verifier,
+        expectedState: start.state,
+        expectedNonce: start.nonce,
+      });
       expect(tokens.claims()).toMatchObject({ acr: 'urn:nyckel:acr:mfa', amr: ['pwd', 'sms', 'mfa'] });
     };
     return { e164, user, page, target, post, signedIn };
@@ -149,7 +153,11 @@ describe('mail providers that hang', () => {
    * the first is a recorded retry, and the retry delivers it. `holding()` says the provider holds a
    * connection unanswered; `accepted(to)` counts the mails for `to` it took (answered, not merely held).
    */
-  async function hangThenRetry(transport: MailTransport, provider: { hangNext(): void; holding(): boolean; accepted(to: string): number }, expectedError: RegExp) {
+  async function hangThenRetry(
+    transport: MailTransport,
+    provider: { hangNext(): void; holding(): boolean; accepted(to: string): number },
+    expectedError: RegExp,
+  ) {
     const { prisma } = database.db;
     const dispatcher = new MailDispatcher(prisma, box, transport, FROM, captureLogger().logger, { retryDelaysSeconds: [10, 60] });
     provider.hangNext();
@@ -179,65 +187,86 @@ describe('mail providers that hang', () => {
     await dispatcher.stop();
   }
 
-  test('SendGrid accepts the request and never answers: a retry with the error, other mail flows, then delivered once', async () => {
-    const fake = await startFakeSendgrid();
-    try {
-      const transport = createMailTransport(
-        loadSettings({ NODE_ENV: 'test', SENDGRID_API_KEY: 'SG.fake-key.Zm9vYmFyYmF6', NYCKEL_SENDGRID_BASE_URL: fake.baseUrl, NYCKEL_MAIL_TIMEOUT_MS: String(TIMEOUT_MS) }),
-      );
-      const accepted = (to: string) => fake.requests.filter((r) => !r.hung && r.body.personalizations[0].to[0].email === to).length;
-      const holding = () => fake.requests.some((r) => r.hung);
-      await hangThenRetry(transport, { hangNext: () => fake.hangNext(), holding, accepted }, new RegExp(`^SendGrid request failed: ECONNABORTED timeout of ${TIMEOUT_MS}ms exceeded$`));
-    } finally {
-      await fake.close();
-    }
-  }, MAIL_TEST_TIMEOUT_MS);
-
-  test('an SMTP server that accepts TCP and never greets: a retry with the error, other mail flows, then delivered once', async () => {
-    const received: string[][] = [];
-    const smtp = new SMTPServer({
-      authOptional: true,
-      disabledCommands: ['STARTTLS'],
-      logger: false,
-      onData(stream, session, callback) {
-        stream.resume();
-        stream.on('end', () => {
-          received.push(session.envelope.rcptTo.map((r) => r.address));
-          callback();
-        });
-      },
-    });
-    await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', () => resolve()));
-    const smtpPort = (smtp as unknown as { server: net.Server }).server.address() as AddressInfo;
-    // In front of it, a plain TCP server: `hangNext` connections are accepted and left silent, the rest relayed.
-    let silent = 0;
-    let held = 0;
-    const sockets = new Set<net.Socket>();
-    const front = net.createServer((client) => {
-      sockets.add(client);
-      client.on('close', () => sockets.delete(client)).on('error', () => undefined);
-      if (silent > 0) {
-        silent--;
-        held++;
-        return;
+  test(
+    'SendGrid accepts the request and never answers: a retry with the error, other mail flows, then delivered once',
+    async () => {
+      const fake = await startFakeSendgrid();
+      try {
+        const transport = createMailTransport(
+          loadSettings({
+            NODE_ENV: 'test',
+            SENDGRID_API_KEY: 'SG.fake-key.Zm9vYmFyYmF6',
+            NYCKEL_SENDGRID_BASE_URL: fake.baseUrl,
+            NYCKEL_MAIL_TIMEOUT_MS: String(TIMEOUT_MS),
+          }),
+        );
+        const accepted = (to: string) => fake.requests.filter((r) => !r.hung && r.body.personalizations[0].to[0].email === to).length;
+        const holding = () => fake.requests.some((r) => r.hung);
+        await hangThenRetry(
+          transport,
+          { hangNext: () => fake.hangNext(), holding, accepted },
+          new RegExp(`^SendGrid request failed: ECONNABORTED timeout of ${TIMEOUT_MS}ms exceeded$`),
+        );
+      } finally {
+        await fake.close();
       }
-      const upstream = net.connect(smtpPort.port, '127.0.0.1');
-      upstream.on('error', () => client.destroy()).on('close', () => client.destroy());
-      client.on('close', () => upstream.destroy());
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', () => resolve()));
-    try {
-      const transport = createMailTransport(
-        loadSettings({ NODE_ENV: 'test', NYCKEL_SMTP_URL: `smtp://127.0.0.1:${(front.address() as AddressInfo).port}`, NYCKEL_MAIL_TIMEOUT_MS: String(TIMEOUT_MS) }),
-      );
-      const accepted = (to: string) => received.filter((rcpt) => rcpt.includes(to)).length;
-      await hangThenRetry(transport, { hangNext: () => silent++, holding: () => held > 0, accepted }, /^SMTP: ETIMEDOUT Greeting never received$/);
-      (transport as MailTransport & { close(): void }).close();
-    } finally {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => front.close(() => resolve()));
-      await new Promise<void>((resolve) => smtp.close(() => resolve()));
-    }
-  }, MAIL_TEST_TIMEOUT_MS);
+    },
+    MAIL_TEST_TIMEOUT_MS,
+  );
+
+  test(
+    'an SMTP server that accepts TCP and never greets: a retry with the error, other mail flows, then delivered once',
+    async () => {
+      const received: string[][] = [];
+      const smtp = new SMTPServer({
+        authOptional: true,
+        disabledCommands: ['STARTTLS'],
+        logger: false,
+        onData(stream, session, callback) {
+          stream.resume();
+          stream.on('end', () => {
+            received.push(session.envelope.rcptTo.map((r) => r.address));
+            callback();
+          });
+        },
+      });
+      await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', () => resolve()));
+      const smtpPort = (smtp as unknown as { server: net.Server }).server.address() as AddressInfo;
+      // In front of it, a plain TCP server: `hangNext` connections are accepted and left silent, the rest relayed.
+      let silent = 0;
+      let held = 0;
+      const sockets = new Set<net.Socket>();
+      const front = net.createServer((client) => {
+        sockets.add(client);
+        client.on('close', () => sockets.delete(client)).on('error', () => undefined);
+        if (silent > 0) {
+          silent--;
+          held++;
+          return;
+        }
+        const upstream = net.connect(smtpPort.port, '127.0.0.1');
+        upstream.on('error', () => client.destroy()).on('close', () => client.destroy());
+        client.on('close', () => upstream.destroy());
+        client.pipe(upstream).pipe(client);
+      });
+      await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', () => resolve()));
+      try {
+        const transport = createMailTransport(
+          loadSettings({
+            NODE_ENV: 'test',
+            NYCKEL_SMTP_URL: `smtp://127.0.0.1:${(front.address() as AddressInfo).port}`,
+            NYCKEL_MAIL_TIMEOUT_MS: String(TIMEOUT_MS),
+          }),
+        );
+        const accepted = (to: string) => received.filter((rcpt) => rcpt.includes(to)).length;
+        await hangThenRetry(transport, { hangNext: () => silent++, holding: () => held > 0, accepted }, /^SMTP: ETIMEDOUT Greeting never received$/);
+        (transport as MailTransport & { close(): void }).close();
+      } finally {
+        for (const socket of sockets) socket.destroy();
+        await new Promise<void>((resolve) => front.close(() => resolve()));
+        await new Promise<void>((resolve) => smtp.close(() => resolve()));
+      }
+    },
+    MAIL_TEST_TIMEOUT_MS,
+  );
 });

@@ -45,7 +45,11 @@ describe('Redis down', () => {
     // An earlier sign-in's opaque access token (kept in Redis), and a sign-in waiting for the password.
     const earlier = await startAuthorization(config, { redirect_uri: 'http://localhost:4000/cb', scope: 'openid email' });
     const { callback: earlierCallback } = await signInWithPassword(new FormBrowser((url) => url.port === '4000'), earlier, { email, password: TEST_PASSWORD });
-    const earlierTokens = await oidc.authorizationCodeGrant(config, earlierCallback, { pkceCodeVerifier: earlier.verifier, expectedState: earlier.state, expectedNonce: earlier.nonce });
+    const earlierTokens = await oidc.authorizationCodeGrant(config, earlierCallback, {
+      pkceCodeVerifier: earlier.verifier,
+      expectedState: earlier.state,
+      expectedNonce: earlier.nonce,
+    });
     const userinfo = () => fetch(`${nyckel.url}/me`, { headers: { authorization: `Bearer ${earlierTokens.access_token}` } });
     expect((await userinfo()).status).toBe(200);
 
@@ -83,7 +87,11 @@ describe('Redis down', () => {
     expect(consent.html).toContain('/consent"');
     const callback = await browser.submit(consent, '/consent', { decision: 'allow' });
     expect(callback.url).toContain('code=');
-    const tokens = await oidc.authorizationCodeGrant(config, new URL(callback.url), { pkceCodeVerifier: start.verifier, expectedState: start.state, expectedNonce: start.nonce });
+    const tokens = await oidc.authorizationCodeGrant(config, new URL(callback.url), {
+      pkceCodeVerifier: start.verifier,
+      expectedState: start.state,
+      expectedNonce: start.nonce,
+    });
     expect(tokens.claims()).toMatchObject({ acr: 'urn:nyckel:acr:password' });
     expect((await userinfo()).status).toBe(200);
   });

@@ -34,7 +34,6 @@ async function signInWithPassword(email: string, browser = new FormBrowser(callb
   return { browser, page };
 }
 
-
 async function addApp(browser: FormBrowser, page: Page, label: string, step: number) {
   const setup = await browser.submit(page, '/account/add/totp', {});
   expect(setup.status).toBe(200);
@@ -100,9 +99,19 @@ describe('account pages', () => {
     expect(textOf(wrong.html)).toContain('Type the digits of the code');
     const bad = await browser.go(url('/account/add/totp/not-a-uuid'));
     expect(bad.status).toBe(400);
-    const csrf = await browser.request(url('/account/add/totp'), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '_csrf=forged' });
+    const csrf = await browser.request(url('/account/add/totp'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: '_csrf=forged',
+    });
     expect(csrf.status).toBe(403);
-    const rename = await browser.submit(page, /\/account\/add\/totp$/, {}).then(() => browser.request(url('/account/enrolments/00000000-0000-0000-0000-000000000000/remove'), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `_csrf=${encodeURIComponent(/name="_csrf" value="([^"]+)"/.exec(page.html)![1])}` }));
+    const rename = await browser.submit(page, /\/account\/add\/totp$/, {}).then(() =>
+      browser.request(url('/account/enrolments/00000000-0000-0000-0000-000000000000/remove'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: `_csrf=${encodeURIComponent(/name="_csrf" value="([^"]+)"/.exec(page.html)![1])}`,
+      }),
+    );
     expect(rename.status).toBe(404);
   });
 
@@ -111,7 +120,11 @@ describe('account pages', () => {
     const page = await browser.request(url('/account'));
     expect(page.status).toBe(303);
     expect(page.headers.get('location')).toMatch(/^\/account\/login\?return=%2Faccount$/);
-    const post = await browser.request(url('/account/browsers/forget'), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '_csrf=x' });
+    const post = await browser.request(url('/account/browsers/forget'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: '_csrf=x',
+    });
     expect(post.status).toBe(403);
   });
 });
@@ -142,10 +155,18 @@ describe('password', () => {
     const { email, user } = await newUser();
     const { browser } = await signInWithPassword(email);
     let page = await browser.go(url('/account/password'));
-    let result = await browser.submit(page, '/account/password', { current: 'wrong password here', password: 'a brand new passphrase', confirm: 'a brand new passphrase' });
+    let result = await browser.submit(page, '/account/password', {
+      current: 'wrong password here',
+      password: 'a brand new passphrase',
+      confirm: 'a brand new passphrase',
+    });
     expect(result.status).toBe(401);
     expect(textOf(result.html)).toContain('The current password is not right');
-    result = await browser.submit(page, '/account/password', { current: TEST_PASSWORD, password: 'a brand new passphrase', confirm: 'something else entirely' });
+    result = await browser.submit(page, '/account/password', {
+      current: TEST_PASSWORD,
+      password: 'a brand new passphrase',
+      confirm: 'something else entirely',
+    });
     expect(result.status).toBe(400);
     expect(textOf(result.html)).toContain('not the same');
     result = await browser.submit(page, '/account/password', { current: TEST_PASSWORD, password: 'password123', confirm: 'password123' });
@@ -204,7 +225,11 @@ describe('contact addresses and numbers', () => {
     signIn = await rp.submit(signIn, '/start', { target: /name="target"[^>]*value="([0-9a-f-]{36})"/.exec(signIn.html)![1] });
     const text = (await smsTo(nyckel.db.prisma, '+46701234567'))[0].text;
     signIn = await rp.submit(signIn, '/verify', { code: /#(\d{6})$/.exec(text)![1] });
-    const tokens = await oidc.authorizationCodeGrant(config, new URL(signIn.url), { pkceCodeVerifier: start.verifier, expectedState: start.state, expectedNonce: start.nonce });
+    const tokens = await oidc.authorizationCodeGrant(config, new URL(signIn.url), {
+      pkceCodeVerifier: start.verifier,
+      expectedState: start.state,
+      expectedNonce: start.nonce,
+    });
     expect(tokens.claims()!.amr).toEqual(['pwd', 'sms', 'mfa']);
   });
 });
@@ -307,8 +332,20 @@ describe('sessions, remembered browsers and the order as a whole', () => {
     const { browser } = await signInWithPassword(email);
     await nyckel.db.prisma.rememberedBrowser.createMany({
       data: [
-        { userId: user.id, tokenHash: `hash-a-${counter}`, factor: 'totp', userAgent: 'Mozilla/5.0 (Windows NT 10.0) Gecko/20100101 Firefox/128.0', expiresAt: new Date(Date.now() + 86_400_000) },
-        { userId: user.id, tokenHash: `hash-b-${counter}`, factor: 'totp', userAgent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Safari/604.1', expiresAt: new Date(Date.now() + 86_400_000) },
+        {
+          userId: user.id,
+          tokenHash: `hash-a-${counter}`,
+          factor: 'totp',
+          userAgent: 'Mozilla/5.0 (Windows NT 10.0) Gecko/20100101 Firefox/128.0',
+          expiresAt: new Date(Date.now() + 86_400_000),
+        },
+        {
+          userId: user.id,
+          tokenHash: `hash-b-${counter}`,
+          factor: 'totp',
+          userAgent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Safari/604.1',
+          expiresAt: new Date(Date.now() + 86_400_000),
+        },
       ],
     });
     let page = await browser.go(url('/account'));
@@ -343,7 +380,11 @@ describe('sessions, remembered browsers and the order as a whole', () => {
     let overview = await browser.go(url('/account'));
     const csrf = /name="_csrf" value="([^"]+)"/.exec(overview.html)![1];
     const post = (order: string) =>
-      browser.go(url('/account/methods/order'), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ _csrf: csrf, order }).toString() });
+      browser.go(url('/account/methods/order'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ _csrf: csrf, order }).toString(),
+      });
     overview = await post('sms,totp');
     expect([...overview.html.matchAll(/data-method="([a-z-]+)"/g)].map((m) => m[1])).toEqual(['sms', 'totp']);
     const refused = await post('sms,bankid');

@@ -78,8 +78,8 @@ describe('admin API tokens', () => {
   });
 });
 
-describe('the help desk revokes a user\'s access', () => {
-  test('disable: sessions end, the relying party\'s refresh and access tokens are refused', async () => {
+describe("the help desk revokes a user's access", () => {
+  test("disable: sessions end, the relying party's refresh and access tokens are refused", async () => {
     const victim = await userWithPortalTokens();
     const disabled = await admin(await adminToken(), 'POST', `/users/${victim.user.id}/disable`);
     expect(disabled).toMatchObject({ status: 200, body: { status: 'disabled' } });

@@ -80,7 +80,11 @@ describe('authorization code + PKCE with openid-client as the relying party', ()
       prompt: 'consent',
     });
     const { callback } = await signInWithPassword(browser, start, { email, password: TEST_PASSWORD }, { consent: false });
-    const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: start.verifier, expectedState: start.state, expectedNonce: start.nonce });
+    const tokens = await oidc.authorizationCodeGrant(config, callback, {
+      pkceCodeVerifier: start.verifier,
+      expectedState: start.state,
+      expectedNonce: start.nonce,
+    });
     const first = tokens.refresh_token!;
     const second = await oidc.refreshTokenGrant(config, first);
     expect(second.refresh_token).toBeTruthy();
@@ -95,7 +99,11 @@ describe('authorization code + PKCE with openid-client as the relying party', ()
     const browser = new FormBrowser(callbackStop);
     const start = await startAuthorization(config, { redirect_uri: 'http://localhost:4000/legacy-cb' });
     const { callback } = await signInWithPassword(browser, start, { email, password: TEST_PASSWORD }, { consent: false });
-    const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: start.verifier, expectedState: start.state, expectedNonce: start.nonce });
+    const tokens = await oidc.authorizationCodeGrant(config, callback, {
+      pkceCodeVerifier: start.verifier,
+      expectedState: start.state,
+      expectedNonce: start.nonce,
+    });
     expect(decodeProtectedHeader(tokens.id_token!).alg).toBe('RS256');
   });
 

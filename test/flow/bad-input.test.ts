@@ -78,7 +78,11 @@ describe('protocol errors', () => {
     const browser = new FormBrowser(callbackStop);
     const start = await startAuthorization(config, { redirect_uri: 'http://localhost:4000/cb', scope: 'openid offline_access', prompt: 'consent' });
     const { callback } = await signInWithPassword(browser, start, { email, password: TEST_PASSWORD });
-    const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: start.verifier, expectedState: start.state, expectedNonce: start.nonce });
+    const tokens = await oidc.authorizationCodeGrant(config, callback, {
+      pkceCodeVerifier: start.verifier,
+      expectedState: start.state,
+      expectedNonce: start.nonce,
+    });
     expect((await oidc.tokenIntrospection(config, tokens.access_token)).active).toBe(true);
     await expect(
       oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: start.verifier, expectedState: start.state, expectedNonce: start.nonce }),

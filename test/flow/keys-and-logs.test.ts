@@ -28,7 +28,11 @@ async function signIn() {
   const config = await relyingParty(nyckel.url, 'spa');
   const start = await startAuthorization(config, { redirect_uri: 'http://localhost:4000/spa-cb', scope: 'openid offline_access', prompt: 'consent' });
   const { callback } = await signInWithPassword(new FormBrowser((u) => u.port === '4000'), start, { email, password: TEST_PASSWORD });
-  const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: start.verifier, expectedState: start.state, expectedNonce: start.nonce });
+  const tokens = await oidc.authorizationCodeGrant(config, callback, {
+    pkceCodeVerifier: start.verifier,
+    expectedState: start.state,
+    expectedNonce: start.nonce,
+  });
   return { config, tokens, code: callback.searchParams.get('code')! };
 }
 

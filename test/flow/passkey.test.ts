@@ -46,7 +46,13 @@ async function tokensFrom(config: oidc.Configuration, start: Awaited<ReturnType<
 function optionsIn(page: Page) {
   const json = /<script type="application\/json" data-passkey-options>([\s\S]*?)<\/script>/.exec(page.html);
   if (!json) throw new Error(`no passkey options in page:\n${textOf(page.html).slice(0, 1000)}`);
-  return JSON.parse(json[1]) as { challenge: string; rp?: { id: string }; rpId?: string; user?: { name: string; displayName: string }; allowCredentials?: { id: string }[] };
+  return JSON.parse(json[1]) as {
+    challenge: string;
+    rp?: { id: string };
+    rpId?: string;
+    user?: { name: string; displayName: string };
+    allowCredentials?: { id: string }[];
+  };
 }
 
 /** Signs in to the keys client, registering `key` on the way (recovery codes come with it). */
@@ -72,7 +78,10 @@ describe('passkeys through the hosted pages', () => {
     expect(ceremony.html).toMatch(/<label for="label">Name \(optional\)<\/label>/);
     expect(ceremony.html).toContain('<script src="/assets/passkey.js" defer></script>');
     expect(optionsIn(ceremony)).toMatchObject({ rp: { id: 'localhost', name: 'Nyckel' }, user: { name: email }, excludeCredentials: [] });
-    expect(await nyckel.db.prisma.factorEnrolment.findFirst({ where: { userId: user.id, type: 'passkey' } })).toMatchObject({ label: 'Work key', confirmed: true });
+    expect(await nyckel.db.prisma.factorEnrolment.findFirst({ where: { userId: user.id, type: 'passkey' } })).toMatchObject({
+      label: 'Work key',
+      confirmed: true,
+    });
 
     const next = await passwordStep(email);
     // The only method of this client the user has: straight to its page.
@@ -102,7 +111,9 @@ describe('passkeys through the hosted pages', () => {
   test('without JavaScript the page says so; an empty or unreadable answer is a 400 with a message, and the page can be used again', async () => {
     const { email, key } = await enrolled();
     const flow = await passwordStep(email);
-    expect(decodeEntities(flow.page.html)).toMatch(/<noscript><div class="alert" role="alert">Passkeys need JavaScript, which is turned off in this browser\. Turn it on, or use another method\.<\/div><\/noscript>/);
+    expect(decodeEntities(flow.page.html)).toMatch(
+      /<noscript><div class="alert" role="alert">Passkeys need JavaScript, which is turned off in this browser\. Turn it on, or use another method\.<\/div><\/noscript>/,
+    );
     const empty = await flow.browser.submit(flow.page, VERIFY, {});
     expect(empty.status).toBe(400);
     expect(textOf(empty.html)).toContain('Your browser did not send a passkey answer we can read.');
@@ -121,7 +132,9 @@ describe('passkeys through the hosted pages', () => {
     const flow = await passwordStep(email);
     const wrong = await flow.browser.submit(flow.page, VERIFY, { credential: JSON.stringify(other.authenticate(optionsIn(flow.page))) });
     expect(wrong.status).toBe(401);
-    expect(textOf(wrong.html)).toContain('That passkey was not accepted: it is not registered for your account, or it was removed. You have 4 more attempt(s).');
+    expect(textOf(wrong.html)).toContain(
+      'That passkey was not accepted: it is not registered for your account, or it was removed. You have 4 more attempt(s).',
+    );
     let page = wrong;
     for (const shape of ['null', '[]', '{}', '"text"', '{"id":"x","rawId":"x","type":"public-key","response":{"clientDataJSON":"!!"}}']) {
       page = await flow.browser.submit(page, VERIFY, { credential: shape });
@@ -179,7 +192,9 @@ describe('a passkey instead of the password (clients with mfa.passwordless: [pas
     const options = optionsIn(flow.page);
     expect(options).toMatchObject({ rpId: 'localhost', userVerification: 'required' });
     expect(options.allowCredentials ?? []).toEqual([]);
-    const done = await flow.browser.submit(flow.page, '/passkey-login', { credential: JSON.stringify(key.authenticate(options, { userHandle: handleOf(user.id) })) });
+    const done = await flow.browser.submit(flow.page, '/passkey-login', {
+      credential: JSON.stringify(key.authenticate(options, { userHandle: handleOf(user.id) })),
+    });
     expect((await tokensFrom(flow.config, flow.start, done)).claims()).toMatchObject({ sub: user.id, acr: 'urn:nyckel:acr:mfa', amr: ['hwk', 'user', 'mfa'] });
   });
 
@@ -187,11 +202,15 @@ describe('a passkey instead of the password (clients with mfa.passwordless: [pas
     const key = new SoftAuthenticator(nyckel.url, { userVerified: false });
     const { user } = await enrolled(key);
     const flow = await passkeyLoginPage();
-    const quiet = await flow.browser.submit(flow.page, '/passkey-login', { credential: JSON.stringify(key.authenticate(optionsIn(flow.page), { userHandle: handleOf(user.id) })) });
+    const quiet = await flow.browser.submit(flow.page, '/passkey-login', {
+      credential: JSON.stringify(key.authenticate(optionsIn(flow.page), { userHandle: handleOf(user.id) })),
+    });
     expect(quiet.status).toBe(400);
     expect(textOf(quiet.html)).toContain('Your passkey must be unlocked with your fingerprint, face or PIN to sign in without a password.');
     const stranger = new SoftAuthenticator(nyckel.url);
-    const unknown = await flow.browser.submit(quiet, '/passkey-login', { credential: JSON.stringify(stranger.authenticate(optionsIn(quiet), { userHandle: handleOf(user.id) })) });
+    const unknown = await flow.browser.submit(quiet, '/passkey-login', {
+      credential: JSON.stringify(stranger.authenticate(optionsIn(quiet), { userHandle: handleOf(user.id) })),
+    });
     expect(unknown.status).toBe(401);
     expect(textOf(unknown.html)).toContain('That passkey could not be used to sign in.');
     const garbage = await flow.browser.submit(unknown, '/passkey-login', { credential: '{"nope' });

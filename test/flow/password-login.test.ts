@@ -83,9 +83,7 @@ describe('password sign-in', () => {
   test('parallel guesses are all counted: no more than the budget reach the password check', async () => {
     const email = 'parallel@example.test';
     await nyckel.accounts.create({ email, password: TEST_PASSWORD });
-    const results = await Promise.all(
-      Array.from({ length: 12 }, (_, i) => attempt({ email, password: `guess-number-${i}` }, `192.0.2.${i}`)),
-    );
+    const results = await Promise.all(Array.from({ length: 12 }, (_, i) => attempt({ email, password: `guess-number-${i}` }, `192.0.2.${i}`)));
     expect(results.filter((r) => r.status === 401).length).toBeLessThanOrEqual(PER_ACCOUNT);
     expect(results.filter((r) => r.status === 429).length).toBeGreaterThanOrEqual(12 - PER_ACCOUNT);
     expect(await failuresRecorded(email)).toBeLessThanOrEqual(PER_ACCOUNT);
@@ -116,7 +114,11 @@ describe('password sign-in', () => {
     const browser = new FormBrowser(callbackStop);
     const start = await startAuthorization(spa, { redirect_uri: 'http://localhost:4000/spa-cb', scope: 'openid offline_access', prompt: 'consent' });
     const { callback } = await signInWithPassword(browser, start, { email, password: TEST_PASSWORD });
-    const tokens = await oidc.authorizationCodeGrant(spa, callback, { pkceCodeVerifier: start.verifier, expectedState: start.state, expectedNonce: start.nonce });
+    const tokens = await oidc.authorizationCodeGrant(spa, callback, {
+      pkceCodeVerifier: start.verifier,
+      expectedState: start.state,
+      expectedNonce: start.nonce,
+    });
 
     await nyckel.accounts.setStatus(email, 'disabled', { actor: 'test' });
     const refused = await attempt({ email, password: TEST_PASSWORD }, '198.51.100.60');

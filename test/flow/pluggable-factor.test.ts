@@ -58,7 +58,11 @@ async function passwordStep(email: string, client = 'desk') {
 
 async function tokensFrom(flow: Awaited<ReturnType<typeof passwordStep>>, page: Page) {
   expect(page.url).toContain('code=');
-  return oidc.authorizationCodeGrant(flow.config, new URL(page.url), { pkceCodeVerifier: flow.start.verifier, expectedState: flow.start.state, expectedNonce: flow.start.nonce });
+  return oidc.authorizationCodeGrant(flow.config, new URL(page.url), {
+    pkceCodeVerifier: flow.start.verifier,
+    expectedState: flow.start.state,
+    expectedNonce: flow.start.nonce,
+  });
 }
 
 /** Enrols a desk card during sign-in; returns the card's code and the tokens of that sign-in. */
@@ -116,6 +120,8 @@ describe('a factor that only the tests register', () => {
   });
 
   test('a clients file naming a method no registered factor has is refused at start', async () => {
-    await expect(startTestNyckel({ clients: parseClientsFile(clientsYaml, 'desk-clients.yaml') })).rejects.toThrow(/mfa\.methods\[0\]: unknown method desk-code/);
+    await expect(startTestNyckel({ clients: parseClientsFile(clientsYaml, 'desk-clients.yaml') })).rejects.toThrow(
+      /mfa\.methods\[0\]: unknown method desk-code/,
+    );
   });
 });

@@ -40,7 +40,8 @@ beforeAll(async () => {
   await nyckel.accounts.create({ email, password: TEST_PASSWORD });
   const start = await startAuthorization(spa, { redirect_uri: 'http://localhost:4000/spa-cb', scope: 'openid email' });
   const { callback } = await signInWithPassword(new FormBrowser((url) => url.port === '4000'), start, { email, password: TEST_PASSWORD });
-  accessToken = (await oidc.authorizationCodeGrant(spa, callback, { pkceCodeVerifier: start.verifier, expectedState: start.state, expectedNonce: start.nonce })).access_token;
+  accessToken = (await oidc.authorizationCodeGrant(spa, callback, { pkceCodeVerifier: start.verifier, expectedState: start.state, expectedNonce: start.nonce }))
+    .access_token;
 });
 afterAll(async () => {
   await nyckel?.stop();
@@ -64,7 +65,7 @@ const serverErrorLogged = (requestId: string) =>
   logLines.filter((line) => line.msg === 'oidc-provider server_error' && line.requestId === requestId && line.level === 50);
 
 describe('oidc-provider server errors', () => {
-  test('are logged with the request id the response carries; a proxy\'s X-Request-Id is kept', async () => {
+  test("are logged with the request id the response carries; a proxy's X-Request-Id is kept", async () => {
     const response = await userinfoWithBrokenClaims({ 'x-request-id': 'proxy-trace-0001' });
     expect(response.status).toBe(500);
     expect(await response.json()).toMatchObject({ error: 'server_error' });

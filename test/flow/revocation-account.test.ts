@@ -63,7 +63,7 @@ async function expectStillSignedIn(browser: FormBrowser) {
 }
 
 describe('a new password on the account pages', () => {
-  test('revokes the relying party\'s refresh and access tokens and ends the other sessions; this browser stays', async () => {
+  test("revokes the relying party's refresh and access tokens and ends the other sessions; this browser stays", async () => {
     const { email, user } = await newUser({ verifiedEmail: false });
     const portal = await signedInToPortal(email);
 
@@ -89,7 +89,7 @@ describe('a new password on the account pages', () => {
 });
 
 describe('delete all my devices', () => {
-  test('revokes the relying party\'s refresh and access tokens and ends the other sessions; this browser stays', async () => {
+  test("revokes the relying party's refresh and access tokens and ends the other sessions; this browser stays", async () => {
     const { email, user } = await newUser({ verifiedEmail: true });
     const portal = await signedInToPortal(email);
     await nyckel.db.prisma.factorEnrolment.create({ data: { userId: user.id, type: 'totp', label: 'Lost phone', confirmed: true } });

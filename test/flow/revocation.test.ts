@@ -107,7 +107,7 @@ describe('the operator CLI', () => {
     }
   }
 
-  test('users set-password ends the sessions and revokes the relying party\'s tokens, in the database and in Redis', async () => {
+  test("users set-password ends the sessions and revokes the relying party's tokens, in the database and in Redis", async () => {
     const { email, user } = await newUser();
     const { browser, tokens } = await signedInToPortal(email);
     await asCli((accounts) => accounts.setPassword(email, 'an operator chose this passphrase', { actor: 'cli' }));

@@ -41,7 +41,11 @@ type Flow = Awaited<ReturnType<typeof passwordStep>>;
 
 async function claimsOf(flow: Flow, landed: Page) {
   expect(landed.url).toContain('code=');
-  const tokens = await oidc.authorizationCodeGrant(flow.config, new URL(landed.url), { pkceCodeVerifier: flow.start.verifier, expectedState: flow.start.state, expectedNonce: flow.start.nonce });
+  const tokens = await oidc.authorizationCodeGrant(flow.config, new URL(landed.url), {
+    pkceCodeVerifier: flow.start.verifier,
+    expectedState: flow.start.state,
+    expectedNonce: flow.start.nonce,
+  });
   return tokens.claims()!;
 }
 
@@ -96,7 +100,10 @@ describe('a right answer never counts as a wrong one', () => {
     const { email, user } = await newUser();
     const secret = newTotpSecret();
     const row = await nyckel.db.prisma.factorEnrolment.create({ data: { userId: user.id, type: 'totp', label: 'Phone', confirmed: true } });
-    await nyckel.db.prisma.factorEnrolment.update({ where: { id: row.id }, data: { secret: Buffer.from(nyckel.box.seal(TOTP_SECRET_PURPOSE, secret, row.id)) } });
+    await nyckel.db.prisma.factorEnrolment.update({
+      where: { id: row.id },
+      data: { secret: Buffer.from(nyckel.box.seal(TOTP_SECRET_PURPOSE, secret, row.id)) },
+    });
     const appPage = async () => {
       const flow = await passwordStep('authapp', email);
       return { flow, page: await flow.browser.go(`${nyckel.url}/interaction/${flow.uid}/mfa/totp`) };

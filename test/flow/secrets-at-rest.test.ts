@@ -108,7 +108,13 @@ describe('oidc-provider models at rest', () => {
     const again = await startAuthorization(config, { redirect_uri: 'http://localhost:4000/cb', scope: 'openid email' });
     const bound = await tokensFrom(config, again, (await browser.go(again.url.toString())).url);
     expect(await oidc.fetchUserInfo(config, bound.access_token, sub)).toMatchObject({ sub });
-    expect(found(await storedText(), { bound: bound.access_token, refreshed: refreshed.access_token, refreshedRefresh: refreshed.refresh_token ?? secrets.refreshToken })).toEqual([]);
+    expect(
+      found(await storedText(), {
+        bound: bound.access_token,
+        refreshed: refreshed.access_token,
+        refreshedRefresh: refreshed.refresh_token ?? secrets.refreshToken,
+      }),
+    ).toEqual([]);
 
     const current = refreshed.refresh_token ?? tokens.refresh_token!;
     await oidc.tokenRevocation(config, current);
@@ -240,7 +246,10 @@ describe('mail sent through SMTP', () => {
         done();
       },
     });
-    const mailer = await startTestNyckel({ logger: createLogger('trace', sink), env: { NYCKEL_MAIL_TRANSPORT: 'smtp', NYCKEL_SMTP_URL: `smtp://127.0.0.1:${smtp.port}` } });
+    const mailer = await startTestNyckel({
+      logger: createLogger('trace', sink),
+      env: { NYCKEL_MAIL_TRANSPORT: 'smtp', NYCKEL_SMTP_URL: `smtp://127.0.0.1:${smtp.port}` },
+    });
     try {
       const email = 'smtp.user@example.test';
       await mailer.accounts.create({ email, password: TEST_PASSWORD, locale: 'en' });
@@ -251,7 +260,10 @@ describe('mail sent through SMTP', () => {
       page = await browser.go(page.url.replace(/\/mfa$/, '/mfa/email-code'));
       page = await browser.submit(page, '/start', { target: /value="([0-9a-f-]{36})"/.exec(page.html)![1] });
 
-      const refused = await waitFor(async () => (await mailer.db.prisma.delivery.findFirst({ where: { recipient: email, lastError: { not: null } } })) ?? undefined, 'the refusal');
+      const refused = await waitFor(
+        async () => (await mailer.db.prisma.delivery.findFirst({ where: { recipient: email, lastError: { not: null } } })) ?? undefined,
+        'the refusal',
+      );
       expect(refused.lastError).toContain('Message refused as spam');
       await mailer.db.prisma.delivery.update({ where: { id: refused.id }, data: { nextAttempt: new Date() } });
       await mailer.mail.dispatcher.deliverDue();
@@ -292,7 +304,10 @@ describe('an upgrade from a version that kept ids in clear', () => {
     expect(rows.map((r) => r.type).sort()).toEqual(expect.arrayContaining(['Grant', 'RefreshToken', 'Session']));
     for (const row of rows) {
       const payload = atRest.open(row.type, row.id, row.sealed!) as AdapterPayload & { jti: string };
-      await nyckel.db.prisma.oidcModel.update({ where: { type_id: { type: row.type, id: row.id } }, data: { id: payload.jti, payload: payload as object, sealed: null } });
+      await nyckel.db.prisma.oidcModel.update({
+        where: { type_id: { type: row.type, id: row.id } },
+        data: { id: payload.jti, payload: payload as object, sealed: null },
+      });
     }
     expect(await storedText()).toContain(tokens.refresh_token!);
 

@@ -39,10 +39,16 @@ async function emailCodePage(nyckel: TestNyckel, email: string, options: { ip?: 
 const firstTarget = (page: Page) => /name="target"[^>]*value="([0-9a-f-]{36})"/.exec(page.html)![1];
 const challengeOf = (page: Page) => /\/challenge\/([0-9a-f-]{36})/.exec(page.url)?.[1];
 /** What a person sees, with the address and the seconds to wait taken out. */
-const shape = (page: Page) => `${page.status} ${textOf(page.html).replace(/\S+@\S+/g, 'ADDRESS').replace(/\d+/g, 'N')}`;
+const shape = (page: Page) =>
+  `${page.status} ${textOf(page.html)
+    .replace(/\S+@\S+/g, 'ADDRESS')
+    .replace(/\d+/g, 'N')}`;
 
 async function signInMails(nyckel: TestNyckel, to: string) {
-  const rows = await nyckel.db.prisma.delivery.findMany({ where: { recipient: to, purpose: { in: ['email-code', 'email-link', 'email-enrolment'] } }, orderBy: { createdAt: 'asc' } });
+  const rows = await nyckel.db.prisma.delivery.findMany({
+    where: { recipient: to, purpose: { in: ['email-code', 'email-link', 'email-enrolment'] } },
+    orderBy: { createdAt: 'asc' },
+  });
   return rows.map((row) => openDelivery(nyckel.db.prisma, row));
 }
 
@@ -202,7 +208,7 @@ describe('hourly mail budgets per address, account and IP', () => {
     expect((await elsewhere.post(elsewhere.page, '/start', { typed: users[2].email })).status).toBe(200);
   });
 
-  test('the account pages: proving an added (anyone\'s) address is mailed at most the budget', async () => {
+  test("the account pages: proving an added (anyone's) address is mailed at most the budget", async () => {
     const { email, user } = await newUser(nyckel);
     // No verified address: the account pages need the password only.
     await nyckel.db.prisma.userEmail.updateMany({ where: { userId: user.id }, data: { verifiedAt: null } });

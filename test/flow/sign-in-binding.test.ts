@@ -74,7 +74,11 @@ async function continueAndRead(s: SignIn, csrfFrom: Page): Promise<{ sub: string
 
 async function subjectOf(s: SignIn, landed: Page): Promise<{ sub: string; acr: unknown } | undefined> {
   if (!landed.url.includes('code=')) return undefined;
-  const tokens = await oidc.authorizationCodeGrant(s.config, new URL(landed.url), { pkceCodeVerifier: s.start.verifier, expectedState: s.start.state, expectedNonce: s.start.nonce });
+  const tokens = await oidc.authorizationCodeGrant(s.config, new URL(landed.url), {
+    pkceCodeVerifier: s.start.verifier,
+    expectedState: s.start.state,
+    expectedNonce: s.start.nonce,
+  });
   const claims = tokens.claims()!;
   return { sub: claims.sub, acr: claims.acr };
 }

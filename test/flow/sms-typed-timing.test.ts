@@ -22,7 +22,13 @@ let fake: Awaited<ReturnType<typeof startFakeTwilio>>;
 beforeAll(async () => {
   fake = await startFakeTwilio();
   nyckel = await startTestNyckel({
-    env: { NYCKEL_SMS_TRANSPORT: 'twilio', TWILIO_ACCOUNT_SID: TWILIO_SID, TWILIO_AUTH_TOKEN: TWILIO_TOKEN, TWILIO_FROM: '+46700000001', NYCKEL_TRUST_PROXY: 'true' },
+    env: {
+      NYCKEL_SMS_TRANSPORT: 'twilio',
+      TWILIO_ACCOUNT_SID: TWILIO_SID,
+      TWILIO_AUTH_TOKEN: TWILIO_TOKEN,
+      TWILIO_FROM: '+46700000001',
+      NYCKEL_TRUST_PROXY: 'true',
+    },
     twilioHttpClient: fake.httpClient(),
   });
 });
@@ -98,7 +104,13 @@ describe('a typed number is answered in the same time, registered or not', () =>
     expect(slowest(times.registered)).toBeLessThan(PROVIDER_DELAY_MS);
     expect(Math.abs(slowest(times.registered) - slowest(times.unregistered))).toBeLessThan(PROVIDER_DELAY_MS / 2);
     // The registered numbers got their text after the answer; the unregistered ones nothing.
-    for (const e164 of sentTo) expect(await eventually(() => messagesTo(e164).length, (n) => n === 1)).toBe(1);
+    for (const e164 of sentTo)
+      expect(
+        await eventually(
+          () => messagesTo(e164).length,
+          (n) => n === 1,
+        ),
+      ).toBe(1);
   }
 
   test('the code sent after the answer signs in', async () => {
@@ -106,7 +118,10 @@ describe('a typed number is answered in the same time, registered or not', () =>
     const { email } = await newUser(e164);
     const { page, post } = await smsPage(email);
     const codePage = await post(page, '/start', { typed: e164 });
-    const [message] = await eventually(() => messagesTo(e164), (list) => list.length === 1);
+    const [message] = await eventually(
+      () => messagesTo(e164),
+      (list) => list.length === 1,
+    );
     const code = /#(\d{6})$/.exec(message.form.Body)![1];
     const done = await post(codePage, '/verify', { code });
     expect(done.url).toContain('code=');

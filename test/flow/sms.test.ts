@@ -103,7 +103,9 @@ describe('SMS code through the dev outbox', () => {
     expect(startPage.html).not.toContain('id="stronger-method"');
 
     let page = await post(startPage, '/start', { target: firstTarget(startPage) });
-    expect(textOf(page.html)).toContain(`We have sent a text message to your registered mobile number (xxxx-xxxx${e164.slice(-2)}). Type the code from it below. It is valid for 5 minutes.`);
+    expect(textOf(page.html)).toContain(
+      `We have sent a text message to your registered mobile number (xxxx-xxxx${e164.slice(-2)}). Type the code from it below. It is valid for 5 minutes.`,
+    );
     expect(page.html).toContain('autocomplete="one-time-code"');
     const [sms] = await smsTo(nyckel, e164);
     const code = smsCode(sms.text);
@@ -316,7 +318,14 @@ describe('SMS through the real Twilio SDK against a fake Twilio', () => {
   beforeAll(async () => {
     fake = await startFakeTwilio();
     nyckel = await startTestNyckel({
-      env: { NYCKEL_SMS_TRANSPORT: 'twilio', TWILIO_ACCOUNT_SID: TWILIO_SID, TWILIO_AUTH_TOKEN: TWILIO_TOKEN, TWILIO_FROM: FROM, NYCKEL_CODE_RESEND_COOLDOWN: '0', NYCKEL_TRUST_PROXY: 'true' },
+      env: {
+        NYCKEL_SMS_TRANSPORT: 'twilio',
+        TWILIO_ACCOUNT_SID: TWILIO_SID,
+        TWILIO_AUTH_TOKEN: TWILIO_TOKEN,
+        TWILIO_FROM: FROM,
+        NYCKEL_CODE_RESEND_COOLDOWN: '0',
+        NYCKEL_TRUST_PROXY: 'true',
+      },
       twilioHttpClient: fake.httpClient(),
     });
   });
@@ -389,7 +398,13 @@ describe('SMS through Twilio Verify (a fake of /v2/Services/<sid>/Verifications)
   beforeAll(async () => {
     fake = await startFakeTwilio();
     nyckel = await startTestNyckel({
-      env: { NYCKEL_SMS_TRANSPORT: 'twilio-verify', TWILIO_ACCOUNT_SID: TWILIO_SID, TWILIO_AUTH_TOKEN: TWILIO_TOKEN, TWILIO_VERIFY_SERVICE_SID: TWILIO_VERIFY_SID, NYCKEL_TRUST_PROXY: 'true' },
+      env: {
+        NYCKEL_SMS_TRANSPORT: 'twilio-verify',
+        TWILIO_ACCOUNT_SID: TWILIO_SID,
+        TWILIO_AUTH_TOKEN: TWILIO_TOKEN,
+        TWILIO_VERIFY_SERVICE_SID: TWILIO_VERIFY_SID,
+        NYCKEL_TRUST_PROXY: 'true',
+      },
       twilioHttpClient: fake.httpClient(),
     });
   });

@@ -36,7 +36,9 @@ describe('Nyckel Authenticator with a QR code (offline)', () => {
     // A phone without any push subscription: nothing reaches it, it only scans.
     const { user, device } = await userWithPhone({ push: false });
     const flow = await qrPage(user.email);
-    expect(flow.page.html).toMatch(/<img id="app-qr" src="data:image\/svg\+xml;base64,[A-Za-z0-9+/=]+" width="240" height="240" alt="QR code to scan with Nyckel Authenticator">/);
+    expect(flow.page.html).toMatch(
+      /<img id="app-qr" src="data:image\/svg\+xml;base64,[A-Za-z0-9+/=]+" width="240" height="240" alt="QR code to scan with Nyckel Authenticator">/,
+    );
     expect(textOf(flow.page.html)).toContain('Type the 8-digit code the app shows');
     expect(flow.text).toMatch(/^nyckel-qr-v1:[A-Za-z0-9_-]{22}:Phone portal$/);
     const code = await device.qrCode(flow.text);

@@ -193,9 +193,24 @@ describe('push approval with number matching', () => {
     expect((await post('approve', '{"challengeId":1}')).status).toBe(400);
     expect(await (await post('approve', 'not json')).json()).toEqual({ error: 'invalid_json' });
     expect((await post('approve', 'a=b', 'application/x-www-form-urlencoded')).status).toBe(415);
-    const unknown = await post('approve', JSON.stringify({ challengeId: crypto.randomUUID(), deviceId: crypto.randomUUID(), decision: 'approve', signature: 'AAAA' }));
+    const unknown = await post(
+      'approve',
+      JSON.stringify({ challengeId: crypto.randomUUID(), deviceId: crypto.randomUUID(), decision: 'approve', signature: 'AAAA' }),
+    );
     expect(unknown.status).toBe(401);
-    expect((await post('devices', JSON.stringify({ token: 'x'.repeat(43), publicKey: { kty: 'EC', crv: 'P-256', x: 'a'.repeat(43), y: 'a'.repeat(43) }, pin: '4711', pinSalt: 'a'.repeat(22) }))).status).toBe(410);
+    expect(
+      (
+        await post(
+          'devices',
+          JSON.stringify({
+            token: 'x'.repeat(43),
+            publicKey: { kty: 'EC', crv: 'P-256', x: 'a'.repeat(43), y: 'a'.repeat(43) },
+            pin: '4711',
+            pinSalt: 'a'.repeat(22),
+          }),
+        )
+      ).status,
+    ).toBe(410);
   });
 
   test("the phone's fingerprint or face instead of the PIN: set up with the PIN, then an assertion bound to the request and number; amr pwd+swk+user", async () => {
@@ -207,7 +222,10 @@ describe('push approval with number matching', () => {
     const request = await device.nextRequest(flow.challengeId);
     // An assertion made for another number does not verify (and is counted like a wrong PIN).
     const other = request.numbers.find((n) => n !== flow.number)!;
-    expect(await device.approveWithBiometric(request, flow.number, { signedNumber: other })).toMatchObject({ status: 401, body: { error: 'biometric_failed' } });
+    expect(await device.approveWithBiometric(request, flow.number, { signedNumber: other })).toMatchObject({
+      status: 401,
+      body: { error: 'biometric_failed' },
+    });
     expect(await device.approveWithBiometric(request, flow.number)).toEqual({ status: 200, body: { status: 'approved' } });
     const tokens = await tokensFrom(flow.config, flow.start, await flow.browser.go(url(flow.challengePath)));
     expect(tokens.claims()).toMatchObject({ acr: 'urn:nyckel:acr:mfa', amr: ['pwd', 'swk', 'user', 'mfa'] });
@@ -217,7 +235,8 @@ describe('push approval with number matching', () => {
     const { user, device } = await userWithPhone();
     push.unsubscribe(device.subscriber!.subscription.endpoint);
     const first = await pushSignIn(user.email);
-    const stored = async () => ((await nyckel.db.prisma.factorEnrolment.findUniqueOrThrow({ where: { id: device.deviceId } })).data as { subscription: unknown }).subscription;
+    const stored = async () =>
+      ((await nyckel.db.prisma.factorEnrolment.findUniqueOrThrow({ where: { id: device.deviceId } })).data as { subscription: unknown }).subscription;
     expect(await stored()).toBeNull();
     // Listed when the app opens, although no push arrived.
     expect((await device.pending()).requests.map((r) => r.challengeId)).toEqual([first.challengeId]);

@@ -73,7 +73,12 @@ describe('choosing the transport', () => {
     expect(createSmsTransport({ ...dev, production: true }, outboxStore())).toBeUndefined();
     const twilio = loadSettings({ NODE_ENV: 'test', TWILIO_ACCOUNT_SID: TWILIO_SID, TWILIO_AUTH_TOKEN: TWILIO_TOKEN, TWILIO_FROM: '+46700000001' });
     expect(createSmsTransport(twilio, outboxStore())?.name).toBe('twilio');
-    const verify = loadSettings({ NODE_ENV: 'test', TWILIO_ACCOUNT_SID: TWILIO_SID, TWILIO_AUTH_TOKEN: TWILIO_TOKEN, TWILIO_VERIFY_SERVICE_SID: TWILIO_VERIFY_SID });
+    const verify = loadSettings({
+      NODE_ENV: 'test',
+      TWILIO_ACCOUNT_SID: TWILIO_SID,
+      TWILIO_AUTH_TOKEN: TWILIO_TOKEN,
+      TWILIO_VERIFY_SERVICE_SID: TWILIO_VERIFY_SID,
+    });
     expect(createSmsTransport(verify, outboxStore())?.name).toBe('twilio-verify');
   });
 
@@ -81,8 +86,15 @@ describe('choosing the transport', () => {
     const { logger, entries } = captureLogger();
     const settings = loadSettings({ NODE_ENV: 'test' });
     const prisma = database.db.prisma;
-    const user = await prisma.user.create({ data: { email: 'prod-sms@care.example', passwordHash: 'x', phones: { create: [{ e164: '+46701234574', verifiedAt: new Date() }] } } });
-    const deps = { prisma, settings, counters: { prisma }, sms: { transport: undefined, audit: new AuditLog(prisma), logger } } as unknown as FactorDependencies;
+    const user = await prisma.user.create({
+      data: { email: 'prod-sms@care.example', passwordHash: 'x', phones: { create: [{ e164: '+46701234574', verifiedAt: new Date() }] } },
+    });
+    const deps = {
+      prisma,
+      settings,
+      counters: { prisma },
+      sms: { transport: undefined, audit: new AuditLog(prisma), logger },
+    } as unknown as FactorDependencies;
     const module = smsFactor(deps);
     expect(await module.isEnrolled(user)).toBe(false);
     expect(entries().some((e) => e.level === 40 && String(e.msg).includes('SMS method is unavailable'))).toBe(true);
@@ -92,7 +104,13 @@ describe('choosing the transport', () => {
   });
 
   test('the dev outbox pages exist for SMS alone (mail through a real transport)', () => {
-    const deps = { production: false, prisma: database.db.prisma, box: testBox(), pages: {} as never, transport: { name: 'smtp' as const, send: async () => {} } };
+    const deps = {
+      production: false,
+      prisma: database.db.prisma,
+      box: testBox(),
+      pages: {} as never,
+      transport: { name: 'smtp' as const, send: async () => {} },
+    };
     expect(devOutboxRoutes(deps)).toBeUndefined();
     expect(devOutboxRoutes({ ...deps, sms: true })).toBeDefined();
     expect(devOutboxRoutes({ ...deps, sms: true, production: true })).toBeUndefined();

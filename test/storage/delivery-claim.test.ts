@@ -92,7 +92,13 @@ describe('claiming queued mail across nodes', () => {
     const first = new MailDispatcher(nodeA.prisma, box, slow, 'n@nyckel.test', pino({ level: 'silent' })).deliverDue();
     await sending;
     const other: MailMessage[] = [];
-    const dispatcherB = new MailDispatcher(nodeB.prisma, box, { name: 'smtp', send: async (m) => void other.push(m) }, 'n@nyckel.test', pino({ level: 'silent' }));
+    const dispatcherB = new MailDispatcher(
+      nodeB.prisma,
+      box,
+      { name: 'smtp', send: async (m) => void other.push(m) },
+      'n@nyckel.test',
+      pino({ level: 'silent' }),
+    );
     expect(await dispatcherB.deliverDue()).toBe(0);
     const leased = await nodeA.prisma.delivery.findUniqueOrThrow({ where: { id: row.id } });
     expect(leased).toMatchObject({ status: 'queued', attempts: 1 });

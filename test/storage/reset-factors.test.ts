@@ -82,7 +82,11 @@ async function snapshot(userId: string) {
     activeBrowsers: await prisma.rememberedBrowser.count({ where: { userId, revokedAt: null } }),
     challenges: await prisma.factorChallenge.count({ where: { userId } }),
     sessions: (await prisma.oidcModel.findMany({ where: { type: 'Session', payload: { path: ['accountId'], equals: userId } } })).map((s) => s.id).sort(),
-    grantModels: (await prisma.oidcModel.findMany({ where: { OR: [{ type: 'Grant', payload: { path: ['accountId'], equals: userId } }, { grantId: { in: await grantIdsOf(userId) } }] } }))
+    grantModels: (
+      await prisma.oidcModel.findMany({
+        where: { OR: [{ type: 'Grant', payload: { path: ['accountId'], equals: userId } }, { grantId: { in: await grantIdsOf(userId) } }] },
+      })
+    )
       .map((m) => m.type)
       .sort(),
     resets: await prisma.auditEvent.count({ where: { userId, type: 'user.factors_reset' } }),
@@ -109,10 +113,17 @@ describe('resetSecondFactors', () => {
     expect(event).toMatchObject({ ip: '192.0.2.7', data: { reason: 'ticket 12: stolen phone', actor: 'cli', removed } });
 
     // Nothing left: a second reset removes nothing, and is still recorded.
-    expect(await resetSecondFactors(db.prisma, audit, user.id, { reason: 'again', actor: 'cli' })).toEqual({ factors: 0, phones: 0, rememberedBrowsers: 0, challenges: 0, sessions: 0, grants: 0 });
+    expect(await resetSecondFactors(db.prisma, audit, user.id, { reason: 'again', actor: 'cli' })).toEqual({
+      factors: 0,
+      phones: 0,
+      rememberedBrowsers: 0,
+      challenges: 0,
+      sessions: 0,
+      grants: 0,
+    });
   });
 
-  test('keepSessionUid keeps the caller\'s own session (and only it)', async () => {
+  test("keepSessionUid keeps the caller's own session (and only it)", async () => {
     const user = await userWithEverything();
     const removed = await resetSecondFactors(db.prisma, audit, user.id, { reason: 'delete all my devices', actor: 'user', keepSessionUid: `uid2-${counter}` });
     expect(removed.sessions).toBe(2);
@@ -123,7 +134,9 @@ describe('resetSecondFactors', () => {
     const user = await userWithEverything();
     const before = await snapshot(user.id);
     await expect(resetSecondFactors(db.prisma, audit, user.id, { reason: '  ', actor: 'cli' })).rejects.toMatchObject({ code: 'invalid_input' });
-    await expect(resetSecondFactors(db.prisma, audit, '00000000-0000-4000-8000-000000000000', { reason: 'x', actor: 'cli' })).rejects.toBeInstanceOf(NyckelError);
+    await expect(resetSecondFactors(db.prisma, audit, '00000000-0000-4000-8000-000000000000', { reason: 'x', actor: 'cli' })).rejects.toBeInstanceOf(
+      NyckelError,
+    );
     expect(await snapshot(user.id)).toEqual(before);
   });
 

@@ -23,7 +23,18 @@ import { dumpUnder, freshRedisPrefix, redisTestUrl } from '../support/redis.ts';
 const box = testBox();
 const atRest = new OidcAtRest(box);
 const expiresIn = 600;
-const bearerModels = ['Session', 'Interaction', 'AuthorizationCode', 'AccessToken', 'RefreshToken', 'ClientCredentials', 'PushedAuthorizationRequest', 'DeviceCode', 'BackchannelAuthenticationRequest', 'ReplayDetection'];
+const bearerModels = [
+  'Session',
+  'Interaction',
+  'AuthorizationCode',
+  'AccessToken',
+  'RefreshToken',
+  'ClientCredentials',
+  'PushedAuthorizationRequest',
+  'DeviceCode',
+  'BackchannelAuthenticationRequest',
+  'ReplayDetection',
+];
 
 async function tableText(db: Database, table: 'oidc_models' | 'deliveries'): Promise<string> {
   const rows = await db.prisma.$queryRawUnsafe<Array<{ row: string }>>(`SELECT row_to_json(t)::text AS row FROM ${table} t`);
@@ -87,14 +98,26 @@ describe('both stores keep ids hashed and payloads sealed', () => {
     await new Store('Session').upsert('victim-session', { jti: 'victim-session', accountId: 'victim' }, expiresIn);
     await new Store('Session').upsert('attacker-session', { jti: 'attacker-session', accountId: 'attacker' }, expiresIn);
     const victim = await db.prisma.oidcModel.findUniqueOrThrow({ where: { type_id: { type: 'Session', id: atRest.storedId('Session', 'victim-session') } } });
-    await db.prisma.oidcModel.update({ where: { type_id: { type: 'Session', id: atRest.storedId('Session', 'attacker-session') } }, data: { sealed: victim.sealed } });
+    await db.prisma.oidcModel.update({
+      where: { type_id: { type: 'Session', id: atRest.storedId('Session', 'attacker-session') } },
+      data: { sealed: victim.sealed },
+    });
     await expect(new Store('Session').find('attacker-session')).rejects.toThrow();
   });
 
   test('rows in the old form are re-keyed once, also by two nodes at the same time', async () => {
-    const legacy = Array.from({ length: 30 }, (_, i) => ({ type: i % 3 ? 'RefreshToken' : 'Session', id: `legacy-${i}`, uid: `legacy-uid-${i}`, grantId: `legacy-grant-${i}` }));
+    const legacy = Array.from({ length: 30 }, (_, i) => ({
+      type: i % 3 ? 'RefreshToken' : 'Session',
+      id: `legacy-${i}`,
+      uid: `legacy-uid-${i}`,
+      grantId: `legacy-grant-${i}`,
+    }));
     await db.prisma.oidcModel.createMany({
-      data: legacy.map((row) => ({ ...row, payload: { jti: row.id, uid: row.uid, grantId: row.grantId, accountId: 'legacy-account' }, expiresAt: new Date(Date.now() + 60_000) })),
+      data: legacy.map((row) => ({
+        ...row,
+        payload: { jti: row.id, uid: row.uid, grantId: row.grantId, accountId: 'legacy-account' },
+        expiresAt: new Date(Date.now() + 60_000),
+      })),
     });
     const [a, b] = await Promise.all([rekeyLegacyOidcModels(db.prisma, atRest, 7), rekeyLegacyOidcModels(db.prisma, atRest, 7)]);
     expect(a + b).toBe(30);
@@ -155,7 +178,10 @@ describe('an upgrade: rows written before the secrets_at_rest migration', () => 
   test('Nyckel migrates and seals at start-up: sessions, refresh tokens and grants keep working, no code or token is left in clear', async () => {
     await previousVersion();
     const sent: MailMessage[] = [];
-    const nyckel = await startTestNyckel({ database: { target, drop: async () => {} }, mailTransport: { name: 'smtp', send: async (mail) => void sent.push(mail) } });
+    const nyckel = await startTestNyckel({
+      database: { target, drop: async () => {} },
+      mailTransport: { name: 'smtp', send: async (mail) => void sent.push(mail) },
+    });
     try {
       const db = nyckel.db;
       const oidcText = await tableText(db, 'oidc_models');
@@ -206,7 +232,13 @@ describe('the mail queue', () => {
       };
       const dispatcher = new MailDispatcher(db.prisma, box, transport, 'n@nyckel.test', log.logger, { retryDelaysSeconds: [60] });
       const link = 'https://nyckel.test/interaction/u1/link/c1/Zq3vG8xkR2pWm7tLs9Yb4nHc6JdQe1Fa5Uo0Ti8Kr2M';
-      const row = await enqueueMail(db.prisma, box, { to: 'anna@example.se', subject: 'Your code 424242', text: `Code 424242, or ${link}`, html: `<a href="${link}">424242</a>`, purpose: 'email-link' });
+      const row = await enqueueMail(db.prisma, box, {
+        to: 'anna@example.se',
+        subject: 'Your code 424242',
+        text: `Code 424242, or ${link}`,
+        html: `<a href="${link}">424242</a>`,
+        purpose: 'email-link',
+      });
       expect(await tableText(db, 'deliveries')).not.toMatch(/424242|Zq3vG8/);
 
       await dispatcher.deliverDue();
@@ -218,7 +250,13 @@ describe('the mail queue', () => {
       await makeDue(db.prisma, row.id);
       await dispatcher.deliverDue();
       expect(delivered).toEqual([expect.objectContaining({ subject: 'Your code 424242', text: `Code 424242, or ${link}` })]);
-      expect(await db.prisma.delivery.findUniqueOrThrow({ where: { id: row.id } })).toMatchObject({ status: 'sent', body: null, subject: null, text: null, html: null });
+      expect(await db.prisma.delivery.findUniqueOrThrow({ where: { id: row.id } })).toMatchObject({
+        status: 'sent',
+        body: null,
+        subject: null,
+        text: null,
+        html: null,
+      });
       expect(await tableText(db, 'deliveries')).not.toMatch(/424242|Zq3vG8/);
       expect(log.lines.join('\n')).toContain('Message refused');
       expect(log.lines.join('\n')).not.toMatch(/424242|Zq3vG8/);

@@ -84,7 +84,7 @@ describe('oidc-provider adapter', () => {
     const results = await Promise.allSettled(Array.from({ length: 20 }, () => codes.consume('c1')));
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
     for (const r of results.filter((r) => r.status === 'rejected')) {
-      expect((r).reason).toBeInstanceOf(errors.InvalidGrant);
+      expect(r.reason).toBeInstanceOf(errors.InvalidGrant);
     }
     expect(await new (Adapter())('AccessToken').find('issued')).toBeUndefined();
   });
@@ -115,8 +115,18 @@ describe('signing keys', () => {
     const after = await loadSigningKeys(db.prisma, box);
     expect(after.keys).toHaveLength(4);
     // Active keys first: oidc-provider signs with the first key of an algorithm.
-    expect(after.keys.slice(0, 2).map((k) => k.kid).sort()).toEqual([...rotation.added].sort());
-    expect(after.keys.slice(2).map((k) => k.kid).sort()).toEqual([...rotation.retired].sort());
+    expect(
+      after.keys
+        .slice(0, 2)
+        .map((k) => k.kid)
+        .sort(),
+    ).toEqual([...rotation.added].sort());
+    expect(
+      after.keys
+        .slice(2)
+        .map((k) => k.kid)
+        .sort(),
+    ).toEqual([...rotation.retired].sort());
 
     // A token signed by the retired key still verifies with the published set.
     const retired = after.keys.find((k) => k.kid === rotation.retired.find((kid) => kid.startsWith('es256')))!;

@@ -54,10 +54,16 @@ export function makeBankIdCertificates(): BankIdCertificates {
   openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=Fake BankID Test CA'], dir);
   fs.writeFileSync(file('server.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
   openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost'], dir);
-  openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'server.ext'], dir);
+  openssl(
+    ['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'server.ext'],
+    dir,
+  );
   fs.writeFileSync(file('client.ext'), 'extendedKeyUsage=clientAuth\n');
   openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'client.key', '-out', 'client.csr', '-subj', '/CN=FP Testcert 5'], dir);
-  openssl(['x509', '-req', '-in', 'client.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'client.pem', '-days', '2', '-extfile', 'client.ext'], dir);
+  openssl(
+    ['x509', '-req', '-in', 'client.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'client.pem', '-days', '2', '-extfile', 'client.ext'],
+    dir,
+  );
   openssl(['pkcs12', '-export', '-in', 'client.pem', '-inkey', 'client.key', '-out', 'client.p12', '-passout', `pass:${TEST_PFX_PASSPHRASE}`], dir);
   return {
     dir,
@@ -119,7 +125,15 @@ export async function startFakeBankId(certs: BankIdCertificates) {
             if (typeof body.endUserIp !== 'string') return reply(400, { errorCode: 'invalidParameters', details: 'Invalid endUserIp' });
             const orderRef = crypto.randomUUID();
             const peer = (req.socket as TLSSocket).getPeerCertificate();
-            orders.set(orderRef, { orderRef, endUserIp: body.endUserIp, body, script: state.nextScript, collects: 0, cancelled: false, clientCn: peer?.subject?.CN as string | undefined });
+            orders.set(orderRef, {
+              orderRef,
+              endUserIp: body.endUserIp,
+              body,
+              script: state.nextScript,
+              collects: 0,
+              cancelled: false,
+              clientCn: peer?.subject?.CN as string | undefined,
+            });
             return reply(200, { orderRef, autoStartToken: crypto.randomUUID(), qrStartToken: state.qrStartToken, qrStartSecret: state.qrStartSecret });
           }
           case '/rp/v6.0/collect': {

@@ -22,7 +22,11 @@ export interface CliEnvironment {
  * Runs `nyckel <args>` as an operator would, in a child process. Everything the CLI reads is set
  * here, so that a developer's .env in the project cannot leak in; `env` adds or overrides.
  */
-export function runCli(environment: CliEnvironment, args: string[], options: { input?: string; env?: Record<string, string>; cwd?: string } = {}): Promise<CliRun> {
+export function runCli(
+  environment: CliEnvironment,
+  args: string[],
+  options: { input?: string; env?: Record<string, string>; cwd?: string } = {},
+): Promise<CliRun> {
   const child = spawn(process.execPath, [cliBin, ...args], {
     cwd: options.cwd ?? projectRoot,
     env: {

@@ -49,11 +49,14 @@ export class DeviceSimulator {
    * Registers with the link of a QR code (`…/authenticator/#enrol=…` or `#transfer=…`), like the app
    * opened by that link. `push: undefined` registers without a subscription (no push service).
    */
-  static async register(link: string, options: { pin: string; name?: string; push?: FakePushService; issuer?: string }): Promise<{ device?: DeviceSimulator; status: number; body: Record<string, unknown> }> {
+  static async register(
+    link: string,
+    options: { pin: string; name?: string; push?: FakePushService; issuer?: string },
+  ): Promise<{ device?: DeviceSimulator; status: number; body: Record<string, unknown> }> {
     const url = new URL(link);
     const token = /[#&](?:enrol|transfer)=([A-Za-z0-9_-]+)/.exec(url.hash)?.[1] ?? '';
     const device = new DeviceSimulator(options.issuer ?? url.origin);
-    device.keys = (await subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify']));
+    device.keys = await subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify']);
     globalThis.crypto.getRandomValues(device.pinSalt);
     if (options.push) device.subscriber = options.push.subscribe((payload) => device.received(JSON.parse(payload) as PushRequest));
     const publicKey = await subtle.exportKey('jwk', device.keys.publicKey);
@@ -108,19 +111,35 @@ export class DeviceSimulator {
   }
 
   private async post(path: string, body: unknown): Promise<AnswerResult> {
-    const response = await fetch(`${this.issuer}/authenticator/api/${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const response = await fetch(`${this.issuer}/authenticator/api/${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     return { status: response.status, body: (await response.json()) as AnswerResult['body'] };
   }
 
   /** The signed body of an answer, without sending it (for replays and parallel sends). */
   async answerBody(request: Pick<PushRequest, 'challengeId'>, answer: { decision: 'approve' | 'deny'; number?: string; pin?: string; notMe?: boolean }) {
     const pinProof = answer.decision === 'approve' && answer.pin !== undefined ? await this.pinProof(answer.pin, 'approve', request.challengeId) : '';
-    const fields = { challengeId: request.challengeId, deviceId: this.deviceId, decision: answer.decision, number: answer.number ?? '', notMe: answer.notMe ?? false, pinProof };
-    const signature = await this.sign(['nyckel-approval-v1', fields.challengeId, fields.deviceId, fields.decision, fields.number, fields.notMe ? 'not-me' : '', fields.pinProof].join('\n'));
+    const fields = {
+      challengeId: request.challengeId,
+      deviceId: this.deviceId,
+      decision: answer.decision,
+      number: answer.number ?? '',
+      notMe: answer.notMe ?? false,
+      pinProof,
+    };
+    const signature = await this.sign(
+      ['nyckel-approval-v1', fields.challengeId, fields.deviceId, fields.decision, fields.number, fields.notMe ? 'not-me' : '', fields.pinProof].join('\n'),
+    );
     return { ...fields, signature };
   }
 
-  async answer(request: Pick<PushRequest, 'challengeId'>, answer: { decision: 'approve' | 'deny'; number?: string; pin?: string; notMe?: boolean }): Promise<AnswerResult> {
+  async answer(
+    request: Pick<PushRequest, 'challengeId'>,
+    answer: { decision: 'approve' | 'deny'; number?: string; pin?: string; notMe?: boolean },
+  ): Promise<AnswerResult> {
     return this.post('approve', await this.answerBody(request, answer));
   }
 
@@ -149,7 +168,12 @@ export class DeviceSimulator {
   async transferLink(pin: string): Promise<AnswerResult & { url?: string }> {
     const time = Date.now();
     const pinProof = await this.pinProof(pin, 'transfer', String(time));
-    const result = await this.post('transfer', { deviceId: this.deviceId, time, pinProof, signature: await this.sign(`nyckel-transfer-v1\n${this.deviceId}\n${time}\n${pinProof}`) });
+    const result = await this.post('transfer', {
+      deviceId: this.deviceId,
+      time,
+      pinProof,
+      signature: await this.sign(`nyckel-transfer-v1\n${this.deviceId}\n${time}\n${pinProof}`),
+    });
     return { ...result, url: (result.body as { url?: string }).url };
   }
 
@@ -157,11 +181,23 @@ export class DeviceSimulator {
   async enableBiometric(pin: string): Promise<AnswerResult> {
     const time = Date.now();
     const pinProof = await this.pinProof(pin, 'biometric', String(time));
-    const options = await this.post('biometric/options', { deviceId: this.deviceId, time, pinProof, signature: await this.sign(`nyckel-biometric-setup-v1\n${this.deviceId}\n${time}\n${pinProof}`) });
+    const options = await this.post('biometric/options', {
+      deviceId: this.deviceId,
+      time,
+      pinProof,
+      signature: await this.sign(`nyckel-biometric-setup-v1\n${this.deviceId}\n${time}\n${pinProof}`),
+    });
     if (options.status !== 200) return options;
-    const { setupId, options: creation } = options.body as unknown as { setupId: string; options: { challenge: string; rp: { id: string }; authenticatorSelection: { authenticatorAttachment: string; userVerification: string } } };
+    const { setupId, options: creation } = options.body as unknown as {
+      setupId: string;
+      options: { challenge: string; rp: { id: string }; authenticatorSelection: { authenticatorAttachment: string; userVerification: string } };
+    };
     const authenticator = new SoftAuthenticator(this.issuer, { userVerified: true });
-    const result = await this.post('biometric', { setupId, deviceId: this.deviceId, credential: { ...authenticator.register(creation), authenticatorAttachment: 'platform' } });
+    const result = await this.post('biometric', {
+      setupId,
+      deviceId: this.deviceId,
+      credential: { ...authenticator.register(creation), authenticatorAttachment: 'platform' },
+    });
     if (result.status === 201) this.biometric = { authenticator, rpId: creation.rp.id };
     return result;
   }
@@ -169,7 +205,10 @@ export class DeviceSimulator {
   /** An approval with the biometric instead of the PIN: an assertion over SHA-256(request, device, number). */
   async approveWithBiometric(request: Pick<PushRequest, 'challengeId'>, number: string, options: { signedNumber?: string } = {}): Promise<AnswerResult> {
     const { authenticator, rpId } = this.biometric!;
-    const challenge = crypto.createHash('sha256').update(`nyckel-biometric-v1\n${request.challengeId}\n${this.deviceId}\n${options.signedNumber ?? number}`).digest('base64url');
+    const challenge = crypto
+      .createHash('sha256')
+      .update(`nyckel-biometric-v1\n${request.challengeId}\n${this.deviceId}\n${options.signedNumber ?? number}`)
+      .digest('base64url');
     const body = await this.answerBody(request, { decision: 'approve', number });
     return this.sendAnswer({ ...body, assertion: authenticator.authenticate({ challenge, rpId }) });
   }

@@ -145,7 +145,15 @@ export async function startTestNyckel(
     ...options.env,
   });
   const clients = options.clients ?? parseClientsFile(testClientsYaml, 'test-clients.yaml');
-  const nyckel = await startNyckel(settings, { database: database.target, clientsFile: clients, logger: options.logger ?? pino({ level: 'silent' }), mailTransport: options.mailTransport, smsTransport: options.smsTransport, twilioHttpClient: options.twilioHttpClient, factors: options.factors });
+  const nyckel = await startNyckel(settings, {
+    database: database.target,
+    clientsFile: clients,
+    logger: options.logger ?? pino({ level: 'silent' }),
+    mailTransport: options.mailTransport,
+    smsTransport: options.smsTransport,
+    twilioHttpClient: options.twilioHttpClient,
+    factors: options.factors,
+  });
   registerMasterKey(nyckel.db.prisma, nyckel.box);
   return {
     ...nyckel,

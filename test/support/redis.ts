@@ -49,7 +49,8 @@ export async function dumpUnder(prefix: string): Promise<string> {
     const lines: string[] = [];
     for (const key of await redis.keys(`${prefix}*`)) {
       const type = await redis.type(key);
-      const value = type === 'hash' ? await redis.hgetall(key) : type === 'string' ? await redis.get(key) : type === 'set' ? await redis.smembers(key) : `(${type})`;
+      const value =
+        type === 'hash' ? await redis.hgetall(key) : type === 'string' ? await redis.get(key) : type === 'set' ? await redis.smembers(key) : `(${type})`;
       lines.push(`${key} ${JSON.stringify(value)}`);
     }
     return lines.join('\n');

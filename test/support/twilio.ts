@@ -55,7 +55,8 @@ export async function startFakeTwilio() {
         else answer();
       };
       const failure = failNext.shift();
-      if (failure) return reply(failure, { code: 20500, message: 'Internal Server Error', status: failure, more_info: 'https://www.twilio.com/docs/errors/20500' });
+      if (failure)
+        return reply(failure, { code: 20500, message: 'Internal Server Error', status: failure, more_info: 'https://www.twilio.com/docs/errors/20500' });
       const sid = `${++counter}`.padStart(32, '0');
       if (req.method === 'POST' && /^\/2010-04-01\/Accounts\/AC\w+\/Messages\.json$/.test(path)) {
         return reply(201, { sid: `SM${sid}`, status: 'queued', to: form.To, from: form.From ?? null, body: form.Body });

@@ -3,7 +3,16 @@ import { loadSettings } from '../../src/config/settings.ts';
 import { BankIdClient, BankIdError } from '../../src/factors/bankid/client.ts';
 import { luhnValid, maskPersonalNumber, parsePersonalNumber } from '../../src/factors/bankid/personal-number.ts';
 import { autostartLink, qrPayload } from '../../src/factors/bankid/qr.ts';
-import { DOC_QR_START_SECRET, DOC_QR_START_TOKEN, makeBankIdCertificates, personalNumberFor, startFakeBankId, TEST_PFX_PASSPHRASE, type BankIdCertificates, type FakeBankId } from '../support/bankid-fake.ts';
+import {
+  DOC_QR_START_SECRET,
+  DOC_QR_START_TOKEN,
+  makeBankIdCertificates,
+  personalNumberFor,
+  startFakeBankId,
+  TEST_PFX_PASSPHRASE,
+  type BankIdCertificates,
+  type FakeBankId,
+} from '../support/bankid-fake.ts';
 
 describe('BankID animated QR code', () => {
   test("BankID's documented test vectors: seconds 0 and 1", () => {

@@ -12,7 +12,17 @@ const root = path.resolve(import.meta.dirname, '../..');
 const read = (file: string) => fs.readFileSync(path.join(root, file), 'utf8');
 const dockerfile = read('docker/Dockerfile');
 const compose = YAML.parse(read('docker/compose.yaml'), { merge: true }) as {
-  services: Record<string, { build?: { context: string; dockerfile: string }; environment?: Record<string, string>; ports?: string[]; volumes?: string[]; healthcheck?: unknown; depends_on?: unknown }>;
+  services: Record<
+    string,
+    {
+      build?: { context: string; dockerfile: string };
+      environment?: Record<string, string>;
+      ports?: string[];
+      volumes?: string[];
+      healthcheck?: unknown;
+      depends_on?: unknown;
+    }
+  >;
 };
 
 const stages = dockerfile.split(/^FROM /m).slice(1);
@@ -34,7 +44,10 @@ describe('docker/Dockerfile', () => {
   });
 
   test('everything it copies from the repository exists and is not excluded by .dockerignore', () => {
-    const ignored = read('.dockerignore').split('\n').map((line) => line.trim()).filter(Boolean);
+    const ignored = read('.dockerignore')
+      .split('\n')
+      .map((line) => line.trim())
+      .filter(Boolean);
     const sources = [...dockerfile.matchAll(/^COPY (?!--from)(.+) (\S+)$/gm)].flatMap((m) => m[1].split(/\s+/));
     expect(sources.length).toBeGreaterThan(5);
     for (const source of sources) {
@@ -68,7 +81,7 @@ describe('docker/compose.yaml', () => {
     expect(nginx).toMatch(/location = \/metrics \{\s*return 404;/);
   });
 
-  test('the nodes\' environment is made of known settings, with the issuer at the balancer and a shared database', () => {
+  test("the nodes' environment is made of known settings, with the issuer at the balancer and a shared database", () => {
     const env = compose.services['nyckel-a'].environment!;
     for (const name of Object.keys(env)) expect(Object.keys(settingsSchema.in.shape)).toContain(name);
     expect(env.ISSUER).toBe('http://localhost:8080');

@@ -63,7 +63,11 @@ async function assertion(ctx: ChallengeContext, key: SoftAuthenticator, override
 
 describe('relying party and amr', () => {
   test('RP ID and origins follow the issuer unless configured', () => {
-    expect(webauthnRelyingParty(loadSettings({ ISSUER: 'https://login.example.se/' }))).toEqual({ id: 'login.example.se', name: 'Nyckel', origins: ['https://login.example.se'] });
+    expect(webauthnRelyingParty(loadSettings({ ISSUER: 'https://login.example.se/' }))).toEqual({
+      id: 'login.example.se',
+      name: 'Nyckel',
+      origins: ['https://login.example.se'],
+    });
     const configured = loadSettings({
       ISSUER: 'https://login.example.se',
       NYCKEL_WEBAUTHN_RP_ID: 'Example.se',
@@ -90,7 +94,14 @@ describe('registering a passkey', () => {
     expect(outcome).toEqual({ status: 'verified', amr: ['swk'], target: 'My YubiKey' });
     const row = await nyckel.db.prisma.factorEnrolment.findFirstOrThrow({ where: { userId: user.id, type: 'passkey' } });
     expect(row).toMatchObject({ label: 'My YubiKey', confirmed: true });
-    expect(row.data as unknown as PasskeyData).toMatchObject({ credentialId: key.id, counter: 0, transports: ['usb'], deviceType: 'multiDevice', backedUp: true, aaguid: '00000000-0000-0000-0000-000000000000' });
+    expect(row.data as unknown as PasskeyData).toMatchObject({
+      credentialId: key.id,
+      counter: 0,
+      transports: ['usb'],
+      deviceType: 'multiDevice',
+      backedUp: true,
+      aaguid: '00000000-0000-0000-0000-000000000000',
+    });
     expect(await passkey.isEnrolled(user)).toBe(true);
   });
 
@@ -114,7 +125,10 @@ describe('registering a passkey', () => {
     const other = await newUser();
     const ctx = signIn(other);
     const begun = started(await passkey.enrol.begin(ctx, {}));
-    expect(await passkey.enrol.complete(ctx, { challengeId: begun.challengeId, credential: key.register(begun.browser as never) })).toEqual({ status: 'failed', reason: 'used' });
+    expect(await passkey.enrol.complete(ctx, { challengeId: begun.challengeId, credential: key.register(begun.browser as never) })).toEqual({
+      status: 'failed',
+      reason: 'used',
+    });
     expect(await passkey.isEnrolled(other)).toBe(false);
     expect((await nyckel.db.prisma.factorEnrolment.findFirstOrThrow({ where: { userId: first.id, type: 'passkey' } })).label).toBe('Passkey 1');
   });
@@ -125,18 +139,35 @@ describe('registering a passkey', () => {
     const key = new SoftAuthenticator(origin);
     const begun = started(await passkey.enrol.begin(ctx, {}));
     const answer = key.register(begun.browser as never);
-    expect(await passkey.enrol.complete(ctx, { challengeId: begun.challengeId, credential: key.register(begun.browser as never, { origin: 'https://evil.example' }) })).toMatchObject({ status: 'failed', reason: 'wrong_code' });
-    expect(await passkey.enrol.complete(ctx, { challengeId: begun.challengeId, credential: { nonsense: true } })).toMatchObject({ status: 'failed', reason: 'wrong_code' });
+    expect(
+      await passkey.enrol.complete(ctx, {
+        challengeId: begun.challengeId,
+        credential: key.register(begun.browser as never, { origin: 'https://evil.example' }),
+      }),
+    ).toMatchObject({ status: 'failed', reason: 'wrong_code' });
+    expect(await passkey.enrol.complete(ctx, { challengeId: begun.challengeId, credential: { nonsense: true } })).toMatchObject({
+      status: 'failed',
+      reason: 'wrong_code',
+    });
     expect(await nyckel.db.prisma.factorEnrolment.count({ where: { userId: user.id } })).toBe(0);
     // The right answer still works, once.
-    expect(await passkey.enrol.complete(ctx, { challengeId: begun.challengeId, credential: answer })).toMatchObject({ status: 'verified', amr: ['hwk', 'user'] });
+    expect(await passkey.enrol.complete(ctx, { challengeId: begun.challengeId, credential: answer })).toMatchObject({
+      status: 'verified',
+      amr: ['hwk', 'user'],
+    });
     expect(await passkey.enrol.complete(ctx, { challengeId: begun.challengeId, credential: answer })).toEqual({ status: 'failed', reason: 'used' });
     // Not in another sign-in, nor under another challenge id.
-    expect(await passkey.enrol.complete(signIn(user), { challengeId: begun.challengeId, credential: answer })).toMatchObject({ status: 'failed', reason: 'expired' });
+    expect(await passkey.enrol.complete(signIn(user), { challengeId: begun.challengeId, credential: answer })).toMatchObject({
+      status: 'failed',
+      reason: 'expired',
+    });
     expect(await passkey.enrol.complete(ctx, { challengeId: 'not-a-uuid', credential: answer })).toMatchObject({ status: 'failed', reason: 'expired' });
     // A sign-in challenge is not an enrolment challenge.
     const signInChallenge = started(await passkey.start(ctx, {}));
-    expect(await passkey.enrol.complete(ctx, { challengeId: signInChallenge.challengeId, credential: answer })).toMatchObject({ status: 'failed', reason: 'expired' });
+    expect(await passkey.enrol.complete(ctx, { challengeId: signInChallenge.challengeId, credential: answer })).toMatchObject({
+      status: 'failed',
+      reason: 'expired',
+    });
     expect(await nyckel.db.prisma.factorEnrolment.count({ where: { userId: user.id } })).toBe(1);
   });
 });
@@ -146,7 +177,11 @@ describe('signing in with a passkey', () => {
     const { user, key } = await enrolled(undefined, 'Laptop');
     const ctx = signIn(user);
     const { challengeId, credential, options } = await assertion(ctx, key);
-    expect(options).toMatchObject({ rpId: 'localhost', userVerification: 'preferred', allowCredentials: [{ id: key.id, type: 'public-key', transports: ['usb'] }] });
+    expect(options).toMatchObject({
+      rpId: 'localhost',
+      userVerification: 'preferred',
+      allowCredentials: [{ id: key.id, type: 'public-key', transports: ['usb'] }],
+    });
     expect(await passkey.verify(ctx, { challengeId, credential })).toEqual({ status: 'verified', amr: ['hwk', 'user'], target: 'Laptop' });
     expect(await passkey.verify(ctx, { challengeId, credential })).toEqual({ status: 'failed', reason: 'used' });
     const row = await nyckel.db.prisma.factorEnrolment.findFirstOrThrow({ where: { userId: user.id, type: 'passkey' } });
@@ -179,7 +214,10 @@ describe('signing in with a passkey', () => {
     const ctx = signIn(bob.user);
     // Bob's options, answered with Alice's key.
     expect(await passkey.verify(ctx, await assertion(ctx, alice.key))).toMatchObject({ status: 'failed', reason: 'wrong_code' });
-    expect(await passkey.verify(ctx, await assertion(ctx, bob.key, { origin: 'https://evil.example' }))).toMatchObject({ status: 'failed', reason: 'wrong_code' });
+    expect(await passkey.verify(ctx, await assertion(ctx, bob.key, { origin: 'https://evil.example' }))).toMatchObject({
+      status: 'failed',
+      reason: 'wrong_code',
+    });
     const aliceHandle = Buffer.from(alice.user.id.replace(/-/g, ''), 'hex').toString('base64url');
     expect(await passkey.verify(ctx, await assertion(ctx, bob.key, { userHandle: aliceHandle }))).toMatchObject({ status: 'failed', reason: 'wrong_code' });
     await lock.reset(bob.user.id, 'passkey');
@@ -207,7 +245,11 @@ describe('signing in with a passkey', () => {
   test('wrong answers count against the failure lock; a right one clears it', async () => {
     const { user, key } = await enrolled();
     const ctx = signIn(user);
-    expect(await passkey.verify(ctx, { challengeId: (await assertion(ctx, key)).challengeId, credential: null })).toEqual({ status: 'failed', reason: 'wrong_code', attemptsLeft: MAX_FAILURES - 1 });
+    expect(await passkey.verify(ctx, { challengeId: (await assertion(ctx, key)).challengeId, credential: null })).toEqual({
+      status: 'failed',
+      reason: 'wrong_code',
+      attemptsLeft: MAX_FAILURES - 1,
+    });
     expect(await passkey.verify(ctx, await assertion(ctx, key))).toMatchObject({ status: 'verified' });
     const outcomes = [];
     for (let i = 0; i < MAX_FAILURES; i++) {
@@ -250,7 +292,13 @@ describe('a passkey instead of the password', () => {
     const quiet = await enrolled(new SoftAuthenticator(origin, { userVerified: false }));
     const uid = crypto.randomUUID();
     let start = await passkey.passwordless.start(uid);
-    expect(await passkey.passwordless.verify({ uid, token: start.token, credential: quiet.key.authenticate(start.options as never, { userHandle: handleOf(quiet.user) }) })).toEqual({
+    expect(
+      await passkey.passwordless.verify({
+        uid,
+        token: start.token,
+        credential: quiet.key.authenticate(start.options as never, { userHandle: handleOf(quiet.user) }),
+      }),
+    ).toEqual({
       status: 'failed',
       reason: 'user_not_verified',
     });
@@ -258,10 +306,22 @@ describe('a passkey instead of the password', () => {
     const { user, key } = await enrolled();
     start = await passkey.passwordless.start(uid);
     const answer = key.authenticate(start.options, { userHandle: handleOf(user) });
-    expect(await passkey.passwordless.verify({ uid: crypto.randomUUID(), token: start.token, credential: answer })).toEqual({ status: 'failed', reason: 'expired' });
+    expect(await passkey.passwordless.verify({ uid: crypto.randomUUID(), token: start.token, credential: answer })).toEqual({
+      status: 'failed',
+      reason: 'expired',
+    });
     expect(await passkey.passwordless.verify({ uid, token: 'forged', credential: answer })).toEqual({ status: 'failed', reason: 'expired' });
-    expect(await passkey.passwordless.verify({ uid, token: start.token, credential: key.authenticate(start.options as never) })).toEqual({ status: 'failed', reason: 'wrong_code' });
-    expect(await passkey.passwordless.verify({ uid, token: start.token, credential: key.authenticate(start.options as never, { userHandle: handleOf(quiet.user) }) })).toEqual({
+    expect(await passkey.passwordless.verify({ uid, token: start.token, credential: key.authenticate(start.options as never) })).toEqual({
+      status: 'failed',
+      reason: 'wrong_code',
+    });
+    expect(
+      await passkey.passwordless.verify({
+        uid,
+        token: start.token,
+        credential: key.authenticate(start.options as never, { userHandle: handleOf(quiet.user) }),
+      }),
+    ).toEqual({
       status: 'failed',
       reason: 'wrong_code',
     });

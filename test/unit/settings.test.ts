@@ -37,16 +37,23 @@ describe('settings', () => {
     expect(production.mail.transport).toBe('smtp');
     expect(loadSettings({ SENDGRID_API_KEY: 'SG.x' }).mail.transport).toBe('sendgrid');
     // Method ids are checked against the installed factors when Nyckel starts.
-    expect(() => withInstalledMethods(loadSettings({ NYCKEL_MFA_METHODS: 'totp,carrier-pigeon' }), new Factors())).toThrow(/unknown method\(s\) carrier-pigeon/);
+    expect(() => withInstalledMethods(loadSettings({ NYCKEL_MFA_METHODS: 'totp,carrier-pigeon' }), new Factors())).toThrow(
+      /unknown method\(s\) carrier-pigeon/,
+    );
     expect(withInstalledMethods(loadSettings({}), new Factors()).mfa.methods).toEqual(installedFactors.map((factor) => factor.id));
     expect(loadSettings({ ISSUER: 'https://id.example.se/' }).issuer).toBe('https://id.example.se');
   });
 
   test('/metrics in production: refused without a token when asked for, off by default, on behind a token', () => {
     const production = { NODE_ENV: 'production', NYCKEL_MASTER_KEY: 'A'.repeat(43), NYCKEL_SMTP_URL: 'smtp://mail.example:587' };
-    expect(() => loadSettings({ ...production, NYCKEL_METRICS: 'true' })).toThrow(/NYCKEL_METRICS_TOKEN: required when NODE_ENV=production and NYCKEL_METRICS=true/);
+    expect(() => loadSettings({ ...production, NYCKEL_METRICS: 'true' })).toThrow(
+      /NYCKEL_METRICS_TOKEN: required when NODE_ENV=production and NYCKEL_METRICS=true/,
+    );
     expect(loadSettings(production).metrics).toEqual({ enabled: false, token: undefined });
-    expect(loadSettings({ ...production, NYCKEL_METRICS_TOKEN: 'scrape-token-0123456789' }).metrics).toEqual({ enabled: true, token: 'scrape-token-0123456789' });
+    expect(loadSettings({ ...production, NYCKEL_METRICS_TOKEN: 'scrape-token-0123456789' }).metrics).toEqual({
+      enabled: true,
+      token: 'scrape-token-0123456789',
+    });
     expect(loadSettings({ ...production, NYCKEL_METRICS: 'false' }).metrics.enabled).toBe(false);
     // Outside production nothing changes: on, open unless a token is set.
     expect(loadSettings({}).metrics).toEqual({ enabled: true, token: undefined });

@@ -22,7 +22,11 @@ const templates = [
   ...files(path.join(root, 'src/factors'), '.njk'),
 ];
 /** The sign-in code: the routes and the factors' page side. */
-const code = [...files(path.join(root, 'src/web/sign-in'), '.ts'), ...files(path.join(root, 'src/factors/shared/pages'), '.ts'), ...files(path.join(root, 'src/factors'), 'ui.ts')];
+const code = [
+  ...files(path.join(root, 'src/web/sign-in'), '.ts'),
+  ...files(path.join(root, 'src/factors/shared/pages'), '.ts'),
+  ...files(path.join(root, 'src/factors'), 'ui.ts'),
+];
 
 /** Literal keys passed to `t(…)` (a whole key: letters, digits, dots, dashes and underscores). */
 function literalKeys(file: string): string[] {
@@ -45,7 +49,10 @@ describe('every translation key the sign-in pages use exists in sv, da and en', 
   });
 
   test.each(locales)("each factor's name and hint (the method list) in %s", (locale) => {
-    const missing = installedFactors.map((factor) => factor.id).flatMap((id) => [`factors.${id}.name`, `factors.${id}.hint`]).filter((key) => !hasMessage(locale, key));
+    const missing = installedFactors
+      .map((factor) => factor.id)
+      .flatMap((id) => [`factors.${id}.name`, `factors.${id}.hint`])
+      .filter((key) => !hasMessage(locale, key));
     expect(missing).toEqual([]);
   });
 });

@@ -18,7 +18,16 @@ export interface BankIdConnection {
 
 /** The hint codes of BankID's RP API v6; unknown ones are kept as they come (BankID may add more). */
 export const pendingHints = ['outstandingTransaction', 'noClient', 'started', 'userMrtd', 'userCallConfirm', 'userSign'] as const;
-export const failedHints = ['expiredTransaction', 'certificateErr', 'userCancel', 'cancelled', 'startFailed', 'userDeclinedCall', 'notSupported', 'transactionRiskBlocked'] as const;
+export const failedHints = [
+  'expiredTransaction',
+  'certificateErr',
+  'userCancel',
+  'cancelled',
+  'startFailed',
+  'userDeclinedCall',
+  'notSupported',
+  'transactionRiskBlocked',
+] as const;
 
 const authResponse = z.object({
   orderRef: z.string().min(1).max(100),
@@ -35,7 +44,12 @@ const collectResponse = z.discriminatedUnion('status', [
     orderRef: z.string(),
     status: z.literal('complete'),
     completionData: z.object({
-      user: z.object({ personalNumber: z.string().regex(/^\d{12}$/), name: z.string().optional(), givenName: z.string().optional(), surname: z.string().optional() }),
+      user: z.object({
+        personalNumber: z.string().regex(/^\d{12}$/),
+        name: z.string().optional(),
+        givenName: z.string().optional(),
+        surname: z.string().optional(),
+      }),
       device: z.object({ ipAddress: z.string().optional(), uhi: z.string().optional() }).optional(),
       bankIdIssueDate: z.string().optional(),
       stepUp: z.object({ mrtd: z.boolean().optional() }).optional(),

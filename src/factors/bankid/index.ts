@@ -42,6 +42,56 @@ function reasonOf(hint: string | undefined): FailureReason {
   return 'expired';
 }
 
+/** How an order ends: failed (once, with the reason), or verified for the bound person or the one to bind. */
+function orderEndings(prisma: FactorDependencies['prisma'], box: FactorDependencies['box'], audit: AuditLog, amr: readonly string[]) {
+  /** Ends an order as failed (once); the user is told why by `hint`. */
+  async function fail(row: FactorChallenge, data: OrderData, reason: FailureReason, hint?: string): Promise<VerifyOutcome> {
+    await prisma.factorChallenge.updateMany({
+      where: { id: row.id, consumedAt: null, verifiedAt: null },
+      data: { consumedAt: new Date(), data: { ...data, state: 'failed', reason, hint } as object },
+    });
+    return { status: 'failed', reason, hint };
+  }
+
+  /** What the completed order proves: the bound person (sign-in) or whom to bind (enrolment). */
+  async function completed(
+    ctx: ChallengeContext,
+    row: FactorChallenge,
+    data: OrderData,
+    result: Extract<CollectResult, { status: 'complete' }>,
+  ): Promise<VerifyOutcome> {
+    const personalNumber = result.completionData.user.personalNumber;
+    const now = new Date();
+    if (row.factor === BANKID_ENROLMENT) {
+      const sealed = Buffer.from(box.seal(PNR_PURPOSE, personalNumber, row.id)).toString('base64');
+      await prisma.factorChallenge.updateMany({
+        where: { id: row.id, verifiedAt: null, consumedAt: null },
+        data: { verifiedAt: now, data: { ...data, state: 'complete', hint: undefined, completed: sealed } as object },
+      });
+      return { status: 'verified', amr };
+    }
+    const binding = await bindingOf(prisma, ctx.user.id);
+    if (!binding || !safeEqual(personalNumberMac(box, personalNumber), binding.mac)) {
+      // Whose BankID it was is neither shown nor kept.
+      await audit.record('factor.failed', {
+        userId: ctx.user.id,
+        data: { factor: BANKID_FACTOR, reason: 'identity_mismatch' },
+        ip: ctx.ip,
+        userAgent: ctx.userAgent,
+      });
+      return fail(row, data, 'identity_mismatch');
+    }
+    await prisma.factorChallenge.updateMany({
+      where: { id: row.id, verifiedAt: null, consumedAt: null },
+      data: { verifiedAt: now, data: { ...data, state: 'complete', hint: undefined } as object },
+    });
+    await prisma.factorEnrolment.update({ where: { id: binding.id }, data: { lastUsedAt: now } });
+    return { status: 'verified', amr };
+  }
+
+  return { fail, completed };
+}
+
 /** Orders at BankID for one sign-in: found, started (a few per window), and the open ones cancelled. */
 function bankIdOrders(prisma: FactorDependencies['prisma'], box: FactorDependencies['box'], client: BankIdClient | undefined, config: Settings['bankid']) {
   async function findOrder(ctx: ChallengeContext, challengeId: string, factors: string[]) {
@@ -81,7 +131,11 @@ function bankIdOrders(prisma: FactorDependencies['prisma'], box: FactorDependenc
     await cancelOpen(ctx, factor);
     let order;
     try {
-      order = await client.auth({ endUserIp: ctx.ip.replace(/^::ffff:/, ''), userVisibleData: `${SIGN_IN_TO[ctx.locale] ?? SIGN_IN_TO.en} ${ctx.clientName}`, pinCode: config?.requirePin });
+      order = await client.auth({
+        endUserIp: ctx.ip.replace(/^::ffff:/, ''),
+        userVisibleData: `${SIGN_IN_TO[ctx.locale] ?? SIGN_IN_TO.en} ${ctx.clientName}`,
+        pinCode: config?.requirePin,
+      });
     } catch (error) {
       if (!(error instanceof BankIdError)) throw error;
       return { status: 'failed', reason: 'provider_unavailable' };
@@ -127,38 +181,12 @@ export function bankIdFactor(deps: FactorDependencies): FactorModule {
   const amr = ['swk', config?.requirePin ? 'pin' : 'user'] as const;
   const audit = deps.sms?.audit ?? new AuditLog(prisma);
 
-  const openQr = (data: OrderData) => JSON.parse(box.open(QR_PURPOSE, Buffer.from(data.qr, 'base64'), data.orderRef).toString('utf8')) as { token: string; secret: string };
+  const openQr = (data: OrderData) =>
+    JSON.parse(box.open(QR_PURPOSE, Buffer.from(data.qr, 'base64'), data.orderRef).toString('utf8')) as { token: string; secret: string };
 
   const { findOrder, cancelOpen, startOrder } = bankIdOrders(prisma, box, client, config);
 
-  /** Ends an order as failed (once); the user is told why by `hint`. */
-  async function fail(row: FactorChallenge, data: OrderData, reason: FailureReason, hint?: string): Promise<VerifyOutcome> {
-    await prisma.factorChallenge.updateMany({
-      where: { id: row.id, consumedAt: null, verifiedAt: null },
-      data: { consumedAt: new Date(), data: { ...data, state: 'failed', reason, hint } as object },
-    });
-    return { status: 'failed', reason, hint };
-  }
-
-  /** What the completed order proves: the bound person (sign-in) or whom to bind (enrolment). */
-  async function completed(ctx: ChallengeContext, row: FactorChallenge, data: OrderData, result: Extract<CollectResult, { status: 'complete' }>): Promise<VerifyOutcome> {
-    const personalNumber = result.completionData.user.personalNumber;
-    const now = new Date();
-    if (row.factor === BANKID_ENROLMENT) {
-      const sealed = Buffer.from(box.seal(PNR_PURPOSE, personalNumber, row.id)).toString('base64');
-      await prisma.factorChallenge.updateMany({ where: { id: row.id, verifiedAt: null, consumedAt: null }, data: { verifiedAt: now, data: { ...data, state: 'complete', hint: undefined, completed: sealed } as object } });
-      return { status: 'verified', amr };
-    }
-    const binding = await bindingOf(prisma, ctx.user.id);
-    if (!binding || !safeEqual(personalNumberMac(box, personalNumber), binding.mac)) {
-      // Whose BankID it was is neither shown nor kept.
-      await audit.record('factor.failed', { userId: ctx.user.id, data: { factor: BANKID_FACTOR, reason: 'identity_mismatch' }, ip: ctx.ip, userAgent: ctx.userAgent });
-      return fail(row, data, 'identity_mismatch');
-    }
-    await prisma.factorChallenge.updateMany({ where: { id: row.id, verifiedAt: null, consumedAt: null }, data: { verifiedAt: now, data: { ...data, state: 'complete', hint: undefined } as object } });
-    await prisma.factorEnrolment.update({ where: { id: binding.id }, data: { lastUsedAt: now } });
-    return { status: 'verified', amr };
-  }
+  const { fail, completed } = orderEndings(prisma, box, audit, amr);
 
   async function statusOf(ctx: ChallengeContext, challengeId: string, factors: string[]): Promise<VerifyOutcome> {
     const row = await findOrder(ctx, challengeId, factors);
@@ -197,7 +225,10 @@ export function bankIdFactor(deps: FactorDependencies): FactorModule {
   async function consume(ctx: ChallengeContext, challengeId: string, factor: string): Promise<FactorChallenge | undefined> {
     const row = await findOrder(ctx, challengeId, [factor]);
     if (!row?.verifiedAt) return undefined;
-    const { count } = await prisma.factorChallenge.updateMany({ where: { id: row.id, verifiedAt: { not: null }, consumedAt: null }, data: { consumedAt: new Date() } });
+    const { count } = await prisma.factorChallenge.updateMany({
+      where: { id: row.id, verifiedAt: { not: null }, consumedAt: null },
+      data: { consumedAt: new Date() },
+    });
     return count === 1 ? row : undefined;
   }
 

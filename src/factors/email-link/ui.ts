@@ -34,7 +34,11 @@ function linkLandingRoutes(router: Router, host: FactorRouteHost) {
     if (outcome.status === 'failed') {
       await host.recordFailure(ctx, module, outcome);
       const shown = host.failure(ctx, 'link', outcome);
-      return host.render(ctx, { template: 'message', model: { ...state.frame, title: state.t('link.failed_title'), message: shown.message }, status: shown.status });
+      return host.render(ctx, {
+        template: 'message',
+        model: { ...state.frame, title: state.t('link.failed_title'), message: shown.message },
+        status: shown.status,
+      });
     }
     if (outcome.status !== 'verified') return;
     await host.recordVerified(ctx, module, outcome);

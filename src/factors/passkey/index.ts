@@ -79,11 +79,7 @@ export function isPasskeyModule(module: FactorModule | undefined): module is Pas
 const PASSWORDLESS_PURPOSE = 'passkey-passwordless';
 const passwordlessToken = z.object({ challenge: z.string().min(16).max(200), exp: z.number().int() });
 
-const cleanLabel = (label: string | undefined) =>
-  (label ?? '')
-    .replace(CONTROL_CHARACTERS, '')
-    .trim()
-    .slice(0, LABEL_MAX);
+const cleanLabel = (label: string | undefined) => (label ?? '').replace(CONTROL_CHARACTERS, '').trim().slice(0, LABEL_MAX);
 
 /** The check @simplewebauthn/server runs on the challenge a ceremony answered: the one stored for it. */
 const expectedChallenge = (row: Pick<FactorChallenge, 'data'>) => {
@@ -171,7 +167,11 @@ function registrationOptions(rp: { id: string; name: string }, user: User, exist
 function passwordlessPasskeys(
   deps: FactorDependencies,
   rp: () => { id: string },
-  checkAssertion: (ctx: Pick<ChallengeContext, 'user'>, row: Pick<FactorChallenge, 'data'>, response: AuthenticationResponseJSON | undefined) => Promise<Checked | undefined>,
+  checkAssertion: (
+    ctx: Pick<ChallengeContext, 'user'>,
+    row: Pick<FactorChallenge, 'data'>,
+    response: AuthenticationResponseJSON | undefined,
+  ) => Promise<Checked | undefined>,
   recordUse: (row: Stored, use: { newCounter: number; credentialBackedUp: boolean; credentialDeviceType: string }) => Promise<boolean>,
 ): PasswordlessPasskeys {
   const { prisma, box, lock } = deps;
@@ -215,7 +215,12 @@ function passwordlessPasskeys(
       if (first !== 1) return { status: 'failed', reason: 'used' };
       if (!(await recordUse(checked.stored, checked.info))) return { status: 'failed', reason: 'used' };
       const { info, stored } = checked;
-      return { status: 'verified', user, label: stored.label, amr: passkeyAmr({ deviceType: info.credentialDeviceType, backedUp: info.credentialBackedUp, userVerified: true }) };
+      return {
+        status: 'verified',
+        user,
+        label: stored.label,
+        amr: passkeyAmr({ deviceType: info.credentialDeviceType, backedUp: info.credentialBackedUp, userVerified: true }),
+      };
     },
   };
 }
@@ -255,7 +260,11 @@ export function passkeyFactor(deps: FactorDependencies): PasskeyModule {
     return count === 1;
   }
 
-  async function checkAssertion(ctx: Pick<ChallengeContext, 'user'>, row: Pick<FactorChallenge, 'data'>, response: AuthenticationResponseJSON | undefined): Promise<Checked | undefined> {
+  async function checkAssertion(
+    ctx: Pick<ChallengeContext, 'user'>,
+    row: Pick<FactorChallenge, 'data'>,
+    response: AuthenticationResponseJSON | undefined,
+  ): Promise<Checked | undefined> {
     if (!response) return undefined;
     const stored = await passkeyOf(ctx.user.id, response.id);
     if (!stored) return undefined;

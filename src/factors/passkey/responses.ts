@@ -2,11 +2,18 @@ import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simp
 import { z } from 'zod';
 
 /** The JSON @simplewebauthn/browser posts back, checked before anything is decoded. */
-const base64url = z.string().min(1).max(16_384).regex(/^[A-Za-z0-9_-]+$/);
+const base64url = z
+  .string()
+  .min(1)
+  .max(16_384)
+  .regex(/^[A-Za-z0-9_-]+$/);
 const credentialId = base64url.max(1366);
 const extensions = z.record(z.string(), z.unknown()).default({});
 const attachment = z.enum(['platform', 'cross-platform']).optional();
-const transports = z.array(z.enum(['ble', 'cable', 'hybrid', 'internal', 'nfc', 'smart-card', 'usb'])).max(8).optional();
+const transports = z
+  .array(z.enum(['ble', 'cable', 'hybrid', 'internal', 'nfc', 'smart-card', 'usb']))
+  .max(8)
+  .optional();
 
 const authenticationSchema = z.object({
   id: credentialId,
@@ -47,5 +54,5 @@ export function authenticationResponse(value: unknown): AuthenticationResponseJS
 
 export function registrationResponse(value: unknown): RegistrationResponseJSON | undefined {
   const parsed = registrationSchema.safeParse(value);
-  return parsed.success ? (parsed.data) : undefined;
+  return parsed.success ? parsed.data : undefined;
 }

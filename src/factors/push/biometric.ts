@@ -57,7 +57,12 @@ export class Biometrics {
       authenticatorSelection: { authenticatorAttachment: 'platform', residentKey: 'discouraged', userVerification: 'required' },
     });
     const row = await this.deps.prisma.factorChallenge.create({
-      data: { userId: device.userId, factor: BIOMETRIC_SETUP, data: { webauthn: options.challenge, deviceId: device.id }, expiresAt: new Date(Date.now() + SETUP_TTL_MS) },
+      data: {
+        userId: device.userId,
+        factor: BIOMETRIC_SETUP,
+        data: { webauthn: options.challenge, deviceId: device.id },
+        expiresAt: new Date(Date.now() + SETUP_TTL_MS),
+      },
     });
     return { setupId: row.id, options };
   }
@@ -65,7 +70,9 @@ export class Biometrics {
   /** Checks the phone's new credential against its setup (once); the credential to keep, or undefined. */
   async register(input: z.infer<typeof biometricRegistration>): Promise<BiometricCredential | undefined> {
     const { prisma } = this.deps;
-    const row = await prisma.factorChallenge.findFirst({ where: { id: input.setupId, factor: BIOMETRIC_SETUP, consumedAt: null, expiresAt: { gt: new Date() } } });
+    const row = await prisma.factorChallenge.findFirst({
+      where: { id: input.setupId, factor: BIOMETRIC_SETUP, consumedAt: null, expiresAt: { gt: new Date() } },
+    });
     const data = row?.data as { webauthn?: string; deviceId?: string } | undefined;
     if (!row || data?.deviceId !== input.deviceId) return undefined;
     const { count } = await prisma.factorChallenge.updateMany({ where: { id: row.id, consumedAt: null }, data: { consumedAt: new Date() } });

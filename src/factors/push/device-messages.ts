@@ -50,7 +50,10 @@ export const approveRequest = z.object({
   challengeId: uuid,
   deviceId: uuid,
   decision: z.enum(['approve', 'deny']),
-  number: z.string().regex(/^\d{0,3}$/).default(''),
+  number: z
+    .string()
+    .regex(/^\d{0,3}$/)
+    .default(''),
   notMe: z.boolean().default(false),
   pinProof: z.string().max(100).default(''),
   /** Instead of the PIN proof: a WebAuthn assertion of the phone's platform credential over biometricChallenge. */
@@ -70,7 +73,11 @@ export const subscriptionUpdate = signedDeviceRequest.extend({ subscription: pus
 
 /** An answer of the device API: a value, never an exception, mapped to HTTP by the routes. */
 export type DeviceOutcome<T = Record<string, unknown>> =
-  | { ok: true; value: T }
-  | { ok: false; status: number; error: string; retryAfterSeconds?: number; attemptsLeft?: number };
+  { ok: true; value: T } | { ok: false; status: number; error: string; retryAfterSeconds?: number; attemptsLeft?: number };
 
-export const fail = (status: number, error: string, extra: { retryAfterSeconds?: number; attemptsLeft?: number } = {}): DeviceOutcome<never> => ({ ok: false, status, error, ...extra });
+export const fail = (status: number, error: string, extra: { retryAfterSeconds?: number; attemptsLeft?: number } = {}): DeviceOutcome<never> => ({
+  ok: false,
+  status,
+  error,
+  ...extra,
+});

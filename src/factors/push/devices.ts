@@ -40,7 +40,6 @@ const CLOCK_SKEW_MS = 2 * 60 * 1000;
 const SECRETS_PURPOSE = 'push-device';
 const TOKEN_PURPOSE = 'push-device-token';
 
-
 /**
  * The phones of Nyckel Authenticator: registration (by a single-use enrolment or transfer token),
  * their sealed secrets, push requests (sent with Web Push, approved by a signature of the device key
@@ -50,9 +49,7 @@ export class PushDevices {
   private vapid?: Promise<VapidKeys>;
   private readonly biometrics: Biometrics;
 
-  constructor(
-    private readonly deps: { prisma: PrismaClient; box: SecretBox; lock: FailureLock; settings: Settings },
-  ) {
+  constructor(private readonly deps: { prisma: PrismaClient; box: SecretBox; lock: FailureLock; settings: Settings }) {
     this.biometrics = new Biometrics(deps);
   }
 
@@ -87,7 +84,11 @@ export class PushDevices {
   }
 
   private sealSecrets(deviceId: string, secrets: { pinKey: Buffer; qrSecret: Buffer }) {
-    return this.deps.box.seal(SECRETS_PURPOSE, JSON.stringify({ pinKey: secrets.pinKey.toString('base64url'), qrSecret: secrets.qrSecret.toString('base64url') }), deviceId);
+    return this.deps.box.seal(
+      SECRETS_PURPOSE,
+      JSON.stringify({ pinKey: secrets.pinKey.toString('base64url'), qrSecret: secrets.qrSecret.toString('base64url') }),
+      deviceId,
+    );
   }
 
   private tokenHash(token: string) {
@@ -102,14 +103,29 @@ export class PushDevices {
     const { prisma } = this.deps;
     const row = await prisma.$transaction(async (tx) => {
       // Phones that registered but were never confirmed on the account page are forgotten.
-      await tx.factorEnrolment.deleteMany({ where: { userId: ctx.user.id, type: DEVICE_TYPE, confirmed: false, createdAt: { lt: new Date(Date.now() - TOKEN_TTL_MS) } } });
-      await tx.factorChallenge.updateMany({ where: { uid: ctx.uid, userId: ctx.user.id, factor: ENROLMENT_CHALLENGE, consumedAt: null }, data: { consumedAt: new Date() } });
+      await tx.factorEnrolment.deleteMany({
+        where: { userId: ctx.user.id, type: DEVICE_TYPE, confirmed: false, createdAt: { lt: new Date(Date.now() - TOKEN_TTL_MS) } },
+      });
+      await tx.factorChallenge.updateMany({
+        where: { uid: ctx.uid, userId: ctx.user.id, factor: ENROLMENT_CHALLENGE, consumedAt: null },
+        data: { consumedAt: new Date() },
+      });
       return tx.factorChallenge.create({
-        data: { uid: ctx.uid, userId: ctx.user.id, factor: ENROLMENT_CHALLENGE, secretHash: this.tokenHash(token), data: { label }, expiresAt: new Date(Date.now() + TOKEN_TTL_MS) },
+        data: {
+          uid: ctx.uid,
+          userId: ctx.user.id,
+          factor: ENROLMENT_CHALLENGE,
+          secretHash: this.tokenHash(token),
+          data: { label },
+          expiresAt: new Date(Date.now() + TOKEN_TTL_MS),
+        },
       });
     });
     // Sealed as well (bound to the row), so that the page can show the same QR code again on reload.
-    await prisma.factorChallenge.update({ where: { id: row.id }, data: { data: { label, token: Buffer.from(this.deps.box.seal(TOKEN_PURPOSE, token, row.id)).toString('base64') } } });
+    await prisma.factorChallenge.update({
+      where: { id: row.id },
+      data: { data: { label, token: Buffer.from(this.deps.box.seal(TOKEN_PURPOSE, token, row.id)).toString('base64') } },
+    });
     return { challengeId: row.id, token };
   }
 
@@ -124,9 +140,14 @@ export class PushDevices {
   }
 
   /** `waiting` until the phone registered with the token, then `registered` with the (unconfirmed) device. */
-  async enrolmentState(ctx: ChallengeContext, challengeId: string): Promise<{ state: 'waiting' | 'registered' | 'expired'; deviceId?: string; label?: string }> {
+  async enrolmentState(
+    ctx: ChallengeContext,
+    challengeId: string,
+  ): Promise<{ state: 'waiting' | 'registered' | 'expired'; deviceId?: string; label?: string }> {
     if (!UUID.test(challengeId)) return { state: 'expired' };
-    const row = await this.deps.prisma.factorChallenge.findFirst({ where: { id: challengeId, uid: ctx.uid, userId: ctx.user.id, factor: ENROLMENT_CHALLENGE } });
+    const row = await this.deps.prisma.factorChallenge.findFirst({
+      where: { id: challengeId, uid: ctx.uid, userId: ctx.user.id, factor: ENROLMENT_CHALLENGE },
+    });
     if (!row) return { state: 'expired' };
     const data = row.data as { deviceId?: string; label?: string };
     if (row.verifiedAt && data.deviceId) return { state: 'registered', deviceId: data.deviceId, label: data.label };
@@ -151,7 +172,9 @@ export class PushDevices {
    * transfer token (the same registration moves to this phone: new key, PIN and QR secret; the old
    * phone's key stops working at once). The token works once, even under parallel requests.
    */
-  async register(input: z.infer<typeof registerRequest>): Promise<DeviceOutcome<{ deviceId: string; qrSecret: string; name: string; moved: boolean; userId: string }>> {
+  async register(
+    input: z.infer<typeof registerRequest>,
+  ): Promise<DeviceOutcome<{ deviceId: string; qrSecret: string; name: string; moved: boolean; userId: string }>> {
     const { prisma, settings } = this.deps;
     if (isTrivialPin(input.pin)) return fail(400, 'trivial_pin');
     if (input.subscription && !acceptableEndpoint(input.subscription.endpoint, settings)) return fail(400, 'bad_endpoint');
@@ -179,12 +202,24 @@ export class PushDevices {
         if (!old) return undefined;
         await tx.factorEnrolment.update({
           where: { id: deviceId },
-          data: { secret: this.sealSecrets(deviceId, secrets), data: { ...data, createdAt: (old.data as unknown as DeviceData).createdAt, movedAt: now.toISOString() } as object },
+          data: {
+            secret: this.sealSecrets(deviceId, secrets),
+            data: { ...data, createdAt: (old.data as unknown as DeviceData).createdAt, movedAt: now.toISOString() } as object,
+          },
         });
         return old.label;
       }
       await tx.factorEnrolment.create({
-        data: { id: deviceId, userId: row.userId, type: DEVICE_TYPE, label: name, position: 0, confirmed: false, secret: this.sealSecrets(deviceId, secrets), data: data as object },
+        data: {
+          id: deviceId,
+          userId: row.userId,
+          type: DEVICE_TYPE,
+          label: name,
+          position: 0,
+          confirmed: false,
+          secret: this.sealSecrets(deviceId, secrets),
+          data: data as object,
+        },
       });
       return name;
     });
@@ -212,7 +247,13 @@ export class PushDevices {
     await this.deps.prisma.$transaction(async (tx) => {
       await tx.factorChallenge.updateMany({ where: { userId: device.userId, factor: TRANSFER_CHALLENGE, consumedAt: null }, data: { consumedAt: new Date() } });
       await tx.factorChallenge.create({
-        data: { userId: device.userId, factor: TRANSFER_CHALLENGE, secretHash: this.tokenHash(token), data: { deviceId: device.id }, expiresAt: new Date(Date.now() + TOKEN_TTL_MS) },
+        data: {
+          userId: device.userId,
+          factor: TRANSFER_CHALLENGE,
+          secretHash: this.tokenHash(token),
+          data: { deviceId: device.id },
+          expiresAt: new Date(Date.now() + TOKEN_TTL_MS),
+        },
       });
     });
     return { ok: true, value: { token, userId: device.userId, deviceId: device.id } };
@@ -222,7 +263,10 @@ export class PushDevices {
     const signed = await this.signedDevice(input, canonical.subscription(input.deviceId, input.time, input.subscription.endpoint));
     if (!signed.ok) return signed;
     if (!acceptableEndpoint(input.subscription.endpoint, this.deps.settings)) return fail(400, 'bad_endpoint');
-    await this.deps.prisma.factorEnrolment.update({ where: { id: signed.value.id }, data: { data: { ...(signed.value.data as DeviceData), subscription: input.subscription } as object } });
+    await this.deps.prisma.factorEnrolment.update({
+      where: { id: signed.value.id },
+      data: { data: { ...(signed.value.data as DeviceData), subscription: input.subscription } as object },
+    });
     return { ok: true, value: { deviceId: signed.value.id } };
   }
 
@@ -235,7 +279,9 @@ export class PushDevices {
   /** A check of the PIN or the biometric under the user's failure lock (both share it): only a wrong one counts. */
   private async counted(device: Device, wrong: string, check: () => boolean | Promise<boolean>): Promise<DeviceOutcome<null>> {
     const { lock } = this.deps;
-    const judged = await lock.judge(device.userId, PIN_FAMILY, async () => ((await check()) ? { verdict: 'right' as const, value: null } : { verdict: 'wrong' as const, value: null }));
+    const judged = await lock.judge(device.userId, PIN_FAMILY, async () =>
+      (await check()) ? { verdict: 'right' as const, value: null } : { verdict: 'wrong' as const, value: null },
+    );
     if (judged.locked) return fail(429, 'locked', { retryAfterSeconds: judged.retryAfterSeconds });
     if (judged.verdict === 'right') return { ok: true, value: null };
     if (judged.attemptsLeft > 0) return fail(401, wrong, { attemptsLeft: judged.attemptsLeft });
@@ -258,7 +304,10 @@ export class PushDevices {
     if (!device) return fail(401, 'unknown_device');
     const credential = await this.biometrics.register(input);
     if (!credential) return fail(400, 'biometric_failed');
-    await this.deps.prisma.factorEnrolment.update({ where: { id: device.id }, data: { data: { ...(device.data as DeviceData), biometric: credential } as object } });
+    await this.deps.prisma.factorEnrolment.update({
+      where: { id: device.id },
+      data: { data: { ...(device.data as DeviceData), biometric: credential } as object },
+    });
     return { ok: true, value: { deviceId: device.id, userId: device.userId } };
   }
 
@@ -273,7 +322,11 @@ export class PushDevices {
     const results = await Promise.all(withSubscription.map((d) => sendPush(vapid, d.data.subscription!, body, this.deps.settings.push.ttlSeconds)));
     // A subscription the push service says is gone is forgotten.
     const gone = withSubscription.filter((_d, i) => results[i] === 'gone');
-    await Promise.all(gone.map((d) => this.deps.prisma.factorEnrolment.update({ where: { id: d.id }, data: { data: { ...(d.data as DeviceData), subscription: null } as object } })));
+    await Promise.all(
+      gone.map((d) =>
+        this.deps.prisma.factorEnrolment.update({ where: { id: d.id }, data: { data: { ...(d.data as DeviceData), subscription: null } as object } }),
+      ),
+    );
     return results.filter((r) => r === 'sent').length;
   }
 
@@ -294,7 +347,9 @@ export class PushDevices {
    * (open, this user's); deny needs no PIN; approve needs the PIN proof (counted) and the right
    * number: a wrong number ends the request. Consumed by one conditional UPDATE.
    */
-  async answer(input: z.infer<typeof approveRequest>): Promise<DeviceOutcome<{ decision: 'approve' | 'deny'; userId: string; deviceId: string; notMe: boolean; client: string }>> {
+  async answer(
+    input: z.infer<typeof approveRequest>,
+  ): Promise<DeviceOutcome<{ decision: 'approve' | 'deny'; userId: string; deviceId: string; notMe: boolean; client: string }>> {
     const { prisma } = this.deps;
     const device = await this.device(input.deviceId);
     if (!device) return fail(401, 'unknown_device');
@@ -327,7 +382,10 @@ export class PushDevices {
       : await this.checkPin(device, 'approve', row.id, input.pinProof);
     if (!pin.ok) return pin;
     if (biometric && counter !== undefined) {
-      await prisma.factorEnrolment.update({ where: { id: device.id }, data: { data: { ...(device.data as DeviceData), biometric: { ...biometric, counter } } as object } });
+      await prisma.factorEnrolment.update({
+        where: { id: device.id },
+        data: { data: { ...(device.data as DeviceData), biometric: { ...biometric, counter } } as object },
+      });
     }
     if (!safeEqual(input.number, data.number)) {
       await close('wrong_number');
@@ -347,5 +405,13 @@ export class PushDevices {
 /** What the app shows of a request (never the number to pick: that is on the sign-in page only). */
 export function requestOf(row: FactorChallenge): Omit<PushPayload, 'type'> {
   const data = row.data as unknown as PushRequestData;
-  return { challengeId: row.id, client: data.client, time: data.time, expiresAt: row.expiresAt.toISOString(), browser: data.browser, ip: data.ip, numbers: data.numbers };
+  return {
+    challengeId: row.id,
+    client: data.client,
+    time: data.time,
+    expiresAt: row.expiresAt.toISOString(),
+    browser: data.browser,
+    ip: data.ip,
+    numbers: data.numbers,
+  };
 }

@@ -108,7 +108,16 @@ export function pushFactor(deps: FactorDependencies, devices = new PushDevices(d
         return tx.factorChallenge.update({ where: { id: challenge.id }, data: { data: data as object } });
       });
       const sent = await devices
-        .sendRequest(phones, { type: 'approval', challengeId: row.id, client: data.client, time: data.time, expiresAt: row.expiresAt.toISOString(), browser: data.browser, ip: data.ip, numbers: data.numbers })
+        .sendRequest(phones, {
+          type: 'approval',
+          challengeId: row.id,
+          client: data.client,
+          time: data.time,
+          expiresAt: row.expiresAt.toISOString(),
+          browser: data.browser,
+          ip: data.ip,
+          numbers: data.numbers,
+        })
         .catch((error: unknown) => {
           logger?.warn({ err: error }, 'push request could not be sent');
           return 0;
@@ -124,7 +133,10 @@ export function pushFactor(deps: FactorDependencies, devices = new PushDevices(d
       const status = statusOf(row);
       if (status.status !== 'verified') return status;
       // Approved on the phone: the sign-in takes it once.
-      const { count } = await prisma.factorChallenge.updateMany({ where: { id: row!.id, verifiedAt: { not: null }, consumedAt: null }, data: { consumedAt: new Date() } });
+      const { count } = await prisma.factorChallenge.updateMany({
+        where: { id: row!.id, verifiedAt: { not: null }, consumedAt: null },
+        data: { consumedAt: new Date() },
+      });
       return count === 1 ? status : { status: 'failed', reason: 'used' };
     },
 

@@ -39,7 +39,14 @@ export async function replaceRecoveryCodes(db: Db, box: SecretBox, userId: strin
   const codes = Array.from({ length: count }, newRecoveryCode);
   await db.factorEnrolment.deleteMany({ where: { userId, type: 'recovery-code' } });
   await db.factorEnrolment.createMany({
-    data: codes.map((code, i) => ({ userId, type: 'recovery-code', label: `#${i + 1}`, data: { hash: hashOf(box, userId, code) }, position: POSITION, confirmed: true })),
+    data: codes.map((code, i) => ({
+      userId,
+      type: 'recovery-code',
+      label: `#${i + 1}`,
+      data: { hash: hashOf(box, userId, code) },
+      position: POSITION,
+      confirmed: true,
+    })),
   });
   return codes;
 }
@@ -125,7 +132,8 @@ export function recoveryCodeFactor(deps: FactorDependencies): RecoveryCodeModule
     // Not enrolled on their own: they come with the first other second factor.
     enrol: noEnrolmentAtSignIn,
 
-    start: async (ctx) => ((await unused(ctx.user.id)) > 0 ? { status: 'started', challengeId: BACKUP_CHALLENGE } : { status: 'failed', reason: 'not_enrolled' }),
+    start: async (ctx) =>
+      (await unused(ctx.user.id)) > 0 ? { status: 'started', challengeId: BACKUP_CHALLENGE } : { status: 'failed', reason: 'not_enrolled' },
 
     // Under the user's failure lock: wrong codes count, a right one (even repeated) never does.
     verify: async (ctx, input): Promise<VerifyOutcome> => {

@@ -14,7 +14,10 @@ export const CODE_DIGITS = 6;
 export const challengeTopic = (challengeId: string) => `challenge:${challengeId}`;
 
 export function newCode(): string {
-  return crypto.randomInt(0, 10 ** CODE_DIGITS).toString().padStart(CODE_DIGITS, '0');
+  return crypto
+    .randomInt(0, 10 ** CODE_DIGITS)
+    .toString()
+    .padStart(CODE_DIGITS, '0');
 }
 
 /**
@@ -74,8 +77,12 @@ export class ChallengeStore {
 
   /** Checks a typed code against the challenge; `family` names the failure lock (e.g. `email`). */
   async verifyCode(ctx: ChallengeContext, challengeId: string, code: string, family: string, factors: string[]): Promise<VerifyOutcome> {
-    return this.verify(ctx, challengeId, family, factors, (challenge) =>
-      Boolean(challenge.secretHash) && safeEqual(this.hash('code', code.replace(/\s+/g, '')), challenge.secretHash!),
+    return this.verify(
+      ctx,
+      challengeId,
+      family,
+      factors,
+      (challenge) => Boolean(challenge.secretHash) && safeEqual(this.hash('code', code.replace(/\s+/g, '')), challenge.secretHash!),
     );
   }
 

@@ -55,7 +55,12 @@ export async function startEmailChallenge(
   if (!address && !decoyTarget) return { status: 'failed', reason: 'not_enrolled' };
   // A decoy passes the same cooldown and budgets as a real send: the answers do not tell them apart.
   const target = (address ?? decoyTarget)!;
-  const held = await admitSend(deps.prisma, deps.sends.mail, ctx, { factor: options.factor, target, masked: maskEmail(target), resend: Boolean(input.resendOf) });
+  const held = await admitSend(deps.prisma, deps.sends.mail, ctx, {
+    factor: options.factor,
+    target,
+    masked: maskEmail(target),
+    resend: Boolean(input.resendOf),
+  });
   if (held) return held;
 
   const code = newCode();
@@ -71,7 +76,10 @@ export async function startEmailChallenge(
     });
     if (!address) return { challenge: created.challenge, mailed: false };
     const link = created.linkToken ? `${ctx.issuer}/interaction/${ctx.uid}/link/${created.challenge.id}/${created.linkToken}` : undefined;
-    const delivery = await deps.mail.enqueue(tx, renderSignInMail(deps, ctx, { to: address, code, link, ttlSeconds: options.ttlSeconds, factor: options.factor }));
+    const delivery = await deps.mail.enqueue(
+      tx,
+      renderSignInMail(deps, ctx, { to: address, code, link, ttlSeconds: options.ttlSeconds, factor: options.factor }),
+    );
     // The pages show the delivery's state (a provider outage is retried, and the user is told).
     await tx.factorChallenge.update({
       where: { id: created.challenge.id },

@@ -134,11 +134,26 @@ export function sendGuards(store: CounterStore, box: SecretBox, settings: Pick<S
   const cooldownSeconds = settings.factors.resendCooldownSeconds;
   const { mail, sms } = settings;
   return {
-    mail: new SendGuard(store, box, { channel: 'mail', targetName: 'address', cooldownSeconds, budgets: { perTarget: mail.budgets.perAddress, perAccount: mail.budgets.perAccount, perIp: mail.budgets.perIp } }, audit),
+    mail: new SendGuard(
+      store,
+      box,
+      {
+        channel: 'mail',
+        targetName: 'address',
+        cooldownSeconds,
+        budgets: { perTarget: mail.budgets.perAddress, perAccount: mail.budgets.perAccount, perIp: mail.budgets.perIp },
+      },
+      audit,
+    ),
     sms: new SendGuard(
       store,
       box,
-      { channel: 'sms', targetName: 'number', cooldownSeconds, budgets: { perTarget: sms.budgets.perNumber, perAccount: sms.budgets.perAccount, perIp: sms.budgets.perIp, global: sms.budgets.global } },
+      {
+        channel: 'sms',
+        targetName: 'number',
+        cooldownSeconds,
+        budgets: { perTarget: sms.budgets.perNumber, perAccount: sms.budgets.perAccount, perIp: sms.budgets.perIp, global: sms.budgets.global },
+      },
       audit,
     ),
   };

@@ -26,7 +26,12 @@ export function smsDelivery(deps: FactorDependencies, transport: SmsTransport, p
   async function recordSendFailure(ctx: ChallengeContext, e164: string, error: unknown): Promise<void> {
     const message = error instanceof Error ? error.message : 'unknown error';
     log?.warn({ transport: transport.name, to: maskPhone(e164), error: message }, 'SMS could not be sent');
-    await deps.sms?.audit.record('sms.failed', { userId: ctx.user.id, ip: ctx.ip, userAgent: ctx.userAgent, data: { transport: transport.name, to: maskPhone(e164), error: message } });
+    await deps.sms?.audit.record('sms.failed', {
+      userId: ctx.user.id,
+      ip: ctx.ip,
+      userAgent: ctx.userAgent,
+      data: { transport: transport.name, to: maskPhone(e164), error: message },
+    });
   }
 
   /** After the answer: a failure is recorded on the challenge, and its code page says the text could not be sent. */

@@ -51,7 +51,10 @@ export function smsFactor(deps: FactorDependencies): FactorModule {
 
   const delivery = transport ? smsDelivery(deps, transport, FACTOR, log) : undefined;
 
-  async function send(ctx: ChallengeContext, input: { e164: string; decoy: boolean; sends: number; factor?: string; typed?: boolean; resend?: boolean }): Promise<StartOutcome> {
+  async function send(
+    ctx: ChallengeContext,
+    input: { e164: string; decoy: boolean; sends: number; factor?: string; typed?: boolean; resend?: boolean },
+  ): Promise<StartOutcome> {
     if (!transport) return { status: 'failed', reason: 'not_enrolled' };
     const factor = input.factor ?? FACTOR;
     const masked = maskPhone(input.e164);

@@ -54,7 +54,17 @@ export function outboxSmsTransport({ prisma, box }: SmsOutboxStore): SmsTextTran
     send: async ({ to, body, purpose }) => {
       const id = randomUUID();
       await prisma.delivery.create({
-        data: { id, channel: SMS_CHANNEL, transport: 'outbox', recipient: to, body: sealDeliveryBody(box, id, { text: body }), purpose, status: 'sent', attempts: 1, sentAt: new Date() },
+        data: {
+          id,
+          channel: SMS_CHANNEL,
+          transport: 'outbox',
+          recipient: to,
+          body: sealDeliveryBody(box, id, { text: body }),
+          purpose,
+          status: 'sent',
+          attempts: 1,
+          sentAt: new Date(),
+        },
       });
     },
   };

@@ -25,7 +25,8 @@ export function totpFactor(deps: FactorDependencies): FactorModule {
   const confirmedApps = (user: User) =>
     prisma.factorEnrolment.findMany({ where: { userId: user.id, type: 'totp', confirmed: true }, orderBy: [{ position: 'asc' }, { createdAt: 'desc' }] });
 
-  const openSecret = (row: { id: string; secret: Uint8Array | null }) => (row.secret ? box.open(TOTP_SECRET_PURPOSE, row.secret, row.id).toString('utf8') : undefined);
+  const openSecret = (row: { id: string; secret: Uint8Array | null }) =>
+    row.secret ? box.open(TOTP_SECRET_PURPOSE, row.secret, row.id).toString('utf8') : undefined;
 
   /**
    * Accepts `step` for the enrolment only if it is later than the last accepted one (atomic), and
@@ -101,7 +102,8 @@ export function totpFactor(deps: FactorDependencies): FactorModule {
         }),
     },
 
-    start: async (ctx) => ((await confirmedApps(ctx.user)).length > 0 ? { status: 'started', challengeId: APP_CHALLENGE } : { status: 'failed', reason: 'not_enrolled' }),
+    start: async (ctx) =>
+      (await confirmedApps(ctx.user)).length > 0 ? { status: 'started', challengeId: APP_CHALLENGE } : { status: 'failed', reason: 'not_enrolled' },
 
     // Under the user's failure lock: wrong codes count, a right one (even repeated) never does.
     verify: (ctx, input): Promise<VerifyOutcome> =>

@@ -14,7 +14,13 @@ const waitQuery = z.coerce.number().int().min(1).max(MAX_WAIT_SECONDS).optional(
  * once instead of asking again and again. Listening starts before the first read, so a signal sent
  * in between is not missed; a client that goes away stops the wait.
  */
-export async function statusWhenChanged<T>(ctx: Context, signals: Signals, challengeId: string, read: () => Promise<T>, pending: (status: T) => boolean): Promise<T> {
+export async function statusWhenChanged<T>(
+  ctx: Context,
+  signals: Signals,
+  challengeId: string,
+  read: () => Promise<T>,
+  pending: (status: T) => boolean,
+): Promise<T> {
   const seconds = waitQuery.parse(ctx.query.wait);
   if (!seconds) return read();
   const gone = new AbortController();

@@ -9,7 +9,6 @@ const pollMode = z.enum(['same', 'qr']).catch('qr');
 /** What the page of a poll factor shows now (also the JSON its script polls). */
 export type PollView = PollState;
 
-
 /**
  * What the page of a poll factor (BankID) shows now: the module's state, the message for its hint in
  * the page's language, and the QR code to show. `mode` is how the app was started (`same` device or
@@ -34,7 +33,10 @@ export async function pollView(
   };
   if (outcome.status === 'verified') return { status: 'verified' };
   if (outcome.status === 'failed') {
-    return { status: 'failed', message: (outcome.reason === 'expired' || outcome.reason === 'cancelled' ? hintText(outcome.hint) : undefined) ?? failureText(outcome) };
+    return {
+      status: 'failed',
+      message: (outcome.reason === 'expired' || outcome.reason === 'cancelled' ? hintText(outcome.hint) : undefined) ?? failureText(outcome),
+    };
   }
   return {
     status: 'pending',

@@ -82,7 +82,8 @@ export function challengeRoutes(router: Router, deps: ChallengeRouteDependencies
     // No start page before it: "don't ask again" is chosen on the page that answers.
     if (page.rememberWithAnswer) steps.rememberChoice(ctx, state, input.remember ?? 'no');
     const answer = page.readAnswer(ctx.request.body, false);
-    if ('invalid' in answer) return respond(ctx, steps, state, module, await page.challenge(host, challengeId, { error: state.t(answer.invalid), status: 400 }));
+    if ('invalid' in answer)
+      return respond(ctx, steps, state, module, await page.challenge(host, challengeId, { error: state.t(answer.invalid), status: 400 }));
     const outcome = await module.verify(state.challengeCtx, { challengeId, ...answer });
     if (outcome.status === 'verified') return steps.afterVerified(ctx, state, module, outcome);
     if (outcome.status === 'pending') return respond(ctx, steps, state, module, await page.challenge(host, challengeId));

@@ -19,9 +19,7 @@ export function consent(deps: ConsentDependencies) {
     const provider = deps.provider();
     const accountId = details.session?.accountId;
     if (!accountId) throw new NyckelError('session_expired');
-    const grant = details.grantId
-      ? await provider.Grant.find(details.grantId)
-      : new provider.Grant({ accountId, clientId: String(details.params.client_id) });
+    const grant = details.grantId ? await provider.Grant.find(details.grantId) : new provider.Grant({ accountId, clientId: String(details.params.client_id) });
     if (!grant) throw new NyckelError('session_expired');
     const missing = details.prompt.details as {
       missingOIDCScope?: string[];

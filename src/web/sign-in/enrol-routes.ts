@@ -50,7 +50,12 @@ export function enrolRoutes(router: Router, deps: EnrolRouteDependencies) {
     if (!policy.enrolmentAtSignInAllowed(state.challengeCtx.clientId)) throw new NyckelError('not_found');
     const modules = await policy.enrollableAtSignIn(state.user, state.challengeCtx.clientId);
     const options = await Promise.all(
-      modules.map(async (m) => ({ id: m.id, atTarget: deps.uiOf(m).page.enrolsAtTarget, name: state.t(`factors.${m.id}.name`), targets: await m.enrol.targets(state.user) })),
+      modules.map(async (m) => ({
+        id: m.id,
+        atTarget: deps.uiOf(m).page.enrolsAtTarget,
+        name: state.t(`factors.${m.id}.name`),
+        targets: await m.enrol.targets(state.user),
+      })),
     );
     steps.render(ctx, state, { template: 'mfa-enrol', model: { ...state.frame, options } });
   });
@@ -84,7 +89,8 @@ export function enrolRoutes(router: Router, deps: EnrolRouteDependencies) {
     const { module, page, host } = await enrollable(ctx, state);
     const { challengeId } = ctx.params;
     const answer = page.readAnswer(ctx.request.body, true);
-    if ('invalid' in answer) return respond(ctx, steps, state, module, await page.challenge(host, challengeId, { error: state.t(answer.invalid), status: 400, label: input.label }));
+    if ('invalid' in answer)
+      return respond(ctx, steps, state, module, await page.challenge(host, challengeId, { error: state.t(answer.invalid), status: 400, label: input.label }));
     const outcome = await module.enrol.complete(state.challengeCtx, {
       challengeId,
       code: 'code' in answer ? answer.code : '',

@@ -31,7 +31,14 @@ export function factorRouteHost(deps: FactorRouteHostDependencies): FactorRouteH
     recordVerified: async (ctx, module, outcome) => steps.recordVerified(ctx, await deps.signInOf(ctx), module, outcome),
     recordFailure: async (ctx, module, outcome) => steps.recordFailure(ctx, await deps.signInOf(ctx), module, outcome),
     failure: (ctx, step, failure) => steps.failure(ctx, ctx.state.signIn as SignInState, step, failure),
-    render: (ctx, view) => deps.pages.html(ctx, view.template, (ctx.state.signIn as SignInState | undefined)?.frame.locale ?? deps.pages.localeOf(ctx), view.model as Record<string, unknown>, view.status ?? 200),
+    render: (ctx, view) =>
+      deps.pages.html(
+        ctx,
+        view.template,
+        (ctx.state.signIn as SignInState | undefined)?.frame.locale ?? deps.pages.localeOf(ctx),
+        view.model as Record<string, unknown>,
+        view.status ?? 200,
+      ),
     message(ctx, titleKey, messageKey, status) {
       const locale = deps.pages.localeOf(ctx);
       const t = translator(locale);

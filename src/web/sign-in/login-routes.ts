@@ -53,7 +53,11 @@ function requestContext(ctx: Context) {
 async function loadInteraction(deps: Pick<InteractionDependencies, 'provider'>, ctx: Context): Promise<Details> {
   const details = await deps.provider().interactionDetails(ctx.req, ctx.res);
   if (details.uid !== routeParam(ctx, 'uid')) throw new NyckelError('session_expired');
-  ctx.cookies.set(CLIENT_COOKIE, typeof details.params.client_id === 'string' ? details.params.client_id : '', { httpOnly: true, sameSite: 'lax', overwrite: true });
+  ctx.cookies.set(CLIENT_COOKIE, typeof details.params.client_id === 'string' ? details.params.client_id : '', {
+    httpOnly: true,
+    sameSite: 'lax',
+    overwrite: true,
+  });
   return details;
 }
 
@@ -69,7 +73,10 @@ function frameOf(pages: PageRenderer, ctx: Context, details: Details) {
 }
 
 /** The user's answer to the consent page, and "Cancel" on any page: the interaction ends without a login. */
-function decisionRoutes(router: Router, deps: { form: Middleware; interaction: (ctx: Context) => Promise<Details>; grantConsent: (details: Details) => Promise<string> }) {
+function decisionRoutes(
+  router: Router,
+  deps: { form: Middleware; interaction: (ctx: Context) => Promise<Details>; grantConsent: (details: Details) => Promise<string> },
+) {
   const { form, interaction } = deps;
   router.post('/consent', form, async (ctx) => {
     const details = await interaction(ctx);
@@ -108,7 +115,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       base.locale,
       {
         ...base,
-        email: options.email ?? (details.params.login_hint) ?? '',
+        email: options.email ?? details.params.login_hint ?? '',
         error: options.errorKey ? t(options.errorKey, { minutes: options.minutes ?? 1 }) : undefined,
         passkeyLogin: Boolean(deps.policy.passwordlessMethod(String(details.params.client_id))),
       },

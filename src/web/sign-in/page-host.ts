@@ -57,6 +57,7 @@ export function pageHost(deps: PageHostDependencies, ctx: Context, state: SignIn
     scriptJson,
     findChallenge: async (challengeId, types) => (await deps.challenges.find(state.challengeCtx, challengeId, types)) ?? undefined,
     deliveryProblem,
-    pollState: (challengeId) => pollView(module, state.challengeCtx, challengeId, ctx.query.mode, (outcome) => failureMessage(state.frame.locale, outcome), page.display),
+    pollState: (challengeId) =>
+      pollView(module, state.challengeCtx, challengeId, ctx.query.mode, (outcome) => failureMessage(state.frame.locale, outcome), page.display),
   };
 }

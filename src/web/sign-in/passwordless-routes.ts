@@ -93,9 +93,21 @@ export function passwordlessRoutes(router: Router, deps: PasskeyLoginDependencie
       const { status } = withRetryAfter(ctx, answerFailureStatus(outcome));
       return render(ctx, details, module, failure(t, module, outcome), status);
     }
-    await deps.audit.record('factor.verified', { userId: outcome.user.id, data: { factor: module.id, passwordless: true }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
+    await deps.audit.record('factor.verified', {
+      userId: outcome.user.id,
+      data: { factor: module.id, passwordless: true },
+      ip: ctx.ip,
+      userAgent: ctx.get('user-agent'),
+    });
     // Something held and the user's verification: two factors in one step, bound to the passkey's user.
-    await deps.flow.begin(details, { factor: module.id, channel: module.channel, amr: [...outcome.amr], at: new Date().toISOString(), userId: outcome.user.id, multiFactor: true });
+    await deps.flow.begin(details, {
+      factor: module.id,
+      channel: module.channel,
+      amr: [...outcome.amr],
+      at: new Date().toISOString(),
+      userId: outcome.user.id,
+      multiFactor: true,
+    });
     if ((await deps.flow.finish(ctx, details, { userId: outcome.user.id, method: module.id })) === 'unsatisfied') throw new NyckelError('session_expired');
   });
 }

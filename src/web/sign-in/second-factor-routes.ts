@@ -59,7 +59,12 @@ export interface SecondFactorRouteDependencies {
 }
 
 const csrfField = z.string().max(200);
-const startForm = z.object({ _csrf: csrfField, target: z.string().max(100).optional(), typed: z.string().max(320).optional(), remember: z.literal('yes').optional() });
+const startForm = z.object({
+  _csrf: csrfField,
+  target: z.string().max(100).optional(),
+  typed: z.string().max(320).optional(),
+  remember: z.literal('yes').optional(),
+});
 const plainForm = z.object({ _csrf: csrfField });
 // Any id is checked against the factors this sign-in may use; an unknown one is not found.
 const factorParam = z.string().regex(/^[a-z][a-z0-9-]{0,39}$/);
@@ -77,7 +82,8 @@ export function factorRoutes(deps: SecondFactorRouteDependencies) {
   router.use(endedSignIns);
   const { signedIn, signInOf } = signInLoader(deps);
   const steps = new SignInSteps({ ...deps, uis });
-  const hostFor = (ctx: Context, state: SignInState, module: FactorModule, enrolling: boolean) => pageHost({ ...deps, steps }, ctx, state, module, uiOf(module).page, enrolling);
+  const hostFor = (ctx: Context, state: SignInState, module: FactorModule, enrolling: boolean) =>
+    pageHost({ ...deps, steps }, ctx, state, module, uiOf(module).page, enrolling);
   const uiOf = (module: FactorModule): FactorUi => {
     const ui = uis.get(module.id);
     if (!ui) throw new NyckelError('not_found');

@@ -83,13 +83,23 @@ export class SignInFlow {
     if (input.rememberChoice === 'yes' && policy.rememberDays > 0 && factorStrength(done.verified) >= 2) {
       await this.deps.remembered.remember(ctx, user, { days: policy.rememberDays, factor: input.method });
     }
-    await audit.record('login.succeeded', { userId: user.id, data: { client: clientId, amr: outcome.amr, acr: outcome.acr }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
+    await audit.record('login.succeeded', {
+      userId: user.id,
+      data: { client: clientId, amr: outcome.amr, acr: outcome.acr },
+      ip: ctx.ip,
+      userAgent: ctx.get('user-agent'),
+    });
     this.deps.metrics.login('success', factorStrength(done.verified) >= 2 ? input.method : 'none');
     return 'finished';
   }
 
   /** Why `complete` refused: ended already by this user (continue), not enough factors yet, or not this user's. */
-  private async notFinished(ctx: Context, details: InteractionDetails, userId: string, satisfied: (verified: VerifiedFactor[]) => boolean): Promise<FinishResult> {
+  private async notFinished(
+    ctx: Context,
+    details: InteractionDetails,
+    userId: string,
+    satisfied: (verified: VerifiedFactor[]) => boolean,
+  ): Promise<FinishResult> {
     const record = await this.deps.signIns.load(details.uid);
     if (!record || record.userId !== userId || record.expiresAt <= new Date()) throw new NyckelError('session_expired');
     // Ended by this user's other request (the same answer submitted twice): its login is the interaction's result.

@@ -37,7 +37,13 @@ export class SignInSteps {
   }
 
   /** A failure in the page's words, its status, and Retry-After set; `module` names it in its own words. */
-  failure(ctx: Context, state: SignInState, step: FailureStep, failure: { reason: FailureReason; retryAfterSeconds?: number; attemptsLeft?: number }, module?: FactorModule): FailureShown {
+  failure(
+    ctx: Context,
+    state: SignInState,
+    step: FailureStep,
+    failure: { reason: FailureReason; retryAfterSeconds?: number; attemptsLeft?: number },
+    module?: FactorModule,
+  ): FailureShown {
     const ui = module ? this.deps.uis.get(module.id) : undefined;
     const source = module ? { id: module.id, readsCode: ui?.failures.readsCode } : undefined;
     const { message, status } = failureResponse(ctx, state.frame.locale, step, failure, source);
@@ -72,16 +78,32 @@ export class SignInSteps {
   /** Audits and counts a wrong (or refused) answer to a factor during sign-in. */
   async recordFailure(ctx: Context, state: SignInState, module: FactorModule, outcome: FailedOutcome) {
     this.deps.metrics.login(outcome.reason === 'locked' || outcome.reason === 'rate_limited' ? outcome.reason : 'factor_failed', module.id);
-    await this.deps.audit.record('factor.failed', { userId: state.user.id, data: { factor: module.id, reason: outcome.reason }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
+    await this.deps.audit.record('factor.failed', {
+      userId: state.user.id,
+      data: { factor: module.id, reason: outcome.reason },
+      ip: ctx.ip,
+      userAgent: ctx.get('user-agent'),
+    });
   }
 
   /**
    * Audits and records a verified factor for the user it was verified for; true when the sign-in now
    * has two independent factors. A repeated answer (a double submit) records nothing new.
    */
-  async recordVerified(ctx: Context, state: SignInState, module: FactorModule, outcome: VerifiedOutcome, options: { fallback?: boolean } = {}): Promise<boolean> {
+  async recordVerified(
+    ctx: Context,
+    state: SignInState,
+    module: FactorModule,
+    outcome: VerifiedOutcome,
+    options: { fallback?: boolean } = {},
+  ): Promise<boolean> {
     if (!outcome.repeated) {
-      await this.deps.audit.record('factor.verified', { userId: state.user.id, data: { factor: module.id, ...options }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
+      await this.deps.audit.record('factor.verified', {
+        userId: state.user.id,
+        data: { factor: module.id, ...options },
+        ip: ctx.ip,
+        userAgent: ctx.get('user-agent'),
+      });
     }
     const factor: VerifiedFactor = {
       factor: module.id,
@@ -103,7 +125,10 @@ export class SignInSteps {
     if (satisfied && notice) {
       const { t, frame } = state;
       const link = hasMessage(frame.locale, `${notice.key}_link`) ? { href: '/account', text: t(`${notice.key}_link`) } : undefined;
-      return this.render(ctx, state, { template: 'mfa-notice', model: { ...frame, title: t(`${notice.key}_title`), message: t(notice.key, notice.values), link } });
+      return this.render(ctx, state, {
+        template: 'mfa-notice',
+        model: { ...frame, title: t(`${notice.key}_title`), message: t(notice.key, notice.values), link },
+      });
     }
     if (satisfied) return this.finish(ctx, state, module.id);
     this.redirect(ctx, `/interaction/${state.details.uid}/mfa`);

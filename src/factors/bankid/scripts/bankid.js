@@ -27,7 +27,12 @@
     qrBox.hidden = false;
     other.hidden = true;
   });
-  if (same) same.addEventListener('click', function () { mode = 'same'; qrBox.hidden = true; other.hidden = false; });
+  if (same)
+    same.addEventListener('click', function () {
+      mode = 'same';
+      qrBox.hidden = true;
+      other.hidden = false;
+    });
 
   function showQr(src) {
     if (!src) return;
@@ -61,7 +66,9 @@
   function poll() {
     if (finished) return;
     fetch(statusUrl + '?mode=' + mode, { credentials: 'same-origin', headers: { accept: 'application/json' } })
-      .then(function (response) { return response.ok ? response.json() : { status: 'failed' }; })
+      .then(function (response) {
+        return response.ok ? response.json() : { status: 'failed' };
+      })
       .then(function (body) {
         if (finished) return;
         if (body.status === 'verified') return done();
@@ -70,7 +77,9 @@
         showQr(body.qr);
         setTimeout(poll, 1000);
       })
-      .catch(function () { setTimeout(poll, 3000); });
+      .catch(function () {
+        setTimeout(poll, 3000);
+      });
   }
   setTimeout(poll, 1000);
 
@@ -81,5 +90,7 @@
     navigator.sendBeacon(cancelUrl, new URLSearchParams({ _csrf: csrf }));
   });
   // Back to this page from the browser's cache: that order was given up; start afresh.
-  window.addEventListener('pageshow', function (event) { if (event.persisted) window.location.reload(); });
+  window.addEventListener('pageshow', function (event) {
+    if (event.persisted) window.location.reload();
+  });
 })();

@@ -63,9 +63,8 @@
         return;
       }
       running = true;
-      var ceremony = mode === 'register'
-        ? webauthn.startRegistration({ optionsJSON: optionsJSON })
-        : webauthn.startAuthentication({ optionsJSON: optionsJSON });
+      var ceremony =
+        mode === 'register' ? webauthn.startRegistration({ optionsJSON: optionsJSON }) : webauthn.startAuthentication({ optionsJSON: optionsJSON });
       ceremony.then(
         function (result) {
           field.value = JSON.stringify(result);

@@ -9,12 +9,20 @@
     function once() {
       if (stopped) return;
       fetch(url, { credentials: 'same-origin', headers: { accept: 'application/json' } })
-        .then(function (response) { return response.ok ? response.json() : { status: 'failed' }; })
-        .then(function (body) { if (!stopped && onBody(body) !== false) setTimeout(once, every); })
-        .catch(function () { setTimeout(once, every * 4); });
+        .then(function (response) {
+          return response.ok ? response.json() : { status: 'failed' };
+        })
+        .then(function (body) {
+          if (!stopped && onBody(body) !== false) setTimeout(once, every);
+        })
+        .catch(function () {
+          setTimeout(once, every * 4);
+        });
     }
     setTimeout(once, every);
-    return function () { stopped = true; };
+    return function () {
+      stopped = true;
+    };
   }
 
   var enrol = document.getElementById('device-enrol');
@@ -73,5 +81,7 @@
     finished = true;
     navigator.sendBeacon(cancelUrl, new URLSearchParams({ _csrf: csrf }));
   });
-  window.addEventListener('pageshow', function (event) { if (event.persisted) window.location.reload(); });
+  window.addEventListener('pageshow', function (event) {
+    if (event.persisted) window.location.reload();
+  });
 })();

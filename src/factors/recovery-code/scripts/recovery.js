@@ -7,11 +7,15 @@
     copy.hidden = false;
     copy.addEventListener('click', function () {
       var text = document.getElementById(copy.getAttribute('data-copy')).textContent;
-      navigator.clipboard.writeText(text).then(function () { copy.textContent = copy.getAttribute('data-copied'); });
+      navigator.clipboard.writeText(text).then(function () {
+        copy.textContent = copy.getAttribute('data-copied');
+      });
     });
   }
   if (print) {
     print.hidden = false;
-    print.addEventListener('click', function () { window.print(); });
+    print.addEventListener('click', function () {
+      window.print();
+    });
   }
 })();

@@ -93,7 +93,15 @@ export function pollPage(options: { template: string; display?: SignInPage['disp
       // Not confirmed (yet): the page again, with what the outside service says.
       const shown = await host.pollState(challengeId);
       const open = shown.status === 'pending';
-      return { view: await page(host, { challengeId: open ? challengeId : undefined, qr: shown.qr, message: shown.message, error: open ? undefined : shown.message, status: open ? 200 : 400 }) };
+      return {
+        view: await page(host, {
+          challengeId: open ? challengeId : undefined,
+          qr: shown.qr,
+          message: shown.message,
+          error: open ? undefined : shown.message,
+          status: open ? 200 : 400,
+        }),
+      };
     },
   };
 }

@@ -22,7 +22,12 @@ export interface SentCodeModel extends SignInFrame {
  * The page of a challenge sent to a target: the code page, or for a link (`waitForLink`) the page
  * that waits for it to be opened. The challenge is looked up as the module stored it.
  */
-export async function codeChallengeView(host: PageHost, challengeId: string, extra: PageExtra, options: { waitForLink?: boolean } = {}): Promise<View<SentCodeModel>> {
+export async function codeChallengeView(
+  host: PageHost,
+  challengeId: string,
+  extra: PageExtra,
+  options: { waitForLink?: boolean } = {},
+): Promise<View<SentCodeModel>> {
   const { module } = host;
   const challenge = await host.findChallenge(challengeId, [host.enrolling ? `${module.channel}-enrolment` : module.id]);
   if (!challenge) throw new NyckelError('session_expired');
