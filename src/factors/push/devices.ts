@@ -2,7 +2,7 @@ import { CONTROL_CHARACTERS } from '../shared/labels.ts';
 import crypto from 'node:crypto';
 import { z } from 'zod';
 import type { Settings } from '../../config/settings.ts';
-import type { FactorChallenge, FactorEnrolment } from '../../generated/prisma/client.ts';
+import type { FactorEnrolment } from '../../generated/prisma/client.ts';
 import { randomToken, safeEqual, type SecretBox } from '../../security/crypto.ts';
 import type { PrismaClient } from '../../storage/db.ts';
 import type { ChallengeContext } from '../contract.ts';
@@ -21,23 +21,31 @@ import {
   type subscriptionUpdate,
   type transferRequest,
 } from './device-messages.ts';
+import {
+  ENROLMENT_CHALLENGE,
+  openDeviceSecrets,
+  requestOf,
+  readEnrolmentState,
+  sealDeviceSecrets,
+  type DeviceSecrets,
+  type EnrolmentState,
+} from './device-records.ts';
 import { acceptableEndpoint, loadVapidKeys, sendPush, type VapidKeys } from './web-push.ts';
 import { biometricChallenge, Biometrics, type biometricRegistration } from './biometric.ts';
 
 export * from './device-messages.ts';
+export { requestOf, ENROLMENT_CHALLENGE } from './device-records.ts';
 
 /** FactorEnrolment.type of a registered phone (Nyckel Authenticator). */
 export const DEVICE_TYPE = 'push';
 /** FactorChallenge.factor of a push sign-in request, of adding a phone, and of moving one to a new phone. */
 export const PUSH_CHALLENGE = 'push';
-export const ENROLMENT_CHALLENGE = 'push-enrolment';
 export const TRANSFER_CHALLENGE = 'push-transfer';
 /** Wrong PINs per user count here (the failure lock of src/factors/shared/failure-lock.ts). */
 export const PIN_FAMILY = 'push-pin';
 const TOKEN_TTL_MS = 10 * 60 * 1000;
 /** How far the clock of a signed "list my requests" may be from ours. */
 const CLOCK_SKEW_MS = 2 * 60 * 1000;
-const SECRETS_PURPOSE = 'push-device';
 const TOKEN_PURPOSE = 'push-device-token';
 
 /**
@@ -73,22 +81,17 @@ export class PushDevices {
     return (await this.deps.prisma.factorEnrolment.findFirst({ where: { id: deviceId, type: DEVICE_TYPE, confirmed: true } })) as Device | null;
   }
 
-  secretsOf(device: Pick<FactorEnrolment, 'id' | 'secret'>): { pinKey: Buffer; qrSecret: Buffer } | undefined {
-    if (!device.secret) return undefined;
-    try {
-      const opened = JSON.parse(this.deps.box.open(SECRETS_PURPOSE, device.secret, device.id).toString('utf8')) as { pinKey: string; qrSecret: string };
-      return { pinKey: Buffer.from(opened.pinKey, 'base64url'), qrSecret: Buffer.from(opened.qrSecret, 'base64url') };
-    } catch {
-      return undefined;
-    }
+  secretsOf(device: Pick<FactorEnrolment, 'id' | 'secret'>): DeviceSecrets | undefined {
+    return openDeviceSecrets(this.deps.box, device);
   }
 
-  private sealSecrets(deviceId: string, secrets: { pinKey: Buffer; qrSecret: Buffer }) {
-    return this.deps.box.seal(
-      SECRETS_PURPOSE,
-      JSON.stringify({ pinKey: secrets.pinKey.toString('base64url'), qrSecret: secrets.qrSecret.toString('base64url') }),
-      deviceId,
-    );
+  private sealSecrets(deviceId: string, secrets: DeviceSecrets) {
+    return sealDeviceSecrets(this.deps.box, deviceId, secrets);
+  }
+
+  /** `waiting` until the phone registered with the token, then `registered` with the (unconfirmed) device. */
+  enrolmentState(ctx: ChallengeContext, challengeId: string): Promise<EnrolmentState> {
+    return readEnrolmentState(this.deps.prisma, ctx, challengeId);
   }
 
   private tokenHash(token: string) {
@@ -137,22 +140,6 @@ export class PushDevices {
     });
     const sealed = (row?.data as { token?: string } | undefined)?.token;
     return row && sealed ? this.deps.box.open(TOKEN_PURPOSE, Buffer.from(sealed, 'base64'), row.id).toString('utf8') : undefined;
-  }
-
-  /** `waiting` until the phone registered with the token, then `registered` with the (unconfirmed) device. */
-  async enrolmentState(
-    ctx: ChallengeContext,
-    challengeId: string,
-  ): Promise<{ state: 'waiting' | 'registered' | 'expired'; deviceId?: string; label?: string }> {
-    if (!UUID.test(challengeId)) return { state: 'expired' };
-    const row = await this.deps.prisma.factorChallenge.findFirst({
-      where: { id: challengeId, uid: ctx.uid, userId: ctx.user.id, factor: ENROLMENT_CHALLENGE },
-    });
-    if (!row) return { state: 'expired' };
-    const data = row.data as { deviceId?: string; label?: string };
-    if (row.verifiedAt && data.deviceId) return { state: 'registered', deviceId: data.deviceId, label: data.label };
-    if (row.consumedAt || row.expiresAt <= new Date()) return { state: 'expired' };
-    return { state: 'waiting' };
   }
 
   /** The account page confirms the phone that registered with its token (once). */
@@ -400,18 +387,4 @@ export class PushDevices {
     await prisma.factorEnrolment.update({ where: { id: device.id }, data: { lastUsedAt: now } });
     return { ok: true, value };
   }
-}
-
-/** What the app shows of a request (never the number to pick: that is on the sign-in page only). */
-export function requestOf(row: FactorChallenge): Omit<PushPayload, 'type'> {
-  const data = row.data as unknown as PushRequestData;
-  return {
-    challengeId: row.id,
-    client: data.client,
-    time: data.time,
-    expiresAt: row.expiresAt.toISOString(),
-    browser: data.browser,
-    ip: data.ip,
-    numbers: data.numbers,
-  };
 }
