@@ -1,7 +1,7 @@
 import type Router from '@koa/router';
 import type Provider from 'oidc-provider';
 import { accountRoutes } from './account/account-routes.ts';
-import type { AccountNotifier } from './account/notify.ts';
+import type { AccountNotifier } from './accounts/notify.ts';
 import { AccountSessions } from './account/session.ts';
 import { AccountSignIn } from './account/sign-in.ts';
 import type { Accounts } from './accounts/accounts.ts';
@@ -23,7 +23,7 @@ import type { Logger } from './logger.ts';
 import { metricsRoutes } from './observability/metrics-routes.ts';
 import type { Metrics } from './observability/metrics.ts';
 import type { SecretBox } from './security/crypto.ts';
-import type { LoginThrottle } from './security/login-throttle.ts';
+import type { LoginThrottle } from './accounts/login-throttle.ts';
 import { homeRoutes } from './server/home-routes.ts';
 import type { PageRenderer } from './server/pages.ts';
 import type { PrismaClient } from './storage/db.ts';

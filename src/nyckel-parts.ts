@@ -8,7 +8,7 @@ import type { Settings } from './config/settings.ts';
 import { type Logger } from './logger.ts';
 import { SecretBox } from './security/crypto.ts';
 import { MailDispatcher } from './delivery/dispatcher.ts';
-import { devOutboxRoutes } from './delivery/outbox-routes.ts';
+import { devOutboxRoutes } from './web/outbox-routes.ts';
 import { createMailTransport } from './delivery/transports.ts';
 import { enqueueMail } from './delivery/dispatcher.ts';
 import { FactorEngine } from './factors/engine.ts';
@@ -25,10 +25,10 @@ import { sendGuards } from './factors/shared/send-guard.ts';
 import { PageRenderer } from './server/pages.ts';
 import { Views } from './server/views.ts';
 import { type Database } from './storage/db.ts';
-import type { CounterStore } from './security/counters.ts';
+import type { CounterStore } from './storage/counters.ts';
 import { type Signals } from './storage/signals.ts';
 import { Metrics } from './observability/metrics.ts';
-import { instrumentFactorModules } from './observability/factor-metrics.ts';
+import { instrumentFactorModules } from './factors/factor-metrics.ts';
 
 /** Mail and SMS: the transports, the mail dispatcher and, outside production, the outbox pages. */
 export function openDelivery(

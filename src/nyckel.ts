@@ -11,12 +11,12 @@ import { loadCookieKeys, loadSigningKeys, deleteExpiredSigningKeys, ensureSignin
 import { createLogger, type Logger } from './logger.ts';
 import { createProvider } from './provider/provider.ts';
 import { resolveMasterKey, SecretBox } from './security/crypto.ts';
-import { LoginThrottle, sweepExpiredRateLimits } from './security/login-throttle.ts';
+import { LoginThrottle, sweepExpiredRateLimits } from './accounts/login-throttle.ts';
 import { createApp } from './server/app.ts';
 import { appRouters } from './app-routers.ts';
 import { buildSignIn, openDelivery } from './nyckel-parts.ts';
 import { withAccountClient } from './account/account-client.ts';
-import { AccountNotifier } from './account/notify.ts';
+import { AccountNotifier } from './accounts/notify.ts';
 import { MailDispatcher } from './delivery/dispatcher.ts';
 import type { MailTransport } from './delivery/transport.ts';
 import { SignIns } from './factors/sign-ins.ts';
@@ -31,10 +31,10 @@ import { databaseTarget, openDatabase, type Database, type DatabaseTarget } from
 import { applyMigrationsExclusively, pendingMigrations } from './storage/migrate.ts';
 import { createOidcAdapter, sweepExpiredOidcModels } from './storage/oidc-adapter.ts';
 import { OidcAtRest } from './storage/oidc-at-rest.ts';
-import { sealLegacySecrets } from './storage/legacy-secrets.ts';
+import { sealLegacySecrets } from './keys/legacy-secrets.ts';
 import { createHybridOidcAdapter } from './storage/oidc-redis-adapter.ts';
 import { openRedis, type RedisStore } from './storage/redis.ts';
-import type { CounterStore } from './security/counters.ts';
+import type { CounterStore } from './storage/counters.ts';
 import { LocalSignals, RedisSignals, type Signals } from './storage/signals.ts';
 import { Metrics } from './observability/metrics.ts';
 import { observeProvider } from './observability/provider-metrics.ts';

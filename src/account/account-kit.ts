@@ -17,11 +17,11 @@ import type { User } from '../generated/prisma/client.ts';
 import { hasMessage, translator } from '../i18n/i18n.ts';
 import { csrfSeed } from '../security/csrf.ts';
 import type { SecretBox } from '../security/crypto.ts';
-import type { LoginThrottle } from '../security/login-throttle.ts';
+import type { LoginThrottle } from '../accounts/login-throttle.ts';
 import type { PageRenderer } from '../server/pages.ts';
 import type { PrismaClient } from '../storage/db.ts';
 import { ACCOUNT_CLIENT_ID } from './account-client.ts';
-import type { AccountChange, AccountNotifier } from './notify.ts';
+import type { AccountChange, AccountNotifier } from '../accounts/notify.ts';
 import type { AccountSession, AccountSessions } from './session.ts';
 import { type AccountSignIn } from './sign-in.ts';
 

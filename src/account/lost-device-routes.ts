@@ -8,7 +8,7 @@ import { maskEmail } from '../factors/shared/mask.ts';
 import { translator } from '../i18n/i18n.ts';
 import { assertCsrf } from '../security/csrf.ts';
 import { readForm } from '../web/shared/forms.ts';
-import { LOST_DEVICE_PATH } from './sign-in.ts';
+import { LOST_DEVICE_PATH } from '../web/shared/paths.ts';
 import { resetSecondFactors } from '../accounts/reset-factors.ts';
 import { Visit, codeForm, csrfField, firstUseOnly, type AccountKit, type AccountRouteDependencies } from './account-kit.ts';
 

@@ -6,10 +6,11 @@ import type { AuditLog } from '../accounts/audit.ts';
 import type { FactorEngine } from '../factors/engine.ts';
 import type { User } from '../generated/prisma/client.ts';
 import { translator } from '../i18n/i18n.ts';
-import { acr } from '../provider/acr.ts';
+import { acr } from '../factors/acr.ts';
 import type { PageRenderer } from '../server/pages.ts';
 import { ACCOUNT_CLIENT_ID } from './account-client.ts';
 import type { AccountSession, AccountSessions } from './session.ts';
+import { LOST_DEVICE_PATH } from '../web/shared/paths.ts';
 
 export interface AccountSignInDependencies {
   issuer: string;
@@ -22,9 +23,6 @@ export interface AccountSignInDependencies {
   pages: PageRenderer;
   recentAuthMinutes: number;
 }
-
-/** "Delete all my devices" is reached with the password alone: the user has lost their second factor. */
-export const LOST_DEVICE_PATH = '/account/lost-device';
 
 /** A path on the account pages to come back to after signing in (never another origin). */
 function safeReturn(value: unknown): string {

@@ -10,8 +10,9 @@ import { checkPassword, normalisePassword, passwordProblemText } from './passwor
 import type { AuditContext, AuditLog } from './audit.ts';
 import { databaseOnly, revokedCounts, revokeUserAccess, type RevokeGrantsElsewhere } from './revoke-access.ts';
 
-export const supportedLocales = ['sv', 'da', 'en'] as const;
-export type Locale = (typeof supportedLocales)[number];
+import { supportedLocales, type Locale } from '../i18n/locales.ts';
+
+export { supportedLocales, type Locale };
 
 export const emailSchema = z
   .string()

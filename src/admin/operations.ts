@@ -5,8 +5,8 @@ import { NyckelError } from '../errors.ts';
 import type { User } from '../generated/prisma/client.ts';
 import type { PrismaClient } from '../storage/db.ts';
 import { FailureLock } from '../factors/shared/failure-lock.ts';
-import { LoginThrottle } from '../security/login-throttle.ts';
-import type { CounterStore } from '../security/counters.ts';
+import { LoginThrottle } from '../accounts/login-throttle.ts';
+import type { CounterStore } from '../storage/counters.ts';
 
 /**
  * What an operator does to one account beyond what Accounts offers: the full picture of a user, a

@@ -23,7 +23,7 @@ import { biometricRegistration } from '../factors/push/biometric.ts';
 import { interactionsDir, translator } from '../i18n/i18n.ts';
 import type { SecretBox } from '../security/crypto.ts';
 import type { PrismaClient } from '../storage/db.ts';
-import { qrSvgDataUrl } from '../server/qr.ts';
+import { qrSvgDataUrl } from '../web/shared/qr.ts';
 import type { Locale } from '../accounts/accounts.ts';
 
 export interface AuthenticatorDependencies {

@@ -1,7 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import type { FactorId } from '../clients/clients-file.ts';
 import { crossChecks, providerSettings } from './settings-parts.ts';
 
 /**
@@ -71,7 +70,7 @@ export const settingsSchema = z
       .string()
       .default('')
       // Empty: every installed method. The ids are checked against the registry at start (src/factors/installed-methods.ts).
-      .transform((list): FactorId[] =>
+      .transform((list): string[] =>
         list
           .split(',')
           .map((id) => id.trim())
@@ -229,7 +228,7 @@ export interface Settings {
   sweepIntervalSeconds: number;
   argon2: { memoryCost: number; timeCost: number; maxConcurrent: number };
   /** Defaults for clients whose entry in the clients file has no `mfa` block. */
-  mfa: { required: boolean; methods: FactorId[]; rememberDays: number; forgotDeviceEmail: boolean };
+  mfa: { required: boolean; methods: string[] /* factor ids */; rememberDays: number; forgotDeviceEmail: boolean };
   /** Contact addresses a user may have (IDEP.WEB allows three). */
   maxContactEmails: number;
   /** The account pages: how recent a sign-in must be before a change, and how long a page session lasts idle. */

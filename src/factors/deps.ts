@@ -1,13 +1,13 @@
 import type { AuditLog } from '../accounts/audit.ts';
 import type { Settings } from '../config/settings.ts';
 import type { Logger } from '../logger.ts';
-import type { Views } from '../server/views.ts';
+import type { Locale } from '../i18n/locales.ts';
 import type { PrismaClient } from '../storage/db.ts';
 import type { SecretBox } from '../security/crypto.ts';
 import type { ChallengeStore } from './shared/challenges.ts';
 import type { SmsTransport } from './sms/transport.ts';
 import type { FailureLock } from './shared/failure-lock.ts';
-import type { CounterStore } from '../security/counters.ts';
+import type { CounterStore } from '../storage/counters.ts';
 import type { BackgroundWork } from './shared/background.ts';
 import type { SendGuards } from './shared/send-guard.ts';
 
@@ -27,13 +27,18 @@ export interface MailQueue {
   kick(): void;
 }
 
+/** Renders a mail template (text or HTML) in the user's language: the port factors write mail through (src/server/views.ts implements it). */
+export interface MailTemplates {
+  render(template: string, locale: Locale, context?: Record<string, unknown>): string;
+}
+
 /** What every factor module is built from. */
 export interface FactorDependencies {
   prisma: PrismaClient;
   settings: Settings;
   challenges: ChallengeStore;
   mail: MailQueue;
-  views: Views;
+  views: MailTemplates;
   /** Seals factor secrets at rest and keys the hashes of recovery codes. */
   box: SecretBox;
   /** Wrong answers per user and factor family (the same lock the challenge store counts in). */

@@ -2,7 +2,7 @@ import type { ClientConfig, FactorId } from '../clients/clients-file.ts';
 import type { Settings } from '../config/settings.ts';
 import type { Context } from 'koa';
 import type { User } from '../generated/prisma/client.ts';
-import { acr } from '../provider/acr.ts';
+import { acr } from './acr.ts';
 import type { FactorModule } from './contract.ts';
 import type { FactorEngine } from './engine.ts';
 import { isPasskeyModule, type PasskeyModule } from './passkey/index.ts';

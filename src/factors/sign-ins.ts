@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { NyckelError } from '../errors.ts';
-import { acr } from '../provider/acr.ts';
+import { acr } from './acr.ts';
 import type { PrismaClient } from '../storage/db.ts';
 import type { Channel } from './contract.ts';
 

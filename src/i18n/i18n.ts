@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { projectRoot } from '../paths.ts';
-import { supportedLocales, type Locale } from '../accounts/accounts.ts';
+import { supportedLocales, type Locale } from './locales.ts';
 
 export const interactionsDir = path.join(projectRoot, 'interactions');
 

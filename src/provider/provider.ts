@@ -6,7 +6,7 @@ import { storageFaultsAs503, temporarilyUnavailable, unavailableAs503 } from '..
 import { isStorageUnavailable } from '../storage/unavailable.ts';
 import type { PrismaClient } from '../storage/db.ts';
 import type { JWK } from 'jose';
-import { acrValuesSupported } from './acr.ts';
+import { acrValuesSupported } from '../factors/acr.ts';
 import { singleUseResume } from './single-use-resume.ts';
 import { adminResource } from '../admin/resource.ts';
 import type { PageRenderer } from '../server/pages.ts';

@@ -3,7 +3,7 @@ import pino from 'pino';
 import { loadSettings, SettingsError } from '../../src/config/settings.ts';
 import { deliveryStatus, enqueueMail } from '../../src/delivery/dispatcher.ts';
 import { OutboxTransport } from '../../src/delivery/outbox-transport.ts';
-import { devOutboxRoutes, linkifyParts } from '../../src/delivery/outbox-routes.ts';
+import { devOutboxRoutes, linkifyParts } from '../../src/web/outbox-routes.ts';
 import { createMailTransport } from '../../src/delivery/transports.ts';
 import type { PrismaClient } from '../../src/storage/db.ts';
 import type { PageRenderer } from '../../src/server/pages.ts';

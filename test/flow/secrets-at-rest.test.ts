@@ -9,7 +9,7 @@ import { SMTPServer, type SMTPServerDataStream } from 'smtp-server';
 import type { AdapterPayload } from 'oidc-provider';
 import { createLogger } from '../../src/logger.ts';
 import { OidcAtRest } from '../../src/storage/oidc-at-rest.ts';
-import { sealLegacySecrets } from '../../src/storage/legacy-secrets.ts';
+import { sealLegacySecrets } from '../../src/keys/legacy-secrets.ts';
 import { FormBrowser, textOf, type Page } from '../support/browser.ts';
 import { codeIn, latestMail, linkIn } from '../support/mail.ts';
 import { waitFor } from '../delivery/helpers.ts';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
 import { loadSettings } from '../../src/config/settings.ts';
 import { AuditLog } from '../../src/accounts/audit.ts';
-import { devOutboxRoutes } from '../../src/delivery/outbox-routes.ts';
+import { devOutboxRoutes } from '../../src/web/outbox-routes.ts';
 import { smsFactor } from '../../src/factors/sms/index.ts';
 import { countryOf, parsePhone } from '../../src/factors/sms/guard.ts';
 import { createSmsTransport, SmsTransportError, twilioSmsTransport, twilioVerifySmsTransport } from '../../src/factors/sms/transport.ts';

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import pino from 'pino';
 import { FailureLock, type Verdict } from '../../src/factors/shared/failure-lock.ts';
 import { openMigratedDatabase } from '../../src/nyckel.ts';
-import type { CounterStore } from '../../src/security/counters.ts';
+import type { CounterStore } from '../../src/storage/counters.ts';
 import type { Database } from '../../src/storage/db.ts';
 import { openRedis, type RedisStore } from '../../src/storage/redis.ts';
 import { freshDatabase } from '../support/database.ts';

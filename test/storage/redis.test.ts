@@ -3,7 +3,7 @@ import { errors, type Adapter } from 'oidc-provider';
 import pino from 'pino';
 import { FailureLock } from '../../src/factors/shared/failure-lock.ts';
 import { NyckelError } from '../../src/errors.ts';
-import { LoginThrottle } from '../../src/security/login-throttle.ts';
+import { LoginThrottle } from '../../src/accounts/login-throttle.ts';
 import { openMigratedDatabase } from '../../src/nyckel.ts';
 import type { Database } from '../../src/storage/db.ts';
 import { createHybridOidcAdapter } from '../../src/storage/oidc-redis-adapter.ts';

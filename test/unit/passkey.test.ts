@@ -6,7 +6,7 @@ import { loadSettings } from '../../src/config/settings.ts';
 import type { ChallengeContext, StartOutcome } from '../../src/factors/contract.ts';
 import type { FactorDependencies } from '../../src/factors/deps.ts';
 import { passkeyFactor, type PasskeyData, type PasskeyModule } from '../../src/factors/passkey/index.ts';
-import { passkeyAmr, webauthnRelyingParty } from '../../src/factors/passkey/relying-party.ts';
+import { passkeyAmr, webauthnRelyingParty } from '../../src/factors/shared/relying-party.ts';
 import { ChallengeStore } from '../../src/factors/shared/challenges.ts';
 import { FailureLock } from '../../src/factors/shared/failure-lock.ts';
 import type { User } from '../../src/generated/prisma/client.ts';

@@ -15,7 +15,7 @@ import type { FactorChallenge, FactorEnrolment, User } from '../../generated/pri
 import { safeEqual } from '../../security/crypto.ts';
 import type { ChallengeContext, FactorModule, StartOutcome, VerifyOutcome } from '../contract.ts';
 import type { FactorDependencies } from '../deps.ts';
-import { passkeyAmr, webauthnRelyingParty } from './relying-party.ts';
+import { passkeyAmr, webauthnRelyingParty } from '../shared/relying-party.ts';
 import { authenticationResponse, registrationResponse } from './responses.ts';
 
 export const PASSKEY_FAMILY = 'passkey';

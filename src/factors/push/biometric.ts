@@ -11,7 +11,7 @@ import { z } from 'zod';
 import type { Settings } from '../../config/settings.ts';
 import { safeEqual } from '../../security/crypto.ts';
 import type { PrismaClient } from '../../storage/db.ts';
-import { webauthnRelyingParty } from '../passkey/relying-party.ts';
+import { webauthnRelyingParty } from '../shared/relying-party.ts';
 
 /** FactorChallenge.factor of setting up the phone's biometric for approvals. */
 export const BIOMETRIC_SETUP = 'push-biometric';

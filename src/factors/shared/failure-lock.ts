@@ -1,6 +1,6 @@
 import { RateLimiterRes } from 'rate-limiter-flexible';
-import { Counter, counterStoreUnavailable, type CounterStore } from '../../security/counters.ts';
-import { KeyedMutex } from '../../security/mutex.ts';
+import { Counter, counterStoreUnavailable, type CounterStore } from '../../storage/counters.ts';
+import { KeyedMutex } from '../../storage/mutex.ts';
 import type { VerifyOutcome } from '../contract.ts';
 
 export type LockCheck = { locked: false; attemptsLeft: number } | { locked: true; retryAfterSeconds: number };

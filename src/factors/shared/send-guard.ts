@@ -1,7 +1,7 @@
 import { RateLimiterRes } from 'rate-limiter-flexible';
 import type { AuditLog } from '../../accounts/audit.ts';
 import type { Settings } from '../../config/settings.ts';
-import { Counter, type CounterStore } from '../../security/counters.ts';
+import { Counter, type CounterStore } from '../../storage/counters.ts';
 import type { SecretBox } from '../../security/crypto.ts';
 import type { ChallengeContext } from '../contract.ts';
 

@@ -1,7 +1,7 @@
 import type Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
-import type { AccountNotifier } from '../../account/notify.ts';
+import type { AccountNotifier } from '../../accounts/notify.ts';
 import type { AuditLog } from '../../accounts/audit.ts';
 import { NyckelError } from '../../errors.ts';
 import type { FactorModule } from '../../factors/contract.ts';

@@ -10,7 +10,7 @@ import { NyckelError, isNyckelError } from '../../errors.ts';
 import { translator } from '../../i18n/i18n.ts';
 import { assertCsrf, csrfProtection } from '../../security/csrf.ts';
 import type { SecretBox } from '../../security/crypto.ts';
-import type { LoginThrottle } from '../../security/login-throttle.ts';
+import type { LoginThrottle } from '../../accounts/login-throttle.ts';
 import type { Metrics } from '../../observability/metrics.ts';
 import { formBody, readForm, routeParam } from '../shared/forms.ts';
 import { consent } from './consent.ts';

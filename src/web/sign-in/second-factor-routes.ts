@@ -4,7 +4,7 @@ import type Provider from 'oidc-provider';
 import { z } from 'zod';
 import type { Accounts } from '../../accounts/accounts.ts';
 import type { AuditLog } from '../../accounts/audit.ts';
-import type { AccountNotifier } from '../../account/notify.ts';
+import type { AccountNotifier } from '../../accounts/notify.ts';
 import type { FactorId } from '../../clients/clients-file.ts';
 import { NyckelError } from '../../errors.ts';
 import type { FactorModule } from '../../factors/contract.ts';

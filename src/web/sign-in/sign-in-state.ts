@@ -2,7 +2,7 @@ import { routeParam } from '../shared/forms.ts';
 import type { Context, Middleware, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Accounts } from '../../accounts/accounts.ts';
-import { LOST_DEVICE_PATH } from '../../account/sign-in.ts';
+import { LOST_DEVICE_PATH } from '../shared/paths.ts';
 import { ACCOUNT_CLIENT_ID } from '../../clients/clients-file.ts';
 import { NyckelError } from '../../errors.ts';
 import type { ChallengeContext } from '../../factors/contract.ts';

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { RateLimiterPrisma, RateLimiterRedis, RateLimiterRes, type RateLimiterStoreAbstract } from 'rate-limiter-flexible';
 import { NyckelError } from '../errors.ts';
-import type { PrismaClient } from '../storage/db.ts';
+import type { PrismaClient } from './db.ts';
 
 /** Where rate-limit and failure counters are kept: Redis when configured, else the database. */
 export interface CounterStore {

@@ -3,9 +3,9 @@ import type { Context } from 'koa';
 import type { SecretBox } from '../security/crypto.ts';
 import type { PageRenderer } from '../server/pages.ts';
 import type { PrismaClient } from '../storage/db.ts';
-import { MAIL_CHANNEL } from './dispatcher.ts';
-import { openDeliveryBody } from './sealed-body.ts';
-import type { MailTransport } from './transport.ts';
+import { MAIL_CHANNEL } from '../delivery/dispatcher.ts';
+import { openDeliveryBody } from '../delivery/sealed-body.ts';
+import type { MailTransport } from '../delivery/transport.ts';
 
 /** Part of a mail's text: plain text, or an http(s) URL shown as a link. */
 export type TextPart = { text: string; url?: undefined } | { text: string; url: string };

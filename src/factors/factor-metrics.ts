@@ -1,7 +1,7 @@
 import type { FactorId } from '../clients/clients-file.ts';
-import type { FactorModule } from '../factors/contract.ts';
-import { isPasskeyModule, type PasskeyModule } from '../factors/passkey/index.ts';
-import { secondsSince, type FactorVerifyOutcome, type Metrics } from './metrics.ts';
+import type { FactorModule } from './contract.ts';
+import { isPasskeyModule, type PasskeyModule } from './passkey/index.ts';
+import { secondsSince, type FactorVerifyOutcome, type Metrics } from '../observability/metrics.ts';
 
 // Any module's failure reason (a FailureReason, or one of passwordless sign-in's own).
 type Outcome = { status: string; reason?: string };

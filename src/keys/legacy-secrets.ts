@@ -1,8 +1,8 @@
 import { sealLegacyDeliveries } from '../delivery/sealed-body.ts';
 import type { Logger } from '../logger.ts';
 import type { SecretBox } from '../security/crypto.ts';
-import type { PrismaClient } from './db.ts';
-import { OidcAtRest, rekeyLegacyOidcModels } from './oidc-at-rest.ts';
+import type { PrismaClient } from '../storage/db.ts';
+import { OidcAtRest, rekeyLegacyOidcModels } from '../storage/oidc-at-rest.ts';
 
 /**
  * At start-up, before anything is served: what the 20261203091514_secrets_at_rest migration could

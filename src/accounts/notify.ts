@@ -1,4 +1,4 @@
-import type { Locale } from '../accounts/accounts.ts';
+import type { Locale } from './accounts.ts';
 import { enqueueMail } from '../delivery/dispatcher.ts';
 import type { User } from '../generated/prisma/client.ts';
 import { translator } from '../i18n/i18n.ts';

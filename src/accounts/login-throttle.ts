@@ -1,7 +1,7 @@
 import { RateLimiterRes } from 'rate-limiter-flexible';
 import { NyckelError } from '../errors.ts';
 import type { PrismaClient } from '../storage/db.ts';
-import { Counter, type CounterStore } from './counters.ts';
+import { Counter, type CounterStore } from '../storage/counters.ts';
 
 /**
  * Failed password attempts counted per submitted account name and per client IP in the database, so
