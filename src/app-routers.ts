@@ -99,6 +99,7 @@ function accountPages(p: RouterParts): Router {
     notifier: p.notifier,
     remembered: p.remembered,
     smsAvailable: p.smsAvailable,
+    factorUis: p.factors.uis,
   });
 }
 

@@ -1,10 +1,10 @@
 import type { FailureLock } from '../factors/shared/failure-lock.ts';
 import type { Context } from 'koa';
-import { z } from 'zod';
 import type { Accounts, Locale } from '../accounts/accounts.ts';
 import type { AuditLog } from '../accounts/audit.ts';
 import type { ClientDirectory } from '../clients/directory.ts';
 import type { FactorId } from '../clients/clients-file.ts';
+import type { FactorUi } from '../factors/ui-contract.ts';
 import type { Settings } from '../config/settings.ts';
 import { NyckelError } from '../errors.ts';
 import type { ChallengeContext, FactorModule, VerifyOutcome } from '../factors/contract.ts';
@@ -44,20 +44,18 @@ export interface AccountRouteDependencies {
   remembered: RememberedBrowsers;
   /** Whether SMS can be sent (a transport is configured): only then can numbers be added. */
   smsAvailable: boolean;
+  /** The registered factors' page sides: "Add a method" lists those that say how (`FactorUi.account`). */
+  factorUis: ReadonlyMap<FactorId, FactorUi>;
 }
 
-/** Enrolments the user names and manages one by one (apps, passkeys); other methods are addresses and numbers. */
-export const NAMED_ENROLMENTS = ['totp', 'passkey', 'bankid', 'push'];
-export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-export const csrfField = z.string().max(200);
-export const plainForm = z.object({ _csrf: csrfField });
-export const labelForm = z.object({ _csrf: csrfField, label: z.string().max(200) });
-export const codeForm = z.object({ _csrf: csrfField, code: z.string().max(64).default(''), label: z.string().max(200).optional() });
-export const contactForm = z.object({ _csrf: csrfField, value: z.string().max(320) });
-export const moveForm = z.object({ _csrf: csrfField, direction: z.enum(['top', 'up', 'down']) });
-export const passwordForm = z.object({ _csrf: csrfField, current: z.string().max(1024), password: z.string().max(1024), confirm: z.string().max(1024) });
-export const credentialForm = z.object({ _csrf: csrfField, credential: z.string().max(16_384).default(''), label: z.string().max(200).optional() });
+/**
+ * Enrolments the user names and manages one by one (apps, passkeys, phones, BankID): those of the
+ * factors added under "Add a method"; other methods are addresses and numbers.
+ */
+export function namedEnrolments(deps: Pick<AccountRouteDependencies, 'factorUis'>): string[] {
+  return [...deps.factorUis.values()].filter((ui) => ui.account).map((ui) => ui.id);
+}
+export { UUID, csrfField, plainForm, labelForm, codeForm, contactForm, moveForm, passwordForm, credentialForm } from './account-forms.ts';
 
 /**
  * A change on the account pages happens once per code: the same right code again (which a sign-in
@@ -167,7 +165,7 @@ function visitHelpers(deps: AccountRouteDependencies) {
     const [emails, phones, enrolments] = await Promise.all([
       prisma.userEmail.count({ where: { userId, verifiedAt: { not: null } } }),
       engine.modules.get('sms') ? prisma.userPhone.count({ where: { userId, verifiedAt: { not: null } } }) : 0,
-      prisma.factorEnrolment.count({ where: { userId, confirmed: true, type: { in: NAMED_ENROLMENTS } } }),
+      prisma.factorEnrolment.count({ where: { userId, confirmed: true, type: { in: namedEnrolments(deps) } } }),
     ]);
     return emails + phones + enrolments;
   }
@@ -200,7 +198,7 @@ function pageHelpers(deps: AccountRouteDependencies, base: ReturnType<typeof vis
     const t = translator(v.locale);
     const [methods, enrolments, emails, phones, browsers, signedIn] = await Promise.all([
       engine.methodsOf(v.user),
-      prisma.factorEnrolment.findMany({ where: { userId: v.user.id, confirmed: true, type: { in: NAMED_ENROLMENTS } }, orderBy: { createdAt: 'asc' } }),
+      prisma.factorEnrolment.findMany({ where: { userId: v.user.id, confirmed: true, type: { in: namedEnrolments(deps) } }, orderBy: { createdAt: 'asc' } }),
       prisma.userEmail.findMany({ where: { userId: v.user.id }, orderBy: { createdAt: 'asc' } }),
       prisma.userPhone.findMany({ where: { userId: v.user.id }, orderBy: { createdAt: 'asc' } }),
       deps.remembered.list(v.user.id),
@@ -253,12 +251,8 @@ function pageHelpers(deps: AccountRouteDependencies, base: ReturnType<typeof vis
         emails: emails.map((e) => ({ id: e.id, address: e.address, verified: Boolean(e.verifiedAt), signIn: e.address === v.user.email })),
         phones: phones.map((p) => ({ id: p.id, number: p.e164, verified: Boolean(p.verifiedAt) })),
         canAddEmail: emails.length < deps.settings.maxContactEmails,
-        can: {
-          totp: engine.modules.has('totp'),
-          passkey: engine.modules.has('passkey'),
-          sms: deps.smsAvailable,
-          bankid: Boolean(deps.settings.bankid) && engine.modules.has('bankid') && !enrolments.some((e) => e.type === 'bankid'),
-        },
+        can: { sms: deps.smsAvailable },
+        addMethods: await addableMethods(v),
         recoveryRemaining: isRecoveryCodeModule(recovery) ? await recovery.remaining(v.user.id) : undefined,
         browsers: browsers.map((b) => ({
           id: b.id,
@@ -275,6 +269,20 @@ function pageHelpers(deps: AccountRouteDependencies, base: ReturnType<typeof vis
       },
       extra.status ?? 200,
     );
+  }
+
+  /** "Add a method": every registered factor whose page side says how, installed, set up and not had once already. */
+  async function addableMethods(v: Visit): Promise<Array<{ label: string; post?: string; href?: string }>> {
+    const t = translator(v.locale);
+    const offered = await Promise.all(
+      [...deps.factorUis.values()].map(async ({ id, account }) => {
+        const module = engine.modules.get(id);
+        if (!account || !module || (account.available && !account.available(deps.settings))) return undefined;
+        if (account.once && (await module.isEnrolled(v.user))) return undefined;
+        return account.via === 'setup' ? { label: t(account.label), post: `/account/add/${id}` } : { label: t(account.label), href: account.via.href };
+      }),
+    );
+    return offered.filter((entry) => entry !== undefined);
   }
 
   return { overview, failure };

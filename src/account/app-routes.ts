@@ -3,27 +3,37 @@ import type { Middleware } from 'koa';
 import type { Context } from 'koa';
 import { NyckelError } from '../errors.ts';
 import type { FactorModule } from '../factors/contract.ts';
+import type { FactorUi } from '../factors/ui-contract.ts';
 import { isRecoveryCodeModule } from '../factors/recovery-code/index.ts';
 import { translator } from '../i18n/i18n.ts';
 import { assertCsrf } from '../security/csrf.ts';
-import { readForm } from '../web/shared/forms.ts';
+import { readForm, routeParam } from '../web/shared/forms.ts';
 import { qrDataUrl } from '../web/shared/qr.ts';
 import { Visit, codeForm, plainForm, type AccountKit, type AccountRouteDependencies } from './account-kit.ts';
 
-/** Adding an authenticator app, and new recovery codes. */
+/**
+ * Adding a factor whose page side says `via: 'setup'` (an authenticator app, or any factor that
+ * shows a QR code and key and takes a code), and new recovery codes. Factors added on pages of their
+ * own fall through to those routes.
+ */
 export function registerAppRoutes(router: Router, deps: AccountRouteDependencies, kit: AccountKit, form: Middleware): void {
   const { engine, pages } = deps;
   const { visit, failure, enrolled, showRecoveryCodes } = kit;
-  // --- Adding an authenticator app -----------------------------------------------------------------
 
-  function totpModule(): FactorModule {
-    const module = engine.modules.get('totp');
-    if (!module?.enrol.setup) throw new NyckelError('not_found');
-    return module;
+  /** The factor of `/account/add/:factor` when it is added on the setup page, else undefined. */
+  function setupFactor(id: string | undefined): { module: FactorModule; ui: FactorUi } | undefined {
+    const ui = id === undefined ? undefined : deps.factorUis.get(id);
+    const module = id === undefined ? undefined : engine.modules.get(id);
+    return ui?.account?.via === 'setup' && module?.enrol.setup ? { module, ui } : undefined;
   }
 
-  async function renderAppSetup(ctx: Context, v: Visit, challengeId: string, extra: { error?: string; status?: number; label?: string } = {}) {
-    const module = totpModule();
+  async function renderSetup(
+    ctx: Context,
+    v: Visit,
+    module: FactorModule,
+    challengeId: string,
+    extra: { error?: string; status?: number; label?: string } = {},
+  ) {
     const setup = await module.enrol.setup!(v.factorCtx, challengeId);
     if (!setup) throw new NyckelError('session_expired');
     pages.html(
@@ -33,7 +43,7 @@ export function registerAppRoutes(router: Router, deps: AccountRouteDependencies
       {
         csrfToken: ctx.state.csrfToken as string,
         factor: module.id,
-        challengePath: `/account/add/totp/${challengeId}`,
+        challengePath: `/account/add/${module.id}/${challengeId}`,
         qr: await qrDataUrl(setup.uri),
         uri: setup.uri,
         secretGroups: setup.secret.match(/.{1,4}/g)!.join(' '),
@@ -45,36 +55,51 @@ export function registerAppRoutes(router: Router, deps: AccountRouteDependencies
     );
   }
 
-  router.post('/account/add/totp', form, async (ctx) => {
+  router.post('/account/add/:factor', form, async (ctx, next) => {
+    const factor = setupFactor(routeParam(ctx, 'factor'));
+    if (!factor) {
+      await next();
+      return;
+    }
     const input = readForm(ctx, plainForm);
     assertCsrf(ctx, input._csrf);
     const v = await visit(ctx, { change: true });
     if (!v) return;
-    const outcome = await totpModule().enrol.begin(v.factorCtx, {});
+    const outcome = await factor.module.enrol.begin(v.factorCtx, {});
     if (outcome.status !== 'started') throw new NyckelError('invalid_input');
     ctx.status = 303;
-    ctx.redirect(`/account/add/totp/${outcome.challengeId}`);
+    ctx.redirect(`/account/add/${factor.module.id}/${outcome.challengeId}`);
   });
 
-  router.get('/account/add/totp/:id', async (ctx) => {
+  router.get('/account/add/:factor/:id', async (ctx, next) => {
+    const factor = setupFactor(routeParam(ctx, 'factor'));
+    if (!factor) {
+      await next();
+      return;
+    }
     const v = await visit(ctx, { change: true });
-    if (v) await renderAppSetup(ctx, v, ctx.params.id);
+    if (v) await renderSetup(ctx, v, factor.module, routeParam(ctx, 'id'));
   });
 
-  router.post('/account/add/totp/:id/verify', form, async (ctx) => {
+  router.post('/account/add/:factor/:id/verify', form, async (ctx, next) => {
+    const factor = setupFactor(routeParam(ctx, 'factor'));
+    if (!factor) {
+      await next();
+      return;
+    }
     const input = readForm(ctx, codeForm);
     assertCsrf(ctx, input._csrf);
     const v = await visit(ctx, { change: true });
     if (!v) return;
-    const code = input.code.replace(/\s+/g, '');
+    const challengeId = routeParam(ctx, 'id');
     const label = input.label?.trim().slice(0, 60);
-    if (!/^\d{6}$/.test(code)) return renderAppSetup(ctx, v, ctx.params.id, { error: translator(v.locale)('factor_errors.format'), status: 400, label });
-    const outcome = await totpModule().enrol.complete(v.factorCtx, { challengeId: ctx.params.id, code, label });
-    if (outcome.status !== 'verified') return renderAppSetup(ctx, v, ctx.params.id, { ...failure(ctx, v, outcome), label });
-    await enrolled(ctx, v, 'totp', outcome.target ?? label ?? '');
+    const answer = factor.ui.page.readAnswer({ code: input.code }, false);
+    if ('invalid' in answer) return renderSetup(ctx, v, factor.module, challengeId, { error: translator(v.locale)(answer.invalid), status: 400, label });
+    if (!('code' in answer)) throw new NyckelError('invalid_input');
+    const outcome = await factor.module.enrol.complete(v.factorCtx, { challengeId, code: answer.code, label });
+    if (outcome.status !== 'verified') return renderSetup(ctx, v, factor.module, challengeId, { ...failure(ctx, v, outcome), label });
+    await enrolled(ctx, v, factor.module.id, outcome.target ?? label ?? '');
   });
-
-  /** A wrong or spent answer as a message (a module's own wording first) and a status (the lock's Retry-After too). */
 
   router.post('/account/recovery-codes', form, async (ctx) => {
     const input = readForm(ctx, plainForm);

@@ -5,7 +5,7 @@ import { NyckelError } from '../errors.ts';
 import { translator } from '../i18n/i18n.ts';
 import { assertCsrf } from '../security/csrf.ts';
 import { readForm } from '../web/shared/forms.ts';
-import { NAMED_ENROLMENTS, UUID, Visit, csrfField, labelForm, moveForm, plainForm, type AccountKit, type AccountRouteDependencies } from './account-kit.ts';
+import { namedEnrolments, UUID, Visit, csrfField, labelForm, moveForm, plainForm, type AccountKit, type AccountRouteDependencies } from './account-kit.ts';
 
 /** The overview, sign-out, the order of methods, and renaming or removing a named enrolment. */
 export function registerOverviewRoutes(router: Router, deps: AccountRouteDependencies, kit: AccountKit, form: Middleware): void {
@@ -61,7 +61,7 @@ export function registerOverviewRoutes(router: Router, deps: AccountRouteDepende
 
   async function ownEnrolment(v: Visit, id: string) {
     if (!UUID.test(id)) throw new NyckelError('not_found');
-    const row = await prisma.factorEnrolment.findFirst({ where: { id, userId: v.user.id, confirmed: true, type: { in: NAMED_ENROLMENTS } } });
+    const row = await prisma.factorEnrolment.findFirst({ where: { id, userId: v.user.id, confirmed: true, type: { in: namedEnrolments(deps) } } });
     if (!row) throw new NyckelError('not_found');
     return row;
   }

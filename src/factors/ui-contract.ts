@@ -1,6 +1,7 @@
 import type Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import type { Locale } from '../accounts/accounts.ts';
+import type { Settings } from '../config/settings.ts';
 import type { FactorId } from '../clients/clients-file.ts';
 import type { Translate } from '../i18n/i18n.ts';
 import type { ChallengeContext, FactorModule, FailureReason, PendingDisplay, VerifyOutcome } from './contract.ts';
@@ -21,6 +22,20 @@ export interface FactorUi {
   readonly failures: { readsCode?: boolean };
   /** Pages of the factor's own, mounted under /interaction/:uid (e.g. the landing page of a link). */
   routes?(router: Router, host: FactorRouteHost): void;
+  /** How "Add a method" on the account pages offers it; absent: not added there (addresses, numbers and codes have sections of their own). */
+  readonly account?: AccountAdd;
+}
+
+/** A factor's button under "Add a method" on the account pages. */
+export interface AccountAdd {
+  /** The button's words (a locale key). */
+  readonly label: string;
+  /** `setup`: the generic account page shows the module's setup (QR code and key) and takes a code; else a link to the factor's own account pages. */
+  readonly via: 'setup' | { readonly href: string };
+  /** Offered only while the user has none (one BankID per person). */
+  readonly once?: boolean;
+  /** Offered only when the installation is set up for it. */
+  available?(settings: Settings): boolean;
 }
 
 /** A script served at /assets/<name>, read from `file` (default: the factor folder's scripts/<name>). */

@@ -110,6 +110,29 @@ describe('a factor that only the tests register', () => {
     expect(direct.status).toBe(404);
   });
 
+  test('the account pages offer it under "Add a method", add it on the generic setup page and list it; the next sign-in asks for it', async () => {
+    const { email, user } = await newUser();
+    const browser = new FormBrowser(callbackStop);
+    const signedIn = await browser.submit(await browser.go(`${nyckel.url}/account`), '/login', { email, password: TEST_PASSWORD });
+    expect(new URL(signedIn.url).pathname).toBe('/account');
+    expect(textOf(signedIn.html)).toContain('Add a service desk card');
+    const setup = await browser.submit(signedIn, '/account/add/desk-code', {});
+    expect(setup.status).toBe(200);
+    expect(new URL(setup.url).pathname).toMatch(/^\/account\/add\/desk-code\/[0-9a-f-]{36}$/);
+    expect(textOf(setup.html)).toContain('Your service desk card');
+    const card = /(\d{4} \d{2})/.exec(textOf(setup.html))![1].replace(' ', '');
+    const malformed = await browser.submit(setup, '/verify', { code: 'abc', label: 'Front desk' });
+    expect(malformed.status).toBe(400);
+    const done = await browser.submit(malformed, '/verify', { code: card, label: 'Front desk' });
+    expect(textOf(done.html)).toMatch(/recovery code/i);
+    const overview = await browser.go(`${nyckel.url}/account`);
+    expect(textOf(overview.html)).toContain('Service desk card');
+    const added = await nyckel.db.prisma.auditEvent.findFirst({ where: { userId: user.id, type: 'account.method_added' } });
+    expect(added?.data).toMatchObject({ factor: 'desk-code', label: 'Front desk' });
+    const flow = await passwordStep(email);
+    expect(flow.page.url).toMatch(/\/mfa\/desk-code\/challenge\/[0-9a-f-]{36}$/);
+  });
+
   test('its script is served from its folder, and its strings are in every language', async () => {
     const script = await fetch(`${nyckel.url}/assets/desk-code.js`);
     expect(script.status).toBe(200);

@@ -19,4 +19,5 @@ export const passkeyUi: FactorUi = {
   page: webauthnPage({ template: 'passkey/mfa-passkey' }),
   scripts: [{ name: 'passkey.js' }, simpleWebAuthnBrowserBundle()],
   failures: {},
+  account: { label: 'account.add_passkey', via: { href: '/account/add/passkey' } },
 };

@@ -9,6 +9,7 @@ export const pushUi: FactorUi = {
   page: pollPage({ template: 'push/mfa-push', display: pushDisplay }),
   scripts: [{ name: 'push.js' }],
   failures: {},
+  account: { label: 'account.add_push', via: { href: '/account/add/push' } },
 };
 
 /** A pending push shows the number to pick in the app (number matching) and the seconds left to answer. */

@@ -8,6 +8,12 @@ import { deskCodeModule } from './module.ts';
 export const deskCodeDefinition: FactorDefinition = {
   id: 'desk-code',
   folder: path.dirname(fileURLToPath(import.meta.url)),
-  ui: { id: 'desk-code', page: codeEntryPage(), scripts: [{ name: 'desk-code.js' }], failures: { readsCode: true } },
+  ui: {
+    id: 'desk-code',
+    page: codeEntryPage(),
+    scripts: [{ name: 'desk-code.js' }],
+    failures: { readsCode: true },
+    account: { label: 'factors.desk-code.add', via: 'setup' },
+  },
   create: () => deskCodeModule(),
 };
