@@ -100,6 +100,7 @@ function accountPages(p: RouterParts): Router {
     remembered: p.remembered,
     smsAvailable: p.smsAvailable,
     factorUis: p.factors.uis,
+    policy: p.secondFactor,
   });
 }
 

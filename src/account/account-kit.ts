@@ -24,6 +24,7 @@ import { ACCOUNT_CLIENT_ID } from './account-client.ts';
 import type { AccountChange, AccountNotifier } from '../accounts/notify.ts';
 import type { AccountSession, AccountSessions } from './session.ts';
 import { type AccountSignIn } from './sign-in.ts';
+import type { SecondFactorPolicy } from '../factors/policy.ts';
 
 export interface AccountRouteDependencies {
   /** Wrong answers per user and factor family (shared with the sign-in pages). */
@@ -44,6 +45,8 @@ export interface AccountRouteDependencies {
   remembered: RememberedBrowsers;
   /** Whether SMS can be sent (a transport is configured): only then can numbers be added. */
   smsAvailable: boolean;
+  /** The one second-factor policy: recovery codes with an enrolment, the last-method guard. */
+  policy: SecondFactorPolicy;
   /** The registered factors' page sides: "Add a method" lists those that say how (`FactorUi.account`). */
   factorUis: ReadonlyMap<FactorId, FactorUi>;
 }
@@ -155,11 +158,6 @@ function visitHelpers(deps: AccountRouteDependencies) {
     return date ? new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeStyle: 'short', timeZone: 'Europe/Stockholm' }).format(date) : undefined;
   }
 
-  /** Whether some client (or the default) requires a second factor: then the last method cannot be removed. */
-  function secondFactorRequired(): boolean {
-    return deps.settings.mfa.required || deps.clients.file.clients.some((c) => c.mfa?.required);
-  }
-
   /** How many things the user can pass a second factor with (verified addresses and numbers, apps, passkeys, …). */
   async function secondFactorItems(userId: string): Promise<number> {
     const [emails, phones, enrolments] = await Promise.all([
@@ -172,7 +170,7 @@ function visitHelpers(deps: AccountRouteDependencies) {
 
   /** Whether removing one more method would leave none where a second factor is required. */
   async function isLastRequiredMethod(v: Visit): Promise<boolean> {
-    return secondFactorRequired() && (await secondFactorItems(v.user.id)) <= 1;
+    return !deps.policy.mayRemoveMethod(await secondFactorItems(v.user.id));
   }
 
   /** The user's Nyckel sessions (each browser signed in), newest first. */
@@ -187,7 +185,7 @@ function visitHelpers(deps: AccountRouteDependencies) {
       .sort((a, b) => (b.loginTs ?? 0) - (a.loginTs ?? 0));
   }
 
-  return { visit, auditContext, changed, dateText, secondFactorRequired, secondFactorItems, isLastRequiredMethod, sessionsOf };
+  return { visit, auditContext, changed, dateText, secondFactorItems, isLastRequiredMethod, sessionsOf };
 }
 
 /** The pages that several sections show: the overview, a failure in words, the code page, recovery codes. */
@@ -297,10 +295,8 @@ function methodPageHelpers(deps: AccountRouteDependencies, base: ReturnType<type
     await engine.makePrimary(v.user.id, factor);
     await audit.record('account.method_added', { userId: v.user.id, data: { factor, label, actor: 'user' }, ...auditContext(ctx) });
     await deps.notifier.notify(v.user, v.locale, 'method_added', { method: `${translator(v.locale)(`factors.${factor}.name`)}${label ? ` (${label})` : ''}` });
-    // Something that can be lost (an app, a passkey) comes with recovery codes when the user has none.
-    const recovery = engine.modules.get('recovery-code');
-    const losable = ['app', 'device'].includes(engine.modules.get(factor)?.channel ?? '');
-    const codes = losable && isRecoveryCodeModule(recovery) ? await recovery.ensure(v.user.id) : undefined;
+    const module = engine.modules.get(factor);
+    const codes = module ? await deps.policy.recoveryCodesOnEnrolment(undefined, module)?.ensure(v.user.id) : undefined;
     if (codes) return showRecoveryCodes(ctx, v, codes, 'enrolled');
     ctx.status = 303;
     ctx.redirect('/account?done=method_added');

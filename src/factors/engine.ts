@@ -23,6 +23,11 @@ export class FactorEngine {
     return policyFor(this.clients.get(clientId), this.settings.mfa);
   }
 
+  /** Whether the installation or some client requires a second factor. */
+  secondFactorRequiredSomewhere(): boolean {
+    return this.settings.mfa.required || this.clients.file.clients.some((client) => policyFor(client, this.settings.mfa).required);
+  }
+
   /** The methods this user can use for this client: allowed by the policy, enrolled, in policy order. */
   async offered(user: User, clientId: string): Promise<FactorModule[]> {
     const policy = this.policy(clientId);

@@ -50,7 +50,7 @@ export function requestsSecondFactor(params: Record<string, unknown>): boolean {
 }
 
 /** What the policy needs of the engine (the modules, and a user's methods for a client). */
-type PolicyEngine = Pick<FactorEngine, 'modules' | 'policy' | 'offered' | 'enrollable'>;
+type PolicyEngine = Pick<FactorEngine, 'modules' | 'policy' | 'offered' | 'enrollable' | 'secondFactorRequiredSomewhere'>;
 
 /** A session as oidc-provider keeps it: whose, and with what acr it was signed in. */
 export interface SessionSignIn {
@@ -133,15 +133,26 @@ export class SecondFactorPolicy {
   }
 
   /**
-   * Recovery codes come with the first second factor a user enrols at sign-in when the recovery-code
-   * module is registered and the client allows it, or the factor is an app or a passkey (which can be
-   * lost with its device). Returns the module that issues them, or undefined when none are due.
+   * Recovery codes come with the first second factor a user enrols when the recovery-code module is
+   * registered and the factor is an app or a passkey (which can be lost with its device), or, at a
+   * sign-in (`clientId`), the client allows recovery codes. Returns the module that issues them, or
+   * undefined when none are due. The account pages ask without a client.
    */
-  recoveryCodesOnEnrolment(clientId: string, enrolled: FactorModule): RecoveryCodeModule | undefined {
+  recoveryCodesOnEnrolment(clientId: string | undefined, enrolled: FactorModule): RecoveryCodeModule | undefined {
     const recovery = this.engine.modules.get('recovery-code');
     if (!isRecoveryCodeModule(recovery)) return undefined;
-    if (!['app', 'device'].includes(enrolled.channel) && !this.of(clientId).methods.includes('recovery-code')) return undefined;
+    const losable = ['app', 'device'].includes(enrolled.channel);
+    if (!losable && (clientId === undefined || !this.of(clientId).methods.includes('recovery-code'))) return undefined;
     return recovery;
+  }
+
+  /**
+   * The last-method guard of the account pages: a method may be removed unless it is the user's last
+   * (`methodsHeld` counts addresses, numbers and enrolments that pass a second factor) while the
+   * installation or some client requires a second factor.
+   */
+  mayRemoveMethod(methodsHeld: number): boolean {
+    return methodsHeld > 1 || !this.engine.secondFactorRequiredSomewhere();
   }
 
   /** For a restricted authenticator (SMS, NIST 800-63B): the stronger methods among those offered. */
