@@ -56,3 +56,24 @@ describe('every translation key the sign-in pages use exists in sv, da and en', 
     expect(missing).toEqual([]);
   });
 });
+
+/** The account pages: their templates, their routes, and each factor's "Add a method" button. */
+const accountTemplates = files(path.join(interactionsDir, 'templates'), '.njk').filter((file) => path.basename(file).startsWith('account'));
+const accountCode = files(path.join(root, 'src/account'), '.ts');
+
+describe('every translation key the account pages use exists in sv, da and en', () => {
+  const used = new Map<string, string>();
+  for (const file of [...accountTemplates, ...accountCode]) for (const key of literalKeys(file)) used.set(key, path.relative(root, file));
+  for (const factor of installedFactors) if (factor.ui.account) used.set(factor.ui.account.label, `src/factors/${factor.id}/ui.ts`);
+
+  test('the scan finds the pages, their keys and the factors added there', () => {
+    expect(accountTemplates.length).toBeGreaterThan(3);
+    expect(used.size).toBeGreaterThan(40);
+    expect(installedFactors.filter((factor) => factor.ui.account).length).toBeGreaterThanOrEqual(4);
+  });
+
+  test.each(locales)('literal keys in %s', (locale) => {
+    const missing = [...used].filter(([key]) => !hasMessage(locale, key)).map(([key, file]) => `${key} (${file})`);
+    expect(missing).toEqual([]);
+  });
+});
