@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import type { FactorChallenge } from '../../generated/prisma/client.ts';
 import type { ChallengeContext, FactorModule, StartOutcome, VerifyOutcome } from '../contract.ts';
 import type { FactorDependencies } from '../deps.ts';
-import { DEVICE_TYPE, PUSH_CHALLENGE, PushDevices, type PushRequestData } from './devices.ts';
+import { DEVICE_TYPE, PUSH_CHALLENGE, PushDevices, requestOf, type PushRequestData } from './devices.ts';
 import { approximateIp, browserSummary } from './protocol.ts';
 import { noEnrolmentAtSignIn } from '../shared/no-enrolment.ts';
 
@@ -107,21 +107,10 @@ export function pushFactor(deps: FactorDependencies, devices = new PushDevices(d
         const { challenge } = await challenges.create(tx, ctx, { factor: PUSH_CHALLENGE, ttlSeconds: settings.push.ttlSeconds });
         return tx.factorChallenge.update({ where: { id: challenge.id }, data: { data: data as object } });
       });
-      const sent = await devices
-        .sendRequest(phones, {
-          type: 'approval',
-          challengeId: row.id,
-          client: data.client,
-          time: data.time,
-          expiresAt: row.expiresAt.toISOString(),
-          browser: data.browser,
-          ip: data.ip,
-          numbers: data.numbers,
-        })
-        .catch((error: unknown) => {
-          logger?.warn({ err: error }, 'push request could not be sent');
-          return 0;
-        });
+      const sent = await devices.sendRequest(phones, { type: 'approval', ...requestOf(row) }).catch((error: unknown) => {
+        logger?.warn({ err: error }, 'push request could not be sent');
+        return 0;
+      });
       if (sent === 0) logger?.info({ challenge: row.id }, 'no phone could be reached by push; the app lists the request when opened');
       return { status: 'started', challengeId: row.id, browser: { number } };
     },
