@@ -133,6 +133,26 @@ describe('a factor that only the tests register', () => {
     expect(flow.page.url).toMatch(/\/mfa\/desk-code\/challenge\/[0-9a-f-]{36}$/);
   });
 
+  test("the generic add route answers a factor it does not serve, or a setup that is not this user's, with a page, not a 500", async () => {
+    const { email } = await newUser();
+    const browser = new FormBrowser(callbackStop);
+    const signedIn = await browser.submit(await browser.go(`${nyckel.url}/account`), '/login', { email, password: TEST_PASSWORD });
+    expect(new URL(signedIn.url).pathname).toBe('/account');
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(signedIn.html)![1];
+    const unknown = await browser.go(`${nyckel.url}/account/add/no-such-factor`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ _csrf: csrf }).toString(),
+    });
+    expect(unknown.status).toBe(404);
+    const notSetup = await browser.go(`${nyckel.url}/account/add/desk-code/00000000-0000-4000-8000-000000000000`);
+    expect(notSetup.status).toBeGreaterThanOrEqual(400);
+    expect(notSetup.status).toBeLessThan(500);
+    const garbage = await browser.go(`${nyckel.url}/account/add/desk-code/not-a-uuid`);
+    expect(garbage.status).toBeGreaterThanOrEqual(400);
+    expect(garbage.status).toBeLessThan(500);
+  });
+
   test('its script is served from its folder, and its strings are in every language', async () => {
     const script = await fetch(`${nyckel.url}/assets/desk-code.js`);
     expect(script.status).toBe(200);
