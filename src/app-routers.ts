@@ -143,6 +143,7 @@ export function appRouters(p: RouterParts): Router[] {
       policy: p.secondFactor,
       flow: p.flow,
       metrics,
+      signInNames: settings.signIn.names,
     }),
     adminApiRoutes({
       settings,

@@ -1,3 +1,4 @@
+import { accountName } from '../accounts/accounts.ts';
 import type { FailureLock } from '../factors/shared/failure-lock.ts';
 import type { Context } from 'koa';
 import type { Accounts, Locale } from '../accounts/accounts.ts';
@@ -228,6 +229,7 @@ function pageHelpers(deps: AccountRouteDependencies, base: ReturnType<typeof vis
       {
         csrfToken: ctx.state.csrfToken as string,
         email: v.user.email,
+        username: v.user.username,
         name: v.user.name,
         notice: typeof added === 'string' && /^[a-z_]{1,40}$/.test(added) ? t(`account.done.${added}`) : undefined,
         error: extra.error,
@@ -305,7 +307,7 @@ function methodPageHelpers(deps: AccountRouteDependencies, base: ReturnType<type
   async function showRecoveryCodes(ctx: Context, v: Visit, codes: string[], reason: 'enrolled' | 'regenerated') {
     const t = translator(v.locale);
     await audit.record('recovery-codes.generated', { userId: v.user.id, data: { count: codes.length, actor: 'user' }, ...auditContext(ctx) });
-    const text = `${t('recovery.file_heading', { user: v.user.email })}\n\n${codes.join('\n')}\n`;
+    const text = `${t('recovery.file_heading', { user: accountName(v.user) })}\n\n${codes.join('\n')}\n`;
     pages.html(ctx, 'mfa-recovery-codes', v.locale, {
       codes,
       download: `data:text/plain;charset=utf-8,${encodeURIComponent(text)}`,

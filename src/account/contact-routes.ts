@@ -69,12 +69,12 @@ export function registerContactRoutes(router: Router, deps: AccountRouteDependen
     try {
       row =
         kind === 'email'
-          ? await deps.accounts.addEmail(v.user.email, input.value.trim(), {
+          ? await deps.accounts.addEmail(v.user, input.value.trim(), {
               maxAddresses: deps.settings.maxContactEmails,
               actor: 'user',
               ...auditContext(ctx),
             })
-          : await deps.accounts.addPhone(v.user.email, input.value.trim(), { actor: 'user', ...auditContext(ctx) });
+          : await deps.accounts.addPhone(v.user, input.value.trim(), { actor: 'user', ...auditContext(ctx) });
     } catch (error) {
       if (error instanceof z.ZodError)
         return overview(ctx, v, { error: t(kind === 'email' ? 'account.email_invalid' : 'factor_errors.invalid_number'), status: 400 });
@@ -117,8 +117,8 @@ export function registerContactRoutes(router: Router, deps: AccountRouteDependen
     const t = translator(v.locale);
     if (kind === 'email' && row.value === v.user.email) return overview(ctx, v, { error: t('account.sign_in_address'), status: 409 });
     if (row.verified && (await isLastRequiredMethod(v))) return overview(ctx, v, { error: t('account.last_method'), status: 409 });
-    if (kind === 'email') await deps.accounts.removeEmail(v.user.email, row.value, { actor: 'user', ...auditContext(ctx) });
-    else await deps.accounts.removePhone(v.user.email, row.value, { actor: 'user', ...auditContext(ctx) });
+    if (kind === 'email') await deps.accounts.removeEmail(v.user, row.value, { actor: 'user', ...auditContext(ctx) });
+    else await deps.accounts.removePhone(v.user, row.value, { actor: 'user', ...auditContext(ctx) });
     await changed(ctx, v, 'contact_removed', 'account.method_removed', { kind }, { contact: kind === 'email' ? row.value : maskPhone(row.value) });
   }
 

@@ -1,3 +1,4 @@
+import { LoginThrottle } from '../accounts/login-throttle.ts';
 import type Router from '@koa/router';
 import type { Middleware } from 'koa';
 import type { Context } from 'koa';
@@ -20,7 +21,7 @@ export function registerSecurityRoutes(router: Router, deps: AccountRouteDepende
     assertCsrf(ctx, input._csrf);
     const v = await visit(ctx, { change: true });
     if (!v) return;
-    const count = await deps.accounts.forgetBrowsers(v.user.email, { actor: 'user', ...auditContext(ctx) });
+    const count = await deps.accounts.forgetBrowsers(v.user, { actor: 'user', ...auditContext(ctx) });
     await deps.notifier.notify(v.user, v.locale, 'browsers_forgotten', { count });
     ctx.status = 303;
     ctx.redirect('/account?done=browsers_forgotten');
@@ -78,14 +79,14 @@ export function registerSecurityRoutes(router: Router, deps: AccountRouteDepende
     if (!v) return;
     const t = translator(v.locale);
     // The current password is a guess like any other: counted by the sign-in throttle first.
-    const attempt = await deps.throttle.beginAttempt(v.user.email, ctx.ip);
-    if (!(await deps.accounts.verifyPassword(v.user.email, input.current))) return renderPassword(ctx, v, { error: t('account.password_wrong'), status: 401 });
+    const attempt = await deps.throttle.beginAttempt(LoginThrottle.keyOf(v.user), ctx.ip);
+    if (!(await deps.accounts.passwordMatches(v.user, input.current))) return renderPassword(ctx, v, { error: t('account.password_wrong'), status: 401 });
     await attempt.succeeded();
     if (input.password !== input.confirm) return renderPassword(ctx, v, { error: t('account.password_mismatch'), status: 400 });
-    const problem = checkPassword(input.password, { email: v.user.email });
+    const problem = checkPassword(input.password, { email: v.user.email ?? undefined, username: v.user.username ?? undefined });
     if (problem) return renderPassword(ctx, v, { error: t(`account.password_problem.${problem}`), status: 400 });
     // Other sessions end and relying parties' tokens are revoked; this browser stays signed in.
-    await deps.accounts.setPassword(v.user.email, input.password, {
+    await deps.accounts.setPassword(v.user, input.password, {
       actor: 'user',
       keepSessionUid: await sessions.providerSessionUid(ctx),
       ...auditContext(ctx),

@@ -33,8 +33,34 @@ export const phoneSchema = z.string().transform((value, ctx) => {
   }
 });
 
+/**
+ * A user name (IDEP.WEB's 202100083755, TDC's "brugernavn"): NFKC, trimmed, lower-cased, so "Adam"
+ * and "ａｄａｍ" are one name. Never with "@", which is what tells a typed address from a name.
+ */
+export const usernameSchema = z
+  .string()
+  .transform((value) => value.normalize('NFKC').trim().toLowerCase())
+  .pipe(
+    z
+      .string()
+      .min(1, 'must not be empty')
+      .max(64, 'must be at most 64 characters')
+      .regex(/^[^\s@\p{C}]+$/u, 'must not contain "@", spaces or control characters'),
+  );
+
+/** What the sign-in form accepts: a user name or the sign-in address (the default), or only one of them. */
+export const signInNames = ['username_or_email', 'username', 'email'] as const;
+export type SignInNames = (typeof signInNames)[number];
+
+/** The name a person sees for an account: the user name, else the sign-in address. */
+export function accountName(user: Pick<User, 'username' | 'email' | 'id'>): string {
+  return user.username ?? user.email ?? user.id;
+}
+
 export interface NewUser {
-  email: string;
+  /** At least one of `email` and `username`. */
+  email?: string;
+  username?: string;
   password: string;
   name?: string;
   phone?: string;
@@ -79,31 +105,58 @@ export class Accounts {
     return this.argon2Slots.run(() => verify(passwordHash, normalisedPassword)).catch(() => false);
   }
 
-  private assertAcceptablePassword(password: string, email: string) {
-    const problem = checkPassword(password, { email });
+  private assertAcceptablePassword(password: string, user: { email?: string | null; username?: string | null }) {
+    const problem = checkPassword(password, { email: user.email ?? undefined, username: user.username ?? undefined });
     if (problem) throw new NyckelError('invalid_input', `password ${passwordProblemText[problem]}`);
   }
 
   async create(input: NewUser, context: AuditContext & { actor?: string } = {}): Promise<User> {
-    const email = emailSchema.parse(input.email);
+    const email = input.email === undefined ? undefined : emailSchema.parse(input.email);
+    const username = input.username === undefined ? undefined : usernameSchema.parse(input.username);
+    if (!email && !username) throw new NyckelError('invalid_input', 'a user needs an email address or a user name (or both)');
     const phone = input.phone ? phoneSchema.parse(input.phone) : undefined;
-    this.assertAcceptablePassword(input.password, email);
+    this.assertAcceptablePassword(input.password, { email, username });
     const passwordHash = await this.hashPassword(input.password);
-    const existing = await this.prisma.user.findUnique({ where: { email } });
-    if (existing) throw new NyckelError('conflict', `a user with the email ${email} already exists`);
+    await this.assertNamesFree({ email, username });
     const user = await this.prisma.user.create({
       data: {
-        email,
+        email: email ?? null,
+        username: username ?? null,
         name: input.name?.trim() || null,
         locale: input.locale ?? null,
         passwordHash,
         // Added by an operator: the address is taken as verified.
-        emails: { create: [{ address: email, verifiedAt: new Date() }] },
+        ...(email ? { emails: { create: [{ address: email, verifiedAt: new Date() }] } } : {}),
         ...(phone ? { phones: { create: [{ e164: phone }] } } : {}),
       },
     });
     await this.audit.record('user.created', { userId: user.id, data: { actor: context.actor ?? 'unknown' }, ...context });
     return user;
+  }
+
+  private async assertNamesFree(names: { email?: string; username?: string }, exceptUserId?: string) {
+    const taken = await this.prisma.user.findFirst({
+      where: { OR: [...(names.email ? [{ email: names.email }] : []), ...(names.username ? [{ username: names.username }] : [])], NOT: { id: exceptUserId } },
+      select: { email: true, username: true },
+    });
+    if (!taken) return;
+    if (names.username && taken.username === names.username) throw new NyckelError('conflict', `the user name ${names.username} is taken`);
+    throw new NyckelError('conflict', `a user with the email ${names.email} already exists`);
+  }
+
+  /** Gives the user a user name (or takes it away when null; an account keeps an address or a name). */
+  async setUsername(user: User, username: string | null, context: AuditContext & { actor?: string } = {}): Promise<User> {
+    const name = username === null ? null : usernameSchema.parse(username);
+    if (name === user.username) return user;
+    if (!name && !user.email) throw new NyckelError('conflict', 'the user has no sign-in address: the user name cannot be removed');
+    if (name) await this.assertNamesFree({ username: name }, user.id);
+    const updated = await this.prisma.user.update({ where: { id: user.id }, data: { username: name } });
+    await this.audit.record('user.username_changed', {
+      userId: user.id,
+      data: { from: user.username, to: name, actor: context.actor ?? 'unknown' },
+      ...context,
+    });
+    return updated;
   }
 
   findById(id: string): Promise<User | null> {
@@ -115,18 +168,26 @@ export class Accounts {
     return parsed.success ? this.prisma.user.findUnique({ where: { email: parsed.data } }) : null;
   }
 
-  async requireByEmail(email: string): Promise<User> {
-    const user = await this.findByEmail(email);
-    if (!user) throw new NyckelError('not_found', `no user with the email ${email}`);
+  /** The account of what a person typed to sign in: an address when it has "@", else a user name. */
+  async findByLogin(identifier: string, accepted: SignInNames = 'username_or_email'): Promise<User | null> {
+    if (identifier.includes('@')) return accepted === 'username' ? null : this.findByEmail(identifier);
+    if (accepted === 'email') return null;
+    const parsed = usernameSchema.safeParse(identifier);
+    return parsed.success ? this.prisma.user.findUnique({ where: { username: parsed.data } }) : null;
+  }
+
+  /** For operators: the account of an address, a user name or an id. */
+  async requireByLogin(identifier: string): Promise<User> {
+    const user = (await this.findByLogin(identifier)) ?? (z.uuid().safeParse(identifier).success ? await this.findById(identifier) : null);
+    if (!user) throw new NyckelError('not_found', `no user ${identifier}`);
     return user;
   }
 
   /**
-   * The user when the password is right and the account active, otherwise null. An unknown email
+   * The user when the password is right and the account active, otherwise null. An unknown name
    * still costs one argon2id verification, so the answer takes the same time either way.
    */
-  async verifyPassword(email: string, password: string): Promise<User | null> {
-    const user = await this.findByEmail(email);
+  async passwordMatches(user: User | null, password: string): Promise<User | null> {
     const normalised = normalisePassword(password);
     if (!user) {
       this.dummyHash ??= this.hashPassword('nyckel-dummy-password-for-timing');
@@ -137,15 +198,23 @@ export class Accounts {
     return ok && user.status === 'active' ? user : null;
   }
 
+  /** `passwordMatches` for what was typed as the name. */
+  async verifyPassword(identifier: string, password: string): Promise<User | null> {
+    return this.passwordMatches(await this.findByLogin(identifier), password);
+  }
+
   /**
    * A new password ends the user's other sessions and revokes what relying parties hold (grants,
    * refresh and access tokens) and every remembered browser ("don't ask again"), in one transaction.
    * `keepSessionUid`: the session the user changed it from (the account pages), which stays.
    */
-  async setPassword(email: string, password: string, context: AuditContext & { actor?: string; keepSessionUid?: string } = {}): Promise<User> {
-    const user = await this.requireByEmail(email);
-    this.assertAcceptablePassword(password, user.email);
-    const passwordHash = await this.hashPassword(password);
+  async setPassword(user: User, password: string, context: AuditContext & { actor?: string; keepSessionUid?: string } = {}): Promise<User> {
+    this.assertAcceptablePassword(password, user);
+    return this.setPasswordHash(user, await this.hashPassword(password), context);
+  }
+
+  /** `setPassword` with a hash made earlier (a reset's new password, set when its sign-in finishes). */
+  async setPasswordHash(user: User, passwordHash: string, context: AuditContext & { actor?: string; keepSessionUid?: string } = {}): Promise<User> {
     const { keepSessionUid, ...auditContext } = context;
     const { updated, revoked } = await this.prisma.$transaction(async (tx) => {
       const updated = await tx.user.update({ where: { id: user.id }, data: { passwordHash, passwordChangedAt: new Date() } });
@@ -161,8 +230,7 @@ export class Accounts {
   }
 
   /** Disabling ends every session of the user and revokes every grant and token relying parties hold. */
-  async setStatus(email: string, status: 'active' | 'disabled', context: AuditContext & { actor?: string } = {}) {
-    const user = await this.requireByEmail(email);
+  async setStatus(user: User, status: 'active' | 'disabled', context: AuditContext & { actor?: string } = {}) {
     const data = { actor: context.actor ?? 'unknown' };
     if (status === 'active') {
       const updated = await this.prisma.user.update({ where: { id: user.id }, data: { status } });
@@ -180,13 +248,12 @@ export class Accounts {
   }
 
   /** Adds a contact address that may receive sign-in links and codes once verified. */
-  async addEmail(email: string, address: string, options: { verified?: boolean; maxAddresses: number } & AuditContext & { actor?: string }) {
-    const user = await this.requireByEmail(email);
+  async addEmail(user: User, address: string, options: { verified?: boolean; maxAddresses: number } & AuditContext & { actor?: string }) {
     const normalised = emailSchema.parse(address);
     const existing = await this.prisma.userEmail.findMany({ where: { userId: user.id } });
-    if (existing.some((row) => row.address === normalised)) throw new NyckelError('conflict', `${normalised} is already registered for ${user.email}`);
+    if (existing.some((row) => row.address === normalised)) throw new NyckelError('conflict', `${normalised} is already registered for ${accountName(user)}`);
     if (existing.length >= options.maxAddresses) {
-      throw new NyckelError('conflict', `${user.email} already has ${existing.length} addresses, the most allowed (NYCKEL_MAX_CONTACT_EMAILS)`);
+      throw new NyckelError('conflict', `${accountName(user)} already has ${existing.length} addresses, the most allowed (NYCKEL_MAX_CONTACT_EMAILS)`);
     }
     const row = await this.prisma.userEmail.create({
       data: { userId: user.id, address: normalised, verifiedAt: options.verified ? new Date() : null },
@@ -199,30 +266,27 @@ export class Accounts {
     return row;
   }
 
-  async removeEmail(email: string, address: string, context: AuditContext & { actor?: string } = {}) {
-    const user = await this.requireByEmail(email);
+  async removeEmail(user: User, address: string, context: AuditContext & { actor?: string } = {}) {
     const normalised = emailSchema.parse(address);
     if (normalised === user.email) throw new NyckelError('conflict', 'the sign-in address cannot be removed; change it instead');
     const { count } = await this.prisma.userEmail.deleteMany({ where: { userId: user.id, address: normalised } });
-    if (count === 0) throw new NyckelError('not_found', `${normalised} is not registered for ${user.email}`);
+    if (count === 0) throw new NyckelError('not_found', `${normalised} is not registered for ${accountName(user)}`);
     await this.audit.record('user.email_removed', { userId: user.id, data: { address: normalised, actor: context.actor ?? 'unknown' }, ...context });
   }
 
   /** An operator vouches for an address (the user proves one themselves by a code during sign-in). */
-  async verifyEmail(email: string, address: string, context: AuditContext & { actor?: string } = {}) {
-    const user = await this.requireByEmail(email);
+  async verifyEmail(user: User, address: string, context: AuditContext & { actor?: string } = {}) {
     const normalised = emailSchema.parse(address);
     const { count } = await this.prisma.userEmail.updateMany({ where: { userId: user.id, address: normalised }, data: { verifiedAt: new Date() } });
-    if (count === 0) throw new NyckelError('not_found', `${normalised} is not registered for ${user.email}`);
+    if (count === 0) throw new NyckelError('not_found', `${normalised} is not registered for ${accountName(user)}`);
     await this.audit.record('user.email_verified', { userId: user.id, data: { address: normalised, actor: context.actor ?? 'unknown' }, ...context });
   }
 
   /** Adds a mobile number (E.164) that may receive sign-in codes by SMS once verified. */
-  async addPhone(email: string, number: string, options: { verified?: boolean } & AuditContext & { actor?: string } = {}) {
-    const user = await this.requireByEmail(email);
+  async addPhone(user: User, number: string, options: { verified?: boolean } & AuditContext & { actor?: string } = {}) {
     const e164 = phoneSchema.parse(number);
     const existing = await this.prisma.userPhone.findFirst({ where: { userId: user.id, e164 } });
-    if (existing) throw new NyckelError('conflict', `${e164} is already registered for ${user.email}`);
+    if (existing) throw new NyckelError('conflict', `${e164} is already registered for ${accountName(user)}`);
     const row = await this.prisma.userPhone.create({ data: { userId: user.id, e164, verifiedAt: options.verified ? new Date() : null } });
     await this.audit.record('user.phone_added', {
       userId: user.id,
@@ -232,26 +296,23 @@ export class Accounts {
     return row;
   }
 
-  async removePhone(email: string, number: string, context: AuditContext & { actor?: string } = {}) {
-    const user = await this.requireByEmail(email);
+  async removePhone(user: User, number: string, context: AuditContext & { actor?: string } = {}) {
     const e164 = phoneSchema.parse(number);
     const { count } = await this.prisma.userPhone.deleteMany({ where: { userId: user.id, e164 } });
-    if (count === 0) throw new NyckelError('not_found', `${e164} is not registered for ${user.email}`);
+    if (count === 0) throw new NyckelError('not_found', `${e164} is not registered for ${accountName(user)}`);
     await this.audit.record('user.phone_removed', { userId: user.id, data: { phone: e164, actor: context.actor ?? 'unknown' }, ...context });
   }
 
   /** An operator vouches for a number: from now on it can receive sign-in codes. */
-  async verifyPhone(email: string, number: string, context: AuditContext & { actor?: string } = {}) {
-    const user = await this.requireByEmail(email);
+  async verifyPhone(user: User, number: string, context: AuditContext & { actor?: string } = {}) {
     const e164 = phoneSchema.parse(number);
     const { count } = await this.prisma.userPhone.updateMany({ where: { userId: user.id, e164 }, data: { verifiedAt: new Date() } });
-    if (count === 0) throw new NyckelError('not_found', `${e164} is not registered for ${user.email}`);
+    if (count === 0) throw new NyckelError('not_found', `${e164} is not registered for ${accountName(user)}`);
     await this.audit.record('user.phone_verified', { userId: user.id, data: { phone: e164, actor: context.actor ?? 'unknown' }, ...context });
   }
 
   /** Revokes every "don't ask again in this browser" of the user. */
-  async forgetBrowsers(email: string, context: AuditContext & { actor?: string } = {}): Promise<number> {
-    const user = await this.requireByEmail(email);
+  async forgetBrowsers(user: User, context: AuditContext & { actor?: string } = {}): Promise<number> {
     const { count } = await this.prisma.rememberedBrowser.updateMany({ where: { userId: user.id, revokedAt: null }, data: { revokedAt: new Date() } });
     await this.audit.record('user.browsers_forgotten', { userId: user.id, data: { count, actor: context.actor ?? 'unknown' }, ...context });
     return count;
@@ -262,18 +323,18 @@ export class Accounts {
   }
 
   list() {
-    return this.prisma.user.findMany({ orderBy: { email: 'asc' }, include: { emails: true, phones: true } });
+    return this.prisma.user.findMany({ orderBy: [{ username: 'asc' }, { email: 'asc' }], include: { emails: true, phones: true } });
   }
 
   async claims(user: User) {
     const [email, phone] = await Promise.all([
-      this.prisma.userEmail.findFirst({ where: { userId: user.id, address: user.email } }),
+      user.email ? this.prisma.userEmail.findFirst({ where: { userId: user.id, address: user.email } }) : null,
       this.prisma.userPhone.findFirst({ where: { userId: user.id }, orderBy: { createdAt: 'asc' } }),
     ]);
     return {
       sub: user.id,
-      email: user.email,
-      email_verified: Boolean(email?.verifiedAt),
+      ...(user.email ? { email: user.email, email_verified: Boolean(email?.verifiedAt) } : {}),
+      ...(user.username ? { preferred_username: user.username } : {}),
       ...(user.name ? { name: user.name } : {}),
       ...(user.locale ? { locale: user.locale } : {}),
       ...(phone ? { phone_number: phone.e164, phone_number_verified: Boolean(phone.verifiedAt) } : {}),

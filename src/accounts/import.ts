@@ -4,24 +4,25 @@ import { z } from 'zod';
 import { NyckelError } from '../errors.ts';
 import { randomToken } from '../security/crypto.ts';
 import type { PrismaClient } from '../storage/db.ts';
-import { emailSchema, phoneSchema, supportedLocales, type Accounts } from './accounts.ts';
+import { emailSchema, phoneSchema, supportedLocales, usernameSchema, type Accounts } from './accounts.ts';
 import type { AuditContext, AuditLog } from './audit.ts';
 import { checkPassword, passwordProblemText } from './password-policy.ts';
 
 /**
  * Bulk user import from CSV (a header row, then one user a line) or a JSON array of objects.
  *
- * Columns: `email` (required: the sign-in address), `name`, `locale` (sv, da, en), `phone`
+ * Columns: `email` (the sign-in address) and `username` (the sign-in name; a row needs one of the
+ * two, or both), `name`, `locale` (sv, da, en), `phone`
  * (international form), `password`, `email_verified` (default true: the operator vouches for the
  * address, as `users add` does) and `phone_verified` (default false).
  *
- * Rules: a user whose email already exists is left exactly as it is and reported as `exists`, so
+ * Rules: a user whose email or user name already exists is left exactly as it is and reported as `exists`, so
  * running the same file twice changes nothing. A row without a password gets a random one nobody
  * knows: that user cannot sign in with a password until an operator sets one (`users set-password`)
  * or the user resets it. Bad rows are reported by line and skipped; the good ones are imported.
  */
 
-export const importColumns = ['email', 'name', 'locale', 'phone', 'password', 'email_verified', 'phone_verified'] as const;
+export const importColumns = ['email', 'username', 'name', 'locale', 'phone', 'password', 'email_verified', 'phone_verified'] as const;
 
 export interface ImportRow {
   /** The line of the file the row starts on (1 is the first line, the CSV header). */
@@ -30,9 +31,9 @@ export interface ImportRow {
 }
 
 export type RowOutcome =
-  | { line: number; status: 'created'; email: string; userId: string }
-  | { line: number; status: 'exists'; email: string; userId: string }
-  | { line: number; status: 'invalid'; email?: string; problems: string[] };
+  | { line: number; status: 'created'; email?: string; username?: string; userId: string }
+  | { line: number; status: 'exists'; email?: string; username?: string; userId: string }
+  | { line: number; status: 'invalid'; email?: string; username?: string; problems: string[] };
 
 export interface ImportReport {
   rows: RowOutcome[];
@@ -68,7 +69,8 @@ const text = (what: string) => z.string({ error: (issue) => (issue.input === und
 
 const rowSchema = z
   .object({
-    email: text('an email address').pipe(emailSchema),
+    email: text('an email address').pipe(emailSchema).optional(),
+    username: text('a user name').pipe(usernameSchema).optional(),
     name: text('text')
       .trim()
       .max(200, 'is longer than 200 characters')
@@ -80,7 +82,8 @@ const rowSchema = z
     email_verified: flag.default(true),
     phone_verified: flag.default(false),
   })
-  .strict();
+  .strict()
+  .refine((row) => row.email !== undefined || row.username !== undefined, { message: 'email or username: a user needs one of them (or both)' });
 
 type ValidRow = z.output<typeof rowSchema>;
 
@@ -102,7 +105,8 @@ function parseCsvRows(content: string): ImportRow[] {
   const unknown = header.filter((name) => !(importColumns as readonly string[]).includes(name));
   if (unknown.length > 0)
     throw new NyckelError('invalid_input', `line 1: unknown column(s) ${unknown.join(', ')}; the columns are ${importColumns.join(', ')}`);
-  if (!header.includes('email')) throw new NyckelError('invalid_input', 'line 1: the header row has no email column');
+  if (!header.includes('email') && !header.includes('username'))
+    throw new NyckelError('invalid_input', 'line 1: the header row has neither an email nor a username column');
   const duplicate = header.find((name, i) => header.indexOf(name) !== i);
   if (duplicate) throw new NyckelError('invalid_input', `line 1: the column ${duplicate} appears twice`);
   return records.slice(1).map(({ record, info }) => {
@@ -157,7 +161,10 @@ function validate(row: ImportRow): { ok: true; row: ValidRow } | { ok: false; pr
   // The password policy is checked apart from the schema, so it is reported along with the other problems.
   const password =
     typeof fields.password === 'string' && fields.password !== ''
-      ? checkPassword(fields.password, { email: typeof fields.email === 'string' ? fields.email.trim() : undefined })
+      ? checkPassword(fields.password, {
+          email: typeof fields.email === 'string' ? fields.email.trim() : undefined,
+          username: typeof fields.username === 'string' ? fields.username.trim() : undefined,
+        })
       : undefined;
   const problems = [
     ...(cells ? [`the row ${typeof cells === 'string' ? cells : 'has the wrong number of cells'}`] : []),
@@ -165,6 +172,28 @@ function validate(row: ImportRow): { ok: true; row: ValidRow } | { ok: false; pr
     ...(password ? [`password: ${passwordProblemText[password]}`] : []),
   ];
   return problems.length === 0 && parsed.success ? { ok: true, row: parsed.data } : { ok: false, problems };
+}
+
+function namesAsTyped(fields: Record<string, unknown>): { email?: string; username?: string } {
+  const typed = (value: unknown) => (typeof value === 'string' && value.trim() ? value.trim() : undefined);
+  const [email, username] = [typed(fields.email), typed(fields.username)];
+  return { ...(email ? { email } : {}), ...(username ? { username } : {}) };
+}
+
+/** "email: … is also on line 3" when an earlier row of the file has this row's address or name; else notes this row's. */
+function repeatedName(firstLineOf: Map<string, number>, row: ValidRow, line: number): string | undefined {
+  const keys = [...(row.email ? [['email', row.email]] : []), ...(row.username ? [['username', row.username]] : [])];
+  for (const [field, value] of keys) {
+    const earlier = firstLineOf.get(`${field}:${value}`);
+    if (earlier !== undefined) return `${field}: ${value} is also on line ${earlier}`;
+  }
+  for (const [field, value] of keys) firstLineOf.set(`${field}:${value}`, line);
+  return undefined;
+}
+
+function existingUser(prisma: PrismaClient, row: ValidRow) {
+  const names = [...(row.email ? [{ email: row.email }] : []), ...(row.username ? [{ username: row.username }] : [])];
+  return prisma.user.findFirst({ where: { OR: names }, select: { id: true } });
 }
 
 const isUniqueViolation = (error: unknown) => (error as { code?: string }).code === 'P2002';
@@ -184,20 +213,19 @@ export async function importUsers(
   for (const row of rows) {
     const checked = validate(row);
     if (!checked.ok) {
-      const email = typeof row.fields.email === 'string' ? row.fields.email.trim() : undefined;
-      outcomes.push({ line: row.line, status: 'invalid', ...(email ? { email } : {}), problems: checked.problems });
+      outcomes.push({ line: row.line, status: 'invalid', ...namesAsTyped(row.fields), problems: checked.problems });
       continue;
     }
     const data = checked.row;
-    const earlier = firstLineOf.get(data.email);
-    if (earlier !== undefined) {
-      outcomes.push({ line: row.line, status: 'invalid', email: data.email, problems: [`email: ${data.email} is also on line ${earlier}`] });
+    const names = { ...(data.email ? { email: data.email } : {}), ...(data.username ? { username: data.username } : {}) };
+    const repeated = repeatedName(firstLineOf, data, row.line);
+    if (repeated) {
+      outcomes.push({ line: row.line, status: 'invalid', ...names, problems: [repeated] });
       continue;
     }
-    firstLineOf.set(data.email, row.line);
-    const existing = await prisma.user.findUnique({ where: { email: data.email }, select: { id: true } });
+    const existing = await existingUser(prisma, data);
     if (existing) {
-      outcomes.push({ line: row.line, status: 'exists', email: data.email, userId: existing.id });
+      outcomes.push({ line: row.line, status: 'exists', ...names, userId: existing.id });
       continue;
     }
     const passwordHash =
@@ -206,11 +234,12 @@ export async function importUsers(
       const user = await prisma.$transaction(async (tx) => {
         const created = await tx.user.create({
           data: {
-            email: data.email,
+            email: data.email ?? null,
+            username: data.username ?? null,
             name: data.name || null,
             locale: data.locale ?? null,
             passwordHash,
-            emails: { create: [{ address: data.email, verifiedAt: data.email_verified ? new Date() : null }] },
+            ...(data.email ? { emails: { create: [{ address: data.email, verifiedAt: data.email_verified ? new Date() : null }] } } : {}),
             ...(data.phone ? { phones: { create: [{ e164: data.phone, verifiedAt: data.phone_verified ? new Date() : null }] } } : {}),
           },
         });
@@ -222,12 +251,13 @@ export async function importUsers(
         });
         return created;
       });
-      outcomes.push({ line: row.line, status: 'created', email: user.email, userId: user.id });
+      outcomes.push({ line: row.line, status: 'created', ...names, userId: user.id });
     } catch (error) {
       // Created meanwhile by someone else: the same as finding it.
       if (!isUniqueViolation(error)) throw error;
-      const winner = await prisma.user.findUniqueOrThrow({ where: { email: data.email }, select: { id: true } });
-      outcomes.push({ line: row.line, status: 'exists', email: data.email, userId: winner.id });
+      const winner = await existingUser(prisma, data);
+      if (!winner) throw error;
+      outcomes.push({ line: row.line, status: 'exists', ...names, userId: winner.id });
     }
   }
   const report: ImportReport = {

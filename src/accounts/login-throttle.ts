@@ -4,9 +4,10 @@ import type { PrismaClient } from '../storage/db.ts';
 import { Counter, type CounterStore } from '../storage/counters.ts';
 
 /**
- * Failed password attempts counted per submitted account name and per client IP in the database, so
- * the count holds across nodes and restarts. The account key is the name as typed (normalised), so
- * an unknown account is throttled exactly like a known one.
+ * Failed password attempts counted per account and per client IP in the database (or Redis), so the
+ * count holds across nodes and restarts. The account key is the account's id whichever of its names
+ * was typed (one lock per account), and the typed name (normalised) when no account has it, so an
+ * unknown name is throttled exactly like a known one.
  */
 export class LoginThrottle {
   private readonly perAccount: Counter;
@@ -20,16 +21,16 @@ export class LoginThrottle {
     this.perIp = new Counter(store, { keyPrefix: 'login-ip', points: limits.perIp, duration: limits.windowSeconds });
   }
 
-  private static accountKey(email: string) {
-    return email.trim().toLowerCase();
+  /** The key an attempt is counted under: the account, or the name typed when there is none. */
+  static keyOf(user: { id: string } | null, typed = ''): string {
+    return user ? `user:${user.id}` : `name:${typed.normalize('NFKC').trim().toLowerCase()}`;
   }
 
   /**
    * Counts one attempt against both budgets before the password is checked, so parallel guesses are
    * all counted; throws rate_limited once a budget is spent. `succeeded` gives the attempt back.
    */
-  async beginAttempt(email: string, ip: string): Promise<{ succeeded(): Promise<void> }> {
-    const accountKey = LoginThrottle.accountKey(email);
+  async beginAttempt(accountKey: string, ip: string): Promise<{ succeeded(): Promise<void> }> {
     const results = await Promise.allSettled([this.perAccount.consume(accountKey), this.perIp.consume(ip)]);
     const refused: unknown[] = results.flatMap((r): unknown[] => (r.status === 'rejected' ? [r.reason] : []));
     if (refused.length > 0) {
@@ -48,15 +49,15 @@ export class LoginThrottle {
     };
   }
 
-  /** Failed attempts counted against an account name, and when they lapse (the operator's view). */
-  async accountCount(email: string, now = Date.now()): Promise<{ failures: number; until: Date } | undefined> {
-    const res = await this.perAccount.get(LoginThrottle.accountKey(email));
+  /** Failed attempts counted against an account, and when they lapse (the operator's view). */
+  async accountCount(user: { id: string }, now = Date.now()): Promise<{ failures: number; until: Date } | undefined> {
+    const res = await this.perAccount.get(LoginThrottle.keyOf(user));
     return res && res.consumedPoints > 0 ? { failures: res.consumedPoints, until: new Date(now + res.msBeforeNext) } : undefined;
   }
 
   /** Lifts the per-account count (the per-IP budget is not one account's and stays). */
-  async clearAccount(email: string): Promise<boolean> {
-    return this.perAccount.delete(LoginThrottle.accountKey(email));
+  async clearAccount(user: { id: string }): Promise<boolean> {
+    return this.perAccount.delete(LoginThrottle.keyOf(user));
   }
 }
 

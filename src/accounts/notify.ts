@@ -1,3 +1,5 @@
+import { noticeAddressOf } from './notice-address.ts';
+import { accountName } from './accounts.ts';
 import type { Locale } from './accounts.ts';
 import { enqueueMail } from '../delivery/dispatcher.ts';
 import type { User } from '../generated/prisma/client.ts';
@@ -32,11 +34,13 @@ export class AccountNotifier {
   ) {}
 
   async notify(user: User, locale: Locale, change: AccountChange, values: Record<string, string | number> = {}) {
+    const to = await noticeAddressOf(this.prisma, user);
+    if (!to) return;
     const t = translator(locale);
     const text = [
       t('mail.greeting'),
       '',
-      t(`account.notice.${change}`, { user: user.email, ...values }),
+      t(`account.notice.${change}`, { user: accountName(user), ...values }),
       '',
       t('account.notice.when', { when: new Date().toISOString().replace('T', ' ').slice(0, 16) + ' UTC' }),
       '',
@@ -44,7 +48,7 @@ export class AccountNotifier {
       '',
       t('mail.signature', { service: t('app.name') }),
     ].join('\n');
-    await enqueueMail(this.prisma, this.box, { to: user.email, subject: t('account.notice.subject'), text, purpose: `account-${change.replaceAll('_', '-')}` });
+    await enqueueMail(this.prisma, this.box, { to, subject: t('account.notice.subject'), text, purpose: `account-${change.replaceAll('_', '-')}` });
     this.kick();
   }
 }

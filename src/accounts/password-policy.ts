@@ -20,7 +20,7 @@ function length(password: string): number {
   return [...new Intl.Segmenter(undefined, { granularity: 'grapheme' }).segment(password)].length;
 }
 
-export function checkPassword(password: string, context: { email?: string } = {}): PasswordProblem | undefined {
+export function checkPassword(password: string, context: { email?: string; username?: string } = {}): PasswordProblem | undefined {
   const normalised = normalisePassword(password);
   const chars = length(normalised);
   if (chars < passwordRules.minLength) return 'too_short';
@@ -32,6 +32,7 @@ export function checkPassword(password: string, context: { email?: string } = {}
     const local = email.split('@')[0] ?? '';
     if (lower === email || (local.length >= 4 && lower === local)) return 'contains_email';
   }
+  if (context.username && lower === context.username.normalize('NFKC').toLowerCase()) return 'contains_email';
   return undefined;
 }
 
@@ -39,5 +40,5 @@ export const passwordProblemText: Record<PasswordProblem, string> = {
   too_short: `must be at least ${passwordRules.minLength} characters (${passwordRules.recommendedLength} or more is better)`,
   too_long: `must be at most ${passwordRules.maxLength} characters`,
   common: 'is one of the most commonly used passwords; choose another',
-  contains_email: 'must not be the email address',
+  contains_email: 'must not be the email address or the user name',
 };

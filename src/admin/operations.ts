@@ -40,13 +40,15 @@ export interface AuditEntry {
   type: string;
   userId: string | null;
   email: string | null;
+  username: string | null;
   ip: string | null;
   data: Record<string, unknown>;
 }
 
 export interface UserDetails {
   id: string;
-  email: string;
+  email: string | null;
+  username: string | null;
   name: string | null;
   status: string;
   locale: string | null;
@@ -65,15 +67,10 @@ export interface UserDetails {
 
 const iso = (date: Date | null) => (date ? date.toISOString() : null);
 
-async function signInAddresses(prisma: PrismaClient, user: User): Promise<string[]> {
-  const rows = await prisma.userEmail.findMany({ where: { userId: user.id }, select: { address: true } });
-  return [...new Set([user.email, ...rows.map((row) => row.address)].map((address) => address.trim().toLowerCase()))];
-}
-
-export async function lockStates(prisma: PrismaClient, user: User, locks: AccountLocks, now = new Date()): Promise<LockState[]> {
+export async function lockStates(user: User, locks: AccountLocks, now = new Date()): Promise<LockState[]> {
   const [factorCounts, passwordCounts] = await Promise.all([
     locks.failures.counts(user.id, now.getTime()),
-    signInAddresses(prisma, user).then((addresses) => Promise.all(addresses.map((address) => locks.throttle.accountCount(address, now.getTime())))),
+    locks.throttle.accountCount(user, now.getTime()).then((count) => [count]),
   ]);
   const factorStates = factorCounts.map((count) => ({
     kind: count.family,
@@ -94,7 +91,7 @@ function toAuditEntry(row: {
   userId: string | null;
   ip: string | null;
   data: unknown;
-  user?: { email: string } | null;
+  user?: { email: string | null; username: string | null } | null;
 }): AuditEntry {
   return {
     id: row.id.toString(),
@@ -102,6 +99,7 @@ function toAuditEntry(row: {
     type: row.type,
     userId: row.userId,
     email: row.user?.email ?? null,
+    username: row.user?.username ?? null,
     ip: row.ip,
     data: (row.data ?? {}) as Record<string, unknown>,
   };
@@ -113,7 +111,7 @@ export async function auditTail(prisma: PrismaClient, options: { userId?: string
     where: options.userId ? { userId: options.userId } : {},
     orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
     take: options.limit,
-    include: { user: { select: { email: true } } },
+    include: { user: { select: { email: true, username: true } } },
   });
   return rows.reverse().map(toAuditEntry);
 }
@@ -125,12 +123,13 @@ export async function userDetails(prisma: PrismaClient, user: User, counters: Ac
     prisma.factorEnrolment.findMany({ where: { userId: user.id }, orderBy: [{ position: 'asc' }, { createdAt: 'asc' }] }),
     // The same test as RememberedBrowsers.recognise: a password change ends the earlier ones.
     prisma.rememberedBrowser.count({ where: { userId: user.id, revokedAt: null, expiresAt: { gt: now }, createdAt: { gt: user.passwordChangedAt } } }),
-    lockStates(prisma, user, counters, now),
+    lockStates(user, counters, now),
     auditTail(prisma, { userId: user.id, limit: 10 }),
   ]);
   return {
     id: user.id,
     email: user.email,
+    username: user.username,
     name: user.name,
     status: user.status,
     locale: user.locale,
@@ -166,8 +165,8 @@ export async function userDetails(prisma: PrismaClient, user: User, counters: Ac
 }
 
 /**
- * Clears every second-factor failure lock of the user and the password throttle of their
- * addresses (the per-IP budget is not the user's and stays). Returns how many counters went.
+ * Clears every second-factor failure lock of the user and the password throttle of the account
+ * (the per-IP budget is not the user's and stays). Returns how many counters went.
  */
 export async function unlockUser(
   prisma: PrismaClient,
@@ -176,9 +175,8 @@ export async function unlockUser(
   user: User,
   context: AuditContext & { actor: string },
 ): Promise<number> {
-  const addresses = await signInAddresses(prisma, user);
   const factorCounts = await locks.failures.clear(user.id);
-  const passwordCounts = (await Promise.all(addresses.map((address) => locks.throttle.clearAccount(address)))).filter(Boolean).length;
+  const passwordCounts = (await locks.throttle.clearAccount(user)) ? 1 : 0;
   const cleared = factorCounts + passwordCounts;
   await audit.record('user.unlocked', { userId: user.id, ip: context.ip, userAgent: context.userAgent, data: { cleared, actor: context.actor } });
   return cleared;
@@ -197,7 +195,7 @@ export async function setSignInEmail(
   context: AuditContext & { actor: string },
 ): Promise<User> {
   const address = emailSchema.parse(newAddress);
-  if (address === user.email) throw new NyckelError('conflict', `${user.email} already signs in with that address`);
+  if (address === user.email) throw new NyckelError('conflict', `${address} is already the sign-in address`);
   try {
     return await prisma.$transaction(async (tx) => {
       const clash = await tx.user.findUnique({ where: { email: address }, select: { id: true } });

@@ -61,7 +61,8 @@ const flag = z.boolean().optional();
 const bodies = {
   createUser: z
     .object({
-      email: z.string(),
+      email: z.string().optional(),
+      username: z.string().optional(),
       name: z.string().optional(),
       locale: z.enum(supportedLocales).optional(),
       phone: z.string().optional(),
@@ -71,13 +72,14 @@ const bodies = {
     })
     .strict(),
   signInEmail: z.object({ email: emailSchema }).strict(),
+  username: z.object({ username: z.string().max(256).nullable() }).strict(),
   reason: z.object({ reason: z.string().trim().min(1, 'is required: say why (it is kept in the audit log)').max(500) }).strict(),
   email: z.object({ address: emailSchema, verified: flag }).strict(),
   phone: z.object({ number: z.string(), verified: flag }).strict(),
   personalNumber: z.object({ number: z.string().max(20) }).strict(),
 };
 const queries = {
-  users: z.object({ email: z.string().optional(), limit: z.coerce.number().int().min(1).max(200).default(50) }),
+  users: z.object({ email: z.string().optional(), username: z.string().optional(), limit: z.coerce.number().int().min(1).max(200).default(50) }),
   audit: z.object({ user: z.string().optional(), limit: z.coerce.number().int().min(1).max(1000).default(50) }),
 };
 
@@ -172,6 +174,7 @@ export function adminApiRoutes(deps: AdminDependencies): Router<AdminState> {
   const summary = (user: User) => ({
     id: user.id,
     email: user.email,
+    username: user.username,
     name: user.name,
     status: user.status,
     locale: user.locale,
@@ -185,7 +188,12 @@ export function adminApiRoutes(deps: AdminDependencies): Router<AdminState> {
       ctx.body = { users: user ? [summary(user)] : [] };
       return;
     }
-    const users = await prisma.user.findMany({ orderBy: { email: 'asc' }, take: query.limit });
+    if (query.username !== undefined) {
+      const user = await accounts.findByLogin(query.username, 'username');
+      ctx.body = { users: user ? [summary(user)] : [] };
+      return;
+    }
+    const users = await prisma.user.findMany({ orderBy: [{ username: 'asc' }, { email: 'asc' }], take: query.limit });
     ctx.body = { users: users.map(summary) };
   });
 
@@ -195,7 +203,8 @@ export function adminApiRoutes(deps: AdminDependencies): Router<AdminState> {
     const report = await importUsers(prisma, accounts, audit, [{ line: 1, fields: input }], { ...context(ctx), summary: false });
     const [outcome] = report.rows;
     if (outcome.status === 'invalid') throw new NyckelError('invalid_request', outcome.problems.join('; '));
-    if (outcome.status === 'exists') throw new NyckelError('conflict', `a user with the email ${outcome.email} already exists`);
+    if (outcome.status === 'exists')
+      throw new NyckelError('conflict', `a user with the ${outcome.username ? `user name ${outcome.username}` : `email ${outcome.email}`} already exists`);
     ctx.status = 201;
     ctx.set('Location', `${settings.issuer}${ADMIN_PREFIX}/users/${outcome.userId}`);
     ctx.body = await userDetails(prisma, await requireUser(outcome.userId), deps.locks);
@@ -245,7 +254,7 @@ export function adminApiRoutes(deps: AdminDependencies): Router<AdminState> {
     router.post(`/users/:id/${action}`, async (ctx) => {
       await body(ctx);
       const user = await requireUser(ctx.params.id);
-      const updated = user.status === status ? user : await accounts.setStatus(user.email, status, context(ctx));
+      const updated = user.status === status ? user : await accounts.setStatus(user, status, context(ctx));
       ctx.body = await userDetails(prisma, updated, deps.locks);
     });
   }
@@ -255,11 +264,7 @@ export function adminApiRoutes(deps: AdminDependencies): Router<AdminState> {
   router.get('/audit', async (ctx) => {
     const query = parse(queries.audit, ctx.query);
     let userId: string | undefined;
-    if (query.user !== undefined) {
-      const user = z.uuid().safeParse(query.user).success ? await accounts.findById(query.user) : await accounts.findByEmail(query.user);
-      if (!user) throw new NyckelError('not_found', `no user ${query.user}`);
-      userId = user.id;
-    }
+    if (query.user !== undefined) userId = (await accounts.requireByLogin(query.user)).id;
     ctx.body = { events: await auditTail(prisma, { userId, limit: query.limit }) };
   });
 
@@ -271,7 +276,7 @@ export function adminApiRoutes(deps: AdminDependencies): Router<AdminState> {
   return router;
 }
 
-/** A user's addresses, numbers and bound personal number (BankID). */
+/** A user's user name, addresses, numbers and bound personal number (BankID). */
 function contactRoutes(
   router: Router<AdminState>,
   deps: AdminDependencies,
@@ -283,31 +288,37 @@ function contactRoutes(
 ) {
   const { prisma, accounts, audit, settings, box } = deps;
   const { body, context, requireUser } = h;
+  router.post('/users/:id/username', async (ctx) => {
+    const input = parse(bodies.username, await body(ctx));
+    const user = await accounts.setUsername(await requireUser(ctx.params.id), input.username, context(ctx));
+    ctx.body = await userDetails(prisma, user, deps.locks);
+  });
+
   router.post('/users/:id/emails', async (ctx) => {
     const input = parse(bodies.email, await body(ctx));
     const user = await requireUser(ctx.params.id);
-    const row = await accounts.addEmail(user.email, input.address, { verified: input.verified, maxAddresses: settings.maxContactEmails, ...context(ctx) });
+    const row = await accounts.addEmail(user, input.address, { verified: input.verified, maxAddresses: settings.maxContactEmails, ...context(ctx) });
     ctx.status = 201;
     ctx.body = { address: row.address, verified: Boolean(row.verifiedAt) };
   });
 
   router.delete('/users/:id/emails/:address', async (ctx) => {
     const user = await requireUser(ctx.params.id);
-    await accounts.removeEmail(user.email, parse(emailSchema, ctx.params.address), context(ctx));
+    await accounts.removeEmail(user, parse(emailSchema, ctx.params.address), context(ctx));
     ctx.status = 204;
   });
 
   router.post('/users/:id/phones', async (ctx) => {
     const input = parse(bodies.phone, await body(ctx));
     const user = await requireUser(ctx.params.id);
-    const row = await accounts.addPhone(user.email, input.number, { verified: input.verified, ...context(ctx) });
+    const row = await accounts.addPhone(user, input.number, { verified: input.verified, ...context(ctx) });
     ctx.status = 201;
     ctx.body = { number: row.e164, verified: Boolean(row.verifiedAt) };
   });
 
   router.delete('/users/:id/phones/:number', async (ctx) => {
     const user = await requireUser(ctx.params.id);
-    await accounts.removePhone(user.email, ctx.params.number, context(ctx));
+    await accounts.removePhone(user, ctx.params.number, context(ctx));
     ctx.status = 204;
   });
 

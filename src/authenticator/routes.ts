@@ -1,3 +1,4 @@
+import { noticeAddressOf } from '../accounts/notice-address.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { bodyParser } from '@koa/bodyparser';
@@ -225,7 +226,9 @@ export function authenticatorRoutes(deps: AuthenticatorDependencies): Router {
       '',
       t('mail.signature', { service: t('app.name') }),
     ].join('\n');
-    await enqueueMail(deps.prisma, deps.box, { to: user.email, subject: t('factors.push.not_me_subject'), text, purpose: 'push-not-me' });
+    const to = await noticeAddressOf(deps.prisma, user);
+    if (!to) return;
+    await enqueueMail(deps.prisma, deps.box, { to, subject: t('factors.push.not_me_subject'), text, purpose: 'push-not-me' });
     deps.kickMail();
   }
 

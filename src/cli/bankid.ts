@@ -20,7 +20,7 @@ export function registerBankIdCommands(program: Command) {
   if (!users) throw new Error('register the users commands first');
 
   users
-    .command('set-personal-number <email> <number>')
+    .command('set-personal-number <user> <number>')
     .description('bind the personal identity number (personnummer) a BankID sign-in of the user must carry; replaces an earlier one')
     .action(async (email: string, number: string) => {
       const { parsePersonalNumber } = await import('../factors/bankid/personal-number.ts');
@@ -28,7 +28,7 @@ export function registerBankIdCommands(program: Command) {
       if (!parsed.ok) throw new CliError(`personal number "${number}" ${problems[parsed.problem]}`);
       const config = settings();
       const masked = await withDatabase(config, async ({ prisma }: Database) => {
-        const user = await new Accounts(prisma, new AuditLog(prisma), config.argon2).requireByEmail(email);
+        const user = await new Accounts(prisma, new AuditLog(prisma), config.argon2).requireByLogin(email);
         const { bindPersonalNumber } = await import('../factors/bankid/binding.ts');
         const { resolveMasterKey, SecretBox } = await import('../security/crypto.ts');
         const box = new SecretBox(resolveMasterKey(config));
@@ -43,12 +43,12 @@ export function registerBankIdCommands(program: Command) {
     });
 
   users
-    .command('remove-personal-number <email>')
+    .command('remove-personal-number <user>')
     .description('unbind the personal identity number: BankID is no longer a method of the user')
     .action(async (email: string) => {
       const config = settings();
       const count = await withDatabase(config, async ({ prisma }: Database) => {
-        const user = await new Accounts(prisma, new AuditLog(prisma), config.argon2).requireByEmail(email);
+        const user = await new Accounts(prisma, new AuditLog(prisma), config.argon2).requireByLogin(email);
         const { unbindPersonalNumber } = await import('../factors/bankid/binding.ts');
         return prisma.$transaction(async (tx) => {
           const removed = await unbindPersonalNumber(tx, user.id);

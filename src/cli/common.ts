@@ -106,8 +106,8 @@ export async function readPasswordFromStdin(stdin: NodeJS.ReadStream = process.s
 }
 
 /** The password policy's verdict before the database is opened (Accounts checks it again). */
-export function assertAcceptablePassword(password: string, email: string) {
-  const problem = checkPassword(password, { email });
+export function assertAcceptablePassword(password: string, names: { email?: string; username?: string }) {
+  const problem = checkPassword(password, names);
   if (problem) throw new CliError(`password ${passwordProblemText[problem]}`);
 }
 

@@ -54,18 +54,18 @@ function describeEvent(event: { at: string; type: string; email: string | null; 
 
 export function registerOperatorUserCommands(users: Command) {
   users
-    .command('show <email>')
+    .command('show <user>')
     .description("a user's addresses, phones, second factors, remembered browsers, locks and latest security events")
     .option('--json', 'print JSON')
     .action(async (email: string, options: { json?: boolean }) => {
       const { userDetails } = await import('../admin/operations.ts');
-      const details = await asOperator(async ({ db, accounts, locks }) => userDetails(db.prisma, await accounts.requireByEmail(email), await locks()));
+      const details = await asOperator(async ({ db, accounts, locks }) => userDetails(db.prisma, await accounts.requireByLogin(email), await locks()));
       if (options.json) {
         console.log(JSON.stringify(details, null, 2));
         return;
       }
       const lines = [
-        `${details.email}  (id ${details.id})`,
+        `${[details.username, details.email].filter(Boolean).join('  ')}  (id ${details.id})`,
         `name: ${details.name ?? '-'}    status: ${details.status}    locale: ${details.locale ?? '-'}`,
         `created ${at(details.createdAt)}    password changed ${at(details.passwordChangedAt)}`,
         '',
@@ -105,19 +105,19 @@ export function registerOperatorUserCommands(users: Command) {
     });
 
   users
-    .command('set-email <email> <new-email>')
+    .command('set-email <user> <new-email>')
     .description('change the address a user signs in with (the old one stays as a contact address)')
     .action(async (email: string, newEmail: string) => {
       const address = parseValue('new email', emailSchema, newEmail);
       const { setSignInEmail } = await import('../admin/operations.ts');
       const updated = await asOperator(async ({ db, audit, accounts }) =>
-        setSignInEmail(db.prisma, audit, await accounts.requireByEmail(email), address, { actor: CLI_ACTOR }),
+        setSignInEmail(db.prisma, audit, await accounts.requireByLogin(email), address, { actor: CLI_ACTOR }),
       );
       console.log(`${email.trim().toLowerCase()} now signs in as ${updated.email}`);
     });
 
   users
-    .command('reset-factors <email>')
+    .command('reset-factors <user>')
     .description('remove every second factor, phone, remembered browser, session and relying-party grant of a user (they enrol again at the next sign-in)')
     .option('--reason <text>', 'why (kept in the audit log): required')
     .action(async (email: string, options: { reason?: string }) => {
@@ -125,7 +125,7 @@ export function registerOperatorUserCommands(users: Command) {
       if (!reason) throw new CliError('--reason "…" is required: say why the factors are reset (it is kept in the audit log)');
       const { resetSecondFactors } = await import('../accounts/reset-factors.ts');
       const removed = await asOperator(async ({ db, audit, accounts }) =>
-        resetSecondFactors(db.prisma, audit, (await accounts.requireByEmail(email)).id, { reason, actor: CLI_ACTOR }, accounts.revokeElsewhere),
+        resetSecondFactors(db.prisma, audit, (await accounts.requireByLogin(email)).id, { reason, actor: CLI_ACTOR }, accounts.revokeElsewhere),
       );
       console.log(
         `reset ${email.trim().toLowerCase()}: removed ${removed.factors} second factor(s), ${removed.phones} phone(s), ` +
@@ -136,12 +136,12 @@ export function registerOperatorUserCommands(users: Command) {
     });
 
   users
-    .command('unlock <email>')
+    .command('unlock <user>')
     .description("clear a user's second-factor failure locks and failed-password count")
     .action(async (email: string) => {
       const { unlockUser } = await import('../admin/operations.ts');
       const cleared = await asOperator(async ({ db, audit, accounts, locks }) =>
-        unlockUser(db.prisma, audit, await locks(), await accounts.requireByEmail(email), { actor: CLI_ACTOR }),
+        unlockUser(db.prisma, audit, await locks(), await accounts.requireByLogin(email), { actor: CLI_ACTOR }),
       );
       console.log(
         cleared ? `unlocked ${email.trim().toLowerCase()} (cleared ${cleared} counter(s))` : `${email.trim().toLowerCase()} had no locks or failure counts`,
@@ -191,13 +191,13 @@ export function registerAuditCommands(program: Command) {
   audit
     .command('tail')
     .description('the latest security events, oldest first')
-    .option('--user <email>', 'only the events of this user')
+    .option('--user <user>', 'only the events of this user')
     .option('-n, --lines <count>', 'how many events', positiveCount, 50)
     .option('--json', 'one JSON object a line')
     .action(async (options: { user?: string; lines: number; json?: boolean }) => {
       const { auditTail } = await import('../admin/operations.ts');
       const events = await asOperator(async ({ db, accounts }) => {
-        const userId = options.user !== undefined ? (await accounts.requireByEmail(options.user)).id : undefined;
+        const userId = options.user !== undefined ? (await accounts.requireByLogin(options.user)).id : undefined;
         return auditTail(db.prisma, { userId, limit: options.lines });
       });
       for (const event of events) console.log(options.json ? JSON.stringify(event) : describeEvent(event));

@@ -1,10 +1,21 @@
 import { Option, type Command } from 'commander';
-import { Accounts, emailSchema, phoneSchema, supportedLocales, type Locale } from '../accounts/accounts.ts';
+import { Accounts, accountName, emailSchema, phoneSchema, supportedLocales, usernameSchema, type Locale } from '../accounts/accounts.ts';
 import { AuditLog } from '../accounts/audit.ts';
 import type { Settings } from '../config/settings.ts';
 import type { Database } from '../storage/db.ts';
 import { registerOperatorUserCommands } from './operator.ts';
-import { assertAcceptablePassword, cliAccounts, CLI_ACTOR, lazyRedis, parseValue, readPasswordFromStdin, settings, table, withDatabase } from './common.ts';
+import {
+  assertAcceptablePassword,
+  CliError,
+  cliAccounts,
+  CLI_ACTOR,
+  lazyRedis,
+  parseValue,
+  readPasswordFromStdin,
+  settings,
+  table,
+  withDatabase,
+} from './common.ts';
 
 /** Runs `work` with the accounts of the configured database (and Redis, if a revocation needs it). */
 function withAccounts<T>(config: Settings, work: (accounts: Accounts) => Promise<T>): Promise<T> {
@@ -21,26 +32,29 @@ function withAccounts<T>(config: Settings, work: (accounts: Accounts) => Promise
 const timestamp = (date: Date) => date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 export function registerUserCommands(program: Command) {
-  const users = program.command('users').description('manage user accounts');
+  const users = program.command('users').description('manage user accounts (<user>: a sign-in address, a user name or an id)');
 
   users
     .command('add')
-    .description('add a user (the email address is taken as verified)')
-    .requiredOption('--email <email>', 'sign-in email address')
+    .description('add a user (the email address is taken as verified); a user needs --email, --username or both')
+    .option('--email <email>', 'sign-in email address')
+    .option('--username <name>', 'sign-in user name (case-insensitive; no "@" or spaces), e.g. 202100083755')
     .requiredOption('--password-stdin', 'read the password from stdin (one trailing newline is dropped)')
     .option('--name <name>', 'display name')
     .option('--phone <phone>', 'phone number in international form, e.g. +46701234567')
     .addOption(new Option('--locale <locale>', 'preferred language').choices(supportedLocales))
-    .action(async (options: { email: string; name?: string; phone?: string; locale?: Locale }) => {
+    .action(async (options: { email?: string; username?: string; name?: string; phone?: string; locale?: Locale }) => {
       const config = settings();
-      const email = parseValue('email', emailSchema, options.email);
+      const email = options.email === undefined ? undefined : parseValue('email', emailSchema, options.email);
+      const username = options.username === undefined ? undefined : parseValue('username', usernameSchema, options.username);
+      if (!email && !username) throw new CliError('give --email, --username or both');
       if (options.phone !== undefined) parseValue('phone', phoneSchema, options.phone);
       const password = await readPasswordFromStdin();
-      assertAcceptablePassword(password, email);
+      assertAcceptablePassword(password, { email, username });
       const user = await withAccounts(config, (accounts) =>
-        accounts.create({ email, password, name: options.name, phone: options.phone, locale: options.locale }, { actor: CLI_ACTOR }),
+        accounts.create({ email, username, password, name: options.name, phone: options.phone, locale: options.locale }, { actor: CLI_ACTOR }),
       );
-      console.log(`added ${user.email} (id ${user.id})`);
+      console.log(`added ${accountName(user)} (id ${user.id})`);
     });
 
   users
@@ -53,6 +67,7 @@ export function registerUserCommands(program: Command) {
         const out = list.map((user) => ({
           id: user.id,
           email: user.email,
+          username: user.username,
           name: user.name,
           status: user.status,
           locale: user.locale,
@@ -65,11 +80,11 @@ export function registerUserCommands(program: Command) {
         return;
       }
       if (list.length === 0) {
-        console.log('No users. Add one with: nyckel users add --email <email> --password-stdin');
+        console.log('No users. Add one with: nyckel users add --email <email> [--username <name>] --password-stdin');
         return;
       }
-      const rows = list.map((user) => [user.email, user.name ?? '-', user.status, user.locale ?? '-', timestamp(user.createdAt)]);
-      console.log(table(['EMAIL', 'NAME', 'STATUS', 'LOCALE', 'CREATED'], rows));
+      const rows = list.map((user) => [user.username ?? '-', user.email ?? '-', user.name ?? '-', user.status, user.locale ?? '-', timestamp(user.createdAt)]);
+      console.log(table(['USERNAME', 'EMAIL', 'NAME', 'STATUS', 'LOCALE', 'CREATED'], rows));
     });
 
   for (const [name, status] of [
@@ -77,49 +92,58 @@ export function registerUserCommands(program: Command) {
     ['enable', 'active'],
   ] as const) {
     users
-      .command(`${name} <email>`)
+      .command(`${name} <user>`)
       .description(status === 'disabled' ? 'refuse sign-in and the sessions and tokens the user has' : 'allow a disabled user to sign in again')
       .action(async (email: string) => {
         const message = await withAccounts(settings(), async (accounts) => {
-          const user = await accounts.requireByEmail(email);
-          if (user.status === status) return `${user.email} is already ${status}`;
-          await accounts.setStatus(user.email, status, { actor: CLI_ACTOR });
-          return `${name}d ${user.email}`;
+          const user = await accounts.requireByLogin(email);
+          if (user.status === status) return `${accountName(user)} is already ${status}`;
+          await accounts.setStatus(user, status, { actor: CLI_ACTOR });
+          return `${name}d ${accountName(user)}`;
         });
         console.log(message);
       });
   }
 
   users
-    .command('set-password <email>')
+    .command('set-password <user>')
     .description("replace a user's password (their sessions end and relying parties' tokens are revoked)")
     .requiredOption('--password-stdin', 'read the password from stdin (one trailing newline is dropped)')
     .action(async (email: string) => {
       const config = settings();
       const password = await readPasswordFromStdin();
-      assertAcceptablePassword(password, email);
-      const user = await withAccounts(config, (accounts) => accounts.setPassword(email, password, { actor: CLI_ACTOR }));
-      console.log(`password set for ${user.email}`);
+      const user = await withAccounts(config, async (accounts) => accounts.setPassword(await accounts.requireByLogin(email), password, { actor: CLI_ACTOR }));
+      console.log(`password set for ${accountName(user)}`);
+    });
+
+  users
+    .command('set-username <user> <username>')
+    .description('give a user a sign-in user name (or take it away with --remove instead of a name)')
+    .action(async (who: string, username: string) => {
+      const user = await withAccounts(settings(), async (accounts) =>
+        accounts.setUsername(await accounts.requireByLogin(who), username === '--remove' ? null : username, { actor: CLI_ACTOR }),
+      );
+      console.log(user.username ? `${who} now signs in as ${user.username}` : `${who} has no user name now`);
     });
 
   registerContactCommands(users);
 
   users
-    .command('forget-browsers <email>')
+    .command('forget-browsers <user>')
     .description('revoke every "don\'t ask again in this browser" of a user')
     .action(async (email: string) => {
-      const count = await withAccounts(settings(), (accounts) => accounts.forgetBrowsers(email, { actor: CLI_ACTOR }));
+      const count = await withAccounts(settings(), async (accounts) => accounts.forgetBrowsers(await accounts.requireByLogin(email), { actor: CLI_ACTOR }));
       console.log(`revoked ${count} remembered browser(s) of ${email}`);
     });
 
   users
-    .command('recovery-codes <email>')
+    .command('recovery-codes <user>')
     .description('how many unused recovery codes a user has; with --regenerate, new codes replace all earlier ones and are printed (once)')
     .option('--regenerate', 'make new codes (the earlier ones stop working)')
     .action(async (email: string, options: { regenerate?: boolean }) => {
       const config = settings();
       await withDatabase(config, async ({ prisma }: Database) => {
-        const user = await new Accounts(prisma, new AuditLog(prisma), config.argon2).requireByEmail(email);
+        const user = await new Accounts(prisma, new AuditLog(prisma), config.argon2).requireByLogin(email);
         const { replaceRecoveryCodes, unusedRecoveryCodes } = await import('../factors/recovery-code/index.ts');
         if (!options.regenerate) {
           console.log(`${email} has ${await unusedRecoveryCodes(prisma, user.id)} unused recovery code(s)`);
@@ -140,10 +164,10 @@ export function registerUserCommands(program: Command) {
 /** A user's addresses and numbers: list, add, remove, mark verified. */
 function registerContactCommands(users: Command) {
   users
-    .command('emails <email>')
+    .command('emails <user>')
     .description("list a user's contact addresses")
     .action(async (email: string) => {
-      const rows = await withAccounts(settings(), async (accounts) => accounts.emails((await accounts.requireByEmail(email)).id));
+      const rows = await withAccounts(settings(), async (accounts) => accounts.emails((await accounts.requireByLogin(email)).id));
       console.log(
         table(
           ['ADDRESS', 'VERIFIED', 'ADDED'],
@@ -153,59 +177,65 @@ function registerContactCommands(users: Command) {
     });
 
   users
-    .command('add-email <email> <address>')
+    .command('add-email <user> <address>')
     .description('add a contact address that can receive sign-in links and codes once verified')
     .option('--verified', 'the operator vouches for the address (otherwise the user proves it with a code at sign-in)')
     .action(async (email: string, address: string, options: { verified?: boolean }) => {
       const config = settings();
       parseValue('address', emailSchema, address);
-      await withAccounts(config, (accounts) =>
-        accounts.addEmail(email, address, { verified: options.verified, maxAddresses: config.maxContactEmails, actor: CLI_ACTOR }),
+      await withAccounts(config, async (accounts) =>
+        accounts.addEmail(await accounts.requireByLogin(email), address, {
+          verified: options.verified,
+          maxAddresses: config.maxContactEmails,
+          actor: CLI_ACTOR,
+        }),
       );
       console.log(`added ${address.trim().toLowerCase()} to ${email}${options.verified ? ' (verified)' : ' (not verified yet)'}`);
     });
 
   users
-    .command('remove-email <email> <address>')
+    .command('remove-email <user> <address>')
     .description('remove a contact address')
     .action(async (email: string, address: string) => {
-      await withAccounts(settings(), (accounts) => accounts.removeEmail(email, address, { actor: CLI_ACTOR }));
+      await withAccounts(settings(), async (accounts) => accounts.removeEmail(await accounts.requireByLogin(email), address, { actor: CLI_ACTOR }));
       console.log(`removed ${address.trim().toLowerCase()} from ${email}`);
     });
 
   users
-    .command('verify-email <email> <address>')
+    .command('verify-email <user> <address>')
     .description('mark a contact address as verified')
     .action(async (email: string, address: string) => {
-      await withAccounts(settings(), (accounts) => accounts.verifyEmail(email, address, { actor: CLI_ACTOR }));
+      await withAccounts(settings(), async (accounts) => accounts.verifyEmail(await accounts.requireByLogin(email), address, { actor: CLI_ACTOR }));
       console.log(`verified ${address.trim().toLowerCase()} for ${email}`);
     });
 
   users
-    .command('add-phone <email> <number>')
+    .command('add-phone <user> <number>')
     .description('add a mobile number (international form, e.g. +46701234567) that can receive SMS codes once verified')
     .option('--verified', 'the operator vouches for the number (otherwise it cannot receive codes until verify-phone)')
     .action(async (email: string, number: string, options: { verified?: boolean }) => {
       const e164 = parseValue('number', phoneSchema, number);
-      await withAccounts(settings(), (accounts) => accounts.addPhone(email, e164, { verified: options.verified, actor: CLI_ACTOR }));
+      await withAccounts(settings(), async (accounts) =>
+        accounts.addPhone(await accounts.requireByLogin(email), e164, { verified: options.verified, actor: CLI_ACTOR }),
+      );
       console.log(`added ${e164} to ${email}${options.verified ? ' (verified)' : ' (not verified yet)'}`);
     });
 
   users
-    .command('remove-phone <email> <number>')
+    .command('remove-phone <user> <number>')
     .description('remove a mobile number')
     .action(async (email: string, number: string) => {
       const e164 = parseValue('number', phoneSchema, number);
-      await withAccounts(settings(), (accounts) => accounts.removePhone(email, e164, { actor: CLI_ACTOR }));
+      await withAccounts(settings(), async (accounts) => accounts.removePhone(await accounts.requireByLogin(email), e164, { actor: CLI_ACTOR }));
       console.log(`removed ${e164} from ${email}`);
     });
 
   users
-    .command('verify-phone <email> <number>')
+    .command('verify-phone <user> <number>')
     .description('mark a mobile number as verified: it can then receive sign-in codes by SMS')
     .action(async (email: string, number: string) => {
       const e164 = parseValue('number', phoneSchema, number);
-      await withAccounts(settings(), (accounts) => accounts.verifyPhone(email, e164, { actor: CLI_ACTOR }));
+      await withAccounts(settings(), async (accounts) => accounts.verifyPhone(await accounts.requireByLogin(email), e164, { actor: CLI_ACTOR }));
       console.log(`verified ${e164} for ${email}`);
     });
 }

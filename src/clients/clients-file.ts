@@ -60,6 +60,8 @@ export const clientSchema = z
     client_secret: z.string().min(16, 'must be at least 16 characters').optional(),
     scopes: z.array(scopeToken).min(1).default(['openid', 'profile', 'email', 'offline_access']),
     id_token_signed_response_alg: z.enum(['ES256', 'RS256']).default('ES256'),
+    /** What this client's sign-in form takes; absent: NYCKEL_SIGN_IN_NAME. */
+    sign_in_name: z.enum(['username_or_email', 'username', 'email']).optional(),
     mfa: mfaPolicySchema.optional(),
   })
   .strict()

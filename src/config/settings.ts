@@ -77,6 +77,9 @@ export const settingsSchema = z
           .filter(Boolean),
       ),
     NYCKEL_MAX_CONTACT_EMAILS: z.coerce.number().int().min(1).max(50).default(3),
+    NYCKEL_SIGN_IN_NAME: z.enum(['username_or_email', 'username', 'email']).default('username_or_email'),
+    NYCKEL_PASSWORD_RESET: booleanish.default(true),
+    NYCKEL_PASSWORD_RESET_TTL: seconds.default(15 * 60),
     NYCKEL_ACCOUNT_RECENT_AUTH_MINUTES: z.coerce.number().int().min(1).max(120).default(10),
     NYCKEL_ACCOUNT_SESSION_MINUTES: z.coerce
       .number()
@@ -231,6 +234,8 @@ export interface Settings {
   mfa: { required: boolean; methods: string[] /* factor ids */; rememberDays: number; forgotDeviceEmail: boolean };
   /** Contact addresses a user may have (IDEP.WEB allows three). */
   maxContactEmails: number;
+  /** What the sign-in form takes (a client may narrow it), and "Forgot your password?" (a code by mail, its lifetime). */
+  signIn: { names: 'username_or_email' | 'username' | 'email'; passwordReset: boolean; passwordResetTtl: number };
   /** The account pages: how recent a sign-in must be before a change, and how long a page session lasts idle. */
   account: { recentAuthMinutes: number; sessionMinutes: number };
   factors: {
@@ -342,6 +347,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       forgotDeviceEmail: raw.NYCKEL_FORGOT_DEVICE_EMAIL,
     },
     maxContactEmails: raw.NYCKEL_MAX_CONTACT_EMAILS,
+    signIn: { names: raw.NYCKEL_SIGN_IN_NAME, passwordReset: raw.NYCKEL_PASSWORD_RESET, passwordResetTtl: raw.NYCKEL_PASSWORD_RESET_TTL },
     account: { recentAuthMinutes: raw.NYCKEL_ACCOUNT_RECENT_AUTH_MINUTES, sessionMinutes: raw.NYCKEL_ACCOUNT_SESSION_MINUTES },
     factors: {
       emailLinkTtl: raw.NYCKEL_EMAIL_LINK_TTL,

@@ -84,7 +84,7 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
     },
     claims: {
       openid: ['sub', 'acr', 'amr', 'auth_time'],
-      profile: ['name', 'locale', 'updated_at'],
+      profile: ['name', 'preferred_username', 'locale', 'updated_at'],
       email: ['email', 'email_verified'],
       phone: ['phone_number', 'phone_number_verified'],
     },

@@ -209,13 +209,21 @@ describe('admin API operations', () => {
     expect(moved.body.email).toBe('nils@home.example');
     expect((await call('DELETE', `/users/${id}/emails/${encodeURIComponent('nils.ek@scb.example')}`)).status).toBe(204);
 
+    const named = await call('POST', `/users/${id}/username`, { body: { username: ' Nils.EK ' } });
+    expect(named.body).toMatchObject({ username: 'nils.ek', email: 'nils@home.example' });
+    expect((await call('GET', '/users?username=NILS.ek')).body.users).toEqual([expect.objectContaining({ id, username: 'nils.ek' })]);
+    expect((await call('POST', `/users/${id}/username`, { body: { username: 'has space' } })).status).toBe(400);
+    expect((await call('GET', `/audit?user=nils.ek&limit=1`)).body.events).toEqual([
+      expect.objectContaining({ type: 'user.username_changed', username: 'nils.ek' }),
+    ]);
+
     expect((await call('POST', `/users/${id}/disable`)).body.status).toBe('disabled');
     expect((await call('POST', `/users/${id}/enable`)).body.status).toBe('active');
 
     await nyckel.db.prisma.rateLimit.createMany({
       data: [
         { key: `factor-failures:totp:${id}`, points: 99, expire: new Date(Date.now() + 600_000) },
-        { key: 'login-account:nils@home.example', points: 99, expire: new Date(Date.now() + 600_000) },
+        { key: `login-account:user:${id}`, points: 99, expire: new Date(Date.now() + 600_000) },
       ],
     });
     const locked = await call('GET', `/users/${id}`);
@@ -232,6 +240,7 @@ describe('admin API operations', () => {
       'user.phone_removed',
       'user.email_changed',
       'user.email_removed',
+      'user.username_changed',
       'user.disabled',
       'user.enabled',
       'user.unlocked',

@@ -45,7 +45,7 @@ describe('nyckel users set-personal-number / remove-personal-number', () => {
 
     const db = await openDatabase({ kind: 'pglite', dataDir: path.join(dataDir, 'pgdata') });
     try {
-      const user = await new Accounts(db.prisma, new AuditLog(db.prisma), { memoryCost: 8192, timeCost: 1 }).requireByEmail(email);
+      const user = await new Accounts(db.prisma, new AuditLog(db.prisma), { memoryCost: 8192, timeCost: 1 }).requireByLogin(email);
       const rows = await db.prisma.factorEnrolment.findMany({ where: { userId: user.id, type: 'bankid' } });
       expect(rows).toHaveLength(1);
       expect(rows[0]).toMatchObject({ confirmed: true, label: '19xxxxxx-xx85', data: { masked: '19xxxxxx-xx85' } });

@@ -69,7 +69,7 @@ describe('account pages in Chromium', () => {
     await virtualAuthenticator(page);
 
     await page.goto(`${nyckel.url}/account`);
-    await page.getByLabel(msg('login.email_label'), { exact: true }).fill(email);
+    await page.getByLabel(msg('login.name_label.username_or_email'), { exact: true }).fill(email);
     await page.getByLabel(msg('login.password_label'), { exact: true }).fill(TEST_PASSWORD);
     await page.getByRole('button', { name: msg('login.submit'), exact: true }).click();
     await heading(page, msg('account.title')).waitFor();
@@ -145,7 +145,7 @@ describe('account pages in Chromium', () => {
     const rp = await interceptRelyingParty(page2);
     const start = await startAuthorization(config, { redirect_uri: CLIENT.redirectUri, scope: 'openid email' });
     await page2.goto(start.url.toString());
-    await page2.getByLabel(msg('login.email_label'), { exact: true }).fill(email);
+    await page2.getByLabel(msg('login.name_label.username_or_email'), { exact: true }).fill(email);
     await page2.getByLabel(msg('login.password_label'), { exact: true }).fill(TEST_PASSWORD);
     await page2.getByRole('button', { name: msg('login.submit'), exact: true }).click();
     await heading(page2, msg('factors.totp.name')).waitFor();

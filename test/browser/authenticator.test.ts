@@ -36,7 +36,7 @@ afterAll(async () => {
 });
 
 async function login(page: Page, email: string) {
-  await page.getByLabel('Email address', { exact: true }).fill(email);
+  await page.getByLabel('User name or email', { exact: true }).fill(email);
   await page.getByLabel('Password', { exact: true }).fill(TEST_PASSWORD);
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
 }

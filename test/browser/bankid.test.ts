@@ -44,7 +44,7 @@ async function toMethodList(page: Page) {
   await nyckel.db.prisma.userPhone.create({ data: { userId: user.id, e164: `+4670123${String(4500 + counter)}`, verifiedAt: new Date() } });
   const start = await startAuthorization(rpConfig, { redirect_uri: 'http://localhost:4000/eid-cb', scope: 'openid', ui_locales: 'sv' });
   await page.goto(start.url.toString());
-  await page.getByLabel(msg('login.email_label'), { exact: true }).fill(email);
+  await page.getByLabel(msg('login.name_label.username_or_email'), { exact: true }).fill(email);
   await page.getByLabel(msg('login.password_label'), { exact: true }).fill(TEST_PASSWORD);
   await page.getByRole('button', { name: msg('login.submit'), exact: true }).click();
   await page.getByRole('heading', { level: 1, name: msg('mfa.choose_title'), exact: true }).waitFor();

@@ -78,7 +78,7 @@ async function passwordStep(page: Page, start: AuthorizationStart, messages: Cat
   expect(response?.status()).toBe(200);
   expect(new URL(page.url()).pathname).toMatch(/^\/interaction\/[\w-]+$/);
   await page.getByRole('heading', { level: 1, name: msg(messages, 'login.title'), exact: true }).waitFor();
-  await page.getByLabel(msg(messages, 'login.email_label'), { exact: true }).fill(email);
+  await page.getByLabel(msg(messages, 'login.name_label.username_or_email'), { exact: true }).fill(email);
   await page.getByLabel(msg(messages, 'login.password_label'), { exact: true }).fill(password);
   await page.getByRole('button', { name: msg(messages, 'login.submit'), exact: true }).click();
 }
@@ -377,7 +377,7 @@ describe('second factor by email in Chromium', () => {
 
     // A new password revokes every remembered browser: the second factor is asked again.
     const newPassword = 'a brand new passphrase for idep';
-    await nyckel.accounts.setPassword(email, newPassword, { actor: 'test' });
+    await nyckel.accounts.setPassword(await nyckel.accounts.requireByLogin(email), newPassword, { actor: 'test' });
     const afterChange = await authorize(idep, IDEP.redirectUri, { ui_locales: 'sv', prompt: 'login' });
     const visits = rp.visited.length;
     await passwordStep(page, afterChange, sv, email, newPassword);

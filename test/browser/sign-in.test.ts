@@ -65,7 +65,7 @@ async function openLogin(page: Page, start: AuthorizationStart): Promise<Respons
 }
 
 async function fillAndSubmitLogin(page: Page, messages: Catalogue, password = TEST_PASSWORD) {
-  await page.getByLabel(msg(messages, 'login.email_label'), { exact: true }).fill(email);
+  await page.getByLabel(msg(messages, 'login.name_label.username_or_email'), { exact: true }).fill(email);
   await page.getByLabel(msg(messages, 'login.password_label'), { exact: true }).fill(password);
   await page.getByRole('button', { name: msg(messages, 'login.submit'), exact: true }).click();
 }
@@ -140,10 +140,10 @@ describe('hosted sign-in pages in Chromium', () => {
   test('the axe check sees the real page: breaking a label on the login page is reported', async () => {
     const { page } = await openBrowser();
     await openLogin(page, await authorize(spa, SPA.redirectUri, { ui_locales: 'en' }));
-    await page.locator('label[for=email]').evaluate((label) => label.removeAttribute('for'));
+    await page.locator('label[for=username]').evaluate((label) => label.removeAttribute('for'));
     const violations = await seriousAxeViolations(page);
     expect(violations.map((v) => v.id)).toContain('label');
-    expect(violations.find((v) => v.id === 'label')?.nodes.map((n) => n.target.join(' '))).toEqual(['#email']);
+    expect(violations.find((v) => v.id === 'label')?.nodes.map((n) => n.target.join(' '))).toEqual(['#username']);
   });
 
   test('Swedish (ui_locales=sv): every text of the login and consent pages is Swedish', async () => {
@@ -156,7 +156,7 @@ describe('hosted sign-in pages in Chromium', () => {
     await page.getByRole('heading', { level: 1, name: 'Logga in' }).waitFor();
     expect(await page.getByText(msg(sv, 'login.intro', { client: WEB.name })).isVisible()).toBe(true);
     expect(await page.getByText(msg(sv, 'common.signing_in_to', { client: WEB.name })).isVisible()).toBe(true);
-    expect(await page.getByLabel('E-postadress', { exact: true }).getAttribute('type')).toBe('email');
+    expect(await page.getByLabel('Användarnamn eller e-post', { exact: true }).getAttribute('autocomplete')).toBe('username');
     expect(await page.getByLabel('Lösenord', { exact: true }).getAttribute('type')).toBe('password');
     expect(await page.getByRole('button', { name: 'Logga in', exact: true }).isVisible()).toBe(true);
     expect(await page.getByRole('button', { name: `Avbryt och gå tillbaka till ${WEB.name}`, exact: true }).isVisible()).toBe(true);
@@ -204,9 +204,9 @@ describe('hosted sign-in pages in Chromium', () => {
     expect((await failed).status()).toBe(401);
 
     const alert = page.getByRole('alert');
-    expect((await alert.textContent())?.trim()).toBe(msg(sv, 'login.invalid'));
+    expect((await alert.textContent())?.trim()).toBe(msg(sv, 'login.invalid', { name: msg(sv, 'login.name_word.username_or_email') }));
     expect(await htmlLang(page)).toBe('sv');
-    const emailField = page.getByLabel('E-postadress', { exact: true });
+    const emailField = page.getByLabel('Användarnamn eller e-post', { exact: true });
     const passwordField = page.getByLabel('Lösenord', { exact: true });
     expect(await emailField.inputValue()).toBe(email);
     expect(await passwordField.inputValue()).toBe('');
@@ -245,20 +245,20 @@ describe('hosted sign-in pages in Chromium', () => {
     await expectAccessDenied(web, callback, start);
   });
 
-  test('keyboard only: focus starts on the email field, Tab reaches the password, Enter submits', async () => {
+  test('keyboard only: focus starts on the name field, Tab reaches the password, Enter submits', async () => {
     const { page, rp } = await openBrowser();
     const start = await authorize(spa, SPA.redirectUri, { ui_locales: 'en' });
     await openLogin(page, start);
 
-    expect(await focusedId(page)).toBe('email');
-    // Shift+Tab reaches the skip link, which then shows on screen; Tab goes back to the email field.
+    expect(await focusedId(page)).toBe('username');
+    // Shift+Tab reaches the skip link, which then shows on screen; Tab goes back to the name field.
     await page.keyboard.press('Shift+Tab');
     const skipLink = page.getByRole('link', { name: msg(en, 'common.skip_to_content') });
     expect(await skipLink.evaluate((el) => el === document.activeElement)).toBe(true);
     const box = await skipLink.boundingBox();
     expect(box && box.x >= 0 && box.y >= 0 && box.width > 0).toBe(true);
     await page.keyboard.press('Tab');
-    expect(await focusedId(page)).toBe('email');
+    expect(await focusedId(page)).toBe('username');
 
     await page.keyboard.type(email);
     await page.keyboard.press('Tab');

@@ -39,7 +39,7 @@ describe('SMS code in Chromium', () => {
     const rp = await interceptRelyingParty(page);
     const start = await startAuthorization(rpConfig, { redirect_uri: 'http://localhost:4000/care-cb', scope: 'openid', ui_locales: 'sv' });
     await page.goto(start.url.toString());
-    await page.getByLabel(msg('login.email_label'), { exact: true }).fill(email);
+    await page.getByLabel(msg('login.name_label.username_or_email'), { exact: true }).fill(email);
     await page.getByLabel(msg('login.password_label'), { exact: true }).fill(TEST_PASSWORD);
     await page.getByRole('button', { name: msg('login.submit'), exact: true }).click();
 

@@ -30,7 +30,7 @@ afterAll(async () => {
 async function signInWithPassword(page: Page, email: string): Promise<AuthorizationStart> {
   const start = await startAuthorization(rpConfig, { redirect_uri: APP.redirectUri, scope: 'openid email', ui_locales: 'da' });
   await page.goto(start.url.toString());
-  await page.getByLabel(msg('login.email_label'), { exact: true }).fill(email);
+  await page.getByLabel(msg('login.name_label.username_or_email'), { exact: true }).fill(email);
   await page.getByLabel(msg('login.password_label'), { exact: true }).fill(TEST_PASSWORD);
   await page.getByRole('button', { name: msg('login.submit'), exact: true }).click();
   return start;

@@ -181,8 +181,8 @@ describe('nyckel CLI', () => {
       const list = await nyckel(['users', 'list']);
       expect(list).toMatchObject({ code: 0, stderr: '' });
       const [header, row, ...rest] = list.stdout.trimEnd().split('\n');
-      expect(header.split(/\s{2,}/)).toEqual(['EMAIL', 'NAME', 'STATUS', 'LOCALE', 'CREATED']);
-      expect(row.split(/\s{2,}/)).toEqual([email, 'Anna Svensson', 'active', 'sv', expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/)]);
+      expect(header.split(/\s{2,}/)).toEqual(['USERNAME', 'EMAIL', 'NAME', 'STATUS', 'LOCALE', 'CREATED']);
+      expect(row.split(/\s{2,}/)).toEqual(['-', email, 'Anna Svensson', 'active', 'sv', expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/)]);
       expect(rest).toEqual([]);
       expect(fs.existsSync(lockFile)).toBe(false);
 
@@ -355,6 +355,32 @@ describe('nyckel CLI', () => {
       }
       expect((await nyckel(['users', 'remove-phone', email, '+4520123456'])).code).toBe(0);
       expectFailure(await nyckel(['users', 'remove-phone', email, '+4520123456']), `+4520123456 is not registered for ${email}`);
+    },
+    timeout,
+  );
+
+  test(
+    'users add with a user name (IDEP.WEB numbers), or a user name alone; show and list name it; set-username',
+    async () => {
+      // IDEP.WEB's numbers: a user name and an address, or a user name alone (an address added later).
+      const numbered = await nyckel(['users', 'add', '--username', '202100083755', '--email', 'adam@scb.example', '--password-stdin'], {
+        input: `${firstPassword}\n`,
+      });
+      expect(numbered.stdout).toMatch(/^added 202100083755 \(id [0-9a-f-]{36}\)\n$/);
+      const nameOnly = await nyckel(['users', 'add', '--username', 'Name.Only', '--password-stdin'], { input: `${firstPassword}\n` });
+      expect(nameOnly.stdout).toMatch(/^added name\.only \(id/);
+      expect((await nyckel(['users', 'add-email', 'name.only', 'later@scb.example', '--verified'])).code).toBe(0);
+      expectFailure(
+        await nyckel(['users', 'add', '--username', 'NAME.ONLY', '--password-stdin'], { input: `${firstPassword}\n` }),
+        'the user name name.only is taken',
+      );
+      expectFailure(await nyckel(['users', 'add', '--password-stdin'], { input: `${firstPassword}\n` }), 'give --email, --username or both');
+      const shown = JSON.parse((await nyckel(['users', 'show', '202100083755', '--json'])).stdout) as { username: string; email: string };
+      expect(shown).toMatchObject({ username: '202100083755', email: 'adam@scb.example' });
+      expect((await nyckel(['users', 'set-username', 'adam@scb.example', 'adam.n'])).stdout).toBe('adam@scb.example now signs in as adam.n\n');
+      const list = await nyckel(['users', 'list']);
+      expect(list.stdout.split('\n')[0].split(/\s{2,}/)).toEqual(['USERNAME', 'EMAIL', 'NAME', 'STATUS', 'LOCALE', 'CREATED']);
+      expect(list.stdout).toMatch(/^name\.only\s{2,}-\s{2,}-\s{2,}active/m);
     },
     timeout,
   );

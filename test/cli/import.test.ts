@@ -56,7 +56,7 @@ describe('parseImportFile', () => {
   test('a file that cannot be read as rows is refused as a whole, with the reason', () => {
     expect(() => parseImportFile('', 'users.csv')).toThrow('the file is empty');
     expect(() => parseImportFile('email,shoe\na@b.example,42\n', 'users.csv')).toThrow('line 1: unknown column(s) shoe');
-    expect(() => parseImportFile('name\nAnna\n', 'users.csv')).toThrow('line 1: the header row has no email column');
+    expect(() => parseImportFile('name\nAnna\n', 'users.csv')).toThrow('line 1: the header row has neither an email nor a username column');
     expect(() => parseImportFile('[{"email": ', 'users.json')).toThrow(/^not valid JSON/);
     expect(() => parseImportFile('{"email": "a@b.example"}', 'users.json')).toThrow('the JSON file must be an array of objects');
   });
@@ -129,10 +129,39 @@ describe('importUsers', () => {
     expect(report.created).toBe(1);
     expect(describeProblems(report)).toEqual([
       'line 8: email: must be an email address',
-      'line 11: unknown field(s) shoe; the fields are email, name, locale, phone, password, email_verified, phone_verified',
+      'line 11: unknown field(s) shoe; the fields are email, username, name, locale, phone, password, email_verified, phone_verified',
       'line 15: the element is not an object',
     ]);
     const nora = await db.prisma.user.findUniqueOrThrow({ where: { email: 'nora@scb.example' }, include: { emails: true, phones: true } });
     expect(nora).toMatchObject({ emails: [{ verifiedAt: null }], phones: [{ e164: '+46701234562', verifiedAt: expect.any(Date) }] });
+  });
+
+  test('user names: with an address or alone, unique in the file and in the database, and a second run changes nothing', async () => {
+    await accounts.create({ username: 'taken-name', password: 'a sturdy horse saddle' }, { actor: 'test' });
+    const file = [
+      'username,email,password',
+      '202100083755,adam@scb.example,a sturdy horse saddle',
+      'Name.Alone,,',
+      ',,a sturdy horse saddle',
+      '２０２１０００８３７５５,other@scb.example,',
+      'TAKEN-NAME,,',
+      'bad name,,',
+      '',
+    ].join('\n');
+    const report = await importUsers(db.prisma, accounts, audit, parseImportFile(file, 'u.csv'), { actor: 'cli' });
+    expect(report).toMatchObject({ created: 2, existing: 1, invalid: 3 });
+    expect(describeProblems(report)).toEqual([
+      'line 4: email or username: a user needs one of them (or both)',
+      'line 5: username: 202100083755 is also on line 2',
+      'line 7: username: must not contain "@", spaces or control characters',
+    ]);
+    expect(report.rows[4]).toMatchObject({ status: 'exists', username: 'taken-name' });
+    const alone = await db.prisma.user.findUniqueOrThrow({ where: { username: 'name.alone' }, include: { emails: true } });
+    expect(alone).toMatchObject({ email: null, emails: [] });
+    expect((await accounts.verifyPassword('202100083755', 'a sturdy horse saddle'))?.email).toBe('adam@scb.example');
+    const before = await snapshot();
+    const again = await importUsers(db.prisma, accounts, audit, parseImportFile(file, 'u.csv'), { actor: 'cli' });
+    expect(again).toMatchObject({ created: 0, existing: 3 });
+    expect(await snapshot()).toEqual(before);
   });
 });

@@ -62,7 +62,7 @@ describe('Twilio hangs', () => {
     const start = await startAuthorization(config, { redirect_uri: 'http://localhost:4000/care-cb', scope: 'openid email', ui_locales: locale });
     const browser = new FormBrowser((url) => url.port === '4000');
     let page = await browser.go(start.url.toString());
-    page = await browser.submit(page, '/login', { email: user.email, password: TEST_PASSWORD });
+    page = await browser.submit(page, '/login', { email: user.email!, password: TEST_PASSWORD });
     page = await browser.go(new URL(new URL(page.url).pathname.replace(/\/mfa(\/.*)?$/, '/mfa/sms'), nyckel.url).toString());
     const post = (from: Page, action: string, fields: Record<string, string>) => browser.submit(from, action, fields);
     const target = /name="target"[^>]*value="([0-9a-f-]{36})"/.exec(page.html)![1];

@@ -199,7 +199,7 @@ describe('email one-time link (IDEP.WEB)', () => {
     expect(page.html).not.toContain('name="password"');
 
     // Revoked (e.g. on password change): asked again.
-    await nyckel.accounts.setPassword(email, 'a brand new passphrase', { actor: 'test' });
+    await nyckel.accounts.setPassword(await nyckel.accounts.requireByLogin(email), 'a brand new passphrase', { actor: 'test' });
     const after = await startAuthorization(config, { redirect_uri: 'http://localhost:4000/idep-cb', scope: 'openid', prompt: 'login' });
     page = await browser.go(after.url.toString());
     page = await browser.submit(page, '/login', { email, password: 'a brand new passphrase' });

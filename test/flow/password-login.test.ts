@@ -27,7 +27,7 @@ async function attempt(credentials: { email: string; password: string }, ip = '1
 
 async function failuresRecorded(emailAddress: string) {
   const events = await nyckel.db.prisma.auditEvent.findMany({ where: { type: 'login.failed' } });
-  return events.filter((e) => (e.data as { email?: string }).email === emailAddress).length;
+  return events.filter((e) => (e.data as { name?: string }).name === emailAddress).length;
 }
 
 describe('password sign-in', () => {
@@ -39,7 +39,7 @@ describe('password sign-in', () => {
     expect(unknown.status).toBe(401);
     const strip = (html: string) => textOf(html).replace(/(same\.answer|nobody)@example\.test/g, 'EMAIL');
     expect(strip(unknown.html)).toBe(strip(wrong.html));
-    expect(textOf(wrong.html)).toContain('The email address or the password is not right');
+    expect(textOf(wrong.html)).toContain('The user name, email address or the password is not right');
     // The typed address is kept; the password is not echoed back.
     expect(wrong.html).toContain('value="same.answer@example.test"');
     expect(wrong.html).not.toContain('not the password');
@@ -120,7 +120,7 @@ describe('password sign-in', () => {
       expectedNonce: start.nonce,
     });
 
-    await nyckel.accounts.setStatus(email, 'disabled', { actor: 'test' });
+    await nyckel.accounts.setStatus(await nyckel.accounts.requireByLogin(email), 'disabled', { actor: 'test' });
     const refused = await attempt({ email, password: TEST_PASSWORD }, '198.51.100.60');
     expect(refused.status).toBe(401);
     await expect(oidc.fetchUserInfo(spa, tokens.access_token, tokens.claims()!.sub)).rejects.toBeTruthy();
@@ -152,6 +152,6 @@ describe('password sign-in', () => {
   test('an empty form is answered with a message, not an error', async () => {
     const page = await attempt({ email: '', password: '' });
     expect(page.status).toBe(400);
-    expect(textOf(page.html)).toContain('Enter your email address and your password');
+    expect(textOf(page.html)).toContain('Enter your user name or email address, and your password');
   });
 });

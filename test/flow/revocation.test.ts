@@ -71,14 +71,14 @@ describe('an operator disables a user', () => {
     const { browser, tokens } = await signedInToPortal(email);
     expect((await oidc.tokenIntrospection(web, tokens.refresh_token!)).active).toBe(true);
 
-    await nyckel.accounts.setStatus(email, 'disabled', { actor: 'test' });
+    await nyckel.accounts.setStatus(await nyckel.accounts.requireByLogin(email), 'disabled', { actor: 'test' });
 
     expectLoginPage(await authorizeAgain(browser));
     await expectRevoked(tokens);
     expect(await rowsOf(user.id)).toEqual([]);
 
     // Enabled again, the same browser signs in afresh; the old refresh token stays dead.
-    await nyckel.accounts.setStatus(email, 'active', { actor: 'test' });
+    await nyckel.accounts.setStatus(await nyckel.accounts.requireByLogin(email), 'active', { actor: 'test' });
     const again = await signedInToPortal(email, browser);
     expect(again.tokens.claims()!.sub).toBe(user.id);
     await expect(oidc.refreshTokenGrant(web, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
@@ -110,7 +110,7 @@ describe('the operator CLI', () => {
   test("users set-password ends the sessions and revokes the relying party's tokens, in the database and in Redis", async () => {
     const { email, user } = await newUser();
     const { browser, tokens } = await signedInToPortal(email);
-    await asCli((accounts) => accounts.setPassword(email, 'an operator chose this passphrase', { actor: 'cli' }));
+    await asCli(async (accounts) => accounts.setPassword(await accounts.requireByLogin(email), 'an operator chose this passphrase', { actor: 'cli' }));
 
     expectLoginPage(await authorizeAgain(browser));
     await expectRevoked(tokens);
@@ -122,7 +122,7 @@ describe('the operator CLI', () => {
   test('users disable does the same', async () => {
     const { email, user } = await newUser();
     const { browser, tokens } = await signedInToPortal(email);
-    await asCli((accounts) => accounts.setStatus(email, 'disabled', { actor: 'cli' }));
+    await asCli(async (accounts) => accounts.setStatus(await accounts.requireByLogin(email), 'disabled', { actor: 'cli' }));
 
     expectLoginPage(await authorizeAgain(browser));
     await expectRevoked(tokens);

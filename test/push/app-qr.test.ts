@@ -35,7 +35,7 @@ describe('Nyckel Authenticator with a QR code (offline)', () => {
   test('the page shows a QR code of a fresh challenge; the phone computes the code without network; acr mfa, amr pwd+otp+swk', async () => {
     // A phone without any push subscription: nothing reaches it, it only scans.
     const { user, device } = await userWithPhone({ push: false });
-    const flow = await qrPage(user.email);
+    const flow = await qrPage(user.email!);
     expect(flow.page.html).toMatch(
       /<img id="app-qr" src="data:image\/svg\+xml;base64,[A-Za-z0-9+/=]+" width="240" height="240" alt="QR code to scan with Nyckel Authenticator">/,
     );
@@ -52,11 +52,11 @@ describe('Nyckel Authenticator with a QR code (offline)', () => {
 
   test('a code works once: replayed on a new challenge it is wrong; the same right code in parallel: one sign-in', async () => {
     const { user, device } = await userWithPhone({ push: false });
-    const first = await qrPage(user.email);
+    const first = await qrPage(user.email!);
     const oldCode = await device.qrCode(first.text);
     expect((await submitCode(first, first.page, oldCode)).url).toContain('code=');
 
-    const second = await qrPage(user.email);
+    const second = await qrPage(user.email!);
     expect(second.text).not.toBe(first.text);
     const replay = await submitCode(second, second.page, oldCode);
     expect(replay.status).toBe(401);
@@ -69,7 +69,7 @@ describe('Nyckel Authenticator with a QR code (offline)', () => {
 
   test('wrong codes are counted against the failure lock', async () => {
     const { user, device } = await userWithPhone({ push: false });
-    const flow = await qrPage(user.email);
+    const flow = await qrPage(user.email!);
     const right = await device.qrCode(flow.text);
     const wrong = right === '12345678' ? '87654321' : '12345678';
     for (let i = 1; i < MAX_FAILURES; i++) expect((await submitCode(flow, flow.page, wrong)).status).toBe(401);

@@ -41,7 +41,7 @@ describe('moving Nyckel Authenticator to a new phone', () => {
 
     // The old phone: no list, no approvals (its key is no longer the registration's), no QR codes.
     expect((await old.pending()).status).toBe(401);
-    const flow = await pushSignIn(user.email);
+    const flow = await pushSignIn(user.email!);
     const request = await fresh.nextRequest(flow.challengeId);
     expect(await old.answer(request, { decision: 'approve', number: flow.number, pin: PIN })).toMatchObject({ status: 401, body: { error: 'bad_signature' } });
     expect((await old.answer(request, { decision: 'deny', notMe: true })).status).toBe(401);
@@ -50,7 +50,7 @@ describe('moving Nyckel Authenticator to a new phone', () => {
     expect((await fresh.answer(request, { decision: 'approve', number: flow.number, pin: '8642' })).status).toBe(200);
     expect((await tokensFrom(flow.config, flow.start, await flow.browser.go(url(flow.challengePath)))).claims()?.amr).toEqual(['pwd', 'swk', 'pin', 'mfa']);
 
-    const qr = await passwordStep(user.email);
+    const qr = await passwordStep(user.email!);
     const page = await qr.browser.go(url(`/interaction/${qr.uid}/mfa/app-qr`));
     const text = decodeEntities(/<code id="app-qr-text">([^<]+)<\/code>/.exec(page.html)![1]);
     expect((await qr.browser.submit(page, '/verify', { code: await old.qrCode(text) })).status).toBe(401);
@@ -62,10 +62,10 @@ describe('moving Nyckel Authenticator to a new phone', () => {
     await nyckel.db.prisma.userEmail.updateMany({ where: { userId: user.id }, data: { verifiedAt: new Date() } });
     const browser = new FormBrowser(callbackStop);
     let page = await browser.go(url('/account/lost-device'));
-    page = await browser.submit(page, '/login', { email: user.email, password: TEST_PASSWORD });
+    page = await browser.submit(page, '/login', { email: user.email!, password: TEST_PASSWORD });
     const target = /name="target"[^>]*value="([0-9a-f-]{36})"/.exec(page.html)![1];
     const codePage = await browser.submit(page, '/account/lost-device/start', { target });
-    const done = await browser.submit(codePage, '/verify', { code: codeIn((await latestMail(nyckel.db.prisma, user.email)).text) });
+    const done = await browser.submit(codePage, '/verify', { code: codeIn((await latestMail(nyckel.db.prisma, user.email!)).text) });
     expect(textOf(done.html)).toContain('All your devices are deleted');
     expect((await old.pending()).status).toBe(401);
 
@@ -74,7 +74,7 @@ describe('moving Nyckel Authenticator to a new phone', () => {
     const link = decodeEntities(/id="device-link" href="([^"]+)"/.exec(page.html)![1]);
     const fresh = (await DeviceSimulator.register(link, { pin: '8642', push })).device!;
     await browser.submit(await browser.go(page.url), '/done', {});
-    const flow = await pushSignIn(user.email);
+    const flow = await pushSignIn(user.email!);
     const request = await fresh.nextRequest(flow.challengeId);
     expect((await old.answer(request, { decision: 'approve', number: flow.number, pin: PIN })).status).toBe(401);
     expect((await fresh.answer(request, { decision: 'approve', number: flow.number, pin: '8642' })).status).toBe(200);

@@ -48,7 +48,7 @@ describe('push approval with number matching', () => {
     expect(row.secret).not.toBeNull();
     expect(await audits(user.id)).toEqual(expect.arrayContaining(['push.device_registered', 'account.method_added']));
 
-    const flow = await pushSignIn(user.email);
+    const flow = await pushSignIn(user.email!);
     expect(textOf(flow.page.html)).toContain('Open Nyckel Authenticator on your phone and pick this number');
     expect(textOf(flow.page.html)).toContain('Send a new request');
     expect(textOf(flow.page.html)).toContain('Use another method');
@@ -75,7 +75,7 @@ describe('push approval with number matching', () => {
 
   test('the app lists the requests waiting for it (signed); a request from before is not listed once answered', async () => {
     const { user, device } = await userWithPhone({ push: false });
-    const flow = await pushSignIn(user.email);
+    const flow = await pushSignIn(user.email!);
     const listed = await device.pending();
     expect(listed.status).toBe(200);
     expect(listed.requests.map((r) => r.challengeId)).toEqual([flow.challengeId]);
@@ -97,7 +97,7 @@ describe('push approval with number matching', () => {
 
   test('picking the wrong number ends the request; the page says so and "Send a new request" sends a new push', async () => {
     const { user, device } = await userWithPhone();
-    const flow = await pushSignIn(user.email);
+    const flow = await pushSignIn(user.email!);
     const request = await device.nextRequest(flow.challengeId);
     const wrong = request.numbers.find((n) => n !== flow.number)!;
     expect(await device.answer(request, { decision: 'approve', number: wrong, pin: PIN })).toMatchObject({ status: 409, body: { error: 'wrong_number' } });
@@ -118,7 +118,7 @@ describe('push approval with number matching', () => {
 
   test('wrong PINs are counted against the failure lock; then even the right PIN is refused', async () => {
     const { user, device } = await userWithPhone();
-    const flow = await pushSignIn(user.email);
+    const flow = await pushSignIn(user.email!);
     const request = await device.nextRequest(flow.challengeId);
     const first = await device.answer(request, { decision: 'approve', number: flow.number, pin: '1357' });
     expect(first).toEqual({ status: 401, body: { error: 'wrong_pin', attemptsLeft: MAX_FAILURES - 1 } });
@@ -132,7 +132,7 @@ describe('push approval with number matching', () => {
 
   test('an expired request cannot be approved; the page says it ended', async () => {
     const { user, device } = await userWithPhone();
-    const flow = await pushSignIn(user.email);
+    const flow = await pushSignIn(user.email!);
     const request = await device.nextRequest(flow.challengeId);
     // The 25 seconds pass.
     await nyckel.db.prisma.factorChallenge.update({ where: { id: flow.challengeId }, data: { expiresAt: new Date(Date.now() - 1000) } });
@@ -145,7 +145,7 @@ describe('push approval with number matching', () => {
 
   test('a replayed approval is refused, and parallel approvals: exactly one wins', async () => {
     const { user, device } = await userWithPhone();
-    const flow = await pushSignIn(user.email);
+    const flow = await pushSignIn(user.email!);
     const request = await device.nextRequest(flow.challengeId);
     const body = await device.answerBody(request, { decision: 'approve', number: flow.number, pin: PIN });
     const results = await Promise.all(Array.from({ length: 5 }, () => device.sendAnswer(body)));
@@ -161,7 +161,7 @@ describe('push approval with number matching', () => {
 
   test('push fatigue: at most the cap of pushes per window; then a clear refusal', async () => {
     const { user, device } = await userWithPhone();
-    const flow = await pushSignIn(user.email);
+    const flow = await pushSignIn(user.email!);
     for (let i = 1; i < MAX_PUSHES; i++) flows.pushPage(await flow.browser.go(url(`/interaction/${flow.uid}/mfa/push`)));
     const refused = await flow.browser.go(url(`/interaction/${flow.uid}/mfa/push`));
     expect(refused.status).toBe(429);
@@ -174,12 +174,12 @@ describe('push approval with number matching', () => {
 
   test('deny as "not me": the request ends, the event is audited, the user is mailed, and pushes pause for the cool-down', async () => {
     const { user, device } = await userWithPhone();
-    const flow = await pushSignIn(user.email);
+    const flow = await pushSignIn(user.email!);
     const request = await device.nextRequest(flow.challengeId);
     expect(await device.answer(request, { decision: 'deny', notMe: true })).toEqual({ status: 200, body: { status: 'denied' } });
     expect(await status(flow.browser, flow.challengePath)).toMatchObject({ status: 'failed', message: 'The request was denied on your phone.' });
     expect(await audits(user.id)).toEqual(expect.arrayContaining(['push.denied', 'push.reported']));
-    const mail = await latestMail(nyckel.db.prisma, user.email);
+    const mail = await latestMail(nyckel.db.prisma, user.email!);
     expect(mail.subject).toBe('A sign-in to your account was denied');
     expect(mail.text).toContain('tried to sign in to Phone portal');
     const again = await flow.browser.go(url(`/interaction/${flow.uid}/mfa/push`));
@@ -218,7 +218,7 @@ describe('push approval with number matching', () => {
     expect((await device.enableBiometric('1357')).body.error).toBe('wrong_pin');
     expect((await device.enableBiometric(PIN)).status).toBe(201);
     expect(await audits(user.id)).toContain('push.biometric_added');
-    const flow = await pushSignIn(user.email);
+    const flow = await pushSignIn(user.email!);
     const request = await device.nextRequest(flow.challengeId);
     // An assertion made for another number does not verify (and is counted like a wrong PIN).
     const other = request.numbers.find((n) => n !== flow.number)!;
@@ -234,7 +234,7 @@ describe('push approval with number matching', () => {
   test('a subscription the push service says is gone is dropped; the app sends a new one and pushes reach it', async () => {
     const { user, device } = await userWithPhone();
     push.unsubscribe(device.subscriber!.subscription.endpoint);
-    const first = await pushSignIn(user.email);
+    const first = await pushSignIn(user.email!);
     const stored = async () =>
       ((await nyckel.db.prisma.factorEnrolment.findUniqueOrThrow({ where: { id: device.deviceId } })).data as { subscription: unknown }).subscription;
     expect(await stored()).toBeNull();

@@ -128,10 +128,15 @@ describe('counters in Redis', () => {
       const limits = { perAccount: 2, perIp: 100, windowSeconds: 60 };
       const a = new LoginThrottle({ prisma: db.prisma, redis: redis.client }, limits);
       const b = new LoginThrottle({ prisma: db.prisma, redis: other.client }, limits);
-      await a.beginAttempt('anna@example.se', '10.0.0.1');
-      await b.beginAttempt('Anna@Example.se', '10.0.0.2');
-      await expect(a.beginAttempt('anna@example.se', '10.0.0.3')).rejects.toMatchObject({ code: 'rate_limited' });
-      expect(await b.accountCount('anna@example.se')).toMatchObject({ failures: 3 });
+      const anna = { id: '0b7f6f5e-4a43-4d1c-9a3e-2f1f1b6c9d01' };
+      await a.beginAttempt(LoginThrottle.keyOf(anna), '10.0.0.1');
+      await b.beginAttempt(LoginThrottle.keyOf(anna), '10.0.0.2');
+      await expect(a.beginAttempt(LoginThrottle.keyOf(anna), '10.0.0.3')).rejects.toMatchObject({ code: 'rate_limited' });
+      expect(await b.accountCount(anna)).toMatchObject({ failures: 3 });
+      // A name no account has is counted under the name as typed, in any case.
+      await a.beginAttempt(LoginThrottle.keyOf(null, 'Nobody@Example.se'), '10.0.0.4');
+      await b.beginAttempt(LoginThrottle.keyOf(null, 'nobody@example.se'), '10.0.0.5');
+      await expect(a.beginAttempt(LoginThrottle.keyOf(null, ' NOBODY@example.se'), '10.0.0.6')).rejects.toMatchObject({ code: 'rate_limited' });
     } finally {
       await other.close();
     }

@@ -1,3 +1,4 @@
+import { accountName } from '../../accounts/accounts.ts';
 import { CONTROL_CHARACTERS } from '../shared/labels.ts';
 import {
   generateAuthenticationOptions,
@@ -153,8 +154,8 @@ function registrationOptions(rp: { id: string; name: string }, user: User, exist
   return generateRegistrationOptions({
     rpName: rp.name,
     rpID: rp.id,
-    userName: user.email,
-    userDisplayName: user.name ?? user.email,
+    userName: accountName(user),
+    userDisplayName: user.name ?? accountName(user),
     userID: userHandle(user),
     attestationType: 'none',
     timeout: PASSKEY_CHALLENGE_TTL_SECONDS * 1000,

@@ -1,3 +1,5 @@
+import { accountName } from '../../accounts/accounts.ts';
+import { noticeAddressOf } from '../../accounts/notice-address.ts';
 import crypto from 'node:crypto';
 import type { User } from '../../generated/prisma/client.ts';
 import { translator } from '../../i18n/i18n.ts';
@@ -82,12 +84,12 @@ export function recoveryCodeFactor(deps: FactorDependencies): RecoveryCodeModule
   const unused = (userId: string) => unusedRecoveryCodes(prisma, userId);
   const replace = (tx: Transaction, userId: string) => replaceRecoveryCodes(tx, box, userId, deps.settings.recoveryCodes);
 
-  function usedMail(ctx: ChallengeContext, left: number) {
+  function usedMail(ctx: ChallengeContext, to: string, left: number) {
     const t = translator(ctx.locale);
     const text = [
       t('mail.greeting'),
       '',
-      t('mail.recovery_used.text', { user: ctx.user.email, client: ctx.clientName, left }),
+      t('mail.recovery_used.text', { user: accountName(ctx.user), client: ctx.clientName, left }),
       '',
       t(left > 0 ? 'mail.recovery_used.advice' : 'mail.recovery_used.none_left'),
       '',
@@ -95,7 +97,7 @@ export function recoveryCodeFactor(deps: FactorDependencies): RecoveryCodeModule
       '',
       t('mail.signature', { service: t('app.name') }),
     ].join('\n');
-    return { to: ctx.user.email, subject: t('mail.recovery_used.subject', { left }), text, purpose: 'recovery-code-used' };
+    return { to, subject: t('mail.recovery_used.subject', { left }), text, purpose: 'recovery-code-used' };
   }
 
   /** Uses one unused code in one conditional UPDATE, noting the sign-in (a double submit there repeats). */
@@ -108,7 +110,8 @@ export function recoveryCodeFactor(deps: FactorDependencies): RecoveryCodeModule
          WHERE user_id = ${ctx.user.id}::uuid AND type = 'recovery-code' AND last_used_at IS NULL AND data->>'hash' = ${codeHash}`;
       if (count !== 1) return undefined;
       const remaining = await unusedRecoveryCodes(tx, ctx.user.id);
-      await deps.mail.enqueue(tx, usedMail(ctx, remaining));
+      const to = await noticeAddressOf(tx, ctx.user);
+      if (to) await deps.mail.enqueue(tx, usedMail(ctx, to, remaining));
       return remaining;
     });
     const notice = (count: number) => ({ key: 'factors.recovery-code.left', values: { count } });

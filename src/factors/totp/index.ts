@@ -1,3 +1,4 @@
+import { accountName } from '../../accounts/accounts.ts';
 import type { User } from '../../generated/prisma/client.ts';
 import type { ChallengeContext, FactorModule, VerifyOutcome } from '../contract.ts';
 import type { FactorDependencies } from '../deps.ts';
@@ -55,7 +56,7 @@ export function totpFactor(deps: FactorDependencies): FactorModule {
   }
 
   const setupOf = (ctx: ChallengeContext, secret: string) => ({
-    uri: otpauthUri({ issuer: deps.settings.totp.issuer, account: ctx.user.email, secret }),
+    uri: otpauthUri({ issuer: deps.settings.totp.issuer, account: accountName(ctx.user), secret }),
     secret,
   });
 

@@ -1,3 +1,4 @@
+import { accountName } from '../../accounts/accounts.ts';
 import type Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
@@ -111,7 +112,7 @@ export function enrolRoutes(router: Router, deps: EnrolRouteDependencies) {
     await deps.audit.record('recovery-codes.generated', { userId: state.user.id, data: { count: codes.length }, ...request });
     // Recorded now; the page of codes continues the sign-in (POST /mfa/continue) on a click.
     await steps.recordVerified(ctx, state, module, outcome);
-    const text = `${state.t('recovery.file_heading', { user: state.user.email })}\n\n${codes.join('\n')}\n`;
+    const text = `${state.t('recovery.file_heading', { user: accountName(state.user) })}\n\n${codes.join('\n')}\n`;
     steps.render(ctx, state, {
       template: 'mfa-recovery-codes',
       model: { ...state.frame, codes, download: `data:text/plain;charset=utf-8,${encodeURIComponent(text)}` },

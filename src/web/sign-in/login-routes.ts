@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import type Provider from 'oidc-provider';
 import { z } from 'zod';
-import type { Accounts } from '../../accounts/accounts.ts';
+import type { Accounts, SignInNames } from '../../accounts/accounts.ts';
 import type { User } from '../../generated/prisma/client.ts';
 import type { AuditLog } from '../../accounts/audit.ts';
 import type { ClientDirectory } from '../../clients/directory.ts';
@@ -10,7 +10,7 @@ import { NyckelError, isNyckelError } from '../../errors.ts';
 import { translator } from '../../i18n/i18n.ts';
 import { assertCsrf, csrfProtection } from '../../security/csrf.ts';
 import type { SecretBox } from '../../security/crypto.ts';
-import type { LoginThrottle } from '../../accounts/login-throttle.ts';
+import { LoginThrottle } from '../../accounts/login-throttle.ts';
 import type { Metrics } from '../../observability/metrics.ts';
 import { formBody, readForm, routeParam } from '../shared/forms.ts';
 import { consent } from './consent.ts';
@@ -34,12 +34,21 @@ export interface InteractionDependencies {
   /** Binds the sign-in to its user after the first step, and finishes it (the one place). */
   flow: SignInFlow;
   metrics: Metrics;
+  /** What the sign-in form takes when the client does not say (NYCKEL_SIGN_IN_NAME). */
+  signInNames: SignInNames;
+}
+
+/** What this client's sign-in form takes: its `sign_in_name`, else the installation's. */
+export function signInNamesOf(deps: Pick<InteractionDependencies, 'clients' | 'signInNames'>, details: Details): SignInNames {
+  return deps.clients.get(String(details.params.client_id))?.sign_in_name ?? deps.signInNames;
 }
 
 const csrfField = z.string().max(200);
 const loginForm = z.object({
   _csrf: csrfField,
-  email: z.string().max(320).default(''),
+  username: z.string().max(320).optional(),
+  /** The field's name on pages rendered before user names (open in a browser across an upgrade). */
+  email: z.string().max(320).optional(),
   password: z.string().max(4096).default(''),
 });
 const consentForm = z.object({ _csrf: csrfField, decision: z.enum(['allow', 'deny']) });
@@ -106,17 +115,20 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
   const interaction = (ctx: Context) => loadInteraction(deps, ctx);
   const view = (ctx: Context, details: Details) => frameOf(pages, ctx, details);
 
-  function renderLogin(ctx: Context, details: Details, options: { email?: string; errorKey?: string; minutes?: number; status?: number } = {}) {
+  function renderLogin(ctx: Context, details: Details, options: { name?: string; errorKey?: string; minutes?: number; status?: number } = {}) {
     const base = view(ctx, details);
     const t = translator(base.locale);
+    const names = signInNamesOf(deps, details);
     pages.html(
       ctx,
       'login',
       base.locale,
       {
         ...base,
-        email: options.email ?? details.params.login_hint ?? '',
-        error: options.errorKey ? t(options.errorKey, { minutes: options.minutes ?? 1 }) : undefined,
+        name: options.name ?? details.params.login_hint ?? '',
+        nameLabel: t(`login.name_label.${names}`),
+        nameIsEmail: names === 'email',
+        error: options.errorKey ? t(options.errorKey, { minutes: options.minutes ?? 1, name: t(`login.name_word.${names}`) }) : undefined,
         passkeyLogin: Boolean(deps.policy.passwordlessMethod(String(details.params.client_id))),
       },
       options.status,
@@ -152,30 +164,31 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     const input = readForm(ctx, loginForm);
     assertCsrf(ctx, input._csrf);
     if (details.prompt.name !== 'login') throw new NyckelError('session_expired');
-    const email = input.email.trim();
-    if (!email || !input.password) return renderLogin(ctx, details, { email, errorKey: 'login.missing', status: 400 });
-
+    const name = (input.username ?? input.email ?? '').trim();
+    if (!name || !input.password) return renderLogin(ctx, details, { name, errorKey: 'login.missing', status: 400 });
+    // One lookup, then the throttle of that account (whichever of its names was typed), then the hash.
+    const found = await accounts.findByLogin(name, signInNamesOf(deps, details));
     let attempt;
     try {
-      attempt = await throttle.beginAttempt(email, ctx.ip);
+      attempt = await throttle.beginAttempt(LoginThrottle.keyOf(found, name), ctx.ip);
     } catch (error) {
       if (!isNyckelError(error) || error.code !== 'rate_limited') throw error;
       metrics.rateLimitRefused('login_throttle');
       metrics.login('rate_limited', 'password');
-      await audit.record('login.throttled', { data: { email: email.toLowerCase() }, ...requestContext(ctx) });
+      await audit.record('login.throttled', { userId: found?.id, data: { name: name.toLowerCase() }, ...requestContext(ctx) });
       ctx.set('Retry-After', String(error.retryAfterSeconds ?? 60));
       return renderLogin(ctx, details, {
-        email,
+        name,
         errorKey: 'errors.rate_limited',
         minutes: Math.ceil((error.retryAfterSeconds ?? 60) / 60),
         status: 429,
       });
     }
-    const user = await accounts.verifyPassword(email, input.password);
+    const user = await accounts.passwordMatches(found, input.password);
     if (!user) {
       metrics.login('wrong_password', 'password');
-      await audit.record('login.failed', { data: { email: email.toLowerCase() }, ...requestContext(ctx) });
-      return renderLogin(ctx, details, { email, errorKey: 'login.invalid', status: 401 });
+      await audit.record('login.failed', { userId: found?.id, data: { name: name.toLowerCase() }, ...requestContext(ctx) });
+      return renderLogin(ctx, details, { name, errorKey: 'login.invalid', status: 401 });
     }
     await attempt.succeeded();
     return continueAfterFirstStep(ctx, details, user);
