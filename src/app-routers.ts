@@ -1,3 +1,6 @@
+import { passwordResetRoutes } from './web/sign-in/password-reset-routes.ts';
+import { enqueueMail } from './delivery/dispatcher.ts';
+import type { SendGuards } from './factors/shared/send-guard.ts';
 import type Router from '@koa/router';
 import type Provider from 'oidc-provider';
 import { accountRoutes } from './account/account-routes.ts';
@@ -55,6 +58,7 @@ export interface RouterParts {
   signIns: SignIns;
   secondFactor: SecondFactorPolicy;
   flow: SignInFlow;
+  sends: SendGuards;
   notifier: AccountNotifier;
   factors: Factors;
   dispatcher: MailDispatcher;
@@ -121,6 +125,29 @@ function home(p: RouterParts): Router {
   });
 }
 
+/** "Forgot your password?" on the password page. */
+function passwordResets(p: RouterParts): Router {
+  const { settings, prisma, accounts, audit, clients, pages, box, provider } = p;
+  return passwordResetRoutes({
+    prisma,
+    accounts,
+    audit,
+    clients,
+    pages,
+    box,
+    provider,
+    challenges: p.challenges,
+    mailGuard: p.sends.mail,
+    mail: { enqueue: (tx, mail) => enqueueMail(tx, box, mail), kick: () => p.dispatcher.kick() },
+    ttlSeconds: settings.signIn.passwordResetTtl,
+    policy: p.secondFactor,
+    signIns: p.signIns,
+    flow: p.flow,
+    maxBodyBytes: settings.maxBodyBytes,
+    signInNames: settings.signIn.names,
+  });
+}
+
 /** Every router of the web layer, in the order they are tried (oidc-provider's own routes come last). */
 export function appRouters(p: RouterParts): Router[] {
   const { settings, prisma, accounts, audit, clients, pages, box, metrics, provider } = p;
@@ -144,7 +171,9 @@ export function appRouters(p: RouterParts): Router[] {
       flow: p.flow,
       metrics,
       signInNames: settings.signIn.names,
+      passwordReset: settings.signIn.passwordReset,
     }),
+    ...(settings.signIn.passwordReset ? [passwordResets(p)] : []),
     adminApiRoutes({
       settings,
       prisma,

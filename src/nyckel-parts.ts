@@ -1,4 +1,5 @@
 /** Parts that startNyckel assembles: the delivery side and the sign-in core. */
+import { AccountNotifier } from './accounts/notify.ts';
 import type { NyckelOptions } from './nyckel.ts';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { Accounts } from './accounts/accounts.ts';
@@ -68,6 +69,7 @@ export function buildSignIn(factors: Factors, settings: Settings, parts: SignInP
   const failureLock = new FailureLock(counters, settings.factors.maxFailures, settings.factors.lockSeconds);
   const challenges = new ChallengeStore(prisma, box, failureLock, signals);
   const remembered = new RememberedBrowsers(prisma, box);
+  const sends = sendGuards(counters, box, settings, audit);
   const background = new BackgroundWork(logger.child({ component: 'background' }));
   const factorModules = factors.modules({
     prisma,
@@ -77,7 +79,7 @@ export function buildSignIn(factors: Factors, settings: Settings, parts: SignInP
     box,
     lock: failureLock,
     counters,
-    sends: sendGuards(counters, box, settings, audit),
+    sends,
     background,
     sms: { transport: smsTransport, audit, logger: logger.child({ component: 'sms' }) },
     mail: { enqueue: (tx, mail) => enqueueMail(tx, box, mail), kick: () => dispatcher.kick() },
@@ -86,10 +88,11 @@ export function buildSignIn(factors: Factors, settings: Settings, parts: SignInP
   const engine = new FactorEngine(prisma, factorModules, clients, settings);
   const signIns = new SignIns(prisma);
   const secondFactor = new SecondFactorPolicy(engine, remembered, (id) => accounts.findById(id));
-  const flow = new SignInFlow({ policy: secondFactor, signIns, accounts, remembered, audit, metrics });
+  const notifier = new AccountNotifier(prisma, box, () => dispatcher.kick());
+  const flow = new SignInFlow({ policy: secondFactor, signIns, accounts, remembered, audit, metrics, notifier });
   /** For oidc-provider's login prompt: does this signed-in session still lack a required second factor? */
   const needsSecondFactor = (ctx: KoaContextWithOIDC) =>
     secondFactor.sessionNeedsSecondFactor(ctx, ctx.oidc.session, ctx.oidc.client?.clientId, ctx.oidc.params as Record<string, unknown>);
 
-  return { failureLock, challenges, remembered, background, engine, signIns, secondFactor, flow, needsSecondFactor };
+  return { failureLock, challenges, remembered, background, engine, signIns, secondFactor, flow, needsSecondFactor, notifier, sends };
 }

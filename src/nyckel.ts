@@ -16,7 +16,6 @@ import { createApp } from './server/app.ts';
 import { appRouters } from './app-routers.ts';
 import { buildSignIn, openDelivery } from './nyckel-parts.ts';
 import { withAccountClient } from './account/account-client.ts';
-import { AccountNotifier } from './accounts/notify.ts';
 import { MailDispatcher } from './delivery/dispatcher.ts';
 import type { MailTransport } from './delivery/transport.ts';
 import { SignIns } from './factors/sign-ins.ts';
@@ -255,7 +254,7 @@ async function assemble(
   const { mailTransport, dispatcher, smsTransport, outbox } = openDelivery(settings, options, { prisma, box, pages, logger, metrics });
 
   const signIn = buildSignIn(factors, settings, { prisma, box, counters, signals, accounts, audit, metrics, logger, clients, views, smsTransport, dispatcher });
-  const { background, signIns, needsSecondFactor } = signIn;
+  const { background, signIns, needsSecondFactor, notifier } = signIn;
 
   const oidcAtRest = new OidcAtRest(box);
   const oidcAdapter = redis ? createHybridOidcAdapter(prisma, redis.client, oidcAtRest) : createOidcAdapter(prisma, { atRest: oidcAtRest });
@@ -268,7 +267,6 @@ async function assemble(
   await providers.rebuild();
   const provider = () => providers.current;
 
-  const notifier = new AccountNotifier(prisma, box, () => dispatcher.kick());
   const app = createApp({
     factorScripts: factors.scripts(),
     issuer: settings.issuer,

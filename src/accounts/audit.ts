@@ -54,6 +54,8 @@ export type AuditType =
   /** An operator changed a user's sign-in address (from, to). */
   | 'user.email_changed'
   | 'user.username_changed'
+  | 'user.password_reset'
+  | 'user.password_reset_requested'
   /** An operator imported users in bulk (counts; each created user also gets user.created). */
   | 'users.imported'
   /** Nyckel Authenticator: a phone registered (new, or moved to a new phone: the old key stops working). */

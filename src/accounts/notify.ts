@@ -20,7 +20,8 @@ export type AccountChange =
   | 'contact_added'
   | 'contact_removed'
   | 'devices_deleted'
-  | 'forgot_device_used';
+  | 'forgot_device_used'
+  | 'password_reset';
 
 /**
  * Tells the user by email that their account changed ("a new sign-in method was added…"), so that a

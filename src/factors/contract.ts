@@ -109,6 +109,9 @@ export interface ChallengeContext {
   issuer: string;
 }
 
+/** What sending and checking a code needs of a sign-in: whose it is, which interaction, which browser and client. */
+export type ChallengeScope = Pick<ChallengeContext, 'uid' | 'browserHash' | 'ip' | 'userAgent' | 'clientId'> & { user: Pick<User, 'id'> };
+
 export interface FactorModule {
   readonly id: FactorId;
   readonly channel: Channel;

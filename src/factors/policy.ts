@@ -8,6 +8,7 @@ import type { FactorEngine } from './engine.ts';
 import { isPasskeyModule, type PasskeyModule } from './passkey/index.ts';
 import { isRecoveryCodeModule, type RecoveryCodeModule } from './recovery-code/index.ts';
 import type { RememberedBrowsers } from './remember.ts';
+import type { VerifiedFactor } from './sign-ins.ts';
 
 export interface FactorPolicy {
   required: boolean;
@@ -50,7 +51,7 @@ export function requestsSecondFactor(params: Record<string, unknown>): boolean {
 }
 
 /** What the policy needs of the engine (the modules, and a user's methods for a client). */
-type PolicyEngine = Pick<FactorEngine, 'modules' | 'policy' | 'offered' | 'enrollable' | 'secondFactorRequiredSomewhere'>;
+type PolicyEngine = Pick<FactorEngine, 'modules' | 'policy' | 'offered' | 'enrollable' | 'secondFactorRequiredSomewhere' | 'methodsOf'>;
 
 /** A session as oidc-provider keeps it: whose, and with what acr it was signed in. */
 export interface SessionSignIn {
@@ -101,6 +102,30 @@ export class SecondFactorPolicy {
     return { next: 'unavailable' };
   }
 
+  /**
+   * After "Forgot your password?" (the new password waits in the sign-in): a reset never removes the
+   * second factor. A user who holds a method other than email (the reset code came by mail, so mail
+   * proves nothing more) must pass it before the new password counts, whatever the client requires.
+   */
+  async afterPasswordReset(user: User, clientId: string, params: Record<string, unknown>): Promise<FirstStepDecision> {
+    if (!this.needed(clientId, params).needed && !(await this.resetNeedsSecondFactor(user))) return { next: 'finish', remembered: false };
+    if ((await this.offered(user, clientId, true)).length > 0 || (await this.enrollableAtSignIn(user, clientId)).length > 0) return { next: 'second-factor' };
+    return { next: 'unavailable' };
+  }
+
+  /** Whether a reset must be confirmed by a method other than email: the user holds one. */
+  async resetNeedsSecondFactor(user: User): Promise<boolean> {
+    return (await this.engine.methodsOf(user)).some((m) => m.channel !== 'email');
+  }
+
+  /**
+   * Whether the factors of a sign-in with a reset password confirm the reset: one of them is not the
+   * mail the reset came by ("Forgot your device?" where the client allows it stands in, marked as a fallback).
+   */
+  confirmsReset(verified: readonly VerifiedFactor[]): boolean {
+    return verified.some((v) => v.channel !== 'knowledge' && (v.channel !== 'email' || v.fallback === true));
+  }
+
   /** For oidc-provider's login prompt: does this signed-in session still lack a required second factor? */
   async sessionNeedsSecondFactor(
     ctx: Context,
@@ -116,9 +141,14 @@ export class SecondFactorPolicy {
     return !user || !(await this.remembered.recognise(ctx, user));
   }
 
-  /** The methods this user can use for this client, the user's primary first. */
-  offered(user: User, clientId: string): Promise<FactorModule[]> {
-    return this.engine.offered(user, clientId);
+  /**
+   * The methods this user can use for this client, the user's primary first. `afterReset`: the sign-in
+   * carries a reset password, so mail is no second factor for a user who holds another method.
+   */
+  async offered(user: User, clientId: string, afterReset = false): Promise<FactorModule[]> {
+    const offered = await this.engine.offered(user, clientId);
+    if (!afterReset || !(await this.resetNeedsSecondFactor(user))) return offered;
+    return offered.filter((m) => m.channel !== 'email');
   }
 
   /** Methods the user may enrol during this sign-in (none when the client does not allow it). */

@@ -30,6 +30,8 @@ export interface SignInRecord {
   verified: VerifiedFactor[];
   expiresAt: Date;
   completedAt: Date | null;
+  /** A new password chosen after "Forgot your password?" waits for the sign-in to end. */
+  pendingPassword: boolean;
 }
 
 export interface LoginOutcome {
@@ -68,6 +70,7 @@ function parseVerified(value: unknown): VerifiedFactor[] {
 }
 
 interface Row {
+  pendingPassword: boolean;
   uid: string;
   userId: string;
   clientId: string;
@@ -95,16 +98,28 @@ export class SignIns {
       VALUES (${uid}, ${first.userId}::uuid, ${clientId}, ${JSON.stringify([first])}::jsonb, ${expiresAt}, now())
       ON CONFLICT (uid) DO UPDATE
          SET user_id = EXCLUDED.user_id, client_id = EXCLUDED.client_id, verified = EXCLUDED.verified,
-             expires_at = EXCLUDED.expires_at, created_at = now()
+             expires_at = EXCLUDED.expires_at, created_at = now(), pending_password_hash = NULL
        WHERE sign_in_attempts.completed_at IS NULL
          AND (sign_in_attempts.user_id <> EXCLUDED.user_id OR sign_in_attempts.expires_at <= now())`;
     if (replaced === 1) return;
     await this.record(uid, first);
   }
 
+  /**
+   * Keeps a new password chosen after "Forgot your password?" with the sign-in of `userId`; `finish`
+   * sets it on the account only when the sign-in ends (after the second factor, where one is needed).
+   */
+  async setPendingPassword(uid: string, userId: string, passwordHash: string): Promise<void> {
+    const count = await this.prisma.$executeRaw`
+      UPDATE sign_in_attempts SET pending_password_hash = ${passwordHash}
+       WHERE uid = ${uid} AND user_id = ${userId}::uuid AND completed_at IS NULL AND expires_at > now()`;
+    if (count !== 1) throw new NyckelError('session_expired');
+  }
+
   async load(uid: string): Promise<SignInRecord | undefined> {
     const rows = await this.prisma.$queryRaw<Row[]>`
-      SELECT uid, user_id::text AS "userId", client_id AS "clientId", verified, expires_at AS "expiresAt", completed_at AS "completedAt"
+      SELECT uid, user_id::text AS "userId", client_id AS "clientId", verified, expires_at AS "expiresAt", completed_at AS "completedAt",
+             pending_password_hash IS NOT NULL AS "pendingPassword"
         FROM sign_in_attempts WHERE uid = ${uid}`;
     return rows[0] ? { ...rows[0], verified: parseVerified(rows[0].verified) } : undefined;
   }
@@ -135,25 +150,29 @@ export class SignIns {
   async complete(
     uid: string,
     userId: string,
-    satisfied: (verified: VerifiedFactor[]) => boolean,
-  ): Promise<{ verified: VerifiedFactor[]; completedAt: Date } | undefined> {
+    /** `pendingPassword`: a new password waits to be set (the reset of "Forgot your password?"). */
+    satisfied: (verified: VerifiedFactor[], pendingPassword: boolean) => boolean,
+  ): Promise<{ verified: VerifiedFactor[]; completedAt: Date; pendingPasswordHash: string | null } | undefined> {
     return this.prisma.$transaction(async (tx) => {
-      const rows = await tx.$queryRaw<Row[]>`
-        SELECT uid, user_id::text AS "userId", client_id AS "clientId", verified, expires_at AS "expiresAt", completed_at AS "completedAt"
+      const rows = await tx.$queryRaw<Array<Row & { pendingPasswordHash: string | null }>>`
+        SELECT uid, user_id::text AS "userId", client_id AS "clientId", verified, expires_at AS "expiresAt", completed_at AS "completedAt",
+               pending_password_hash AS "pendingPasswordHash"
           FROM sign_in_attempts WHERE uid = ${uid} FOR UPDATE`;
       const row = rows[0];
       if (!row || row.userId !== userId || row.completedAt || row.expiresAt <= new Date()) return undefined;
       const verified = parseVerified(row.verified);
-      if (verified.some((v) => v.userId !== userId) || !satisfied(verified)) return undefined;
+      if (verified.some((v) => v.userId !== userId) || !satisfied(verified, row.pendingPasswordHash !== null)) return undefined;
       const completedAt = new Date();
-      await tx.$executeRaw`UPDATE sign_in_attempts SET completed_at = ${completedAt} WHERE uid = ${uid}`;
-      return { verified, completedAt };
+      await tx.$executeRaw`UPDATE sign_in_attempts SET completed_at = ${completedAt}, pending_password_hash = NULL WHERE uid = ${uid}`;
+      return { verified, completedAt, pendingPasswordHash: row.pendingPasswordHash };
     });
   }
 
   /** Gives a completion back when the interaction could not be finished after all (a store outage). */
-  async reopen(uid: string, completedAt: Date): Promise<void> {
-    await this.prisma.$executeRaw`UPDATE sign_in_attempts SET completed_at = NULL WHERE uid = ${uid} AND completed_at = ${completedAt}`;
+  async reopen(uid: string, done: { completedAt: Date; pendingPasswordHash: string | null }): Promise<void> {
+    await this.prisma.$executeRaw`
+      UPDATE sign_in_attempts SET completed_at = NULL, pending_password_hash = ${done.pendingPasswordHash}
+       WHERE uid = ${uid} AND completed_at = ${done.completedAt}`;
   }
 
   async sweep(now = new Date()): Promise<number> {

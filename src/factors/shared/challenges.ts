@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import type { FactorChallenge } from '../../generated/prisma/client.ts';
 import { safeEqual, randomToken, type SecretBox } from '../../security/crypto.ts';
 import type { PrismaClient } from '../../storage/db.ts';
-import type { ChallengeContext, VerifyOutcome } from '../contract.ts';
+import type { ChallengeScope, VerifyOutcome } from '../contract.ts';
 import type { FailureLock } from './failure-lock.ts';
 import type { Signals } from '../../storage/signals.ts';
 
@@ -45,7 +45,7 @@ export class ChallengeStore {
   /** Creates a challenge (closing earlier open ones of the same sign-in and factor) inside `tx`. */
   async create(
     tx: Tx,
-    ctx: ChallengeContext,
+    ctx: ChallengeScope,
     input: { factor: string; target?: string; ttlSeconds: number; code?: string; withLink?: boolean; decoy?: boolean; sends?: number },
   ): Promise<{ challenge: FactorChallenge; linkToken?: string }> {
     await tx.factorChallenge.updateMany({
@@ -70,13 +70,13 @@ export class ChallengeStore {
     return { challenge, linkToken };
   }
 
-  find(ctx: ChallengeContext, challengeId: string, factors: string[]): Promise<FactorChallenge | null> {
+  find(ctx: ChallengeScope, challengeId: string, factors: string[]): Promise<FactorChallenge | null> {
     if (!/^[0-9a-f-]{36}$/i.test(challengeId)) return Promise.resolve(null);
     return this.prisma.factorChallenge.findFirst({ where: { id: challengeId, userId: ctx.user.id, uid: ctx.uid, factor: { in: factors } } });
   }
 
   /** Checks a typed code against the challenge; `family` names the failure lock (e.g. `email`). */
-  async verifyCode(ctx: ChallengeContext, challengeId: string, code: string, family: string, factors: string[]): Promise<VerifyOutcome> {
+  async verifyCode(ctx: ChallengeScope, challengeId: string, code: string, family: string, factors: string[]): Promise<VerifyOutcome> {
     return this.verify(
       ctx,
       challengeId,
@@ -91,7 +91,7 @@ export class ChallengeStore {
    * lock, single use and outcomes as verifyCode. `check` is only asked about an open challenge.
    */
   async verifyExternally(
-    ctx: ChallengeContext,
+    ctx: ChallengeScope,
     challengeId: string,
     family: string,
     factors: string[],
@@ -105,7 +105,7 @@ export class ChallengeStore {
   }
 
   /** Checks a link token; the link completes only in the browser that started the sign-in. */
-  async verifyLink(ctx: ChallengeContext, challengeId: string, token: string, family: string, factors: string[]): Promise<VerifyOutcome> {
+  async verifyLink(ctx: ChallengeScope, challengeId: string, token: string, family: string, factors: string[]): Promise<VerifyOutcome> {
     const challenge = await this.find(ctx, challengeId, factors);
     if (challenge && challenge.browserHash && !safeEqual(challenge.browserHash, ctx.browserHash)) {
       return { status: 'failed', reason: 'other_browser' };
@@ -122,7 +122,7 @@ export class ChallengeStore {
    * exactly one wins, and the others, in the same sign-in, are the same answer repeated.
    */
   private verify(
-    ctx: ChallengeContext,
+    ctx: ChallengeScope,
     challengeId: string,
     family: string,
     factors: string[],
@@ -162,7 +162,7 @@ export class ChallengeStore {
   }
 
   /** Whether a challenge has been answered (the waiting page of a link asks this). */
-  async isVerified(ctx: ChallengeContext, challengeId: string, factors: string[]): Promise<boolean> {
+  async isVerified(ctx: ChallengeScope, challengeId: string, factors: string[]): Promise<boolean> {
     const challenge = await this.find(ctx, challengeId, factors);
     return Boolean(challenge?.verifiedAt);
   }

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { PrismaClient } from '../../storage/db.ts';
-import type { ChallengeContext, StartOutcome } from '../contract.ts';
+import type { ChallengeScope, StartOutcome } from '../contract.ts';
 import type { SendGuard } from './send-guard.ts';
 
 /** How long a request refused by the cooldown waits for a parallel one of the same sign-in to write its challenge. */
@@ -27,7 +27,7 @@ export interface SendRequest {
  * send from another sign-in, a resend or a spent budget is refused (audited, and counted by the
  * factor metrics as `cooldown` or `<channel>_budget`) with the time to wait.
  */
-export async function admitSend(prisma: PrismaClient, guard: SendGuard, ctx: ChallengeContext, send: SendRequest): Promise<StartOutcome | undefined> {
+export async function admitSend(prisma: PrismaClient, guard: SendGuard, ctx: ChallengeScope, send: SendRequest): Promise<StartOutcome | undefined> {
   const refusal = await guard.take(ctx, send.target);
   if (!refusal) return undefined;
   if (refusal.reason === 'cooldown' && !send.resend) {
@@ -42,7 +42,7 @@ export async function admitSend(prisma: PrismaClient, guard: SendGuard, ctx: Cha
  * The open challenge this sign-in has for the target. A send admitted only just now (by a parallel
  * request) may not have written it yet: it is looked for again until `waitMs` has passed.
  */
-async function challengeAlreadySent(prisma: PrismaClient, ctx: ChallengeContext, send: SendRequest, waitMs: number): Promise<string | undefined> {
+async function challengeAlreadySent(prisma: PrismaClient, ctx: ChallengeScope, send: SendRequest, waitMs: number): Promise<string | undefined> {
   const target = send.target.trim().toLowerCase();
   const deadline = Date.now() + waitMs;
   for (;;) {

@@ -3,7 +3,7 @@ import type { AuditLog } from '../../accounts/audit.ts';
 import type { Settings } from '../../config/settings.ts';
 import { Counter, type CounterStore } from '../../storage/counters.ts';
 import type { SecretBox } from '../../security/crypto.ts';
-import type { ChallengeContext } from '../contract.ts';
+import type { ChallengeScope } from '../contract.ts';
 
 /** A channel codes and links are sent over; it names the counters and the audit event (`mail.refused`, `sms.refused`). */
 export type SendChannel = 'mail' | 'sms';
@@ -68,7 +68,7 @@ export class SendGuard {
    * Takes the cooldown and one send from each budget; the refusal, or undefined when the send may go.
    * A refused send counts in no budget: what was taken before the refusal is given back.
    */
-  async take(ctx: ChallengeContext, target: string): Promise<SendRefusal | undefined> {
+  async take(ctx: ChallengeScope, target: string): Promise<SendRefusal | undefined> {
     const send = this.scoped(ctx, target);
     const cooldownKey = `${send.userId}:${send.target}`;
     if (this.cooldown) {
@@ -88,13 +88,13 @@ export class SendGuard {
   }
 
   /** Gives back the cooldown of a send that failed at once (the user may try again straight away). */
-  async release(ctx: ChallengeContext, target: string): Promise<void> {
+  async release(ctx: ChallengeScope, target: string): Promise<void> {
     const send = this.scoped(ctx, target);
     await this.cooldown?.delete(`${send.userId}:${send.target}`);
   }
 
   /** Audits a refusal (`mail.refused`, `sms.refused`) with the reason, the masked target and the client. */
-  async recordRefusal(ctx: ChallengeContext, refusal: Pick<SendRefusal, 'reason'> | { reason: string }, data: Record<string, unknown>): Promise<void> {
+  async recordRefusal(ctx: ChallengeScope, refusal: Pick<SendRefusal, 'reason'> | { reason: string }, data: Record<string, unknown>): Promise<void> {
     await this.audit?.record(`${this.options.channel}.refused`, {
       userId: ctx.user.id,
       ip: ctx.ip,
@@ -103,7 +103,7 @@ export class SendGuard {
     });
   }
 
-  private scoped(ctx: ChallengeContext, target: string): ScopedSend {
+  private scoped(ctx: ChallengeScope, target: string): ScopedSend {
     return { target: this.box.mac(`send-target-${this.options.channel}`, target.trim().toLowerCase()), userId: ctx.user.id, ip: ctx.ip };
   }
 

@@ -36,6 +36,8 @@ export interface InteractionDependencies {
   metrics: Metrics;
   /** What the sign-in form takes when the client does not say (NYCKEL_SIGN_IN_NAME). */
   signInNames: SignInNames;
+  /** "Forgot your password?" is offered (NYCKEL_PASSWORD_RESET). */
+  passwordReset: boolean;
 }
 
 /** What this client's sign-in form takes: its `sign_in_name`, else the installation's. */
@@ -59,7 +61,7 @@ function requestContext(ctx: Context) {
 }
 
 /** The interaction of this browser; a missing, expired or foreign one is session_expired. */
-async function loadInteraction(deps: Pick<InteractionDependencies, 'provider'>, ctx: Context): Promise<Details> {
+export async function loadInteraction(deps: Pick<InteractionDependencies, 'provider'>, ctx: Context): Promise<Details> {
   const details = await deps.provider().interactionDetails(ctx.req, ctx.res);
   if (details.uid !== routeParam(ctx, 'uid')) throw new NyckelError('session_expired');
   ctx.cookies.set(CLIENT_COOKIE, typeof details.params.client_id === 'string' ? details.params.client_id : '', {
@@ -71,7 +73,7 @@ async function loadInteraction(deps: Pick<InteractionDependencies, 'provider'>, 
 }
 
 /** What every page of the first step shows (language, client name, the interaction, the CSRF token). */
-function frameOf(pages: PageRenderer, ctx: Context, details: Details) {
+export function frameOf(pages: PageRenderer, ctx: Context, details: Details) {
   const clientId = String(details.params.client_id);
   return {
     locale: pages.localeOf(ctx, details.params.ui_locales as string | undefined),
@@ -128,6 +130,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
         name: options.name ?? details.params.login_hint ?? '',
         nameLabel: t(`login.name_label.${names}`),
         nameIsEmail: names === 'email',
+        passwordReset: deps.passwordReset,
         error: options.errorKey ? t(options.errorKey, { minutes: options.minutes ?? 1, name: t(`login.name_word.${names}`) }) : undefined,
         passkeyLogin: Boolean(deps.policy.passwordlessMethod(String(details.params.client_id))),
       },
@@ -206,7 +209,11 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     if (next.next === 'finish' && next.remembered) {
       await audit.record('mfa.remembered_browser', { userId: user.id, data: { client: details.params.client_id }, ...requestContext(ctx) });
     }
-    if (next.next === 'finish' && (await deps.flow.finish(ctx, details, { userId: user.id, method: 'password' })) === 'finished') return;
+    if (
+      next.next === 'finish' &&
+      (await deps.flow.finish(ctx, details, { userId: user.id, method: 'password', locale: view(ctx, details).locale })) === 'finished'
+    )
+      return;
     ctx.status = 303;
     return ctx.redirect(`/interaction/${details.uid}/mfa`);
   }

@@ -108,7 +108,14 @@ export function passwordlessRoutes(router: Router, deps: PasskeyLoginDependencie
       userId: outcome.user.id,
       multiFactor: true,
     });
-    if ((await deps.flow.finish(ctx, details, { userId: outcome.user.id, method: module.id })) === 'unsatisfied') throw new NyckelError('session_expired');
+    if (
+      (await deps.flow.finish(ctx, details, {
+        userId: outcome.user.id,
+        method: module.id,
+        locale: deps.pages.localeOf(ctx, details.params.ui_locales as string | undefined),
+      })) === 'unsatisfied'
+    )
+      throw new NyckelError('session_expired');
   });
 }
 

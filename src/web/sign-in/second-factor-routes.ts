@@ -94,7 +94,7 @@ export function factorRoutes(deps: SecondFactorRouteDependencies) {
   async function offeredFactor(ctx: Context, state: SignInState, id: string = routeParam(ctx, 'factor')) {
     const parsed = factorParam.safeParse(id);
     if (!parsed.success) throw new NyckelError('not_found');
-    const module = (await policy.offered(state.user, state.challengeCtx.clientId)).find((m) => m.id === parsed.data);
+    const module = (await policy.offered(state.user, state.challengeCtx.clientId, state.pendingPassword)).find((m) => m.id === parsed.data);
     if (!module) throw new NyckelError('not_found');
     return { module, page: uiOf(module).page, host: hostFor(ctx, state, module, false) };
   }
@@ -105,7 +105,7 @@ export function factorRoutes(deps: SecondFactorRouteDependencies) {
 
   router.get('/mfa', signedIn, async (ctx) => {
     const state = signInState(ctx);
-    const offered = await policy.offered(state.user, state.challengeCtx.clientId);
+    const offered = await policy.offered(state.user, state.challengeCtx.clientId, state.pendingPassword);
     if (offered.length === 0) return ctx.redirect(`/interaction/${state.details.uid}/mfa/enrol`);
     // One method, or one besides backups (recovery codes): straight to it ("Use another method" lists all).
     const main = offered.filter((m) => m.channel !== 'backup');

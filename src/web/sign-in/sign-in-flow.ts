@@ -6,6 +6,8 @@ import type { FirstStepDecision, SecondFactorPolicy } from '../../factors/policy
 import type { RememberedBrowsers } from '../../factors/remember.ts';
 import { factorStrength, loginOutcome, passwordFactor, type SignIns, type VerifiedFactor } from '../../factors/sign-ins.ts';
 import type { User } from '../../generated/prisma/client.ts';
+import type { Locale } from '../../accounts/accounts.ts';
+import type { AccountNotifier } from '../../accounts/notify.ts';
 import type { Metrics } from '../../observability/metrics.ts';
 import { storeResult, type InteractionDetails } from './interaction-result.ts';
 
@@ -16,6 +18,8 @@ export interface SignInFlowDependencies {
   accounts: Accounts;
   remembered: RememberedBrowsers;
   audit: AuditLog;
+  /** Mails the user when a reset password is set. */
+  notifier: Pick<AccountNotifier, 'notify'>;
   metrics: Pick<Metrics, 'login'>;
 }
 
@@ -32,6 +36,10 @@ export interface FinishInput {
   method: string;
   /** "Don't ask again in this browser", as chosen on the page. */
   rememberChoice?: string;
+  /** The sign-in carries a new password from "Forgot your password?" (as its state was loaded). */
+  afterReset?: boolean;
+  /** The pages' language (the mail about a reset is written in it). */
+  locale: Locale;
 }
 
 type NextStep = FirstStepDecision;
@@ -70,14 +78,21 @@ export class SignInFlow {
     const policy = secondFactor.of(clientId);
     const { needed, stepUp } = secondFactor.needed(clientId, details.params);
     const recognised = needed && input.method === 'password' && (await secondFactor.rememberedBrowser(ctx, user, clientId, stepUp));
-    const satisfied = (verified: VerifiedFactor[]) => !needed || recognised || factorStrength(verified) >= 2;
+    const resetNeedsMore = input.afterReset === true && (await secondFactor.resetNeedsSecondFactor(user));
+    const satisfied = (verified: VerifiedFactor[], pendingPassword: boolean) => {
+      // A reset this request did not know of (another tab chose a new password): its own rules apply, at /mfa.
+      if (pendingPassword && !input.afterReset) return false;
+      if (pendingPassword && resetNeedsMore) return secondFactor.confirmsReset(verified) && factorStrength(verified) >= 2;
+      return !needed || (recognised && !pendingPassword) || factorStrength(verified) >= 2;
+    };
     const done = await signIns.complete(details.uid, user.id, satisfied);
-    if (!done) return this.notFinished(ctx, details, user.id, satisfied);
+    if (!done) return this.notFinished(ctx, details, user.id, (verified) => satisfied(verified, false));
     const outcome = loginOutcome(user.id, done.verified);
     try {
+      if (done.pendingPasswordHash) await this.setResetPassword(ctx, user, done.pendingPasswordHash, clientId, input.locale);
       await storeResult(ctx, details, { login: { accountId: outcome.accountId, acr: outcome.acr, amr: outcome.amr, remember: true } });
     } catch (error) {
-      await signIns.reopen(details.uid, done.completedAt);
+      await signIns.reopen(details.uid, done);
       throw error;
     }
     if (input.rememberChoice === 'yes' && policy.rememberDays > 0 && factorStrength(done.verified) >= 2) {
@@ -91,6 +106,16 @@ export class SignInFlow {
     });
     this.deps.metrics.login('success', factorStrength(done.verified) >= 2 ? input.method : 'none');
     return 'finished';
+  }
+
+  /**
+   * The reset of "Forgot your password?" counts now that its sign-in ends: the new password replaces the
+   * old one, other sessions, relying parties' tokens and remembered browsers go, and the user is mailed.
+   */
+  private async setResetPassword(ctx: Context, user: User, passwordHash: string, clientId: string, locale: Locale) {
+    await this.deps.accounts.setPasswordHash(user, passwordHash, { actor: 'user', ip: ctx.ip, userAgent: ctx.get('user-agent') });
+    await this.deps.audit.record('user.password_reset', { userId: user.id, data: { client: clientId }, ip: ctx.ip, userAgent: ctx.get('user-agent') });
+    await this.deps.notifier.notify(user, locale, 'password_reset');
   }
 
   /** Why `complete` refused: ended already by this user (continue), not enough factors yet, or not this user's. */

@@ -22,6 +22,8 @@ export interface SignInState {
   details: Details;
   user: User;
   verified: VerifiedFactor[];
+  /** A new password from "Forgot your password?" waits for this sign-in to end (SignInFlow.finish). */
+  pendingPassword: boolean;
   challengeCtx: ChallengeContext;
   frame: SignInFrame;
   t: Translate;
@@ -78,6 +80,7 @@ export function signInLoader(deps: SignInStateDependencies) {
       details,
       user,
       verified: attempt.verified,
+      pendingPassword: attempt.pendingPassword,
       challengeCtx: {
         user,
         uid: details.uid,

@@ -64,7 +64,13 @@ export class SignInSteps {
   /** Finishes the login if the sign-in's factors satisfy the policy (SignInFlow.finish), else back to the methods. */
   async finish(ctx: Context, state: SignInState, method: string) {
     const rememberChoice = (ctx.state.rememberChoice as string | undefined) ?? ctx.cookies.get(REMEMBER_CHOICE);
-    const result = await this.deps.flow.finish(ctx, state.details, { userId: state.user.id, method, rememberChoice });
+    const result = await this.deps.flow.finish(ctx, state.details, {
+      userId: state.user.id,
+      method,
+      rememberChoice,
+      afterReset: state.pendingPassword,
+      locale: state.challengeCtx.locale,
+    });
     ctx.cookies.set(REMEMBER_CHOICE, null, { path: `/interaction/${state.details.uid}` });
     if (result === 'unsatisfied') this.redirect(ctx, `/interaction/${state.details.uid}/mfa`);
   }
