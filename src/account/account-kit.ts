@@ -328,6 +328,8 @@ function methodPageHelpers(deps: AccountRouteDependencies, base: ReturnType<type
       title: string;
       prompt?: string;
       codeSentKey?: string;
+      /** The button says what it does ("Delete all my devices"), where that is more than signing in. */
+      submitLabel?: string;
       mask: (target: string) => string;
     },
     extra: { error?: string; status?: number } = {},
@@ -347,6 +349,7 @@ function methodPageHelpers(deps: AccountRouteDependencies, base: ReturnType<type
         minutes: Math.max(1, Math.round((challenge.expiresAt.getTime() - challenge.createdAt.getTime()) / 60000)),
         title: page.title,
         prompt: page.prompt,
+        submitLabel: page.submitLabel,
         cancelHref: '/account',
         error: extra.error,
       },

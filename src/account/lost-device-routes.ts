@@ -57,6 +57,7 @@ export function registerLostDeviceRoutes(router: Router, deps: AccountRouteDepen
         factor: 'email-code',
         title: t('account.lost_device_title'),
         prompt: t('account.lost_device_confirm'),
+        submitLabel: t('account.lost_device_submit'),
         mask: maskEmail,
       },
       extra,

@@ -40,6 +40,8 @@ export const mfaPolicySchema = z
     remember_days: z.number().int().min(0).max(365).optional(),
     forgot_device_email: z.boolean().default(false),
     allow_enrolment_at_login: z.boolean().default(true),
+    /** Recovery codes stand in for a lost app or passkey even where `methods` does not list them (false: only where listed). */
+    recovery_codes_fallback: z.boolean().optional(),
     /** Methods that may be the whole sign-in instead of the password (a passkey with user verification). */
     passwordless: z.array(z.enum(['passkey'])).optional(),
   })
@@ -60,6 +62,8 @@ export const clientSchema = z
     client_secret: z.string().min(16, 'must be at least 16 characters').optional(),
     scopes: z.array(scopeToken).min(1).default(['openid', 'profile', 'email', 'offline_access']),
     id_token_signed_response_alg: z.enum(['ES256', 'RS256']).default('ES256'),
+    /** Who helps this client's users who have no way to sign in ("IT-support, 08-123 45 67"), shown where nothing else helps. */
+    support_contact: z.string().trim().min(1).max(200).optional(),
     /** What this client's sign-in form takes; absent: NYCKEL_SIGN_IN_NAME. */
     sign_in_name: z.enum(['username_or_email', 'username', 'email']).optional(),
     mfa: mfaPolicySchema.optional(),

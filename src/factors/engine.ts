@@ -30,15 +30,30 @@ export class FactorEngine {
 
   /** The methods this user can use for this client: allowed by the policy, enrolled, in policy order. */
   async offered(user: User, clientId: string): Promise<FactorModule[]> {
-    const policy = this.policy(clientId);
-    const candidates = policy.methods.map((id) => this.modules.get(id)).filter((m): m is FactorModule => Boolean(m));
+    const candidates = this.usableMethods(clientId);
     const enrolled = await Promise.all(candidates.map(async (m) => ((await m.isEnrolled(user)) ? m : undefined)));
     const available = enrolled.filter((m): m is FactorModule => Boolean(m));
     return this.primaryFirst(user, available);
   }
 
-  /** Methods the policy allows that the user could enrol now (e.g. a registered address to verify). */
-  async enrollable(user: User, clientId: string): Promise<FactorModule[]> {
+  /**
+   * The client's methods, and the backup methods (recovery codes) of a device that can be lost: the
+   * codes a user got with an app or a passkey work wherever that app or passkey does, unless the
+   * client says otherwise (`recovery_codes_fallback: false`).
+   */
+  usableMethods(clientId: string): FactorModule[] {
+    const policy = this.policy(clientId);
+    const listed = policy.methods.map((id) => this.modules.get(id)).filter((m): m is FactorModule => Boolean(m));
+    if (!policy.recoveryCodesFallback || !listed.some((m) => m.channel === 'app' || m.channel === 'device')) return listed;
+    const backups = [...this.modules.values()].filter((m) => m.channel === 'backup' && !listed.includes(m));
+    return [...listed, ...backups];
+  }
+
+  /**
+   * Methods the policy allows that the user could enrol now (e.g. a registered address to verify).
+   * `proven`: this sign-in has already passed a second factor the user holds.
+   */
+  async enrollable(user: User, clientId: string, proven = false): Promise<FactorModule[]> {
     const policy = this.policy(clientId);
     const candidates = policy.methods.map((id) => this.modules.get(id)).filter((m): m is FactorModule => Boolean(m));
     const withTargets = await Promise.all(candidates.map(async (m) => ((await m.enrol.targets(user)).length > 0 ? m : undefined)));
@@ -47,7 +62,7 @@ export class FactorEngine {
     // has: after only the password it may be added by a user with no second factor at all, or a stolen
     // password would do.
     const createsCredential = (m: FactorModule) => m.enrol.setup !== undefined || m.enrol.createsCredential === true;
-    if (!enrollable.some(createsCredential) || !(await this.hasAnySecondFactor(user))) return enrollable;
+    if (proven || !enrollable.some(createsCredential) || !(await this.hasAnySecondFactor(user))) return enrollable;
     return enrollable.filter((m) => !createsCredential(m));
   }
 

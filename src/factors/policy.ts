@@ -8,7 +8,7 @@ import type { FactorEngine } from './engine.ts';
 import { isPasskeyModule, type PasskeyModule } from './passkey/index.ts';
 import { isRecoveryCodeModule, type RecoveryCodeModule } from './recovery-code/index.ts';
 import type { RememberedBrowsers } from './remember.ts';
-import type { VerifiedFactor } from './sign-ins.ts';
+import { factorStrength, type VerifiedFactor } from './sign-ins.ts';
 
 export interface FactorPolicy {
   required: boolean;
@@ -19,6 +19,8 @@ export interface FactorPolicy {
   allowEnrolmentAtLogin: boolean;
   /** Methods that may be the whole sign-in instead of the password (`passkey`: with user verification). */
   passwordless: FactorId[];
+  /** Recovery codes stand in for a lost app or passkey even where `methods` does not list them. */
+  recoveryCodesFallback: boolean;
 }
 
 /** The client's `mfa` block, or the defaults from the environment for a client without one. */
@@ -31,6 +33,7 @@ export function policyFor(client: ClientConfig | undefined, defaults: Settings['
     forgotDeviceEmail: mfa?.forgot_device_email ?? defaults.forgotDeviceEmail,
     allowEnrolmentAtLogin: mfa?.allow_enrolment_at_login ?? true,
     passwordless: mfa?.passwordless ?? [],
+    recoveryCodesFallback: mfa?.recovery_codes_fallback ?? true,
   };
 }
 
@@ -51,7 +54,18 @@ export function requestsSecondFactor(params: Record<string, unknown>): boolean {
 }
 
 /** What the policy needs of the engine (the modules, and a user's methods for a client). */
-type PolicyEngine = Pick<FactorEngine, 'modules' | 'policy' | 'offered' | 'enrollable' | 'secondFactorRequiredSomewhere' | 'methodsOf'>;
+type PolicyEngine = Pick<FactorEngine, 'modules' | 'policy' | 'offered' | 'enrollable' | 'secondFactorRequiredSomewhere' | 'methodsOf' | 'usableMethods'>;
+
+/** What a sign-in has shown so far: a reset password waiting, and the factors verified (SignInState has both). */
+export interface SignInProgress {
+  pendingPassword: boolean;
+  verified: readonly VerifiedFactor[];
+}
+
+const NOTHING_YET: SignInProgress = { pendingPassword: false, verified: [] };
+
+/** `sign-in`: the client's methods; `proof`: methods the user holds elsewhere, which open the way to add one the client accepts. */
+export type OfferPurpose = 'sign-in' | 'proof';
 
 /** A session as oidc-provider keeps it: whose, and with what acr it was signed in. */
 export interface SessionSignIn {
@@ -109,7 +123,8 @@ export class SecondFactorPolicy {
    */
   async afterPasswordReset(user: User, clientId: string, params: Record<string, unknown>): Promise<FirstStepDecision> {
     if (!this.needed(clientId, params).needed && !(await this.resetNeedsSecondFactor(user))) return { next: 'finish', remembered: false };
-    if ((await this.offered(user, clientId, true)).length > 0 || (await this.enrollableAtSignIn(user, clientId)).length > 0) return { next: 'second-factor' };
+    const progress = { pendingPassword: true, verified: [] };
+    if ((await this.offered(user, clientId, progress)).length > 0 || (await this.enrollableAtSignIn(user, clientId, progress)).length > 0) return { next: 'second-factor' };
     return { next: 'unavailable' };
   }
 
@@ -145,16 +160,41 @@ export class SecondFactorPolicy {
    * The methods this user can use for this client, the user's primary first. `afterReset`: the sign-in
    * carries a reset password, so mail is no second factor for a user who holds another method.
    */
-  async offered(user: User, clientId: string, afterReset = false): Promise<FactorModule[]> {
-    const offered = await this.engine.offered(user, clientId);
-    if (!afterReset || !(await this.resetNeedsSecondFactor(user))) return offered;
-    return offered.filter((m) => m.channel !== 'email');
+  async offered(user: User, clientId: string, progress: SignInProgress = NOTHING_YET): Promise<FactorModule[]> {
+    return (await this.offeredAs(user, clientId, progress)).modules;
   }
 
-  /** Methods the user may enrol during this sign-in (none when the client does not allow it). */
-  async enrollableAtSignIn(user: User, clientId: string): Promise<FactorModule[]> {
+  /**
+   * `offered`, and what for. No dead ends: a user who has none of the client's methods, but holds
+   * another (an address, a phone, an app), proves it is them with that one and may then add one the
+   * client accepts (`enrollableAtSignIn`); the login itself still needs the client's method.
+   */
+  async offeredAs(user: User, clientId: string, progress: SignInProgress = NOTHING_YET): Promise<{ modules: FactorModule[]; purpose: OfferPurpose }> {
+    // After a reset the code came by mail: for a user with another method, mail proves nothing more.
+    const mailProvesNothing = progress.pendingPassword && (await this.resetNeedsSecondFactor(user));
+    const usable = (modules: FactorModule[]) => (mailProvesNothing ? modules.filter((m) => m.channel !== 'email') : modules);
+    const offered = usable(await this.engine.offered(user, clientId));
+    if (offered.length > 0 || factorStrength(progress.verified) >= 2 || !this.of(clientId).allowEnrolmentAtLogin) return { modules: offered, purpose: 'sign-in' };
+    if ((await this.engine.enrollable(user, clientId, true)).length === 0) return { modules: [], purpose: 'sign-in' };
+    return { modules: usable(await this.engine.methodsOf(user)), purpose: 'proof' };
+  }
+
+  /**
+   * Methods the user may enrol during this sign-in (none when the client does not allow it); one that
+   * creates its credential (an app, a passkey) only once the sign-in has passed a method the user holds.
+   */
+  async enrollableAtSignIn(user: User, clientId: string, progress: SignInProgress = NOTHING_YET): Promise<FactorModule[]> {
     if (!this.of(clientId).allowEnrolmentAtLogin) return [];
-    return this.engine.enrollable(user, clientId);
+    return this.engine.enrollable(user, clientId, factorStrength(progress.verified) >= 2);
+  }
+
+  /**
+   * Whether the factors include one this client accepts (its methods and their backup codes, a
+   * passwordless method, the fallback it allows). A method proved elsewhere only opens the way to add one.
+   */
+  acceptsFactors(clientId: string, verified: readonly VerifiedFactor[]): boolean {
+    const accepted = new Set<string>([...this.engine.usableMethods(clientId).map((m) => m.id), ...this.of(clientId).passwordless]);
+    return verified.some((v) => v.channel !== 'knowledge' && (v.fallback === true || accepted.has(v.factor)));
   }
 
   /** Whether the client lets users enrol a method while signing in. */
@@ -191,15 +231,19 @@ export class SecondFactorPolicy {
     return offered.filter((m) => !m.restricted && ['app', 'device', 'eid'].includes(m.channel));
   }
 
-  /** "Forgot your device?": the module that sends the fallback code, when the client allows it. */
-  forgotDeviceFallback(clientId: string): FactorModule | undefined {
-    if (!this.of(clientId).forgotDeviceEmail) return undefined;
+  /**
+   * "Forgot your device?": the module that sends the fallback code, when the client allows it and the
+   * request can be satisfied by it. A step-up asks for the second-factor class, which a fallback login
+   * (acr mfa-fallback) never has: offering it there would only lead back to the same request.
+   */
+  forgotDeviceFallback(clientId: string, params: Record<string, unknown>): FactorModule | undefined {
+    if (!this.forgotDeviceOffered(clientId, params)) return undefined;
     return this.engine.modules.get(FORGOT_DEVICE_FACTOR);
   }
 
-  /** Whether the client offers the fallback at all (a link on every second-factor page). */
-  forgotDeviceOffered(clientId: string): boolean {
-    return this.of(clientId).forgotDeviceEmail;
+  /** Whether this sign-in offers the fallback at all (a link on every second-factor page). */
+  forgotDeviceOffered(clientId: string, params: Record<string, unknown>): boolean {
+    return this.of(clientId).forgotDeviceEmail && !requestsSecondFactor(params);
   }
 
   /** The method that may be the whole sign-in instead of the password, when the client allows one. */

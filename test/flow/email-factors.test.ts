@@ -237,7 +237,8 @@ describe('no usable method yet', () => {
     await nyckel.db.prisma.userEmail.deleteMany({ where: { userId: user.id } });
     const { page } = await passwordStep('selfservice', email);
     expect(page.status).toBe(403);
-    expect(textOf(page.html)).toContain('your account has no way to do it yet');
+    expect(textOf(page.html)).toContain('your account has nothing to confirm it is you with yet');
+    expect(textOf(page.html)).toContain('Contact your administrator or the app’s support');
     expect(page.url).not.toContain('code=');
   });
 });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { parseClientsFile } from '../../src/clients/clients-file.ts';
+import { replaceRecoveryCodes } from '../../src/factors/recovery-code/index.ts';
 import { FormBrowser, textOf, type Page } from '../support/browser.ts';
 import { codeIn, latestMail } from '../support/mail.ts';
 import { startTestNyckel, TEST_PASSWORD, testClientsYaml, type TestNyckel } from '../support/nyckel.ts';
@@ -21,6 +22,13 @@ beforeAll(async () => {
     redirect_uris: [http://localhost:4000/tdc-cb]
     scopes: [openid, email]
     mfa: { required: true, methods: [totp], forgot_device_email: true }
+  - client_id: strict
+    name: Strict portal
+    first_party: true
+    token_endpoint_auth_method: none
+    redirect_uris: [http://localhost:4000/strict-cb]
+    scopes: [openid, email]
+    mfa: { required: true, methods: [totp], recovery_codes_fallback: false }
 resources:`,
     ),
     'clients.yaml',
@@ -96,6 +104,34 @@ describe('"Forgot your device?"', () => {
     const uid = /\/interaction\/([^/]+)\//.exec(page.url)![1];
     const refused = await browser.go(new URL(`/interaction/${uid}/mfa/forgot`, nyckel.url).toString());
     expect(refused.status).toBe(404);
+  });
+
+  test('a step-up asking for the second-factor class is not offered the fallback, which could never satisfy it', async () => {
+    const { email } = await userWithApp();
+    const { page, browser } = await passwordStep('tdc', email, { acr_values: 'urn:nyckel:acr:mfa' });
+    expect(page.url).toMatch(/\/mfa\/totp\/challenge\//);
+    expect(textOf(page.html)).not.toContain('Forgot your device?');
+    const uid = /\/interaction\/([^/]+)\//.exec(page.url)![1];
+    expect((await browser.go(new URL(`/interaction/${uid}/mfa/forgot`, nyckel.url).toString())).status).toBe(404);
+  });
+
+  test('recovery codes stand in for the app at a [totp]-only client, unless the client opts out', async () => {
+    const { email, user } = await userWithApp();
+    const codes = await nyckel.db.prisma.$transaction((tx) => replaceRecoveryCodes(tx, nyckel.box, user.id, 3));
+    const { config, start, browser, page } = await passwordStep('tdc', email);
+    const uid = /\/interaction\/([^/]+)\//.exec(page.url)![1];
+    const choice = await browser.go(new URL(`/interaction/${uid}/mfa?choose=1`, nyckel.url).toString());
+    expect(choice.html).toContain(`/interaction/${uid}/mfa/recovery-code`);
+    const codePage = await browser.go(new URL(`/interaction/${uid}/mfa/recovery-code`, nyckel.url).toString());
+    expect(codePage.url).toMatch(/\/mfa\/recovery-code\/challenge\/backup$/);
+    const accepted = await browser.submit(codePage, '/verify', { code: codes[0] });
+    expect(textOf(accepted.html)).toContain('You used a recovery code. You have 2 left.');
+    const tokens = await tokensFrom(config, start, await browser.submit(accepted, '/mfa/continue', {}));
+    expect(tokens.claims()?.acr).toBe('urn:nyckel:acr:mfa');
+
+    const strict = await passwordStep('strict', email);
+    const strictUid = /\/interaction\/([^/]+)\//.exec(strict.page.url)![1];
+    expect((await strict.browser.go(new URL(`/interaction/${strictUid}/mfa/recovery-code`, nyckel.url).toString())).status).toBe(404);
   });
 
   test('a used or wrong code, a foreign target and garbage are refused without a 500', async () => {

@@ -65,6 +65,8 @@ describe('moving Nyckel Authenticator to a new phone', () => {
     page = await browser.submit(page, '/login', { email: user.email!, password: TEST_PASSWORD });
     const target = /name="target"[^>]*value="([0-9a-f-]{36})"/.exec(page.html)![1];
     const codePage = await browser.submit(page, '/account/lost-device/start', { target });
+    // The button says what it does.
+    expect(codePage.html).toMatch(/<button type="submit" class="primary">Delete all my devices<\/button>/);
     const done = await browser.submit(codePage, '/verify', { code: codeIn((await latestMail(nyckel.db.prisma, user.email!)).text) });
     expect(textOf(done.html)).toContain('All your devices are deleted');
     expect((await old.pending()).status).toBe(401);

@@ -41,7 +41,7 @@ export function enrolRoutes(router: Router, deps: EnrolRouteDependencies) {
   const { policy, steps, signedIn, form } = deps;
 
   async function enrollable(ctx: Context, state: SignInState) {
-    const module = (await policy.enrollableAtSignIn(state.user, state.challengeCtx.clientId)).find((m) => m.id === routeParam(ctx, 'factor'));
+    const module = (await policy.enrollableAtSignIn(state.user, state.challengeCtx.clientId, state)).find((m) => m.id === routeParam(ctx, 'factor'));
     if (!module) throw new NyckelError('not_found');
     return { module, page: deps.uiOf(module).page, host: deps.hostFor(ctx, state, module, true) };
   }
@@ -49,7 +49,7 @@ export function enrolRoutes(router: Router, deps: EnrolRouteDependencies) {
   router.get('/mfa/enrol', signedIn, async (ctx) => {
     const state = signInState(ctx);
     if (!policy.enrolmentAtSignInAllowed(state.challengeCtx.clientId)) throw new NyckelError('not_found');
-    const modules = await policy.enrollableAtSignIn(state.user, state.challengeCtx.clientId);
+    const modules = await policy.enrollableAtSignIn(state.user, state.challengeCtx.clientId, state);
     const options = await Promise.all(
       modules.map(async (m) => ({
         id: m.id,

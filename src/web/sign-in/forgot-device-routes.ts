@@ -39,7 +39,7 @@ export function forgotDeviceRoutes(router: Router, deps: ForgotDeviceDependencie
   /** The sign-in, when its client allows the fallback, and the module that sends the code. */
   function allowed(ctx: Context): { state: SignInState; email: FactorModule } {
     const state = signInState(ctx);
-    const email = deps.policy.forgotDeviceFallback(state.challengeCtx.clientId);
+    const email = deps.policy.forgotDeviceFallback(state.challengeCtx.clientId, state.details.params);
     if (!email) throw new NyckelError('not_found');
     return { state, email };
   }

@@ -14,6 +14,7 @@ import { LoginThrottle } from '../../accounts/login-throttle.ts';
 import type { Metrics } from '../../observability/metrics.ts';
 import { formBody, readForm, routeParam } from '../shared/forms.ts';
 import { consent } from './consent.ts';
+import { renderUnavailable } from './unavailable.ts';
 import { completeInteraction } from './interaction-result.ts';
 import type { SecondFactorPolicy } from '../../factors/policy.ts';
 import type { SignInFlow } from './sign-in-flow.ts';
@@ -202,9 +203,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     const next = await deps.flow.afterFirstStep(ctx, details, user);
     if (next.next === 'unavailable') {
       await audit.record('mfa.unavailable', { userId: user.id, data: { client: details.params.client_id }, ...requestContext(ctx) });
-      const base = view(ctx, details);
-      const t = translator(base.locale);
-      return pages.html(ctx, 'message', base.locale, { ...base, title: t('mfa.unavailable_title'), message: t('mfa.unavailable'), cancel: true }, 403);
+      return renderUnavailable(deps, ctx, view(ctx, details), String(details.params.client_id));
     }
     if (next.next === 'finish' && next.remembered) {
       await audit.record('mfa.remembered_browser', { userId: user.id, data: { client: details.params.client_id }, ...requestContext(ctx) });

@@ -26,7 +26,7 @@ export function pageHost(deps: PageHostDependencies, ctx: Context, state: SignIn
   const clientId = state.challengeCtx.clientId;
   const mfaPath = `/interaction/${state.details.uid}/mfa`;
   let offered: Promise<FactorModule[]> | undefined;
-  const offeredNow = () => (offered ??= policy.offered(state.user, clientId, state.pendingPassword));
+  const offeredNow = () => (offered ??= policy.offered(state.user, clientId, state));
   const { t } = state;
 
   async function deliveryProblem(challenge: ShownChallenge): Promise<string | undefined> {

@@ -16,6 +16,7 @@ import { assertCsrf, csrfProtection, csrfSeed } from '../../security/csrf.ts';
 import type { SecretBox } from '../../security/crypto.ts';
 import type { PageRenderer } from '../../server/pages.ts';
 import { formBody, readForm } from '../shared/forms.ts';
+import { renderUnavailable } from './unavailable.ts';
 import { frameOf, loadInteraction, signInNamesOf } from './login-routes.ts';
 import { PasswordResets, type PasswordResetDependencies, type ResetRequest } from './password-reset.ts';
 import type { SignInFlow } from './sign-in-flow.ts';
@@ -139,7 +140,7 @@ export function passwordResetRoutes(deps: PasswordResetRouteDependencies): Route
   async function continueAfterReset(ctx: Context, step: Step, user: NonNullable<Awaited<ReturnType<Accounts['findById']>>>) {
     const next = await deps.policy.afterPasswordReset(user, step.request.clientId, step.details.params);
     if (next.next === 'unavailable') {
-      return render(ctx, step, 'message', { title: step.t('mfa.unavailable_title'), message: step.t('mfa.unavailable'), cancel: true }, 403);
+      return renderUnavailable(deps, ctx, step.frame, step.request.clientId);
     }
     if (next.next === 'finish') {
       const result = await deps.flow.finish(ctx, step.details, { userId: user.id, method: 'password', afterReset: true, locale: step.frame.locale });

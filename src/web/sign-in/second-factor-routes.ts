@@ -94,7 +94,7 @@ export function factorRoutes(deps: SecondFactorRouteDependencies) {
   async function offeredFactor(ctx: Context, state: SignInState, id: string = routeParam(ctx, 'factor')) {
     const parsed = factorParam.safeParse(id);
     if (!parsed.success) throw new NyckelError('not_found');
-    const module = (await policy.offered(state.user, state.challengeCtx.clientId, state.pendingPassword)).find((m) => m.id === parsed.data);
+    const module = (await policy.offered(state.user, state.challengeCtx.clientId, state)).find((m) => m.id === parsed.data);
     if (!module) throw new NyckelError('not_found');
     return { module, page: uiOf(module).page, host: hostFor(ctx, state, module, false) };
   }
@@ -105,14 +105,16 @@ export function factorRoutes(deps: SecondFactorRouteDependencies) {
 
   router.get('/mfa', signedIn, async (ctx) => {
     const state = signInState(ctx);
-    const offered = await policy.offered(state.user, state.challengeCtx.clientId, state.pendingPassword);
+    const { modules: offered, purpose } = await policy.offeredAs(state.user, state.challengeCtx.clientId, state);
     if (offered.length === 0) return ctx.redirect(`/interaction/${state.details.uid}/mfa/enrol`);
     // One method, or one besides backups (recovery codes): straight to it ("Use another method" lists all).
+    // A proof is explained first: the method is not the app's, it opens the way to add one.
     const main = offered.filter((m) => m.channel !== 'backup');
     const only = offered.length === 1 ? offered[0] : main.length === 1 ? main[0] : undefined;
-    if (only && !ctx.query.choose) return ctx.redirect(`/interaction/${state.details.uid}/mfa/${only.id}`);
+    if (only && !ctx.query.choose && purpose === 'sign-in') return ctx.redirect(`/interaction/${state.details.uid}/mfa/${only.id}`);
     const methods = offered.map((m) => ({ id: m.id, name: state.t(`factors.${m.id}.name`), hint: state.t(`factors.${m.id}.hint`) }));
-    steps.render(ctx, state, { template: 'mfa-choose', model: { ...state.frame, methods } });
+    const intro = purpose === 'proof' ? state.t('mfa.proof_intro', { client: state.frame.clientName }) : undefined;
+    steps.render(ctx, state, { template: 'mfa-choose', model: { ...state.frame, methods, intro } });
   });
 
   router.get('/mfa/:factor', signedIn, async (ctx) => {

@@ -83,7 +83,7 @@ export class SignInFlow {
       // A reset this request did not know of (another tab chose a new password): its own rules apply, at /mfa.
       if (pendingPassword && !input.afterReset) return false;
       if (pendingPassword && resetNeedsMore) return secondFactor.confirmsReset(verified) && factorStrength(verified) >= 2;
-      return !needed || (recognised && !pendingPassword) || factorStrength(verified) >= 2;
+      return !needed || (recognised && !pendingPassword) || (factorStrength(verified) >= 2 && secondFactor.acceptsFactors(clientId, verified));
     };
     const done = await signIns.complete(details.uid, user.id, satisfied);
     if (!done) return this.notFinished(ctx, details, user.id, (verified) => satisfied(verified, false));

@@ -97,7 +97,7 @@ export function signInLoader(deps: SignInStateDependencies) {
         clientName,
         uid: details.uid,
         csrfToken: ctx.state.csrfToken as string,
-        forgotDevice: deps.policy.forgotDeviceOffered(clientId),
+        forgotDevice: deps.policy.forgotDeviceOffered(clientId, details.params),
         // Signing in to the account pages without the device: the way to "delete all my devices".
         lostDeviceHref: clientId === ACCOUNT_CLIENT_ID ? LOST_DEVICE_PATH : undefined,
       },
