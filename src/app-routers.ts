@@ -1,3 +1,4 @@
+import type { Consents } from './accounts/consents.ts';
 import { passwordResetRoutes } from './web/sign-in/password-reset-routes.ts';
 import { enqueueMail } from './delivery/dispatcher.ts';
 import type { SendGuards } from './factors/shared/send-guard.ts';
@@ -59,6 +60,7 @@ export interface RouterParts {
   secondFactor: SecondFactorPolicy;
   flow: SignInFlow;
   sends: SendGuards;
+  consents: Consents;
   notifier: AccountNotifier;
   factors: Factors;
   dispatcher: MailDispatcher;
@@ -105,6 +107,7 @@ function accountPages(p: RouterParts): Router {
     smsAvailable: p.smsAvailable,
     factorUis: p.factors.uis,
     policy: p.secondFactor,
+    consents: p.consents,
   });
 }
 
@@ -171,6 +174,7 @@ export function appRouters(p: RouterParts): Router[] {
       flow: p.flow,
       metrics,
       signInNames: settings.signIn.names,
+      consents: p.consents,
       passwordReset: settings.signIn.passwordReset,
     }),
     ...(settings.signIn.passwordReset ? [passwordResets(p)] : []),

@@ -1,5 +1,6 @@
 /** Parts that startNyckel assembles: the delivery side and the sign-in core. */
 import { AccountNotifier } from './accounts/notify.ts';
+import { Consents } from './accounts/consents.ts';
 import type { NyckelOptions } from './nyckel.ts';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { Accounts } from './accounts/accounts.ts';
@@ -94,5 +95,18 @@ export function buildSignIn(factors: Factors, settings: Settings, parts: SignInP
   const needsSecondFactor = (ctx: KoaContextWithOIDC) =>
     secondFactor.sessionNeedsSecondFactor(ctx, ctx.oidc.session, ctx.oidc.client?.clientId, ctx.oidc.params as Record<string, unknown>);
 
-  return { failureLock, challenges, remembered, background, engine, signIns, secondFactor, flow, needsSecondFactor, notifier, sends };
+  return {
+    failureLock,
+    challenges,
+    remembered,
+    background,
+    engine,
+    signIns,
+    secondFactor,
+    flow,
+    needsSecondFactor,
+    notifier,
+    sends,
+    consents: new Consents(prisma, audit, accounts.revokeElsewhere),
+  };
 }

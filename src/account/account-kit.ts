@@ -1,3 +1,6 @@
+import { browserName } from './browser-name.ts';
+import type { Consents } from '../accounts/consents.ts';
+import { consentRows } from './consent-routes.ts';
 import { accountName } from '../accounts/accounts.ts';
 import type { FailureLock } from '../factors/shared/failure-lock.ts';
 import type { Context } from 'koa';
@@ -50,6 +53,8 @@ export interface AccountRouteDependencies {
   policy: SecondFactorPolicy;
   /** The registered factors' page sides: "Add a method" lists those that say how (`FactorUi.account`). */
   factorUis: ReadonlyMap<FactorId, FactorUi>;
+  /** Relying parties the user has allowed something (listed with "Revoke"). */
+  consents: Consents;
 }
 
 /**
@@ -203,6 +208,7 @@ function pageHelpers(deps: AccountRouteDependencies, base: ReturnType<typeof vis
       deps.remembered.list(v.user.id),
       sessionsOf(v.user.id),
     ]);
+    const consents = await consentRows(deps, base, v.user.id, t, v.locale);
     const ownSession = await sessions.providerSessionUid(ctx);
     const recovery = engine.modules.get('recovery-code');
     const ordered = methods.filter((m) => m.channel !== 'backup');
@@ -251,6 +257,7 @@ function pageHelpers(deps: AccountRouteDependencies, base: ReturnType<typeof vis
         emails: emails.map((e) => ({ id: e.id, address: e.address, verified: Boolean(e.verifiedAt), signIn: e.address === v.user.email })),
         phones: phones.map((p) => ({ id: p.id, number: p.e164, verified: Boolean(p.verifiedAt) })),
         canAddEmail: emails.length < deps.settings.maxContactEmails,
+        consents,
         can: { sms: deps.smsAvailable },
         addMethods: await addableMethods(v),
         recoveryRemaining: isRecoveryCodeModule(recovery) ? await recovery.remaining(v.user.id) : undefined,
@@ -366,28 +373,3 @@ export function createAccountKit(deps: AccountRouteDependencies) {
 }
 
 export type AccountKit = ReturnType<typeof createAccountKit>;
-
-/** "Firefox on Windows": enough to recognise a browser, from its User-Agent. */
-export function browserName(userAgent: string): string {
-  const browser = /Edg\//.test(userAgent)
-    ? 'Edge'
-    : /Firefox\//.test(userAgent)
-      ? 'Firefox'
-      : /Chrom(e|ium)\//.test(userAgent)
-        ? 'Chrome'
-        : /Safari\//.test(userAgent)
-          ? 'Safari'
-          : 'Browser';
-  const system = /Android/.test(userAgent)
-    ? 'Android'
-    : /iPhone|iPad/.test(userAgent)
-      ? 'iOS'
-      : /Windows/.test(userAgent)
-        ? 'Windows'
-        : /Mac OS X/.test(userAgent)
-          ? 'macOS'
-          : /Linux/.test(userAgent)
-            ? 'Linux'
-            : '';
-  return system ? `${browser} · ${system}` : browser;
-}

@@ -9,9 +9,10 @@ import { registerPasskeyAndBankIdRoutes } from './passkey-bankid-routes.ts';
 import { registerContactRoutes } from './contact-routes.ts';
 import { registerSecurityRoutes } from './security-routes.ts';
 import { registerLostDeviceRoutes } from './lost-device-routes.ts';
+import { registerConsentRoutes } from './consent-routes.ts';
 
 export type { AccountRouteDependencies } from './account-kit.ts';
-export { browserName } from './account-kit.ts';
+export { browserName } from './browser-name.ts';
 
 /**
  * The user's own account pages at /account: every enrolled method, adding and removing them, their
@@ -32,6 +33,7 @@ export function accountRoutes(deps: AccountRouteDependencies): Router {
   registerContactRoutes(router, deps, kit, form);
   registerSecurityRoutes(router, deps, kit, form);
   registerLostDeviceRoutes(router, deps, kit, form);
+  registerConsentRoutes(router, deps, kit, form);
   const { visit, enrolled } = kit;
   deviceRoutes(router, { visit, enrolled, form, pages, prisma, box: deps.box, settings: deps.settings, lock: deps.lock });
   return router;

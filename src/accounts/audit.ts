@@ -55,6 +55,8 @@ export type AuditType =
   | 'user.email_changed'
   | 'user.username_changed'
   | 'user.password_reset'
+  | 'consent.granted'
+  | 'consent.revoked'
   | 'user.password_reset_requested'
   /** An operator imported users in bulk (counts; each created user also gets user.created). */
   | 'users.imported'

@@ -21,7 +21,8 @@ export type AccountChange =
   | 'contact_removed'
   | 'devices_deleted'
   | 'forgot_device_used'
-  | 'password_reset';
+  | 'password_reset'
+  | 'consent_revoked';
 
 /**
  * Tells the user by email that their account changed ("a new sign-in method was added…"), so that a

@@ -52,6 +52,20 @@ export async function revokeUserAccess(tx: OidcModelDb, userId: string, options:
   return { sessions: rows.filter((row) => row.type === 'Session' && !kept(row)).length, grants: grantIds.length, grantIds };
 }
 
+/**
+ * In the caller's transaction: revokes the grants the user gave one relying party, with everything
+ * issued under them (refresh and access tokens, codes); the user's sessions stay.
+ */
+export async function revokeClientAccess(tx: OidcModelDb, userId: string, clientId: string): Promise<RevokedAccess> {
+  const grants = await tx.oidcModel.findMany({
+    where: { type: 'Grant', AND: [{ payload: { path: ['accountId'], equals: userId } }, { payload: { path: ['clientId'], equals: clientId } }] },
+    select: { id: true, payload: true },
+  });
+  const grantIds = grants.map((row) => (row.payload as { jti?: string }).jti ?? row.id);
+  await tx.oidcModel.deleteMany({ where: { OR: [{ type: 'Grant', id: { in: grants.map((row) => row.id) } }, { grantId: { in: grantIds } }] } });
+  return { sessions: 0, grants: grantIds.length, grantIds };
+}
+
 /** What an audit event says was revoked. */
 export const revokedCounts = (revoked: RevokedAccess) => ({ sessionsEnded: revoked.sessions, grantsRevoked: revoked.grants });
 

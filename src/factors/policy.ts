@@ -124,7 +124,8 @@ export class SecondFactorPolicy {
   async afterPasswordReset(user: User, clientId: string, params: Record<string, unknown>): Promise<FirstStepDecision> {
     if (!this.needed(clientId, params).needed && !(await this.resetNeedsSecondFactor(user))) return { next: 'finish', remembered: false };
     const progress = { pendingPassword: true, verified: [] };
-    if ((await this.offered(user, clientId, progress)).length > 0 || (await this.enrollableAtSignIn(user, clientId, progress)).length > 0) return { next: 'second-factor' };
+    if ((await this.offered(user, clientId, progress)).length > 0 || (await this.enrollableAtSignIn(user, clientId, progress)).length > 0)
+      return { next: 'second-factor' };
     return { next: 'unavailable' };
   }
 
@@ -174,7 +175,8 @@ export class SecondFactorPolicy {
     const mailProvesNothing = progress.pendingPassword && (await this.resetNeedsSecondFactor(user));
     const usable = (modules: FactorModule[]) => (mailProvesNothing ? modules.filter((m) => m.channel !== 'email') : modules);
     const offered = usable(await this.engine.offered(user, clientId));
-    if (offered.length > 0 || factorStrength(progress.verified) >= 2 || !this.of(clientId).allowEnrolmentAtLogin) return { modules: offered, purpose: 'sign-in' };
+    if (offered.length > 0 || factorStrength(progress.verified) >= 2 || !this.of(clientId).allowEnrolmentAtLogin)
+      return { modules: offered, purpose: 'sign-in' };
     if ((await this.engine.enrollable(user, clientId, true)).length === 0) return { modules: [], purpose: 'sign-in' };
     return { modules: usable(await this.engine.methodsOf(user)), purpose: 'proof' };
   }

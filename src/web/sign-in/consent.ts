@@ -1,5 +1,6 @@
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
+import type { ConsentScope } from '../../accounts/consents.ts';
 import type { ClientDirectory } from '../../clients/directory.ts';
 import { NyckelError } from '../../errors.ts';
 import { translator } from '../../i18n/i18n.ts';
@@ -13,6 +14,16 @@ export interface ConsentDependencies {
   pages: PageRenderer;
 }
 
+/** What the consent prompt asks the user to allow (what the grant of the session lacks). */
+export function askedOf(details: Details): ConsentScope {
+  const missing = details.prompt.details as {
+    missingOIDCScope?: string[];
+    missingOIDCClaims?: string[];
+    missingResourceScopes?: Record<string, string[]>;
+  };
+  return { scopes: missing.missingOIDCScope ?? [], claims: missing.missingOIDCClaims ?? [], resources: missing.missingResourceScopes ?? {} };
+}
+
 /** The consent prompt: the grant of what the client asks for, and the lines that tell the user what it is. */
 export function consent(deps: ConsentDependencies) {
   async function grantConsent(details: Details): Promise<string> {
@@ -21,28 +32,24 @@ export function consent(deps: ConsentDependencies) {
     if (!accountId) throw new NyckelError('session_expired');
     const grant = details.grantId ? await provider.Grant.find(details.grantId) : new provider.Grant({ accountId, clientId: String(details.params.client_id) });
     if (!grant) throw new NyckelError('session_expired');
-    const missing = details.prompt.details as {
-      missingOIDCScope?: string[];
-      missingOIDCClaims?: string[];
-      missingResourceScopes?: Record<string, string[]>;
-    };
-    if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
-    if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
-    for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) {
+    const asked = askedOf(details);
+    if (asked.scopes.length > 0) grant.addOIDCScope(asked.scopes.join(' '));
+    if (asked.claims.length > 0) grant.addOIDCClaims(asked.claims);
+    for (const [indicator, scopes] of Object.entries(asked.resources)) {
       grant.addResourceScope(indicator, scopes.join(' '));
     }
     return grant.save();
   }
 
-  function consentLines(ctx: Context, details: Details): string[] {
+  /** The lines of the consent page: what of the request the user has not allowed this client before. */
+  function consentLines(ctx: Context, details: Details, asked: ConsentScope = askedOf(details)): string[] {
     const t = translator(deps.pages.localeOf(ctx, details.params.ui_locales as string | undefined));
-    const missing = details.prompt.details as { missingOIDCScope?: string[]; missingResourceScopes?: Record<string, string[]> };
-    const oidc = (missing.missingOIDCScope ?? []).map((scope) => {
+    const oidc = asked.scopes.map((scope) => {
       const key = `consent.scopes.${scope}`;
       const text = t(key);
       return text === key ? scope : text;
     });
-    const resources = Object.entries(missing.missingResourceScopes ?? {}).map(([indicator, scopes]) => {
+    const resources = Object.entries(asked.resources).map(([indicator, scopes]) => {
       const resource = deps.clients.file.resources.find((r) => r.identifier === indicator);
       return t('consent.resource', { resource: resource?.name ?? indicator, scopes: scopes.join(', ') });
     });

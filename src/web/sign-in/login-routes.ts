@@ -13,7 +13,8 @@ import type { SecretBox } from '../../security/crypto.ts';
 import { LoginThrottle } from '../../accounts/login-throttle.ts';
 import type { Metrics } from '../../observability/metrics.ts';
 import { formBody, readForm, routeParam } from '../shared/forms.ts';
-import { consent } from './consent.ts';
+import type { Consents } from '../../accounts/consents.ts';
+import { askedOf, consent } from './consent.ts';
 import { renderUnavailable } from './unavailable.ts';
 import { completeInteraction } from './interaction-result.ts';
 import type { SecondFactorPolicy } from '../../factors/policy.ts';
@@ -37,6 +38,8 @@ export interface InteractionDependencies {
   metrics: Metrics;
   /** What the sign-in form takes when the client does not say (NYCKEL_SIGN_IN_NAME). */
   signInNames: SignInNames;
+  /** Consent asked once per user and relying party. */
+  consents: Consents;
   /** "Forgot your password?" is offered (NYCKEL_PASSWORD_RESET). */
   passwordReset: boolean;
 }
@@ -87,7 +90,7 @@ export function frameOf(pages: PageRenderer, ctx: Context, details: Details) {
 /** The user's answer to the consent page, and "Cancel" on any page: the interaction ends without a login. */
 function decisionRoutes(
   router: Router,
-  deps: { form: Middleware; interaction: (ctx: Context) => Promise<Details>; grantConsent: (details: Details) => Promise<string> },
+  deps: { form: Middleware; interaction: (ctx: Context) => Promise<Details>; grantConsent: (details: Details) => Promise<string>; consents: Consents },
 ) {
   const { form, interaction } = deps;
   router.post('/consent', form, async (ctx) => {
@@ -98,7 +101,10 @@ function decisionRoutes(
     if (input.decision === 'deny') {
       return completeInteraction(ctx, details, { error: 'access_denied', error_description: 'The user denied access' });
     }
-    return completeInteraction(ctx, details, { consent: { grantId: await deps.grantConsent(details) } });
+    const grantId = await deps.grantConsent(details);
+    if (details.session?.accountId)
+      await deps.consents.remember(details.session.accountId, String(details.params.client_id), askedOf(details), requestContext(ctx));
+    return completeInteraction(ctx, details, { consent: { grantId } });
   });
 
   router.post('/abort', form, async (ctx) => {
@@ -154,11 +160,20 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       return renderLogin(ctx, details);
     }
     if (details.prompt.name === 'consent') {
-      if (clients.get(String(details.params.client_id))?.first_party) {
+      const clientId = String(details.params.client_id);
+      // First-party apps ask no consent; others ask once, until the user revokes it on the account pages.
+      const accountId = details.session?.accountId;
+      // prompt=consent: the relying party wants the question asked, whatever was allowed before.
+      const askAnyway = String(details.params.prompt ?? '')
+        .split(' ')
+        .includes('consent');
+      const left = accountId && !askAnyway ? await deps.consents.notYetAllowed(accountId, clientId, askedOf(details)) : askedOf(details);
+      const nothingNew = left.scopes.length === 0 && left.claims.length === 0 && Object.keys(left.resources).length === 0;
+      if (clients.get(clientId)?.first_party || (accountId && !askAnyway && nothingNew)) {
         return finish(ctx, details, { consent: { grantId: await grantConsent(details) } });
       }
       const base = view(ctx, details);
-      return pages.html(ctx, 'consent', base.locale, { ...base, scopes: consentLines(ctx, details) });
+      return pages.html(ctx, 'consent', base.locale, { ...base, scopes: consentLines(ctx, details, left) });
     }
     throw new NyckelError('invalid_request', `unsupported prompt ${details.prompt.name}`);
   });
@@ -217,6 +232,6 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     return ctx.redirect(`/interaction/${details.uid}/mfa`);
   }
 
-  decisionRoutes(router, { form, interaction, grantConsent });
+  decisionRoutes(router, { form, interaction, grantConsent, consents: deps.consents });
   return router;
 }
