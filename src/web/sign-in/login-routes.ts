@@ -164,9 +164,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       // First-party apps ask no consent; others ask once, until the user revokes it on the account pages.
       const accountId = details.session?.accountId;
       // prompt=consent: the relying party wants the question asked, whatever was allowed before.
-      const askAnyway = String(details.params.prompt ?? '')
-        .split(' ')
-        .includes('consent');
+      const askAnyway = typeof details.params.prompt === 'string' && details.params.prompt.split(' ').includes('consent');
       const left = accountId && !askAnyway ? await deps.consents.notYetAllowed(accountId, clientId, askedOf(details)) : askedOf(details);
       const nothingNew = left.scopes.length === 0 && left.claims.length === 0 && Object.keys(left.resources).length === 0;
       if (clients.get(clientId)?.first_party || (accountId && !askAnyway && nothingNew)) {
