@@ -1,4 +1,6 @@
 import type { Consents } from './accounts/consents.ts';
+import type { Invitations } from './accounts/invitations.ts';
+import { invitationRoutes } from './web/sign-in/invitation-routes.ts';
 import { passwordResetRoutes } from './web/sign-in/password-reset-routes.ts';
 import { enqueueMail } from './delivery/dispatcher.ts';
 import type { SendGuards } from './factors/shared/send-guard.ts';
@@ -61,6 +63,7 @@ export interface RouterParts {
   flow: SignInFlow;
   sends: SendGuards;
   consents: Consents;
+  invitations: Invitations;
   notifier: AccountNotifier;
   factors: Factors;
   dispatcher: MailDispatcher;
@@ -161,6 +164,7 @@ export function appRouters(p: RouterParts): Router[] {
     ...(p.outbox ? [p.outbox] : []),
     accountPages(p),
     authenticatorRoutes({ prisma, box, lock: p.failureLock, settings, audit, kickMail: () => p.dispatcher.kick(), signals: p.signals }),
+    invitationRoutes({ provider, invitations: p.invitations, accounts, signIns: p.signIns, flow: p.flow, pages, box, maxBodyBytes: settings.maxBodyBytes }),
     interactionRoutes({
       provider,
       accounts,
@@ -188,6 +192,7 @@ export function appRouters(p: RouterParts): Router[] {
       provider,
       logger: p.logger.child({ component: 'admin-api' }),
       locks: { failures: p.failureLock, throttle: p.throttle },
+      invitations: p.invitations,
     }),
     factorRoutes({
       provider,

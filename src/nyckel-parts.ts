@@ -1,6 +1,7 @@
 /** Parts that startNyckel assembles: the delivery side and the sign-in core. */
 import { AccountNotifier } from './accounts/notify.ts';
 import { Consents } from './accounts/consents.ts';
+import { Invitations } from './accounts/invitations.ts';
 import type { NyckelOptions } from './nyckel.ts';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { Accounts } from './accounts/accounts.ts';
@@ -90,6 +91,13 @@ export function buildSignIn(factors: Factors, settings: Settings, parts: SignInP
   const signIns = new SignIns(prisma);
   const secondFactor = new SecondFactorPolicy(engine, remembered, (id) => accounts.findById(id));
   const notifier = new AccountNotifier(prisma, box, () => dispatcher.kick());
+  const invitations = new Invitations(
+    prisma,
+    box,
+    audit,
+    { enqueue: (tx, mail) => enqueueMail(tx, box, mail), kick: () => dispatcher.kick() },
+    { issuer: settings.issuer, ttlSeconds: settings.signIn.invitationTtl, defaultLocale: settings.defaultLocale },
+  );
   const flow = new SignInFlow({ policy: secondFactor, signIns, accounts, remembered, audit, metrics, notifier });
   /** For oidc-provider's login prompt: does this signed-in session still lack a required second factor? */
   const needsSecondFactor = (ctx: KoaContextWithOIDC) =>
@@ -108,5 +116,6 @@ export function buildSignIn(factors: Factors, settings: Settings, parts: SignInP
     notifier,
     sends,
     consents: new Consents(prisma, audit, accounts.revokeElsewhere),
+    invitations,
   };
 }

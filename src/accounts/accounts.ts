@@ -6,6 +6,7 @@ import { NyckelError } from '../errors.ts';
 import type { PrismaClient } from '../storage/db.ts';
 import type { User } from '../generated/prisma/client.ts';
 import { Semaphore } from '../security/semaphore.ts';
+import { randomToken } from '../security/crypto.ts';
 import { checkPassword, normalisePassword, passwordProblemText } from './password-policy.ts';
 import type { AuditContext, AuditLog } from './audit.ts';
 import { databaseOnly, revokedCounts, revokeUserAccess, type RevokeGrantsElsewhere } from './revoke-access.ts';
@@ -61,7 +62,8 @@ export interface NewUser {
   /** At least one of `email` and `username`. */
   email?: string;
   username?: string;
-  password: string;
+  /** Absent: a random one nobody knows (the user chooses one through an invitation). */
+  password?: string;
   name?: string;
   phone?: string;
   locale?: Locale;
@@ -115,8 +117,8 @@ export class Accounts {
     const username = input.username === undefined ? undefined : usernameSchema.parse(input.username);
     if (!email && !username) throw new NyckelError('invalid_input', 'a user needs an email address or a user name (or both)');
     const phone = input.phone ? phoneSchema.parse(input.phone) : undefined;
-    this.assertAcceptablePassword(input.password, { email, username });
-    const passwordHash = await this.hashPassword(input.password);
+    if (input.password !== undefined) this.assertAcceptablePassword(input.password, { email, username });
+    const passwordHash = await this.hashPassword(input.password ?? randomToken(32));
     await this.assertNamesFree({ email, username });
     const user = await this.prisma.user.create({
       data: {

@@ -56,6 +56,8 @@ export type AuditType =
   | 'user.username_changed'
   | 'user.password_reset'
   | 'consent.granted'
+  | 'user.invited'
+  | 'user.invitation_accepted'
   | 'consent.revoked'
   | 'user.password_reset_requested'
   /** An operator imported users in bulk (counts; each created user also gets user.created). */

@@ -1,3 +1,4 @@
+import type { Invitations } from '../accounts/invitations.ts';
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
@@ -51,6 +52,8 @@ export interface AdminDependencies {
   logger: Logger;
   /** The failure and password counters an operator sees and lifts. */
   locks: AccountLocks;
+  /** Invitation links by mail. */
+  invitations: Invitations;
 }
 
 interface AdminState {
@@ -288,6 +291,12 @@ function contactRoutes(
 ) {
   const { prisma, accounts, audit, settings, box } = deps;
   const { body, context, requireUser } = h;
+  router.post('/users/:id/invitation', async (ctx) => {
+    await body(ctx);
+    const sent = await deps.invitations.invite(await requireUser(ctx.params.id), context(ctx));
+    ctx.body = { to: sent.to, expiresAt: sent.expiresAt.toISOString() };
+  });
+
   router.post('/users/:id/username', async (ctx) => {
     const input = parse(bodies.username, await body(ctx));
     const user = await accounts.setUsername(await requireUser(ctx.params.id), input.username, context(ctx));

@@ -1,21 +1,11 @@
-import { Option, type Command } from 'commander';
-import { Accounts, accountName, emailSchema, phoneSchema, supportedLocales, usernameSchema, type Locale } from '../accounts/accounts.ts';
+import type { Command } from 'commander';
+import { Accounts, accountName, emailSchema, phoneSchema } from '../accounts/accounts.ts';
 import { AuditLog } from '../accounts/audit.ts';
 import type { Settings } from '../config/settings.ts';
 import type { Database } from '../storage/db.ts';
 import { registerOperatorUserCommands } from './operator.ts';
-import {
-  assertAcceptablePassword,
-  CliError,
-  cliAccounts,
-  CLI_ACTOR,
-  lazyRedis,
-  parseValue,
-  readPasswordFromStdin,
-  settings,
-  table,
-  withDatabase,
-} from './common.ts';
+import { registerAddAndInvite } from './user-add.ts';
+import { cliAccounts, CLI_ACTOR, lazyRedis, parseValue, readPasswordFromStdin, settings, table, withDatabase } from './common.ts';
 
 /** Runs `work` with the accounts of the configured database (and Redis, if a revocation needs it). */
 function withAccounts<T>(config: Settings, work: (accounts: Accounts) => Promise<T>): Promise<T> {
@@ -34,28 +24,7 @@ const timestamp = (date: Date) => date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 export function registerUserCommands(program: Command) {
   const users = program.command('users').description('manage user accounts (<user>: a sign-in address, a user name or an id)');
 
-  users
-    .command('add')
-    .description('add a user (the email address is taken as verified); a user needs --email, --username or both')
-    .option('--email <email>', 'sign-in email address')
-    .option('--username <name>', 'sign-in user name (case-insensitive; no "@" or spaces), e.g. 202100083755')
-    .requiredOption('--password-stdin', 'read the password from stdin (one trailing newline is dropped)')
-    .option('--name <name>', 'display name')
-    .option('--phone <phone>', 'phone number in international form, e.g. +46701234567')
-    .addOption(new Option('--locale <locale>', 'preferred language').choices(supportedLocales))
-    .action(async (options: { email?: string; username?: string; name?: string; phone?: string; locale?: Locale }) => {
-      const config = settings();
-      const email = options.email === undefined ? undefined : parseValue('email', emailSchema, options.email);
-      const username = options.username === undefined ? undefined : parseValue('username', usernameSchema, options.username);
-      if (!email && !username) throw new CliError('give --email, --username or both');
-      if (options.phone !== undefined) parseValue('phone', phoneSchema, options.phone);
-      const password = await readPasswordFromStdin();
-      assertAcceptablePassword(password, { email, username });
-      const user = await withAccounts(config, (accounts) =>
-        accounts.create({ email, username, password, name: options.name, phone: options.phone, locale: options.locale }, { actor: CLI_ACTOR }),
-      );
-      console.log(`added ${accountName(user)} (id ${user.id})`);
-    });
+  registerAddAndInvite(users);
 
   users
     .command('list')

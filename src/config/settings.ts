@@ -80,6 +80,7 @@ export const settingsSchema = z
     NYCKEL_SIGN_IN_NAME: z.enum(['username_or_email', 'username', 'email']).default('username_or_email'),
     NYCKEL_PASSWORD_RESET: booleanish.default(true),
     NYCKEL_PASSWORD_RESET_TTL: seconds.default(15 * 60),
+    NYCKEL_INVITATION_TTL: seconds.default(7 * 24 * 3600),
     NYCKEL_ACCOUNT_RECENT_AUTH_MINUTES: z.coerce.number().int().min(1).max(120).default(10),
     NYCKEL_ACCOUNT_SESSION_MINUTES: z.coerce
       .number()
@@ -235,7 +236,7 @@ export interface Settings {
   /** Contact addresses a user may have (IDEP.WEB allows three). */
   maxContactEmails: number;
   /** What the sign-in form takes (a client may narrow it), and "Forgot your password?" (a code by mail, its lifetime). */
-  signIn: { names: 'username_or_email' | 'username' | 'email'; passwordReset: boolean; passwordResetTtl: number };
+  signIn: { names: 'username_or_email' | 'username' | 'email'; passwordReset: boolean; passwordResetTtl: number; invitationTtl: number };
   /** The account pages: how recent a sign-in must be before a change, and how long a page session lasts idle. */
   account: { recentAuthMinutes: number; sessionMinutes: number };
   factors: {
@@ -347,7 +348,12 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       forgotDeviceEmail: raw.NYCKEL_FORGOT_DEVICE_EMAIL,
     },
     maxContactEmails: raw.NYCKEL_MAX_CONTACT_EMAILS,
-    signIn: { names: raw.NYCKEL_SIGN_IN_NAME, passwordReset: raw.NYCKEL_PASSWORD_RESET, passwordResetTtl: raw.NYCKEL_PASSWORD_RESET_TTL },
+    signIn: {
+      names: raw.NYCKEL_SIGN_IN_NAME,
+      passwordReset: raw.NYCKEL_PASSWORD_RESET,
+      passwordResetTtl: raw.NYCKEL_PASSWORD_RESET_TTL,
+      invitationTtl: raw.NYCKEL_INVITATION_TTL,
+    },
     account: { recentAuthMinutes: raw.NYCKEL_ACCOUNT_RECENT_AUTH_MINUTES, sessionMinutes: raw.NYCKEL_ACCOUNT_SESSION_MINUTES },
     factors: {
       emailLinkTtl: raw.NYCKEL_EMAIL_LINK_TTL,

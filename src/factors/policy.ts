@@ -177,6 +177,8 @@ export class SecondFactorPolicy {
     const offered = usable(await this.engine.offered(user, clientId));
     if (offered.length > 0 || factorStrength(progress.verified) >= 2 || !this.of(clientId).allowEnrolmentAtLogin)
       return { modules: offered, purpose: 'sign-in' };
+    // A method the user may enrol straight away (an address to verify, a first app) needs no proof.
+    if ((await this.engine.enrollable(user, clientId, false)).length > 0) return { modules: [], purpose: 'sign-in' };
     if ((await this.engine.enrollable(user, clientId, true)).length === 0) return { modules: [], purpose: 'sign-in' };
     return { modules: usable(await this.engine.methodsOf(user)), purpose: 'proof' };
   }

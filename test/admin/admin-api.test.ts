@@ -209,6 +209,9 @@ describe('admin API operations', () => {
     expect(moved.body.email).toBe('nils@home.example');
     expect((await call('DELETE', `/users/${id}/emails/${encodeURIComponent('nils.ek@scb.example')}`)).status).toBe(204);
 
+    const invitation = await call('POST', `/users/${id}/invitation`);
+    expect(invitation.body).toEqual({ to: 'nils@home.example', expiresAt: expect.stringMatching(/^\d{4}-/) });
+    expect((await nyckel.db.prisma.delivery.findFirstOrThrow({ where: { recipient: 'nils@home.example', purpose: 'invitation' } })).status).toBeDefined();
     const named = await call('POST', `/users/${id}/username`, { body: { username: ' Nils.EK ' } });
     expect(named.body).toMatchObject({ username: 'nils.ek', email: 'nils@home.example' });
     expect((await call('GET', '/users?username=NILS.ek')).body.users).toEqual([expect.objectContaining({ id, username: 'nils.ek' })]);
@@ -240,6 +243,7 @@ describe('admin API operations', () => {
       'user.phone_removed',
       'user.email_changed',
       'user.email_removed',
+      'user.invited',
       'user.username_changed',
       'user.disabled',
       'user.enabled',

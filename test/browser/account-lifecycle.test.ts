@@ -2,6 +2,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/gl
 import * as oidc from 'openid-client';
 import type { Page } from 'playwright-core';
 import { Chromium, interceptRelyingParty, seriousAxeViolations } from '../support/chromium.ts';
+import { Invitations } from '../../src/accounts/invitations.ts';
+import { enqueueMail } from '../../src/delivery/dispatcher.ts';
 import { codeIn, openDelivery } from '../support/mail.ts';
 import { messages } from '../support/messages.ts';
 import { startTestNyckel, TEST_PASSWORD, type TestNyckel } from '../support/nyckel.ts';
@@ -72,5 +74,33 @@ describe('the account lifecycle in Chromium (Swedish)', () => {
     const callback = await arrival();
     expect((await tokens(callback, start)).claims()?.sub).toBe(user.id);
     expect((await nyckel.accounts.verifyPassword('glomsk', 'ett nytt och långt lösenord'))?.id).toBe(user.id);
+  });
+
+  test('an invitation: the link, "choose your password", and the account pages', async () => {
+    const user = await nyckel.accounts.create({ username: 'inbjuden', email: 'inbjuden@example.se', name: 'Inga Bjuden', locale: 'sv' }, { actor: 'test' });
+    const invitations = new Invitations(
+      nyckel.db.prisma,
+      nyckel.box,
+      nyckel.audit,
+      { enqueue: (tx, mail) => enqueueMail(tx, nyckel.box, mail), kick: () => {} },
+      { issuer: nyckel.settings.issuer, ttlSeconds: 3600, defaultLocale: 'sv' },
+    );
+    await invitations.invite(user, { actor: 'test' });
+    const mail = openDelivery(
+      nyckel.db.prisma,
+      await nyckel.db.prisma.delivery.findFirstOrThrow({ where: { recipient: 'inbjuden@example.se', purpose: 'invitation' } }),
+    );
+    expect(mail.subject).toBe(sv('invitation.mail_subject'));
+    const link = /(https?:\/\/\S+\/invite\/\S+)/.exec(mail.text)![1];
+    const page = await (await chromium.newContext({ locale: 'sv-SE' })).newPage();
+    await page.goto(link);
+    await page.getByRole('heading', { level: 1, name: sv('invitation.title') }).waitFor();
+    expect(await seriousAxeViolations(page)).toEqual([]);
+    await page.getByLabel(sv('account.new_password'), { exact: true }).fill('mitt alldeles egna lösenord');
+    await page.getByLabel(sv('account.confirm_password'), { exact: true }).fill('mitt alldeles egna lösenord');
+    await page.getByRole('button', { name: sv('invitation.save'), exact: true }).click();
+    await page.getByText(sv('account.done.welcome')).waitFor();
+    expect(new URL(page.url()).pathname).toBe('/account');
+    expect((await nyckel.accounts.verifyPassword('inbjuden', 'mitt alldeles egna lösenord'))?.id).toBe(user.id);
   });
 });

@@ -148,7 +148,7 @@ describe('hosted sign-in pages in Chromium', () => {
 
   test('Swedish (ui_locales=sv): every text of the login and consent pages is Swedish', async () => {
     const { page, rp } = await openBrowser({ locale: 'en-GB' });
-    const start = await authorize(web, WEB.redirectUri, { ui_locales: 'sv' });
+    const start = await authorize(web, WEB.redirectUri, { ui_locales: 'sv', prompt: 'consent' });
     await openLogin(page, start);
 
     expect(await htmlLang(page)).toBe('sv');
@@ -234,7 +234,7 @@ describe('hosted sign-in pages in Chromium', () => {
 
   test('Deny on the consent page (Danish) returns access_denied to the client', async () => {
     const { page, rp } = await openBrowser({ locale: 'da-DK' });
-    const start = await authorize(web, WEB.redirectUri);
+    const start = await authorize(web, WEB.redirectUri, { prompt: 'consent' });
     await openLogin(page, start);
     await fillAndSubmitLogin(page, da);
     await page.getByRole('heading', { level: 1, name: msg(da, 'consent.title') }).waitFor();

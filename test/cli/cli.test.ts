@@ -93,7 +93,7 @@ describe('nyckel CLI', () => {
         nyckel(['clients', 'check', validClients], { cwd: root }),
         nyckel(['clients', 'check', invalidClients]),
         nyckel(['keys', 'master']),
-        nyckel(['users', 'add', '--email', email]),
+        nyckel(['users', 'add', '--email', email, '--frobnicate']),
         nyckel(['users', 'list'], { env: { NYCKEL_MASTER_KEY: 'too-short' } }),
       ]);
 
@@ -112,7 +112,7 @@ describe('nyckel CLI', () => {
       expect(master.stderr).toContain('NYCKEL_MASTER_KEY');
 
       expect(usage).toMatchObject({ code: 2, stdout: '' });
-      expect(usage.stderr).toBe("nyckel: required option '--password-stdin' not specified\n");
+      expect(usage.stderr).toBe("nyckel: unknown option '--frobnicate'\n");
 
       expect(settings.code).toBe(1);
       expect(settings.stderr).toMatch(/^nyckel: invalid configuration in the environment: NYCKEL_MASTER_KEY: must be 32 random bytes/);
@@ -378,6 +378,12 @@ describe('nyckel CLI', () => {
       const shown = JSON.parse((await nyckel(['users', 'show', '202100083755', '--json'])).stdout) as { username: string; email: string };
       expect(shown).toMatchObject({ username: '202100083755', email: 'adam@scb.example' });
       expect((await nyckel(['users', 'set-username', 'adam@scb.example', 'adam.n'])).stdout).toBe('adam@scb.example now signs in as adam.n\n');
+      // Without --password-stdin: an invitation by mail, which `users invite` sends again.
+      const invitedAdd = await nyckel(['users', 'add', '--username', 'new.hire', '--email', 'new.hire@scb.example']);
+      expect(invitedAdd.stdout).toMatch(
+        /^added new\.hire \(id [0-9a-f-]{36}\)\ninvitation for new\.hire sent to new\.hire@scb\.example; the link works once, until \d{4}-/,
+      );
+      expect((await nyckel(['users', 'invite', '--username', 'NEW.HIRE'])).stdout).toMatch(/^invitation for new\.hire sent to new\.hire@scb\.example/);
       const list = await nyckel(['users', 'list']);
       expect(list.stdout.split('\n')[0].split(/\s{2,}/)).toEqual(['USERNAME', 'EMAIL', 'NAME', 'STATUS', 'LOCALE', 'CREATED']);
       expect(list.stdout).toMatch(/^name\.only\s{2,}-\s{2,}-\s{2,}active/m);

@@ -53,7 +53,8 @@ describe('Redis down', () => {
     const userinfo = () => fetch(`${nyckel.url}/me`, { headers: { authorization: `Bearer ${earlierTokens.access_token}` } });
     expect((await userinfo()).status).toBe(200);
 
-    const start = await startAuthorization(config, { redirect_uri: 'http://localhost:4000/cb', scope: 'openid email' });
+    // prompt=consent: the consent page again, although this user allowed the app before.
+    const start = await startAuthorization(config, { redirect_uri: 'http://localhost:4000/cb', scope: 'openid email', prompt: 'consent' });
     const browser = new FormBrowser((url) => url.port === '4000');
     const loginPage = await browser.go(start.url.toString());
     expect(loginPage.html).toContain('/login');
@@ -83,7 +84,7 @@ describe('Redis down', () => {
 
     // The same form again, on the same node, without a restart: the sign-in completes.
     const consent = await browser.submit(loginPage, '/login', { email, password: TEST_PASSWORD });
-    // A third-party client, and a browser that has not consented before.
+    // A third-party client, asked again (prompt=consent).
     expect(consent.html).toContain('/consent"');
     const callback = await browser.submit(consent, '/consent', { decision: 'allow' });
     expect(callback.url).toContain('code=');

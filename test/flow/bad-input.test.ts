@@ -30,6 +30,8 @@ const validParams = {
   code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGjSstw-cM',
   code_challenge_method: 'S256',
   state: 's1',
+  // The consent page every time, although the test user allowed the app before.
+  prompt: 'consent',
 };
 
 async function loginPage() {

@@ -1,0 +1,112 @@
+import { NyckelError } from '../errors.ts';
+import type { User } from '../generated/prisma/client.ts';
+import { translator } from '../i18n/i18n.ts';
+import { supportedLocales, type Locale } from '../i18n/locales.ts';
+import { randomToken, type SecretBox } from '../security/crypto.ts';
+import type { PrismaClient } from '../storage/db.ts';
+import { accountName } from './accounts.ts';
+import type { AuditContext, AuditLog } from './audit.ts';
+
+/** Queues a mail in the caller's transaction (the delivery dispatcher sends it), and wakes the dispatcher. */
+export interface InvitationMail {
+  enqueue(tx: Pick<PrismaClient, 'delivery'>, mail: { to: string; subject: string; text: string; purpose: string }): Promise<unknown>;
+  kick(): void;
+}
+
+export interface InvitationSettings {
+  /** The issuer in force: the link is built from it, never from a request. */
+  issuer: string;
+  ttlSeconds: number;
+  defaultLocale: Locale;
+}
+
+/** The path of an invitation link; the token follows. */
+export const INVITATION_PATH = '/invite';
+
+/**
+ * Invitations instead of operator-chosen passwords: a single-use link by mail (a keyed hash at rest,
+ * NYCKEL_INVITATION_TTL), one per user (inviting again replaces it). Opening it lets the person choose
+ * a password and signs them in to the account pages; the address it went to is then verified.
+ */
+export class Invitations {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly box: SecretBox,
+    private readonly audit: AuditLog,
+    private readonly mail: InvitationMail,
+    private readonly settings: InvitationSettings,
+  ) {}
+
+  private hash(token: string): string {
+    return this.box.mac('invitation', token);
+  }
+
+  /** Sends (or sends again) the user's invitation; where it went and until when it works. */
+  async invite(user: User, context: AuditContext & { actor: string }): Promise<{ to: string; expiresAt: Date }> {
+    const to = user.email ?? (await this.prisma.userEmail.findFirst({ where: { userId: user.id }, orderBy: { createdAt: 'asc' } }))?.address;
+    if (!to) throw new NyckelError('conflict', `${accountName(user)} has no email address to send an invitation to`);
+    const token = randomToken(32);
+    const expiresAt = new Date(Date.now() + this.settings.ttlSeconds * 1000);
+    const locale = supportedLocales.includes(user.locale as Locale) ? (user.locale as Locale) : this.settings.defaultLocale;
+    await this.prisma.$transaction(async (tx) => {
+      const row = { tokenHash: this.hash(token), address: to, expiresAt, usedAt: null, createdAt: new Date() };
+      await tx.invitation.upsert({ where: { userId: user.id }, create: { userId: user.id, ...row }, update: row });
+      await this.mail.enqueue(tx, this.message(user, to, token, locale));
+      await this.audit
+        .within(tx)
+        .record('user.invited', { userId: user.id, data: { to, expiresAt: expiresAt.toISOString(), actor: context.actor }, ...context });
+    });
+    this.mail.kick();
+    return { to, expiresAt };
+  }
+
+  /** The user an unused, unexpired invitation is for; undefined for any other token. */
+  async userOf(token: string): Promise<User | undefined> {
+    if (!/^[A-Za-z0-9_-]{20,100}$/.test(token)) return undefined;
+    const row = await this.prisma.invitation.findUnique({ where: { tokenHash: this.hash(token) }, include: { user: true } });
+    if (!row || row.usedAt || row.expiresAt <= new Date() || row.user.status !== 'active') return undefined;
+    return row.user;
+  }
+
+  /**
+   * Uses the invitation once (of parallel requests exactly one wins): the chosen password becomes the
+   * user's and the address the link went to is verified. Undefined when it was used or has expired.
+   */
+  async accept(token: string, passwordHash: string, context: AuditContext): Promise<User | undefined> {
+    if (!/^[A-Za-z0-9_-]{20,100}$/.test(token)) return undefined;
+    return this.prisma.$transaction(async (tx) => {
+      const now = new Date();
+      const { count } = await tx.invitation.updateMany({
+        where: { tokenHash: this.hash(token), usedAt: null, expiresAt: { gt: now } },
+        data: { usedAt: now },
+      });
+      if (count !== 1) return undefined;
+      const invitation = await tx.invitation.findUniqueOrThrow({ where: { tokenHash: this.hash(token) } });
+      const user = await tx.user.update({ where: { id: invitation.userId }, data: { passwordHash, passwordChangedAt: now } });
+      await tx.userEmail.upsert({
+        where: { userId_address: { userId: user.id, address: invitation.address } },
+        create: { userId: user.id, address: invitation.address, verifiedAt: now },
+        update: { verifiedAt: now },
+      });
+      await this.audit.within(tx).record('user.invitation_accepted', { userId: user.id, data: { address: invitation.address }, ...context });
+      return user;
+    });
+  }
+
+  private message(user: User, to: string, token: string, locale: Locale) {
+    const t = translator(locale);
+    const days = Math.max(1, Math.round(this.settings.ttlSeconds / 86400));
+    const text = [
+      t('mail.greeting'),
+      '',
+      t('invitation.mail_text', { user: accountName(user), days }),
+      '',
+      `${this.settings.issuer}${INVITATION_PATH}/${token}`,
+      '',
+      t('invitation.mail_not_you'),
+      '',
+      t('mail.signature', { service: t('app.name') }),
+    ].join('\n');
+    return { to, subject: t('invitation.mail_subject'), text, purpose: 'invitation' };
+  }
+}
