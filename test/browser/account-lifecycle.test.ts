@@ -6,10 +6,13 @@ import { Invitations } from '../../src/accounts/invitations.ts';
 import { enqueueMail } from '../../src/delivery/dispatcher.ts';
 import { codeIn, openDelivery } from '../support/mail.ts';
 import { messages } from '../support/messages.ts';
-import { startTestNyckel, TEST_PASSWORD, type TestNyckel } from '../support/nyckel.ts';
+import { startTestNyckel, TEST_PASSWORD, testClientsYaml, type TestNyckel } from '../support/nyckel.ts';
+import { parseClientsFile } from '../../src/clients/clients-file.ts';
+import { codeAt } from '../support/otp.ts';
 import { relyingParty, startAuthorization, type AuthorizationStart } from '../support/relying-party.ts';
 
 const sv = messages('sv');
+const en = messages('en');
 const SPA = { id: 'spa', redirectUri: 'http://localhost:4000/spa-cb' };
 
 let nyckel: TestNyckel;
@@ -17,7 +20,21 @@ let chromium: Chromium;
 let spa: oidc.Configuration;
 
 beforeAll(async () => {
-  [nyckel, chromium] = await Promise.all([startTestNyckel(), Chromium.launch()]);
+  const clients = parseClientsFile(
+    testClientsYaml.replace(
+      'resources:',
+      `  - client_id: apponly
+    name: App portal
+    first_party: true
+    token_endpoint_auth_method: none
+    redirect_uris: [http://localhost:4000/apponly-cb]
+    scopes: [openid, email]
+    mfa: { required: true, methods: [totp] }
+resources:`,
+    ),
+    'clients.yaml',
+  );
+  [nyckel, chromium] = await Promise.all([startTestNyckel({ clients }), Chromium.launch()]);
   spa = await relyingParty(nyckel.url, SPA.id);
 });
 afterEach(() => chromium?.closeContexts());
@@ -102,5 +119,62 @@ describe('the account lifecycle in Chromium (Swedish)', () => {
     await page.getByText(sv('account.done.welcome')).waitFor();
     expect(new URL(page.url()).pathname).toBe('/account');
     expect((await nyckel.accounts.verifyPassword('inbjuden', 'mitt alldeles egna lösenord'))?.id).toBe(user.id);
+  });
+
+  test('a [totp]-only service and a user with only an address: a proof by email, then a new app, then back at the service', async () => {
+    const user = await nyckel.accounts.create({ email: 'proof.browser@example.se', password: TEST_PASSWORD, locale: 'en' });
+    const context = await chromium.newContext({ locale: 'en-GB' });
+    const page = await context.newPage();
+    const rp = await interceptRelyingParty(page);
+    const config = await relyingParty(nyckel.url, 'apponly');
+    const start = await startAuthorization(config, { redirect_uri: 'http://localhost:4000/apponly-cb', scope: 'openid email', ui_locales: 'en' });
+    await page.goto(start.url.toString());
+    await page.getByLabel(en('login.name_label.username_or_email'), { exact: true }).fill('proof.browser@example.se');
+    await page.getByLabel(en('login.password_label'), { exact: true }).fill(TEST_PASSWORD);
+    await page.getByRole('button', { name: en('login.submit'), exact: true }).click();
+    await page.getByText(en('mfa.proof_intro', { client: 'App portal' })).waitFor();
+    expect(await seriousAxeViolations(page)).toEqual([]);
+    await page.getByRole('link', { name: new RegExp(en('factors.email-code.name')) }).click();
+    await page.getByRole('button', { name: en('factors.email-code.send'), exact: true }).click();
+    const mail = await nyckel.db.prisma.delivery.findFirstOrThrow({ where: { recipient: 'proof.browser@example.se', purpose: 'email-code' } });
+    await page.getByLabel(en('mfa.code_label'), { exact: true }).fill(codeIn(openDelivery(nyckel.db.prisma, mail).text));
+    await page.getByRole('button', { name: en('mfa.verify'), exact: true }).click();
+    await page.getByRole('heading', { level: 1, name: en('mfa.enrol_title') }).waitFor();
+    await page.getByRole('button', { name: en('factors.totp.enrol_start'), exact: true }).click();
+    const secret = ((await page.locator('code.secret').textContent()) ?? '').replace(/\s+/g, '');
+    await page.getByLabel(en('factors.totp.enrol_code'), { exact: true }).fill(await codeAt(secret, 0));
+    await page.getByRole('button', { name: en('factors.totp.enrol_confirm'), exact: true }).click();
+    await page.getByRole('button', { name: en('recovery.continue'), exact: true }).click();
+    const callback = await rp.arrival();
+    const tokens = await oidc.authorizationCodeGrant(config, callback, {
+      pkceCodeVerifier: start.verifier,
+      expectedState: start.state,
+      expectedNonce: start.nonce,
+    });
+    expect(tokens.claims()).toMatchObject({ sub: user.id, acr: 'urn:nyckel:acr:mfa' });
+  });
+
+  test('consent is asked once: a second browser goes straight back to the service', async () => {
+    const user = await nyckel.accounts.create({ email: 'consent.browser@example.se', password: TEST_PASSWORD, locale: 'en' });
+    const web = await relyingParty(nyckel.url, 'web', 'web-secret-web-secret-0001');
+    for (const round of [1, 2]) {
+      const context = await chromium.newContext({ locale: 'en-GB' });
+      const page = await context.newPage();
+      const rp = await interceptRelyingParty(page);
+      const start = await startAuthorization(web, { redirect_uri: 'http://localhost:4000/cb', scope: 'openid email', ui_locales: 'en' });
+      await page.goto(start.url.toString());
+      await page.getByLabel(en('login.name_label.username_or_email'), { exact: true }).fill('consent.browser@example.se');
+      await page.getByLabel(en('login.password_label'), { exact: true }).fill(TEST_PASSWORD);
+      await page.getByRole('button', { name: en('login.submit'), exact: true }).click();
+      if (round === 1) await page.getByRole('button', { name: en('consent.allow'), exact: true }).click();
+      const callback = await rp.arrival();
+      const tokens = await oidc.authorizationCodeGrant(web, callback, {
+        pkceCodeVerifier: start.verifier,
+        expectedState: start.state,
+        expectedNonce: start.nonce,
+      });
+      expect(tokens.claims()?.sub).toBe(user.id);
+    }
+    expect(await nyckel.db.prisma.auditEvent.count({ where: { userId: user.id, type: 'consent.granted' } })).toBe(1);
   });
 });
