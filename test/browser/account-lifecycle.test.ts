@@ -8,6 +8,9 @@ import { codeIn, openDelivery } from '../support/mail.ts';
 import { messages } from '../support/messages.ts';
 import { startTestNyckel, TEST_PASSWORD, testClientsYaml, type TestNyckel } from '../support/nyckel.ts';
 import { parseClientsFile } from '../../src/clients/clients-file.ts';
+import { TOTP_SECRET_PURPOSE } from '../../src/factors/totp/index.ts';
+import { replaceRecoveryCodes } from '../../src/factors/recovery-code/index.ts';
+import { resetSecondFactors } from '../../src/accounts/reset-factors.ts';
 import { codeAt } from '../support/otp.ts';
 import { relyingParty, startAuthorization, type AuthorizationStart } from '../support/relying-party.ts';
 
@@ -176,5 +179,71 @@ describe('the account lifecycle in Chromium (Swedish)', () => {
       expect(tokens.claims()?.sub).toBe(user.id);
     }
     expect(await nyckel.db.prisma.auditEvent.count({ where: { userId: user.id, type: 'consent.granted' } })).toBe(1);
+  });
+
+  test('a reset by a user with an authenticator app: the app is asked for before the new password counts', async () => {
+    const user = await nyckel.accounts.create({ email: 'reset.app@example.se', password: TEST_PASSWORD, locale: 'en' });
+    const secret = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
+    const app = await nyckel.db.prisma.factorEnrolment.create({ data: { userId: user.id, type: 'totp', label: 'Phone', confirmed: true } });
+    await nyckel.db.prisma.factorEnrolment.update({ where: { id: app.id }, data: { secret: nyckel.box.seal(TOTP_SECRET_PURPOSE, secret, app.id) } });
+    const { page, start, arrival } = await openLogin();
+    await page.getByRole('link', { name: sv('password_reset.link'), exact: true }).click();
+    await page.getByLabel('Användarnamn eller e-post', { exact: true }).fill('reset.app@example.se');
+    await page.getByRole('button', { name: sv('password_reset.send'), exact: true }).click();
+    const mail = await nyckel.db.prisma.delivery.findFirstOrThrow({ where: { recipient: 'reset.app@example.se', purpose: 'password-reset' } });
+    await page.getByLabel(sv('password_reset.code_label'), { exact: true }).fill(codeIn(openDelivery(nyckel.db.prisma, mail).text));
+    await page.getByRole('button', { name: sv('password_reset.continue'), exact: true }).click();
+    await page.getByLabel(sv('account.new_password'), { exact: true }).fill('ett nytt och långt lösenord');
+    await page.getByLabel(sv('account.confirm_password'), { exact: true }).fill('ett nytt och långt lösenord');
+    await page.getByRole('button', { name: sv('password_reset.save'), exact: true }).click();
+    await page.getByLabel(sv('mfa.code_label'), { exact: true }).waitFor();
+    expect(await nyckel.accounts.verifyPassword('reset.app@example.se', 'ett nytt och långt lösenord')).toBeNull();
+    await page.getByLabel(sv('mfa.code_label'), { exact: true }).fill(await codeAt(secret, 0));
+    await page.getByRole('button', { name: sv('mfa.verify'), exact: true }).click();
+    const callback = await arrival();
+    expect((await tokens(callback, start)).claims()?.amr).toEqual(expect.arrayContaining(['otp']));
+    expect((await nyckel.accounts.verifyPassword('reset.app@example.se', 'ett nytt och långt lösenord'))?.id).toBe(user.id);
+  });
+
+  /** Password step at the [totp]-only service in a new English browser. */
+  async function appOnlyPasswordStep(email: string) {
+    const context = await chromium.newContext({ locale: 'en-GB' });
+    const page = await context.newPage();
+    const rp = await interceptRelyingParty(page);
+    const config = await relyingParty(nyckel.url, 'apponly');
+    const start = await startAuthorization(config, { redirect_uri: 'http://localhost:4000/apponly-cb', scope: 'openid email', ui_locales: 'en' });
+    await page.goto(start.url.toString());
+    await page.getByLabel(en('login.name_label.username_or_email'), { exact: true }).fill(email);
+    await page.getByLabel(en('login.password_label'), { exact: true }).fill(TEST_PASSWORD);
+    await page.getByRole('button', { name: en('login.submit'), exact: true }).click();
+    return { page, rp, config, start };
+  }
+
+  test('after "Delete all my devices" the [totp]-only service leads to a proof, not to the administrator', async () => {
+    const user = await nyckel.accounts.create({ email: 'panic.browser@example.se', password: TEST_PASSWORD, locale: 'en' });
+    await nyckel.db.prisma.factorEnrolment.create({ data: { userId: user.id, type: 'totp', label: 'Lost phone', confirmed: true } });
+    await resetSecondFactors(nyckel.db.prisma, nyckel.audit, user.id, { reason: 'Delete all my devices', actor: 'user' }, nyckel.accounts.revokeElsewhere);
+    const { page } = await appOnlyPasswordStep('panic.browser@example.se');
+    await page.getByText(en('mfa.proof_intro', { client: 'App portal' })).waitFor();
+    expect(await page.getByRole('link', { name: new RegExp(en('factors.email-code.name')) }).isVisible()).toBe(true);
+  });
+
+  test('a recovery code at the [totp]-only service, through "Use another method"', async () => {
+    const user = await nyckel.accounts.create({ email: 'recovery.browser@example.se', password: TEST_PASSWORD, locale: 'en' });
+    await nyckel.db.prisma.factorEnrolment.create({ data: { userId: user.id, type: 'totp', label: 'Phone', confirmed: true } });
+    const codes = await nyckel.db.prisma.$transaction((tx) => replaceRecoveryCodes(tx, nyckel.box, user.id, 3));
+    const { page, rp, config, start } = await appOnlyPasswordStep('recovery.browser@example.se');
+    await page.getByRole('link', { name: en('mfa.other_method'), exact: true }).click();
+    await page.getByRole('link', { name: new RegExp(en('factors.recovery-code.name')) }).click();
+    await page.getByLabel(en('mfa.code_label'), { exact: true }).fill(codes[1]);
+    await page.getByRole('button', { name: en('mfa.verify'), exact: true }).click();
+    await page.getByRole('button', { name: en('mfa.continue'), exact: true }).click();
+    const callback = await rp.arrival();
+    const tokens = await oidc.authorizationCodeGrant(config, callback, {
+      pkceCodeVerifier: start.verifier,
+      expectedState: start.state,
+      expectedNonce: start.nonce,
+    });
+    expect(tokens.claims()).toMatchObject({ sub: user.id, acr: 'urn:nyckel:acr:mfa' });
   });
 });
