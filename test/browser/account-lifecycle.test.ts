@@ -6,7 +6,7 @@ import { Invitations } from '../../src/accounts/invitations.ts';
 import { enqueueMail } from '../../src/delivery/dispatcher.ts';
 import { codeIn, openDelivery } from '../support/mail.ts';
 import { messages } from '../support/messages.ts';
-import { startTestNyckel, TEST_PASSWORD, testClientsYaml, type TestNyckel } from '../support/nyckel.ts';
+import { startTestNyckel, TEST_PASSWORD, testClientsYaml, withAppOnlyClient, type TestNyckel } from '../support/nyckel.ts';
 import { parseClientsFile } from '../../src/clients/clients-file.ts';
 import { TOTP_SECRET_PURPOSE } from '../../src/factors/totp/index.ts';
 import { replaceRecoveryCodes } from '../../src/factors/recovery-code/index.ts';
@@ -23,20 +23,7 @@ let chromium: Chromium;
 let spa: oidc.Configuration;
 
 beforeAll(async () => {
-  const clients = parseClientsFile(
-    testClientsYaml.replace(
-      'resources:',
-      `  - client_id: apponly
-    name: App portal
-    first_party: true
-    token_endpoint_auth_method: none
-    redirect_uris: [http://localhost:4000/apponly-cb]
-    scopes: [openid, email]
-    mfa: { required: true, methods: [totp] }
-resources:`,
-    ),
-    'clients.yaml',
-  );
+  const clients = parseClientsFile(withAppOnlyClient(testClientsYaml), 'clients.yaml');
   [nyckel, chromium] = await Promise.all([startTestNyckel({ clients }), Chromium.launch()]);
   spa = await relyingParty(nyckel.url, SPA.id);
 });
@@ -57,6 +44,27 @@ async function openLogin(): Promise<{ page: Page; start: AuthorizationStart; arr
 
 async function tokens(callback: URL, start: AuthorizationStart) {
   return oidc.authorizationCodeGrant(spa, callback, { pkceCodeVerifier: start.verifier, expectedState: start.state, expectedNonce: start.nonce });
+}
+
+/** Password step at the [totp]-only service in a new English browser. */
+async function appOnlyPasswordStep(email: string) {
+  const context = await chromium.newContext({ locale: 'en-GB' });
+  const page = await context.newPage();
+  const rp = await interceptRelyingParty(page);
+  const config = await relyingParty(nyckel.url, 'apponly');
+  const start = await startAuthorization(config, { redirect_uri: 'http://localhost:4000/apponly-cb', scope: 'openid email', ui_locales: 'en' });
+  await page.goto(start.url.toString());
+  await page.getByLabel(en('login.name_label.username_or_email'), { exact: true }).fill(email);
+  await page.getByLabel(en('login.password_label'), { exact: true }).fill(TEST_PASSWORD);
+  await page.getByRole('button', { name: en('login.submit'), exact: true }).click();
+  /** The claims of the ID token, once the browser is back at the service. */
+  const backAtService = async () => {
+    const callback = await rp.arrival();
+    return (
+      await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: start.verifier, expectedState: start.state, expectedNonce: start.nonce })
+    ).claims();
+  };
+  return { page, backAtService };
 }
 
 describe('the account lifecycle in Chromium (Swedish)', () => {
@@ -126,15 +134,7 @@ describe('the account lifecycle in Chromium (Swedish)', () => {
 
   test('a [totp]-only service and a user with only an address: a proof by email, then a new app, then back at the service', async () => {
     const user = await nyckel.accounts.create({ email: 'proof.browser@example.se', password: TEST_PASSWORD, locale: 'en' });
-    const context = await chromium.newContext({ locale: 'en-GB' });
-    const page = await context.newPage();
-    const rp = await interceptRelyingParty(page);
-    const config = await relyingParty(nyckel.url, 'apponly');
-    const start = await startAuthorization(config, { redirect_uri: 'http://localhost:4000/apponly-cb', scope: 'openid email', ui_locales: 'en' });
-    await page.goto(start.url.toString());
-    await page.getByLabel(en('login.name_label.username_or_email'), { exact: true }).fill('proof.browser@example.se');
-    await page.getByLabel(en('login.password_label'), { exact: true }).fill(TEST_PASSWORD);
-    await page.getByRole('button', { name: en('login.submit'), exact: true }).click();
+    const { page, backAtService } = await appOnlyPasswordStep('proof.browser@example.se');
     await page.getByText(en('mfa.proof_intro', { client: 'App portal' })).waitFor();
     expect(await seriousAxeViolations(page)).toEqual([]);
     await page.getByRole('link', { name: new RegExp(en('factors.email-code.name')) }).click();
@@ -148,13 +148,7 @@ describe('the account lifecycle in Chromium (Swedish)', () => {
     await page.getByLabel(en('factors.totp.enrol_code'), { exact: true }).fill(await codeAt(secret, 0));
     await page.getByRole('button', { name: en('factors.totp.enrol_confirm'), exact: true }).click();
     await page.getByRole('button', { name: en('recovery.continue'), exact: true }).click();
-    const callback = await rp.arrival();
-    const tokens = await oidc.authorizationCodeGrant(config, callback, {
-      pkceCodeVerifier: start.verifier,
-      expectedState: start.state,
-      expectedNonce: start.nonce,
-    });
-    expect(tokens.claims()).toMatchObject({ sub: user.id, acr: 'urn:nyckel:acr:mfa' });
+    expect(await backAtService()).toMatchObject({ sub: user.id, acr: 'urn:nyckel:acr:mfa' });
   });
 
   test('consent is asked once: a second browser goes straight back to the service', async () => {
@@ -205,20 +199,6 @@ describe('the account lifecycle in Chromium (Swedish)', () => {
     expect((await nyckel.accounts.verifyPassword('reset.app@example.se', 'ett nytt och långt lösenord'))?.id).toBe(user.id);
   });
 
-  /** Password step at the [totp]-only service in a new English browser. */
-  async function appOnlyPasswordStep(email: string) {
-    const context = await chromium.newContext({ locale: 'en-GB' });
-    const page = await context.newPage();
-    const rp = await interceptRelyingParty(page);
-    const config = await relyingParty(nyckel.url, 'apponly');
-    const start = await startAuthorization(config, { redirect_uri: 'http://localhost:4000/apponly-cb', scope: 'openid email', ui_locales: 'en' });
-    await page.goto(start.url.toString());
-    await page.getByLabel(en('login.name_label.username_or_email'), { exact: true }).fill(email);
-    await page.getByLabel(en('login.password_label'), { exact: true }).fill(TEST_PASSWORD);
-    await page.getByRole('button', { name: en('login.submit'), exact: true }).click();
-    return { page, rp, config, start };
-  }
-
   test('after "Delete all my devices" the [totp]-only service leads to a proof, not to the administrator', async () => {
     const user = await nyckel.accounts.create({ email: 'panic.browser@example.se', password: TEST_PASSWORD, locale: 'en' });
     await nyckel.db.prisma.factorEnrolment.create({ data: { userId: user.id, type: 'totp', label: 'Lost phone', confirmed: true } });
@@ -232,18 +212,12 @@ describe('the account lifecycle in Chromium (Swedish)', () => {
     const user = await nyckel.accounts.create({ email: 'recovery.browser@example.se', password: TEST_PASSWORD, locale: 'en' });
     await nyckel.db.prisma.factorEnrolment.create({ data: { userId: user.id, type: 'totp', label: 'Phone', confirmed: true } });
     const codes = await nyckel.db.prisma.$transaction((tx) => replaceRecoveryCodes(tx, nyckel.box, user.id, 3));
-    const { page, rp, config, start } = await appOnlyPasswordStep('recovery.browser@example.se');
+    const { page, backAtService } = await appOnlyPasswordStep('recovery.browser@example.se');
     await page.getByRole('link', { name: en('mfa.other_method'), exact: true }).click();
     await page.getByRole('link', { name: new RegExp(en('factors.recovery-code.name')) }).click();
     await page.getByLabel(en('mfa.code_label'), { exact: true }).fill(codes[1]);
     await page.getByRole('button', { name: en('mfa.verify'), exact: true }).click();
     await page.getByRole('button', { name: en('mfa.continue'), exact: true }).click();
-    const callback = await rp.arrival();
-    const tokens = await oidc.authorizationCodeGrant(config, callback, {
-      pkceCodeVerifier: start.verifier,
-      expectedState: start.state,
-      expectedNonce: start.nonce,
-    });
-    expect(tokens.claims()).toMatchObject({ sub: user.id, acr: 'urn:nyckel:acr:mfa' });
+    expect(await backAtService()).toMatchObject({ sub: user.id, acr: 'urn:nyckel:acr:mfa' });
   });
 });

@@ -4,21 +4,14 @@ import { resetSecondFactors } from '../../src/accounts/reset-factors.ts';
 import { parseClientsFile } from '../../src/clients/clients-file.ts';
 import { FormBrowser, textOf, type Page } from '../support/browser.ts';
 import { codeIn, latestMail } from '../support/mail.ts';
-import { startTestNyckel, TEST_PASSWORD, testClientsYaml, type TestNyckel } from '../support/nyckel.ts';
+import { startTestNyckel, TEST_PASSWORD, testClientsYaml, withAppOnlyClient, type TestNyckel } from '../support/nyckel.ts';
 import { codeAt, secretIn } from '../support/otp.ts';
 import { relyingParty, startAuthorization, type AuthorizationStart } from '../support/relying-party.ts';
 
 // A [totp]-only service (TDC's "Authenticator app" portal), and an SMS-only one that names its help desk.
-const clientsYaml = testClientsYaml.replace(
+const clientsYaml = withAppOnlyClient(testClientsYaml).replace(
   'resources:',
-  `  - client_id: apponly
-    name: App portal
-    first_party: true
-    token_endpoint_auth_method: none
-    redirect_uris: [http://localhost:4000/apponly-cb]
-    scopes: [openid, email]
-    mfa: { required: true, methods: [totp] }
-  - client_id: helped
+  `  - client_id: helped
     name: Helped portal
     first_party: true
     token_endpoint_auth_method: none

@@ -109,6 +109,21 @@ resources:
     access_token_ttl: 600
 `;
 
+/** Adds `apponly` ("App portal"): a second factor required, and only an authenticator app accepted. */
+export function withAppOnlyClient(yaml: string): string {
+  return yaml.replace(
+    'resources:',
+    `  - client_id: apponly
+    name: App portal
+    first_party: true
+    token_endpoint_auth_method: none
+    redirect_uris: [http://localhost:4000/apponly-cb]
+    scopes: [openid, email]
+    mfa: { required: true, methods: [totp] }
+resources:`,
+  );
+}
+
 export interface TestNyckel extends Nyckel {
   dataDir: string;
   stop(): Promise<void>;
