@@ -61,6 +61,9 @@ async function enrolled() {
   expect(setup.status).toBe(200);
   const secret = secretIn(setup.html);
   expect(secret).toMatch(/^[A-Z2-7]{32}$/);
+  // Setting up on the same phone: the otpauth:// link the QR code holds, with the same secret.
+  const appLink = decodeEntities(/<a href="(otpauth:[^"]+)" id="open-in-app">/.exec(setup.html)![1]);
+  expect(new URL(appLink).searchParams.get('secret')).toBe(secret);
   const done = await flow.browser.submit(setup, '/verify', { label: 'My phone', code: await codeAt(secret, -1) });
   expect(done.status).toBe(200);
   const codes = recoveryCodesIn(done.html);
