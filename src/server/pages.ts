@@ -65,11 +65,16 @@ export class PageRenderer {
     });
   }
 
+  /**
+   * After the logout confirmation. oidc-provider names the client only when the user chose to stay
+   * signed in: then just that app was signed out, and the page must not say "You are signed out".
+   */
   async loggedOut(ctx: KoaContextWithOIDC) {
     const clientId = ctx.oidc.client?.clientId;
     this.html(ctx, 'logged-out', this.localeOf(ctx), {
       clientName: this.clientName(clientId),
       backUrl: this.clients.homeOf(clientId),
+      stayed: typeof ctx.oidc.params?.client_id === 'string',
     });
   }
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
-import { FormBrowser } from '../support/browser.ts';
+import { FormBrowser, textOf } from '../support/browser.ts';
 import { startTestNyckel, TEST_PASSWORD, type TestNyckel } from '../support/nyckel.ts';
 import { relyingParty, signInWithPassword, startAuthorization } from '../support/relying-party.ts';
 
@@ -69,6 +69,34 @@ describe('authorization code + PKCE with openid-client as the relying party', ()
     const again = await startAuthorization(config, { redirect_uri: 'http://localhost:4000/cb' });
     const page = await browser.go(again.url.toString());
     expect(page.html).toContain('name="password"');
+  });
+
+  test('logout: "stay signed in" signs out of that app only and says so; "sign out" says you are signed out', async () => {
+    const config = await relyingParty(nyckel.url, 'spa');
+    const browser = new FormBrowser(callbackStop);
+    const start = await startAuthorization(config, { redirect_uri: 'http://localhost:4000/spa-cb', ui_locales: 'en' });
+    const { callback } = await signInWithPassword(browser, start, { email, password: TEST_PASSWORD });
+    const tokens = await oidc.authorizationCodeGrant(config, callback, {
+      pkceCodeVerifier: start.verifier,
+      expectedState: start.state,
+      expectedNonce: start.nonce,
+    });
+    const stay = await browser.go(oidc.buildEndSessionUrl(config, { id_token_hint: tokens.id_token! }).toString());
+    const stayed = await browser.submit(stay, /\/session\/end\/confirm$/, {});
+    expect(textOf(stayed.html)).toContain('You are still signed in');
+    expect(textOf(stayed.html)).not.toContain('You are signed out');
+    // Still signed in to Nyckel: no password asked at the next authorization.
+    const again = await startAuthorization(config, { redirect_uri: 'http://localhost:4000/spa-cb' });
+    const next = await browser.go(again.url.toString());
+    expect(next.url).toContain('code=');
+    const tokensAgain = await oidc.authorizationCodeGrant(config, new URL(next.url), {
+      pkceCodeVerifier: again.verifier,
+      expectedState: again.state,
+      expectedNonce: again.nonce,
+    });
+    const leave = await browser.go(oidc.buildEndSessionUrl(config, { id_token_hint: tokensAgain.id_token! }).toString());
+    const left = await browser.submit(leave, /\/session\/end\/confirm$/, { logout: 'yes' });
+    expect(textOf(left.html)).toContain('You have been signed out');
   });
 
   test('a public client rotates refresh tokens and refuses the old one', async () => {
