@@ -22,6 +22,13 @@ beforeAll(async () => {
     redirect_uris: [http://localhost:4000/tdc-cb]
     scopes: [openid, email]
     mfa: { required: true, methods: [totp], forgot_device_email: true }
+  - client_id: tdc-mail
+    name: TDC Mail
+    first_party: true
+    token_endpoint_auth_method: none
+    redirect_uris: [http://localhost:4000/tdc-mail-cb]
+    scopes: [openid, email]
+    mfa: { required: true, methods: [totp, email-code], forgot_device_email: true }
   - client_id: strict
     name: Strict portal
     first_party: true
@@ -113,6 +120,18 @@ describe('"Forgot your device?"', () => {
     expect(textOf(page.html)).not.toContain('Forgot your device?');
     const uid = /\/interaction\/([^/]+)\//.exec(page.url)![1];
     expect((await browser.go(new URL(`/interaction/${uid}/mfa/forgot`, nyckel.url).toString())).status).toBe(404);
+  });
+
+  test("it is offered where it helps: on the app's page, not on the email-code page (it would send the same code)", async () => {
+    const { email } = await userWithApp();
+    const { page, browser } = await passwordStep('tdc-mail', email);
+    const uid = /\/interaction\/([^/]+)\//.exec(page.url)![1];
+    const appPage = await browser.go(new URL(`/interaction/${uid}/mfa/totp`, nyckel.url).toString());
+    expect(appPage.url).toMatch(/\/mfa\/totp\/challenge\//);
+    expect(textOf(appPage.html)).toContain('Forgot your device?');
+    const emailPage = await browser.go(new URL(`/interaction/${uid}/mfa/email-code`, nyckel.url).toString());
+    expect(emailPage.status).toBe(200);
+    expect(textOf(emailPage.html)).not.toContain('Forgot your device?');
   });
 
   test('recovery codes stand in for the app at a [totp]-only client, unless the client opts out', async () => {

@@ -26,6 +26,8 @@ export function pageHost(deps: PageHostDependencies, ctx: Context, state: SignIn
   const clientId = state.challengeCtx.clientId;
   const mfaPath = `/interaction/${state.details.uid}/mfa`;
   let offered: Promise<FactorModule[]> | undefined;
+  // "Forgot your device?" sends what this very method sends: not offered on its own page.
+  const forgotDevice = state.frame.forgotDevice && policy.forgotDeviceFallback(clientId, state.details.params)?.id !== module.id;
   const offeredNow = () => (offered ??= policy.offered(state.user, clientId, state));
   const { t } = state;
 
@@ -42,7 +44,7 @@ export function pageHost(deps: PageHostDependencies, ctx: Context, state: SignIn
   return {
     module,
     challengeCtx: state.challengeCtx,
-    frame: state.frame,
+    frame: { ...state.frame, forgotDevice },
     enrolling,
     mfaPath,
     factorPath: `${mfaPath}/${enrolling ? 'enrol/' : ''}${module.id}`,
