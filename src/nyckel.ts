@@ -1,3 +1,4 @@
+import { isProviderPath } from './provider/provider.ts';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Provider from 'oidc-provider';
@@ -268,6 +269,7 @@ async function assemble(
   const provider = () => providers.current;
 
   const app = createApp({
+    isProviderPath,
     factorScripts: factors.scripts(),
     issuer: settings.issuer,
     trustProxy: settings.trustProxy,

@@ -58,6 +58,27 @@ function interactionPolicyWith(needsSecondFactor: ProviderDependencies['needsSec
 
 export const oidcScopes = ['openid', 'offline_access', 'profile', 'email', 'phone'];
 
+/** Where oidc-provider answers (its defaults, named here so the web server knows which paths are its). */
+export const providerRoutes = {
+  authorization: '/auth',
+  backchannel_authentication: '/backchannel',
+  code_verification: '/device',
+  device_authorization: '/device/auth',
+  end_session: '/session/end',
+  introspection: '/token/introspection',
+  jwks: '/jwks',
+  pushed_authorization_request: '/request',
+  registration: '/reg',
+  revocation: '/token/revocation',
+  token: '/token',
+  userinfo: '/me',
+} as const;
+
+/** Whether a path is oidc-provider's: one of its routes (or below one), or discovery. */
+export function isProviderPath(path: string): boolean {
+  return path.startsWith('/.well-known/') || Object.values(providerRoutes).some((route) => path === route || path.startsWith(`${route}/`));
+}
+
 /** oidc-provider's configuration: everything Nyckel changes from the library's defaults, in one place. */
 export function providerConfiguration(deps: ProviderDependencies): Configuration {
   const { settings, accounts, clients, pages } = deps;
@@ -91,6 +112,7 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
     scopes: [...new Set([...oidcScopes, ...resourceScopes])],
     acrValues: acrValuesSupported,
     responseTypes: ['code'],
+    routes: providerRoutes,
     pkce: { required: () => true },
     features: {
       devInteractions: { enabled: false },

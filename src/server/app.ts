@@ -8,6 +8,7 @@ import type { ResolvedScript } from '../factors/registry.ts';
 import { interactionsDir } from '../i18n/i18n.ts';
 import type { Logger } from '../logger.ts';
 import { errorHandler } from './error-handler.ts';
+import { NyckelError } from '../errors.ts';
 import { httpMetrics } from '../observability/http-metrics.ts';
 import { requestIds } from '../observability/request-id.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -16,6 +17,8 @@ import { pinnedToIssuer } from './issuer-origin.ts';
 
 export interface AppDependencies {
   issuer: string;
+  /** The paths oidc-provider answers; anything else no router took is a localised 404. */
+  isProviderPath: (path: string) => boolean;
   trustProxy: boolean;
   logger: Logger;
   pages: PageRenderer;
@@ -95,6 +98,8 @@ export function createApp(deps: AppDependencies): Koa {
   }
   const callbacks = new WeakMap<Provider, ReturnType<Provider['callback']>>();
   app.use(async (ctx) => {
+    // Anything else is not found: a localised page (errorHandler), not oidc-provider's plain-text 404.
+    if (!deps.isProviderPath(ctx.path)) throw new NyckelError('not_found');
     const provider = deps.provider();
     let callback = callbacks.get(provider);
     if (!callback) {

@@ -181,6 +181,22 @@ describe('hosted page input', () => {
     expect(ok.html).toContain('/consent"');
   });
 
+  test('an unknown path is a localised page with a heading and a main landmark (JSON for programs), not plain text', async () => {
+    const page = await fetch(`${nyckel.url}/no-such-page`, { headers: { 'accept-language': 'sv', accept: 'text/html' } });
+    expect(page.status).toBe(404);
+    expect(page.headers.get('content-type')).toContain('text/html');
+    const html = await page.text();
+    expect(html).toContain('<html lang="sv">');
+    expect(html).toMatch(/<main id="main"/);
+    expect(html).toMatch(/<h1>[^<]+<\/h1>/);
+    expect(textOf(html)).toContain('Sidan finns inte.');
+    const json = await fetch(`${nyckel.url}/no-such-page`, { headers: { accept: 'application/json' } });
+    expect([json.status, await json.json()]).toEqual([404, { error: 'not_found', error_description: 'not_found' }]);
+    // oidc-provider's own paths are still its.
+    expect((await fetch(`${nyckel.url}/.well-known/openid-configuration`)).status).toBe(200);
+    expect((await fetch(`${nyckel.url}/jwks`)).status).toBe(200);
+  });
+
   test('an unknown or expired interaction shows a friendly page, not SessionNotFound', async () => {
     const browser = new FormBrowser();
     const page = await browser.go(new URL('/interaction/does-not-exist', nyckel.url).toString(), { headers: { 'accept-language': 'sv' } });
