@@ -1,3 +1,6 @@
+import { NyckelError } from '../errors.ts';
+import { supportedLocales } from '../i18n/locales.ts';
+import { LANGUAGE_COOKIE } from './pages.ts';
 import Router from '@koa/router';
 import type { PageRenderer } from './pages.ts';
 
@@ -10,6 +13,17 @@ export type ReadinessCheck = () => Promise<{ database: boolean; pendingMigration
 export function homeRoutes(pages: PageRenderer, readiness?: ReadinessCheck): Router {
   const router = new Router();
   router.get('/', (ctx) => pages.html(ctx, 'home', pages.localeOf(ctx), {}));
+
+  // The language switcher: the choice is kept in a cookie, and the person goes back where they were
+  // (a path on this site only; the interaction in progress is kept).
+  router.get('/language/:code', (ctx) => {
+    const code = ctx.params.code;
+    if (!(supportedLocales as readonly string[]).includes(code)) throw new NyckelError('not_found');
+    ctx.cookies.set(LANGUAGE_COOKIE, code, { httpOnly: true, sameSite: 'lax', maxAge: 365 * 24 * 3600_000, overwrite: true });
+    const back = typeof ctx.query.back === 'string' && /^\/(?![/\\])/.test(ctx.query.back) ? ctx.query.back : '/';
+    ctx.status = 303;
+    ctx.redirect(back);
+  });
   // Live: the process answers (a load balancer restarts it otherwise).
   router.get('/healthz', (ctx) => {
     ctx.set('Cache-Control', 'no-store');

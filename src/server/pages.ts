@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
 import type { KoaContextWithOIDC } from 'oidc-provider';
-import type { Locale } from '../accounts/accounts.ts';
+import { supportedLocales, type Locale } from '../i18n/locales.ts';
 import type { ClientDirectory } from '../clients/directory.ts';
 import { NyckelError, type ErrorCode } from '../errors.ts';
 import { negotiateLocale, translator } from '../i18n/i18n.ts';
@@ -9,6 +9,21 @@ import type { Views } from './views.ts';
 
 /** Remembers which app the browser was signing in to, so an error page can link back to it. */
 export const CLIENT_COOKIE = 'nyckel.client';
+/** The language the person chose with the switcher on the pages: it wins over every other hint. */
+export const LANGUAGE_COOKIE = 'nyckel.lang';
+/** Each language names itself, whatever the page's language. */
+const LANGUAGE_NAMES: Record<Locale, string> = { sv: 'Svenska', da: 'Dansk', en: 'English' };
+
+/**
+ * Where the language switcher returns to: this page when it was fetched (GET), else the page of the
+ * same step that can be fetched again (a form's answer is not repeated), so the interaction is kept.
+ */
+export function switchBackTo(ctx: Pick<Context, 'method' | 'url' | 'path'>): string {
+  if (ctx.method === 'GET') return ctx.url;
+  const step = /^(\/interaction\/[^/]+)(\/mfa|\/forgot-password)?/.exec(ctx.path);
+  if (step) return step[1] + (step[2] ?? '');
+  return ctx.path.startsWith('/account') ? '/account' : '/';
+}
 
 export class PageRenderer {
   constructor(
@@ -18,6 +33,8 @@ export class PageRenderer {
   ) {}
 
   localeOf(ctx: Context, uiLocales?: string): Locale {
+    const chosen = ctx.cookies.get(LANGUAGE_COOKIE);
+    if (chosen && (supportedLocales as readonly string[]).includes(chosen)) return chosen as Locale;
     const fromQuery = typeof ctx.query.ui_locales === 'string' ? ctx.query.ui_locales : undefined;
     const oidcParams = (ctx as unknown as KoaContextWithOIDC).oidc?.params as { ui_locales?: string } | undefined;
     return negotiateLocale({
@@ -36,7 +53,9 @@ export class PageRenderer {
     ctx.status = status;
     ctx.type = 'text/html; charset=utf-8';
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = this.views.render(template, locale, context);
+    const back = encodeURIComponent(switchBackTo(ctx));
+    const languages = supportedLocales.map((code) => ({ code, name: LANGUAGE_NAMES[code], current: code === locale, href: `/language/${code}?back=${back}` }));
+    ctx.body = this.views.render(template, locale, { languages, ...context });
   }
 
   error(ctx: Context, error: NyckelError, locale = this.localeOf(ctx)) {

@@ -68,6 +68,25 @@ async function appOnlyPasswordStep(email: string) {
 }
 
 describe('the account lifecycle in Chromium (Swedish)', () => {
+  test('the language switcher changes the language of the page and keeps the sign-in', async () => {
+    const user = await nyckel.accounts.create({ email: 'switcher@example.se', password: TEST_PASSWORD });
+    const { page, start, arrival } = await openLogin();
+    const before = page.url();
+    expect(await page.locator('html').getAttribute('lang')).toBe('sv');
+    await page
+      .getByRole('navigation', { name: sv('common.language') })
+      .getByRole('link', { name: 'English', exact: true })
+      .click();
+    await page.getByRole('heading', { level: 1, name: en('login.title') }).waitFor();
+    expect(page.url()).toBe(before);
+    expect(await page.locator('html').getAttribute('lang')).toBe('en');
+    expect(await page.getByRole('link', { name: 'English', exact: true }).getAttribute('aria-current')).toBe('true');
+    await page.getByLabel(en('login.name_label.username_or_email'), { exact: true }).fill('switcher@example.se');
+    await page.getByLabel(en('login.password_label'), { exact: true }).fill(TEST_PASSWORD);
+    await page.getByRole('button', { name: en('login.submit'), exact: true }).click();
+    expect((await tokens(await arrival(), start)).claims()?.sub).toBe(user.id);
+  });
+
   test('signing in with a user name', async () => {
     const user = await nyckel.accounts.create({ username: '202100083755', email: 'adam.browser@example.se', password: TEST_PASSWORD });
     const { page, start, arrival } = await openLogin();

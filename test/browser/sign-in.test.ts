@@ -251,13 +251,17 @@ describe('hosted sign-in pages in Chromium', () => {
     await openLogin(page, start);
 
     expect(await focusedId(page)).toBe('username');
-    // Shift+Tab reaches the skip link, which then shows on screen; Tab goes back to the name field.
+    // Shift+Tab goes back through the language switcher to the skip link, which then shows on screen;
+    // Tab goes forward again to the name field.
+    const isFocused = (name: string) => page.getByRole('link', { name, exact: true }).evaluate((el) => el === document.activeElement);
     await page.keyboard.press('Shift+Tab');
+    expect(await isFocused('English')).toBe(true);
+    for (let i = 0; i < 3; i++) await page.keyboard.press('Shift+Tab');
     const skipLink = page.getByRole('link', { name: msg(en, 'common.skip_to_content') });
     expect(await skipLink.evaluate((el) => el === document.activeElement)).toBe(true);
     const box = await skipLink.boundingBox();
     expect(box && box.x >= 0 && box.y >= 0 && box.width > 0).toBe(true);
-    await page.keyboard.press('Tab');
+    for (let i = 0; i < 4; i++) await page.keyboard.press('Tab');
     expect(await focusedId(page)).toBe('username');
 
     await page.keyboard.type(email);

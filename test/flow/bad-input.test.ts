@@ -1,3 +1,4 @@
+import { switchBackTo } from '../../src/server/pages.ts';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { FormBrowser, findForm, textOf } from '../support/browser.ts';
@@ -179,6 +180,29 @@ describe('hosted page input', () => {
     // Nothing was lost: the same page still signs in.
     const ok = await browser.submit(page, '/login', { email, password: TEST_PASSWORD });
     expect(ok.html).toContain('/consent"');
+  });
+
+  test('the language switcher goes back only to a path on this site, and knows only its languages', async () => {
+    const go = (path: string) => fetch(`${nyckel.url}${path}`, { redirect: 'manual' });
+    const kept = await go(`/language/da?back=${encodeURIComponent('/interaction/abc/mfa?choose=1')}`);
+    expect([kept.status, kept.headers.get('location')]).toEqual([303, '/interaction/abc/mfa?choose=1']);
+    expect(kept.headers.get('set-cookie')).toMatch(/^nyckel\.lang=da;.*httponly/i);
+    for (const back of ['//evil.example/x', 'https://evil.example/', '/\\evil.example']) {
+      expect((await go(`/language/sv?back=${encodeURIComponent(back)}`)).headers.get('location')).toBe('/');
+    }
+    expect((await go('/language/fr')).status).toBe(404);
+  });
+
+  test("a page answering a form returns the switcher to the page of the same step, not to the form's target", () => {
+    expect(switchBackTo({ method: 'GET', url: '/interaction/u1/mfa/totp?x=1', path: '/interaction/u1/mfa/totp' })).toBe('/interaction/u1/mfa/totp?x=1');
+    expect(switchBackTo({ method: 'POST', url: '/interaction/u1/mfa/totp/challenge/app/verify', path: '/interaction/u1/mfa/totp/challenge/app/verify' })).toBe(
+      '/interaction/u1/mfa',
+    );
+    expect(switchBackTo({ method: 'POST', url: '/interaction/u1/login', path: '/interaction/u1/login' })).toBe('/interaction/u1');
+    expect(switchBackTo({ method: 'POST', url: '/interaction/u1/forgot-password/code', path: '/interaction/u1/forgot-password/code' })).toBe(
+      '/interaction/u1/forgot-password',
+    );
+    expect(switchBackTo({ method: 'POST', url: '/account/password', path: '/account/password' })).toBe('/account');
   });
 
   test('an unknown path is a localised page with a heading and a main landmark (JSON for programs), not plain text', async () => {
