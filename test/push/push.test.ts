@@ -143,6 +143,18 @@ describe('push approval with number matching', () => {
     expect(textOf(page.html)).toContain('Send a new request');
   });
 
+  test('a held status question ends when the request does, not 20 s later', async () => {
+    const { user } = await userWithPhone();
+    const flow = await pushSignIn(user.email!);
+    // Two seconds are left of the request.
+    await nyckel.db.prisma.factorChallenge.update({ where: { id: flow.challengeId }, data: { expiresAt: new Date(Date.now() + 2000) } });
+    const asked = Date.now();
+    const response = await flow.browser.request(url(`${flow.challengePath}/status?wait=20`));
+    const waited = Date.now() - asked;
+    expect(waited).toBeLessThan(8000);
+    expect(JSON.parse(response.html)).toMatchObject({ status: 'failed', message: expect.stringContaining('ended without an answer') });
+  });
+
   test('a replayed approval is refused, and parallel approvals: exactly one wins', async () => {
     const { user, device } = await userWithPhone();
     const flow = await pushSignIn(user.email!);

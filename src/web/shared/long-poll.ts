@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { challengeTopic } from '../../factors/shared/challenges.ts';
@@ -20,6 +21,8 @@ export async function statusWhenChanged<T>(
   challengeId: string,
   read: () => Promise<T>,
   pending: (status: T) => boolean,
+  /** Seconds until the challenge itself ends, where the status says: the wait ends then too. */
+  endsIn: (status: T) => number | undefined = () => undefined,
 ): Promise<T> {
   const seconds = waitQuery.parse(ctx.query.wait);
   if (!seconds) return read();
@@ -33,7 +36,9 @@ export async function statusWhenChanged<T>(
       gone.abort();
       return first;
     }
-    await notified;
+    const left = endsIn(first);
+    const deadline = left === undefined ? undefined : sleep(Math.max(0, left) * 1000 + 250, undefined, { signal: gone.signal }).catch(() => undefined);
+    await (deadline ? Promise.race([notified, deadline]) : notified);
     return gone.signal.aborted ? first : read();
   } finally {
     ctx.req.off('close', onClose);

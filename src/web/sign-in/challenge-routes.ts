@@ -58,7 +58,8 @@ export function challengeRoutes(router: Router, deps: ChallengeRouteDependencies
       const status = module.status ? await module.status(state.challengeCtx, challengeId) : { status: 'pending' as const };
       return { status: status.status === 'verified' ? 'verified' : 'pending' };
     };
-    ctx.body = await statusWhenChanged(ctx, deps.signals, challengeId, read, (body) => body.status === 'pending');
+    const endsIn = (body: { status: string }) => ('expiresIn' in body && typeof body.expiresIn === 'number' ? body.expiresIn : undefined);
+    ctx.body = await statusWhenChanged(ctx, deps.signals, challengeId, read, (body) => body.status === 'pending', endsIn);
   });
 
   /** The user left a waiting page or chose another method (`navigator.sendBeacon`). */

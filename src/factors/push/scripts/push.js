@@ -45,9 +45,11 @@
   var left = Number(box.getAttribute('data-expires-in')) || 0;
   var finished = false;
 
+  // The page switches at the deadline by itself: it does not wait for the server to say so.
   var timer = setInterval(function () {
     left = Math.max(0, left - 1);
     countdown.textContent = countdownText.replace('%s', String(left));
+    if (left === 0 && !finished) failed(box.getAttribute('data-expired'));
   }, 1000);
 
   function failed(text) {
@@ -58,6 +60,12 @@
     countdown.hidden = true;
     document.getElementById('push-number').parentNode.hidden = true;
     document.getElementById('push-instruction').hidden = true;
+    // "Send a new request" becomes the thing to do (TDC's "Retry mobile").
+    var again = document.querySelector('#push-again a');
+    if (again) {
+      again.className = 'button primary';
+      again.focus();
+    }
   }
 
   poll(box.getAttribute('data-status-url') + '?wait=20', 100, function (body) {
