@@ -178,6 +178,7 @@ export function appRouters(p: RouterParts): Router[] {
       flow: p.flow,
       metrics,
       signInNames: settings.signIn.names,
+      signIns: p.signIns,
       consents: p.consents,
       passwordReset: settings.signIn.passwordReset,
     }),
@@ -195,6 +196,7 @@ export function appRouters(p: RouterParts): Router[] {
       invitations: p.invitations,
     }),
     factorRoutes({
+      clients,
       provider,
       engine: p.engine,
       policy: p.secondFactor,

@@ -241,9 +241,20 @@ describe('hosted page input', () => {
     const consent = await browser.submit(page, '/login', { email, password: TEST_PASSWORD });
     const done = await browser.submit(consent, '/consent', { decision: 'allow' });
     expect(new URL(done.url).searchParams.get('code')).toBeTruthy();
+    // The same form again: nothing is issued twice, and the page says what happened instead of "expired".
     const again = await browser.submit(page, '/login', { email, password: TEST_PASSWORD });
-    expect(again.status).toBe(400);
-    expect(textOf(again.html)).toContain('has expired or has already been used');
+    expect(again.status).toBe(200);
+    expect(again.url).not.toContain('code=');
+    expect(textOf(again.html)).toContain('You are already signed in');
+    expect(textOf(again.html)).toContain('This sign-in was finished, in this tab or another one. Go back to Statistics portal to continue.');
+  });
+
+  test('a sign-in that never finished is still "expired" when its interaction is gone', async () => {
+    const { browser, page } = await loginPage();
+    await browser.jar.removeAllCookies();
+    const gone = await browser.submit(page, '/login', { email, password: TEST_PASSWORD });
+    expect(gone.status).toBe(400);
+    expect(textOf(gone.html)).toContain('has expired or has already been used');
   });
 
   test('unknown paths are a 404 page, JSON clients get JSON', async () => {

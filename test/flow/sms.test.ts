@@ -277,7 +277,8 @@ describe('SMS code through the dev outbox', () => {
     expect(firstChallenge).not.toBe(otherChallenge);
     const results = await Promise.all(Array.from({ length: 10 }, () => post(page, '/verify', { code })));
     expect(results.filter((r) => r.url.includes('code='))).toHaveLength(1);
-    for (const r of results.filter((r) => !r.url.includes('code='))) expect(r.status).toBeGreaterThanOrEqual(400);
+    // The others are refused, or (arriving after the winner ended the sign-in) told they are already signed in; none gets a code.
+    for (const r of results.filter((r) => !r.url.includes('code='))) expect(r.status >= 400 || textOf(r.html).includes('You are already signed in')).toBe(true);
   });
 
   test('a client that leaves sms out of its methods does not offer it', async () => {

@@ -170,7 +170,8 @@ describe('authenticator app (TOTP)', () => {
     const parallel = await codePage(email, 'totp');
     const results = await Promise.all(Array.from({ length: 20 }, () => parallel.browser.submit(parallel.page, '/verify', { code: next })));
     expect(results.filter((r) => r.url.includes('code='))).toHaveLength(1);
-    for (const r of results.filter((r) => !r.url.includes('code='))) expect(r.status).toBeGreaterThanOrEqual(400);
+    // The others are refused, or (arriving after the winner ended the sign-in) told they are already signed in; none gets a code.
+    for (const r of results.filter((r) => !r.url.includes('code='))) expect(r.status >= 400 || textOf(r.html).includes('You are already signed in')).toBe(true);
   });
 
   test('"don\'t ask again in this browser" is chosen on the code page', async () => {

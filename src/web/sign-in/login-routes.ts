@@ -16,6 +16,8 @@ import { formBody, readForm, routeParam } from '../shared/forms.ts';
 import type { Consents } from '../../accounts/consents.ts';
 import { askedOf, consent } from './consent.ts';
 import { renderUnavailable } from './unavailable.ts';
+import { endedSignIns } from './sign-in-state.ts';
+import type { SignIns } from '../../factors/sign-ins.ts';
 import { completeInteraction } from './interaction-result.ts';
 import type { SecondFactorPolicy } from '../../factors/policy.ts';
 import type { SignInFlow } from './sign-in-flow.ts';
@@ -38,6 +40,8 @@ export interface InteractionDependencies {
   metrics: Metrics;
   /** What the sign-in form takes when the client does not say (NYCKEL_SIGN_IN_NAME). */
   signInNames: SignInNames;
+  /** The sign-in records (a request of one already ended gets the "already signed in" page). */
+  signIns: Pick<SignIns, 'load'>;
   /** Consent asked once per user and relying party. */
   consents: Consents;
   /** "Forgot your password?" is offered (NYCKEL_PASSWORD_RESET). */
@@ -120,6 +124,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
   const router = new Router({ prefix: '/interaction/:uid' });
   const form = formBody(deps.maxBodyBytes);
   router.use(csrfProtection(deps.box));
+  router.use(endedSignIns(deps));
 
   const interaction = (ctx: Context) => loadInteraction(deps, ctx);
   const view = (ctx: Context, details: Details) => frameOf(pages, ctx, details);

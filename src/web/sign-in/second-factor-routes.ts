@@ -1,3 +1,4 @@
+import type { ClientDirectory } from '../../clients/directory.ts';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
@@ -31,6 +32,8 @@ import { endedSignIns, signInLoader, signInState, type SignInState } from './sig
 import { SignInSteps } from './sign-in-steps.ts';
 
 export interface SecondFactorRouteDependencies {
+  /** The services' home pages (the way back from a sign-in already ended). */
+  clients: Pick<ClientDirectory, 'homeOf'>;
   /** Wakes a waiting status request when its challenge is answered (on any node). */
   signals: Signals;
   provider: () => Provider;
@@ -79,7 +82,7 @@ export function factorRoutes(deps: SecondFactorRouteDependencies) {
   const router = new Router({ prefix: '/interaction/:uid' });
   const form = formBody(deps.maxBodyBytes);
   router.use(csrfProtection(deps.box));
-  router.use(endedSignIns);
+  router.use(endedSignIns(deps));
   const { signedIn, signInOf } = signInLoader(deps);
   const steps = new SignInSteps({ ...deps, uis });
   const hostFor = (ctx: Context, state: SignInState, module: FactorModule, enrolling: boolean) =>

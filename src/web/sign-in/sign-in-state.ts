@@ -1,10 +1,11 @@
 import { routeParam } from '../shared/forms.ts';
-import type { Context, Middleware, Next } from 'koa';
+import type { Context, Middleware } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Accounts } from '../../accounts/accounts.ts';
 import { LOST_DEVICE_PATH } from '../shared/paths.ts';
 import { ACCOUNT_CLIENT_ID } from '../../clients/clients-file.ts';
-import { NyckelError } from '../../errors.ts';
+import { NyckelError, isNyckelError } from '../../errors.ts';
+import type { ClientDirectory } from '../../clients/directory.ts';
 import type { ChallengeContext } from '../../factors/contract.ts';
 import type { SecondFactorPolicy } from '../../factors/policy.ts';
 import type { ChallengeStore } from '../../factors/shared/challenges.ts';
@@ -46,15 +47,33 @@ export class SignInEnded extends Error {
   }
 }
 
-/** Sends a request of a sign-in already ended (the same answer sent twice, a second tab) back to the relying party. */
-export async function endedSignIns(ctx: Context, next: Next) {
-  try {
-    await next();
-  } catch (error) {
-    if (!(error instanceof SignInEnded)) throw error;
-    ctx.status = 303;
-    ctx.redirect(error.returnTo);
-  }
+/**
+ * A request of a sign-in already ended (the same answer sent twice, "Continue here" in a second tab):
+ * on to the relying party while the interaction is still there; once it is gone, a page that says the
+ * person is signed in and links back to the service, never "expired".
+ */
+export function endedSignIns(deps: { signIns: Pick<SignIns, 'load'>; pages: PageRenderer; clients: Pick<ClientDirectory, 'homeOf'> }): Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+    } catch (error) {
+      if (error instanceof SignInEnded) {
+        ctx.status = 303;
+        ctx.redirect(error.returnTo);
+        return;
+      }
+      const expired = (isNyckelError(error) && error.code === 'session_expired') || (error as { name?: string })?.name === 'SessionNotFound';
+      if (!expired) throw error;
+      const ended = await deps.signIns.load(routeParam(ctx, 'uid'));
+      if (!ended?.completedAt) throw error;
+      const locale = deps.pages.localeOf(ctx);
+      const t = translator(locale);
+      const clientName = deps.pages.clientName(ended.clientId) ?? ended.clientId;
+      const home = deps.clients.homeOf(ended.clientId);
+      const link = home ? { href: home, text: t('common.back_to_client', { client: clientName }) } : undefined;
+      deps.pages.html(ctx, 'message', locale, { title: t('ended.title'), message: t('ended.message', { client: clientName }), link, clientName });
+    }
+  };
 }
 
 const STATE_KEY = 'signIn';
