@@ -81,6 +81,7 @@ export class PageRenderer {
     this.html(ctx, 'logout', this.localeOf(ctx), {
       form,
       clientName: this.clientName(clientId),
+      signingOut: true,
     });
   }
 
@@ -94,6 +95,7 @@ export class PageRenderer {
       clientName: this.clientName(clientId),
       backUrl: this.clients.homeOf(clientId),
       stayed: typeof ctx.oidc.params?.client_id === 'string',
+      signingOut: true,
     });
   }
 

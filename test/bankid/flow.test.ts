@@ -301,7 +301,7 @@ describe('BankID sign-in', () => {
     const refused = await browser.go(bankidUrl);
     expect(refused.status).toBe(429);
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(500);
-    expect(textOf(refused.html)).toContain('You have started BankID too many times. Try again in 10 minute(s), or use another method.');
+    expect(textOf(refused.html)).toContain('You have started BankID too many times. Try again in 10 min, or use another method.');
     expect(fake.orders.size - before).toBe(9);
     // The last order is still open.
     expect(fake.last()!.cancelled).toBe(false);

@@ -82,6 +82,9 @@ describe('authorization code + PKCE with openid-client as the relying party', ()
       expectedNonce: start.nonce,
     });
     const stay = await browser.go(oidc.buildEndSessionUrl(config, { id_token_hint: tokens.id_token! }).toString());
+    // The confirmation is headed as signing out, not as signing in.
+    expect(textOf(stay.html)).toContain('Signing out of Care portal');
+    expect(textOf(stay.html)).not.toContain('Signing in to');
     const stayed = await browser.submit(stay, /\/session\/end\/confirm$/, {});
     expect(textOf(stayed.html)).toContain('You are still signed in');
     expect(textOf(stayed.html)).not.toContain('You are signed out');

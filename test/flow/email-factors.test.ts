@@ -70,7 +70,7 @@ describe('email one-time code (TDC)', () => {
     // Five wrong codes: locked, even with the right code, and in a new session from elsewhere.
     page = await browser.submit(page, '/verify', { code: resentCode });
     expect(page.status).toBe(429);
-    expect(textOf(page.html)).toMatch(/Too many wrong codes\. Try again in \d+ minute/);
+    expect(textOf(page.html)).toMatch(/Too many wrong codes\. Try again in \d+ min\b/);
     const other = await passwordStep('selfservice', email);
     let otherPage = await other.browser.go(other.page.url.replace(/\/mfa$/, '/mfa/email-code'));
     otherPage = await other.browser.submit(otherPage, '/start', { target: /value="([0-9a-f-]{36})"/.exec(otherPage.html)![1] });

@@ -191,7 +191,7 @@ describe('SMS code through the dev outbox', () => {
     expect(await smsTo(nyckel, e164)).toHaveLength(3);
     const refused = await post(page, '/resend', {});
     expect(refused.status).toBe(429);
-    expect(textOf(refused.html)).toMatch(/Too many text messages have been sent\. Try again in \d+ minute/);
+    expect(textOf(refused.html)).toMatch(/Too many text messages have been sent\. Try again in \d+ min\b/);
     expect(await smsTo(nyckel, e164)).toHaveLength(3);
     expect(await refusals(nyckel, user.id)).toEqual(['budget_number']);
     // The last code sent still works.
@@ -253,7 +253,7 @@ describe('SMS code through the dev outbox', () => {
     for (let i = 0; i < 2; i++) page = await post(page, '/verify', { code: wrong() });
     page = await post(page, '/verify', { code: smsCode(smsText) });
     expect(page.status).toBe(429);
-    expect(textOf(page.html)).toMatch(/Too many wrong codes\. Try again in \d+ minute/);
+    expect(textOf(page.html)).toMatch(/Too many wrong codes\. Try again in \d+ min\b/);
     // Locked for the user, not the session: another sign-in is refused too.
     const other = await smsPage(nyckel, email);
     const started = await other.post(other.page, '/start', { target: firstTarget(other.page) });
