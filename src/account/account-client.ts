@@ -10,7 +10,8 @@ export { ACCOUNT_CLIENT_ID };
 export function accountClient(issuer: string, methods: readonly FactorId[]): ClientConfig {
   return {
     client_id: ACCOUNT_CLIENT_ID,
-    name: 'Nyckel account',
+    // Shown as "Signing in to …" in every language: the product's name, not an English phrase.
+    name: 'Nyckel',
     first_party: true,
     redirect_uris: [`${issuer}/account/callback`],
     post_logout_redirect_uris: [`${issuer}/account/signed-out`],

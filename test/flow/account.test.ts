@@ -47,6 +47,17 @@ async function audits(userId: string) {
 }
 
 describe('account pages', () => {
+  test("the account pages' own sign-in names Nyckel, not an English phrase, in Swedish and Danish", async () => {
+    for (const [locale, expected] of [
+      ['sv', 'Inloggning till Nyckel'],
+      ['da', 'Login til Nyckel'],
+    ]) {
+      const page = await new FormBrowser(callbackStop).go(url(`/account/login?ui_locales=${locale}`));
+      expect(textOf(page.html)).toContain(expected);
+      expect(textOf(page.html)).not.toContain('Nyckel account');
+    }
+  });
+
   test('a user with no second factor signs in with the password and adds an authenticator app (with recovery codes)', async () => {
     const { email, user } = await newUser();
     const { browser, page } = await signInWithPassword(email);
