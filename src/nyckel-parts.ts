@@ -97,6 +97,7 @@ export function buildSignIn(factors: Factors, settings: Settings, parts: SignInP
     audit,
     { enqueue: (tx, mail) => enqueueMail(tx, box, mail), kick: () => dispatcher.kick() },
     { issuer: settings.issuer, ttlSeconds: settings.signIn.invitationTtl, defaultLocale: settings.defaultLocale },
+    accounts.revokeElsewhere,
   );
   const flow = new SignInFlow({ policy: secondFactor, signIns, accounts, remembered, audit, metrics, notifier });
   /** For oidc-provider's login prompt: does this signed-in session still lack a required second factor? */

@@ -6,6 +6,7 @@ import { randomToken, type SecretBox } from '../security/crypto.ts';
 import type { PrismaClient } from '../storage/db.ts';
 import { accountName } from './accounts.ts';
 import type { AuditContext, AuditLog } from './audit.ts';
+import { databaseOnly, revokedCounts, revokeUserAccess, type RevokeGrantsElsewhere } from './revoke-access.ts';
 
 /** Queues a mail in the caller's transaction (the delivery dispatcher sends it), and wakes the dispatcher. */
 export interface InvitationMail {
@@ -35,6 +36,8 @@ export class Invitations {
     private readonly audit: AuditLog,
     private readonly mail: InvitationMail,
     private readonly settings: InvitationSettings,
+    /** Where revoked grants' tokens outside the database go (Redis, when the nodes use it). */
+    private readonly revokeElsewhere: RevokeGrantsElsewhere = databaseOnly,
   ) {}
 
   private hash(token: string): string {
@@ -43,6 +46,18 @@ export class Invitations {
 
   /** Sends (or sends again) the user's invitation; where it went and until when it works. */
   async invite(user: User, context: AuditContext & { actor: string }): Promise<{ to: string; expiresAt: Date }> {
+    // A link by mail that sets the password and signs in would let the mailbox alone past an app, a
+    // passkey or a phone: those users recover with "Forgot your password?", which asks for them.
+    const [enrolments, phones] = await Promise.all([
+      this.prisma.factorEnrolment.count({ where: { userId: user.id, confirmed: true } }),
+      this.prisma.userPhone.count({ where: { userId: user.id, verifiedAt: { not: null } } }),
+    ]);
+    if (enrolments + phones > 0) {
+      throw new NyckelError(
+        'conflict',
+        `${accountName(user)} already has a second factor: an invitation would let the mailbox alone replace the password; the user can use "Forgot your password?", or reset-factors first`,
+      );
+    }
     const to = user.email ?? (await this.prisma.userEmail.findFirst({ where: { userId: user.id }, orderBy: { createdAt: 'asc' } }))?.address;
     if (!to) throw new NyckelError('conflict', `${accountName(user)} has no email address to send an invitation to`);
     const token = randomToken(32);
@@ -70,11 +85,13 @@ export class Invitations {
 
   /**
    * Uses the invitation once (of parallel requests exactly one wins): the chosen password becomes the
-   * user's and the address the link went to is verified. Undefined when it was used or has expired.
+   * user's, the address the link went to is verified, and, as with any new password, other sessions,
+   * relying parties' tokens and remembered browsers end, all in one transaction. Undefined when it was
+   * used or has expired.
    */
   async accept(token: string, passwordHash: string, context: AuditContext): Promise<User | undefined> {
     if (!/^[A-Za-z0-9_-]{20,100}$/.test(token)) return undefined;
-    return this.prisma.$transaction(async (tx) => {
+    const accepted = await this.prisma.$transaction(async (tx) => {
       const now = new Date();
       const { count } = await tx.invitation.updateMany({
         where: { tokenHash: this.hash(token), usedAt: null, expiresAt: { gt: now } },
@@ -88,9 +105,16 @@ export class Invitations {
         create: { userId: user.id, address: invitation.address, verifiedAt: now },
         update: { verifiedAt: now },
       });
-      await this.audit.within(tx).record('user.invitation_accepted', { userId: user.id, data: { address: invitation.address }, ...context });
-      return user;
+      await tx.rememberedBrowser.updateMany({ where: { userId: user.id, revokedAt: null }, data: { revokedAt: now } });
+      const revoked = await revokeUserAccess(tx, user.id);
+      await this.audit
+        .within(tx)
+        .record('user.invitation_accepted', { userId: user.id, data: { address: invitation.address, ...revokedCounts(revoked) }, ...context });
+      return { user, grantIds: revoked.grantIds };
     });
+    if (!accepted) return undefined;
+    await this.revokeElsewhere(accepted.grantIds);
+    return accepted.user;
   }
 
   private message(user: User, to: string, token: string, locale: Locale) {

@@ -17,7 +17,7 @@ interface NewUserOptions {
 }
 
 /** The invitations of the configured database; the mail is queued for the running server to send. */
-async function cliInvitations(db: Database, config: Settings): Promise<Invitations> {
+async function cliInvitations(db: Database, config: Settings, revokeElsewhere: Accounts['revokeElsewhere']): Promise<Invitations> {
   const { resolveMasterKey, SecretBox } = await import('../security/crypto.ts');
   const { enqueueMail } = await import('../delivery/dispatcher.ts');
   const box = new SecretBox(resolveMasterKey(config));
@@ -27,6 +27,7 @@ async function cliInvitations(db: Database, config: Settings): Promise<Invitatio
     new AuditLog(db.prisma),
     { enqueue: (tx, mail) => enqueueMail(tx, box, mail), kick: () => {} },
     { issuer: config.issuer, ttlSeconds: config.signIn.invitationTtl, defaultLocale: config.defaultLocale },
+    revokeElsewhere,
   );
 }
 
@@ -35,7 +36,8 @@ async function withUsers<T>(config: Settings, work: (accounts: Accounts, invitat
   return withDatabase(config, async (db: Database) => {
     const redis = await lazyRedis(config);
     try {
-      return await work(cliAccounts(db, config, redis), await cliInvitations(db, config));
+      const accounts = cliAccounts(db, config, redis);
+      return await work(accounts, await cliInvitations(db, config, accounts.revokeElsewhere));
     } finally {
       await redis.close();
     }

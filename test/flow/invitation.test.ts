@@ -78,4 +78,24 @@ describe('invitations', () => {
     const chosen = await Promise.all([0, 1, 2, 3].map((i) => nyckel.accounts.verifyPassword('202100099003', `${PASSWORD} ${i}`)));
     expect(chosen.filter((u) => u?.id === user.id)).toHaveLength(1);
   });
+
+  test('a user who already holds a second factor is not invited (the mailbox alone would replace the password)', async () => {
+    const user = await nyckel.accounts.create({ username: '202100099004', email: 'has.app@example.se' }, { actor: 'test' });
+    await nyckel.db.prisma.factorEnrolment.create({ data: { userId: user.id, type: 'totp', label: 'Phone', confirmed: true } });
+    await expect(invitations.invite(user, { actor: 'test' })).rejects.toMatchObject({ code: 'conflict' });
+    expect(await nyckel.db.prisma.invitation.count({ where: { userId: user.id } })).toBe(0);
+  });
+
+  test('accepting ends the sessions and tokens the account had, as any new password does', async () => {
+    const { user, link } = await invite('202100099005', 'revoked.invite@example.se');
+    await nyckel.db.prisma.oidcModel.create({
+      data: { type: 'Session', id: 'earlier-session', payload: { accountId: user.id }, uid: 'earlier-session-uid', expiresAt: new Date(Date.now() + 3600_000) },
+    });
+    const browser = new FormBrowser();
+    const choose = await browser.go(link);
+    await browser.submit(choose, /\/invitation$/, { password: PASSWORD, confirm: PASSWORD });
+    expect(await nyckel.db.prisma.oidcModel.count({ where: { id: 'earlier-session' } })).toBe(0);
+    const accepted = await nyckel.db.prisma.auditEvent.findFirstOrThrow({ where: { userId: user.id, type: 'user.invitation_accepted' } });
+    expect(accepted.data).toMatchObject({ sessionsEnded: 1 });
+  });
 });
