@@ -120,20 +120,33 @@ export class Accounts {
     if (input.password !== undefined) this.assertAcceptablePassword(input.password, { email, username });
     const passwordHash = await this.hashPassword(input.password ?? randomToken(32));
     await this.assertNamesFree({ email, username });
-    const user = await this.prisma.user.create({
-      data: {
-        email: email ?? null,
-        username: username ?? null,
-        name: input.name?.trim() || null,
-        locale: input.locale ?? null,
-        passwordHash,
-        // Added by an operator: the address is taken as verified.
-        ...(email ? { emails: { create: [{ address: email, verifiedAt: new Date() }] } } : {}),
-        ...(phone ? { phones: { create: [{ e164: phone }] } } : {}),
-      },
-    });
+    const user = await this.namesStillFree({ email, username }, () =>
+      this.prisma.user.create({
+        data: {
+          email: email ?? null,
+          username: username ?? null,
+          name: input.name?.trim() || null,
+          locale: input.locale ?? null,
+          passwordHash,
+          // Added by an operator: the address is taken as verified.
+          ...(email ? { emails: { create: [{ address: email, verifiedAt: new Date() }] } } : {}),
+          ...(phone ? { phones: { create: [{ e164: phone }] } } : {}),
+        },
+      }),
+    );
     await this.audit.record('user.created', { userId: user.id, data: { actor: context.actor ?? 'unknown' }, ...context });
     return user;
+  }
+
+  /** `write`, where a parallel request that took the name first (the unique index decides) is the same conflict. */
+  private async namesStillFree<T>(names: { email?: string; username?: string }, write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'P2002') throw error;
+      await this.assertNamesFree(names);
+      throw error;
+    }
   }
 
   private async assertNamesFree(names: { email?: string; username?: string }, exceptUserId?: string) {
@@ -152,7 +165,9 @@ export class Accounts {
     if (name === user.username) return user;
     if (!name && !user.email) throw new NyckelError('conflict', 'the user has no sign-in address: the user name cannot be removed');
     if (name) await this.assertNamesFree({ username: name }, user.id);
-    const updated = await this.prisma.user.update({ where: { id: user.id }, data: { username: name } });
+    const updated = await this.namesStillFree({ username: name ?? undefined }, () =>
+      this.prisma.user.update({ where: { id: user.id }, data: { username: name } }),
+    );
     await this.audit.record('user.username_changed', {
       userId: user.id,
       data: { from: user.username, to: name, actor: context.actor ?? 'unknown' },

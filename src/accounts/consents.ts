@@ -47,6 +47,21 @@ export class Consents {
 
   /** Adds what the user just allowed to what they had allowed before. */
   async remember(userId: string, clientId: string, granted: ConsentScope, context: AuditContext = {}): Promise<void> {
+    try {
+      await this.merge(userId, clientId, granted);
+    } catch (error) {
+      // A parallel "Allow" created the row first (the unique index decides): add to it instead.
+      if ((error as { code?: string }).code !== 'P2002') throw error;
+      await this.merge(userId, clientId, granted);
+    }
+    await this.audit.record('consent.granted', {
+      userId,
+      data: { client: clientId, scopes: granted.scopes, resources: Object.keys(granted.resources) },
+      ...context,
+    });
+  }
+
+  private async merge(userId: string, clientId: string, granted: ConsentScope): Promise<void> {
     const before = (await this.allowed(userId, clientId)) ?? { scopes: [], claims: [], resources: {} };
     const resources = { ...before.resources };
     for (const [indicator, scopes] of Object.entries(granted.resources)) resources[indicator] = union(resources[indicator] ?? [], scopes);
@@ -55,11 +70,6 @@ export class Consents {
       where: { userId_clientId: { userId, clientId } },
       create: { userId, clientId, ...merged },
       update: merged,
-    });
-    await this.audit.record('consent.granted', {
-      userId,
-      data: { client: clientId, scopes: granted.scopes, resources: Object.keys(granted.resources) },
-      ...context,
     });
   }
 

@@ -20,7 +20,8 @@ export function homeRoutes(pages: PageRenderer, readiness?: ReadinessCheck): Rou
     const code = ctx.params.code;
     if (!(supportedLocales as readonly string[]).includes(code)) throw new NyckelError('not_found');
     ctx.cookies.set(LANGUAGE_COOKIE, code, { httpOnly: true, sameSite: 'lax', maxAge: 365 * 24 * 3600_000, overwrite: true });
-    const back = typeof ctx.query.back === 'string' && /^\/(?![/\\])/.test(ctx.query.back) ? ctx.query.back : '/';
+    // A path on this site, printable ASCII only (no scheme-relative //, no backslash, no header-breaking characters).
+    const back = typeof ctx.query.back === 'string' && /^\/(?![/\\])[\x21-\x5B\x5D-\x7E]*$/.test(ctx.query.back) ? ctx.query.back : '/';
     ctx.status = 303;
     ctx.redirect(back);
   });

@@ -187,7 +187,7 @@ describe('hosted page input', () => {
     const kept = await go(`/language/da?back=${encodeURIComponent('/interaction/abc/mfa?choose=1')}`);
     expect([kept.status, kept.headers.get('location')]).toEqual([303, '/interaction/abc/mfa?choose=1']);
     expect(kept.headers.get('set-cookie')).toMatch(/^nyckel\.lang=da;.*httponly/i);
-    for (const back of ['//evil.example/x', 'https://evil.example/', '/\\evil.example']) {
+    for (const back of ['//evil.example/x', 'https://evil.example/', '/\\evil.example', '/a\r\nSet-Cookie: x=1', '/a b']) {
       expect((await go(`/language/sv?back=${encodeURIComponent(back)}`)).headers.get('location')).toBe('/');
     }
     expect((await go('/language/fr')).status).toBe(404);

@@ -67,4 +67,16 @@ describe('consent', () => {
     const events = await nyckel.db.prisma.auditEvent.findMany({ where: { userId: user.id, type: { startsWith: 'consent.' } }, orderBy: { id: 'asc' } });
     expect(events.map((e) => e.type)).toEqual(['consent.granted', 'consent.revoked', 'consent.granted']);
   });
+
+  test('two browsers allowing at once both get back to the app, and the consent is one row', async () => {
+    const email = 'parallel.consent@example.se';
+    const user = await nyckel.accounts.create({ email, password: TEST_PASSWORD, locale: 'en' });
+    const pages = await Promise.all([signIn(email, 'openid email'), signIn(email, 'openid email profile')]);
+    for (const { page } of pages) expect(textOf(page.html)).toContain('Allow');
+    const allowed = await Promise.all(pages.map(({ browser, page }) => browser.submit(page, '/consent', { decision: 'allow' })));
+    for (const page of allowed) expect(page.url).toContain('code=');
+    const rows = await nyckel.db.prisma.consent.findMany({ where: { userId: user.id } });
+    expect(rows).toHaveLength(1);
+    expect(rows[0].scopes).toEqual(expect.arrayContaining(['openid', 'email']));
+  });
 });

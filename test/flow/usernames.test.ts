@@ -125,6 +125,10 @@ describe('user names', () => {
     await expect(nyckel.accounts.create({ username: 'UNIQUE.name', password: TEST_PASSWORD })).rejects.toMatchObject({ code: 'conflict' });
     await expect(nyckel.accounts.create({ username: 'has@sign', password: TEST_PASSWORD })).rejects.toThrow(/must not contain/);
     await expect(nyckel.accounts.create({ password: TEST_PASSWORD })).rejects.toMatchObject({ code: 'invalid_input' });
+    // Parallel creates of one name: exactly one wins, the others are the same clear conflict (the unique index decides).
+    const results = await Promise.allSettled(Array.from({ length: 6 }, () => nyckel.accounts.create({ username: 'raced-name', password: TEST_PASSWORD })));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    for (const r of results.filter((r) => r.status === 'rejected')) expect(r.reason).toMatchObject({ code: 'conflict' });
     // A password that is the user name is refused like one that is the address.
     await expect(nyckel.accounts.create({ username: 'longusername-42', password: 'LongUserName-42' })).rejects.toMatchObject({ code: 'invalid_input' });
   });
