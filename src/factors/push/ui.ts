@@ -1,13 +1,22 @@
+import { createRequire } from 'node:module';
 import { codeEntryPage } from '../shared/pages/code-entry.ts';
 import { pollPage } from '../shared/pages/poll.ts';
 import type { PendingDisplay } from '../contract.ts';
-import type { FactorUi } from '../ui-contract.ts';
+import type { FactorScript, FactorUi } from '../ui-contract.ts';
+
+/**
+ * jsQR's browser build (window.jsQR): Nyckel Authenticator reads QR codes with it from camera frames
+ * where the browser has no BarcodeDetector (iOS Safari, Firefox). Served at /assets/jsqr.js.
+ */
+function jsQrBundle(): FactorScript {
+  return { name: 'jsqr.js', file: createRequire(import.meta.url).resolve('jsqr') };
+}
 
 /** Push approval: the page shows the number to pick in the app and waits (push.js). */
 export const pushUi: FactorUi = {
   id: 'push',
   page: pollPage({ template: 'push/mfa-push', display: pushDisplay }),
-  scripts: [{ name: 'push.js' }],
+  scripts: [{ name: 'push.js' }, jsQrBundle()],
   failures: {},
   account: { label: 'account.add_push', via: { href: '/account/add/push' } },
 };
