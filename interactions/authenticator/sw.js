@@ -15,16 +15,23 @@ var SHELL = [
   '/authenticator/manifest.webmanifest',
   '/authenticator/icon.svg',
   '/assets/nyckel.css',
-  '/assets/jsqr.js',
-  '/assets/simplewebauthn-browser.js',
 ];
+// Scripts of other slices (the QR decoder, WebAuthn): kept for offline use when they are there, but
+// one missing must not keep the service worker from installing.
+var EXTRAS = ['/assets/jsqr.js', '/assets/simplewebauthn-browser.js'];
 
 self.addEventListener('install', function (event) {
   event.waitUntil(
     caches
       .open(CACHE)
       .then(function (cache) {
-        return cache.addAll(SHELL);
+        return cache.addAll(SHELL).then(function () {
+          return Promise.all(
+            EXTRAS.map(function (url) {
+              return cache.add(url).catch(function () {});
+            }),
+          );
+        });
       })
       .then(function () {
         return self.skipWaiting();
@@ -56,7 +63,12 @@ self.addEventListener('activate', function (event) {
 // The API always goes to the network; the app itself: network first, the cache when offline.
 self.addEventListener('fetch', function (event) {
   var url = new URL(event.request.url);
-  if (event.request.method !== 'GET' || url.pathname.indexOf('/authenticator/api/') === 0 || SHELL.indexOf(url.pathname) < 0) return;
+  if (
+    event.request.method !== 'GET' ||
+    url.pathname.indexOf('/authenticator/api/') === 0 ||
+    (SHELL.indexOf(url.pathname) < 0 && EXTRAS.indexOf(url.pathname) < 0)
+  )
+    return;
   event.respondWith(
     fetch(event.request)
       .then(function (response) {

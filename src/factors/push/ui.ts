@@ -16,7 +16,7 @@ function jsQrBundle(): FactorScript {
 export const pushUi: FactorUi = {
   id: 'push',
   page: pollPage({ template: 'push/mfa-push', display: pushDisplay }),
-  scripts: [{ name: 'push.js' }, jsQrBundle()],
+  scripts: [{ name: 'push.js' }],
   failures: {},
   account: { label: 'account.add_push', via: { href: '/account/add/push' } },
 };
@@ -30,5 +30,5 @@ function pushDisplay(display: PendingDisplay): { number?: string; expiresIn?: nu
   };
 }
 
-/** The offline QR code: the app scans it and shows the code to type. */
-export const appQrUi: FactorUi = { id: 'app-qr', page: codeEntryPage(), failures: { readsCode: true } };
+/** The offline QR code: the app scans it (with jsQR where the browser has no detector) and shows the code to type. */
+export const appQrUi: FactorUi = { id: 'app-qr', page: codeEntryPage(), scripts: [jsQrBundle()], failures: { readsCode: true } };
