@@ -214,18 +214,24 @@ self.addEventListener('push', function (event) {
   event.waitUntil(
     keepRequest(request)
       .then(function () {
-        return self.clients.matchAll({ type: 'window' });
-      })
-      .then(function (windows) {
-        windows.forEach(function (w) {
-          w.postMessage({ type: 'request', request: request });
-        });
+        // The notification first: an open app shows the request once it is told, and then it is complete.
         return self.registration.showNotification(request.client, {
           body: request.browser + ' · ' + request.ip,
           tag: request.challengeId,
           requireInteraction: true,
           icon: '/authenticator/icon.svg',
-          data: { url: '/authenticator/' },
+          data: { url: '/authenticator/#requests' },
+        });
+      })
+      .catch(function () {
+        // Notifications not allowed: the open app is still told.
+      })
+      .then(function () {
+        return self.clients.matchAll({ type: 'window' });
+      })
+      .then(function (windows) {
+        windows.forEach(function (w) {
+          w.postMessage({ type: 'request', request: request });
         });
       }),
   );
