@@ -25,11 +25,11 @@ export interface AnswerResult {
 
 /**
  * A phone running Nyckel Authenticator, in Node, speaking the same protocol as the web app
- * (interactions/authenticator/app.js) with the same WebCrypto calls, written independently of the
- * server's protocol.ts so that the two are checked against each other: a non-extractable ECDSA
- * P-256 device key; PIN → PBKDF2-SHA256(20 000, the salt kept on the phone) → HMAC proof per
- * request; the QR secret as a non-extractable HMAC key; a Web Push subscription at the fake push
- * service, whose decrypted messages land in `inbox`.
+ * (interactions/authenticator/device.js, requests.js) with the same WebCrypto calls, written
+ * independently of the server's protocol.ts so that the two are checked against each other: a
+ * non-extractable ECDSA P-256 device key; PIN → PBKDF2-SHA256(20 000, the salt kept on the phone)
+ * → HMAC proof per request (and in each offline QR code); the QR secret as a non-extractable HMAC
+ * key; a Web Push subscription at the fake push service, whose decrypted messages land in `inbox`.
  */
 export class DeviceSimulator {
   readonly inbox: PushRequest[] = [];

@@ -4,7 +4,7 @@ import { z } from 'zod';
 /**
  * The wire protocol between Nyckel and Nyckel Authenticator (the PWA in interactions/authenticator/,
  * and the tests' device simulator). Everything the device signs or MACs is a canonical string built
- * here; app.js builds the same strings byte for byte.
+ * here; the app (device.js, requests.js) builds the same strings byte for byte.
  *
  * - Device key: ECDSA P-256, made by WebCrypto on the phone (non-extractable); signatures are
  *   WebCrypto's raw r||s (IEEE P1363), verified here with node:crypto.
