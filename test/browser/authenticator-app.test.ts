@@ -84,6 +84,8 @@ describe('Nyckel Authenticator: camera, service worker, screens', () => {
     const code = (await phone.locator('#qr-code').textContent())!.replace(/\s/g, '');
     expect(code).toMatch(/^\d{8}$/);
     expect(await phone.locator('#qr-pin').inputValue()).toBe('');
+    expect(await pageWidth(phone)).toBeLessThanOrEqual(PHONE.width);
+    expect(await seriousAxeViolations(phone)).toEqual([]);
 
     const signedIn = await flow.browser.submit(page, '/verify', { code });
     expect((await flows.tokensFrom(flow.config, flow.start, signedIn)).claims()).toMatchObject({ amr: ['pwd', 'otp', 'swk', 'mfa'] });
