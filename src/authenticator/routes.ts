@@ -45,6 +45,12 @@ export const AUTHENTICATOR_PATH = '/authenticator';
 const FILES: Record<string, string> = {
   'index.html': 'text/html; charset=utf-8',
   'app.js': 'text/javascript; charset=utf-8',
+  'strings.js': 'text/javascript; charset=utf-8',
+  'device.js': 'text/javascript; charset=utf-8',
+  'requests.js': 'text/javascript; charset=utf-8',
+  'qr.js': 'text/javascript; charset=utf-8',
+  'phone.js': 'text/javascript; charset=utf-8',
+  'app.css': 'text/css; charset=utf-8',
   'sw.js': 'text/javascript; charset=utf-8',
   'manifest.webmanifest': 'application/manifest+json; charset=utf-8',
   'icon.svg': 'image/svg+xml',

@@ -8,7 +8,7 @@
 // request (its signed fetch of /authenticator/api/pending), number matching, PIN and approval by the
 // app, the sign-in page (push.js)
 // continuing by itself, approval with the phone's fingerprint or face (Chromium's virtual platform
-// authenticator), and the offline QR code computed by the app with the phone offline.
+// authenticator), and the offline QR code computed by the app (with the PIN) with the phone offline.
 // What it does not cover: delivery through a real push service and its encryption (none is reachable
 // from here; Chromium's subscription fails and the app registers without one). The Web Push path (VAPID, aes128gcm) is
 // covered by test/push/push.test.ts with the device simulator and the fake push service.
@@ -198,7 +198,13 @@ describe('Nyckel Authenticator in Chromium', () => {
     await qrSignIn.getByRole('link', { name: 'Nyckel Authenticator (QR code)' }).click();
     const text = (await qrSignIn.locator('#app-qr-text').textContent())!;
     await phoneContext.setOffline(true);
+    await phone.getByRole('link', { name: 'QR code', exact: true }).click();
     await phone.getByLabel('QR code text').fill(text);
+    // The PIN is asked for before any code is shown (it is part of the code).
+    await phone.getByRole('button', { name: 'Show code', exact: true }).click();
+    expect(await phone.locator('#status').textContent()).toBe('Type your PIN to see the code.');
+    expect(await phone.locator('#qr-result').isHidden()).toBe(true);
+    await phone.getByLabel('Your PIN (the code is made with it)').fill(PIN);
     await phone.getByRole('button', { name: 'Show code', exact: true }).click();
     const code = (await phone.locator('#qr-code').textContent())!.replace(/\s/g, '');
     expect(code).toMatch(/^\d{8}$/);

@@ -53,8 +53,8 @@ describe('moving Nyckel Authenticator to a new phone', () => {
     const qr = await passwordStep(user.email!);
     const page = await qr.browser.go(url(`/interaction/${qr.uid}/mfa/app-qr`));
     const text = decodeEntities(/<code id="app-qr-text">([^<]+)<\/code>/.exec(page.html)![1]);
-    expect((await qr.browser.submit(page, '/verify', { code: await old.qrCode(text) })).status).toBe(401);
-    expect((await qr.browser.submit(page, '/verify', { code: await fresh.qrCode(text) })).url).toContain('code=');
+    expect((await qr.browser.submit(page, '/verify', { code: await old.qrCode(text, PIN) })).status).toBe(401);
+    expect((await qr.browser.submit(page, '/verify', { code: await fresh.qrCode(text, '8642') })).url).toContain('code=');
   });
 
   test('without the old phone: "delete all my devices" after an email code; the old phone stops working; a new one is added', async () => {

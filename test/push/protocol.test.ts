@@ -19,15 +19,18 @@ describe('Nyckel Authenticator protocol', () => {
     for (const pin of ['2580', '4711', '1357', '1243', '0001', '112233', '9081']) expect([pin, isTrivialPin(pin)]).toEqual([pin, false]);
   });
 
-  test('the QR code is RFC 4226 dynamic truncation of HMAC-SHA256, 8 digits, and depends on secret and text', () => {
+  test('the QR code is RFC 4226 dynamic truncation of HMAC-SHA256 over the text and the PIN proof of it, 8 digits; it depends on secret, PIN and text', () => {
     // RFC 4226's worked example truncates the HMAC-SHA-1 of its appendix; here the same steps over SHA-256.
-    const secret = Buffer.from('12345678901234567890123456789012');
-    const mac = crypto.createHmac('sha256', secret).update('nyckel-qr-v1:abc:Client').digest();
+    const secrets = { qrSecret: Buffer.from('12345678901234567890123456789012'), pinKey: derivePinKey('2580', Buffer.alloc(16, 1)) };
+    const text = 'nyckel-qr-v2:abc:Client';
+    const proof = crypto.createHmac('sha256', secrets.pinKey).update(`nyckel-pin-v1\nqr\n${text}`).digest('base64url');
+    const mac = crypto.createHmac('sha256', secrets.qrSecret).update(`${text}\n${proof}`).digest();
     const offset = mac[31] & 0xf;
     const expected = String((mac.readUInt32BE(offset) & 0x7fffffff) % 1e8).padStart(8, '0');
-    expect(qrCode(secret, 'nyckel-qr-v1:abc:Client')).toBe(expected);
-    expect(qrCode(secret, 'nyckel-qr-v1:abd:Client')).not.toBe(expected);
-    expect(qrCode(crypto.randomBytes(32), 'nyckel-qr-v1:abc:Client')).toMatch(/^\d{8}$/);
+    expect(qrCode(secrets, text)).toBe(expected);
+    expect(qrCode(secrets, 'nyckel-qr-v2:abd:Client')).not.toBe(expected);
+    expect(qrCode({ ...secrets, pinKey: derivePinKey('2581', Buffer.alloc(16, 1)) }, text)).not.toBe(expected);
+    expect(qrCode({ ...secrets, qrSecret: crypto.randomBytes(32) }, text)).toMatch(/^\d{8}$/);
   });
 
   test('signatures: WebCrypto raw r||s over the canonical string; anything else is refused', async () => {

@@ -25,14 +25,20 @@ export class Chromium {
 
   private constructor(readonly browser: Browser) {}
 
-  static async launch(): Promise<Chromium> {
+  /** `args`: more command-line switches for this suite's Chromium (a fake camera, say). */
+  static async launch(options: { args?: readonly string[] } = {}): Promise<Chromium> {
     if (!fs.existsSync(CHROMIUM_PATH)) {
       throw new Error(
         `Chromium is not installed at ${CHROMIUM_PATH}; the browser tests need it. ` +
           'Install it with `apt-get update && apt-get install -y chromium` (never `npx playwright install`).',
       );
     }
-    const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS, timeout: 30_000 });
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM_PATH,
+      headless: true,
+      args: [...CHROMIUM_ARGS, ...(options.args ?? [])],
+      timeout: 30_000,
+    });
     return new Chromium(browser);
   }
 

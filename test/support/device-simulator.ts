@@ -25,11 +25,11 @@ export interface AnswerResult {
 
 /**
  * A phone running Nyckel Authenticator, in Node, speaking the same protocol as the web app
- * (interactions/authenticator/app.js) with the same WebCrypto calls, written independently of the
- * server's protocol.ts so that the two are checked against each other: a non-extractable ECDSA
- * P-256 device key; PIN → PBKDF2-SHA256(20 000, the salt kept on the phone) → HMAC proof per
- * request; the QR secret as a non-extractable HMAC key; a Web Push subscription at the fake push
- * service, whose decrypted messages land in `inbox`.
+ * (interactions/authenticator/device.js, requests.js) with the same WebCrypto calls, written
+ * independently of the server's protocol.ts so that the two are checked against each other: a
+ * non-extractable ECDSA P-256 device key; PIN → PBKDF2-SHA256(20 000, the salt kept on the phone)
+ * → HMAC proof per request (and in each offline QR code); the QR secret as a non-extractable HMAC
+ * key; a Web Push subscription at the fake push service, whose decrypted messages land in `inbox`.
  */
 export class DeviceSimulator {
   readonly inbox: PushRequest[] = [];
@@ -103,7 +103,7 @@ export class DeviceSimulator {
     return b64url(await subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, this.keys.privateKey, encoder.encode(message)));
   }
 
-  private async pinProof(pin: string, purpose: 'approve' | 'transfer' | 'biometric', value: string): Promise<string> {
+  private async pinProof(pin: string, purpose: 'approve' | 'transfer' | 'biometric' | 'qr', value: string): Promise<string> {
     const base = await subtle.importKey('raw', encoder.encode(pin), 'PBKDF2', false, ['deriveBits']);
     const bits = await subtle.deriveBits({ name: 'PBKDF2', hash: 'SHA-256', salt: this.pinSalt, iterations: 20_000 }, base, 256);
     const key = await subtle.importKey('raw', bits, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
@@ -213,9 +213,10 @@ export class DeviceSimulator {
     return this.sendAnswer({ ...body, assertion: authenticator.authenticate({ challenge, rpId }) });
   }
 
-  /** The offline code for the text of a sign-in page's QR code: RFC 4226 truncation of HMAC-SHA256, 8 digits. */
-  async qrCode(challengeText: string): Promise<string> {
-    const mac = new Uint8Array(await subtle.sign('HMAC', this.qrKey, encoder.encode(challengeText)));
+  /** The offline code for the text of a sign-in page's QR code and the PIN: RFC 4226 truncation of HMAC-SHA256(text, PIN proof), 8 digits. */
+  async qrCode(challengeText: string, pin: string): Promise<string> {
+    const proof = await this.pinProof(pin, 'qr', challengeText);
+    const mac = new Uint8Array(await subtle.sign('HMAC', this.qrKey, encoder.encode(`${challengeText}\n${proof}`)));
     const offset = mac[mac.length - 1] & 0x0f;
     const binary = ((mac[offset] & 0x7f) << 24) | (mac[offset + 1] << 16) | (mac[offset + 2] << 8) | mac[offset + 3];
     return String(binary % 1e8).padStart(8, '0');

@@ -19,10 +19,11 @@ export function qrChallengeText(challenge: string, clientName: string): string {
 
 /**
  * Nyckel Authenticator without network on the phone: the sign-in page shows a QR code with a random
- * challenge (bound to this sign-in, five minutes); the app scans it (or the text is pasted) and shows
- * an 8-digit code computed from it with the phone's QR secret (registered with the phone, see
- * protocol.ts); the user types the code. Each challenge works once (conditional UPDATE); wrong codes
- * count against the failure lock like an authenticator app's. Kind `code`: the page is the code page
+ * challenge (bound to this sign-in, five minutes); the app scans it (or the text is pasted), asks for
+ * the PIN and shows an 8-digit code computed from both with the phone's QR secret (registered with
+ * the phone, see protocol.ts); the user types the code. A wrong PIN gives a wrong code. Each
+ * challenge works once (conditional UPDATE); wrong codes (a wrong PIN among them) count against the
+ * failure lock like an authenticator app's. Kind `code`: the page is the code page
  * with the QR code of `status`.
  */
 export function appQrFactor(deps: FactorDependencies, devices = new PushDevices(deps)): FactorModule {
@@ -66,7 +67,7 @@ export function appQrFactor(deps: FactorDependencies, devices = new PushDevices(
         const code = (input.code ?? '').replace(/\s+/g, '');
         const device = (await devices.devicesOf(ctx.user.id)).find((d) => {
           const secrets = devices.secretsOf(d);
-          return Boolean(secrets && safeEqual(qrCode(secrets.qrSecret, text), code));
+          return Boolean(secrets && safeEqual(qrCode(secrets, text), code));
         });
         if (!device) {
           await prisma.factorChallenge.update({ where: { id: row.id }, data: { attempts: { increment: 1 } } });

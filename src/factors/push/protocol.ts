@@ -4,7 +4,7 @@ import { z } from 'zod';
 /**
  * The wire protocol between Nyckel and Nyckel Authenticator (the PWA in interactions/authenticator/,
  * and the tests' device simulator). Everything the device signs or MACs is a canonical string built
- * here; app.js builds the same strings byte for byte.
+ * here; the app (device.js, requests.js) builds the same strings byte for byte.
  *
  * - Device key: ECDSA P-256, made by WebCrypto on the phone (non-extractable); signatures are
  *   WebCrypto's raw r||s (IEEE P1363), verified here with node:crypto.
@@ -14,13 +14,16 @@ import { z } from 'zod';
  *   guess is an approval the server counts against the failure lock. (The iteration count is modest
  *   on purpose: a PIN's few digits are protected by that lock and the sealing, not by stretching, and
  *   each approval pays the derivation on the phone.)
- * - App + QR (offline): code = RFC 4226 dynamic truncation of HMAC-SHA256(qrSecret, challenge text),
- *   8 digits; qrSecret is made by the server at registration and kept on the phone as a
- *   non-extractable HMAC key.
+ * - App + QR (offline): code = RFC 4226 dynamic truncation of HMAC-SHA256(qrSecret, challenge text
+ *   + "\n" + the PIN proof of the text), 8 digits; qrSecret is made by the server at registration and
+ *   kept on the phone as a non-extractable HMAC key. The app asks for the PIN before it shows a code,
+ *   and the PIN is in the code: a phone without its PIN shows only wrong codes, and a PIN can still
+ *   only be tested against the server (each wrong code counts against the failure lock).
  */
 export const PIN_ITERATIONS = 20_000;
 export const QR_CODE_DIGITS = 8;
-export const QR_PREFIX = 'nyckel-qr-v1:';
+/** v2: the code includes the PIN (v1 codes, without it, are no longer made or accepted). */
+export const QR_PREFIX = 'nyckel-qr-v2:';
 
 const b64url = z.string().regex(/^[A-Za-z0-9_-]+$/);
 
@@ -51,7 +54,7 @@ export function derivePinKey(pin: string, salt: Buffer): Buffer {
 }
 
 /** What proves the PIN for one request: HMAC(pinKey, purpose and the request's id). */
-export function pinProof(pinKey: Buffer, purpose: 'approve' | 'transfer' | 'biometric', value: string): string {
+export function pinProof(pinKey: Buffer, purpose: 'approve' | 'transfer' | 'biometric' | 'qr', value: string): string {
   return crypto.createHmac('sha256', pinKey).update(`nyckel-pin-v1\n${purpose}\n${value}`).digest('base64url');
 }
 
@@ -87,9 +90,10 @@ export function verifySignature(jwk: PublicKeyJwk, message: string, signature: s
   }
 }
 
-/** The one-time code of the offline QR mode. */
-export function qrCode(qrSecret: Buffer, challengeText: string): string {
-  const mac = crypto.createHmac('sha256', qrSecret).update(challengeText).digest();
+/** The one-time code of the offline QR mode: the QR secret's HMAC of the text and of the PIN's proof of it. */
+export function qrCode(secrets: { qrSecret: Buffer; pinKey: Buffer }, challengeText: string): string {
+  const proof = pinProof(secrets.pinKey, 'qr', challengeText);
+  const mac = crypto.createHmac('sha256', secrets.qrSecret).update(`${challengeText}\n${proof}`).digest();
   const offset = mac[mac.length - 1] & 0x0f;
   const binary = ((mac[offset] & 0x7f) << 24) | (mac[offset + 1] << 16) | (mac[offset + 2] << 8) | mac[offset + 3];
   return String(binary % 10 ** QR_CODE_DIGITS).padStart(QR_CODE_DIGITS, '0');

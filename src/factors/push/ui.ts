@@ -1,7 +1,16 @@
+import { createRequire } from 'node:module';
 import { codeEntryPage } from '../shared/pages/code-entry.ts';
 import { pollPage } from '../shared/pages/poll.ts';
 import type { PendingDisplay } from '../contract.ts';
-import type { FactorUi } from '../ui-contract.ts';
+import type { FactorScript, FactorUi } from '../ui-contract.ts';
+
+/**
+ * jsQR's browser build (window.jsQR): Nyckel Authenticator reads QR codes with it from camera frames
+ * where the browser has no BarcodeDetector (iOS Safari, Firefox). Served at /assets/jsqr.js.
+ */
+function jsQrBundle(): FactorScript {
+  return { name: 'jsqr.js', file: createRequire(import.meta.url).resolve('jsqr') };
+}
 
 /** Push approval: the page shows the number to pick in the app and waits (push.js). */
 export const pushUi: FactorUi = {
@@ -21,5 +30,5 @@ function pushDisplay(display: PendingDisplay): { number?: string; expiresIn?: nu
   };
 }
 
-/** The offline QR code: the app scans it and shows the code to type. */
-export const appQrUi: FactorUi = { id: 'app-qr', page: codeEntryPage(), failures: { readsCode: true } };
+/** The offline QR code: the app scans it (with jsQR where the browser has no detector) and shows the code to type. */
+export const appQrUi: FactorUi = { id: 'app-qr', page: codeEntryPage(), scripts: [jsQrBundle()], failures: { readsCode: true } };
