@@ -135,6 +135,27 @@ describe('the BankID page by BankID’s guidelines', () => {
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
   });
 
+  test('an iPad that reports itself as a Mac (iPadOS): recognised by its touch screen, the app on this device first', async () => {
+    const context = await chromium.newContext({
+      userAgent: 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15',
+      viewport: { width: 820, height: 1180 },
+      hasTouch: true,
+    });
+    await context.addInitScript(() => Object.defineProperty(Navigator.prototype, 'maxTouchPoints', { get: () => 5 }));
+    const page = await context.newPage();
+    fake.state.nextScript = { hints: Array(30).fill('outstandingTransaction'), end: { failed: 'expiredTransaction' } };
+    const msg = await toBankIdPage(page, 'sv');
+    await page.locator('#bankid-other').waitFor();
+    expect((await choiceBoxes(page)).map(({ id, primary }) => ({ id, primary }))).toEqual([
+      { id: 'bankid-same', primary: true },
+      { id: 'bankid-other', primary: false },
+    ]);
+    expect(await page.getByRole('link', { name: msg('factors.bankid.this_device'), exact: true }).getAttribute('href')).toMatch(
+      /^https:\/\/app\.bankid\.com\/\?autostarttoken=[0-9a-f-]{36}&redirect=null$/,
+    );
+    expect(await page.locator('#bankid-qr').isVisible()).toBe(false);
+  });
+
   test.each(['da', 'en'] as const)('the two ways stay one line each at 390 px in %s', async (locale) => {
     const page = await (await chromium.newContext(IPHONE)).newPage();
     fake.state.nextScript = { hints: Array(30).fill('outstandingTransaction'), end: { failed: 'expiredTransaction' } };
