@@ -170,7 +170,7 @@ function bankIdOrders(prisma: FactorDependencies['prisma'], box: FactorDependenc
 
 /**
  * BankID (Swedish eID) as a second factor, through BankID's RP API v6 over mutual TLS. An order is
- * made at /auth; the page shows "BankID on this device" (autostart link) and "BankID on another
+ * made at /auth; the page shows "BankID on this device" (autostart link) and "Mobile BankID on another
  * device" (the animated QR code, computed here each second from the sealed qrStartSecret); the server
  * collects at most every two seconds per order. The completed order's personal number must be the
  * one bound to the account (compared by keyed hash); a different person fails with a neutral message.

@@ -88,6 +88,8 @@
 
   function poll() {
     if (finished) return;
+    // A new QR code each second: the next question one second after this one was asked, not answered.
+    var askedAt = Date.now();
     fetch(statusUrl + '?mode=' + mode, { credentials: 'same-origin', headers: { accept: 'application/json' } })
       .then(function (response) {
         return response.ok ? response.json() : { status: 'failed' };
@@ -99,7 +101,7 @@
         if (body.hint && !WAITING[body.hint]) chosen = true;
         if (chosen && body.message) message.textContent = body.message;
         showQr(body.qr);
-        setTimeout(poll, 1000);
+        setTimeout(poll, Math.max(0, 1000 - (Date.now() - askedAt)));
       })
       .catch(function () {
         setTimeout(poll, 3000);
