@@ -271,6 +271,7 @@ async function assemble(
   const app = createApp({
     isProviderPath,
     factorScripts: factors.scripts(),
+    factorImages: factors.images(settings),
     issuer: settings.issuer,
     trustProxy: settings.trustProxy,
     cookieKeys,

@@ -72,11 +72,12 @@ export function registerPasskeyAndBankIdRoutes(router: Router, deps: AccountRout
 
   const bankIdPath = (challengeId: string) => `/account/add/bankid/${challengeId}`;
 
-  function renderBankId(
+  async function renderBankId(
     ctx: Context,
     v: Visit,
-    view: { challengeId?: string; launchUrl?: string; qr?: string; message?: string; error?: string; status?: number },
+    view: { challengeId?: string; launchUrl?: string; qr?: string; message?: string; error?: string; status?: number; arrived?: boolean },
   ) {
+    const extras = await bankIdModule().pageModel?.(v.factorCtx, view.challengeId);
     pages.html(
       ctx,
       'mfa-bankid',
@@ -90,6 +91,8 @@ export function registerPasskeyAndBankIdRoutes(router: Router, deps: AccountRout
         qr: view.qr,
         message: view.message,
         error: view.error,
+        arrived: view.arrived ?? false,
+        extras,
         againPath: '/account/add/bankid',
         cancelHref: '/account',
       },
@@ -107,7 +110,7 @@ export function registerPasskeyAndBankIdRoutes(router: Router, deps: AccountRout
     if (outcome.status === 'failed') return renderBankId(ctx, v, failure(ctx, v, outcome, bankIdModule()));
     const view = await bankIdView(ctx, v, outcome.challengeId);
     const launchUrl = typeof outcome.browser?.launchUrl === 'string' ? outcome.browser.launchUrl : undefined;
-    renderBankId(ctx, v, { challengeId: outcome.challengeId, launchUrl, qr: view.qr, message: view.message });
+    await renderBankId(ctx, v, { challengeId: outcome.challengeId, launchUrl, qr: view.qr, message: view.message });
   });
 
   router.get('/account/add/bankid/:id/status', async (ctx) => {
@@ -136,6 +139,6 @@ export function registerPasskeyAndBankIdRoutes(router: Router, deps: AccountRout
     if (outcome.status === 'failed') return renderBankId(ctx, v, failure(ctx, v, outcome, bankIdModule()));
     // Not confirmed yet: the page again, still polling.
     const view = await bankIdView(ctx, v, ctx.params.id);
-    renderBankId(ctx, v, { challengeId: ctx.params.id, qr: view.qr, message: view.message });
+    await renderBankId(ctx, v, { challengeId: ctx.params.id, qr: view.qr, message: view.message, arrived: true });
   });
 }

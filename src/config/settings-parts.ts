@@ -62,6 +62,7 @@ export function providerSettings(raw: RawSettings) {
           ca: raw.NYCKEL_BANKID_CA!,
           timeoutMs: raw.NYCKEL_BANKID_TIMEOUT_MS,
           requirePin: raw.NYCKEL_BANKID_REQUIRE_PIN,
+          logoFile: raw.NYCKEL_BANKID_LOGO_FILE,
         }
       : undefined,
     webauthn: { rpId: raw.NYCKEL_WEBAUTHN_RP_ID, origins: raw.NYCKEL_WEBAUTHN_ORIGINS, rpName: raw.NYCKEL_WEBAUTHN_RP_NAME },

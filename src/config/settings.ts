@@ -138,6 +138,7 @@ export const settingsSchema = z
     NYCKEL_BANKID_CA: z.string().min(1).optional(),
     NYCKEL_BANKID_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5000),
     NYCKEL_BANKID_REQUIRE_PIN: booleanish.default(false),
+    NYCKEL_BANKID_LOGO_FILE: z.string().min(1).optional(),
     NYCKEL_WEBAUTHN_RP_ID: z
       .string()
       .regex(
@@ -261,7 +262,17 @@ export interface Settings {
   totp: { issuer: string };
   recoveryCodes: number;
   /** BankID's RP API; undefined when not configured (the method is then not offered). Paths are files. */
-  bankid?: { url: string; pfx?: string; passphrase?: string; cert?: string; key?: string; ca: string; timeoutMs: number; requirePin: boolean };
+  bankid?: {
+    url: string;
+    pfx?: string;
+    passphrase?: string;
+    cert?: string;
+    key?: string;
+    ca: string;
+    timeoutMs: number;
+    requirePin: boolean;
+    logoFile?: string;
+  };
   /** Passkeys: unset `rpId`/`origins` follow the issuer in force (its hostname and origin), see webauthnRelyingParty. */
   webauthn: { rpId?: string; origins?: string[]; rpName: string };
   /** Push approval (Nyckel Authenticator): request lifetime, caps against push fatigue, VAPID. */

@@ -155,4 +155,9 @@ export interface FactorModule {
 
   /** Pages of the module's own, mounted under /interaction/:uid (e.g. the landing page of a link). */
   routes?(router: Router): void;
+  /**
+   * What the factor's own page shows beyond the challenge, as the page's `extras` (BankID: its mark,
+   * which way to start is the default on this device, the link that opens the app).
+   */
+  pageModel?(ctx: ChallengeContext, challengeId?: string): Promise<Record<string, unknown>>;
 }

@@ -3,7 +3,8 @@ import type { FactorId } from '../clients/clients-file.ts';
 import type { FactorModule } from './contract.ts';
 import { SharedParts, type FactorDefinition } from './definition.ts';
 import type { FactorDependencies } from './deps.ts';
-import type { FactorUi } from './ui-contract.ts';
+import type { FactorImage, FactorUi } from './ui-contract.ts';
+import type { Settings } from '../config/settings.ts';
 import { bankIdDefinition } from './bankid/factor.ts';
 import { emailCodeDefinition } from './email-code/factor.ts';
 import { emailLinkDefinition } from './email-link/factor.ts';
@@ -61,6 +62,11 @@ export class Factors {
     return this.definitions.flatMap((definition) =>
       (definition.ui.scripts ?? []).map((script) => ({ name: script.name, file: script.file ?? path.join(definition.folder, 'scripts', script.name) })),
     );
+  }
+
+  /** The SVG images the installation supplies for the factors' pages (e.g. BankID's mark). */
+  images(settings: Settings): FactorImage[] {
+    return this.definitions.flatMap((definition) => [...(definition.ui.images?.(settings) ?? [])]);
   }
 
   /** Where each factor keeps its templates and locale strings (two factors may share one folder). */

@@ -20,6 +20,8 @@ export interface FactorUi {
   readonly scripts?: readonly FactorScript[];
   /** The factor's failures are told in its own words (`factor_errors.<id>_<reason>`) when it has them. */
   readonly failures: { readsCode?: boolean };
+  /** SVG images the installation supplies for the factor's pages (a trademark), served at /assets/<name>. */
+  images?(settings: Settings): readonly FactorImage[];
   /** Pages of the factor's own, mounted under /interaction/:uid (e.g. the landing page of a link). */
   routes?(router: Router, host: FactorRouteHost): void;
   /** How "Add a method" on the account pages offers it; absent: not added there (addresses, numbers and codes have sections of their own). */
@@ -42,6 +44,13 @@ export interface AccountAdd {
 export interface FactorScript {
   name: string;
   file?: string;
+}
+
+/** An SVG image served at /assets/<name>, read once at start from `file`, which the setting `setting` names. */
+export interface FactorImage {
+  name: string;
+  file: string;
+  setting: string;
 }
 
 /** A page to render: a template (`name`, or `<factor id>/<name>` for one in the factor's folder) and its model. */
@@ -87,6 +96,8 @@ export interface PollState {
   status: 'verified' | 'failed' | 'pending';
   /** The hint in words (pending), or why it failed (failed). */
   message?: string;
+  /** The module's hint code (pending), for a page that shows some hints only after a choice. */
+  hint?: string;
   /** The QR code to show now, as a data URL (pending). */
   qr?: string;
   /** A number to pick in the app (pending; from the factor's `display`). */

@@ -5,6 +5,8 @@ import Router from '@koa/router';
 import helmet from 'koa-helmet';
 import type Provider from 'oidc-provider';
 import type { ResolvedScript } from '../factors/registry.ts';
+import type { FactorImage } from '../factors/ui-contract.ts';
+import { readSvgFile } from './svg-file.ts';
 import { interactionsDir } from '../i18n/i18n.ts';
 import type { Logger } from '../logger.ts';
 import { errorHandler } from './error-handler.ts';
@@ -27,6 +29,8 @@ export interface AppDependencies {
   routers: Router[];
   /** The factors' scripts (from the registry), served at /assets/<name>. */
   factorScripts: readonly ResolvedScript[];
+  /** SVG images the installation supplies for the factors' pages, served at /assets/<name>. */
+  factorImages?: readonly FactorImage[];
   /** Keys for signed cookies (the same as oidc-provider's). */
   cookieKeys: string[];
   /** Counts every response and rate-limit refusals answered by the error handler. */
@@ -59,7 +63,7 @@ function securityHeaders(issuer: string) {
 /** Scripts of pages that are no factor's: the page that waits for a link, the account pages. */
 const GENERIC_SCRIPTS = ['wait.js', 'account.js'];
 
-function assetRoutes(factorScripts: readonly ResolvedScript[]): Router {
+function assetRoutes(factorScripts: readonly ResolvedScript[], factorImages: readonly FactorImage[]): Router {
   const router = new Router();
   const css = fs.readFileSync(path.join(interactionsDir, 'styles', 'nyckel.css'));
   // The generic pages' scripts, then each factor's own (from the registry).
@@ -67,12 +71,23 @@ function assetRoutes(factorScripts: readonly ResolvedScript[]): Router {
     ...GENERIC_SCRIPTS.map((name) => [name, fs.readFileSync(path.join(interactionsDir, 'scripts', name))] as const),
     ...factorScripts.map(({ name, file }) => [name, fs.readFileSync(file)] as const),
   ]);
+  // Read and checked once: a file that is not a plain SVG image stops the start.
+  const images = new Map(factorImages.map(({ name, file, setting }) => [name, readSvgFile(file, setting)] as const));
   router.get('/assets/nyckel.css', (ctx) => {
     ctx.type = 'text/css; charset=utf-8';
     ctx.set('Cache-Control', 'public, max-age=3600');
     ctx.body = css;
   });
   router.get('/assets/:script', (ctx) => {
+    const image = images.get(ctx.params.script);
+    if (image) {
+      ctx.type = 'image/svg+xml';
+      ctx.set('Cache-Control', 'public, max-age=3600');
+      // Opened on its own, the image may draw and style itself, and nothing more.
+      ctx.set('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; sandbox");
+      ctx.body = image;
+      return;
+    }
     const script = scripts.get(ctx.params.script);
     if (!script) return;
     ctx.type = 'text/javascript; charset=utf-8';
@@ -92,7 +107,7 @@ export function createApp(deps: AppDependencies): Koa {
   if (deps.metrics) app.use(httpMetrics(deps.metrics));
   app.use(securityHeaders(deps.issuer));
   app.use(errorHandler(deps.pages, deps.logger, deps.metrics));
-  for (const router of [assetRoutes(deps.factorScripts), ...deps.routers]) {
+  for (const router of [assetRoutes(deps.factorScripts, deps.factorImages ?? []), ...deps.routers]) {
     app.use(router.routes());
     app.use(router.allowedMethods());
   }

@@ -92,9 +92,11 @@ describe('BankID sign-in', () => {
     expect(page.status).toBe(200);
     expect(page.url).toMatch(/\/mfa\/bankid$/);
     const text = textOf(page.html);
-    expect(text).toContain('Would you like to identify yourself with a BankID on this device or with a BankID on another device?');
+    expect(text).toContain('Would you like to use BankID on this device or Mobile BankID on another device?');
     expect(text).toContain('BankID on this device');
-    expect(text).toContain('BankID on another device');
+    expect(text).toContain('Mobile BankID on another device');
+    // No status before the person has chosen a way (BankID's guidelines).
+    expect(page.html).toContain('<p id="bankid-message" role="status" aria-live="polite"></p>');
     const order = fake.last()!;
     expect(page.html).toContain(`href="bankid:///?autostarttoken=`);
     expect(page.html).toContain('&amp;redirect=null"');

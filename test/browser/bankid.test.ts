@@ -57,7 +57,10 @@ describe('BankID in Chromium', () => {
     const page = await context.newPage();
     const rp = await interceptRelyingParty(page);
     const { user, start, personalNumber } = await toMethodList(page);
-    fake.state.nextScript = { hints: ['outstandingTransaction', 'outstandingTransaction', 'userSign', 'userSign'], end: { complete: personalNumber } };
+    fake.state.nextScript = {
+      hints: ['outstandingTransaction', 'outstandingTransaction', 'outstandingTransaction', 'outstandingTransaction', 'userSign', 'userSign'],
+      end: { complete: personalNumber },
+    };
 
     await page
       .getByRole('link', { name: new RegExp(msg('factors.bankid.name')) })
@@ -65,16 +68,19 @@ describe('BankID in Chromium', () => {
       .click();
     await page.getByRole('heading', { level: 1, name: msg('factors.bankid.title'), exact: true }).waitFor();
     await page.getByText(msg('factors.bankid.choose'), { exact: true }).waitFor();
-    // "BankID på den här enheten" opens the app by its autostart link.
+    // "BankID på den här enheten" opens the app by its autostart link (on a computer the bankid:/// scheme).
     const same = page.getByRole('link', { name: msg('factors.bankid.this_device'), exact: true });
     expect(await same.getAttribute('href')).toMatch(/^bankid:\/\/\/\?autostarttoken=[0-9a-f-]{36}&redirect=null$/);
-    // With the script, the QR code waits for the choice.
+    // On a computer the QR code is shown at once, but no status before the person has chosen.
     const qr = page.locator('#bankid-qr');
-    expect(await qr.isVisible()).toBe(false);
+    await qr.waitFor({ state: 'visible' });
+    await page.waitForTimeout(2500);
+    expect(await page.locator('#bankid-message').textContent()).toBe('');
+    // No mark unless the installation supplies it (NYCKEL_BANKID_LOGO_FILE): the heading names BankID in words.
+    expect(await page.locator('#bankid-logo').count()).toBe(0);
     expect(await seriousAxeViolations(page)).toEqual([]);
 
     await page.getByRole('button', { name: msg('factors.bankid.other_device'), exact: true }).click();
-    await qr.waitFor({ state: 'visible' });
     await page.getByText(msg('factors.bankid.hints.outstandingTransaction_qr'), { exact: true }).waitFor();
     // The animated QR code: a new image every second.
     const sources = new Set<string>();

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { loadSettings } from '../../src/config/settings.ts';
 import { BankIdClient, BankIdError } from '../../src/factors/bankid/client.ts';
 import { luhnValid, maskPersonalNumber, parsePersonalNumber } from '../../src/factors/bankid/personal-number.ts';
+import { isMobileDevice } from '../../src/factors/bankid/device.ts';
 import { autostartLink, qrPayload } from '../../src/factors/bankid/qr.ts';
 import {
   DOC_QR_START_SECRET,
@@ -26,8 +27,20 @@ describe('BankID animated QR code', () => {
     expect(qrPayload(DOC_QR_START_TOKEN, DOC_QR_START_SECRET, 1.9)).toBe(qrPayload(DOC_QR_START_TOKEN, DOC_QR_START_SECRET, 1));
   });
 
-  test('the autostart link of "BankID on this device"', () => {
-    expect(autostartLink('46f6aa68-e2b1-4b5a-a8a4-1f6e4f1bcd7b')).toBe('bankid:///?autostarttoken=46f6aa68-e2b1-4b5a-a8a4-1f6e4f1bcd7b&redirect=null');
+  test('the autostart link of "BankID on this device": the bankid:/// scheme on a computer, the universal link on a phone', () => {
+    expect(autostartLink('46f6aa68-e2b1-4b5a-a8a4-1f6e4f1bcd7b', false)).toBe('bankid:///?autostarttoken=46f6aa68-e2b1-4b5a-a8a4-1f6e4f1bcd7b&redirect=null');
+    expect(autostartLink('46f6aa68-e2b1-4b5a-a8a4-1f6e4f1bcd7b', true)).toBe(
+      'https://app.bankid.com/?autostarttoken=46f6aa68-e2b1-4b5a-a8a4-1f6e4f1bcd7b&redirect=null',
+    );
+  });
+
+  test('phones and tablets by their User-Agent', () => {
+    const iphone = 'Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1';
+    const android = 'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36';
+    const windows = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
+    const mac = 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15';
+    expect([iphone, android].map(isMobileDevice)).toEqual([true, true]);
+    expect([windows, mac, undefined, ''].map(isMobileDevice)).toEqual([false, false, false, false]);
   });
 });
 

@@ -6,6 +6,7 @@ import type { ChallengeContext, FactorModule, FailureReason, StartOutcome, Verif
 import type { FactorDependencies } from '../deps.ts';
 import { BANKID_TYPE, bindingOf, bindPersonalNumber, personalNumberMac } from './binding.ts';
 import { BankIdClient, BankIdError, type CollectResult } from './client.ts';
+import { isMobileDevice } from './device.ts';
 import { autostartLink, qrPayload } from './qr.ts';
 
 /** The challenge rows of a sign-in with BankID, and of binding a BankID to the account. */
@@ -21,6 +22,8 @@ const COLLECT_INTERVAL_MS = 2000;
 /** What the BankID app shows above the request (userVisibleData). */
 const SIGN_IN_TO: Record<string, string> = { sv: 'Inloggning till', da: 'Log ind på', en: 'Sign in to' };
 const QR_PURPOSE = 'bankid-qr';
+/** Where BankID's mark is served when NYCKEL_BANKID_LOGO_FILE supplies it (see ui.ts). */
+export const BANKID_LOGO_PATH = '/assets/bankid-logo.svg';
 const PNR_PURPOSE = 'bankid-completed';
 
 interface OrderData {
@@ -158,7 +161,8 @@ function bankIdOrders(prisma: FactorDependencies['prisma'], box: FactorDependenc
         expiresAt: new Date(Date.now() + ORDER_TTL_MS),
       },
     });
-    return { status: 'started', challengeId: row.id, browser: { autoStartToken: order.autoStartToken, launchUrl: autostartLink(order.autoStartToken) } };
+    const launchUrl = autostartLink(order.autoStartToken, isMobileDevice(ctx.userAgent));
+    return { status: 'started', challengeId: row.id, browser: { autoStartToken: order.autoStartToken, launchUrl } };
   }
 
   return { findOrder, cancelOpen, startOrder };
@@ -166,7 +170,7 @@ function bankIdOrders(prisma: FactorDependencies['prisma'], box: FactorDependenc
 
 /**
  * BankID (Swedish eID) as a second factor, through BankID's RP API v6 over mutual TLS. An order is
- * made at /auth; the page shows "BankID on this device" (autostart link) and "BankID on another
+ * made at /auth; the page shows "BankID on this device" (autostart link) and "Mobile BankID on another
  * device" (the animated QR code, computed here each second from the sealed qrStartSecret); the server
  * collects at most every two seconds per order. The completed order's personal number must be the
  * one bound to the account (compared by keyed hash); a different person fails with a neutral message.
@@ -234,6 +238,22 @@ export function bankIdFactor(deps: FactorDependencies): FactorModule {
 
   const isConfigured = () => Boolean(client);
 
+  /**
+   * The page's additions: BankID's mark (when the installation supplies it), which way to start is the
+   * default (on a phone the app on this device, on a computer the QR code), and the links that open
+   * the app of an order still open (for the page shown again without its script).
+   */
+  async function pageModel(ctx: ChallengeContext, challengeId?: string) {
+    const mobile = isMobileDevice(ctx.userAgent);
+    const row = challengeId ? await findOrder(ctx, challengeId, [BANKID_FACTOR, BANKID_ENROLMENT]) : null;
+    const token = row && !row.consumedAt && !row.verifiedAt ? (row.data as unknown as OrderData).autoStartToken : undefined;
+    return {
+      logo: config?.logoFile ? BANKID_LOGO_PATH : undefined,
+      defaultMode: mobile ? 'same' : 'qr',
+      launchUrl: token ? autostartLink(token, mobile) : undefined,
+    };
+  }
+
   return {
     id: 'bankid',
     channel: 'eid',
@@ -245,6 +265,7 @@ export function bankIdFactor(deps: FactorDependencies): FactorModule {
       return binding ? [{ id: binding.id, masked: binding.masked }] : [];
     },
     maskTarget: (masked) => masked,
+    pageModel,
 
     enrol: {
       // Binding a BankID proves only the BankID: at sign-in only a user without any second factor may.

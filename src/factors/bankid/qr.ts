@@ -11,7 +11,14 @@ export function qrPayload(qrStartToken: string, qrStartSecret: string, seconds: 
   return `bankid.${qrStartToken}.${time}.${authCode}`;
 }
 
-/** The link that starts the BankID app on this device; `redirect=null` leaves the return to the app. */
-export function autostartLink(autoStartToken: string): string {
-  return `bankid:///?autostarttoken=${encodeURIComponent(autoStartToken)}&redirect=null`;
+/**
+ * The link that starts the BankID app on this device, as BankID's guidelines ask: on a phone or tablet
+ * the universal link https://app.bankid.com/ (the operating system opens the app, whichever browser
+ * the page is in), on a computer the bankid:/// scheme (BankID Security Application). `redirect=null`
+ * leaves the return to the app: the person comes back to the browser the page is in (Android) or
+ * switches back by hand (iOS), and the page, still polling, goes on.
+ */
+export function autostartLink(autoStartToken: string, mobile: boolean): string {
+  const query = `?autostarttoken=${encodeURIComponent(autoStartToken)}&redirect=null`;
+  return mobile ? `https://app.bankid.com/${query}` : `bankid:///${query}`;
 }

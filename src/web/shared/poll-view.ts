@@ -41,6 +41,7 @@ export async function pollView(
   return {
     status: 'pending',
     message: hintText(outcome.hint),
+    hint: outcome.hint,
     qr: outcome.qr ? await qrSvgDataUrl(outcome.qr) : undefined,
     ...(outcome.display && display ? display(outcome.display) : {}),
   };

@@ -15,10 +15,15 @@ export interface PollModel extends SignInFrame {
   error?: string;
   againPath: string;
   otherMethods: boolean;
+  /** Shown again after the first showing (the page reloaded without its script): the status may be shown. */
+  arrived: boolean;
+  /** The factor's own additions (FactorModule.pageModel). */
+  extras?: Record<string, unknown>;
 }
 
 interface PollPageState extends Omit<Partial<PollState>, 'status'> {
   challengeId?: string;
+  arrived?: boolean;
   launchUrl?: string;
   error?: string;
   status?: number;
@@ -46,6 +51,8 @@ export function pollPage(options: { template: string; display?: SignInPage['disp
         error: state.error,
         againPath: host.enrolling ? host.mfaPath + '/enrol' : host.factorPath,
         otherMethods: !host.enrolling && (await host.otherMethods()),
+        arrived: state.arrived ?? false,
+        extras: await host.module.pageModel?.(host.challengeCtx, state.challengeId),
       },
       status: state.status,
     };
@@ -74,7 +81,7 @@ export function pollPage(options: { template: string; display?: SignInPage['disp
     }
     if (shown.status === 'failed') return { view: await page(host, { error: shown.message, status: 400 }) };
     const { qr, message, number, expiresIn } = shown;
-    return { view: await page(host, { challengeId, qr, message, number, expiresIn }) };
+    return { view: await page(host, { challengeId, qr, message, number, expiresIn, arrived: true }) };
   }
 
   return {
@@ -100,6 +107,7 @@ export function pollPage(options: { template: string; display?: SignInPage['disp
           message: shown.message,
           error: open ? undefined : shown.message,
           status: open ? 200 : 400,
+          arrived: true,
         }),
       };
     },
