@@ -68,4 +68,13 @@ describe('masking', () => {
   test('numbers as Aiai shows them', () => {
     expect(maskPhone('+46701234572')).toBe('xxxx-xxxx72');
   });
+
+  test('Danish numbers in pairs, as Danes write them; others in their international grouping', () => {
+    expect(maskPhone('+4520123478')).toBe('+45 xx xx xx 78');
+    // Not a number the metadata can format, still eight digits in pairs.
+    expect(maskPhone('+4512345678')).toBe('+45 xx xx xx 78');
+    expect(maskPhone('+4791234567')).toBe('+47 xx xx xx 67');
+    expect(maskPhone('+358401234567')).toBe('+358 xx xxxxx67');
+    expect(maskPhone('not a number 12')).toBe('xxxx-xxxx12');
+  });
 });
