@@ -53,7 +53,12 @@ async function tourist(language: Language) {
     reports,
     /** Waits for the page headed `heading` and inspects it as `name`. */
     async visit(name: string, heading: string | RegExp) {
-      await page.getByRole('heading', { level: 1, name: heading, exact: true }).waitFor();
+      await page
+        .getByRole('heading', { level: 1, name: heading, exact: true })
+        .waitFor()
+        .catch(async () => {
+          throw new Error(`${name}: no heading "${heading}" at ${page.url()}; the page says ${JSON.stringify(await page.locator('main').innerText())}`);
+        });
       reports.push(await inspectPage(page, language, name));
     },
   };
