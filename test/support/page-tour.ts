@@ -33,17 +33,20 @@ export function englishPhrases(language: Exclude<Language, 'en'>): Map<string, s
   const translated = flatten(catalogue(language));
   const phrases = new Map<string, string>();
   for (const [key, text] of english) {
-    if (translated.get(key) === text) continue;
+    // A name (Nyckel, BankID) may be the same in every language; a sentence may not.
+    if (translated.get(key) === text && wordCount(text) < 3) continue;
     for (const piece of text.split(/\{\{\w+\}\}/)) {
       const phrase = piece.trim().replace(/^[\s.,:;()…"'-]+|[\s.,:;()…"'-]+$/g, '');
       const words = phrase.split(/\s+/).filter((word) => /\p{L}{2}/u.test(word));
       if (words.length >= 2 || (words.length === 1 && phrase.length >= 5)) phrases.set(phrase, key);
     }
   }
-  // Identical in the other language's own words (names of things, not sentences).
-  for (const [, text] of translated) phrases.delete(text.trim());
+  // A short piece the other language also uses as it is (a name, a borrowed word) is not English there.
+  for (const [, text] of translated) if (wordCount(text) < 3) phrases.delete(text.trim());
   return phrases;
 }
+
+const wordCount = (text: string) => text.trim().split(/\s+/).length;
 
 /** Words that appear in English sentences and in no Swedish or Danish one (catches text outside the catalogues). */
 const ENGLISH_WORDS = /\b(the|your|you|please|with|this|cannot|could not|was|been|which|should)\b/i;
