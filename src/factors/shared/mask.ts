@@ -22,11 +22,7 @@ function maskPart(part: string): string {
 export function maskPhone(e164: string): string {
   const phone = parsePhoneNumberFromString(e164);
   if (!phone || phone.countryCallingCode === '46') return `xxxx-xxxx${e164.slice(-2)}`;
-  // Danish numbers are eight digits in pairs, also the ones the metadata does not know to format.
-  const grouped =
-    phone.countryCallingCode === '45' && phone.nationalNumber.length === 8
-      ? `+45 ${phone.nationalNumber.match(/\d\d/g)!.join(' ')}`
-      : phone.formatInternational();
+  const grouped = formatPhone(e164);
   const prefix = `+${phone.countryCallingCode} `;
   if (!grouped.startsWith(prefix)) return `xxxx-xxxx${e164.slice(-2)}`;
   return prefix + maskAllButLastTwoDigits(grouped.slice(prefix.length));
@@ -39,4 +35,13 @@ function maskAllButLastTwoDigits(national: string): string {
     .map((char) => (/\d/.test(char) ? (keep-- > 0 ? char : 'x') : char))
     .reverse()
     .join('');
+}
+
+/** A number as its owner writes it, with the country code: `+46 70 123 45 72`, `+45 20 12 34 78`. */
+export function formatPhone(e164: string): string {
+  const phone = parsePhoneNumberFromString(e164);
+  if (!phone) return e164;
+  // Danish numbers are eight digits in pairs, also the ones the metadata does not know to format.
+  if (phone.countryCallingCode === '45' && phone.nationalNumber.length === 8) return `+45 ${phone.nationalNumber.match(/\d\d/g)!.join(' ')}`;
+  return phone.formatInternational();
 }
