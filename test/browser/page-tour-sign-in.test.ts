@@ -91,6 +91,9 @@ describe.each(LANGUAGES)('the sign-in pages in %s', (language) => {
     const badRedirect = await startAuthorization(rp.web, { redirect_uri: 'http://localhost:4000/not-registered' });
     expect((await page.goto(badRedirect.url.toString()))?.status()).toBe(400);
     await tour.visit('oauth-error', msg('errors.title'));
+    // Why, in the page's language; oidc-provider's English words only as a detail quoted for support.
+    await page.getByText(msg('errors.oauth_reasons.invalid_redirect_uri'), { exact: true }).waitFor();
+    expect(await page.locator('code[lang=en]').innerText()).toMatch(/^invalid_redirect_uri: redirect_uri did not match/);
 
     await openAuthorization(page, 'web', { prompt: 'consent' });
     await tour.visit('login', msg('login.title'));
