@@ -16,7 +16,7 @@ import type { FactorEngine } from '../factors/engine.ts';
 import type { RememberedBrowsers } from '../factors/remember.ts';
 import { isRecoveryCodeModule } from '../factors/recovery-code/index.ts';
 import type { ChallengeStore } from '../factors/shared/challenges.ts';
-import { maskEmail, maskPhone } from '../factors/shared/mask.ts';
+import { formatPhone, maskEmail, maskPhone } from '../factors/shared/mask.ts';
 import type { User } from '../generated/prisma/client.ts';
 import { hasMessage, translator } from '../i18n/i18n.ts';
 import { csrfSeed } from '../security/csrf.ts';
@@ -255,7 +255,7 @@ function pageHelpers(deps: AccountRouteDependencies, base: ReturnType<typeof vis
           lastUsed: dateText(v.locale, e.lastUsedAt),
         })),
         emails: emails.map((e) => ({ id: e.id, address: e.address, verified: Boolean(e.verifiedAt), signIn: e.address === v.user.email })),
-        phones: phones.map((p) => ({ id: p.id, number: p.e164, verified: Boolean(p.verifiedAt) })),
+        phones: phones.map((p) => ({ id: p.id, number: formatPhone(p.e164), verified: Boolean(p.verifiedAt) })),
         canAddEmail: emails.length < deps.settings.maxContactEmails,
         consents,
         can: { sms: deps.smsAvailable },

@@ -41,7 +41,9 @@ export function registerContactRoutes(router: Router, deps: AccountRouteDependen
         path: `/account/verify/${kind}/${challengeId}`,
         factor: proving(kind).id,
         title: t(kind === 'email' ? 'account.verify_email_title' : 'account.verify_phone_title'),
-        codeSentKey: kind === 'phone' ? 'factors.sms.code_sent' : 'mfa.code_sent',
+        // The number or address is being added, not yet registered; the button proves it, it signs nobody in.
+        codeSentKey: kind === 'phone' ? 'account.phone_code_sent' : 'mfa.code_sent',
+        submitLabel: t('account.verify'),
         mask: kind === 'email' ? maskEmail : maskPhone,
       },
       extra,

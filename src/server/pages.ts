@@ -3,7 +3,7 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import { supportedLocales, type Locale } from '../i18n/locales.ts';
 import type { ClientDirectory } from '../clients/directory.ts';
 import { NyckelError, type ErrorCode } from '../errors.ts';
-import { negotiateLocale, translator } from '../i18n/i18n.ts';
+import { hasMessage, negotiateLocale, translator } from '../i18n/i18n.ts';
 import { storageUnavailable } from '../storage/unavailable.ts';
 import type { Views } from './views.ts';
 
@@ -122,7 +122,11 @@ export class PageRenderer {
       'error',
       locale,
       {
-        message: t('errors.oauth', { error: out.error_description ? `${out.error}: ${out.error_description}` : out.error }),
+        // oidc-provider's codes and descriptions are English and technical: they are quoted for the
+        // app's support (marked lang="en"), after a sentence in the page's language.
+        message: t('errors.oauth'),
+        reason: hasMessage(locale, `errors.oauth_reasons.${out.error}`) ? t(`errors.oauth_reasons.${out.error}`) : undefined,
+        technical: out.error_description ? `${out.error}: ${out.error_description}` : out.error,
         clientName: this.clientName(clientId),
         backUrl: this.clients.homeOf(clientId),
       },

@@ -1,7 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { factorStrength, loginOutcome, passwordFactor, type VerifiedFactor } from '../../src/factors/sign-ins.ts';
 import { policyFor, requestsSecondFactor } from '../../src/factors/policy.ts';
-import { maskEmail, maskPhone } from '../../src/factors/shared/mask.ts';
+import { formatPhone, maskEmail, maskPhone } from '../../src/factors/shared/mask.ts';
 import { parseClientsFile } from '../../src/clients/clients-file.ts';
 import { loadSettings } from '../../src/config/settings.ts';
 
@@ -67,5 +67,20 @@ describe('masking', () => {
 
   test('numbers as Aiai shows them', () => {
     expect(maskPhone('+46701234572')).toBe('xxxx-xxxx72');
+  });
+
+  test('Danish numbers in pairs, as Danes write them; others in their international grouping', () => {
+    expect(maskPhone('+4520123478')).toBe('+45 xx xx xx 78');
+    // Not a number the metadata can format, still eight digits in pairs.
+    expect(maskPhone('+4512345678')).toBe('+45 xx xx xx 78');
+    expect(maskPhone('+4791234567')).toBe('+47 xx xx xx 67');
+    expect(maskPhone('+358401234567')).toBe('+358 xx xxxxx67');
+    expect(maskPhone('not a number 12')).toBe('xxxx-xxxx12');
+  });
+
+  test('the account page writes a number as its country does', () => {
+    expect(formatPhone('+4520123478')).toBe('+45 20 12 34 78');
+    expect(formatPhone('+4512345678')).toBe('+45 12 34 56 78');
+    expect(formatPhone('+46701234572')).toBe('+46 70 123 45 72');
   });
 });
