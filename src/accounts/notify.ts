@@ -1,7 +1,8 @@
 import { noticeAddressOf } from './notice-address.ts';
 import { accountName } from './accounts.ts';
 import type { Locale } from './accounts.ts';
-import { enqueueMail } from '../delivery/dispatcher.ts';
+import type { UnsignedMail } from '../branding/mail-branding.ts';
+import { enqueueMail, type MailToEnqueue } from '../delivery/dispatcher.ts';
 import type { User } from '../generated/prisma/client.ts';
 import { translator } from '../i18n/i18n.ts';
 import type { SecretBox } from '../security/crypto.ts';
@@ -33,6 +34,8 @@ export class AccountNotifier {
     private readonly prisma: PrismaClient,
     private readonly box: SecretBox,
     private readonly kick: () => void,
+    /** Adds who sent it and how to reach support (src/branding/mail-branding.ts). */
+    private readonly sign: (mail: UnsignedMail) => MailToEnqueue,
   ) {}
 
   async notify(user: User, locale: Locale, change: AccountChange, values: Record<string, string | number> = {}) {
@@ -47,10 +50,9 @@ export class AccountNotifier {
       t('account.notice.when', { when: new Date().toISOString().replace('T', ' ').slice(0, 16) + ' UTC' }),
       '',
       t('account.notice.not_you'),
-      '',
-      t('mail.signature', { service: t('app.name') }),
     ].join('\n');
-    await enqueueMail(this.prisma, this.box, { to, subject: t('account.notice.subject'), text, purpose: `account-${change.replaceAll('_', '-')}` });
+    const purpose = `account-${change.replaceAll('_', '-')}`;
+    await enqueueMail(this.prisma, this.box, this.sign({ to, subject: t('account.notice.subject'), text, purpose, locale }));
     this.kick();
   }
 }

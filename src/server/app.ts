@@ -12,6 +12,7 @@ import { NyckelError } from '../errors.ts';
 import { httpMetrics } from '../observability/http-metrics.ts';
 import { requestIds } from '../observability/request-id.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import type { Branding } from '../branding/brand.ts';
 import type { PageRenderer } from './pages.ts';
 import { pinnedToIssuer } from './issuer-origin.ts';
 
@@ -59,7 +60,7 @@ function securityHeaders(issuer: string) {
 /** Scripts of pages that are no factor's: the page that waits for a link, the account pages. */
 const GENERIC_SCRIPTS = ['wait.js', 'account.js'];
 
-function assetRoutes(factorScripts: readonly ResolvedScript[]): Router {
+function assetRoutes(factorScripts: readonly ResolvedScript[], branding: Pick<Branding, 'asset'>): Router {
   const router = new Router();
   const css = fs.readFileSync(path.join(interactionsDir, 'styles', 'nyckel.css'));
   // The generic pages' scripts, then each factor's own (from the registry).
@@ -71,6 +72,15 @@ function assetRoutes(factorScripts: readonly ResolvedScript[]): Router {
     ctx.type = 'text/css; charset=utf-8';
     ctx.set('Cache-Control', 'public, max-age=3600');
     ctx.body = css;
+  });
+  // The brand's stylesheet and logos: their URLs name their content, so they never change.
+  router.get('/assets/:file', (ctx, next) => {
+    const asset = branding.asset(ctx.path);
+    if (!asset) return next();
+    ctx.type = asset.type;
+    ctx.set('Cache-Control', 'public, max-age=31536000, immutable');
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    ctx.body = asset.bytes;
   });
   router.get('/assets/:script', (ctx) => {
     const script = scripts.get(ctx.params.script);
@@ -92,7 +102,7 @@ export function createApp(deps: AppDependencies): Koa {
   if (deps.metrics) app.use(httpMetrics(deps.metrics));
   app.use(securityHeaders(deps.issuer));
   app.use(errorHandler(deps.pages, deps.logger, deps.metrics));
-  for (const router of [assetRoutes(deps.factorScripts), ...deps.routers]) {
+  for (const router of [assetRoutes(deps.factorScripts, deps.pages.branding), ...deps.routers]) {
     app.use(router.routes());
     app.use(router.allowedMethods());
   }
