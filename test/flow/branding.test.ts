@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { parseClientsFile } from '../../src/clients/clients-file.ts';
 import { openDeliveryBody } from '../../src/delivery/sealed-body.ts';
-import { brandFiles, TEST_SVG_LOGO } from '../support/brand-files.ts';
+import { brandEnv, brandFiles, TEST_SVG_LOGO, withBrandedClient } from '../support/brand-files.ts';
 import { FormBrowser, textOf, type Page } from '../support/browser.ts';
 import { latestMail } from '../support/mail.ts';
 import { startTestNyckel, TEST_PASSWORD, testClientsYaml, type TestNyckel } from '../support/nyckel.ts';
@@ -14,31 +14,9 @@ let counter = 0;
 beforeAll(async () => {
   files = await brandFiles();
   // "branded" brings its own name, logo, support desk and mail sender; the other clients show the installation's.
-  const clients = testClientsYaml.replace(
-    'resources:',
-    `  - client_id: branded
-    name: Internal portal label
-    client_name: Statistikportalen
-    logo_file: ${files.png}
-    support_contact: { email: help@portal.example, text: Portal desk }
-    mail_sender_name: Statistikportalen
-    first_party: true
-    token_endpoint_auth_method: none
-    redirect_uris: [http://localhost:4000/branded-cb]
-    scopes: [openid, email]
-    mfa: { required: true, methods: [email-code] }
-resources:`,
-  );
   nyckel = await startTestNyckel({
-    clients: parseClientsFile(clients, 'clients.yaml'),
-    env: {
-      NYCKEL_BRAND_NAME: 'IDEP.WEB',
-      NYCKEL_BRAND_LOGO: files.svg,
-      NYCKEL_BRAND_PRIMARY_COLOR: '#0066aa',
-      NYCKEL_BRAND_ACCENT_COLOR: '#ffcc00',
-      NYCKEL_SUPPORT_EMAIL: 'support@idep.example',
-      NYCKEL_SUPPORT_TEXT: 'Växeln, 08-123 45 67',
-    },
+    clients: parseClientsFile(withBrandedClient(testClientsYaml, files), 'clients.yaml'),
+    env: brandEnv(files),
   });
 });
 afterAll(async () => {
