@@ -93,13 +93,13 @@ export function buildSignIn(factors: Factors, settings: Settings, parts: SignInP
   const engine = new FactorEngine(prisma, factorModules, clients, settings);
   const signIns = new SignIns(prisma);
   const secondFactor = new SecondFactorPolicy(engine, remembered, (id) => accounts.findById(id));
-  const notifier = new AccountNotifier(prisma, box, () => dispatcher.kick(), sign);
+  const notifier = new AccountNotifier(prisma, box, () => dispatcher.kick(), pages.branding);
   const invitations = new Invitations(
     prisma,
     box,
     audit,
     { enqueue: (tx, mail) => enqueueMail(tx, box, sign(mail)), kick: () => dispatcher.kick() },
-    { issuer: settings.issuer, ttlSeconds: settings.signIn.invitationTtl, defaultLocale: settings.defaultLocale },
+    { issuer: settings.issuer, ttlSeconds: settings.signIn.invitationTtl, defaultLocale: settings.defaultLocale, service: settings.brand.name },
     accounts.revokeElsewhere,
   );
   const flow = new SignInFlow({ policy: secondFactor, signIns, accounts, remembered, audit, metrics, notifier });

@@ -238,7 +238,12 @@ async function assemble(
   const metrics = new Metrics();
   /** The clients file (read again on reload), its methods checked against the registry, plus the account pages' client. */
   const readClients = (given?: ClientsFile) =>
-    withAccountClient(withKnownMethods(given ?? readClientsFile(settings.clientsFile), settings.clientsFile, factors), settings.issuer, factors.ids);
+    withAccountClient(
+      withKnownMethods(given ?? readClientsFile(settings.clientsFile), settings.clientsFile, factors),
+      settings.issuer,
+      factors.ids,
+      settings.brand.name,
+    );
   const clientsFile = readClients(options.clientsFile);
   const clients = new ClientDirectory(clientsFile);
   const branding = new Branding(settings.brand, clients);
@@ -252,7 +257,7 @@ async function assemble(
     redis ? revokeGrantsInRedis(redis.client, (details, message) => logger.warn(details, message)) : databaseOnly,
   );
   const throttle = new LoginThrottle(counters, settings.loginThrottle);
-  const views = new Views(factors.folders());
+  const views = new Views(factors.folders(), branding.name);
   const pages = new PageRenderer(views, clients, settings.defaultLocale, branding);
   const { mailTransport, dispatcher, smsTransport, outbox } = openDelivery(settings, options, { prisma, box, pages, logger, metrics });
 

@@ -20,6 +20,8 @@ export interface InvitationSettings {
   issuer: string;
   ttlSeconds: number;
   defaultLocale: Locale;
+  /** The service's name in the subject (NYCKEL_BRAND_NAME); default Nyckel. */
+  service?: string;
 }
 
 /** The path of an invitation link; the token follows. */
@@ -130,6 +132,6 @@ export class Invitations {
       '',
       t('invitation.mail_not_you'),
     ].join('\n');
-    return { to, subject: t('invitation.mail_subject'), text, purpose: 'invitation', locale };
+    return { to, subject: t('invitation.mail_subject', { service: this.settings.service ?? 'Nyckel' }), text, purpose: 'invitation', locale };
   }
 }

@@ -1,8 +1,8 @@
 import { noticeAddressOf } from './notice-address.ts';
 import { accountName } from './accounts.ts';
 import type { Locale } from './accounts.ts';
-import type { UnsignedMail } from '../branding/mail-branding.ts';
-import { enqueueMail, type MailToEnqueue } from '../delivery/dispatcher.ts';
+import { signMail, type MailBrand } from '../branding/mail-branding.ts';
+import { enqueueMail } from '../delivery/dispatcher.ts';
 import type { User } from '../generated/prisma/client.ts';
 import { translator } from '../i18n/i18n.ts';
 import type { SecretBox } from '../security/crypto.ts';
@@ -34,8 +34,8 @@ export class AccountNotifier {
     private readonly prisma: PrismaClient,
     private readonly box: SecretBox,
     private readonly kick: () => void,
-    /** Adds who sent it and how to reach support (src/branding/mail-branding.ts). */
-    private readonly sign: (mail: UnsignedMail) => MailToEnqueue,
+    /** Names the service in the subject, and signs the mail with who sent it and how to reach support. */
+    private readonly branding: MailBrand,
   ) {}
 
   async notify(user: User, locale: Locale, change: AccountChange, values: Record<string, string | number> = {}) {
@@ -52,7 +52,11 @@ export class AccountNotifier {
       t('account.notice.not_you'),
     ].join('\n');
     const purpose = `account-${change.replaceAll('_', '-')}`;
-    await enqueueMail(this.prisma, this.box, this.sign({ to, subject: t('account.notice.subject'), text, purpose, locale }));
+    await enqueueMail(
+      this.prisma,
+      this.box,
+      signMail(this.branding, { to, subject: t('account.notice.subject', { service: this.branding.name }), text, purpose, locale }),
+    );
     this.kick();
   }
 }

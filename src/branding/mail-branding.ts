@@ -23,7 +23,10 @@ const escape = (text: string): string => (nunjucks.lib as unknown as { escape(te
  * Signs a mail: who sent it (the service's name, and the From name of the client or the service) and
  * how to reach support, the same in every mail Nyckel sends.
  */
-export function signMail(branding: Pick<Branding, 'name' | 'senderName' | 'supportFor'>, mail: UnsignedMail): MailToEnqueue {
+/** What signing a mail needs of the brand. */
+export type MailBrand = Pick<Branding, 'name' | 'senderName' | 'supportFor'>;
+
+export function signMail(branding: MailBrand, mail: UnsignedMail): MailToEnqueue {
   const { locale, clientId, ...rest } = mail;
   const t = translator(locale);
   const support = branding.supportFor(clientId);

@@ -30,7 +30,7 @@ async function cliInvitations(db: Database, config: Settings, revokeElsewhere: A
     box,
     new AuditLog(db.prisma),
     { enqueue: (tx, mail) => enqueueMail(tx, box, signMail(branding, mail)), kick: () => {} },
-    { issuer: config.issuer, ttlSeconds: config.signIn.invitationTtl, defaultLocale: config.defaultLocale },
+    { issuer: config.issuer, ttlSeconds: config.signIn.invitationTtl, defaultLocale: config.defaultLocale, service: config.brand.name },
     revokeElsewhere,
   );
 }

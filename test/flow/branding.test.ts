@@ -66,6 +66,15 @@ describe('branding per installation and per client', () => {
     expect(textOf(page.html)).not.toContain('Nyckel');
   });
 
+  test("the service's name replaces Nyckel in the pages' own strings (home page, account pages' sign-in)", async () => {
+    const home = await new FormBrowser().go(new URL('/', nyckel.url).toString());
+    expect(home.html).toContain('<h1>IDEP.WEB</h1>');
+    expect(home.html).toContain('<title>IDEP.WEB · IDEP.WEB</title>');
+    const account = await new FormBrowser((url) => url.pathname === '/account/callback').go(new URL('/account/login', nyckel.url).toString());
+    expect(textOf(account.html)).toContain('Signing in to IDEP.WEB');
+    expect(textOf(home.html + account.html)).not.toContain('Nyckel');
+  });
+
   test('the logos and the colour stylesheet are served by Nyckel with their type, long caching and the CSP intact', async () => {
     const { page } = await loginPage('branded');
     const [logo] = srcs(page, 'brand-logo');
