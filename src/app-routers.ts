@@ -3,6 +3,7 @@ import type { Invitations } from './accounts/invitations.ts';
 import { invitationRoutes } from './web/sign-in/invitation-routes.ts';
 import { passwordResetRoutes } from './web/sign-in/password-reset-routes.ts';
 import { enqueueMail } from './delivery/dispatcher.ts';
+import { signMail } from './branding/mail-branding.ts';
 import type { SendGuards } from './factors/shared/send-guard.ts';
 import type Router from '@koa/router';
 import type Provider from 'oidc-provider';
@@ -144,7 +145,7 @@ function passwordResets(p: RouterParts): Router {
     provider,
     challenges: p.challenges,
     mailGuard: p.sends.mail,
-    mail: { enqueue: (tx, mail) => enqueueMail(tx, box, mail), kick: () => p.dispatcher.kick() },
+    mail: { enqueue: (tx, mail) => enqueueMail(tx, box, signMail(pages.branding, mail)), kick: () => p.dispatcher.kick() },
     ttlSeconds: settings.signIn.passwordResetTtl,
     policy: p.secondFactor,
     signIns: p.signIns,
@@ -163,7 +164,16 @@ export function appRouters(p: RouterParts): Router[] {
     ...(settings.demo ? [demoRoutes(settings.issuer, pages)] : []),
     ...(p.outbox ? [p.outbox] : []),
     accountPages(p),
-    authenticatorRoutes({ prisma, box, lock: p.failureLock, settings, audit, kickMail: () => p.dispatcher.kick(), signals: p.signals }),
+    authenticatorRoutes({
+      prisma,
+      box,
+      lock: p.failureLock,
+      settings,
+      audit,
+      kickMail: () => p.dispatcher.kick(),
+      signMail: (mail) => signMail(pages.branding, mail),
+      signals: p.signals,
+    }),
     invitationRoutes({ provider, invitations: p.invitations, accounts, signIns: p.signIns, flow: p.flow, pages, box, maxBodyBytes: settings.maxBodyBytes }),
     interactionRoutes({
       provider,

@@ -14,6 +14,7 @@ import { MailDispatcher } from './delivery/dispatcher.ts';
 import { devOutboxRoutes } from './web/outbox-routes.ts';
 import { createMailTransport } from './delivery/transports.ts';
 import { enqueueMail } from './delivery/dispatcher.ts';
+import { signMail, type UnsignedMail } from './branding/mail-branding.ts';
 import { FactorEngine } from './factors/engine.ts';
 import { SignIns } from './factors/sign-ins.ts';
 import { SignInFlow } from './web/sign-in/sign-in-flow.ts';
@@ -26,7 +27,6 @@ import { FailureLock } from './factors/shared/failure-lock.ts';
 import { BackgroundWork } from './factors/shared/background.ts';
 import { sendGuards } from './factors/shared/send-guard.ts';
 import { PageRenderer } from './server/pages.ts';
-import { Views } from './server/views.ts';
 import { type Database } from './storage/db.ts';
 import type { CounterStore } from './storage/counters.ts';
 import { type Signals } from './storage/signals.ts';
@@ -60,14 +60,17 @@ interface SignInParts {
   metrics: Metrics;
   logger: Logger;
   clients: ClientDirectory;
-  views: Views;
+  /** The views factors write mail with, and the brand that signs it. */
+  pages: Pick<PageRenderer, 'views' | 'branding'>;
   smsTransport: ReturnType<typeof withDeliveryCounts>;
   dispatcher: MailDispatcher;
 }
 
 /** The factor modules, the engine over them, the one second-factor policy and the one sign-in flow. */
 export function buildSignIn(factors: Factors, settings: Settings, parts: SignInParts) {
-  const { prisma, box, counters, signals, accounts, audit, metrics, logger, clients, views, smsTransport, dispatcher } = parts;
+  const { prisma, box, counters, signals, accounts, audit, metrics, logger, clients, pages, smsTransport, dispatcher } = parts;
+  const views = pages.views;
+  const sign = (mail: UnsignedMail) => signMail(pages.branding, mail);
   const failureLock = new FailureLock(counters, settings.factors.maxFailures, settings.factors.lockSeconds);
   const challenges = new ChallengeStore(prisma, box, failureLock, signals);
   const remembered = new RememberedBrowsers(prisma, box);
@@ -84,19 +87,19 @@ export function buildSignIn(factors: Factors, settings: Settings, parts: SignInP
     sends,
     background,
     sms: { transport: smsTransport, audit, logger: logger.child({ component: 'sms' }) },
-    mail: { enqueue: (tx, mail) => enqueueMail(tx, box, mail), kick: () => dispatcher.kick() },
+    mail: { enqueue: (tx, mail) => enqueueMail(tx, box, sign(mail)), kick: () => dispatcher.kick() },
   });
   instrumentFactorModules(factorModules, metrics);
   const engine = new FactorEngine(prisma, factorModules, clients, settings);
   const signIns = new SignIns(prisma);
   const secondFactor = new SecondFactorPolicy(engine, remembered, (id) => accounts.findById(id));
-  const notifier = new AccountNotifier(prisma, box, () => dispatcher.kick());
+  const notifier = new AccountNotifier(prisma, box, () => dispatcher.kick(), pages.branding);
   const invitations = new Invitations(
     prisma,
     box,
     audit,
-    { enqueue: (tx, mail) => enqueueMail(tx, box, mail), kick: () => dispatcher.kick() },
-    { issuer: settings.issuer, ttlSeconds: settings.signIn.invitationTtl, defaultLocale: settings.defaultLocale },
+    { enqueue: (tx, mail) => enqueueMail(tx, box, sign(mail)), kick: () => dispatcher.kick() },
+    { issuer: settings.issuer, ttlSeconds: settings.signIn.invitationTtl, defaultLocale: settings.defaultLocale, service: settings.brand.name },
     accounts.revokeElsewhere,
   );
   const flow = new SignInFlow({ policy: secondFactor, signIns, accounts, remembered, audit, metrics, notifier });

@@ -14,6 +14,7 @@ import { createProvider } from './provider/provider.ts';
 import { resolveMasterKey, SecretBox } from './security/crypto.ts';
 import { LoginThrottle, sweepExpiredRateLimits } from './accounts/login-throttle.ts';
 import { createApp } from './server/app.ts';
+import { Branding } from './branding/brand.ts';
 import { appRouters } from './app-routers.ts';
 import { buildSignIn, openDelivery } from './nyckel-parts.ts';
 import { withAccountClient } from './account/account-client.ts';
@@ -237,8 +238,15 @@ async function assemble(
   const metrics = new Metrics();
   /** The clients file (read again on reload), its methods checked against the registry, plus the account pages' client. */
   const readClients = (given?: ClientsFile) =>
-    withAccountClient(withKnownMethods(given ?? readClientsFile(settings.clientsFile), settings.clientsFile, factors), settings.issuer, factors.ids);
+    withAccountClient(
+      withKnownMethods(given ?? readClientsFile(settings.clientsFile), settings.clientsFile, factors),
+      settings.issuer,
+      factors.ids,
+      settings.brand.name,
+    );
   const clientsFile = readClients(options.clientsFile);
+  const clients = new ClientDirectory(clientsFile);
+  const branding = new Branding(settings.brand, clients);
   const { ownsDatabase, db, prisma, redis, counters, signals, box, cookieKeys } = await openStores(settings, options, logger);
 
   const audit = new AuditLog(prisma, logger);
@@ -249,12 +257,11 @@ async function assemble(
     redis ? revokeGrantsInRedis(redis.client, (details, message) => logger.warn(details, message)) : databaseOnly,
   );
   const throttle = new LoginThrottle(counters, settings.loginThrottle);
-  const clients = new ClientDirectory(clientsFile);
-  const views = new Views(factors.folders());
-  const pages = new PageRenderer(views, clients, settings.defaultLocale);
+  const views = new Views(factors.folders(), branding.name);
+  const pages = new PageRenderer(views, clients, settings.defaultLocale, branding);
   const { mailTransport, dispatcher, smsTransport, outbox } = openDelivery(settings, options, { prisma, box, pages, logger, metrics });
 
-  const signIn = buildSignIn(factors, settings, { prisma, box, counters, signals, accounts, audit, metrics, logger, clients, views, smsTransport, dispatcher });
+  const signIn = buildSignIn(factors, settings, { prisma, box, counters, signals, accounts, audit, metrics, logger, clients, pages, smsTransport, dispatcher });
   const { background, signIns, needsSecondFactor, notifier } = signIn;
 
   const oidcAtRest = new OidcAtRest(box);

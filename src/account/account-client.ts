@@ -7,11 +7,11 @@ export { ACCOUNT_CLIENT_ID };
  * public): a first-party client whose second factor the pages ask for themselves (step-up with
  * `acr_values`), so that a user without one can still reach the page that enrols it.
  */
-export function accountClient(issuer: string, methods: readonly FactorId[]): ClientConfig {
+export function accountClient(issuer: string, methods: readonly FactorId[], service = 'Nyckel'): ClientConfig {
   return {
     client_id: ACCOUNT_CLIENT_ID,
-    // Shown as "Signing in to …" in every language: the product's name, not an English phrase.
-    name: 'Nyckel',
+    // Shown as "Signing in to …" in every language: the service's name (NYCKEL_BRAND_NAME), not an English phrase.
+    name: service,
     first_party: true,
     redirect_uris: [`${issuer}/account/callback`],
     post_logout_redirect_uris: [`${issuer}/account/signed-out`],
@@ -24,6 +24,6 @@ export function accountClient(issuer: string, methods: readonly FactorId[]): Cli
 }
 
 /** The clients file in force plus the account pages' own client (which offers every installed method). */
-export function withAccountClient(file: ClientsFile, issuer: string, methods: readonly FactorId[]): ClientsFile {
-  return { ...file, clients: [...file.clients.filter((c) => c.client_id !== ACCOUNT_CLIENT_ID), accountClient(issuer, methods)] };
+export function withAccountClient(file: ClientsFile, issuer: string, methods: readonly FactorId[], service?: string): ClientsFile {
+  return { ...file, clients: [...file.clients.filter((c) => c.client_id !== ACCOUNT_CLIENT_ID), accountClient(issuer, methods, service)] };
 }

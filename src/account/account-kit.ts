@@ -131,7 +131,7 @@ function visitHelpers(deps: AccountRouteDependencies) {
         // Challenges of the account pages belong to the page session, as a sign-in's belong to its interaction.
         uid: `account:${session.providerSession.slice(0, 64)}`,
         clientId: ACCOUNT_CLIENT_ID,
-        clientName: translator(locale)('account.client_name'),
+        clientName: translator(locale)('account.client_name', { service: pages.branding.name }),
         locale,
         ip: ctx.ip,
         userAgent: ctx.get('user-agent'),
@@ -314,7 +314,7 @@ function methodPageHelpers(deps: AccountRouteDependencies, base: ReturnType<type
   async function showRecoveryCodes(ctx: Context, v: Visit, codes: string[], reason: 'enrolled' | 'regenerated') {
     const t = translator(v.locale);
     await audit.record('recovery-codes.generated', { userId: v.user.id, data: { count: codes.length, actor: 'user' }, ...auditContext(ctx) });
-    const text = `${t('recovery.file_heading', { user: accountName(v.user) })}\n\n${codes.join('\n')}\n`;
+    const text = `${t('recovery.file_heading', { user: accountName(v.user), service: pages.branding.name })}\n\n${codes.join('\n')}\n`;
     pages.html(ctx, 'mfa-recovery-codes', v.locale, {
       codes,
       download: `data:text/plain;charset=utf-8,${encodeURIComponent(text)}`,

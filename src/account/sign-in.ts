@@ -100,7 +100,7 @@ export class AccountSignIn {
       const t = translator(locale);
       this.deps.pages.html(ctx, 'message', locale, {
         title: t('account.signed_out_title'),
-        message: t('account.signed_out'),
+        message: t('account.signed_out', { service: this.deps.pages.branding.name }),
         link: { href: '/account', text: t('account.sign_in_again') },
       });
     });

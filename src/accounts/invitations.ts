@@ -1,3 +1,4 @@
+import type { UnsignedMail } from '../branding/mail-branding.ts';
 import { NyckelError } from '../errors.ts';
 import type { User } from '../generated/prisma/client.ts';
 import { translator } from '../i18n/i18n.ts';
@@ -10,7 +11,7 @@ import { databaseOnly, revokedCounts, revokeUserAccess, type RevokeGrantsElsewhe
 
 /** Queues a mail in the caller's transaction (the delivery dispatcher sends it), and wakes the dispatcher. */
 export interface InvitationMail {
-  enqueue(tx: Pick<PrismaClient, 'delivery'>, mail: { to: string; subject: string; text: string; purpose: string }): Promise<unknown>;
+  enqueue(tx: Pick<PrismaClient, 'delivery'>, mail: UnsignedMail): Promise<unknown>;
   kick(): void;
 }
 
@@ -19,6 +20,8 @@ export interface InvitationSettings {
   issuer: string;
   ttlSeconds: number;
   defaultLocale: Locale;
+  /** The service's name in the subject (NYCKEL_BRAND_NAME); default Nyckel. */
+  service?: string;
 }
 
 /** The path of an invitation link; the token follows. */
@@ -128,9 +131,7 @@ export class Invitations {
       `${this.settings.issuer}${INVITATION_PATH}/${token}`,
       '',
       t('invitation.mail_not_you'),
-      '',
-      t('mail.signature', { service: t('app.name') }),
     ].join('\n');
-    return { to, subject: t('invitation.mail_subject'), text, purpose: 'invitation' };
+    return { to, subject: t('invitation.mail_subject', { service: this.settings.service ?? 'Nyckel' }), text, purpose: 'invitation', locale };
   }
 }

@@ -1,6 +1,7 @@
 import { noticeAddressOf } from './notice-address.ts';
 import { accountName } from './accounts.ts';
 import type { Locale } from './accounts.ts';
+import { signMail, type MailBrand } from '../branding/mail-branding.ts';
 import { enqueueMail } from '../delivery/dispatcher.ts';
 import type { User } from '../generated/prisma/client.ts';
 import { translator } from '../i18n/i18n.ts';
@@ -33,6 +34,8 @@ export class AccountNotifier {
     private readonly prisma: PrismaClient,
     private readonly box: SecretBox,
     private readonly kick: () => void,
+    /** Names the service in the subject, and signs the mail with who sent it and how to reach support. */
+    private readonly branding: MailBrand,
   ) {}
 
   async notify(user: User, locale: Locale, change: AccountChange, values: Record<string, string | number> = {}) {
@@ -47,10 +50,13 @@ export class AccountNotifier {
       t('account.notice.when', { when: new Date().toISOString().replace('T', ' ').slice(0, 16) + ' UTC' }),
       '',
       t('account.notice.not_you'),
-      '',
-      t('mail.signature', { service: t('app.name') }),
     ].join('\n');
-    await enqueueMail(this.prisma, this.box, { to, subject: t('account.notice.subject'), text, purpose: `account-${change.replaceAll('_', '-')}` });
+    const purpose = `account-${change.replaceAll('_', '-')}`;
+    await enqueueMail(
+      this.prisma,
+      this.box,
+      signMail(this.branding, { to, subject: t('account.notice.subject', { service: this.branding.name }), text, purpose, locale }),
+    );
     this.kick();
   }
 }

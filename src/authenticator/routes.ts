@@ -7,7 +7,7 @@ import type { Context, Middleware, Next } from 'koa';
 import type { z } from 'zod';
 import type { AuditLog } from '../accounts/audit.ts';
 import type { Settings } from '../config/settings.ts';
-import { enqueueMail } from '../delivery/dispatcher.ts';
+import { enqueueMail, type MailToEnqueue } from '../delivery/dispatcher.ts';
 import {
   approveRequest,
   PushDevices,
@@ -26,6 +26,7 @@ import type { SecretBox } from '../security/crypto.ts';
 import type { PrismaClient } from '../storage/db.ts';
 import { qrSvgDataUrl } from '../web/shared/qr.ts';
 import type { Locale } from '../accounts/accounts.ts';
+import type { UnsignedMail } from '../branding/mail-branding.ts';
 
 export interface AuthenticatorDependencies {
   prisma: PrismaClient;
@@ -35,6 +36,8 @@ export interface AuthenticatorDependencies {
   audit: AuditLog;
   /** Starts sending queued mail now. */
   kickMail: () => void;
+  /** Adds who sent a mail and how to reach support (src/branding/mail-branding.ts). */
+  signMail: (mail: UnsignedMail) => MailToEnqueue;
   /** Wakes the sign-in page waiting for this phone's answer, on whichever node it waits. */
   signals?: Signals;
 }
@@ -229,12 +232,10 @@ export function authenticatorRoutes(deps: AuthenticatorDependencies): Router {
       t('factors.push.not_me_mail', { client }),
       '',
       t('account.notice.when', { when: new Date().toISOString().replace('T', ' ').slice(0, 16) + ' UTC' }),
-      '',
-      t('mail.signature', { service: t('app.name') }),
     ].join('\n');
     const to = await noticeAddressOf(deps.prisma, user);
     if (!to) return;
-    await enqueueMail(deps.prisma, deps.box, { to, subject: t('factors.push.not_me_subject'), text, purpose: 'push-not-me' });
+    await enqueueMail(deps.prisma, deps.box, deps.signMail({ to, subject: t('factors.push.not_me_subject'), text, purpose: 'push-not-me', locale }));
     deps.kickMail();
   }
 

@@ -20,13 +20,17 @@ interface NewUserOptions {
 async function cliInvitations(db: Database, config: Settings, revokeElsewhere: Accounts['revokeElsewhere']): Promise<Invitations> {
   const { resolveMasterKey, SecretBox } = await import('../security/crypto.ts');
   const { enqueueMail } = await import('../delivery/dispatcher.ts');
+  const { Branding } = await import('../branding/brand.ts');
+  const { signMail } = await import('../branding/mail-branding.ts');
   const box = new SecretBox(resolveMasterKey(config));
+  // An invitation is the service's own mail: no client's brand.
+  const branding = new Branding(config.brand, { get: () => undefined, file: { clients: [] } });
   return new Invitations(
     db.prisma,
     box,
     new AuditLog(db.prisma),
-    { enqueue: (tx, mail) => enqueueMail(tx, box, mail), kick: () => {} },
-    { issuer: config.issuer, ttlSeconds: config.signIn.invitationTtl, defaultLocale: config.defaultLocale },
+    { enqueue: (tx, mail) => enqueueMail(tx, box, signMail(branding, mail)), kick: () => {} },
+    { issuer: config.issuer, ttlSeconds: config.signIn.invitationTtl, defaultLocale: config.defaultLocale, service: config.brand.name },
     revokeElsewhere,
   );
 }

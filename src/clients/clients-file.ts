@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { readLogo, type Logo } from './logo.ts';
 
 /** A second-factor method: the id of a factor in src/factors/registry.ts (checked against it at start). */
 export type FactorId = string;
@@ -31,6 +32,14 @@ const redirectUri = z.string().superRefine((value, ctx) => {
 });
 
 const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'is not a valid scope token');
+
+const oneLine = (max: number) =>
+  z
+    .string()
+    .trim()
+    .min(1)
+    .max(max)
+    .regex(/^[^\r\n]+$/, 'must be one line');
 
 export const mfaPolicySchema = z
   .object({
@@ -62,8 +71,34 @@ export const clientSchema = z
     client_secret: z.string().min(16, 'must be at least 16 characters').optional(),
     scopes: z.array(scopeToken).min(1).default(['openid', 'profile', 'email', 'offline_access']),
     id_token_signed_response_alg: z.enum(['ES256', 'RS256']).default('ES256'),
-    /** Who helps this client's users who have no way to sign in ("IT-support, 08-123 45 67"), shown where nothing else helps. */
-    support_contact: z.string().trim().min(1).max(200).optional(),
+    /** The name people see on the pages and in mails (OIDC `client_name`); absent: `name`. */
+    client_name: z.string().trim().min(1).max(100).optional(),
+    /** A PNG or SVG file (relative to this file) shown beside "Signing in to <client>". */
+    logo_file: z.string().min(1).optional(),
+    /**
+     * Who helps this client's users ("IT-support, 08-123 45 67", or { email, url, text }), shown on
+     * error pages and where nothing else helps; absent: the installation's (NYCKEL_SUPPORT_*).
+     */
+    support_contact: z
+      .union([
+        oneLine(200).transform((text) => ({ text })),
+        z
+          .object({
+            email: z.email().optional(),
+            url: z
+              .url()
+              .regex(/^https?:\/\//, 'must be an http(s):// URL')
+              .optional(),
+            text: oneLine(200).optional(),
+          })
+          .strict()
+          .refine((c) => c.email || c.url || c.text, 'needs at least one of email, url, text'),
+      ])
+      .optional(),
+    /** The display name in the From of mails sent for this client; absent: the service's name (NYCKEL_BRAND_NAME). */
+    mail_sender_name: oneLine(60)
+      .regex(/^[^<>"@]+$/, 'must not contain < > " or @')
+      .optional(),
     /** What this client's sign-in form takes; absent: NYCKEL_SIGN_IN_NAME. */
     sign_in_name: z.enum(['username_or_email', 'username', 'email']).optional(),
     mfa: mfaPolicySchema.optional(),
@@ -131,9 +166,10 @@ export const clientsFileSchema = z
     });
   });
 
-export type ClientConfig = z.output<typeof clientSchema>;
+/** A client as configured, with its logo read and checked (from `logo_file`). */
+export type ClientConfig = z.output<typeof clientSchema> & { logo?: Logo };
 export type ResourceConfig = z.output<typeof resourceSchema>;
-export type ClientsFile = z.output<typeof clientsFileSchema>;
+export type ClientsFile = Omit<z.output<typeof clientsFileSchema>, 'clients'> & { clients: ClientConfig[] };
 export type MfaPolicy = z.output<typeof mfaPolicySchema>;
 
 export class ClientsFileError extends Error {
@@ -213,7 +249,23 @@ export function parseClientsFile(text: string, file: string, env: NodeJS.Process
   const parsed = clientsFileSchema.safeParse(substituted);
   const problems = [...missing, ...(parsed.success ? [] : parsed.error.issues.map((issue) => `${describePath(raw, issue.path)}: ${issue.message}`))];
   if (problems.length > 0 || !parsed.success) throw new ClientsFileError(file, problems);
-  return parsed.data;
+  return withLogos(parsed.data, file, raw);
+}
+
+/** Reads each client's `logo_file`, relative to the clients file; any bad one is a problem of the file. */
+function withLogos(parsed: z.output<typeof clientsFileSchema>, file: string, raw: unknown): ClientsFile {
+  const problems: string[] = [];
+  const clients = parsed.clients.map((client, index): ClientConfig => {
+    if (!client.logo_file) return client;
+    try {
+      return { ...client, logo: readLogo(path.resolve(path.dirname(file), client.logo_file)) };
+    } catch (error) {
+      problems.push(`${describePath(raw, ['clients', index, 'logo_file'])}: ${(error as Error).message}`);
+      return client;
+    }
+  });
+  if (problems.length > 0) throw new ClientsFileError(file, problems);
+  return { ...parsed, clients };
 }
 
 export function readClientsFile(file: string, env: NodeJS.ProcessEnv = process.env): ClientsFile {
@@ -231,7 +283,7 @@ export function toProviderMetadata(client: ClientConfig) {
   return {
     client_id: client.client_id,
     ...(client.client_secret ? { client_secret: client.client_secret } : {}),
-    client_name: client.name,
+    client_name: client.client_name ?? client.name,
     redirect_uris: client.redirect_uris,
     post_logout_redirect_uris: client.post_logout_redirect_uris,
     grant_types: client.grant_types,

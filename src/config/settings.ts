@@ -1,6 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { brandSettings, brandSettingsShape, DEFAULT_BRAND_NAME, type BrandSettings } from './brand-settings.ts';
 import { crossChecks, providerSettings } from './settings-parts.ts';
 
 /**
@@ -38,6 +39,7 @@ export const settingsSchema = z
     NYCKEL_TRUST_PROXY: booleanish.default(false),
     NYCKEL_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     NYCKEL_DEMO: booleanish.optional(),
+    ...brandSettingsShape,
     NYCKEL_DEFAULT_LOCALE: z.enum(['sv', 'da', 'en']).default('en'),
     NYCKEL_MAX_BODY_BYTES: z.coerce
       .number()
@@ -125,7 +127,7 @@ export const settingsSchema = z
     NYCKEL_SMS_BUDGET_PER_IP: z.coerce.number().int().min(1).default(20),
     NYCKEL_SMS_BUDGET_GLOBAL: z.coerce.number().int().min(1).default(1000),
     NYCKEL_SMS_TIMEOUT_MS: z.coerce.number().int().min(500).max(60_000).default(10_000),
-    NYCKEL_TOTP_ISSUER: z.string().min(1).max(64).default('Nyckel'),
+    NYCKEL_TOTP_ISSUER: z.string().min(1).max(64).optional(),
     NYCKEL_RECOVERY_CODES: z.coerce.number().int().min(5).max(20).default(10),
     NYCKEL_BANKID_URL: z
       .url()
@@ -157,7 +159,7 @@ export const settingsSchema = z
       )
       .pipe(z.array(z.string().regex(/^https?:\/\/[^/?#\s]+$/, 'must be origins (scheme://host[:port]), comma-separated')).min(1))
       .optional(),
-    NYCKEL_WEBAUTHN_RP_NAME: z.string().min(1).max(64).default('Nyckel'),
+    NYCKEL_WEBAUTHN_RP_NAME: z.string().min(1).max(64).optional(),
     NYCKEL_PUSH_TTL_SECONDS: z.coerce.number().int().min(5).max(300).default(25),
     NYCKEL_PUSH_MAX_PER_WINDOW: z.coerce.number().int().min(1).max(100).default(5),
     NYCKEL_PUSH_WINDOW_SECONDS: z.coerce.number().int().min(10).max(86_400).default(600),
@@ -188,6 +190,9 @@ export const settingsSchema = z
   .transform((env) => ({
     ...env,
     NYCKEL_DEMO: env.NYCKEL_DEMO ?? env.NODE_ENV !== 'production',
+    // The name in authenticator apps and passkey prompts follows the service's name unless set apart.
+    NYCKEL_TOTP_ISSUER: env.NYCKEL_TOTP_ISSUER ?? env.NYCKEL_BRAND_NAME ?? DEFAULT_BRAND_NAME,
+    NYCKEL_WEBAUTHN_RP_NAME: env.NYCKEL_WEBAUTHN_RP_NAME ?? env.NYCKEL_BRAND_NAME ?? DEFAULT_BRAND_NAME,
     // In production /metrics is served only behind a token: without one it is off (asked for explicitly, start-up refuses).
     NYCKEL_METRICS: env.NYCKEL_METRICS ?? (env.NODE_ENV !== 'production' || env.NYCKEL_METRICS_TOKEN !== undefined),
     NYCKEL_MAIL_TRANSPORT: env.NYCKEL_MAIL_TRANSPORT ?? (env.SENDGRID_API_KEY ? 'sendgrid' : env.NYCKEL_SMTP_URL ? 'smtp' : 'outbox'),
@@ -214,6 +219,8 @@ export interface Settings {
   logLevel: RawSettings['NYCKEL_LOG_LEVEL'];
   demo: boolean;
   defaultLocale: 'sv' | 'da' | 'en';
+  /** The installation's name, logo, colours and support contact (src/branding/). */
+  brand: BrandSettings;
   maxBodyBytes: number;
   ttl: {
     session: number;
@@ -329,6 +336,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     logLevel: raw.NYCKEL_LOG_LEVEL,
     demo: raw.NYCKEL_DEMO,
     defaultLocale: raw.NYCKEL_DEFAULT_LOCALE,
+    ...brandSettings(raw),
     maxBodyBytes: raw.NYCKEL_MAX_BODY_BYTES,
     ttl: {
       session: raw.NYCKEL_SESSION_TTL,

@@ -30,6 +30,8 @@ export interface MailToEnqueue {
   html?: string;
   /** What the mail is for, e.g. `email-code`, `email-link`, `forgot-device`; shown in the outbox and logs. */
   purpose: string;
+  /** The display name of the From (the client's or the service's, src/branding/mail-branding.ts); its address is NYCKEL_MAIL_FROM's. */
+  fromName?: string;
 }
 
 const lineBreak = /[\r\n]/;
@@ -44,6 +46,9 @@ export async function enqueueMail(db: DeliveryDb, box: SecretBox, mail: MailToEn
     throw new NyckelError('invalid_input', 'a mail subject must be one line of 1 to 300 characters');
   }
   if (!mail.text) throw new NyckelError('invalid_input', 'a mail needs a text body');
+  if (mail.fromName !== undefined && (lineBreak.test(mail.fromName) || mail.fromName.length > 100)) {
+    throw new NyckelError('invalid_input', 'a sender name must be one line of at most 100 characters');
+  }
   if (!/^[a-z0-9][a-z0-9._:-]{0,63}$/i.test(mail.purpose)) {
     throw new NyckelError('invalid_input', 'a mail purpose is a short identifier such as email-code');
   }
@@ -53,7 +58,7 @@ export async function enqueueMail(db: DeliveryDb, box: SecretBox, mail: MailToEn
       id,
       channel: MAIL_CHANNEL,
       recipient: to,
-      body: sealDeliveryBody(box, id, { subject: mail.subject, text: mail.text, html: mail.html }),
+      body: sealDeliveryBody(box, id, { subject: mail.subject, text: mail.text, html: mail.html, fromName: mail.fromName }),
       purpose: mail.purpose,
     },
   });
@@ -297,6 +302,7 @@ export class MailDispatcher {
       await this.transport.send({
         to: row.recipient,
         from: this.from,
+        ...(body.fromName ? { fromName: body.fromName } : {}),
         subject: body.subject ?? '',
         text: body.text,
         ...(body.html !== undefined ? { html: body.html } : {}),

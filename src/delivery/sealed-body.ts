@@ -11,6 +11,8 @@ export interface DeliveryBody {
   subject?: string;
   text: string;
   html?: string;
+  /** The From's display name (absent in rows queued before there was one: the name in NYCKEL_MAIL_FROM). */
+  fromName?: string;
 }
 
 const PURPOSE = 'delivery-body';

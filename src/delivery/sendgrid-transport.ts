@@ -1,6 +1,6 @@
 import sendgridClient from '@sendgrid/client';
 import sendgridMail from '@sendgrid/mail';
-import { MailTransportError, scrubSecrets, type MailMessage, type MailTransport } from './transport.ts';
+import { MailTransportError, scrubSecrets, senderOf, type MailMessage, type MailTransport } from './transport.ts';
 
 type MailService = typeof sendgridMail;
 type Client = typeof sendgridClient;
@@ -27,10 +27,11 @@ export class SendgridTransport implements MailTransport {
   }
 
   async send(message: MailMessage): Promise<void> {
+    const sender = senderOf(message);
     try {
       await this.mail.send({
         to: message.to,
-        from: message.from,
+        from: typeof sender === 'string' ? sender : { name: sender.name, email: sender.address },
         subject: message.subject,
         text: message.text,
         ...(message.html !== undefined ? { html: message.html } : {}),

@@ -1,5 +1,5 @@
 import { createTransport } from 'nodemailer';
-import { MailTransportError, scrubSecrets, type MailMessage, type MailTransport } from './transport.ts';
+import { MailTransportError, scrubSecrets, senderOf, type MailMessage, type MailTransport } from './transport.ts';
 
 /** Mail through an SMTP server named by a URL: smtp://user:pass@host:587 (STARTTLS when offered) or smtps://…:465. */
 export class SmtpTransport implements MailTransport {
@@ -24,7 +24,7 @@ export class SmtpTransport implements MailTransport {
     let info: { rejected?: unknown[] };
     try {
       info = (await this.transporter.sendMail({
-        from: message.from,
+        from: senderOf(message),
         to: message.to,
         subject: message.subject,
         text: message.text,

@@ -1,10 +1,23 @@
 /** One outgoing mail, as a transport sends it. */
 export interface MailMessage {
   to: string;
+  /** NYCKEL_MAIL_FROM: an address, or `Name <address>`. */
   from: string;
+  /** When set, the display name of the From instead of the one in `from`. */
+  fromName?: string;
   subject: string;
   text: string;
   html?: string;
+}
+
+/** The address in `no-reply@x.se` or `Name <no-reply@x.se>`. */
+export function addressOf(from: string): string {
+  return /<([^<>]+)>\s*$/.exec(from)?.[1].trim() ?? from.trim();
+}
+
+/** The From as nodemailer and SendGrid take it: the address, and the display name when one is given. */
+export function senderOf(message: Pick<MailMessage, 'from' | 'fromName'>): { name?: string; address: string } | string {
+  return message.fromName ? { name: message.fromName, address: addressOf(message.from) } : message.from;
 }
 
 export type MailTransportName = 'smtp' | 'sendgrid' | 'outbox';

@@ -1,4 +1,5 @@
 import type { AuditLog } from '../accounts/audit.ts';
+import type { UnsignedMail } from '../branding/mail-branding.ts';
 import type { Settings } from '../config/settings.ts';
 import type { Logger } from '../logger.ts';
 import type { Locale } from '../i18n/locales.ts';
@@ -13,13 +14,8 @@ import type { SendGuards } from './shared/send-guard.ts';
 
 export type Transaction = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0];
 
-export interface OutgoingMail {
-  to: string;
-  subject: string;
-  text: string;
-  html?: string;
-  purpose: string;
-}
+/** A mail without its sign-off: the queue adds who sent it and how to reach support (src/branding/mail-branding.ts). */
+export type OutgoingMail = UnsignedMail;
 
 /** The mail queue as the factors see it: enqueue inside their transaction, then kick after commit. */
 export interface MailQueue {

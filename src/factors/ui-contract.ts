@@ -72,6 +72,8 @@ export type Step =
 /** Fields every sign-in page has (the layout, the cancel form, the "forgot your device?" link). */
 export interface SignInFrame {
   locale: Locale;
+  /** The client signed in to: its logo and support contact on the page (src/branding/brand.ts). */
+  clientId: string;
   clientName: string;
   uid: string;
   csrfToken: string;

@@ -14,6 +14,7 @@ import { NyckelError } from '../errors.ts';
 import { httpMetrics } from '../observability/http-metrics.ts';
 import { requestIds } from '../observability/request-id.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import type { Branding } from '../branding/brand.ts';
 import type { PageRenderer } from './pages.ts';
 import { pinnedToIssuer } from './issuer-origin.ts';
 
@@ -63,7 +64,7 @@ function securityHeaders(issuer: string) {
 /** Scripts of pages that are no factor's: the page that waits for a link, the account pages. */
 const GENERIC_SCRIPTS = ['wait.js', 'account.js'];
 
-function assetRoutes(factorScripts: readonly ResolvedScript[], factorImages: readonly FactorImage[]): Router {
+function assetRoutes(factorScripts: readonly ResolvedScript[], factorImages: readonly FactorImage[], branding: Pick<Branding, 'asset'>): Router {
   const router = new Router();
   const css = fs.readFileSync(path.join(interactionsDir, 'styles', 'nyckel.css'));
   // The generic pages' scripts, then each factor's own (from the registry).
@@ -77,6 +78,15 @@ function assetRoutes(factorScripts: readonly ResolvedScript[], factorImages: rea
     ctx.type = 'text/css; charset=utf-8';
     ctx.set('Cache-Control', 'public, max-age=3600');
     ctx.body = css;
+  });
+  // The brand's stylesheet and logos: their URLs name their content, so they never change.
+  router.get('/assets/:file', (ctx, next) => {
+    const asset = branding.asset(ctx.path);
+    if (!asset) return next();
+    ctx.type = asset.type;
+    ctx.set('Cache-Control', 'public, max-age=31536000, immutable');
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    ctx.body = asset.bytes;
   });
   router.get('/assets/:script', (ctx) => {
     const image = images.get(ctx.params.script);
@@ -107,7 +117,7 @@ export function createApp(deps: AppDependencies): Koa {
   if (deps.metrics) app.use(httpMetrics(deps.metrics));
   app.use(securityHeaders(deps.issuer));
   app.use(errorHandler(deps.pages, deps.logger, deps.metrics));
-  for (const router of [assetRoutes(deps.factorScripts, deps.factorImages ?? []), ...deps.routers]) {
+  for (const router of [assetRoutes(deps.factorScripts, deps.factorImages ?? [], deps.pages.branding), ...deps.routers]) {
     app.use(router.routes());
     app.use(router.allowedMethods());
   }

@@ -5,6 +5,7 @@ import type { ClientDirectory } from '../clients/directory.ts';
 import { NyckelError, type ErrorCode } from '../errors.ts';
 import { hasMessage, negotiateLocale, translator } from '../i18n/i18n.ts';
 import { storageUnavailable } from '../storage/unavailable.ts';
+import type { Branding } from '../branding/brand.ts';
 import type { Views } from './views.ts';
 
 /** Remembers which app the browser was signing in to, so an error page can link back to it. */
@@ -27,9 +28,10 @@ export function switchBackTo(ctx: Pick<Context, 'method' | 'url' | 'path'>): str
 
 export class PageRenderer {
   constructor(
-    private readonly views: Views,
+    readonly views: Views,
     private readonly clients: ClientDirectory,
     private readonly defaultLocale: Locale,
+    readonly branding: Branding,
   ) {}
 
   localeOf(ctx: Context, uiLocales?: string): Locale {
@@ -46,16 +48,21 @@ export class PageRenderer {
   }
 
   clientName(clientId: string | undefined): string | undefined {
-    return this.clients.get(clientId)?.name;
+    return this.branding.clientName(clientId);
   }
 
+  /**
+   * `context.clientId`: the client the page is for, whose logo and support contact it shows (the
+   * installation's brand stays in the header); absent, the installation's alone.
+   */
   html(ctx: Context, template: string, locale: Locale, context: Record<string, unknown>, status = 200) {
     ctx.status = status;
     ctx.type = 'text/html; charset=utf-8';
     ctx.set('Cache-Control', 'no-store');
     const back = encodeURIComponent(switchBackTo(ctx));
     const languages = supportedLocales.map((code) => ({ code, name: LANGUAGE_NAMES[code], current: code === locale, href: `/language/${code}?back=${back}` }));
-    ctx.body = this.views.render(template, locale, { languages, ...context });
+    const brand = this.branding.page(typeof context.clientId === 'string' ? context.clientId : undefined);
+    ctx.body = this.views.render(template, locale, { languages, brand, ...context });
   }
 
   error(ctx: Context, error: NyckelError, locale = this.localeOf(ctx)) {
@@ -69,6 +76,7 @@ export class PageRenderer {
       locale,
       {
         message: t(`errors.${error.code}`, { minutes }),
+        clientId,
         clientName: this.clientName(clientId),
         backUrl: this.clients.homeOf(clientId),
       },
@@ -80,6 +88,7 @@ export class PageRenderer {
     const clientId = ctx.oidc.client?.clientId;
     this.html(ctx, 'logout', this.localeOf(ctx), {
       form,
+      clientId,
       clientName: this.clientName(clientId),
       signingOut: true,
     });
@@ -92,6 +101,7 @@ export class PageRenderer {
   async loggedOut(ctx: KoaContextWithOIDC) {
     const clientId = ctx.oidc.client?.clientId;
     this.html(ctx, 'logged-out', this.localeOf(ctx), {
+      clientId,
       clientName: this.clientName(clientId),
       backUrl: this.clients.homeOf(clientId),
       stayed: typeof ctx.oidc.params?.client_id === 'string',
@@ -127,6 +137,7 @@ export class PageRenderer {
         message: t('errors.oauth'),
         reason: hasMessage(locale, `errors.oauth_reasons.${out.error}`) ? t(`errors.oauth_reasons.${out.error}`) : undefined,
         technical: out.error_description ? `${out.error}: ${out.error_description}` : out.error,
+        clientId,
         clientName: this.clientName(clientId),
         backUrl: this.clients.homeOf(clientId),
       },

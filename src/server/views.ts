@@ -43,7 +43,11 @@ class TemplateLoader implements nunjucks.ILoader {
 export class Views {
   private readonly env: nunjucks.Environment;
 
-  constructor(factorFolders: ReadonlyMap<string, string>) {
+  /** `service`: the service's name (NYCKEL_BRAND_NAME), `{{service}}` in every string unless a page names another. */
+  constructor(
+    factorFolders: ReadonlyMap<string, string>,
+    private readonly service = 'Nyckel',
+  ) {
     // The factors' strings join the catalogue with their templates (a test build's factors too).
     registerFactorStrings([...factorFolders.values()]);
     this.env = new nunjucks.Environment(new TemplateLoader(factorFolders), {
@@ -53,6 +57,7 @@ export class Views {
   }
 
   render(template: string, locale: Locale, context: Record<string, unknown> = {}): string {
-    return this.env.render(`${template}.njk`, { ...context, locale, t: translator(locale) });
+    const t = translator(locale);
+    return this.env.render(`${template}.njk`, { ...context, locale, t: (key: string, vars = {}) => t(key, { service: this.service, ...vars }) });
   }
 }

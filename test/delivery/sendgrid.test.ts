@@ -36,6 +36,14 @@ function dispatcherFor(transport: MailTransport = new SendgridTransport({ apiKey
 }
 
 describe('SendGrid transport (the real @sendgrid/mail SDK against a loopback fake)', () => {
+  test("a mail's sender name (the client's or the service's) is the From name, over NYCKEL_MAIL_FROM's address", async () => {
+    const { prisma } = database.db;
+    const { dispatcher } = dispatcherFor();
+    await enqueueMail(prisma, box, { to: 'soren@example.dk', subject: 'Kode', text: 'Din kode er 550912.', purpose: 'email-code', fromName: 'Ærø Kommune' });
+    expect(await dispatcher.deliverDue()).toBe(1);
+    expect(fake.requests[0].body.from).toEqual({ email: 'no-reply@nyckel.test', name: 'Ærø Kommune' });
+  });
+
   test('POST /v3/mail/send with the bearer key, personalizations, from, subject, text/plain and text/html', async () => {
     const { prisma } = database.db;
     const settings = loadSettings({ NODE_ENV: 'test', SENDGRID_API_KEY: API_KEY, NYCKEL_SENDGRID_BASE_URL: `${fake.baseUrl}/` });

@@ -76,6 +76,22 @@ beforeEach(async () => {
 });
 
 describe('SMTP transport through the dispatcher', () => {
+  test("a mail's sender name (the client's or the service's) is the From name, over NYCKEL_MAIL_FROM's address", async () => {
+    const { prisma } = database.db;
+    const dispatcher = new MailDispatcher(prisma, box, new SmtpTransport(`smtp://127.0.0.1:${smtp.port}`), FROM, captureLogger().logger);
+    await enqueueMail(prisma, box, {
+      to: 'asa@example.se',
+      subject: 'Kod',
+      text: 'Din kod är 428913.',
+      purpose: 'email-code',
+      fromName: 'Statistikportalen Åre',
+    });
+    expect(await dispatcher.deliverDue()).toBe(1);
+    const parsed = await PostalMime.parse(smtp.received[0].raw);
+    expect(parsed.from).toMatchObject({ name: 'Statistikportalen Åre', address: 'no-reply@nyckel.test' });
+    expect(smtp.received[0].mailFrom).toBe('no-reply@nyckel.test');
+  });
+
   test('delivers From, To, Subject, text and html, with å ä ö and æ ø intact; logs the outcome without the body', async () => {
     const { prisma } = database.db;
     const { logger, lines, entries } = captureLogger();

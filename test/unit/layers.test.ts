@@ -14,7 +14,7 @@ const layers: Record<string, readonly string[]> = {
   kernel: ['errors.ts', 'logger.ts', 'paths.ts', 'generated'],
   foundation: ['config', 'security', 'i18n'],
   infrastructure: ['storage', 'delivery', 'observability'],
-  domain: ['accounts', 'clients', 'keys', 'factors'],
+  domain: ['accounts', 'clients', 'branding', 'keys', 'factors'],
   web: ['server', 'provider', 'web', 'account', 'admin', 'authenticator'],
   app: ['cli', '(wiring)'],
 };

@@ -94,10 +94,8 @@ export function recoveryCodeFactor(deps: FactorDependencies): RecoveryCodeModule
       t(left > 0 ? 'mail.recovery_used.advice' : 'mail.recovery_used.none_left'),
       '',
       t('mail.not_you'),
-      '',
-      t('mail.signature', { service: t('app.name') }),
     ].join('\n');
-    return { to, subject: t('mail.recovery_used.subject', { left }), text, purpose: 'recovery-code-used' };
+    return { to, subject: t('mail.recovery_used.subject', { left }), text, purpose: 'recovery-code-used', locale: ctx.locale, clientId: ctx.clientId };
   }
 
   /** Uses one unused code in one conditional UPDATE, noting the sign-in (a double submit there repeats). */

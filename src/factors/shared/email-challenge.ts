@@ -104,7 +104,6 @@ function renderSignInMail(
     minutes,
     clientName: ctx.clientName,
     userEmail: ctx.user.email,
-    service: t('app.name'),
   };
   return {
     to: input.to,
@@ -112,6 +111,8 @@ function renderSignInMail(
     text: deps.views.render('mail/sign-in.txt', ctx.locale, context),
     html: deps.views.render('mail/sign-in.html', ctx.locale, context),
     purpose: input.factor,
+    locale: ctx.locale,
+    clientId: ctx.clientId,
   };
 }
 

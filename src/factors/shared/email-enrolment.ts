@@ -28,13 +28,15 @@ export function enrolEmailAddress(deps: FactorDependencies): FactorModule['enrol
       const t = translator(ctx.locale);
       const { challenge } = await deps.prisma.$transaction(async (tx) => {
         const created = await deps.challenges.create(tx, ctx, { factor: 'email-enrolment', target: row.address, ttlSeconds, code });
-        const context = { code, minutes: Math.round(ttlSeconds / 60), clientName: ctx.clientName, userEmail: ctx.user.email, service: t('app.name') };
+        const context = { code, minutes: Math.round(ttlSeconds / 60), clientName: ctx.clientName, userEmail: ctx.user.email };
         await deps.mail.enqueue(tx, {
           to: row.address,
           subject: t('mail.code.subject', { client: ctx.clientName, code }),
           text: deps.views.render('mail/sign-in.txt', ctx.locale, context),
           html: deps.views.render('mail/sign-in.html', ctx.locale, context),
           purpose: 'email-enrolment',
+          locale: ctx.locale,
+          clientId: ctx.clientId,
         });
         return created;
       });

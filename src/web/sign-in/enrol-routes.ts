@@ -23,6 +23,8 @@ export interface EnrolRouteDependencies {
   form: Middleware;
   uiOf(module: FactorModule): FactorUi;
   hostFor(ctx: Context, state: SignInState, module: FactorModule, enrolling: boolean): PageHost;
+  /** The service's name, in the heading of the recovery codes' file. */
+  service: string;
 }
 
 const csrfField = z.string().max(200);
@@ -112,7 +114,7 @@ export function enrolRoutes(router: Router, deps: EnrolRouteDependencies) {
     await deps.audit.record('recovery-codes.generated', { userId: state.user.id, data: { count: codes.length }, ...request });
     // Recorded now; the page of codes continues the sign-in (POST /mfa/continue) on a click.
     await steps.recordVerified(ctx, state, module, outcome);
-    const text = `${state.t('recovery.file_heading', { user: accountName(state.user) })}\n\n${codes.join('\n')}\n`;
+    const text = `${state.t('recovery.file_heading', { user: accountName(state.user), service: deps.service })}\n\n${codes.join('\n')}\n`;
     steps.render(ctx, state, {
       template: 'mfa-recovery-codes',
       model: { ...state.frame, codes, download: `data:text/plain;charset=utf-8,${encodeURIComponent(text)}` },

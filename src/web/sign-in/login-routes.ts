@@ -85,6 +85,7 @@ export function frameOf(pages: PageRenderer, ctx: Context, details: Details) {
   const clientId = String(details.params.client_id);
   return {
     locale: pages.localeOf(ctx, details.params.ui_locales as string | undefined),
+    clientId,
     clientName: pages.clientName(clientId) ?? clientId,
     uid: details.uid,
     csrfToken: ctx.state.csrfToken as string,

@@ -52,7 +52,7 @@ export class PasswordResets {
     const code = newCode();
     const challenge = await prisma.$transaction(async (tx) => {
       const created = await challenges.create(tx, scope, { factor: RESET_CHALLENGE, target: name, ttlSeconds: this.deps.ttlSeconds, code, decoy: !real });
-      for (const to of addresses) await mail.enqueue(tx, this.mail(translator(request.locale), to, code, request.clientName));
+      for (const to of addresses) await mail.enqueue(tx, this.mail(translator(request.locale), to, code, request));
       return created.challenge;
     });
     if (real) {
@@ -125,20 +125,18 @@ export class PasswordResets {
     return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
   }
 
-  private mail(t: Translate, to: string, code: string, clientName: string) {
+  private mail(t: Translate, to: string, code: string, request: ResetRequest) {
     const minutes = Math.round(this.deps.ttlSeconds / 60);
     const text = [
       t('mail.greeting'),
       '',
-      t('password_reset.mail_text', { client: clientName, minutes }),
+      t('password_reset.mail_text', { client: request.clientName, minutes }),
       '',
       `    ${code}`,
       '',
       t('password_reset.mail_not_you'),
-      '',
-      t('mail.signature', { service: t('app.name') }),
     ].join('\n');
-    return { to, subject: t('password_reset.mail_subject', { code }), text, purpose: RESET_CHALLENGE };
+    return { to, subject: t('password_reset.mail_subject', { code }), text, purpose: RESET_CHALLENGE, locale: request.locale, clientId: request.clientId };
   }
 }
 

@@ -56,6 +56,7 @@ export function passwordlessRoutes(router: Router, deps: PasskeyLoginDependencie
       'passkey/login-passkey',
       deps.pages.localeOf(ctx, details.params.ui_locales as string | undefined),
       {
+        clientId,
         clientName: deps.pages.clientName(clientId) ?? clientId,
         uid: details.uid,
         csrfToken: ctx.state.csrfToken as string,

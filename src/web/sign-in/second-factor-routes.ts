@@ -104,7 +104,7 @@ export function factorRoutes(deps: SecondFactorRouteDependencies) {
 
   // Before the routes of /mfa/:factor, which would take "forgot" and "enrol" for a factor's name.
   forgotDeviceRoutes(router, { signedIn, steps, policy, challenges: deps.challenges, audit: deps.audit, notifier: deps.notifier, form });
-  enrolRoutes(router, { signedIn, steps, policy, engine: deps.engine, audit: deps.audit, form, uiOf, hostFor });
+  enrolRoutes(router, { signedIn, steps, policy, engine: deps.engine, audit: deps.audit, form, uiOf, hostFor, service: deps.pages.branding.name });
 
   router.get('/mfa', signedIn, async (ctx) => {
     const state = signInState(ctx);

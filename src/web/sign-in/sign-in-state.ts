@@ -71,7 +71,13 @@ export function endedSignIns(deps: { signIns: Pick<SignIns, 'load'>; pages: Page
       const clientName = deps.pages.clientName(ended.clientId) ?? ended.clientId;
       const home = deps.clients.homeOf(ended.clientId);
       const link = home ? { href: home, text: t('common.back_to_client', { client: clientName }) } : undefined;
-      deps.pages.html(ctx, 'message', locale, { title: t('ended.title'), message: t('ended.message', { client: clientName }), link, clientName });
+      deps.pages.html(ctx, 'message', locale, {
+        title: t('ended.title'),
+        message: t('ended.message', { client: clientName }),
+        link,
+        clientId: ended.clientId,
+        clientName,
+      });
     }
   };
 }
@@ -113,6 +119,7 @@ export function signInLoader(deps: SignInStateDependencies) {
       },
       frame: {
         locale,
+        clientId,
         clientName,
         uid: details.uid,
         csrfToken: ctx.state.csrfToken as string,
