@@ -63,10 +63,12 @@ function securityHeaders(issuer: string) {
 
 /** Scripts of pages that are no factor's: the page that waits for a link, the account pages. */
 const GENERIC_SCRIPTS = ['wait.js', 'account.js'];
+const STYLESHEETS = ['nyckel.css', 'methods.css'];
 
 function assetRoutes(factorScripts: readonly ResolvedScript[], factorImages: readonly FactorImage[], branding: Pick<Branding, 'asset'>): Router {
   const router = new Router();
-  const css = fs.readFileSync(path.join(interactionsDir, 'styles', 'nyckel.css'));
+  // One stylesheet from the files of interactions/styles/: the pages' own, then the methods' parts.
+  const css = Buffer.concat(STYLESHEETS.map((name) => fs.readFileSync(path.join(interactionsDir, 'styles', name))));
   // The generic pages' scripts, then each factor's own (from the registry).
   const scripts = new Map([
     ...GENERIC_SCRIPTS.map((name) => [name, fs.readFileSync(path.join(interactionsDir, 'scripts', name))] as const),
