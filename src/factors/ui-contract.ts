@@ -140,6 +140,13 @@ export interface PageHost {
   readonly t: Translate;
   /** "Don't ask again" for this many days (0: not offered). */
   readonly rememberDays: number;
+  /**
+   * The user came from the sign-in's own step (the password, "Use another method"), not a typed or
+   * prefetched address: a code to the one target may go at once.
+   */
+  readonly sendAtOnce: boolean;
+  /** "Don't ask again" was already answered in this sign-in (on a start page): not asked again. */
+  readonly rememberAnswered: boolean;
   /** Whether the user has other methods to choose ("Use another method"). */
   otherMethods(): Promise<boolean>;
   /** Stronger methods to suggest instead of this one (a restricted factor), with their names. */
@@ -153,6 +160,8 @@ export interface PageHost {
   /** JSON for a `<script type="application/json">` element. */
   scriptJson(value: unknown): string;
   findChallenge(challengeId: string, types: string[]): Promise<ShownChallenge | undefined>;
+  /** This sign-in's challenge of the factor still waiting for an answer (a page reloaded, the back button). */
+  openChallenge(): Promise<string | undefined>;
   /** Why a sent code may not have arrived (refused, failed, retrying), in words. */
   deliveryProblem(challenge: ShownChallenge): Promise<string | undefined>;
   pollState(challengeId: string): Promise<PollState>;

@@ -119,7 +119,8 @@ describe('Nyckel Authenticator in Chromium', () => {
     const signIn = await signInContext.newPage();
     const rp = await interceptRelyingParty(signIn);
     const start = await signInAtClient(signIn, email);
-    await signIn.getByRole('link', { name: 'Nyckel Authenticator (push)' }).click();
+    // The primary method, push, starts at once after the password.
+    await signIn.waitForURL(/\/mfa\/push\?send=1$/);
     await signIn.getByText('Open Nyckel Authenticator on your phone and pick this number').waitFor();
     const number = (await signIn.locator('#push-number').textContent())!.trim();
     expect(number).toMatch(/^\d{2}$/);
@@ -181,7 +182,7 @@ describe('Nyckel Authenticator in Chromium', () => {
     const bioSignIn = await (await chromium.newContext()).newPage();
     const bioRp = await interceptRelyingParty(bioSignIn);
     const bioStart = await signInAtClient(bioSignIn, email);
-    await bioSignIn.getByRole('link', { name: 'Nyckel Authenticator (push)' }).click();
+    await bioSignIn.waitForURL(/\/mfa\/push\?send=1$/);
     const bioNumber = (await bioSignIn.locator('#push-number').textContent())!.trim();
     const bioChallenge = (await bioSignIn.locator('#push').getAttribute('data-done-url'))!.split('/').pop();
     await phone.getByRole('button', { name: 'Check for requests', exact: true }).click();
@@ -195,6 +196,9 @@ describe('Nyckel Authenticator in Chromium', () => {
     const qrSignIn = await (await chromium.newContext()).newPage();
     const qrRp = await interceptRelyingParty(qrSignIn);
     const qrStart = await signInAtClient(qrSignIn, email);
+    // The push page comes first (the primary); "Use another method" lists the QR code.
+    await qrSignIn.waitForURL(/\/mfa\/push\?send=1$/);
+    await qrSignIn.getByRole('link', { name: 'Use another method', exact: true }).click();
     await qrSignIn.getByRole('link', { name: 'Nyckel Authenticator (QR code)' }).click();
     const text = (await qrSignIn.locator('#app-qr-text').textContent())!;
     await phoneContext.setOffline(true);

@@ -277,9 +277,15 @@ describe('second factor by email in Chromium', () => {
     expect(start.url.searchParams.has('ui_locales')).toBe(false);
     await passwordStep(page, start, da, email);
 
-    // Two methods: the list.
-    await heading(page, msg(da, 'mfa.choose_title')).waitFor();
+    // The primary method (the client's first, a code by email) starts at once: its code page, one mail.
+    await heading(page, msg(da, 'factors.email-code.name')).waitFor();
     expect(await htmlLang(page)).toBe('da');
+    expect(new URL(page.url()).pathname).toMatch(/\/mfa\/email-code\/challenge\/[0-9a-f-]{36}$/);
+    expect(await mailsTo(email)).toBe(1);
+
+    // "Brug en anden metode": the list of both methods.
+    await page.getByRole('link', { name: 'Brug en anden metode', exact: true }).click();
+    await heading(page, msg(da, 'mfa.choose_title')).waitFor();
     expect(await page.getByText(msg(da, 'mfa.choose_intro'), { exact: true }).isVisible()).toBe(true);
     const methods = page.getByRole('list').getByRole('link');
     expect((await methods.allInnerTexts()).map((text) => text.replace(/\s+/g, ' ').trim())).toEqual([
@@ -288,18 +294,18 @@ describe('second factor by email in Chromium', () => {
     ]);
     await expectNoSeriousAxeViolations(page);
 
-    // The link first, then "Brug en anden metode" back to the list, then "Engangskode via e-mail".
+    // The link (its start page asks where to send it), then "Brug en anden metode" back to the list,
+    // then "Engangskode via e-mail": back to the code already sent, no second mail.
     await page.getByRole('link', { name: msg(da, 'factors.email-link.name') }).click();
     await heading(page, msg(da, 'factors.email-link.name')).waitFor();
+    const addresses = page.getByRole('group', { name: msg(da, 'factors.email-link.choose_target'), exact: true });
+    expect(await addresses.getByRole('radio', { name: 'us…r3@td…le', exact: true }).isChecked()).toBe(true);
+    await expectNoSeriousAxeViolations(page);
     await page.getByRole('link', { name: 'Brug en anden metode', exact: true }).click();
     await heading(page, msg(da, 'mfa.choose_title')).waitFor();
     await page.getByRole('link', { name: 'Engangskode via e-mail' }).click();
-
-    await heading(page, msg(da, 'factors.email-code.name')).waitFor();
-    const addresses = page.getByRole('group', { name: msg(da, 'factors.email-code.choose_target'), exact: true });
-    expect(await addresses.getByRole('radio', { name: 'us…r3@td…le', exact: true }).isChecked()).toBe(true);
-    await expectNoSeriousAxeViolations(page);
-    await page.getByRole('button', { name: msg(da, 'factors.email-code.send'), exact: true }).click();
+    await page.waitForURL(/\/mfa\/email-code\/challenge\/[0-9a-f-]{36}$/);
+    expect(await mailsTo(email)).toBe(1);
 
     // The code page: the cursor waits in the code field, which browsers may fill from the mail.
     await heading(page, msg(da, 'factors.email-code.name')).waitFor();

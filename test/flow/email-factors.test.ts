@@ -7,6 +7,8 @@ import { relyingParty, startAuthorization } from '../support/relying-party.ts';
 
 let nyckel: TestNyckel;
 const callbackStop = (url: URL) => url.port === '4000';
+// Stops before the primary method's code is sent at once, for tests of the start page's own sends.
+const beforeSendStop = (url: URL) => callbackStop(url) || url.searchParams.get('send') === '1';
 let counter = 0;
 
 beforeAll(async () => {
@@ -39,13 +41,13 @@ async function tokensFrom(config: oidc.Configuration, start: Awaited<ReturnType<
 describe('email one-time code (TDC)', () => {
   test('password, then a code by email: acr mfa and amr pwd+otp', async () => {
     const email = await newUser();
-    const { config, start, browser, page: choose } = await passwordStep('selfservice', email);
-    expect(textOf(choose.html)).toContain('Code by email');
-    let page = await browser.go(new URL(`${new URL(choose.url).pathname}`, nyckel.url).toString());
-    page = await browser.go(choose.url.replace(/\/mfa$/, '/mfa/email-code'));
-    expect(textOf(page.html)).toMatch(/us…r\d@sc…le/);
-    page = await browser.submit(page, '/start', { target: /value="([0-9a-f-]{36})"/.exec(page.html)![1] });
+    // The primary method (the client's first, email code) starts at once: the code page, the code sent.
+    const { config, start, browser, page: codePage } = await passwordStep('selfservice', email);
+    let page = codePage;
+    expect(new URL(page.url).pathname).toMatch(/\/mfa\/email-code\/challenge\/[0-9a-f-]{36}$/);
     expect(textOf(page.html)).toContain('We sent a code to');
+    expect(textOf(page.html)).toMatch(/us…r\d+@sc…le/);
+    expect(await nyckel.db.prisma.delivery.count({ where: { recipient: email } })).toBe(1);
     const mail = await latestMail(nyckel.db.prisma, email);
     expect(mail.subject).toBe('Your sign-in code for Customer self-service');
     expect(mail.text).toContain('If you did not try to sign in');
@@ -56,9 +58,9 @@ describe('email one-time code (TDC)', () => {
 
   test('wrong codes lock the method for every session; resend does not reset the count', async () => {
     const email = await newUser();
-    const { browser, page: first } = await passwordStep('selfservice', email);
-    let page = await browser.go(first.url.replace(/\/mfa$/, '/mfa/email-code'));
-    page = await browser.submit(page, '/start', { target: /value="([0-9a-f-]{36})"/.exec(page.html)![1] });
+    const { browser, page: codePage } = await passwordStep('selfservice', email);
+    let page = codePage;
+    expect(new URL(page.url).pathname).toMatch(/\/mfa\/email-code\/challenge\/[0-9a-f-]{36}$/);
     for (let i = 0; i < 3; i++) {
       page = await browser.submit(page, '/verify', { code: '000000' === codeIn((await latestMail(nyckel.db.prisma, email)).text) ? '111111' : '000000' });
       expect(page.status).toBe(401);
@@ -72,17 +74,14 @@ describe('email one-time code (TDC)', () => {
     expect(page.status).toBe(429);
     expect(textOf(page.html)).toMatch(/Too many wrong codes\. Try again in \d+ min\b/);
     const other = await passwordStep('selfservice', email);
-    let otherPage = await other.browser.go(other.page.url.replace(/\/mfa$/, '/mfa/email-code'));
-    otherPage = await other.browser.submit(otherPage, '/start', { target: /value="([0-9a-f-]{36})"/.exec(otherPage.html)![1] });
-    otherPage = await other.browser.submit(otherPage, '/verify', { code: codeIn((await latestMail(nyckel.db.prisma, email)).text) });
+    const otherPage = await other.browser.submit(other.page, '/verify', { code: codeIn((await latestMail(nyckel.db.prisma, email)).text) });
     expect(otherPage.status).toBe(429);
   });
 
   test('a code works once, also under 20 parallel submissions', async () => {
     const email = await newUser();
-    const { browser, page: first } = await passwordStep('selfservice', email);
-    let page = await browser.go(first.url.replace(/\/mfa$/, '/mfa/email-code'));
-    page = await browser.submit(page, '/start', { target: /value="([0-9a-f-]{36})"/.exec(page.html)![1] });
+    const { browser, page } = await passwordStep('selfservice', email);
+    expect(new URL(page.url).pathname).toMatch(/\/mfa\/email-code\/challenge\/[0-9a-f-]{36}$/);
     const code = codeIn((await latestMail(nyckel.db.prisma, email)).text);
     const results = await Promise.all(Array.from({ length: 20 }, () => browser.submit(page, '/verify', { code })));
     expect(results.filter((r) => r.url.includes('code='))).toHaveLength(1);
@@ -95,8 +94,10 @@ describe('email one-time code (TDC)', () => {
 
   test('an address that is not registered gets the same answer and no mail', async () => {
     const email = await newUser();
-    const { browser, page: first } = await passwordStep('selfservice', email);
-    const start = await browser.go(first.url.replace(/\/mfa$/, '/mfa/email-code'));
+    const { browser, page: first } = await passwordStep('selfservice', email, {}, new FormBrowser(beforeSendStop));
+    // The start page, where an address can be typed: opened by its address (no code sent at once).
+    const start = await browser.go(first.url.replace(/\?send=1$/, ''));
+    expect(start.html).toContain('name="typed"');
     const before = await nyckel.db.prisma.delivery.count();
     const unknown = await browser.submit(start, '/start', { typed: 'stranger@elsewhere.example' });
     const known = await browser.submit(start, '/start', { typed: email.toUpperCase() });
@@ -254,8 +255,8 @@ describe('resend', () => {
       const browser = new FormBrowser(callbackStop);
       let page = await browser.go(start.url.toString());
       page = await browser.submit(page, '/login', { email, password: TEST_PASSWORD });
-      page = await browser.go(page.url.replace(/\/mfa$/, '/mfa/email-code'));
-      page = await browser.submit(page, '/start', { target: /value="([0-9a-f-]{36})"/.exec(page.html)![1] });
+      expect(new URL(page.url).pathname).toMatch(/\/mfa\/email-code\/challenge\/[0-9a-f-]{36}$/);
+      expect(await cooled.db.prisma.delivery.count({ where: { recipient: email } })).toBe(1);
       const resent = await browser.submit(page, '/resend', {});
       expect(resent.status).toBe(429);
       expect(textOf(resent.html)).toMatch(/Wait \d+ seconds before sending a new code/);
@@ -287,8 +288,7 @@ describe('mail provider down', () => {
       const browser = new FormBrowser(callbackStop);
       let page = await browser.go(start.url.toString());
       page = await browser.submit(page, '/login', { email, password: TEST_PASSWORD });
-      page = await browser.go(page.url.replace(/\/mfa$/, '/mfa/email-code'));
-      page = await browser.submit(page, '/start', { target: /value="([0-9a-f-]{36})"/.exec(page.html)![1] });
+      expect(new URL(page.url).pathname).toMatch(/\/mfa\/email-code\/challenge\/[0-9a-f-]{36}$/);
       for (let i = 0; i < 100 && !(await flaky.db.prisma.delivery.findFirst({ where: { recipient: email } }))!.lastError; i++) {
         await new Promise((r) => setTimeout(r, 50));
       }

@@ -106,9 +106,13 @@ describe('"Forgot your device?"', () => {
   test('a client that does not allow it has no such link and no such page', async () => {
     const { email } = await userWithApp();
     const { page, browser } = await passwordStep('authapp', email);
-    expect(page.url).toMatch(/\/mfa$/);
+    // The primary method (the app) at once: no link there, nor among the other methods.
+    expect(page.url).toMatch(/\/mfa\/totp\/challenge\/app$/);
     expect(textOf(page.html)).not.toContain('Forgot your device?');
     const uid = /\/interaction\/([^/]+)\//.exec(page.url)![1];
+    const choose = await browser.go(new URL(`/interaction/${uid}/mfa?choose=1`, nyckel.url).toString());
+    expect(textOf(choose.html)).toContain('Confirm it is you');
+    expect(textOf(choose.html)).not.toContain('Forgot your device?');
     const refused = await browser.go(new URL(`/interaction/${uid}/mfa/forgot`, nyckel.url).toString());
     expect(refused.status).toBe(404);
   });

@@ -171,8 +171,9 @@ describe('mail and logs', () => {
     const { email } = await newUser();
     // An email code (the code mail's subject names it).
     const byCode = await secondFactorPage('selfservice', email);
-    let page: Page = await byCode.browser.go(byCode.page.url.replace(/\/mfa$/, '/mfa/email-code'));
-    page = await byCode.browser.submit(page, '/start', { target: /value="([0-9a-f-]{36})"/.exec(page.html)![1] });
+    // The primary method starts at once: the code page, its code mailed.
+    let page: Page = byCode.page;
+    expect(new URL(page.url).pathname).toMatch(/\/mfa\/email-code\/challenge\/[0-9a-f-]{36}$/);
     const code = codeIn((await latestMail(nyckel.db.prisma, email)).text);
     page = await byCode.browser.submit(page, '/verify', { code: code === '000000' ? '111111' : '000000' });
     expect(page.status).toBe(401);
@@ -257,8 +258,8 @@ describe('mail sent through SMTP', () => {
       const start = await startAuthorization(config, { redirect_uri: 'http://localhost:4000/selfservice-cb', scope: 'openid email' });
       const browser = new FormBrowser(callbackStop);
       let page = await browser.submit(await browser.go(start.url.toString()), '/login', { email, password: TEST_PASSWORD });
-      page = await browser.go(page.url.replace(/\/mfa$/, '/mfa/email-code'));
-      page = await browser.submit(page, '/start', { target: /value="([0-9a-f-]{36})"/.exec(page.html)![1] });
+      // The primary method starts at once: the code page, the code's mail queued.
+      expect(new URL(page.url).pathname).toMatch(/\/mfa\/email-code\/challenge\/[0-9a-f-]{36}$/);
 
       const refused = await waitFor(
         async () => (await mailer.db.prisma.delivery.findFirst({ where: { recipient: email, lastError: { not: null } } })) ?? undefined,

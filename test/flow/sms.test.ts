@@ -36,21 +36,46 @@ async function newUser(nyckel: TestNyckel, phones: Array<{ e164: string; verifie
   return { email, user };
 }
 
-/** Password step, then the SMS start page. Every form post comes from `ip` (the test server trusts X-Forwarded-For). */
-async function smsPage(nyckel: TestNyckel, email: string, options: { clientId?: string; ip?: string; params?: Record<string, string> } = {}) {
+type FlowOptions = { clientId?: string; ip?: string; params?: Record<string, string> };
+
+/**
+ * The password step, stopped where the second step begins (`…/mfa/<primary>?send=1`, not yet
+ * followed), so that the request that may send comes from `ip` too. Every form post comes from `ip`
+ * (the test server trusts X-Forwarded-For).
+ */
+async function passwordStep(nyckel: TestNyckel, email: string, options: FlowOptions = {}) {
   const clientId = options.clientId ?? 'care';
   const ip = options.ip ?? newIp();
   const config = await relyingParty(nyckel.url, clientId);
   const start = await startAuthorization(config, { redirect_uri: `http://localhost:4000/${clientId}-cb`, scope: 'openid email', ...options.params });
-  const browser = new FormBrowser(callbackStop);
-  let page = await browser.go(start.url.toString());
-  page = await browser.submit(page, '/login', { email, password: TEST_PASSWORD });
-  const mfaPath = new URL(page.url).pathname.replace(/\/mfa(\/.*)?$/, '/mfa/sms');
-  page = await browser.go(new URL(mfaPath, nyckel.url).toString());
+  const browser = new FormBrowser((url) => callbackStop(url) || url.searchParams.get('send') === '1');
   const post = (from: Page, action: string | RegExp, fields: Record<string, string>) =>
     browser.submit(from, action, fields, { headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': ip } });
-  return { config, start, browser, page, post, ip };
+  const login = await post(await browser.go(start.url.toString()), '/login', { email, password: TEST_PASSWORD });
+  return { config, start, browser, post, ip, next: login.url };
 }
+
+/** Password step, then the SMS start page opened by its address (a direct GET: nothing is sent at once). */
+async function smsPage(nyckel: TestNyckel, email: string, options: FlowOptions = {}) {
+  const flow = await passwordStep(nyckel, email, options);
+  const mfaPath = new URL(flow.next).pathname.replace(/\/mfa(\/.*)?$/, '/mfa/sms');
+  const page = await flow.browser.go(new URL(mfaPath, nyckel.url).toString());
+  return { ...flow, page };
+}
+
+/**
+ * The sign-in as the user lives it: after the password SMS (the primary) starts at once, the code
+ * goes to the one number and the browser lands on the code page (or, if sending failed, on the start
+ * page saying why).
+ */
+async function smsSent(nyckel: TestNyckel, email: string, options: FlowOptions = {}) {
+  const flow = await passwordStep(nyckel, email, options);
+  expect(flow.next).toMatch(/\/mfa\/sms\?send=1$/);
+  const page = await flow.browser.go(flow.next, { headers: { 'x-forwarded-for': flow.ip } });
+  return { ...flow, page };
+}
+
+const onCodePage = (page: Page) => expect(new URL(page.url).pathname).toMatch(/\/mfa\/sms\/challenge\/[0-9a-f-]{36}$/);
 
 /** The code from the text's last line (`@host #123456`, for WebOTP and iOS). */
 function smsCode(text: string): string {
@@ -94,19 +119,24 @@ describe('SMS code through the dev outbox', () => {
   test('password, then a code by SMS (Aiai): acr mfa and amr pwd+sms; the text ends with the WebOTP line', async () => {
     const e164 = newNumber();
     const { email } = await newUser(nyckel, [{ e164 }]);
-    const { config, start, page: startPage, post } = await smsPage(nyckel, email);
-    expect(startPage.status).toBe(200);
-    expect(textOf(startPage.html)).toContain(`xxxx-xxxx${e164.slice(-2)}`);
-    expect(startPage.html).not.toContain(e164.slice(3));
-    expect(startPage.html).toMatch(/<input id="typed" name="typed" type="tel" inputmode="tel" autocomplete="tel"/);
+    const { config, start, browser, page: codePage, post } = await smsSent(nyckel, email);
+    let page = codePage;
+    onCodePage(page);
+    expect(await smsTo(nyckel, e164)).toHaveLength(1);
+    expect(page.html).not.toContain(e164.slice(3));
     // No stronger method on this account: no hint.
-    expect(startPage.html).not.toContain('id="stronger-method"');
-
-    let page = await post(startPage, '/start', { target: firstTarget(startPage) });
+    expect(page.html).not.toContain('id="stronger-method"');
     expect(textOf(page.html)).toContain(
       `We have sent a text message to your registered mobile number (xxxx-xxxx${e164.slice(-2)}). Type the code from it below. It is valid for 5 minutes.`,
     );
     expect(page.html).toContain('autocomplete="one-time-code"');
+    // The start page, opened by its address: the number masked, a field to type one, and nothing sent.
+    const startPage = await browser.go(page.url.replace(/\/challenge\/[^/]+$/, ''));
+    expect(textOf(startPage.html)).toContain(`xxxx-xxxx${e164.slice(-2)}`);
+    expect(startPage.html).not.toContain(e164.slice(3));
+    expect(startPage.html).toMatch(/<input id="typed" name="typed" type="tel" inputmode="tel" autocomplete="tel"/);
+    expect(startPage.html).not.toContain('id="stronger-method"');
+    expect(await smsTo(nyckel, e164)).toHaveLength(1);
     const [sms] = await smsTo(nyckel, e164);
     const code = smsCode(sms.text);
     expect(sms).toMatchObject({ transport: 'outbox', status: 'sent', purpose: 'sms', subject: null });
@@ -125,8 +155,9 @@ describe('SMS code through the dev outbox', () => {
   test('in Swedish: the text, the page and "Skicka kod igen"', async () => {
     const e164 = newNumber();
     const { email } = await newUser(nyckel, [{ e164 }], 'sv');
-    const { page: startPage, post } = await smsPage(nyckel, email, { params: { ui_locales: 'sv' } });
-    const page = await post(startPage, '/start', { target: firstTarget(startPage) });
+    const { page } = await smsSent(nyckel, email, { params: { ui_locales: 'sv' } });
+    onCodePage(page);
+    expect(await smsTo(nyckel, e164)).toHaveLength(1);
     expect(textOf(page.html)).toContain(`Vi har nu skickat ett sms till ditt registrerade mobilnummer (xxxx-xxxx${e164.slice(-2)}).`);
     expect(textOf(page.html)).toContain('Giltighetstid: 5 minuter.');
     expect(textOf(page.html)).toContain('Skicka kod igen');
@@ -184,9 +215,10 @@ describe('SMS code through the dev outbox', () => {
   test('the hourly budget per number', async () => {
     const e164 = newNumber();
     const { email, user } = await newUser(nyckel, [{ e164 }]);
-    const { page: startPage, post } = await smsPage(nyckel, email);
-    let page = await post(startPage, '/start', { target: firstTarget(startPage) });
-    page = await post(page, '/resend', {});
+    const { page: codePage, post } = await smsSent(nyckel, email);
+    onCodePage(codePage);
+    expect(await smsTo(nyckel, e164)).toHaveLength(1);
+    let page = await post(codePage, '/resend', {});
     page = await post(page, '/resend', {});
     expect(await smsTo(nyckel, e164)).toHaveLength(3);
     const refused = await post(page, '/resend', {});
@@ -219,28 +251,30 @@ describe('SMS code through the dev outbox', () => {
     const numbers = [newNumber(), newNumber(), newNumber()];
     const users = await Promise.all(numbers.map((e164) => newUser(nyckel, [{ e164 }])));
     for (const i of [0, 1]) {
-      const { page: startPage, post } = await smsPage(nyckel, users[i].email, { ip });
-      let page = await post(startPage, '/start', { target: firstTarget(startPage) });
-      page = await post(page, '/resend', {});
+      const { page: codePage, post } = await smsSent(nyckel, users[i].email, { ip });
+      onCodePage(codePage);
+      const page = await post(codePage, '/resend', {});
       await post(page, '/resend', {});
+      expect(await smsTo(nyckel, numbers[i])).toHaveLength(3);
     }
-    const { page: startPage, post } = await smsPage(nyckel, users[2].email, { ip });
-    const refused = await post(startPage, '/start', { target: firstTarget(startPage) });
+    // The third user's code, sent at once after the password, is refused: the start page says why.
+    const { page: refused } = await smsSent(nyckel, users[2].email, { ip });
     expect(refused.status).toBe(429);
     expect(textOf(refused.html)).toContain('Too many text messages have been sent.');
     expect(await smsTo(nyckel, numbers[2])).toHaveLength(0);
     expect(await refusals(nyckel, users[2].user.id)).toEqual(['budget_ip']);
     // From another address the same user can still get a code.
-    const other = await smsPage(nyckel, users[2].email);
-    await other.post(other.page, '/start', { target: firstTarget(other.page) });
+    const other = await smsSent(nyckel, users[2].email);
+    onCodePage(other.page);
     expect(await smsTo(nyckel, numbers[2])).toHaveLength(1);
   });
 
   test('wrong codes lock SMS for the user in every session; a resend does not reset the count', async () => {
     const e164 = newNumber();
     const { email } = await newUser(nyckel, [{ e164 }]);
-    const { page: startPage, post } = await smsPage(nyckel, email);
-    let page = await post(startPage, '/start', { target: firstTarget(startPage) });
+    const { page: codePage, post } = await smsSent(nyckel, email);
+    onCodePage(codePage);
+    let page = codePage;
     const wrong = () => (smsCode(smsText) === '000000' ? '111111' : '000000');
     let smsText = (await smsTo(nyckel, e164))[0].text;
     for (let i = 0; i < 3; i++) {
@@ -255,24 +289,25 @@ describe('SMS code through the dev outbox', () => {
     expect(page.status).toBe(429);
     expect(textOf(page.html)).toMatch(/Too many wrong codes\. Try again in \d+ min\b/);
     // Locked for the user, not the session: another sign-in is refused too.
-    const other = await smsPage(nyckel, email);
-    const started = await other.post(other.page, '/start', { target: firstTarget(other.page) });
-    const locked = await other.post(started, '/verify', { code: smsCode((await smsTo(nyckel, e164))[0].text) });
+    const other = await smsSent(nyckel, email);
+    onCodePage(other.page);
+    const locked = await other.post(other.page, '/verify', { code: smsCode((await smsTo(nyckel, e164))[0].text) });
     expect(locked.status).toBe(429);
   });
 
   test('a code works once, also under 10 parallel submissions, and not in another sign-in', async () => {
     const e164 = newNumber();
     const { email } = await newUser(nyckel, [{ e164 }]);
-    const { page: startPage, post } = await smsPage(nyckel, email);
-    const page = await post(startPage, '/start', { target: firstTarget(startPage) });
+    const { page, post } = await smsSent(nyckel, email);
+    onCodePage(page);
     const code = smsCode((await smsTo(nyckel, e164))[0].text);
-    const other = await smsPage(nyckel, email);
-    const otherStarted = await other.post(other.page, '/start', { target: firstTarget(other.page) });
+    const { page: otherStarted, post: otherPost } = await smsSent(nyckel, email);
+    onCodePage(otherStarted);
+    expect(await smsTo(nyckel, e164)).toHaveLength(2);
     const otherChallenge = /\/challenge\/([0-9a-f-]{36})\//.exec(otherStarted.html)![1];
     // The first sign-in's challenge id in the second sign-in: not found there.
     const firstChallenge = /\/challenge\/([0-9a-f-]{36})\//.exec(page.html)![1];
-    const crossed = await other.post(otherStarted, '/verify', { code });
+    const crossed = await otherPost(otherStarted, '/verify', { code });
     expect(crossed.status).toBe(401);
     expect(firstChallenge).not.toBe(otherChallenge);
     const results = await Promise.all(Array.from({ length: 10 }, () => post(page, '/verify', { code })));
@@ -288,8 +323,10 @@ describe('SMS code through the dev outbox', () => {
     const browser = new FormBrowser(callbackStop);
     let page = await browser.go(start.url.toString());
     page = await browser.submit(page, '/login', { email, password: TEST_PASSWORD });
-    expect(textOf(page.html)).not.toContain('Code by SMS');
     const uid = /\/interaction\/([^/]+)\//.exec(new URL(page.url).pathname)![1];
+    const choose = await browser.go(`${nyckel.url}/interaction/${uid}/mfa?choose=1`);
+    expect(textOf(choose.html)).toContain('Code by email');
+    expect(textOf(choose.html)).not.toContain('Code by SMS');
     const sms = await browser.go(`${nyckel.url}/interaction/${uid}/mfa/sms`);
     expect(sms.status).toBe(404);
     // An unverified number is no target either.
@@ -339,9 +376,11 @@ describe('SMS through the real Twilio SDK against a fake Twilio', () => {
   test('Programmable Messaging: To, From, Body and Basic auth with the account SID; acr mfa, amr pwd+sms', async () => {
     const e164 = newNumber();
     const { email } = await newUser(nyckel, [{ e164 }]);
-    const { config, start, page: startPage, post } = await smsPage(nyckel, email);
-    let page = await post(startPage, '/start', { target: firstTarget(startPage) });
+    const { config, start, page: codePage, post } = await smsSent(nyckel, email);
+    let page = codePage;
     expect(page.status).toBe(200);
+    onCodePage(page);
+    expect(messagesTo(e164)).toHaveLength(1);
     const [request] = messagesTo(e164);
     expect(request.method).toBe('POST');
     expect(request.path).toBe(`/2010-04-01/Accounts/${TWILIO_SID}/Messages.json`);
@@ -371,10 +410,11 @@ describe('SMS through the real Twilio SDK against a fake Twilio', () => {
   test('Twilio answers 500: a clear message, nothing half-written; a failed resend leaves the earlier code usable', async () => {
     const e164 = newNumber();
     const { email, user } = await newUser(nyckel, [{ e164 }]);
-    const { config, start, page: startPage, post } = await smsPage(nyckel, email);
+    // The code sent at once after the password fails: the start page says so and offers to send again.
     fake.failNext.push(500);
-    const failed = await post(startPage, '/start', { target: firstTarget(startPage) });
+    const { config, start, page: failed, post } = await smsSent(nyckel, email);
     expect(failed.status).toBe(400);
+    expect(new URL(failed.url).pathname).toMatch(/\/mfa\/sms$/);
     expect(textOf(failed.html)).toContain('We could not send the text message. Try again, or use another method.');
     expect(await nyckel.db.prisma.factorChallenge.count({ where: { userId: user.id } })).toBe(0);
     const audit = await nyckel.db.prisma.auditEvent.findFirst({ where: { userId: user.id, type: 'sms.failed' } });
@@ -382,6 +422,8 @@ describe('SMS through the real Twilio SDK against a fake Twilio', () => {
     expect(JSON.stringify(audit!.data)).not.toContain(TWILIO_TOKEN);
 
     let page = await post(failed, '/start', { target: firstTarget(failed) });
+    onCodePage(page);
+    expect(messagesTo(e164)).toHaveLength(2);
     const code = smsCode(messagesTo(e164).at(-1)!.form.Body);
     fake.failNext.push(503);
     const resendFailed = await post(page, '/resend', {});
@@ -418,8 +460,9 @@ describe('SMS through Twilio Verify (a fake of /v2/Services/<sid>/Verifications)
   test('Twilio makes and checks the code; a wrong one counts; acr mfa, amr pwd+sms', async () => {
     const e164 = newNumber();
     const { email, user } = await newUser(nyckel, [{ e164 }]);
-    const { config, start, page: startPage, post } = await smsPage(nyckel, email);
-    let page = await post(startPage, '/start', { target: firstTarget(startPage) });
+    const { config, start, page: codePage, post } = await smsSent(nyckel, email);
+    onCodePage(codePage);
+    let page = codePage;
     const started = fake.requests.find((r) => r.path.endsWith('/Verifications') && r.form.To === e164)!;
     expect(started.path).toBe(`/v2/Services/${TWILIO_VERIFY_SID}/Verifications`);
     expect(started.form).toMatchObject({ To: e164, Channel: 'sms', Locale: 'en' });
@@ -441,8 +484,9 @@ describe('SMS through Twilio Verify (a fake of /v2/Services/<sid>/Verifications)
   test('locked after five wrong codes: Twilio is no longer asked', async () => {
     const e164 = newNumber();
     const { email } = await newUser(nyckel, [{ e164 }]);
-    const { page: startPage, post } = await smsPage(nyckel, email);
-    let page = await post(startPage, '/start', { target: firstTarget(startPage) });
+    const { page: codePage, post } = await smsSent(nyckel, email);
+    onCodePage(codePage);
+    let page = codePage;
     const code = fake.verifyCodes.get(e164)!;
     const wrong = code === '000000' ? '111111' : '000000';
     for (let i = 0; i < 5; i++) page = await post(page, '/verify', { code: wrong });
@@ -455,10 +499,11 @@ describe('SMS through Twilio Verify (a fake of /v2/Services/<sid>/Verifications)
   test('Verify unavailable (5xx) when starting: a clear message and no challenge', async () => {
     const e164 = newNumber();
     const { email, user } = await newUser(nyckel, [{ e164 }]);
-    const { page: startPage, post } = await smsPage(nyckel, email);
+    // The code started at once after the password: Verify fails, the start page says so.
     fake.failNext.push(502);
-    const page = await post(startPage, '/start', { target: firstTarget(startPage) });
+    const { page } = await smsSent(nyckel, email);
     expect(page.status).toBe(400);
+    expect(new URL(page.url).pathname).toMatch(/\/mfa\/sms$/);
     expect(textOf(page.html)).toContain('We could not send the text message.');
     expect(await nyckel.db.prisma.factorChallenge.count({ where: { userId: user.id } })).toBe(0);
   });
@@ -475,11 +520,12 @@ describe('the global hourly SMS budget', () => {
     const numbers = [newNumber(), newNumber(), newNumber()];
     const users = await Promise.all(numbers.map((e164) => newUser(nyckel, [{ e164 }])));
     for (const i of [0, 1]) {
-      const { page, post } = await smsPage(nyckel, users[i].email);
-      expect((await post(page, '/start', { target: firstTarget(page) })).status).toBe(200);
+      const { page } = await smsSent(nyckel, users[i].email);
+      expect(page.status).toBe(200);
+      onCodePage(page);
     }
-    const { page, post } = await smsPage(nyckel, users[2].email);
-    const refused = await post(page, '/start', { target: firstTarget(page) });
+    // The third code, sent at once after the password, is refused: the start page says why.
+    const { page: refused } = await smsSent(nyckel, users[2].email);
     expect(refused.status).toBe(429);
     expect(textOf(refused.html)).toContain('Too many text messages have been sent.');
     expect(await smsTo(nyckel, numbers[2])).toHaveLength(0);

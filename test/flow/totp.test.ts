@@ -83,7 +83,7 @@ async function codePage(email: string, factor: 'totp' | 'recovery-code') {
   const choose = await flow.browser.go(new URL(other, nyckel.url).toString());
   expect(textOf(choose.html)).toContain('Confirm it is you');
   expect(textOf(choose.html)).toMatch(/Authenticator app.*Recovery code/);
-  const page = await flow.browser.go(new URL(/href="([^"]*\/mfa\/recovery-code)"/.exec(choose.html)![1], nyckel.url).toString());
+  const page = await flow.browser.go(new URL(/href="([^"]*\/mfa\/recovery-code\?send=1)"/.exec(choose.html)![1], nyckel.url).toString());
   expect(page.url).toMatch(/\/mfa\/recovery-code\/challenge\/backup$/);
   return { ...flow, page };
 }
@@ -121,12 +121,13 @@ describe('authenticator app (TOTP)', () => {
     const email = `verified${++counter}@tdc.example`;
     await nyckel.accounts.create({ email, password: TEST_PASSWORD, locale: 'en' });
     const flow = await passwordStep(email);
-    // The verified address is the method: a code by email, not an offer to set up an app.
-    expect(flow.page.url).toMatch(/\/mfa\/email-code$/);
-    const enrol = await flow.browser.go(flow.page.url.replace(/\/mfa\/email-code$/, '/mfa/enrol'));
+    // The verified address is the method: a code by email (sent at once), not an offer to set up an app.
+    expect(flow.page.url).toMatch(/\/mfa\/email-code\/challenge\/[0-9a-f-]{36}$/);
+    const mfa = flow.page.url.replace(/\/email-code\/challenge\/[^/]+$/, '');
+    const enrol = await flow.browser.go(`${mfa}/enrol`);
     expect(enrol.html).not.toContain('/mfa/enrol/totp/start');
     const csrf = /name="_csrf" value="([^"]+)"/.exec(flow.page.html)![1];
-    const refused = await flow.browser.go(flow.page.url.replace(/\/mfa\/email-code$/, '/mfa/enrol/totp/start'), {
+    const refused = await flow.browser.go(`${mfa}/enrol/totp/start`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({ _csrf: csrf }).toString(),

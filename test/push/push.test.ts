@@ -171,8 +171,14 @@ describe('push approval with number matching', () => {
     expect([a, b].filter((p) => p.url.includes('code=')).length).toBe(1);
   });
 
-  test('push fatigue: at most the cap of pushes per window; then a clear refusal', async () => {
+  test('push fatigue: at most the cap of unapproved pushes per window; then a clear refusal; an approved push does not count', async () => {
     const { user, device } = await userWithPhone();
+    // A sign-in approved on the phone (its push went out at once after the password): no fatigue.
+    const approved = await pushSignIn(user.email!);
+    const request = await device.nextRequest(approved.challengeId);
+    expect(await device.answer(request, { decision: 'approve', number: approved.number, pin: PIN })).toEqual({ status: 200, body: { status: 'approved' } });
+
+    // Pushes left unanswered: the cap of them goes out, the approved one not counted.
     const flow = await pushSignIn(user.email!);
     for (let i = 1; i < MAX_PUSHES; i++) flows.pushPage(await flow.browser.go(url(`/interaction/${flow.uid}/mfa/push`)));
     const refused = await flow.browser.go(url(`/interaction/${flow.uid}/mfa/push`));
@@ -181,7 +187,9 @@ describe('push approval with number matching', () => {
     expect(textOf(refused.html)).toContain('Too many sign-in requests have been sent to your phone');
     expect(textOf(refused.html)).toContain('Use another method');
     const sent = push.received.filter((p) => p.id === device.subscriber!.subscription.endpoint.split('/').pop());
-    expect(sent).toHaveLength(MAX_PUSHES);
+    expect(sent).toHaveLength(1 + MAX_PUSHES);
+    const unapproved = await nyckel.db.prisma.factorChallenge.count({ where: { userId: user.id, factor: 'push', verifiedAt: null } });
+    expect(unapproved).toBe(MAX_PUSHES);
   });
 
   test('deny as "not me": the request ends, the event is audited, the user is mailed, and pushes pause for the cool-down', async () => {

@@ -51,11 +51,14 @@ export function pushFactor(deps: FactorDependencies, devices = new PushDevices(d
     return denied?.consumedAt ? Math.ceil((denied.consumedAt.getTime() + settings.push.denyCooldownSeconds * 1000 - Date.now()) / 1000) : undefined;
   }
 
-  /** Requests already sent in the window; the oldest says when the next one may go. */
+  /**
+   * Requests sent in the window and not approved (approvals are no fatigue: a sign-in starts the
+   * user's primary method at once); the oldest says when the next one may go.
+   */
   async function overCap(userId: string): Promise<number | undefined> {
     const since = new Date(Date.now() - settings.push.windowSeconds * 1000);
     const recent = await prisma.factorChallenge.findMany({
-      where: { userId, factor: PUSH_CHALLENGE, createdAt: { gte: since } },
+      where: { userId, factor: PUSH_CHALLENGE, createdAt: { gte: since }, verifiedAt: null },
       select: { createdAt: true },
       orderBy: { createdAt: 'asc' },
     });

@@ -70,6 +70,16 @@ export class ChallengeStore {
     return { challenge, linkToken };
   }
 
+  /** The sign-in's challenge of `factor` still waiting for its answer (sent and not expired), if any. */
+  async open(ctx: ChallengeScope, factor: string): Promise<string | undefined> {
+    const row = await this.prisma.factorChallenge.findFirst({
+      where: { uid: ctx.uid, userId: ctx.user.id, factor, consumedAt: null, expiresAt: { gt: new Date() } },
+      select: { id: true },
+      orderBy: { createdAt: 'desc' },
+    });
+    return row?.id;
+  }
+
   find(ctx: ChallengeScope, challengeId: string, factors: string[]): Promise<FactorChallenge | null> {
     if (!/^[0-9a-f-]{36}$/i.test(challengeId)) return Promise.resolve(null);
     return this.prisma.factorChallenge.findFirst({ where: { id: challengeId, userId: ctx.user.id, uid: ctx.uid, factor: { in: factors } } });

@@ -27,7 +27,7 @@ export interface ChallengeRouteDependencies {
 }
 
 const csrfField = z.string().max(200);
-const answerForm = z.object({ _csrf: csrfField, remember: z.literal('yes').optional() });
+const answerForm = z.object({ _csrf: csrfField, remember: z.literal('yes').optional(), remember_asked: z.literal('yes').optional() });
 const plainForm = z.object({ _csrf: csrfField });
 // Any id is checked against the factors this sign-in may use; an unknown one is not found.
 const factorParam = z.string().regex(/^[a-z][a-z0-9-]{0,39}$/);
@@ -80,8 +80,8 @@ export function challengeRoutes(router: Router, deps: ChallengeRouteDependencies
     assertCsrf(ctx, input._csrf);
     const { module, page, host } = await offeredFactor(ctx, state);
     const { challengeId } = ctx.params;
-    // No start page before it: "don't ask again" is chosen on the page that answers.
-    if (page.rememberWithAnswer) steps.rememberChoice(ctx, state, input.remember ?? 'no');
+    // No start page before it (or none was shown): "don't ask again" is chosen on the page that answers.
+    if (page.rememberWithAnswer || input.remember_asked) steps.rememberChoice(ctx, state, input.remember ?? 'no');
     const answer = page.readAnswer(ctx.request.body, false);
     if ('invalid' in answer)
       return respond(ctx, steps, state, module, await page.challenge(host, challengeId, { error: state.t(answer.invalid), status: 400 }));

@@ -50,6 +50,8 @@ export function pageHost(deps: PageHostDependencies, ctx: Context, state: SignIn
     factorPath: `${mfaPath}/${enrolling ? 'enrol/' : ''}${module.id}`,
     t,
     rememberDays: policy.of(clientId).rememberDays,
+    rememberAnswered: deps.steps.rememberAnswered(ctx),
+    sendAtOnce: ctx.query.send === '1',
     otherMethods: async () => (await offeredNow()).length > 1,
     stronger: async () => policy.strongerThan(module, await offeredNow()).map((m) => ({ id: m.id, name: t(`factors.${m.id}.name`) })),
     failure: (step, failure, named) => deps.steps.failure(ctx, state, step, failure, named ? module : undefined),
@@ -58,6 +60,7 @@ export function pageHost(deps: PageHostDependencies, ctx: Context, state: SignIn
     qrPng: qrDataUrl,
     scriptJson,
     findChallenge: async (challengeId, types) => (await deps.challenges.find(state.challengeCtx, challengeId, types)) ?? undefined,
+    openChallenge: () => deps.challenges.open(state.challengeCtx, module.id),
     deliveryProblem,
     pollState: (challengeId) =>
       pollView(module, state.challengeCtx, challengeId, ctx.query.mode, (outcome) => failureMessage(state.frame.locale, outcome), page.display),

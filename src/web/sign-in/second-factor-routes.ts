@@ -61,6 +61,17 @@ export interface SecondFactorRouteDependencies {
   metrics: Metrics;
 }
 
+/** The method this sign-in is on: where the second step returns to (the user's choice is kept). */
+const CURRENT_METHOD = 'nyckel.method';
+
+/** The method to go straight to: the one the user is on, else the primary (the first offered); never only a backup when another is there. */
+function preferredMethod(ctx: Context, offered: readonly FactorModule[]): FactorModule | undefined {
+  const current = ctx.cookies.get(CURRENT_METHOD);
+  const chosen = offered.find((m) => m.id === current);
+  if (chosen) return chosen;
+  return offered.find((m) => m.channel !== 'backup') ?? offered[0];
+}
+
 const csrfField = z.string().max(200);
 const startForm = z.object({
   _csrf: csrfField,
@@ -112,9 +123,10 @@ export function factorRoutes(deps: SecondFactorRouteDependencies) {
     if (offered.length === 0) return ctx.redirect(`/interaction/${state.details.uid}/mfa/enrol`);
     // One method, or one besides backups (recovery codes): straight to it ("Use another method" lists all).
     // A proof is explained first: the method is not the app's, it opens the way to add one.
-    const main = offered.filter((m) => m.channel !== 'backup');
-    const only = offered.length === 1 ? offered[0] : main.length === 1 ? main[0] : undefined;
-    if (only && !ctx.query.choose && purpose === 'sign-in') return ctx.redirect(`/interaction/${state.details.uid}/mfa/${only.id}`);
+    // Otherwise the method the user is on (chosen with "Use another method"), else the primary, at
+    // once (TDC's code box right after the password); "Use another method" lists all.
+    const preferred = purpose === 'sign-in' && !ctx.query.choose ? preferredMethod(ctx, offered) : undefined;
+    if (preferred) return ctx.redirect(`/interaction/${state.details.uid}/mfa/${preferred.id}?send=1`);
     const methods = offered.map((m) => ({ id: m.id, name: state.t(`factors.${m.id}.name`), hint: state.t(`factors.${m.id}.hint`) }));
     const intro = purpose === 'proof' ? state.t('mfa.proof_intro', { client: state.frame.clientName }) : undefined;
     steps.render(ctx, state, { template: 'mfa-choose', model: { ...state.frame, methods, intro } });
@@ -123,6 +135,7 @@ export function factorRoutes(deps: SecondFactorRouteDependencies) {
   router.get('/mfa/:factor', signedIn, async (ctx) => {
     const state = signInState(ctx);
     const { module, page, host } = await offeredFactor(ctx, state);
+    ctx.cookies.set(CURRENT_METHOD, module.id, { httpOnly: true, sameSite: 'lax', path: `/interaction/${state.details.uid}` });
     await respond(ctx, steps, state, module, await page.begin(host));
   });
 

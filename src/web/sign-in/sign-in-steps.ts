@@ -61,6 +61,11 @@ export class SignInSteps {
     ctx.cookies.set(REMEMBER_CHOICE, choice, { httpOnly: true, sameSite: 'lax', path: `/interaction/${state.details.uid}` });
   }
 
+  /** Whether "don't ask again" was answered earlier in this sign-in (a start page before the code page). */
+  rememberAnswered(ctx: Context): boolean {
+    return ctx.state.rememberChoice !== undefined || ctx.cookies.get(REMEMBER_CHOICE) !== undefined;
+  }
+
   /** Finishes the login if the sign-in's factors satisfy the policy (SignInFlow.finish), else back to the methods. */
   async finish(ctx: Context, state: SignInState, method: string) {
     const rememberChoice = (ctx.state.rememberChoice as string | undefined) ?? ctx.cookies.get(REMEMBER_CHOICE);

@@ -13,6 +13,8 @@ export interface SentCodeModel extends SignInFrame {
   codeSentKey: string;
   stronger: Array<{ id: string; name: string }>;
   minutes: number;
+  /** "Don't ask again" with the code, when no start page asked it before (0: not asked here). */
+  rememberDays: number;
   otherMethods: boolean;
   error?: string;
   notice?: string;
@@ -46,6 +48,7 @@ export async function codeChallengeView(
       codeSentKey: hasMessage(host.frame.locale, ownSentKey) ? ownSentKey : 'mfa.code_sent',
       stronger: host.enrolling ? [] : await host.stronger(),
       minutes,
+      rememberDays: host.enrolling || host.rememberAnswered ? 0 : host.rememberDays,
       otherMethods: await host.otherMethods(),
       error: extra.error ?? (await host.deliveryProblem(challenge)),
       notice: extra.notice,
