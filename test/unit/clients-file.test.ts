@@ -38,7 +38,7 @@ clients:
       grant_types: ['authorization_code', 'refresh_token'],
       token_endpoint_auth_method: 'client_secret_basic',
       first_party: false,
-      id_token_signed_response_alg: 'ES256',
+      id_token_signed_response_alg: 'RS256',
     });
     expect(file.clients[1].redirect_uris).toEqual(['http://localhost:3000/cb']);
     expect(file.clients[1].mfa).toMatchObject({ required: true, methods: ['totp', 'email-code'], remember_days: 20, forgot_device_email: false });
