@@ -30,6 +30,14 @@ export interface ProviderDependencies {
 
 export const oidcScopes = ['openid', 'offline_access', 'profile', 'email', 'phone'];
 
+/** The claims each OpenID scope gives (a claim asked for alone, by the claims parameter, is consented to as its scope). */
+export const scopeClaims: Record<string, string[]> = {
+  openid: ['sub', 'acr', 'amr', 'auth_time'],
+  profile: ['name', 'preferred_username', 'locale', 'updated_at'],
+  email: ['email', 'email_verified'],
+  phone: ['phone_number', 'phone_number_verified'],
+};
+
 /** Where oidc-provider answers (its defaults, named here so the web server knows which paths are its). */
 export const providerRoutes = {
   authorization: '/auth',
@@ -75,12 +83,7 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
       long: { httpOnly: true, sameSite: 'lax' },
       short: { httpOnly: true, sameSite: 'lax' },
     },
-    claims: {
-      openid: ['sub', 'acr', 'amr', 'auth_time'],
-      profile: ['name', 'preferred_username', 'locale', 'updated_at'],
-      email: ['email', 'email_verified'],
-      phone: ['phone_number', 'phone_number_verified'],
-    },
+    claims: scopeClaims,
     scopes: [...new Set([...oidcScopes, ...resourceScopes])],
     acrValues: acrValuesSupported,
     responseTypes: ['code'],

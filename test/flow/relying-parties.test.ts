@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { parseClientsFile, tokenEndpointAuthMethods } from '../../src/clients/clients-file.ts';
-import { FormBrowser, type Page } from '../support/browser.ts';
+import { FormBrowser, textOf, type Page } from '../support/browser.ts';
 import { codeIn, latestMail } from '../support/mail.ts';
 import { startTestNyckel, TEST_PASSWORD, testClientsYaml, type TestNyckel } from '../support/nyckel.ts';
 import { relyingParty, signInWithPassword, startAuthorization, type AuthorizationStart } from '../support/relying-party.ts';
@@ -131,6 +131,23 @@ describe('step-up by an essential acr claim (the claims parameter)', () => {
     const unmet = await startAuthorization(config, { redirect_uri: 'http://localhost:4000/spa-cb', claims: essential(['urn:nyckel:acr:password']) });
     const refused = new URL((await browser.go(unmet.url.toString())).url);
     expect(refused.searchParams.get('error')).toBe('unmet_authentication_requirements');
+  });
+});
+
+describe('claims asked for one by one (the claims parameter)', () => {
+  test('a third-party client asking for the email claim alone: the consent page says so, and the ID token has it', async () => {
+    const config = await relyingParty(nyckel.url, 'web', 'web-secret-web-secret-0001');
+    const browser = new FormBrowser(callbackStop);
+    const start = await startAuthorization(config, {
+      redirect_uri: 'http://localhost:4000/cb',
+      claims: JSON.stringify({ id_token: { email: null } }),
+      ui_locales: 'en',
+    });
+    let page = await browser.go(start.url.toString());
+    page = await browser.submit(page, '/login', { email, password: TEST_PASSWORD });
+    expect(textOf(page.html)).toContain('See your email address');
+    page = await browser.submit(page, '/consent', { decision: 'allow' });
+    expect((await tokensFrom(config, start, page.url)).claims()!.email).toBe(email);
   });
 });
 
