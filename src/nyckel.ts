@@ -8,7 +8,7 @@ import { databaseOnly, revokeGrantsInRedis } from './accounts/revoke-access.ts';
 import { readClientsFile, type ClientsFile } from './clients/clients-file.ts';
 import { ClientDirectory } from './clients/directory.ts';
 import type { Settings } from './config/settings.ts';
-import { loadCookieKeys, loadSigningKeys, deleteExpiredSigningKeys, ensureSigningKeys } from './keys/signing-keys.ts';
+import { loadCookieKeys, loadSigningKeys, deleteExpiredSigningKeys, ensureSigningKeys, type SigningKeySet } from './keys/signing-keys.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createProvider } from './provider/provider.ts';
 import { resolveMasterKey, SecretBox } from './security/crypto.ts';
@@ -153,13 +153,19 @@ class ProviderHolder {
     private readonly prisma: Database['prisma'],
     private readonly box: SecretBox,
     private readonly logger: Logger,
-    private readonly build: (jwks: Awaited<ReturnType<typeof loadSigningKeys>>) => Provider,
+    private readonly build: (jwks: SigningKeySet) => Provider,
+    /** How long a retired key still verifies `id_token_hint`: the session lifetime. */
+    private readonly hintSeconds: number,
   ) {}
 
+  private static fingerprint(jwks: SigningKeySet): string {
+    return jwks.keys.map((k) => (jwks.unpublished.includes(k.kid!) ? `(${k.kid})` : k.kid)).join(' ');
+  }
+
   async rebuild(): Promise<void> {
-    const jwks = await loadSigningKeys(this.prisma, this.box);
+    const jwks = await loadSigningKeys(this.prisma, this.box, { hintSeconds: this.hintSeconds });
     this.current = this.build(jwks);
-    this.publishedKids = jwks.keys.map((k) => k.kid).join(' ');
+    this.publishedKids = ProviderHolder.fingerprint(jwks);
   }
 
   /** A clients file read again: the previous one stays in force when no provider can be built from the new one. */
@@ -176,7 +182,7 @@ class ProviderHolder {
 
   /** Keys rotated by `nyckel keys rotate` (on any node) are picked up at the next sweep. */
   async refreshKeysIfChanged(): Promise<void> {
-    const kids = (await loadSigningKeys(this.prisma, this.box)).keys.map((k) => k.kid).join(' ');
+    const kids = ProviderHolder.fingerprint(await loadSigningKeys(this.prisma, this.box, { hintSeconds: this.hintSeconds }));
     if (kids === this.publishedKids) return;
     await this.rebuild();
     this.logger.info({ kids }, 'signing keys changed; now publishing the new set');
@@ -202,11 +208,11 @@ async function closeInOrder(parts: {
 }
 
 /** Rows whose time is up: oidc-provider's models, rate limits, retired signing keys, sign-ins, day-old challenges. */
-async function sweepExpiredRows(prisma: Database['prisma'], signIns: SignIns): Promise<void> {
+async function sweepExpiredRows(prisma: Database['prisma'], signIns: SignIns, hintSeconds: number): Promise<void> {
   const now = new Date();
   await sweepExpiredOidcModels(prisma, now);
   await sweepExpiredRateLimits(prisma, now);
-  await deleteExpiredSigningKeys(prisma, now);
+  await deleteExpiredSigningKeys(prisma, now, hintSeconds);
   await signIns.sweep(now);
   await prisma.factorChallenge.deleteMany({ where: { expiresAt: { lte: new Date(now.getTime() - 86_400_000) } } });
 }
@@ -266,12 +272,18 @@ async function assemble(
 
   const oidcAtRest = new OidcAtRest(box);
   const oidcAdapter = redis ? createHybridOidcAdapter(prisma, redis.client, oidcAtRest) : createOidcAdapter(prisma, { atRest: oidcAtRest });
-  const providers = new ProviderHolder(prisma, box, logger, (jwks) => {
-    const built = createProvider({ settings, prisma, accounts, clients: clients.file, jwks, cookieKeys, pages, needsSecondFactor, adapter: oidcAdapter });
-    observeProvider(built, metrics);
-    logProviderErrors(built, logger.child({ component: 'oidc-provider' }));
-    return built;
-  });
+  const providers = new ProviderHolder(
+    prisma,
+    box,
+    logger,
+    (jwks) => {
+      const built = createProvider({ settings, prisma, accounts, clients: clients.file, jwks, cookieKeys, pages, needsSecondFactor, adapter: oidcAdapter });
+      observeProvider(built, metrics);
+      logProviderErrors(built, logger.child({ component: 'oidc-provider' }));
+      return built;
+    },
+    settings.ttl.session,
+  );
   await providers.rebuild();
   const provider = () => providers.current;
 
@@ -313,7 +325,7 @@ async function assemble(
   const callback = app.callback();
 
   const sweep = async () => {
-    await sweepExpiredRows(prisma, signIns);
+    await sweepExpiredRows(prisma, signIns, settings.ttl.session);
     await providers.refreshKeysIfChanged();
   };
   /** Set once close() starts: /readyz then answers 503 so a balancer stops sending new sign-ins. */

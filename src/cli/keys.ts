@@ -21,7 +21,9 @@ export function registerKeyCommands(program: Command) {
 
   keys
     .command('rotate')
-    .description('add new ES256 and RS256 signing keys; the current ones stay published until the tokens they signed expire')
+    .description(
+      'add new RS256 and ES256 signing keys; the current ones stay published until the tokens they signed expire, and verify id_token_hint for the session lifetime',
+    )
     .action(async () => {
       const config = settings();
       const box = new SecretBox(resolveMasterKey(config));

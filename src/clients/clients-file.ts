@@ -13,6 +13,28 @@ export const ACCOUNT_CLIENT_ID = 'nyckel-account';
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
+/** https, or http on loopback (a relying party's URL: redirect URIs, jwks_uri). */
+const webUrl = z.string().superRefine((value, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'is not an absolute URL' });
+    return;
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname))) {
+    ctx.addIssue({ code: 'custom', message: 'must use https (http is allowed only for localhost)' });
+  }
+});
+
+/** A relying party's public signing key (private_key_jwt): never a private one. */
+const publicJwk = z
+  .looseObject({ kty: z.enum(['RSA', 'EC', 'OKP']), kid: z.string().min(1).optional(), use: z.literal('sig').optional() })
+  .refine((jwk) => !['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'].some((member) => member in jwk), 'must be a public key (it has a private member such as "d")');
+
+/** How a client authenticates at the token endpoint; discovery advertises exactly these. */
+export const tokenEndpointAuthMethods = ['none', 'client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt'] as const;
+
 const redirectUri = z.string().superRefine((value, ctx) => {
   let url: URL;
   try {
@@ -67,10 +89,17 @@ export const clientSchema = z
       .array(z.enum(['authorization_code', 'refresh_token', 'client_credentials']))
       .min(1)
       .default(['authorization_code', 'refresh_token']),
-    token_endpoint_auth_method: z.enum(['none', 'client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
+    token_endpoint_auth_method: z.enum(tokenEndpointAuthMethods).default('client_secret_basic'),
     client_secret: z.string().min(16, 'must be at least 16 characters').optional(),
+    /** private_key_jwt: the client's public keys, inline or where Nyckel fetches them. */
+    jwks: z
+      .object({ keys: z.array(publicJwk).min(1) })
+      .strict()
+      .optional(),
+    jwks_uri: webUrl.optional(),
     scopes: z.array(scopeToken).min(1).default(['openid', 'profile', 'email', 'offline_access']),
-    id_token_signed_response_alg: z.enum(['ES256', 'RS256']).default('ES256'),
+    /** OIDC's default for a client that registers none is RS256, and relying-party libraries assume it. */
+    id_token_signed_response_alg: z.enum(['RS256', 'ES256']).default('RS256'),
     /** The name people see on the pages and in mails (OIDC `client_name`); absent: `name`. */
     client_name: z.string().trim().min(1).max(100).optional(),
     /** A PNG or SVG file (relative to this file) shown beside "Signing in to <client>". */
@@ -111,6 +140,15 @@ export const clientSchema = z
     }
     if (client.grant_types.includes('refresh_token') && !usesCode) {
       ctx.addIssue({ code: 'custom', path: ['grant_types'], message: 'refresh_token needs authorization_code' });
+    }
+    if (client.token_endpoint_auth_method === 'private_key_jwt') {
+      if (client.jwks && client.jwks_uri) ctx.addIssue({ code: 'custom', path: ['jwks_uri'], message: 'must not be set together with jwks (choose one)' });
+      if (!client.jwks && !client.jwks_uri) ctx.addIssue({ code: 'custom', path: ['jwks'], message: 'or jwks_uri is required for private_key_jwt' });
+      if (client.client_secret) ctx.addIssue({ code: 'custom', path: ['client_secret'], message: 'must not be set for private_key_jwt' });
+      return;
+    }
+    for (const key of ['jwks', 'jwks_uri'] as const) {
+      if (client[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'is used only with token_endpoint_auth_method: private_key_jwt' });
     }
     if (client.token_endpoint_auth_method === 'none') {
       if (client.client_secret)
@@ -283,6 +321,8 @@ export function toProviderMetadata(client: ClientConfig) {
   return {
     client_id: client.client_id,
     ...(client.client_secret ? { client_secret: client.client_secret } : {}),
+    ...(client.jwks ? { jwks: client.jwks } : {}),
+    ...(client.jwks_uri ? { jwks_uri: client.jwks_uri } : {}),
     client_name: client.client_name ?? client.name,
     redirect_uris: client.redirect_uris,
     post_logout_redirect_uris: client.post_logout_redirect_uris,

@@ -3,7 +3,10 @@ import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import type { PrismaClient } from '../storage/db.ts';
 import type { SecretBox } from '../security/crypto.ts';
 
-/** ES256 signs by default; RS256 is there for clients that ask for it (id_token_signed_response_alg). */
+/**
+ * RS256 signs ID tokens by default (OIDC's default); ES256 for clients that ask for it
+ * (id_token_signed_response_alg), and the JWT access tokens of resource servers.
+ */
 export const signingAlgorithms = ['ES256', 'RS256'] as const;
 export type SigningAlgorithm = (typeof signingAlgorithms)[number];
 
@@ -25,17 +28,35 @@ export async function ensureSigningKeys(prisma: PrismaClient, box: SecretBox): P
   }
 }
 
+/** The private JWKS for oidc-provider, and which of its keys /jwks leaves out. */
+export interface SigningKeySet {
+  keys: JWK[];
+  /** Retired keys past their publication that still verify `id_token_hint` (logout, prompt=none). */
+  unpublished: string[];
+}
+
 /**
  * The private JWKS for oidc-provider: active keys first (oidc-provider signs with the first key of an
- * algorithm), then retired keys still published so that tokens they signed can be verified.
+ * algorithm), then retired keys still published so that tokens they signed can be verified, then
+ * retired keys kept `hintSeconds` after their retirement (the session lifetime): relying parties keep
+ * ID tokens for their sessions and send them back as `id_token_hint` at logout. Those are marked
+ * verify-only (key_ops), so oidc-provider never signs with them, and are not published.
  */
-export async function loadSigningKeys(prisma: PrismaClient, box: SecretBox, now = new Date()): Promise<{ keys: JWK[] }> {
+export async function loadSigningKeys(prisma: PrismaClient, box: SecretBox, options: { hintSeconds?: number; now?: Date } = {}): Promise<SigningKeySet> {
+  const now = options.now ?? new Date();
+  const hintsSince = new Date(now.getTime() - (options.hintSeconds ?? 0) * 1000);
   const rows = await prisma.signingKey.findMany({
-    where: { OR: [{ retiredAt: null }, { publishUntil: { gt: now } }] },
+    where: { OR: [{ retiredAt: null }, { publishUntil: { gt: now } }, { retiredAt: { gt: hintsSince } }] },
     orderBy: [{ createdAt: 'desc' }],
   });
-  rows.sort((a, b) => Number(a.retiredAt !== null) - Number(b.retiredAt !== null));
-  return { keys: rows.map((row) => JSON.parse(box.open(PURPOSE, row.privateJwk, row.kid).toString('utf8')) as JWK) };
+  const published = (row: (typeof rows)[number]) => row.retiredAt === null || (row.publishUntil !== null && row.publishUntil > now);
+  const rank = (row: (typeof rows)[number]) => (row.retiredAt === null ? 0 : published(row) ? 1 : 2);
+  rows.sort((a, b) => rank(a) - rank(b));
+  const keys = rows.map((row) => {
+    const jwk = JSON.parse(box.open(PURPOSE, row.privateJwk, row.kid).toString('utf8')) as JWK;
+    return published(row) ? jwk : { ...jwk, key_ops: ['verify'] };
+  });
+  return { keys, unpublished: rows.filter((row) => !published(row)).map((row) => row.kid) };
 }
 
 /**
@@ -58,8 +79,12 @@ export async function rotateSigningKeys(prisma: PrismaClient, box: SecretBox, pu
   return { added, retired, publishUntil };
 }
 
-export async function deleteExpiredSigningKeys(prisma: PrismaClient, now = new Date()): Promise<number> {
-  const { count } = await prisma.signingKey.deleteMany({ where: { retiredAt: { not: null }, publishUntil: { lte: now } } });
+/** Removes retired keys no longer published nor kept for `id_token_hint` (`hintSeconds` after retirement). */
+export async function deleteExpiredSigningKeys(prisma: PrismaClient, now = new Date(), hintSeconds = 0): Promise<number> {
+  const hintsSince = new Date(now.getTime() - hintSeconds * 1000);
+  const { count } = await prisma.signingKey.deleteMany({
+    where: { retiredAt: { not: null, lte: hintsSince }, publishUntil: { lte: now } },
+  });
   return count;
 }
 

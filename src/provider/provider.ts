@@ -1,11 +1,13 @@
-import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, type Configuration } from 'oidc-provider';
 import type { Accounts } from '../accounts/accounts.ts';
-import { toProviderMetadata, type ClientsFile } from '../clients/clients-file.ts';
+import { tokenEndpointAuthMethods, toProviderMetadata, type ClientsFile } from '../clients/clients-file.ts';
 import type { Settings } from '../config/settings.ts';
 import { storageFaultsAs503, temporarilyUnavailable, unavailableAs503 } from '../storage/adapter-faults.ts';
+import { interactionPolicyWith, type NeedsSecondFactor } from './interaction-policy.ts';
+import { existingGrant, firstPartyOfflineAccess } from './grants.ts';
 import { isStorageUnavailable } from '../storage/unavailable.ts';
 import type { PrismaClient } from '../storage/db.ts';
-import type { JWK } from 'jose';
+import type { SigningKeySet } from '../keys/signing-keys.ts';
 import { acrValuesSupported } from '../factors/acr.ts';
 import { singleUseResume } from './single-use-resume.ts';
 import { adminResource } from '../admin/resource.ts';
@@ -17,46 +19,24 @@ export interface ProviderDependencies {
   prisma: PrismaClient;
   accounts: Accounts;
   clients: ClientsFile;
-  jwks: { keys: JWK[] };
+  jwks: SigningKeySet;
   cookieKeys: string[];
   pages: PageRenderer;
   /** oidc-provider's storage: src/storage/oidc-adapter.ts, or with Redis src/storage/oidc-redis-adapter.ts. */
   adapter: NonNullable<Configuration['adapter']>;
   /** Whether the signed-in session must add a second factor for this authorization request. */
-  needsSecondFactor?: (ctx: KoaContextWithOIDC) => Promise<boolean>;
-}
-
-/**
- * A session whose account is gone or disabled asks for a fresh sign-in: oidc-provider would otherwise
- * go on without an account (findAccount found none) and fail with a 500 on the consent checks.
- */
-const accountUnavailable = new interactionPolicy.Check('account_unavailable', 'the account of the session is no longer active', 'login_required', (ctx) =>
-  ctx.oidc.session?.accountId && !ctx.oidc.account ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT,
-);
-
-/**
- * oidc-provider's prompts, with more reasons to ask for login: the session's account is no longer
- * active, or a second factor is missing.
- */
-function interactionPolicyWith(needsSecondFactor: ProviderDependencies['needsSecondFactor']) {
-  const policy = interactionPolicy.base();
-  const loginChecks = policy.get('login')!.checks;
-  loginChecks.splice(loginChecks.findIndex((check) => check.reason === 'no_session') + 1, 0, accountUnavailable);
-  if (needsSecondFactor) {
-    policy
-      .get('login')!
-      .checks.push(
-        new interactionPolicy.Check('second_factor_required', 'a second factor is required', async (ctx) =>
-          ctx.oidc.session?.accountId && (await storageFaultsAs503(() => needsSecondFactor(ctx)))
-            ? interactionPolicy.Check.REQUEST_PROMPT
-            : interactionPolicy.Check.NO_NEED_TO_PROMPT,
-        ),
-      );
-  }
-  return policy;
+  needsSecondFactor?: NeedsSecondFactor;
 }
 
 export const oidcScopes = ['openid', 'offline_access', 'profile', 'email', 'phone'];
+
+/** The claims each OpenID scope gives (a claim asked for alone, by the claims parameter, is consented to as its scope). */
+export const scopeClaims: Record<string, string[]> = {
+  openid: ['sub', 'acr', 'amr', 'auth_time'],
+  profile: ['name', 'preferred_username', 'locale', 'updated_at'],
+  email: ['email', 'email_verified'],
+  phone: ['phone_number', 'phone_number_verified'],
+};
 
 /** Where oidc-provider answers (its defaults, named here so the web server knows which paths are its). */
 export const providerRoutes = {
@@ -96,22 +76,26 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
   return {
     adapter: singleUseResume(unavailableAs503(deps.adapter)),
     clients: clients.clients.map(toProviderMetadata) as Configuration['clients'],
-    jwks: deps.jwks,
+    jwks: { keys: deps.jwks.keys },
     cookies: {
       keys: deps.cookieKeys,
       names: { session: 'nyckel.session', interaction: 'nyckel.interaction', resume: 'nyckel.resume' },
       long: { httpOnly: true, sameSite: 'lax' },
       short: { httpOnly: true, sameSite: 'lax' },
     },
-    claims: {
-      openid: ['sub', 'acr', 'amr', 'auth_time'],
-      profile: ['name', 'preferred_username', 'locale', 'updated_at'],
-      email: ['email', 'email_verified'],
-      phone: ['phone_number', 'phone_number_verified'],
-    },
+    claims: scopeClaims,
     scopes: [...new Set([...oidcScopes, ...resourceScopes])],
     acrValues: acrValuesSupported,
     responseTypes: ['code'],
+    // Discovery advertises what the clients file can configure, nothing more.
+    clientAuthMethods: [...tokenEndpointAuthMethods],
+    // Every URL oidc-provider fetches (a client's jwks_uri) is the operator's, from the clients file:
+    // relying parties on an internal network (10.0.0.0/8, 192.168.0.0/16) are usual, so oidc-provider's
+    // refusal of special-use addresses (meant for dynamically registered clients) is left out.
+    fetch: (url, init) => {
+      const { dispatcher: _ssrfGuard, ...options } = (init ?? {}) as RequestInit & { dispatcher?: unknown };
+      return globalThis.fetch(url, options);
+    },
     routes: providerRoutes,
     pkce: { required: () => true },
     features: {
@@ -122,6 +106,10 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
       revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
       userinfo: { enabled: true },
       pushedAuthorizationRequests: { enabled: true },
+      // An essential acr claim asks for step-up like acr_values (interaction-policy.ts).
+      claimsParameter: { enabled: true },
+      // Not offered (nor advertised in discovery) until clients can ask for it in the clients file.
+      dPoP: { enabled: false },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: async (ctx, form) => pages.logoutConfirmation(ctx, form),
@@ -147,28 +135,9 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
         },
       },
     },
-    // First-party clients (first_party: true) get their grant without a consent round trip; others
-    // reuse the grant of the session, and the consent page asks for anything missing.
-    // A grant revoked under a session that stays (a password change) is replaced like a missing one.
-    loadExistingGrant: async (ctx) => {
-      const { oidc } = ctx;
-      const consented = oidc.result?.consent?.grantId;
-      if (consented) return oidc.provider.Grant.find(consented);
-      const sessionGrantId = oidc.session!.grantIdFor(oidc.client!.clientId);
-      const sessionGrant = sessionGrantId ? await oidc.provider.Grant.find(sessionGrantId) : undefined;
-      if (sessionGrant) return sessionGrant;
-      if (!firstParty.has(oidc.client!.clientId) || !oidc.session?.accountId) return undefined;
-      const grant = new oidc.provider.Grant({ clientId: oidc.client!.clientId, accountId: oidc.session.accountId });
-      grant.addOIDCScope([...oidc.requestParamOIDCScopes].join(' '));
-      if (oidc.requestParamClaims?.size) grant.addOIDCClaims([...oidc.requestParamClaims]);
-      const requested = oidc.requestParamScopes;
-      for (const [indicator, server] of Object.entries(oidc.resourceServers ?? {})) {
-        const scopes = (server.scope ?? '').split(' ').filter((scope) => requested.has(scope));
-        if (scopes.length) grant.addResourceScope(indicator, scopes.join(' '));
-      }
-      await grant.save();
-      return grant;
-    },
+    loadExistingGrant: existingGrant(firstParty),
+    // First-party clients get refresh tokens for offline_access without prompt=consent (grants.ts).
+    extraParams: { scope: firstPartyOfflineAccess(firstParty) },
     // Public clients get a new refresh token on every use (the old one is then refused); confidential
     // clients once 70% of its lifetime has passed.
     rotateRefreshToken: (ctx) => {
@@ -215,6 +184,6 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
 export function createProvider(deps: ProviderDependencies): Provider {
   const provider = new Provider(deps.settings.issuer, providerConfiguration(deps));
   provider.proxy = deps.settings.trustProxy;
-  publishFromIssuer(provider, deps.settings.issuer);
+  publishFromIssuer(provider, deps.settings.issuer, deps.jwks.unpublished);
   return provider;
 }

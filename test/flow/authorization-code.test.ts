@@ -19,6 +19,8 @@ const callbackStop = (url: URL) => url.port === '4000';
 describe('authorization code + PKCE with openid-client as the relying party', () => {
   test('sign-in, consent, tokens, userinfo, refresh rotation, revocation and logout', async () => {
     const config = await relyingParty(nyckel.url, 'web', 'web-secret-web-secret-0001');
+    // The ID token's signature is checked against /jwks too (openid-client skips it by default).
+    oidc.enableNonRepudiationChecks(config);
     const browser = new FormBrowser(callbackStop);
     const start = await startAuthorization(config, {
       redirect_uri: 'http://localhost:4000/cb',
@@ -40,7 +42,8 @@ describe('authorization code + PKCE with openid-client as the relying party', ()
     expect(claims.email).toBeUndefined();
     expect(claims.acr).toBe('urn:nyckel:acr:password');
     expect(claims.amr).toEqual(['pwd']);
-    expect(decodeProtectedHeader(tokens.id_token!).alg).toBe('ES256');
+    // RS256, OIDC's default, for a client that registers no id_token_signed_response_alg.
+    expect(decodeProtectedHeader(tokens.id_token!).alg).toBe('RS256');
     expect(tokens.refresh_token).toBeTruthy();
 
     const userinfo = await oidc.fetchUserInfo(config, tokens.access_token, claims.sub);
@@ -125,8 +128,9 @@ describe('authorization code + PKCE with openid-client as the relying party', ()
     await expect(oidc.refreshTokenGrant(config, second.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
   });
 
-  test('a client that asks for RS256 gets RS256 ID tokens', async () => {
-    const config = await relyingParty(nyckel.url, 'rs256', 'legacy-secret-legacy-0001', 'post');
+  test('a client that asks for ES256 gets ES256 ID tokens', async () => {
+    const config = await relyingParty(nyckel.url, 'es256', 'legacy-secret-legacy-0001', 'post');
+    oidc.enableNonRepudiationChecks(config);
     const browser = new FormBrowser(callbackStop);
     const start = await startAuthorization(config, { redirect_uri: 'http://localhost:4000/legacy-cb' });
     const { callback } = await signInWithPassword(browser, start, { email, password: TEST_PASSWORD }, { consent: false });
@@ -135,7 +139,7 @@ describe('authorization code + PKCE with openid-client as the relying party', ()
       expectedState: start.state,
       expectedNonce: start.nonce,
     });
-    expect(decodeProtectedHeader(tokens.id_token!).alg).toBe('RS256');
+    expect(decodeProtectedHeader(tokens.id_token!).alg).toBe('ES256');
   });
 
   test('client_credentials with a resource indicator gives a JWT access token for that API', async () => {

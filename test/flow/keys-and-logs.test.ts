@@ -54,6 +54,37 @@ describe('signing key rotation on a running server', () => {
   });
 });
 
+describe('logout after a rotation', () => {
+  test('an ID token signed by a retired key, no longer published, still works as id_token_hint', async () => {
+    const browser = new FormBrowser((u) => u.port === '4000');
+    const config = await relyingParty(nyckel.url, 'spa');
+    const start = await startAuthorization(config, { redirect_uri: 'http://localhost:4000/spa-cb' });
+    const { callback } = await signInWithPassword(browser, start, { email, password: TEST_PASSWORD });
+    const tokens = await oidc.authorizationCodeGrant(config, callback, {
+      pkceCodeVerifier: start.verifier,
+      expectedState: start.state,
+      expectedNonce: start.nonce,
+    });
+    const oldKid = decodeProtectedHeader(tokens.id_token!).kid!;
+
+    // Retired two hours ago and published for one: past every token's lifetime, inside the session's (NYCKEL_SESSION_TTL).
+    const rotation = await rotateSigningKeys(nyckel.db.prisma, nyckel.box, 3600, new Date(Date.now() - 2 * 3600_000));
+    expect(rotation.retired).toContain(oldKid);
+    await nyckel.sweep();
+    const jwks = (await (await fetch(`${nyckel.url}/jwks`)).json()) as { keys: Array<{ kid: string }> };
+    expect(jwks.keys.map((k) => k.kid)).not.toContain(oldKid);
+    expect(jwks.keys.map((k) => k.kid)).toEqual(expect.arrayContaining(rotation.added));
+
+    const logout = oidc.buildEndSessionUrl(config, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: 'http://localhost:4000/spa-bye' });
+    const confirm = await browser.go(logout.toString());
+    expect(confirm.status).toBe(200);
+    expect(confirm.html).not.toContain('could not validate id_token_hint');
+    expect(confirm.html).toContain('op.logoutForm');
+    const done = await browser.submit(confirm, /\/session\/end\/confirm$/, { logout: 'yes' });
+    expect(done.url).toBe('http://localhost:4000/spa-bye');
+  });
+});
+
 describe('logs', () => {
   test('structured logs carry no passwords, codes or tokens', async () => {
     const { tokens, code } = await signIn();

@@ -134,8 +134,17 @@ describe('signing keys', () => {
     const { d: _d, ...publicJwk } = retired as JWK & { d?: string };
     await expect(compactVerify(jwt, await importJWK(publicJwk, 'ES256'))).resolves.toBeTruthy();
 
-    // Once their tokens have expired the retired keys are removed.
-    expect(await deleteExpiredSigningKeys(db.prisma, new Date(Date.now() + 3601_000))).toBe(2);
+    // Past their publication, inside the session lifetime: kept to verify id_token_hint, never to sign, not published.
+    const later = new Date(Date.now() + 3601_000);
+    const hintsOnly = await loadSigningKeys(db.prisma, box, { hintSeconds: 7200, now: later });
+    expect([...hintsOnly.unpublished].sort()).toEqual([...rotation.retired].sort());
+    expect(hintsOnly.keys.slice(2).map((k) => k.key_ops)).toEqual([['verify'], ['verify']]);
+    expect(hintsOnly.keys.slice(0, 2).every((k) => k.key_ops === undefined)).toBe(true);
+    expect(await deleteExpiredSigningKeys(db.prisma, later, 7200)).toBe(0);
+    expect((await loadSigningKeys(db.prisma, box, { now: later })).keys).toHaveLength(2);
+
+    // Once their tokens have expired (and the sessions that may hold them) the retired keys are removed.
+    expect(await deleteExpiredSigningKeys(db.prisma, new Date(Date.now() + 7201_000), 7200)).toBe(2);
     expect((await loadSigningKeys(db.prisma, box)).keys).toHaveLength(2);
   });
 

@@ -28,12 +28,12 @@ clients:
     redirect_uris: [http://localhost:4000/spa-cb]
     post_logout_redirect_uris: [http://localhost:4000/spa-bye]
     scopes: [openid, profile, email, offline_access]
-  - client_id: rs256
+  - client_id: es256
     name: Legacy app
     first_party: true
     token_endpoint_auth_method: client_secret_post
     client_secret: legacy-secret-legacy-0001
-    id_token_signed_response_alg: RS256
+    id_token_signed_response_alg: ES256
     redirect_uris: [http://localhost:4000/legacy-cb]
   - client_id: machine
     name: Reporting job

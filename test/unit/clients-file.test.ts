@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { ClientsFileError, parseClientsFile } from '../../src/clients/clients-file.ts';
+import { ClientsFileError, parseClientsFile, toProviderMetadata } from '../../src/clients/clients-file.ts';
 import { withKnownMethods } from '../../src/factors/installed-methods.ts';
 import { Factors } from '../../src/factors/registry.ts';
 
@@ -38,7 +38,7 @@ clients:
       grant_types: ['authorization_code', 'refresh_token'],
       token_endpoint_auth_method: 'client_secret_basic',
       first_party: false,
-      id_token_signed_response_alg: 'ES256',
+      id_token_signed_response_alg: 'RS256',
     });
     expect(file.clients[1].redirect_uris).toEqual(['http://localhost:3000/cb']);
     expect(file.clients[1].mfa).toMatchObject({ required: true, methods: ['totp', 'email-code'], remember_days: 20, forgot_device_email: false });
@@ -101,6 +101,56 @@ clients:
         'clients[2] (client_id "m").grant_types: client_credentials needs a confidential client',
       ]),
     );
+  });
+
+  test('private_key_jwt: public keys inline or a jwks_uri, one of them, and no secret', () => {
+    const key = '{ kty: EC, crv: P-256, x: f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU, y: x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0 }';
+    const problems = problemsOf(`
+clients:
+  - client_id: both
+    name: Both
+    token_endpoint_auth_method: private_key_jwt
+    grant_types: [client_credentials]
+    jwks: { keys: [${key}] }
+    jwks_uri: https://both.example/jwks
+  - client_id: neither
+    name: Neither
+    token_endpoint_auth_method: private_key_jwt
+    grant_types: [client_credentials]
+    client_secret: a-secret-of-sixteen-chars
+  - client_id: private
+    name: Private
+    token_endpoint_auth_method: private_key_jwt
+    grant_types: [client_credentials]
+    jwks: { keys: [{ kty: EC, crv: P-256, x: a, y: b, d: c }] }
+  - client_id: plain
+    name: Plain uri
+    token_endpoint_auth_method: private_key_jwt
+    grant_types: [client_credentials]
+    jwks_uri: http://keys.example/jwks
+  - client_id: secret-with-keys
+    name: Secret with keys
+    grant_types: [client_credentials]
+    client_secret: a-secret-of-sixteen-chars
+    jwks_uri: https://keys.example/jwks
+`);
+    expect(problems).toEqual([
+      'clients[0] (client_id "both").jwks_uri: must not be set together with jwks (choose one)',
+      'clients[1] (client_id "neither").jwks: or jwks_uri is required for private_key_jwt',
+      'clients[1] (client_id "neither").client_secret: must not be set for private_key_jwt',
+      'clients[2] (client_id "private").jwks.keys[0]: must be a public key (it has a private member such as "d")',
+      'clients[3] (client_id "plain").jwks_uri: must use https (http is allowed only for localhost)',
+      'clients[4] (client_id "secret-with-keys").jwks_uri: is used only with token_endpoint_auth_method: private_key_jwt',
+    ]);
+    const valid = parseClientsFile(
+      `clients:\n  - { client_id: k, name: K, token_endpoint_auth_method: private_key_jwt, grant_types: [client_credentials], jwks: { keys: [${key}] } }\n`,
+      'clients.yaml',
+    );
+    expect(toProviderMetadata(valid.clients[0])).toMatchObject({
+      token_endpoint_auth_method: 'private_key_jwt',
+      jwks: { keys: [expect.objectContaining({ kty: 'EC' })] },
+    });
+    expect(toProviderMetadata(valid.clients[0])).not.toHaveProperty('client_secret');
   });
 
   test('a YAML syntax error and an unknown factor are explained', () => {

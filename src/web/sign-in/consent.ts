@@ -5,6 +5,7 @@ import type { ClientDirectory } from '../../clients/directory.ts';
 import { NyckelError } from '../../errors.ts';
 import { translator } from '../../i18n/i18n.ts';
 import type { PageRenderer } from '../../server/pages.ts';
+import { scopeClaims } from '../../provider/provider.ts';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
@@ -44,7 +45,9 @@ export function consent(deps: ConsentDependencies) {
   /** The lines of the consent page: what of the request the user has not allowed this client before. */
   function consentLines(ctx: Context, details: Details, asked: ConsentScope = askedOf(details)): string[] {
     const t = translator(deps.pages.localeOf(ctx, details.params.ui_locales as string | undefined));
-    const oidc = asked.scopes.map((scope) => {
+    // A claim asked for by the claims parameter reads as the scope that gives it ("See your email address").
+    const claimScopes = asked.claims.flatMap((claim) => Object.keys(scopeClaims).filter((scope) => scope !== 'openid' && scopeClaims[scope].includes(claim)));
+    const oidc = [...new Set([...asked.scopes, ...claimScopes])].map((scope) => {
       const key = `consent.scopes.${scope}`;
       const text = t(key);
       return text === key ? scope : text;
