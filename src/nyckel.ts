@@ -232,6 +232,33 @@ async function openStores(settings: Settings, options: NyckelOptions, logger: Lo
   return { ownsDatabase, db, prisma, redis, counters, signals, box, cookieKeys };
 }
 
+/** oidc-provider over Nyckel's storage, rebuilt when the signing keys or the clients change. */
+function providerHolder(deps: {
+  settings: Settings;
+  prisma: Database['prisma'];
+  box: SecretBox;
+  redis: RedisStore | undefined;
+  logger: Logger;
+  metrics: Metrics;
+  accounts: Accounts;
+  clients: ClientDirectory;
+  cookieKeys: string[];
+  pages: PageRenderer;
+  needsSecondFactor: Parameters<typeof createProvider>[0]['needsSecondFactor'];
+}): ProviderHolder {
+  const { settings, prisma, box, redis, logger, metrics } = deps;
+  const oidcAtRest = new OidcAtRest(box);
+  const adapter = redis ? createHybridOidcAdapter(prisma, redis.client, oidcAtRest) : createOidcAdapter(prisma, { atRest: oidcAtRest });
+  const build = (jwks: Parameters<typeof createProvider>[0]['jwks']) => {
+    const { accounts, clients, cookieKeys, pages, needsSecondFactor } = deps;
+    const built = createProvider({ settings, prisma, accounts, clients: clients.file, jwks, cookieKeys, pages, needsSecondFactor, adapter });
+    observeProvider(built, metrics);
+    logProviderErrors(built, logger.child({ component: 'oidc-provider' }));
+    return built;
+  };
+  return new ProviderHolder(prisma, box, logger, build, settings.ttl.session);
+}
+
 async function assemble(
   givenSettings: Settings,
   options: NyckelOptions,
@@ -270,20 +297,7 @@ async function assemble(
   const signIn = buildSignIn(factors, settings, { prisma, box, counters, signals, accounts, audit, metrics, logger, clients, pages, smsTransport, dispatcher });
   const { background, signIns, needsSecondFactor, notifier } = signIn;
 
-  const oidcAtRest = new OidcAtRest(box);
-  const oidcAdapter = redis ? createHybridOidcAdapter(prisma, redis.client, oidcAtRest) : createOidcAdapter(prisma, { atRest: oidcAtRest });
-  const providers = new ProviderHolder(
-    prisma,
-    box,
-    logger,
-    (jwks) => {
-      const built = createProvider({ settings, prisma, accounts, clients: clients.file, jwks, cookieKeys, pages, needsSecondFactor, adapter: oidcAdapter });
-      observeProvider(built, metrics);
-      logProviderErrors(built, logger.child({ component: 'oidc-provider' }));
-      return built;
-    },
-    settings.ttl.session,
-  );
+  const providers = providerHolder({ settings, prisma, box, redis, logger, metrics, accounts, clients, cookieKeys, pages, needsSecondFactor });
   await providers.rebuild();
   const provider = () => providers.current;
 

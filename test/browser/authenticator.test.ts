@@ -210,6 +210,8 @@ describe('Nyckel Authenticator in Chromium', () => {
     expect(await phone.locator('#qr-result').isHidden()).toBe(true);
     await phone.getByLabel('Your PIN (the code is made with it)').fill(PIN);
     await phone.getByRole('button', { name: 'Show code', exact: true }).click();
+    // The PIN key is derived first (PBKDF2 on the phone), so the code appears a moment later.
+    await phone.locator('#qr-code').filter({ hasText: /\d/ }).waitFor();
     const code = (await phone.locator('#qr-code').textContent())!.replace(/\s/g, '');
     expect(code).toMatch(/^\d{8}$/);
     expect(await phone.locator('#qr-client').textContent()).toBe('Code for Phone portal:');
