@@ -90,7 +90,7 @@ describe('BankID sign-in', () => {
     const { config, start, browser, page } = await afterPassword(email);
     // The only method: straight to it; the order is made and the page offers both kinds of BankID.
     expect(page.status).toBe(200);
-    expect(page.url).toMatch(/\/mfa\/bankid$/);
+    expect(page.url).toMatch(/\/mfa\/bankid\?send=1$/);
     const text = textOf(page.html);
     expect(text).toContain('Would you like to use BankID on this device or Mobile BankID on another device?');
     expect(text).toContain('BankID on this device');
@@ -378,7 +378,8 @@ describe('binding a BankID', () => {
     const { email, user } = await newUser({ phone: '+46701234598' });
     await nyckel.db.prisma.userEmail.updateMany({ where: { userId: user.id }, data: { verifiedAt: null } });
     const { browser, page } = await afterPassword(email);
-    expect(page.url).toMatch(/\/mfa\/sms$/);
+    // Their one number's code is sent at once (the primary method).
+    expect(page.url).toMatch(/\/mfa\/sms\/challenge\/[0-9a-f-]{36}$/);
     const uid = uidOf(page.url);
     const csrf = /name="_csrf" value="([^"]+)"/.exec(page.html)![1];
     const refused = await browser.request(new URL(`/interaction/${uid}/mfa/enrol/bankid/start`, nyckel.url).toString(), {

@@ -35,7 +35,7 @@ afterAll(async () => {
   await fake?.close();
 });
 
-/** A user with a bound BankID and a phone (so the methods are listed, as in Aiai), signed in with the password. */
+/** A user with a bound BankID and a phone, signed in with the password, at the list of methods (as in Aiai). */
 async function toMethodList(page: Page) {
   const personalNumber = personalNumberFor('19750505', 100 + ++counter);
   const email = `bankid-browser${counter}@kura.example`;
@@ -47,6 +47,9 @@ async function toMethodList(page: Page) {
   await page.getByLabel(msg('login.name_label.username_or_email'), { exact: true }).fill(email);
   await page.getByLabel(msg('login.password_label'), { exact: true }).fill(TEST_PASSWORD);
   await page.getByRole('button', { name: msg('login.submit'), exact: true }).click();
+  // The primary method (BankID, the client's first) starts at once; the list is one click away.
+  await page.getByRole('heading', { level: 1, name: msg('factors.bankid.title'), exact: true }).waitFor();
+  await page.getByRole('link', { name: msg('mfa.other_method'), exact: true }).click();
   await page.getByRole('heading', { level: 1, name: msg('mfa.choose_title'), exact: true }).waitFor();
   return { user, start, personalNumber };
 }
