@@ -105,15 +105,26 @@ async function newUser() {
   return email;
 }
 
-/** Authorization request, password and the choice of a method, all on the node the balancer points at. */
+/**
+ * Authorization request, password and the method's code or waiting page, all on the node the balancer
+ * points at. The email code (the primary) is sent at once after the password; the email link keeps its
+ * start page, opened by its address.
+ */
 async function startSignIn(email: string, method: 'email-code' | 'email-link') {
   const config = await relyingParty(balancer.url, 'portal');
   const start = await startAuthorization(config, { redirect_uri: 'http://localhost:4000/portal-cb', scope: 'openid email' });
-  const browser = new FormBrowser((url) => url.port === '4000');
+  // Stops where the second step begins (`…/mfa/<primary>?send=1`), before anything is sent.
+  const browser = new FormBrowser((url) => url.port === '4000' || url.searchParams.get('send') === '1');
   let page = await browser.go(start.url.toString());
   page = await browser.submit(page, '/login', { email, password: PASSWORD });
-  page = await browser.go(page.url.replace(/\/mfa(\/[a-z-]+)?$/, `/mfa/${method}`));
-  page = await browser.submit(page, '/start', { target: /value="([0-9a-f-]{36})"/.exec(page.html)![1] });
+  expect(page.url).toMatch(/\/mfa\/email-code\?send=1$/);
+  if (method === 'email-code') {
+    page = await browser.go(page.url);
+    expect(new URL(page.url).pathname).toMatch(/\/mfa\/email-code\/challenge\/[0-9a-f-]{36}$/);
+  } else {
+    page = await browser.go(page.url.replace(/\/mfa\/email-code\?send=1$/, `/mfa/${method}`));
+    page = await browser.submit(page, '/start', { target: /value="([0-9a-f-]{36})"/.exec(page.html)![1] });
+  }
   return { config, start, browser, page };
 }
 

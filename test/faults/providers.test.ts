@@ -53,19 +53,21 @@ describe('Twilio hangs', () => {
     await fake?.close();
   });
 
-  /** A user with one verified mobile number, signed in with the password, on the SMS page of client `care`. */
-  async function smsPage(locale: 'en' | 'sv') {
+  /**
+   * A user with one verified mobile number, signed in with the password on client `care`, stopped where
+   * the second step begins (`next`, `…/mfa/sms?send=1`): following it sends the code at once.
+   */
+  async function passwordStep(locale: 'en' | 'sv') {
     const e164 = `+467013${String(++counter).padStart(5, '0')}`;
     const user = await nyckel.accounts.create({ email: `hang${counter}@care.example`, password: TEST_PASSWORD, locale });
     await nyckel.db.prisma.userPhone.create({ data: { userId: user.id, e164, verifiedAt: new Date() } });
     const config = await relyingParty(nyckel.url, 'care');
     const start = await startAuthorization(config, { redirect_uri: 'http://localhost:4000/care-cb', scope: 'openid email', ui_locales: locale });
-    const browser = new FormBrowser((url) => url.port === '4000');
-    let page = await browser.go(start.url.toString());
-    page = await browser.submit(page, '/login', { email: user.email!, password: TEST_PASSWORD });
-    page = await browser.go(new URL(new URL(page.url).pathname.replace(/\/mfa(\/.*)?$/, '/mfa/sms'), nyckel.url).toString());
+    const browser = new FormBrowser((url) => url.port === '4000' || url.searchParams.get('send') === '1');
+    const login = await browser.submit(await browser.go(start.url.toString()), '/login', { email: user.email!, password: TEST_PASSWORD });
+    expect(login.url).toMatch(/\/mfa\/sms\?send=1$/);
+    const next = () => browser.go(login.url);
     const post = (from: Page, action: string, fields: Record<string, string>) => browser.submit(from, action, fields);
-    const target = /name="target"[^>]*value="([0-9a-f-]{36})"/.exec(page.html)![1];
     const signedIn = async (last: Page) => {
       expect(last.url).toContain('code=');
       const tokens = await oidc.authorizationCodeGrant(config, new URL(last.url), {
@@ -75,16 +77,17 @@ describe('Twilio hangs', () => {
       });
       expect(tokens.claims()).toMatchObject({ acr: 'urn:nyckel:acr:mfa', amr: ['pwd', 'sms', 'mfa'] });
     };
-    return { e164, user, page, target, post, signedIn };
+    return { e164, user, next, post, signedIn };
   }
 
   const codeIn = (body: string) => /#(\d{6})$/.exec(body)![1];
   const textsTo = (e164: string) => fake.requests.filter((r) => r.path.endsWith('/Messages.json') && r.form.To === e164);
 
   test('the first text hangs: a localised "could not send" page (no 500), audited, no challenge; sending again later signs in', async () => {
-    const { e164, user, page, target, post, signedIn } = await smsPage('sv');
+    const { e164, user, next, post, signedIn } = await passwordStep('sv');
+    // The first text is the one sent at once after the password.
     fake.hangNext();
-    const failed = await post(page, '/start', { target });
+    const failed = await next();
     expect(failed.status).toBe(400);
     expect(textOf(failed.html)).toContain(messages('sv')('factor_errors.send_failed'));
     expect(textOf(failed.html)).toContain(messages('sv')('mfa.other_method'));
@@ -96,14 +99,17 @@ describe('Twilio hangs', () => {
     expect(JSON.stringify(audit!.data)).not.toContain(TWILIO_TOKEN);
 
     // Twilio answers again: the same page sends, and the code signs in.
+    const target = /name="target"[^>]*value="([0-9a-f-]{36})"/.exec(failed.html)![1];
     const sent = await post(failed, '/start', { target });
     expect(sent.status).toBe(200);
     await signedIn(await post(sent, '/verify', { code: codeIn(textsTo(e164).at(-1)!.form.Body) }));
   });
 
   test('a resend hangs: the earlier challenge is untouched and the unsent code never works; "Resend code" works once Twilio answers', async () => {
-    const { e164, user, page, target, post, signedIn } = await smsPage('en');
-    const sent = await post(page, '/start', { target });
+    const { e164, user, next, post, signedIn } = await passwordStep('en');
+    const sent = await next();
+    expect(new URL(sent.url).pathname).toMatch(/\/mfa\/sms\/challenge\/[0-9a-f-]{36}$/);
+    expect(textsTo(e164)).toHaveLength(1);
     const before = await nyckel.db.prisma.factorChallenge.findFirstOrThrow({ where: { userId: user.id } });
 
     fake.hangNext();

@@ -85,7 +85,7 @@ describe('passkeys through the hosted pages', () => {
 
     const next = await passwordStep(email);
     // The only method of this client the user has: straight to its page.
-    expect(next.page.url).toMatch(/\/mfa\/passkey$/);
+    expect(next.page.url).toMatch(/\/mfa\/passkey\?send=1$/);
     expect(next.page.html).toContain('data-passkey="authenticate"');
     expect(textOf(next.page.html)).toContain('Use your passkey');
     const options = optionsIn(next.page);
