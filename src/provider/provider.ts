@@ -189,7 +189,7 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
  * cookie keys, kept sealed in the database, so every node issues and accepts the same nonces.
  */
 function dpopNonceSecret(cookieKeys: string[]): Buffer {
-  return Buffer.from(hkdfSync('sha256', cookieKeys[0]!, '', 'nyckel dpop nonce', 32));
+  return Buffer.from(hkdfSync('sha256', cookieKeys[0], '', 'nyckel dpop nonce', 32));
 }
 
 export function createProvider(deps: ProviderDependencies): Provider {
