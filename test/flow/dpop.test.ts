@@ -58,11 +58,17 @@ async function thumbprintOf(keyPair: CryptoKeyPair): Promise<string> {
 }
 
 /** A DPoP proof made by hand, so the very same proof (same jti) can be sent twice. */
-async function handMadeProof(keyPair: CryptoKeyPair, method: string, url: string, accessToken: string): Promise<string> {
+async function handMadeProof(
+  keyPair: CryptoKeyPair,
+  method: string,
+  url: string,
+  accessToken: string,
+  options: { iat?: number; nonce?: string } = {},
+): Promise<string> {
   const ath = Buffer.from(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(accessToken))).toString('base64url');
-  return new SignJWT({ htm: method, htu: url, ath, jti: randomUUID() })
+  return new SignJWT({ htm: method, htu: url, ath, jti: randomUUID(), ...(options.nonce ? { nonce: options.nonce } : {}) })
     .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: await exportJWK(keyPair.publicKey) })
-    .setIssuedAt()
+    .setIssuedAt(options.iat)
     .sign(keyPair.privateKey);
 }
 
@@ -117,6 +123,28 @@ describe('DPoP (RFC 9449)', () => {
     // The token itself is still good: only the proof's jti was spent.
     const fresh = { Authorization: `DPoP ${tokens.access_token}`, DPoP: await handMadeProof(keyPair, 'GET', userinfo, tokens.access_token) };
     expect((await fetch(userinfo, { headers: fresh })).status).toBe(200);
+  });
+
+  test('a proof whose iat is far off is answered with a nonce, and a proof with that nonce is taken', async () => {
+    const config = await relyingParty(nyckel.url, 'dpop-app');
+    const keyPair = await oidc.randomDPoPKeyPair('ES256');
+    const { tokens } = await dpopTokens(config, keyPair);
+    const userinfo = config.serverMetadata().userinfo_endpoint!;
+    const old = Math.floor(Date.now() / 1000) - 600;
+    const stale = await fetch(userinfo, {
+      headers: { Authorization: `DPoP ${tokens.access_token}`, DPoP: await handMadeProof(keyPair, 'GET', userinfo, tokens.access_token, { iat: old }) },
+    });
+    expect(stale.status).toBe(401);
+    expect(stale.headers.get('www-authenticate')).toMatch(/error="use_dpop_nonce"/);
+    const nonce = stale.headers.get('dpop-nonce');
+    expect(nonce).toBeTruthy();
+    const withNonce = await fetch(userinfo, {
+      headers: {
+        Authorization: `DPoP ${tokens.access_token}`,
+        DPoP: await handMadeProof(keyPair, 'GET', userinfo, tokens.access_token, { iat: old, nonce: nonce! }),
+      },
+    });
+    expect(withNonce.status).toBe(200);
   });
 
   test("the public client's refresh token works only with the same key", async () => {
