@@ -100,6 +100,8 @@ export const clientSchema = z
     scopes: z.array(scopeToken).min(1).default(['openid', 'profile', 'email', 'offline_access']),
     /** OIDC's default for a client that registers none is RS256, and relying-party libraries assume it. */
     id_token_signed_response_alg: z.enum(['RS256', 'ES256']).default('RS256'),
+    /** DPoP (RFC 9449): the client must prove possession of its key at the token endpoint and with every access token. */
+    dpop_bound_access_tokens: z.boolean().optional(),
     /** The name people see on the pages and in mails (OIDC `client_name`); absent: `name`. */
     client_name: z.string().trim().min(1).max(100).optional(),
     /** A PNG or SVG file (relative to this file) shown beside "Signing in to <client>". */
@@ -331,5 +333,6 @@ export function toProviderMetadata(client: ClientConfig) {
     token_endpoint_auth_method: client.token_endpoint_auth_method,
     scope: client.scopes.join(' '),
     id_token_signed_response_alg: client.id_token_signed_response_alg,
+    dpop_bound_access_tokens: client.dpop_bound_access_tokens ?? false,
   };
 }

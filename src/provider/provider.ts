@@ -1,3 +1,4 @@
+import { hkdfSync } from 'node:crypto';
 import Provider, { errors, type Configuration } from 'oidc-provider';
 import type { Accounts } from '../accounts/accounts.ts';
 import { tokenEndpointAuthMethods, toProviderMetadata, type ClientsFile } from '../clients/clients-file.ts';
@@ -108,8 +109,10 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
       pushedAuthorizationRequests: { enabled: true },
       // An essential acr claim asks for step-up like acr_values (interaction-policy.ts).
       claimsParameter: { enabled: true },
-      // Not offered (nor advertised in discovery) until clients can ask for it in the clients file.
-      dPoP: { enabled: false },
+      // DPoP (RFC 9449) for any client; required of those with dpop_bound_access_tokens in the clients file.
+      // Proofs are signed with ES256, Ed25519 or EdDSA (oidc-provider's short default list, in discovery).
+      // A proof's jti is remembered (ReplayDetection, in Redis or the database) so it is refused twice.
+      dPoP: { enabled: true, allowReplay: false, nonceSecret: dpopNonceSecret(deps.cookieKeys), requireNonce: () => false },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: async (ctx, form) => pages.logoutConfirmation(ctx, form),
@@ -179,6 +182,14 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
     },
     renderError: async (ctx, out, error) => pages.protocolError(ctx, out, error),
   };
+}
+
+/**
+ * The key of DPoP nonces (a client whose proof is too old is sent one): derived from the installation's
+ * cookie keys, kept sealed in the database, so every node issues and accepts the same nonces.
+ */
+function dpopNonceSecret(cookieKeys: string[]): Buffer {
+  return Buffer.from(hkdfSync('sha256', cookieKeys[0], '', 'nyckel dpop nonce', 32));
 }
 
 export function createProvider(deps: ProviderDependencies): Provider {

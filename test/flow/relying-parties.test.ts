@@ -75,11 +75,11 @@ async function tokensFrom(config: oidc.Configuration, start: AuthorizationStart,
 }
 
 describe('discovery advertises what a client can use', () => {
-  test('the clients file’s authentication methods, the claims parameter, no DPoP', async () => {
+  test('the clients file’s authentication methods, the claims parameter, DPoP’s short list of algorithms', async () => {
     const discovery = (await (await fetch(`${nyckel.url}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
     expect([...(discovery.token_endpoint_auth_methods_supported as string[])].sort()).toEqual([...tokenEndpointAuthMethods].sort());
     expect(discovery.claims_parameter_supported).toBe(true);
-    expect(discovery).not.toHaveProperty('dpop_signing_alg_values_supported');
+    expect(discovery.dpop_signing_alg_values_supported).toEqual(['ES256', 'Ed25519', 'EdDSA']);
     expect(discovery.id_token_signing_alg_values_supported).toEqual(expect.arrayContaining(['RS256', 'ES256']));
   });
 });

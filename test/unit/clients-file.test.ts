@@ -153,6 +153,23 @@ clients:
     expect(toProviderMetadata(valid.clients[0])).not.toHaveProperty('client_secret');
   });
 
+  test('dpop_bound_access_tokens reaches oidc-provider, false unless set; anything but a boolean is refused', () => {
+    const parsed = parseClientsFile(
+      `clients:
+  - { client_id: app, name: App, token_endpoint_auth_method: none, redirect_uris: [https://app.example/cb], dpop_bound_access_tokens: true }
+  - { client_id: web, name: Web, token_endpoint_auth_method: none, redirect_uris: [https://web.example/cb] }
+`,
+      'clients.yaml',
+    );
+    expect(toProviderMetadata(parsed.clients[0])).toMatchObject({ dpop_bound_access_tokens: true });
+    expect(toProviderMetadata(parsed.clients[1])).toMatchObject({ dpop_bound_access_tokens: false });
+    expect(
+      problemsOf(
+        `clients:\n  - { client_id: x, name: X, token_endpoint_auth_method: none, redirect_uris: [https://x.example/cb], dpop_bound_access_tokens: yes please }\n`,
+      ),
+    ).toEqual([expect.stringMatching(/^clients\[0\] \(client_id "x"\)\.dpop_bound_access_tokens: /)]);
+  });
+
   test('a YAML syntax error and an unknown factor are explained', () => {
     expect(problemsOf('clients: [ { client_id: x')[0]).toMatch(/^not valid YAML/);
     const problems = problemsOf(`
