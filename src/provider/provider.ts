@@ -110,6 +110,8 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
       claimsParameter: { enabled: true },
       // Not offered (nor advertised in discovery) until clients can ask for it in the clients file.
       dPoP: { enabled: false },
+      // Signing out at end_session posts a logout token to every app of the session with a backchannel_logout_uri.
+      backchannelLogout: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: async (ctx, form) => pages.logoutConfirmation(ctx, form),
