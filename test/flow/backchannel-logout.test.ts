@@ -17,6 +17,8 @@ let answerStatus = 200;
 let logs = '';
 let nyckel: TestNyckel;
 const email = 'backchannel.logout@example.test';
+/** Its only address is unverified: the account pages then ask for no second factor (as in test/flow/account.test.ts). */
+const accountPagesEmail = 'backchannel.account@example.test';
 
 function withBackchannelLogout(yaml: string, uri: string): string {
   const spaLine = '    post_logout_redirect_uris: [http://localhost:4000/spa-bye]\n';
@@ -46,6 +48,8 @@ beforeAll(async () => {
     clients: parseClientsFile(withBackchannelLogout(testClientsYaml, uri), 'test-clients.yaml'),
   });
   await nyckel.accounts.create({ email, password: TEST_PASSWORD });
+  const user = await nyckel.accounts.create({ email: accountPagesEmail, password: TEST_PASSWORD });
+  await nyckel.db.prisma.userEmail.updateMany({ where: { userId: user.id }, data: { verifiedAt: null } });
 });
 afterAll(async () => {
   await nyckel?.stop();
@@ -54,11 +58,11 @@ afterAll(async () => {
 });
 
 /** Signs in to "web" (with consent) and then to "spa" in the same browser session, without a second password. */
-async function signInToBoth() {
+async function signInToBoth(as = email) {
   const browser = new FormBrowser((u) => u.port === '4000');
   const web = await relyingParty(nyckel.url, 'web', 'web-secret-web-secret-0001');
   const webStart = await startAuthorization(web, { redirect_uri: 'http://localhost:4000/cb' });
-  const { callback } = await signInWithPassword(browser, webStart, { email, password: TEST_PASSWORD });
+  const { callback } = await signInWithPassword(browser, webStart, { email: as, password: TEST_PASSWORD });
   const webTokens = await oidc.authorizationCodeGrant(web, callback, {
     pkceCodeVerifier: webStart.verifier,
     expectedState: webStart.state,
@@ -115,6 +119,23 @@ describe('back-channel logout', () => {
     const confirm = await browser.go(logout.toString());
     await browser.submit(confirm, /\/session\/end\/confirm$/, {});
     expect(received).toEqual([]);
+  });
+});
+
+describe('signing out on the account pages', () => {
+  test('"Sign out" there also tells the apps of the session', async () => {
+    received = [];
+    const { browser, spaTokens } = await signInToBoth(accountPagesEmail);
+    const account = await browser.go(new URL('/account', nyckel.url).toString());
+    expect(account.status).toBe(200);
+    expect(account.url).toBe(new URL('/account', nyckel.url).toString());
+    const confirm = await browser.submit(account, '/account/logout', {});
+    const done = await browser.submit(confirm, /\/session\/end\/confirm$/, { logout: 'yes' });
+    expect(new URL(done.url).pathname).toBe('/account/signed-out');
+    expect(received).toHaveLength(1);
+    const payload = decodeJwt(received[0].token!);
+    expect(payload.aud).toBe('spa');
+    expect(payload.sid).toBe(decodeJwt(spaTokens.id_token!).sid);
   });
 });
 
