@@ -85,6 +85,9 @@ export const clientSchema = z
     first_party: z.boolean().default(false),
     redirect_uris: z.array(redirectUri).default([]),
     post_logout_redirect_uris: z.array(redirectUri).default([]),
+    /** OIDC Back-Channel Logout: where Nyckel posts a logout token when the user signs out elsewhere. */
+    backchannel_logout_uri: webUrl.optional(),
+    backchannel_logout_session_required: z.boolean().optional(),
     grant_types: z
       .array(z.enum(['authorization_code', 'refresh_token', 'client_credentials']))
       .min(1)
@@ -328,6 +331,9 @@ export function toProviderMetadata(client: ClientConfig) {
     client_name: client.client_name ?? client.name,
     redirect_uris: client.redirect_uris,
     post_logout_redirect_uris: client.post_logout_redirect_uris,
+    ...(client.backchannel_logout_uri
+      ? { backchannel_logout_uri: client.backchannel_logout_uri, backchannel_logout_session_required: client.backchannel_logout_session_required ?? false }
+      : {}),
     grant_types: client.grant_types,
     response_types: client.grant_types.includes('authorization_code') ? ['code'] : [],
     token_endpoint_auth_method: client.token_endpoint_auth_method,

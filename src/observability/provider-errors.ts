@@ -49,6 +49,10 @@ export function logProviderErrors(provider: Provider, logger: Logger): void {
       if (statusOf(error) >= 500) logger.warn({ err: error, event, status: statusOf(error), ...about(ctx) }, `oidc-provider ${event}`);
     });
   }
+  // A relying party's back-channel logout endpoint that failed: the user is signed out at Nyckel anyway.
+  events.on('backchannel.error', (ctx: KoaContextWithOIDC, error: Error, client: { clientId: string }) => {
+    logger.warn({ err: error, clientId: client.clientId, ...about(ctx) }, 'back-channel logout failed');
+  });
   // Koa's own: an error thrown past every handler. As Koa's default, client errors it exposes are not logged.
   events.on('error', (error: ErrorWithStatus, ctx?: KoaContextWithOIDC) => {
     if (error.expose && statusOf(error) < 500) return;

@@ -113,6 +113,8 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
       // Proofs are signed with ES256, Ed25519 or EdDSA (oidc-provider's short default list, in discovery).
       // A proof's jti is remembered (ReplayDetection, in Redis or the database) so it is refused twice.
       dPoP: { enabled: true, allowReplay: false, nonceSecret: dpopNonceSecret(deps.cookieKeys), requireNonce: () => false },
+      // Signing out at end_session posts a logout token to every app of the session with a backchannel_logout_uri.
+      backchannelLogout: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: async (ctx, form) => pages.logoutConfirmation(ctx, form),
