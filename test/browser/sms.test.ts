@@ -29,7 +29,7 @@ afterAll(async () => {
 const heading = (page: Page, name: string) => page.getByRole('heading', { level: 1, name, exact: true });
 
 describe('SMS code in Chromium', () => {
-  test('Aiai (sv): choose SMS, the masked number and validity shown, the code from the text signs in', async () => {
+  test('Aiai (sv): the SMS goes to the one number at once, the masked number and validity shown, the code from the text signs in', async () => {
     const email = 'vardare@kura.example';
     const user = await nyckel.accounts.create({ email, password: TEST_PASSWORD });
     await nyckel.db.prisma.userPhone.create({ data: { userId: user.id, e164: '+46701234572', verifiedAt: new Date() } });
@@ -43,26 +43,29 @@ describe('SMS code in Chromium', () => {
     await page.getByLabel(msg('login.password_label'), { exact: true }).fill(TEST_PASSWORD);
     await page.getByRole('button', { name: msg('login.submit'), exact: true }).click();
 
-    // Two methods (SMS and email code): the list, then SMS.
-    await heading(page, msg('mfa.choose_title')).waitFor();
-    expect(await seriousAxeViolations(page)).toEqual([]);
-    await page.getByRole('link', { name: new RegExp(msg('factors.sms.name')) }).click();
-    await page.getByText('xxxx-xxxx72', { exact: true }).waitFor();
+    // SMS, the client's first method, starts at once: the text goes to the one number (Aiai).
+    const sent = page.getByText(msg('factors.sms.code_sent', { target: 'xxxx-xxxx72', minutes: 5 }));
+    await sent.waitFor();
     expect(await page.content()).not.toContain('+46701234572');
-    expect(await page.locator('input[type=tel][autocomplete=tel]').count()).toBe(1);
-    await page.getByRole('button', { name: msg('factors.sms.send'), exact: true }).click();
-
-    await page.getByText(msg('factors.sms.code_sent', { target: 'xxxx-xxxx72', minutes: 5 })).waitFor();
     const code = page.getByLabel(msg('mfa.code_label'), { exact: true });
     expect(await code.evaluate((el) => el === document.activeElement)).toBe(true);
     expect(await code.getAttribute('autocomplete')).toBe('one-time-code');
     expect(await seriousAxeViolations(page)).toEqual([]);
 
+    // "Use another method" lists both; SMS again is the code already sent, not a second text.
+    await page.getByRole('link', { name: msg('mfa.other_method'), exact: true }).click();
+    await heading(page, msg('mfa.choose_title')).waitFor();
+    expect(await seriousAxeViolations(page)).toEqual([]);
+    await page.getByRole('link', { name: new RegExp(msg('factors.email-code.name')) }).waitFor();
+    await page.getByRole('link', { name: new RegExp(msg('factors.sms.name')) }).click();
+    await sent.waitFor();
+    expect(await smsTo(nyckel.db.prisma, '+46701234572')).toHaveLength(1);
+
     const text = (await smsTo(nyckel.db.prisma, '+46701234572'))[0].text;
     // Short, localised, and with the WebOTP / iOS one-time-code line.
-    const [, sent] = /@localhost #(\d{6})$/.exec(text)!;
-    expect(text).toContain(`Din kod till Care portal är ${sent}`);
-    await code.fill(sent);
+    const [, received] = /@localhost #(\d{6})$/.exec(text)!;
+    expect(text).toContain(`Din kod till Care portal är ${received}`);
+    await page.getByLabel(msg('mfa.code_label'), { exact: true }).fill(received);
     await page.keyboard.press('Enter');
 
     const tokens = await oidc.authorizationCodeGrant(rpConfig, await rp.arrival(), {

@@ -20,7 +20,8 @@ describe('second-factor pages answer garbage with a 4xx, never a 500', () => {
     const browser = new FormBrowser((url) => url.port === '4000');
     let page = await browser.go(start.url.toString());
     page = await browser.submit(page, '/login', { email, password: TEST_PASSWORD });
-    const base = page.url.replace(/\/mfa(\?.*)?$/, '');
+    // After the password: the code page of the code sent at once; the interaction's own path is the base.
+    const base = /^.*\/interaction\/[^/?]+/.exec(page.url)![0];
     const csrf = findForm(page.html, '/abort').hidden._csrf;
     const form = (body: Record<string, string>) => ({
       method: 'POST',
