@@ -13,15 +13,20 @@ export const ACCOUNT_CLIENT_ID = 'nyckel-account';
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
-/** https, or http on loopback (a relying party's URL: redirect URIs, jwks_uri). */
-const webUrl = z.string().superRefine((value, ctx) => {
-  let url: URL;
+/** The URL, or an issue "is not an absolute URL". */
+function absoluteUrl(value: string, ctx: z.RefinementCtx): URL | undefined {
   try {
-    url = new URL(value);
+    return new URL(value);
   } catch {
     ctx.addIssue({ code: 'custom', message: 'is not an absolute URL' });
-    return;
+    return undefined;
   }
+}
+
+/** https, or http on loopback (a relying party's URL: redirect URIs, jwks_uri). */
+const webUrl = z.string().superRefine((value, ctx) => {
+  const url = absoluteUrl(value, ctx);
+  if (!url) return;
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname))) {
     ctx.addIssue({ code: 'custom', message: 'must use https (http is allowed only for localhost)' });
   }
@@ -36,13 +41,8 @@ const publicJwk = z
 export const tokenEndpointAuthMethods = ['none', 'client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt'] as const;
 
 const redirectUri = z.string().superRefine((value, ctx) => {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    ctx.addIssue({ code: 'custom', message: 'is not an absolute URL' });
-    return;
-  }
+  const url = absoluteUrl(value, ctx);
+  if (!url) return;
   if (url.hash) ctx.addIssue({ code: 'custom', message: 'must not contain a fragment (#…)' });
   const webScheme = url.protocol === 'https:' || url.protocol === 'http:';
   if (url.protocol === 'http:' && !LOOPBACK_HOSTS.has(url.hostname)) {
