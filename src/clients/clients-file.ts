@@ -3,6 +3,9 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { readLogo, type Logo } from './logo.ts';
+import { oneLine, publicJwk, redirectUri, scopeToken, supportContact, tokenEndpointAuthMethods, webUrl } from './client-fields.ts';
+
+export { tokenEndpointAuthMethods };
 
 /** A second-factor method: the id of a factor in src/factors/registry.ts (checked against it at start). */
 export type FactorId = string;
@@ -10,58 +13,6 @@ const factorId = z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, 'is not a method id 
 
 /** The client of Nyckel's own account pages (/account); added by Nyckel, never by the clients file. */
 export const ACCOUNT_CLIENT_ID = 'nyckel-account';
-
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
-
-/** The URL, or an issue "is not an absolute URL". */
-function absoluteUrl(value: string, ctx: z.RefinementCtx): URL | undefined {
-  try {
-    return new URL(value);
-  } catch {
-    ctx.addIssue({ code: 'custom', message: 'is not an absolute URL' });
-    return undefined;
-  }
-}
-
-/** https, or http on loopback (a relying party's URL: redirect URIs, jwks_uri). */
-const webUrl = z.string().superRefine((value, ctx) => {
-  const url = absoluteUrl(value, ctx);
-  if (!url) return;
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname))) {
-    ctx.addIssue({ code: 'custom', message: 'must use https (http is allowed only for localhost)' });
-  }
-});
-
-/** A relying party's public signing key (private_key_jwt): never a private one. */
-const publicJwk = z
-  .looseObject({ kty: z.enum(['RSA', 'EC', 'OKP']), kid: z.string().min(1).optional(), use: z.literal('sig').optional() })
-  .refine((jwk) => !['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'].some((member) => member in jwk), 'must be a public key (it has a private member such as "d")');
-
-/** How a client authenticates at the token endpoint; discovery advertises exactly these. */
-export const tokenEndpointAuthMethods = ['none', 'client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt'] as const;
-
-const redirectUri = z.string().superRefine((value, ctx) => {
-  const url = absoluteUrl(value, ctx);
-  if (!url) return;
-  if (url.hash) ctx.addIssue({ code: 'custom', message: 'must not contain a fragment (#…)' });
-  const webScheme = url.protocol === 'https:' || url.protocol === 'http:';
-  if (url.protocol === 'http:' && !LOOPBACK_HOSTS.has(url.hostname)) {
-    ctx.addIssue({ code: 'custom', message: 'must use https (http is allowed only for localhost)' });
-  }
-  if (!webScheme && !/^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:$/.test(url.protocol)) {
-    ctx.addIssue({ code: 'custom', message: 'must be https, or a private-use scheme in reverse-domain form (com.example.app:/cb)' });
-  }
-});
-
-const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'is not a valid scope token');
-
-const oneLine = (max: number) =>
-  z
-    .string()
-    .trim()
-    .min(1)
-    .max(max)
-    .regex(/^[^\r\n]+$/, 'must be one line');
 
 export const mfaPolicySchema = z
   .object({
@@ -113,22 +64,7 @@ export const clientSchema = z
      * Who helps this client's users ("IT-support, 08-123 45 67", or { email, url, text }), shown on
      * error pages and where nothing else helps; absent: the installation's (NYCKEL_SUPPORT_*).
      */
-    support_contact: z
-      .union([
-        oneLine(200).transform((text) => ({ text })),
-        z
-          .object({
-            email: z.email().optional(),
-            url: z
-              .url()
-              .regex(/^https?:\/\//, 'must be an http(s):// URL')
-              .optional(),
-            text: oneLine(200).optional(),
-          })
-          .strict()
-          .refine((c) => c.email || c.url || c.text, 'needs at least one of email, url, text'),
-      ])
-      .optional(),
+    support_contact: supportContact.optional(),
     /** The display name in the From of mails sent for this client; absent: the service's name (NYCKEL_BRAND_NAME). */
     mail_sender_name: oneLine(60)
       .regex(/^[^<>"@]+$/, 'must not contain < > " or @')
