@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
-import { RateLimiterPrisma, RateLimiterRedis, RateLimiterRes, type RateLimiterStoreAbstract } from 'rate-limiter-flexible';
+import { RateLimiterRedis, RateLimiterRes, type RateLimiterStoreAbstract } from 'rate-limiter-flexible';
 import { NyckelError } from '../errors.ts';
 import type { PrismaClient } from './db.ts';
+import { DatabaseCounters } from './database-counters.ts';
 
 /** Where rate-limit and failure counters are kept: Redis when configured, else the database. */
 export interface CounterStore {
@@ -29,7 +30,7 @@ export class Counter {
   ) {
     this.limiter = store.redis
       ? new RateLimiterRedis({ storeClient: store.redis, rejectIfRedisNotReady: true, ...options })
-      : new RateLimiterPrisma({ storeClient: store.prisma, tableName: 'rateLimit', clearExpiredByTimeout: false, ...options });
+      : new DatabaseCounters(store.prisma, options);
   }
 
   consume(key: string, points = 1): Promise<RateLimiterRes> {
