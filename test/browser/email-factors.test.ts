@@ -5,28 +5,15 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import type { BrowserContextOptions, Page } from 'playwright-core';
-import { catalogue as merged } from '../../src/i18n/i18n.ts';
-import { Chromium, interceptRelyingParty, seriousAxeViolations } from '../support/chromium.ts';
+import { messages as messagesOf } from '../support/messages.ts';
+import { Chromium, holdRequests, interceptRelyingParty, expectNoSeriousAxeViolations } from '../support/chromium.ts';
 import { codeIn, latestMail, linkIn } from '../support/mail.ts';
 import { startTestNyckel, TEST_PASSWORD, type TestNyckel } from '../support/nyckel.ts';
 import { relyingParty, startAuthorization, type AuthorizationStart } from '../support/relying-party.ts';
 
-type Catalogue = Record<string, unknown>;
-// The catalogue the pages use: interactions/locales with the factors' strings (src/factors/<id>/locales) merged in.
-const catalogue = (locale: 'sv' | 'da' | 'en') => merged(locale) as Catalogue;
-const sv = catalogue('sv');
-const da = catalogue('da');
-
-/** A message of a catalogue, with {{client}} and the like filled in. */
-function msg(messages: Catalogue, key: string, vars: Record<string, string | number> = {}): string {
-  // Keys such as `factors.email-link.name` contain no dots inside a part, so a split is enough.
-  const text = key.split('.').reduce<unknown>((node, part) => (node as Record<string, unknown> | undefined)?.[part], messages);
-  if (typeof text !== 'string') throw new Error(`no message ${key}`);
-  return text.replace(/\{\{(\w+)\}\}/g, (_m, name: string) => {
-    if (!(name in vars)) throw new Error(`message ${key} needs {{${name}}}`);
-    return String(vars[name]);
-  });
-}
+type Msg = ReturnType<typeof messagesOf>;
+const sv = messagesOf('sv');
+const da = messagesOf('da');
 
 const IDEP = { id: 'idep', name: 'IDEP.WEB', redirectUri: 'http://localhost:4000/idep-cb' };
 const TDC = { id: 'selfservice', name: 'Customer self-service', redirectUri: 'http://localhost:4000/selfservice-cb' };
@@ -73,14 +60,14 @@ function authorize(config: oidc.Configuration, redirectUri: string, params: Reco
 }
 
 /** Opens the authorization URL, checks it lands on the login page, and signs in with the password. */
-async function passwordStep(page: Page, start: AuthorizationStart, messages: Catalogue, email: string, password = TEST_PASSWORD) {
+async function passwordStep(page: Page, start: AuthorizationStart, messages: Msg, email: string, password = TEST_PASSWORD) {
   const response = await page.goto(start.url.toString());
   expect(response?.status()).toBe(200);
   expect(new URL(page.url()).pathname).toMatch(/^\/interaction\/[\w-]+$/);
-  await page.getByRole('heading', { level: 1, name: msg(messages, 'login.title'), exact: true }).waitFor();
-  await page.getByLabel(msg(messages, 'login.name_label.username_or_email'), { exact: true }).fill(email);
-  await page.getByLabel(msg(messages, 'login.password_label'), { exact: true }).fill(password);
-  await page.getByRole('button', { name: msg(messages, 'login.submit'), exact: true }).click();
+  await page.getByRole('heading', { level: 1, name: messages('login.title'), exact: true }).waitFor();
+  await page.getByLabel(messages('login.name_label.username_or_email'), { exact: true }).fill(email);
+  await page.getByLabel(messages('login.password_label'), { exact: true }).fill(password);
+  await page.getByRole('button', { name: messages('login.submit'), exact: true }).click();
 }
 
 /** Redeems the code with openid-client (iss, state, nonce, PKCE) and checks what the ID token says. */
@@ -100,10 +87,6 @@ async function expectSignedIn(config: oidc.Configuration, callback: URL, start: 
   return tokens;
 }
 
-async function expectNoSeriousAxeViolations(page: Page) {
-  expect(await seriousAxeViolations(page)).toEqual([]);
-}
-
 const htmlLang = (page: Page) => page.locator('html').getAttribute('lang');
 const focusedId = (page: Page) => page.evaluate(() => document.activeElement?.id ?? null);
 const heading = (page: Page, name: string) => page.getByRole('heading', { level: 1, name, exact: true });
@@ -116,51 +99,28 @@ async function idepToWaitingPage(page: Page, email: string, masked: string, opti
   const start = await authorize(idep, IDEP.redirectUri, { ui_locales: 'sv' });
   await passwordStep(page, start, sv, email);
 
-  await heading(page, msg(sv, 'factors.email-link.name')).waitFor();
+  await heading(page, sv('factors.email-link.name')).waitFor();
   // IDEP.WEB allows one method: no list to choose from, and no "another method" link.
   expect(new URL(page.url()).pathname).toMatch(/^\/interaction\/[\w-]+\/mfa\/email-link$/);
-  expect(await page.getByRole('link', { name: msg(sv, 'mfa.other_method') }).count()).toBe(0);
-  const addresses = page.getByRole('group', { name: msg(sv, 'factors.email-link.choose_target'), exact: true });
+  expect(await page.getByRole('link', { name: sv('mfa.other_method') }).count()).toBe(0);
+  const addresses = page.getByRole('group', { name: sv('factors.email-link.choose_target'), exact: true });
   const address = addresses.getByRole('radio', { name: masked, exact: true });
   expect(await address.isChecked()).toBe(true);
-  const remember = page.getByRole('checkbox', { name: msg(sv, 'mfa.remember', { days: 20 }), exact: true });
+  const remember = page.getByRole('checkbox', { name: sv('mfa.remember', { days: 20 }), exact: true });
   expect(await remember.isChecked()).toBe(false);
   if (options.remember) {
     await remember.check();
     expect(await remember.isChecked()).toBe(true);
   }
   const before = await mailsTo(email);
-  await page.getByRole('button', { name: msg(sv, 'factors.email-link.send'), exact: true }).click();
+  await page.getByRole('button', { name: sv('factors.email-link.send'), exact: true }).click();
 
-  await heading(page, msg(sv, 'link.sent_title')).waitFor();
+  await heading(page, sv('link.sent_title')).waitFor();
   expect(new URL(page.url()).pathname).toMatch(/\/mfa\/email-link\/challenge\/[0-9a-f-]{36}$/);
   expect(await mailsTo(email)).toBe(before + 1);
   const mail = await latestMail(nyckel.db.prisma, email);
-  expect(mail.subject).toBe(msg(sv, 'mail.link.subject', { client: IDEP.name }));
+  expect(mail.subject).toBe(sv('mail.link.subject', { client: IDEP.name }));
   return { start, link: linkIn(mail.text), code: codeIn(mail.text) };
-}
-
-/**
- * Holds the requests `page` makes to URLs matching `urlPattern` (DevTools Fetch domain, like
- * interceptRelyingParty) until `release` is called: a slow network, made deterministic.
- */
-async function holdRequests(page: Page, urlPattern: string) {
-  const cdp = await page.context().newCDPSession(page);
-  const held: string[] = [];
-  let arrived: () => void = () => {};
-  const firstArrival = new Promise<void>((resolve) => (arrived = resolve));
-  cdp.on('Fetch.requestPaused', (event) => {
-    held.push(event.requestId);
-    arrived();
-  });
-  await cdp.send('Fetch.enable', { patterns: [{ urlPattern, requestStage: 'Request' }] });
-  return {
-    held: () => firstArrival,
-    async release() {
-      await Promise.all(held.map((requestId) => cdp.send('Fetch.continueRequest', { requestId }).catch(() => {})));
-      await cdp.send('Fetch.disable');
-    },
-  };
 }
 
 describe('second factor by email in Chromium', () => {
@@ -172,35 +132,35 @@ describe('second factor by email in Chromium', () => {
     await passwordStep(page, start, sv, email);
 
     // The start page: Swedish, the registered addresses masked, the first (primary) one chosen.
-    await heading(page, msg(sv, 'factors.email-link.name')).waitFor();
+    await heading(page, sv('factors.email-link.name')).waitFor();
     expect(await htmlLang(page)).toBe('sv');
-    expect(await page.title()).toBe(`${msg(sv, 'factors.email-link.name')} · Nyckel`);
-    expect(await page.getByText(msg(sv, 'common.signing_in_to', { client: IDEP.name })).isVisible()).toBe(true);
-    const addresses = page.getByRole('group', { name: msg(sv, 'factors.email-link.choose_target'), exact: true });
+    expect(await page.title()).toBe(`${sv('factors.email-link.name')} · Nyckel`);
+    expect(await page.getByText(sv('common.signing_in_to', { client: IDEP.name })).isVisible()).toBe(true);
+    const addresses = page.getByRole('group', { name: sv('factors.email-link.choose_target'), exact: true });
     expect(await addresses.getByRole('radio').count()).toBe(2);
     expect(await addresses.getByRole('radio', { name: 'us…r1@sc…le', exact: true }).isChecked()).toBe(true);
     expect(await addresses.getByRole('radio', { name: 'ka…at@ex…se', exact: true }).isChecked()).toBe(false);
     expect(await page.content()).not.toContain(email);
     expect(await page.content()).not.toContain('karin.privat');
-    const remember = page.getByRole('checkbox', { name: msg(sv, 'mfa.remember', { days: 20 }), exact: true });
+    const remember = page.getByRole('checkbox', { name: sv('mfa.remember', { days: 20 }), exact: true });
     expect(await remember.isVisible()).toBe(true);
     expect(await remember.isChecked()).toBe(false);
-    expect(msg(sv, 'mfa.remember', { days: 20 })).toBe('Fråga inte igen i den här webbläsaren de kommande 20 dagarna');
-    expect(await page.getByLabel(msg(sv, 'mfa.typed_label'), { exact: true }).inputValue()).toBe('');
+    expect(sv('mfa.remember', { days: 20 })).toBe('Fråga inte igen i den här webbläsaren de kommande 20 dagarna');
+    expect(await page.getByLabel(sv('mfa.typed_label'), { exact: true }).inputValue()).toBe('');
     await expectNoSeriousAxeViolations(page);
 
     // "Skicka länk" (the box stays unticked) → the waiting page.
     await page.getByRole('button', { name: 'Skicka länk', exact: true }).click();
-    await heading(page, msg(sv, 'link.sent_title')).waitFor();
-    expect(await page.getByText(msg(sv, 'link.sent', { target: 'us…r1@sc…le' }), { exact: true }).isVisible()).toBe(true);
-    const mayClose = msg(sv, 'link.close_window', { minutes: 30 });
+    await heading(page, sv('link.sent_title')).waitFor();
+    expect(await page.getByText(sv('link.sent', { target: 'us…r1@sc…le' }), { exact: true }).isVisible()).toBe(true);
+    const mayClose = sv('link.close_window', { minutes: 30 });
     expect(mayClose).toMatch(/^Du kan stänga det här fönstret/);
     expect(await page.getByText(mayClose, { exact: true }).isVisible()).toBe(true);
     const waitingUrl = page.url();
     await expectNoSeriousAxeViolations(page);
 
     const mail = await latestMail(nyckel.db.prisma, email);
-    expect(mail.subject).toBe(msg(sv, 'mail.link.subject', { client: IDEP.name }));
+    expect(mail.subject).toBe(sv('mail.link.subject', { client: IDEP.name }));
     const link = linkIn(mail.text);
     expect(link.startsWith(`${nyckel.url}/interaction/`)).toBe(true);
 
@@ -208,9 +168,9 @@ describe('second factor by email in Chromium', () => {
     const tab = await context.newPage();
     const landing = await tab.goto(link);
     expect(landing?.status()).toBe(200);
-    await heading(tab, msg(sv, 'link.confirm_title')).waitFor();
+    await heading(tab, sv('link.confirm_title')).waitFor();
     expect(await htmlLang(tab)).toBe('sv');
-    expect(await tab.getByText(msg(sv, 'link.confirm_text', { client: IDEP.name }), { exact: true }).isVisible()).toBe(true);
+    expect(await tab.getByText(sv('link.confirm_text', { client: IDEP.name }), { exact: true }).isVisible()).toBe(true);
     await expectNoSeriousAxeViolations(tab);
 
     // Opening it (as a mail scanner would) signed nothing in: the status is still "pending" (and the
@@ -222,8 +182,8 @@ describe('second factor by email in Chromium', () => {
     expect(rp.visited).toEqual([]);
 
     await tab.getByRole('button', { name: 'Slutför inloggningen', exact: true }).click();
-    await heading(tab, msg(sv, 'link.confirmed_title')).waitFor();
-    expect(await tab.getByText(msg(sv, 'link.confirmed_text'), { exact: true }).isVisible()).toBe(true);
+    await heading(tab, sv('link.confirmed_title')).waitFor();
+    expect(await tab.getByText(sv('link.confirmed_text'), { exact: true }).isVisible()).toBe(true);
     await expectNoSeriousAxeViolations(tab);
 
     // Nobody touches the first tab: its script notices and continues to the app.
@@ -246,8 +206,8 @@ describe('second factor by email in Chromium', () => {
     const response = await elsewhere.goto(link);
     expect(response?.status()).toBe(400);
     expect(await htmlLang(elsewhere)).toBe('sv');
-    await heading(elsewhere, msg(sv, 'link.other_browser_title')).waitFor();
-    const explanation = msg(sv, 'link.other_browser');
+    await heading(elsewhere, sv('link.other_browser_title')).waitFor();
+    const explanation = sv('link.other_browser');
     expect((await elsewhere.getByRole('alert').textContent())?.trim()).toBe(explanation);
     expect(explanation).toContain('fungerar bara i den webbläsare där du påbörjade inloggningen');
     expect(explanation).toContain('skriv koden från mejlet');
@@ -256,13 +216,13 @@ describe('second factor by email in Chromium', () => {
     await expectNoSeriousAxeViolations(elsewhere);
 
     // Back in the first browser: "Skriv koden från mejlet i stället" opens the code form.
-    const codeField = page.getByLabel(msg(sv, 'mfa.code_label'), { exact: true });
+    const codeField = page.getByLabel(sv('mfa.code_label'), { exact: true });
     expect(await codeField.isVisible()).toBe(false);
-    await page.getByText(msg(sv, 'link.type_code_instead'), { exact: true }).click();
+    await page.getByText(sv('link.type_code_instead'), { exact: true }).click();
     expect(await codeField.isVisible()).toBe(true);
     expect(await codeField.getAttribute('autocomplete')).toBe('one-time-code');
     await codeField.fill(code);
-    await page.getByRole('button', { name: msg(sv, 'mfa.verify'), exact: true }).click();
+    await page.getByRole('button', { name: sv('mfa.verify'), exact: true }).click();
 
     const callback = await rp.arrival();
     expect(callback.origin + callback.pathname).toBe(IDEP.redirectUri);
@@ -278,44 +238,44 @@ describe('second factor by email in Chromium', () => {
     await passwordStep(page, start, da, email);
 
     // The primary method (the client's first, a code by email) starts at once: its code page, one mail.
-    await heading(page, msg(da, 'factors.email-code.name')).waitFor();
+    await heading(page, da('factors.email-code.name')).waitFor();
     expect(await htmlLang(page)).toBe('da');
     expect(new URL(page.url()).pathname).toMatch(/\/mfa\/email-code\/challenge\/[0-9a-f-]{36}$/);
     expect(await mailsTo(email)).toBe(1);
 
     // "Brug en anden metode": the list of both methods.
     await page.getByRole('link', { name: 'Brug en anden metode', exact: true }).click();
-    await heading(page, msg(da, 'mfa.choose_title')).waitFor();
-    expect(await page.getByText(msg(da, 'mfa.choose_intro'), { exact: true }).isVisible()).toBe(true);
+    await heading(page, da('mfa.choose_title')).waitFor();
+    expect(await page.getByText(da('mfa.choose_intro'), { exact: true }).isVisible()).toBe(true);
     const methods = page.getByRole('list').getByRole('link');
     expect((await methods.allInnerTexts()).map((text) => text.replace(/\s+/g, ' ').trim())).toEqual([
-      `${msg(da, 'factors.email-code.name')} ${msg(da, 'factors.email-code.hint')}`,
-      `${msg(da, 'factors.email-link.name')} ${msg(da, 'factors.email-link.hint')}`,
+      `${da('factors.email-code.name')} ${da('factors.email-code.hint')}`,
+      `${da('factors.email-link.name')} ${da('factors.email-link.hint')}`,
     ]);
     await expectNoSeriousAxeViolations(page);
 
     // The link (its start page asks where to send it), then "Brug en anden metode" back to the list,
     // then "Engangskode via e-mail": back to the code already sent, no second mail.
-    await page.getByRole('link', { name: msg(da, 'factors.email-link.name') }).click();
-    await heading(page, msg(da, 'factors.email-link.name')).waitFor();
-    const addresses = page.getByRole('group', { name: msg(da, 'factors.email-link.choose_target'), exact: true });
+    await page.getByRole('link', { name: da('factors.email-link.name') }).click();
+    await heading(page, da('factors.email-link.name')).waitFor();
+    const addresses = page.getByRole('group', { name: da('factors.email-link.choose_target'), exact: true });
     expect(await addresses.getByRole('radio', { name: 'us…r3@td…le', exact: true }).isChecked()).toBe(true);
     await expectNoSeriousAxeViolations(page);
     await page.getByRole('link', { name: 'Brug en anden metode', exact: true }).click();
-    await heading(page, msg(da, 'mfa.choose_title')).waitFor();
+    await heading(page, da('mfa.choose_title')).waitFor();
     await page.getByRole('link', { name: 'Engangskode via e-mail' }).click();
     await page.waitForURL(/\/mfa\/email-code\/challenge\/[0-9a-f-]{36}$/);
     expect(await mailsTo(email)).toBe(1);
 
     // The code page: the cursor waits in the code field, which browsers may fill from the mail.
-    await heading(page, msg(da, 'factors.email-code.name')).waitFor();
-    expect(await page.getByText(msg(da, 'mfa.code_sent', { target: 'us…r3@td…le', minutes: 10 }), { exact: true }).isVisible()).toBe(true);
-    const codeField = page.getByLabel(msg(da, 'mfa.code_label'), { exact: true });
+    await heading(page, da('factors.email-code.name')).waitFor();
+    expect(await page.getByText(da('mfa.code_sent', { target: 'us…r3@td…le', minutes: 10 }), { exact: true }).isVisible()).toBe(true);
+    const codeField = page.getByLabel(da('mfa.code_label'), { exact: true });
     expect(await codeField.getAttribute('autocomplete')).toBe('one-time-code');
     expect(await codeField.getAttribute('inputmode')).toBe('numeric');
     expect(await focusedId(page)).toBe('code');
     const first = await latestMail(nyckel.db.prisma, email);
-    expect(first.subject).toBe(msg(da, 'mail.code.subject', { client: TDC.name }));
+    expect(first.subject).toBe(da('mail.code.subject', { client: TDC.name }));
     const firstCode = codeIn(first.text);
 
     // A wrong code, typed and sent with Enter: an alert with the attempts left, the cursor back in the field.
@@ -325,7 +285,7 @@ describe('second factor by email in Chromium', () => {
     await page.keyboard.press('Enter');
     expect((await failed).status()).toBe(401);
     const alert = page.getByRole('alert');
-    expect((await alert.textContent())?.trim()).toBe(msg(da, 'factor_errors.wrong_code', { left: nyckel.settings.factors.maxFailures - 1 }));
+    expect((await alert.textContent())?.trim()).toBe(da('factor_errors.wrong_code', { left: nyckel.settings.factors.maxFailures - 1 }));
     expect(await codeField.getAttribute('aria-invalid')).toBe('true');
     expect(await codeField.getAttribute('aria-describedby')).toBe(await alert.getAttribute('id'));
     expect(await codeField.inputValue()).toBe('');
@@ -336,7 +296,7 @@ describe('second factor by email in Chromium', () => {
     await page.getByRole('button', { name: 'Send koden igen', exact: true }).click();
     await page
       .getByRole('status')
-      .filter({ hasText: msg(da, 'mfa.resent') })
+      .filter({ hasText: da('mfa.resent') })
       .waitFor();
     expect(await page.getByRole('alert').count()).toBe(0);
     expect(await mailsTo(email)).toBe(2);
@@ -358,8 +318,8 @@ describe('second factor by email in Chromium', () => {
     const first = await idepToWaitingPage(page, email, 'us…r4@sc…le', { remember: true });
     const tab = await context.newPage();
     await tab.goto(first.link);
-    await tab.getByRole('button', { name: msg(sv, 'link.confirm_button'), exact: true }).click();
-    await heading(tab, msg(sv, 'link.confirmed_title')).waitFor();
+    await tab.getByRole('button', { name: sv('link.confirm_button'), exact: true }).click();
+    await heading(tab, sv('link.confirmed_title')).waitFor();
     await tab.close();
     await expectSignedIn(idep, await rp.arrival(), first.start, user.id, MFA);
     const remembered = (await context.cookies()).find((c) => c.name === 'nyckel.remember');
@@ -387,9 +347,9 @@ describe('second factor by email in Chromium', () => {
     const afterChange = await authorize(idep, IDEP.redirectUri, { ui_locales: 'sv', prompt: 'login' });
     const visits = rp.visited.length;
     await passwordStep(page, afterChange, sv, email, newPassword);
-    await heading(page, msg(sv, 'factors.email-link.name')).waitFor();
+    await heading(page, sv('factors.email-link.name')).waitFor();
     expect(new URL(page.url()).pathname).toMatch(/\/mfa\/email-link$/);
-    expect(await page.getByRole('button', { name: msg(sv, 'factors.email-link.send'), exact: true }).isVisible()).toBe(true);
+    expect(await page.getByRole('button', { name: sv('factors.email-link.send'), exact: true }).isVisible()).toBe(true);
     expect(rp.visited).toHaveLength(visits);
   });
   test('the waiting page submits nothing of its own once the user has sent the code (a late poll answer is ignored)', async () => {
@@ -422,8 +382,8 @@ describe('second factor by email in Chromium', () => {
     // The code from the mail, sent with Enter; its request is held on the way (while a navigation
     // is pending, DevTools cannot talk to the page, so everything above was arranged beforehand).
     const verify = await holdRequests(page, '*/verify');
-    await page.getByText(msg(sv, 'link.type_code_instead'), { exact: true }).click();
-    await page.getByLabel(msg(sv, 'mfa.code_label'), { exact: true }).fill(code);
+    await page.getByText(sv('link.type_code_instead'), { exact: true }).click();
+    await page.getByLabel(sv('mfa.code_label'), { exact: true }).fill(code);
     await page.keyboard.press('Enter');
     await verify.held();
     await new Promise((resolve) => setTimeout(resolve, 500));

@@ -3,24 +3,15 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import type { BrowserContextOptions, Page, Response } from 'playwright-core';
-import { catalogue as merged } from '../../src/i18n/i18n.ts';
-import { Chromium, interceptRelyingParty, seriousAxeViolations } from '../support/chromium.ts';
+import { messages as messagesOf } from '../support/messages.ts';
+import { Chromium, expectNoSeriousAxeViolations, interceptRelyingParty, seriousAxeViolations } from '../support/chromium.ts';
 import { startTestNyckel, TEST_PASSWORD, type TestNyckel } from '../support/nyckel.ts';
 import { relyingParty, startAuthorization, type AuthorizationStart } from '../support/relying-party.ts';
 
-type Catalogue = Record<string, Record<string, string | Record<string, string>>>;
-// The catalogue the pages use: interactions/locales with the factors' strings (src/factors/<id>/locales) merged in.
-const catalogue = (locale: 'sv' | 'da' | 'en') => merged(locale) as Catalogue;
-const sv = catalogue('sv');
-const da = catalogue('da');
-const en = catalogue('en');
-
-/** A message of a catalogue, with {{client}} and the like filled in. */
-function msg(messages: Catalogue, key: string, vars: Record<string, string> = {}): string {
-  const text = key.split('.').reduce<unknown>((node, part) => (node as Record<string, unknown>)[part], messages);
-  if (typeof text !== 'string') throw new Error(`no message ${key}`);
-  return text.replace(/\{\{(\w+)\}\}/g, (_m, name: string) => vars[name] ?? '');
-}
+type Msg = ReturnType<typeof messagesOf>;
+const sv = messagesOf('sv');
+const da = messagesOf('da');
+const en = messagesOf('en');
 
 const WEB = { id: 'web', name: 'Statistics portal', secret: 'web-secret-web-secret-0001', redirectUri: 'http://localhost:4000/cb' };
 const SPA = { id: 'spa', name: 'Care portal', redirectUri: 'http://localhost:4000/spa-cb' };
@@ -64,10 +55,10 @@ async function openLogin(page: Page, start: AuthorizationStart): Promise<Respons
   return response!;
 }
 
-async function fillAndSubmitLogin(page: Page, messages: Catalogue, password = TEST_PASSWORD) {
-  await page.getByLabel(msg(messages, 'login.name_label.username_or_email'), { exact: true }).fill(email);
-  await page.getByLabel(msg(messages, 'login.password_label'), { exact: true }).fill(password);
-  await page.getByRole('button', { name: msg(messages, 'login.submit'), exact: true }).click();
+async function fillAndSubmitLogin(page: Page, messages: Msg, password = TEST_PASSWORD) {
+  await page.getByLabel(messages('login.name_label.username_or_email'), { exact: true }).fill(email);
+  await page.getByLabel(messages('login.password_label'), { exact: true }).fill(password);
+  await page.getByRole('button', { name: messages('login.submit'), exact: true }).click();
 }
 
 /** Redeems the code with openid-client, which checks iss, state, nonce and PKCE, and checks the ID token. */
@@ -94,11 +85,6 @@ async function expectAccessDenied(config: oidc.Configuration, callback: URL, sta
   ).rejects.toMatchObject({ error: 'access_denied' });
 }
 
-async function expectNoSeriousAxeViolations(page: Page) {
-  const violations = await seriousAxeViolations(page);
-  expect(violations).toEqual([]);
-}
-
 const htmlLang = (page: Page) => page.locator('html').getAttribute('lang');
 const focusedId = (page: Page) => page.evaluate(() => document.activeElement?.id ?? null);
 
@@ -109,26 +95,22 @@ describe('hosted sign-in pages in Chromium', () => {
     await openLogin(page, start);
 
     expect(await htmlLang(page)).toBe('en');
-    expect(await page.title()).toBe(`${msg(en, 'login.title')} · Nyckel`);
-    await page.getByRole('heading', { level: 1, name: msg(en, 'login.title') }).waitFor();
-    await page.getByText(msg(en, 'common.signing_in_to', { client: WEB.name })).waitFor();
+    expect(await page.title()).toBe(`${en('login.title')} · Nyckel`);
+    await page.getByRole('heading', { level: 1, name: en('login.title') }).waitFor();
+    await page.getByText(en('common.signing_in_to', { client: WEB.name })).waitFor();
     await expectNoSeriousAxeViolations(page);
     await page.emulateMedia({ colorScheme: 'dark' });
     await expectNoSeriousAxeViolations(page);
     await page.emulateMedia({ colorScheme: 'light' });
 
     await fillAndSubmitLogin(page, en);
-    await page.getByRole('heading', { level: 1, name: msg(en, 'consent.title') }).waitFor();
+    await page.getByRole('heading', { level: 1, name: en('consent.title') }).waitFor();
     expect(new URL(page.url()).pathname).toMatch(/^\/interaction\//);
-    expect(await page.getByText(msg(en, 'consent.intro', { client: WEB.name })).isVisible()).toBe(true);
-    expect(await page.getByRole('listitem').allTextContents()).toEqual([
-      msg(en, 'consent.scopes.openid'),
-      msg(en, 'consent.scopes.profile'),
-      msg(en, 'consent.scopes.email'),
-    ]);
+    expect(await page.getByText(en('consent.intro', { client: WEB.name })).isVisible()).toBe(true);
+    expect(await page.getByRole('listitem').allTextContents()).toEqual([en('consent.scopes.openid'), en('consent.scopes.profile'), en('consent.scopes.email')]);
     await expectNoSeriousAxeViolations(page);
 
-    await page.getByRole('button', { name: msg(en, 'consent.allow'), exact: true }).click();
+    await page.getByRole('button', { name: en('consent.allow'), exact: true }).click();
     const callback = await rp.arrival();
     expect(callback.origin + callback.pathname).toBe(WEB.redirectUri);
     expect(rp.visited).toHaveLength(1);
@@ -154,8 +136,8 @@ describe('hosted sign-in pages in Chromium', () => {
     expect(await htmlLang(page)).toBe('sv');
     expect(await page.title()).toBe('Logga in · Nyckel');
     await page.getByRole('heading', { level: 1, name: 'Logga in' }).waitFor();
-    expect(await page.getByText(msg(sv, 'login.intro', { client: WEB.name })).isVisible()).toBe(true);
-    expect(await page.getByText(msg(sv, 'common.signing_in_to', { client: WEB.name })).isVisible()).toBe(true);
+    expect(await page.getByText(sv('login.intro', { client: WEB.name })).isVisible()).toBe(true);
+    expect(await page.getByText(sv('common.signing_in_to', { client: WEB.name })).isVisible()).toBe(true);
     expect(await page.getByLabel('Användarnamn eller e-post', { exact: true }).getAttribute('autocomplete')).toBe('username');
     expect(await page.getByLabel('Lösenord', { exact: true }).getAttribute('type')).toBe('password');
     expect(await page.getByRole('button', { name: 'Logga in', exact: true }).isVisible()).toBe(true);
@@ -182,9 +164,9 @@ describe('hosted sign-in pages in Chromium', () => {
     await openLogin(page, start);
 
     expect(await htmlLang(page)).toBe('da');
-    await page.getByRole('heading', { level: 1, name: msg(da, 'login.title') }).waitFor();
-    expect(await page.getByText(msg(da, 'login.intro', { client: SPA.name })).isVisible()).toBe(true);
-    expect(await page.getByRole('button', { name: msg(da, 'login.cancel', { client: SPA.name }), exact: true }).isVisible()).toBe(true);
+    await page.getByRole('heading', { level: 1, name: da('login.title') }).waitFor();
+    expect(await page.getByText(da('login.intro', { client: SPA.name })).isVisible()).toBe(true);
+    expect(await page.getByRole('button', { name: da('login.cancel', { client: SPA.name }), exact: true }).isVisible()).toBe(true);
 
     await fillAndSubmitLogin(page, da);
     const callback = await rp.arrival();
@@ -204,7 +186,7 @@ describe('hosted sign-in pages in Chromium', () => {
     expect((await failed).status()).toBe(401);
 
     const alert = page.getByRole('alert');
-    expect((await alert.textContent())?.trim()).toBe(msg(sv, 'login.invalid', { name: msg(sv, 'login.name_word.username_or_email') }));
+    expect((await alert.textContent())?.trim()).toBe(sv('login.invalid', { name: sv('login.name_word.username_or_email') }));
     expect(await htmlLang(page)).toBe('sv');
     const emailField = page.getByLabel('Användarnamn eller e-post', { exact: true });
     const passwordField = page.getByLabel('Lösenord', { exact: true });
@@ -237,9 +219,9 @@ describe('hosted sign-in pages in Chromium', () => {
     const start = await authorize(web, WEB.redirectUri, { prompt: 'consent' });
     await openLogin(page, start);
     await fillAndSubmitLogin(page, da);
-    await page.getByRole('heading', { level: 1, name: msg(da, 'consent.title') }).waitFor();
+    await page.getByRole('heading', { level: 1, name: da('consent.title') }).waitFor();
     expect(await htmlLang(page)).toBe('da');
-    await page.getByRole('button', { name: msg(da, 'consent.deny'), exact: true }).click();
+    await page.getByRole('button', { name: da('consent.deny'), exact: true }).click();
     const callback = await rp.arrival();
     expect(callback.origin + callback.pathname).toBe(WEB.redirectUri);
     await expectAccessDenied(web, callback, start);
@@ -257,7 +239,7 @@ describe('hosted sign-in pages in Chromium', () => {
     await page.keyboard.press('Shift+Tab');
     expect(await isFocused('English')).toBe(true);
     for (let i = 0; i < 3; i++) await page.keyboard.press('Shift+Tab');
-    const skipLink = page.getByRole('link', { name: msg(en, 'common.skip_to_content') });
+    const skipLink = page.getByRole('link', { name: en('common.skip_to_content') });
     expect(await skipLink.evaluate((el) => el === document.activeElement)).toBe(true);
     const box = await skipLink.boundingBox();
     expect(box && box.x >= 0 && box.y >= 0 && box.width > 0).toBe(true);
@@ -286,9 +268,9 @@ describe('hosted sign-in pages in Chromium', () => {
     const response = await page.goto(interactionUrl);
     expect(response?.status()).toBe(200);
     expect(await htmlLang(page)).toBe('sv');
-    await page.getByRole('heading', { level: 1, name: msg(sv, 'ended.title') }).waitFor();
-    expect((await page.getByRole('alert').textContent())?.trim()).toBe(msg(sv, 'ended.message', { client: SPA.name }));
-    expect(await page.getByRole('link', { name: msg(sv, 'common.back_to_client', { client: SPA.name }) }).getAttribute('href')).toBe('http://localhost:4000/');
+    await page.getByRole('heading', { level: 1, name: sv('ended.title') }).waitFor();
+    expect((await page.getByRole('alert').textContent())?.trim()).toBe(sv('ended.message', { client: SPA.name }));
+    expect(await page.getByRole('link', { name: sv('common.back_to_client', { client: SPA.name }) }).getAttribute('href')).toBe('http://localhost:4000/');
     expect(await page.content()).not.toMatch(/SessionNotFound|interaction session id cookie not found/i);
     await expectNoSeriousAxeViolations(page);
   });
@@ -302,8 +284,8 @@ describe('hosted sign-in pages in Chromium', () => {
     const response = await page.reload();
     expect(response?.status()).toBe(400);
     expect(await htmlLang(page)).toBe('da');
-    await page.getByRole('heading', { level: 1, name: msg(da, 'errors.title') }).waitFor();
-    expect((await page.getByRole('alert').textContent())?.trim()).toBe(msg(da, 'errors.session_expired'));
+    await page.getByRole('heading', { level: 1, name: da('errors.title') }).waitFor();
+    expect((await page.getByRole('alert').textContent())?.trim()).toBe(da('errors.session_expired'));
     expect(await page.content()).not.toMatch(/SessionNotFound|interaction session id cookie not found/i);
     await expectNoSeriousAxeViolations(page);
   });
@@ -317,8 +299,8 @@ describe('hosted sign-in pages in Chromium', () => {
     const posted = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/login'));
     await fillAndSubmitLogin(page, en);
     expect((await posted).status()).toBe(400);
-    await page.getByRole('heading', { level: 1, name: msg(en, 'errors.title') }).waitFor();
-    expect((await page.getByRole('alert').textContent())?.trim()).toBe(msg(en, 'errors.session_expired'));
+    await page.getByRole('heading', { level: 1, name: en('errors.title') }).waitFor();
+    expect((await page.getByRole('alert').textContent())?.trim()).toBe(en('errors.session_expired'));
     expect(rp.visited).toEqual([]);
   });
 });

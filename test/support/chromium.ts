@@ -1,3 +1,4 @@
+import { expect } from '@jest/globals';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
@@ -107,6 +108,29 @@ export async function interceptRelyingParty(page: Page, origin = 'http://localho
 
 const axeSource = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
+/**
+ * Holds the requests `page` makes to URLs matching `urlPattern` (DevTools Fetch domain, like
+ * interceptRelyingParty) until `release` is called: a slow network, made deterministic.
+ */
+export async function holdRequests(page: Page, urlPattern: string) {
+  const cdp = await page.context().newCDPSession(page);
+  const held: string[] = [];
+  let arrived: () => void = () => {};
+  const firstArrival = new Promise<void>((resolve) => (arrived = resolve));
+  cdp.on('Fetch.requestPaused', (event) => {
+    held.push(event.requestId);
+    arrived();
+  });
+  await cdp.send('Fetch.enable', { patterns: [{ urlPattern, requestStage: 'Request' }] });
+  return {
+    held: () => firstArrival,
+    async release() {
+      await Promise.all(held.map((requestId) => cdp.send('Fetch.continueRequest', { requestId }).catch(() => {})));
+      await cdp.send('Fetch.disable');
+    },
+  };
+}
+
 export interface AxeViolation {
   id: string;
   impact: string | null;
@@ -133,4 +157,8 @@ export async function seriousAxeViolations(page: Page): Promise<AxeViolation[]> 
     }));
   });
   return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+}
+
+export async function expectNoSeriousAxeViolations(page: Page) {
+  expect(await seriousAxeViolations(page)).toEqual([]);
 }
