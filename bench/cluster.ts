@@ -37,17 +37,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
 import { loadSettings } from '../src/config/settings.ts';
 import { newMasterKey } from '../src/security/crypto.ts';
-import { freePort, startServerProcess, type RunningServer } from '../test/support/process.ts';
 import { startBalancer } from './balancer.ts';
+import { logTails, machineTicks, REDIS_URL, removeRedisKeys, startNode, TICK_MS, type NodeProcess } from './nodes.ts';
 import { passwordLogin } from './http.ts';
 import { numberFlag as number, PRODUCTION_ARGON2, textTable, runInterleaved, type LoadResult } from './load.ts';
 import { APP, benchClientsYaml, freshPostgresDatabase, leftover, PASSWORD, removeLeftovers } from './targets.ts';
 import { seedTotpUsers, TotpUserPool } from './totp-users.ts';
-
-const REDIS_URL = 'redis://127.0.0.1:6379';
 
 function options() {
   const { values } = parseArgs({
@@ -87,104 +84,6 @@ const started = performance.now();
 const progress = (text: string) => process.stderr.write(`bench:load [${((performance.now() - started) / 1000).toFixed(1)} s]: ${text}\n`);
 const fixed = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
 const round = (n: number) => (Number.isFinite(n) ? Math.round(n * 100) / 100 : null);
-
-interface NodeProcess {
-  name: string;
-  port: number;
-  /** The highest resident set size of the process so far (VmHWM), in KiB. */
-  peakRssKiB(): number | undefined;
-  /** CPU time (user + system, all threads) the process has used so far. */
-  cpuMs(): number;
-  /** What it wrote to stdout and stderr (warnings and errors only: NYCKEL_LOG_LEVEL=warn). */
-  output(): string;
-}
-
-/** The end of each node's log, to show with a failure. */
-function logTails(nodes: NodeProcess[]): string {
-  return nodes
-    .map((n) => {
-      const text = n.output().trim();
-      return `node ${n.name} log${text.length > 3000 ? ' (last 3000 characters)' : ''}: ${text ? `\n${text.slice(-3000)}` : '(empty)'}`;
-    })
-    .join('\n');
-}
-
-function readProc(file: string): string | undefined {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
-
-function peakRssKiB(pid: number): number | undefined {
-  const match = /^VmHWM:\s+(\d+) kB$/m.exec(readProc(`/proc/${pid}/status`) ?? '');
-  return match ? Number(match[1]) : undefined;
-}
-
-/** Linux counts CPU time in clock ticks of 1/100 s (USER_HZ) in /proc. */
-const TICK_MS = 10;
-
-function processCpuMs(pid: number): number {
-  // utime and stime are the 14th and 15th fields; the 2nd, the command, is in parentheses and may hold spaces.
-  const fields = (readProc(`/proc/${pid}/stat`) ?? '').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) * TICK_MS;
-}
-
-/** Ticks all cores have spent, and of those busy (neither idle nor waiting for I/O), since boot. */
-function machineTicks(): { busy: number; total: number } {
-  const ticks = (readProc('/proc/stat') ?? '').split('\n')[0].split(/\s+/).slice(1, 9).map(Number);
-  const total = ticks.reduce((sum, n) => sum + n, 0);
-  return { busy: total - (ticks[3] ?? 0) - (ticks[4] ?? 0), total };
-}
-
-/** SIGTERM (the node's graceful shutdown), SIGKILL if it has not ended within 5 s. */
-async function kill(server: RunningServer): Promise<void> {
-  if (server.child.exitCode !== null || server.child.signalCode !== null) return;
-  server.child.kill('SIGTERM');
-  const timer = setTimeout(() => server.child.kill('SIGKILL'), 5000);
-  await server.exited();
-  clearTimeout(timer);
-}
-
-/** `npm start` as a child process on a free loopback port; resolves once /readyz answers 200. */
-async function startNode(name: string, env: Record<string, string>): Promise<NodeProcess> {
-  const port = await freePort();
-  const server = startServerProcess({ ...env, PORT: String(port) });
-  leftover(() => kill(server));
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (server.child.exitCode !== null) throw new Error(`node ${name} exited with status ${server.child.exitCode}:\n${server.output()}`);
-    const ready = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2000) }).then(
-      (response) => response.status === 200,
-      () => false,
-    );
-    if (ready) break;
-    if (Date.now() > deadline) throw new Error(`node ${name} not ready on port ${port} after 60 s:\n${server.output()}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  const pid = server.child.pid!;
-  return { name, port, peakRssKiB: () => peakRssKiB(pid), cpuMs: () => processCpuMs(pid), output: () => server.output() };
-}
-
-/** Deletes the keys of this run (SCAN + DEL; they all start with `prefix`). */
-async function removeRedisKeys(prefix: string): Promise<number> {
-  const redis = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 1, retryStrategy: () => null });
-  redis.on('error', () => {});
-  try {
-    await redis.connect();
-    let removed = 0;
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      if (keys.length) removed += await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-    return removed;
-  } finally {
-    redis.disconnect();
-  }
-}
 
 interface Measurement {
   label: string;
