@@ -29,7 +29,11 @@ export async function listeningApp(): Promise<RelyingPartyApp> {
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     mount: (handler) => (mounted = handler),
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }
 
