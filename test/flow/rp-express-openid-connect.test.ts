@@ -1,22 +1,23 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import express from 'express';
+import { decodeProtectedHeader } from 'jose';
 import { parseClientsFile } from '../../src/clients/clients-file.ts';
 import { acr } from '../../src/factors/acr.ts';
-import { TOTP_SECRET_PURPOSE } from '../../src/factors/totp/index.ts';
-import { newTotpSecret } from '../../src/factors/totp/otp.ts';
 import { FormBrowser, type Page } from '../support/browser.ts';
 import { startTestNyckel, TEST_PASSWORD, type TestNyckel } from '../support/nyckel.ts';
-import { codeAt } from '../support/otp.ts';
+import { codeAt, withAuthenticatorApp } from '../support/otp.ts';
 import { jsonOf, listeningApp, signInOnNyckel, type RelyingPartyApp } from '../support/rp-apps.ts';
 
 /**
- * express-openid-connect (Auth0's middleware for express) as the relying party of two real express
- * apps, configured as docs/relying-parties.md says: one whose client requires a second factor, one
- * that asks for it by step-up.
+ * express-openid-connect (Auth0's middleware for express) as the relying party of real express apps,
+ * configured as docs/relying-parties.md says: one whose client requires a second factor, one that asks
+ * for it by step-up, and one whose client has ES256 ID tokens (with and without telling the middleware).
  */
 let nyckel: TestNyckel;
 let portal: RelyingPartyApp;
 let reports: RelyingPartyApp;
+let legacy: RelyingPartyApp;
+let legacyUntold: RelyingPartyApp;
 let counter = 0;
 /**
  * Loaded in beforeAll: the package is CommonJS and require()s openid-client, an ES module this suite's
@@ -24,40 +25,42 @@ let counter = 0;
  */
 let eoc: typeof import('express-openid-connect');
 
-/** The clients-file entries of docs/relying-parties.md ("express-openid-connect"), at the apps' URLs. */
-function clientsYaml(portalUrl: string, reportsUrl: string): string {
+interface AppClient {
+  id: string;
+  secret: string;
+  /** The client's extra clients-file lines. */
+  extra: string;
+}
+
+const portalClient: AppClient = { id: 'portal', secret: 'portal-secret-portal-secret-01', extra: 'mfa: { required: true, methods: [totp] }' };
+const reportsClient: AppClient = { id: 'reports', secret: 'reports-secret-reports-secret-1', extra: 'mfa: { methods: [totp] }' };
+const legacyClient: AppClient = { id: 'legacy', secret: 'legacy-secret-legacy-secret-01', extra: 'id_token_signed_response_alg: ES256' };
+const legacyUntoldClient: AppClient = { ...legacyClient, id: 'legacy-untold' };
+
+/** A clients-file entry of docs/relying-parties.md ("express-openid-connect"), at the app's URL. */
+function clientEntry(client: AppClient, appUrl: string): string {
   return `
-clients:
-  - client_id: portal
-    name: Staff portal
+  - client_id: ${client.id}
+    name: App ${client.id}
     first_party: true
-    redirect_uris: [${portalUrl}/callback]
-    post_logout_redirect_uris: [${portalUrl}/bye]
+    redirect_uris: [${appUrl}/callback]
+    post_logout_redirect_uris: [${appUrl}/bye]
     token_endpoint_auth_method: client_secret_basic
-    client_secret: portal-secret-portal-secret-01
+    client_secret: ${client.secret}
     scopes: [openid, profile, email, offline_access]
-    mfa: { required: true, methods: [totp] }
-  - client_id: reports
-    name: Reports
-    first_party: true
-    redirect_uris: [${reportsUrl}/callback]
-    post_logout_redirect_uris: [${reportsUrl}/bye]
-    token_endpoint_auth_method: client_secret_basic
-    client_secret: reports-secret-reports-secret-1
-    scopes: [openid, profile, email, offline_access]
-    mfa: { methods: [totp] }
-`;
+    ${client.extra}`;
 }
 
 /** The app: the middleware as the guide configures it, and routes that show what the app sees. */
-function expressOidcApp(app: RelyingPartyApp, clientID: string, clientSecret: string) {
+function expressOidcApp(app: RelyingPartyApp, client: AppClient, idTokenSigningAlg = 'RS256') {
   const router = express.Router();
   router.use(
     eoc.auth({
       issuerBaseURL: nyckel.url,
       baseURL: app.url,
-      clientID,
-      clientSecret,
+      clientID: client.id,
+      clientSecret: client.secret,
+      idTokenSigningAlg,
       secret: 'a-long-random-cookie-secret-for-the-app-0001',
       authRequired: false,
       idpLogout: true,
@@ -67,7 +70,13 @@ function expressOidcApp(app: RelyingPartyApp, clientID: string, clientSecret: st
   );
   router.get('/', (req, res) => void res.json({ authenticated: req.oidc.isAuthenticated() }));
   router.get('/profile', eoc.requiresAuth(), async (req, res) => {
-    res.json({ user: req.oidc.user, claims: req.oidc.idTokenClaims, userinfo: await req.oidc.fetchUserInfo(), hasRefreshToken: !!req.oidc.refreshToken });
+    res.json({
+      user: req.oidc.user,
+      claims: req.oidc.idTokenClaims,
+      idTokenAlg: decodeProtectedHeader(req.oidc.idToken!).alg,
+      userinfo: await req.oidc.fetchUserInfo(),
+      hasRefreshToken: !!req.oidc.refreshToken,
+    });
   });
   router.get('/refresh', eoc.requiresAuth(), async (req, res) => {
     const before = req.oidc.accessToken!;
@@ -87,15 +96,25 @@ function expressOidcApp(app: RelyingPartyApp, clientID: string, clientSecret: st
 
 beforeAll(async () => {
   eoc = await import('express-openid-connect');
-  portal = await listeningApp();
-  reports = await listeningApp();
-  nyckel = await startTestNyckel({ clients: parseClientsFile(clientsYaml(portal.url, reports.url), 'rp-clients.yaml') });
-  expressOidcApp(portal, 'portal', 'portal-secret-portal-secret-01');
-  expressOidcApp(reports, 'reports', 'reports-secret-reports-secret-1');
+  [portal, reports, legacy, legacyUntold] = await Promise.all([listeningApp(), listeningApp(), listeningApp(), listeningApp()]);
+  const entries = [
+    clientEntry(portalClient, portal.url),
+    clientEntry(reportsClient, reports.url),
+    clientEntry(legacyClient, legacy.url),
+    clientEntry(legacyUntoldClient, legacyUntold.url),
+  ];
+  const clients = `clients:${entries.join('')}\n`;
+  nyckel = await startTestNyckel({ clients: parseClientsFile(clients, 'rp-clients.yaml') });
+  expressOidcApp(portal, portalClient);
+  expressOidcApp(reports, reportsClient);
+  expressOidcApp(legacy, legacyClient, 'ES256');
+  expressOidcApp(legacyUntold, legacyUntoldClient);
 });
 afterAll(async () => {
   await portal?.close();
   await reports?.close();
+  await legacy?.close();
+  await legacyUntold?.close();
   await nyckel?.stop();
 });
 
@@ -103,10 +122,7 @@ afterAll(async () => {
 async function userWithApp() {
   const email = `express.oidc${++counter}@example.test`;
   const user = await nyckel.accounts.create({ email, name: 'Ada Lindqvist', password: TEST_PASSWORD, locale: 'en' });
-  const secret = newTotpSecret();
-  const row = await nyckel.db.prisma.factorEnrolment.create({ data: { userId: user.id, type: 'totp', label: 'Phone', confirmed: true } });
-  await nyckel.db.prisma.factorEnrolment.update({ where: { id: row.id }, data: { secret: Buffer.from(nyckel.box.seal(TOTP_SECRET_PURPOSE, secret, row.id)) } });
-  return { email, secret };
+  return { email, secret: await withAuthenticatorApp(nyckel, user.id) };
 }
 
 /** On Nyckel's authenticator-app page (the client's method, offered at once): a code, then back to the app. */
@@ -118,6 +134,7 @@ async function appCode(browser: FormBrowser, page: Page, secret: string, step: n
 interface Profile {
   user: Record<string, unknown>;
   claims: Record<string, unknown>;
+  idTokenAlg: string;
   userinfo: Record<string, unknown>;
   hasRefreshToken: boolean;
 }
@@ -133,6 +150,7 @@ describe('express-openid-connect', () => {
 
     const profile = jsonOf<Profile>(await browser.go(`${portal.url}/profile`));
     expect(profile.claims).toMatchObject({ iss: nyckel.url, aud: 'portal', acr: acr.mfa, amr: ['pwd', 'otp', 'mfa'] });
+    expect(profile.idTokenAlg).toBe('RS256');
     expect(profile.user.sub).toBe(profile.claims.sub);
     // Profile claims come from userinfo (OIDC Core: the ID token has them only when no access token is issued).
     expect(profile.userinfo).toMatchObject({ sub: profile.claims.sub, email, email_verified: true, name: 'Ada Lindqvist' });
@@ -173,5 +191,24 @@ describe('express-openid-connect', () => {
     await signInOnNyckel(other, await other.go(`${reports.url}/login`), email);
     const byClaim = await other.go(`${reports.url}/step-up-by-claim`);
     expect(jsonOf<Profile>(await appCode(other, byClaim, secret, 1)).claims).toMatchObject({ acr: acr.mfa });
+  });
+
+  test('a client with ES256 ID tokens: signs in with idTokenSigningAlg ES256, is refused at the RS256 default', async () => {
+    const email = `express.oidc${++counter}@example.test`;
+    await nyckel.accounts.create({ email, password: TEST_PASSWORD, locale: 'en' });
+    const browser = new FormBrowser();
+    expect(jsonOf(await signInOnNyckel(browser, await browser.go(`${legacy.url}/login`), email))).toEqual({ authenticated: true });
+    const profile = jsonOf<Profile>(await browser.go(`${legacy.url}/profile`));
+    expect(profile.idTokenAlg).toBe('ES256');
+    expect(profile.userinfo.email).toBe(email);
+
+    // Left at its RS256 default (the one difference from the app above), the middleware refuses the
+    // ES256 ID token at the callback; it keeps the reason to itself.
+    const untold = new FormBrowser();
+    const refused = await signInOnNyckel(untold, await untold.go(`${legacyUntold.url}/login`), email);
+    expect(refused.url).toMatch(new RegExp(`^${legacyUntold.url}/callback\\?`));
+    expect(refused.status).toBe(400);
+    expect(JSON.parse(refused.html)).toMatchObject({ error: 'BadRequestError', message: 'invalid response encountered' });
+    expect(jsonOf(await untold.go(`${legacyUntold.url}/`))).toEqual({ authenticated: false });
   });
 });
