@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import express from 'express';
+import type { ConfigParams } from 'express-openid-connect';
 import { decodeProtectedHeader } from 'jose';
 import { parseClientsFile } from '../../src/clients/clients-file.ts';
 import { acr } from '../../src/factors/acr.ts';
@@ -29,16 +30,26 @@ interface AppClient {
   id: string;
   secret: string;
   /** The client's extra clients-file lines. */
-  extra: string;
+  extra: string[];
+  idTokenSigningAlg?: string;
+  /** Registers the app's /backchannel-logout and has the middleware answer there. */
+  backchannelLogout?: boolean;
 }
 
-const portalClient: AppClient = { id: 'portal', secret: 'portal-secret-portal-secret-01', extra: 'mfa: { required: true, methods: [totp] }' };
-const reportsClient: AppClient = { id: 'reports', secret: 'reports-secret-reports-secret-1', extra: 'mfa: { methods: [totp] }' };
-const legacyClient: AppClient = { id: 'legacy', secret: 'legacy-secret-legacy-secret-01', extra: 'id_token_signed_response_alg: ES256' };
-const legacyUntoldClient: AppClient = { ...legacyClient, id: 'legacy-untold' };
+const portalClient: AppClient = { id: 'portal', secret: 'portal-secret-portal-secret-01', extra: ['mfa: { required: true, methods: [totp] }'] };
+const reportsClient: AppClient = { id: 'reports', secret: 'reports-secret-reports-secret-1', extra: ['mfa: { methods: [totp] }'], backchannelLogout: true };
+const legacyClient: AppClient = {
+  id: 'legacy',
+  secret: 'legacy-secret-legacy-secret-01',
+  extra: ['id_token_signed_response_alg: ES256'],
+  idTokenSigningAlg: 'ES256',
+};
+/** The same client, the middleware left at its RS256 default. */
+const legacyUntoldClient: AppClient = { ...legacyClient, id: 'legacy-untold', idTokenSigningAlg: undefined };
 
 /** A clients-file entry of docs/relying-parties.md ("express-openid-connect"), at the app's URL. */
 function clientEntry(client: AppClient, appUrl: string): string {
+  const backchannel = client.backchannelLogout ? [`backchannel_logout_uri: ${appUrl}/backchannel-logout`, 'backchannel_logout_session_required: true'] : [];
   return `
   - client_id: ${client.id}
     name: App ${client.id}
@@ -48,11 +59,27 @@ function clientEntry(client: AppClient, appUrl: string): string {
     token_endpoint_auth_method: client_secret_basic
     client_secret: ${client.secret}
     scopes: [openid, profile, email, offline_access]
-    ${client.extra}`;
+    ${[...client.extra, ...backchannel].join('\n    ')}`;
 }
 
+type LogoutStore = NonNullable<Exclude<ConfigParams['backchannelLogout'], boolean | undefined>['store']>;
+
+/** express-session's store interface in memory: where the middleware notes the logout tokens it is sent. */
+const logoutEntries = new Map<string, Parameters<LogoutStore['set']>[1]>();
+const logoutStore: LogoutStore = {
+  get: (key, done) => done(null, logoutEntries.get(key)),
+  set: (key, value, done) => {
+    logoutEntries.set(key, value);
+    done?.();
+  },
+  destroy: (key, done) => {
+    logoutEntries.delete(key);
+    done?.();
+  },
+};
+
 /** The app: the middleware as the guide configures it, and routes that show what the app sees. */
-function expressOidcApp(app: RelyingPartyApp, client: AppClient, idTokenSigningAlg = 'RS256') {
+function expressOidcApp(app: RelyingPartyApp, client: AppClient) {
   const router = express.Router();
   router.use(
     eoc.auth({
@@ -60,7 +87,8 @@ function expressOidcApp(app: RelyingPartyApp, client: AppClient, idTokenSigningA
       baseURL: app.url,
       clientID: client.id,
       clientSecret: client.secret,
-      idTokenSigningAlg,
+      ...(client.idTokenSigningAlg ? { idTokenSigningAlg: client.idTokenSigningAlg } : {}),
+      ...(client.backchannelLogout ? { backchannelLogout: { store: logoutStore } } : {}),
       secret: 'a-long-random-cookie-secret-for-the-app-0001',
       authRequired: false,
       idpLogout: true,
@@ -107,7 +135,7 @@ beforeAll(async () => {
   nyckel = await startTestNyckel({ clients: parseClientsFile(clients, 'rp-clients.yaml') });
   expressOidcApp(portal, portalClient);
   expressOidcApp(reports, reportsClient);
-  expressOidcApp(legacy, legacyClient, 'ES256');
+  expressOidcApp(legacy, legacyClient);
   expressOidcApp(legacyUntold, legacyUntoldClient);
 });
 afterAll(async () => {
@@ -210,5 +238,20 @@ describe('express-openid-connect', () => {
     expect(refused.status).toBe(400);
     expect(JSON.parse(refused.html)).toMatchObject({ error: 'BadRequestError', message: 'invalid response encountered' });
     expect(jsonOf(await untold.go(`${legacyUntold.url}/`))).toEqual({ authenticated: false });
+  });
+
+  test('back-channel logout: signing out at one app ends the session at the other (its /backchannel-logout)', async () => {
+    const { email, secret } = await userWithApp();
+    const browser = new FormBrowser();
+    await signInOnNyckel(browser, await browser.go(`${reports.url}/login`), email);
+    expect(jsonOf(await browser.go(`${reports.url}/`))).toEqual({ authenticated: true });
+    // The portal asks only for the app code: the Nyckel session has the password already.
+    expect(jsonOf(await appCode(browser, await browser.go(`${portal.url}/login`), secret, 0))).toEqual({ authenticated: true });
+
+    const confirm = await browser.go(`${portal.url}/logout`);
+    await browser.submit(confirm, /\/session\/end\/confirm$/, { logout: 'yes' });
+    expect(logoutEntries.size).toBeGreaterThan(0);
+    // The reports app's own cookie is still there, but the middleware now counts it as logged out.
+    expect(jsonOf(await browser.go(`${reports.url}/`))).toEqual({ authenticated: false });
   });
 });
