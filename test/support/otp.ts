@@ -1,4 +1,6 @@
-import { totpCode } from '../../src/factors/totp/otp.ts';
+import { TOTP_SECRET_PURPOSE } from '../../src/factors/totp/index.ts';
+import { newTotpSecret, totpCode } from '../../src/factors/totp/otp.ts';
+import type { TestNyckel } from './nyckel.ts';
 
 /**
  * The code an authenticator app shows `steps` time steps from now (−1 and +1 are within the accepted
@@ -16,4 +18,12 @@ export function secretIn(html: string): string {
   const match = /<code class="secret">([^<]+)<\/code>/.exec(html);
   if (!match) throw new Error('no setup key in the page');
   return match[1].replace(/\s+/g, '');
+}
+
+/** Gives the user a confirmed authenticator app, as enrolment would, and returns its secret for codeAt. */
+export async function withAuthenticatorApp(nyckel: TestNyckel, userId: string): Promise<string> {
+  const secret = newTotpSecret();
+  const row = await nyckel.db.prisma.factorEnrolment.create({ data: { userId, type: 'totp', label: 'Phone', confirmed: true } });
+  await nyckel.db.prisma.factorEnrolment.update({ where: { id: row.id }, data: { secret: Buffer.from(nyckel.box.seal(TOTP_SECRET_PURPOSE, secret, row.id)) } });
+  return secret;
 }
