@@ -85,6 +85,9 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
       short: { httpOnly: true, sameSite: 'lax' },
     },
     claims: scopeClaims,
+    // The ID token carries the granted scopes' claims (email, name…) too, as Keycloak's and most IdPs' do:
+    // relying-party libraries (Auth.js by default) build their user from it and would find no email.
+    conformIdTokenClaims: false,
     scopes: [...new Set([...oidcScopes, ...resourceScopes])],
     acrValues: acrValuesSupported,
     responseTypes: ['code'],

@@ -38,8 +38,8 @@ describe('authorization code + PKCE with openid-client as the relying party', ()
       idTokenExpected: true,
     });
     const claims = tokens.claims()!;
-    // Profile claims are served by userinfo when an access token is issued (OIDC Core 5.4).
-    expect(claims.email).toBeUndefined();
+    // The granted scopes' claims are in the ID token too (as relying-party libraries expect).
+    expect(claims).toMatchObject({ email, email_verified: true, name: 'Anna Svensson' });
     expect(claims.acr).toBe('urn:nyckel:acr:password');
     expect(claims.amr).toEqual(['pwd']);
     // RS256, OIDC's default, for a client that registers no id_token_signed_response_alg.

@@ -179,8 +179,8 @@ describe('express-openid-connect', () => {
     const profile = jsonOf<Profile>(await browser.go(`${portal.url}/profile`));
     expect(profile.claims).toMatchObject({ iss: nyckel.url, aud: 'portal', acr: acr.mfa, amr: ['pwd', 'otp', 'mfa'] });
     expect(profile.idTokenAlg).toBe('RS256');
-    expect(profile.user.sub).toBe(profile.claims.sub);
-    // Profile claims come from userinfo (OIDC Core: the ID token has them only when no access token is issued).
+    // The profile is in req.oidc.user (from the ID token) and in userinfo alike.
+    expect(profile.user).toMatchObject({ sub: profile.claims.sub, email, email_verified: true, name: 'Ada Lindqvist' });
     expect(profile.userinfo).toMatchObject({ sub: profile.claims.sub, email, email_verified: true, name: 'Ada Lindqvist' });
     expect(profile.hasRefreshToken).toBe(true);
 
