@@ -3,7 +3,7 @@ import { parseClientsFile } from '../../src/clients/clients-file.ts';
 import { newTotpSecret } from '../../src/factors/totp/otp.ts';
 import { TOTP_SECRET_PURPOSE } from '../../src/factors/totp/index.ts';
 import { decodeEntities, textOf, type Page } from '../support/browser.ts';
-import { apacheOrigin, missingApacheParts, NavigatingBrowser, startApache, type RunningApache } from '../support/apache.ts';
+import { apacheOrigin, APT_INSTALL, missingApacheParts, NavigatingBrowser, startApache, type RunningApache } from '../support/apache.ts';
 import { startTestNyckel, TEST_PASSWORD, testClientsYaml, type TestNyckel } from '../support/nyckel.ts';
 import { codeAt } from '../support/otp.ts';
 
@@ -15,10 +15,7 @@ const missing = missingApacheParts();
 // there a missing Apache fails the suite (startApache throws) instead of passing it unseen.
 const skipHere = missing.length > 0 && !process.env.CI;
 if (skipHere) {
-  console.warn(
-    `mod-auth-openidc.test.ts skipped: ${missing.join(', ')} not installed ` +
-      '(apt-get install apache2-bin libapache2-mod-auth-openidc; under CI this fails instead)',
-  );
+  console.warn(`mod-auth-openidc.test.ts skipped: ${missing.join(', ')} not installed; ${APT_INSTALL}. Under CI this fails instead.`);
 }
 
 const CLIENT_ID = 'apache';

@@ -6,9 +6,10 @@ import path from 'node:path';
 import { FormBrowser, type Page } from './browser.ts';
 import { freePort } from './process.ts';
 
-/** Debian's Apache and mod_auth_openidc (`apt-get install apache2-bin libapache2-mod-auth-openidc`; .ci/run does). */
+/** Debian's Apache and mod_auth_openidc, where the packages put them. */
 export const APACHE_BIN = '/usr/sbin/apache2';
 export const APACHE_MODULES_DIR = '/usr/lib/apache2/modules';
+export const APT_INSTALL = 'apt-get install apache2-bin libapache2-mod-auth-openidc (.ci/run does)';
 const MODULES = {
   mpm_event_module: 'mod_mpm_event.so',
   authn_core_module: 'mod_authn_core.so',
@@ -128,7 +129,7 @@ export async function apacheOrigin(): Promise<string> {
  */
 export async function startApache(options: ApacheRelyingPartyOptions): Promise<RunningApache> {
   const missing = missingApacheParts();
-  if (missing.length > 0) throw new Error(`Apache with mod_auth_openidc is not installed (missing ${missing.join(', ')})`);
+  if (missing.length > 0) throw new Error(`Apache with mod_auth_openidc is not installed (missing ${missing.join(', ')}): ${APT_INSTALL}`);
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nyckel-apache-'));
   fs.chmodSync(root, 0o755);
   for (const [file, text] of Object.entries(STATIC_PAGES)) {
