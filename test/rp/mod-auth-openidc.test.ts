@@ -8,8 +8,9 @@ import { startTestNyckel, TEST_PASSWORD, testClientsYaml, type TestNyckel } from
 import { codeAt } from '../support/otp.ts';
 
 // Apache's mod_auth_openidc (Debian's libapache2-mod-auth-openidc), a relying party written in C, in front
-// of static pages. Two Apaches of one client: `recommended` with OIDCDefaultURL (the configuration
-// docs/relying-parties-mod-auth-openidc.md shows), `bare` without it.
+// of static pages. Three Apaches of one client: `recommended` with OIDCDefaultURL (the configuration
+// docs/relying-parties-mod-auth-openidc.md shows), `bare` without it, `impatient` with it and a one-second
+// OIDCStateTimeout (a sign-in slower than the module waits for).
 const missing = missingApacheParts();
 // Outside CI a machine without Apache skips this suite and says so; CI installs Apache (.ci/run), and
 // there a missing Apache fails the suite (startApache throws) instead of passing it unseen.
@@ -23,9 +24,10 @@ const CLIENT_SECRET = 'apache-secret-apache-secret-01';
 let nyckel: TestNyckel;
 let recommended: RunningApache;
 let bare: RunningApache;
+let impatient: RunningApache;
 let counter = 0;
 
-/** The clients-file entry of docs/relying-parties-mod-auth-openidc.md, for both Apaches. */
+/** The clients-file entry of docs/relying-parties-mod-auth-openidc.md, for every Apache here. */
 function withApacheClient(origins: string[]): string {
   const list = (suffix: string) => `[${origins.map((origin) => origin + suffix).join(', ')}]`;
   return testClientsYaml.replace(
@@ -46,15 +48,17 @@ resources:`,
 
 beforeAll(async () => {
   if (skipHere) return;
-  const origins = { recommended: await apacheOrigin(), bare: await apacheOrigin() };
+  const origins = { recommended: await apacheOrigin(), bare: await apacheOrigin(), impatient: await apacheOrigin() };
   nyckel = await startTestNyckel({ clients: parseClientsFile(withApacheClient(Object.values(origins)), 'test-clients.yaml') });
   const client = { issuer: nyckel.url, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET };
   recommended = await startApache({ ...client, origin: origins.recommended, defaultUrl: `${origins.recommended}/index.html` });
   bare = await startApache({ ...client, origin: origins.bare });
+  impatient = await startApache({ ...client, origin: origins.impatient, defaultUrl: `${origins.impatient}/index.html`, stateTimeoutSeconds: 1 });
 });
 afterAll(async () => {
   await recommended?.stop();
   await bare?.stop();
+  await impatient?.stop();
   await nyckel?.stop();
 });
 
@@ -176,5 +180,21 @@ async function appCode(browser: NavigatingBrowser, page: Page, secret: string): 
     const page = await new NavigatingBrowser().go(answer.url);
     expect(page.status).toBe(status);
     expect(textOf(page.html)).toContain(text);
+  });
+
+  test('a sign-in slower than OIDCStateTimeout, with OIDCDefaultURL: the default URL, from where the user gets in without signing in again', async () => {
+    const { email } = await newUser();
+    const callback = `${impatient.origin}/protected/redirect_uri`;
+    let slow = true;
+    const browser = new NavigatingBrowser((url) => slow && url.toString().startsWith(callback));
+    const login = await browser.go(`${impatient.origin}/protected/index.shtml`);
+    const answer = await browser.submit(login, '/login', { email, password: TEST_PASSWORD });
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    slow = false;
+    const home = await browser.go(answer.url);
+    expect([home.url, home.status]).toEqual([`${impatient.origin}/index.html`, 200]);
+    expect(home.html).toContain('Apache home page');
+    // Nyckel's session is there: the protected page is one round trip away, without the password.
+    expect(claimsOn(await browser.go(`${impatient.origin}/protected/index.shtml`), impatient).email).toBe(email);
   });
 });

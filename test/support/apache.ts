@@ -50,6 +50,8 @@ export interface ApacheRelyingPartyOptions {
   clientSecret: string;
   /** Where mod_auth_openidc sends the user when it cannot use the authorization response (absent: not set). */
   defaultUrl?: string;
+  /** OIDCStateTimeout: how long a started sign-in may take (absent: the module's 300 seconds). */
+  stateTimeoutSeconds?: number;
 }
 
 /** The mod_auth_openidc part of the configuration (docs/relying-parties-mod-auth-openidc.md shows the same). */
@@ -63,7 +65,7 @@ OIDCPKCEMethod S256
 OIDCScope "openid email profile"
 OIDCRemoteUserClaim sub
 OIDCPassClaimsAs environment
-${options.defaultUrl ? `OIDCDefaultURL ${options.defaultUrl}\n` : ''}
+${options.defaultUrl ? `OIDCDefaultURL ${options.defaultUrl}\n` : ''}${options.stateTimeoutSeconds ? `OIDCStateTimeout ${options.stateTimeoutSeconds}\n` : ''}
 <Location /protected>
   AuthType openid-connect
   Require valid-user
