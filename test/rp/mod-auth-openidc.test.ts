@@ -9,7 +9,7 @@ import { codeAt } from '../support/otp.ts';
 
 // Apache's mod_auth_openidc (Debian's libapache2-mod-auth-openidc), a relying party written in C, in front
 // of static pages. Three Apaches of one client: `recommended` with OIDCDefaultURL (the configuration
-// docs/relying-parties-mod-auth-openidc.md shows), `bare` without it, `impatient` with it and a one-second
+// docs/relying-parties-mod-auth-openidc.md shows), `bare` without it, `impatient` with it and a three-second
 // OIDCStateTimeout (a sign-in slower than the module waits for).
 const missing = missingApacheParts();
 // Outside CI a machine without Apache skips this suite and says so; CI installs Apache (.ci/run), and
@@ -40,7 +40,7 @@ function withApacheClient(origins: string[]): string {
     id_token_signed_response_alg: RS256
     redirect_uris: ${list('/protected/redirect_uri')}
     post_logout_redirect_uris: ${list('/signed-out.html')}
-    scopes: [openid, email, profile]
+    scopes: [openid, email, profile, offline_access]
     mfa: { methods: [totp] }
 resources:`,
   );
@@ -49,11 +49,15 @@ resources:`,
 beforeAll(async () => {
   if (skipHere) return;
   const origins = { recommended: await apacheOrigin(), bare: await apacheOrigin(), impatient: await apacheOrigin() };
-  nyckel = await startTestNyckel({ clients: parseClientsFile(withApacheClient(Object.values(origins)), 'test-clients.yaml') });
+  // Access tokens of a minute, which `recommended` refreshes when less than 59 seconds are left.
+  nyckel = await startTestNyckel({
+    env: { NYCKEL_ACCESS_TOKEN_TTL: '60' },
+    clients: parseClientsFile(withApacheClient(Object.values(origins)), 'test-clients.yaml'),
+  });
   const client = { issuer: nyckel.url, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET };
-  recommended = await startApache({ ...client, origin: origins.recommended, defaultUrl: `${origins.recommended}/index.html` });
+  recommended = await startApache({ ...client, origin: origins.recommended, defaultUrl: `${origins.recommended}/index.html`, refreshBeforeExpirySeconds: 59 });
   bare = await startApache({ ...client, origin: origins.bare });
-  impatient = await startApache({ ...client, origin: origins.impatient, defaultUrl: `${origins.impatient}/index.html`, stateTimeoutSeconds: 1 });
+  impatient = await startApache({ ...client, origin: origins.impatient, defaultUrl: `${origins.impatient}/index.html`, stateTimeoutSeconds: 3 });
 });
 afterAll(async () => {
   await recommended?.stop();
@@ -69,7 +73,7 @@ async function newUser() {
   const secret = newTotpSecret();
   const row = await nyckel.db.prisma.factorEnrolment.create({ data: { userId: user.id, type: 'totp', label: 'Phone', confirmed: true } });
   await nyckel.db.prisma.factorEnrolment.update({ where: { id: row.id }, data: { secret: Buffer.from(nyckel.box.seal(TOTP_SECRET_PURPOSE, secret, row.id)) } });
-  return { email, secret };
+  return { email, user, secret };
 }
 
 /** The claims the protected page echoes; fails with Apache's log when the page is something else. */
@@ -133,6 +137,23 @@ async function appCode(browser: NavigatingBrowser, page: Page, secret: string): 
     // Neither Apache's session nor Nyckel's is left: the protected page asks for the password again.
     expect(isLoginPage(await browser.go(`${recommended.origin}/protected/index.shtml`))).toBe(true);
   });
+
+  test('refresh: the access token is renewed before it expires; once Nyckel revokes the grant, the Apache session ends', async () => {
+    const { email, user } = await newUser();
+    const browser = new NavigatingBrowser();
+    const protectedPage = `${recommended.origin}/protected/index.shtml`;
+    const login = await browser.go(protectedPage);
+    const first = Number(claimsOn(await browser.submit(login, '/login', { email, password: TEST_PASSWORD }), recommended).expires);
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    expect(Number(claimsOn(await browser.go(protectedPage), recommended).expires)).toBeGreaterThan(first);
+
+    await nyckel.accounts.setStatus(user, 'disabled');
+    await new Promise((resolve) => setTimeout(resolve, 2_000)); // the next refresh due
+    const refused = await browser.go(protectedPage);
+    // The refresh fails, and logout_on_error ends the session: the module's "Logged Out" page.
+    expect([refused.status, textOf(refused.html)]).toEqual([200, 'Logged Out Logged Out']);
+    expect(isLoginPage(await browser.go(protectedPage))).toBe(true);
+  });
 });
 
 (skipHere ? describe.skip : describe)('errors from Nyckel at mod_auth_openidc, with and without OIDCDefaultURL', () => {
@@ -189,7 +210,8 @@ async function appCode(browser: NavigatingBrowser, page: Page, secret: string): 
     const browser = new NavigatingBrowser((url) => slow && url.toString().startsWith(callback));
     const login = await browser.go(`${impatient.origin}/protected/index.shtml`);
     const answer = await browser.submit(login, '/login', { email, password: TEST_PASSWORD });
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    // Longer than the 3 s OIDCStateTimeout, which the one round trip at the end stays well within.
+    await new Promise((resolve) => setTimeout(resolve, 3_500));
     slow = false;
     const home = await browser.go(answer.url);
     expect([home.url, home.status]).toEqual([`${impatient.origin}/index.html`, 200]);

@@ -33,6 +33,7 @@ const CLAIMS_PAGE = `<!doctype html>
 <dt>email</dt><dd id="email"><!--#echo var="OIDC_CLAIM_email" --></dd>
 <dt>acr</dt><dd id="acr"><!--#echo var="OIDC_CLAIM_acr" --></dd>
 <dt>amr</dt><dd id="amr"><!--#echo var="OIDC_CLAIM_amr" --></dd>
+<dt>access token expires</dt><dd id="expires"><!--#echo var="OIDC_access_token_expires" --></dd>
 </dl>
 `;
 const STATIC_PAGES = {
@@ -52,6 +53,8 @@ export interface ApacheRelyingPartyOptions {
   defaultUrl?: string;
   /** OIDCStateTimeout: how long a started sign-in may take (absent: the module's 300 seconds). */
   stateTimeoutSeconds?: number;
+  /** OIDCRefreshAccessTokenBeforeExpiry with logout_on_error, and offline_access asked for (absent: no refresh). */
+  refreshBeforeExpirySeconds?: number;
 }
 
 /** The mod_auth_openidc part of the configuration (docs/relying-parties-mod-auth-openidc.md shows the same). */
@@ -62,10 +65,12 @@ OIDCClientSecret ${options.clientSecret}
 OIDCRedirectURI ${options.origin}/protected/redirect_uri
 OIDCCryptoPassphrase ${cryptoPassphrase}
 OIDCPKCEMethod S256
-OIDCScope "openid email profile"
+OIDCScope "openid email profile${options.refreshBeforeExpirySeconds ? ' offline_access' : ''}"
 OIDCRemoteUserClaim sub
 OIDCPassClaimsAs environment
-${options.defaultUrl ? `OIDCDefaultURL ${options.defaultUrl}\n` : ''}${options.stateTimeoutSeconds ? `OIDCStateTimeout ${options.stateTimeoutSeconds}\n` : ''}
+${options.defaultUrl ? `OIDCDefaultURL ${options.defaultUrl}\n` : ''}${options.stateTimeoutSeconds ? `OIDCStateTimeout ${options.stateTimeoutSeconds}\n` : ''}${
+    options.refreshBeforeExpirySeconds ? `OIDCRefreshAccessTokenBeforeExpiry ${options.refreshBeforeExpirySeconds} logout_on_error\n` : ''
+  }
 <Location /protected>
   AuthType openid-connect
   Require valid-user
