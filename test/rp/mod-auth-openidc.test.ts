@@ -1,11 +1,14 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { parseClientsFile } from '../../src/clients/clients-file.ts';
 import { newTotpSecret } from '../../src/factors/totp/otp.ts';
 import { TOTP_SECRET_PURPOSE } from '../../src/factors/totp/index.ts';
 import { decodeEntities, textOf, type Page } from '../support/browser.ts';
-import { apacheOrigin, APT_INSTALL, missingApacheParts, NavigatingBrowser, startApache, type RunningApache } from '../support/apache.ts';
+import { apacheOrigin, APT_INSTALL, missingApacheParts, NavigatingBrowser, openidcDirectives, startApache, type RunningApache } from '../support/apache.ts';
 import { startTestNyckel, TEST_PASSWORD, testClientsYaml, type TestNyckel } from '../support/nyckel.ts';
 import { codeAt } from '../support/otp.ts';
+import { projectRoot } from '../support/process.ts';
 
 // Apache's mod_auth_openidc (Debian's libapache2-mod-auth-openidc), a relying party written in C, in front
 // of static pages. Three Apaches of one client: `recommended` with OIDCDefaultURL (the configuration
@@ -218,5 +221,27 @@ async function appCode(browser: NavigatingBrowser, page: Page, secret: string): 
     expect(home.html).toContain('Apache home page');
     // Nyckel's session is there: the protected page is one round trip away, without the password.
     expect(claimsOn(await browser.go(`${impatient.origin}/protected/index.shtml`), impatient).email).toBe(email);
+  });
+});
+
+describe('docs/relying-parties-mod-auth-openidc.md', () => {
+  const doc = fs.readFileSync(path.join(projectRoot, 'docs/relying-parties-mod-auth-openidc.md'), 'utf8');
+  const block = (language: string) => new RegExp('```' + language + '\\n([\\s\\S]*?)```').exec(doc)![1];
+
+  test('shows the Apache configuration this suite runs, with its own names and URLs', () => {
+    const example = {
+      origin: 'https://intranet.example.org',
+      issuer: 'https://id.example.org',
+      clientId: 'intranet',
+      clientSecret: '${INTRANET_CLIENT_SECRET}',
+      defaultUrl: 'https://intranet.example.org/',
+      refreshBeforeExpirySeconds: 300,
+    };
+    expect(block('apache')).toBe(openidcDirectives(example, '${OIDC_CRYPTO_PASSPHRASE}'));
+  });
+
+  test('shows a clients-file entry Nyckel accepts', () => {
+    const [client] = parseClientsFile(block('yaml'), 'docs.yaml').clients;
+    expect(client).toMatchObject({ client_id: 'intranet', token_endpoint_auth_method: 'client_secret_basic', id_token_signed_response_alg: 'RS256' });
   });
 });
