@@ -61,7 +61,9 @@ beforeAll(async () => {
   recommended = await startApache({ ...client, origin: origins.recommended, defaultUrl: `${origins.recommended}/index.html`, refreshBeforeExpirySeconds: 59 });
   bare = await startApache({ ...client, origin: origins.bare });
   impatient = await startApache({ ...client, origin: origins.impatient, defaultUrl: `${origins.impatient}/index.html`, stateTimeoutSeconds: 3 });
-});
+  // Nyckel and three Apaches on a busy machine: more than the 60 seconds of one test, so that afterAll
+  // never runs while one of them is still starting (and would miss stopping it).
+}, 120_000);
 afterAll(async () => {
   await recommended?.stop();
   await bare?.stop();

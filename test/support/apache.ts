@@ -131,7 +131,13 @@ export async function apacheOrigin(): Promise<string> {
 }
 
 /**
- * Apache in the foreground in its own process group, with a generated configuration in a temporary
+ * Runs Apache ("$0" "$@") and ends it when its standard input closes: when `stop` closes it, and also
+ * when the test process dies without an afterAll (jest's --forceExit, a kill), which closes the pipe.
+ */
+const WATCHDOG = 'exec 3<&0; "$0" "$@" </dev/null & apache=$!; (cat <&3 >/dev/null; kill -TERM $apache 2>/dev/null) & wait $apache';
+
+/**
+ * Apache in the foreground (under WATCHDOG) in its own process group, with a generated configuration in a temporary
  * directory; `stop` ends the group (the parent and its children) and removes the directory.
  */
 export async function startApache(options: ApacheRelyingPartyOptions): Promise<RunningApache> {
@@ -147,7 +153,10 @@ export async function startApache(options: ApacheRelyingPartyOptions): Promise<R
   const passphrase = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64url');
   fs.writeFileSync(path.join(root, 'httpd.conf'), httpdConf(root, port, openidcDirectives(options, passphrase)));
 
-  const child = spawn(APACHE_BIN, ['-f', path.join(root, 'httpd.conf'), '-DFOREGROUND'], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('/bin/sh', ['-c', WATCHDOG, APACHE_BIN, '-f', path.join(root, 'httpd.conf'), '-DFOREGROUND'], {
+    detached: true,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout.on('data', (chunk) => (output += chunk));
   child.stderr.on('data', (chunk) => (output += chunk));
@@ -161,14 +170,13 @@ export async function startApache(options: ApacheRelyingPartyOptions): Promise<R
     }
   };
   const stop = async () => {
+    child.stdin.end();
     if (child.exitCode === null && child.signalCode === null) {
       signalGroup('SIGTERM');
       const killed = setTimeout(() => signalGroup('SIGKILL'), 5_000);
       await exited;
       clearTimeout(killed);
     }
-    // Children still closing their connections after the parent has gone.
-    signalGroup('SIGKILL');
     fs.rmSync(root, { recursive: true, force: true });
   };
   try {
@@ -208,6 +216,7 @@ function plain(headers: Headers): Record<string, string> {
  */
 export class NavigatingBrowser extends FormBrowser {
   override async request(url: string, init: RequestInit = {}): Promise<Page> {
+    if (init.body !== undefined && init.body !== null && typeof init.body !== 'string') throw new Error('NavigatingBrowser sends only string bodies');
     const headers = new Headers(init.headers);
     headers.set('accept', 'text/html,application/xhtml+xml');
     headers.set('sec-fetch-mode', 'navigate');
