@@ -30,7 +30,7 @@ let bare: RunningApache;
 let impatient: RunningApache;
 let counter = 0;
 
-/** The clients-file entry of docs/relying-parties-mod-auth-openidc.md, for every Apache here. */
+/** The settings of the clients-file entry in docs/relying-parties-mod-auth-openidc.md, with every Apache's URLs. */
 function withApacheClient(origins: string[]): string {
   const list = (suffix: string) => `[${origins.map((origin) => origin + suffix).join(', ')}]`;
   return testClientsYaml.replace(
@@ -71,7 +71,7 @@ afterAll(async () => {
   await nyckel?.stop();
 });
 
-/** A user with an authenticator app; returns the app's secret. */
+/** A user with an authenticator app (its secret returned, for the codes). */
 async function newUser() {
   const email = `apache${++counter}@intranet.example`;
   const user = await nyckel.accounts.create({ email, password: TEST_PASSWORD, locale: 'en' });
