@@ -1,7 +1,7 @@
 import { hkdfSync } from 'node:crypto';
 import Provider, { errors, type Configuration } from 'oidc-provider';
 import type { Accounts } from '../accounts/accounts.ts';
-import { tokenEndpointAuthMethods, toProviderMetadata, type ClientsFile } from '../clients/clients-file.ts';
+import { tokenEndpointAuthMethods, toProviderMetadata, usesDeviceFlow, type ClientsFile } from '../clients/clients-file.ts';
 import type { Settings } from '../config/settings.ts';
 import { storageFaultsAs503, temporarilyUnavailable, unavailableAs503 } from '../storage/adapter-faults.ts';
 import { interactionPolicyWith, type NeedsSecondFactor } from './interaction-policy.ts';
@@ -14,6 +14,8 @@ import { singleUseResume } from './single-use-resume.ts';
 import { adminResource } from '../admin/resource.ts';
 import type { PageRenderer } from '../server/pages.ts';
 import { publishFromIssuer } from './published.ts';
+import { CODE_VERIFICATION_PATH, deviceFlow, deviceFlowAnswers } from './device-flow.ts';
+import type { DeviceFlowLimits } from './device-flow-limits.ts';
 
 export interface ProviderDependencies {
   settings: Settings;
@@ -27,6 +29,8 @@ export interface ProviderDependencies {
   adapter: NonNullable<Configuration['adapter']>;
   /** Whether the signed-in session must add a second factor for this authorization request. */
   needsSecondFactor?: NeedsSecondFactor;
+  /** Counts the user codes typed on the device sign-in page (its middleware runs before oidc-provider). */
+  deviceLimits: DeviceFlowLimits;
 }
 
 export const oidcScopes = ['openid', 'offline_access', 'profile', 'email', 'phone'];
@@ -43,7 +47,7 @@ export const scopeClaims: Record<string, string[]> = {
 export const providerRoutes = {
   authorization: '/auth',
   backchannel_authentication: '/backchannel',
-  code_verification: '/device',
+  code_verification: CODE_VERIFICATION_PATH,
   device_authorization: '/device/auth',
   end_session: '/session/end',
   introspection: '/token/introspection',
@@ -115,6 +119,8 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
       dPoP: { enabled: true, allowReplay: false, nonceSecret: dpopNonceSecret(deps.cookieKeys), requireNonce: () => false },
       // Signing out at end_session posts a logout token to every app of the session with a backchannel_logout_uri.
       backchannelLogout: { enabled: true },
+      // RFC 8628 for TVs and CLIs, there (and in discovery) only when a client of the clients file uses it.
+      deviceFlow: deviceFlow(usesDeviceFlow(clients), pages, deps.deviceLimits),
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: async (ctx, form) => pages.logoutConfirmation(ctx, form),
@@ -160,6 +166,7 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
       Interaction: settings.ttl.interaction,
       Session: settings.ttl.session,
       Grant: settings.ttl.refreshToken,
+      DeviceCode: settings.ttl.deviceCode,
     },
     findAccount: async (_ctx, sub) => {
       // An id that is no user's (not even a uuid) finds no account; a store outage is a 503.
@@ -174,7 +181,11 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
       return { accountId: user.id, claims: () => (claims ??= storageFaultsAs503(() => accounts.claims(user))) };
     },
     interactions: {
-      url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+      url: (ctx, interaction) => {
+        // A confirmed device code goes on to the sign-in: it named a device sign-in (device-flow-limits.ts).
+        if (ctx.oidc.route === 'code_verification') deps.deviceLimits.codeFound(ctx);
+        return `/interaction/${interaction.uid}`;
+      },
       policy: interactionPolicyWith(deps.needsSecondFactor),
     },
     discovery: {
@@ -198,5 +209,6 @@ export function createProvider(deps: ProviderDependencies): Provider {
   const provider = new Provider(deps.settings.issuer, providerConfiguration(deps));
   provider.proxy = deps.settings.trustProxy;
   publishFromIssuer(provider, deps.settings.issuer, deps.jwks.unpublished);
+  deviceFlowAnswers(provider, deps.deviceLimits);
   return provider;
 }

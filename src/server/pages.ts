@@ -21,6 +21,8 @@ const LANGUAGE_NAMES: Record<Locale, string> = { sv: 'Svenska', da: 'Dansk', en:
  */
 export function switchBackTo(ctx: Pick<Context, 'method' | 'url' | 'path'>): string {
   if (ctx.method === 'GET') return ctx.url;
+  // The device sign-in's code page (oidc-provider's code_verification route): the code is typed again.
+  if (ctx.path === '/device') return '/device';
   const step = /^(\/interaction\/[^/]+)(\/mfa|\/forgot-password)?/.exec(ctx.path);
   if (step) return step[1] + (step[2] ?? '');
   return ctx.path.startsWith('/account') ? '/account' : '/';
