@@ -187,6 +187,17 @@ describe('device sign-in (RFC 8628)', () => {
     await expect(pollOnce(device)).rejects.toMatchObject({ error: 'access_denied' });
   });
 
+  test('“Cancel” on the sign-in page after confirming: the device is told access_denied', async () => {
+    const device = await startOnDevice();
+    const browser = new FormBrowser();
+    const login = await browser.submit(await typeCode(browser, device.auth.user_code), '/device', { confirm: 'yes' });
+    const cancelled = await browser.submit(login, '/abort', {});
+    expect(textOf(cancelled.html)).toContain('The sign-in was cancelled.');
+    // Switching language there leads to the code page, not to the finished sign-in again.
+    expect(cancelled.html).toContain(`href="/language/sv?back=${encodeURIComponent('/device')}"`);
+    await expect(pollOnce(device)).rejects.toMatchObject({ error: 'access_denied' });
+  });
+
   test('a code works once: typed again after the sign-in it is refused, and the device code is exchanged once', async () => {
     const { email, secret } = await newUser();
     const device = await startOnDevice();
