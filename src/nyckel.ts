@@ -300,7 +300,7 @@ async function assemble(
   const signIn = buildSignIn(factors, settings, { prisma, box, counters, signals, accounts, audit, metrics, logger, clients, pages, smsTransport, dispatcher });
   const { background, signIns, needsSecondFactor, notifier } = signIn;
 
-  const deviceLimits = new DeviceFlowLimits(counters, settings.userCodeGuesses, CODE_VERIFICATION_PATH);
+  const deviceLimits = new DeviceFlowLimits(counters, settings.deviceFlow, CODE_VERIFICATION_PATH);
   const providers = providerHolder({ settings, prisma, box, redis, logger, metrics, accounts, clients, cookieKeys, pages, needsSecondFactor, deviceLimits });
   await providers.rebuild();
   const provider = () => providers.current;

@@ -237,8 +237,8 @@ export interface Settings {
     deviceCode: number;
   };
   loginThrottle: { perAccount: number; perIp: number; windowSeconds: number };
-  /** Wrong user codes typed on the device sign-in page, per IP address (in the login failure window). */
-  userCodeGuesses: { perIp: number; windowSeconds: number };
+  /** Device sign-in: wrong user codes typed per IP address (in the login failure window); the codes' lifetime. */
+  deviceFlow: { perIp: number; windowSeconds: number; codeTtlSeconds: number };
   /** How long requests in flight may take to finish after a shutdown signal. */
   shutdownGraceSeconds: number;
   /** GET /metrics (Prometheus); with a token, only for `Authorization: Bearer <token>` (required in production). */
@@ -354,7 +354,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       adminToken: raw.NYCKEL_ADMIN_TOKEN_TTL,
       deviceCode: raw.NYCKEL_DEVICE_CODE_TTL,
     },
-    userCodeGuesses: { perIp: raw.NYCKEL_DEVICE_CODE_GUESSES_PER_IP, windowSeconds: raw.NYCKEL_LOGIN_FAILURE_WINDOW },
+    deviceFlow: { perIp: raw.NYCKEL_DEVICE_CODE_GUESSES_PER_IP, windowSeconds: raw.NYCKEL_LOGIN_FAILURE_WINDOW, codeTtlSeconds: raw.NYCKEL_DEVICE_CODE_TTL },
     loginThrottle: {
       perAccount: raw.NYCKEL_LOGIN_FAILURES_PER_ACCOUNT,
       perIp: raw.NYCKEL_LOGIN_FAILURES_PER_IP,

@@ -10,7 +10,7 @@ import { isStorageUnavailable } from '../storage/unavailable.ts';
 import type { PrismaClient } from '../storage/db.ts';
 import type { SigningKeySet } from '../keys/signing-keys.ts';
 import { acrValuesSupported } from '../factors/acr.ts';
-import { singleUseResume } from './single-use-resume.ts';
+import { singleUseDeviceConfirmation, singleUseResume } from './single-use-resume.ts';
 import { adminResource } from '../admin/resource.ts';
 import type { PageRenderer } from '../server/pages.ts';
 import { publishFromIssuer } from './published.ts';
@@ -79,7 +79,7 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
     token.resourceServer?.accessTokenTTL ?? settings.ttl.accessToken;
 
   return {
-    adapter: singleUseResume(unavailableAs503(deps.adapter)),
+    adapter: singleUseDeviceConfirmation(singleUseResume(unavailableAs503(deps.adapter)), (id) => deps.deviceLimits.claimConfirmation(id)),
     clients: clients.clients.map(toProviderMetadata) as Configuration['clients'],
     jwks: { keys: deps.jwks.keys },
     cookies: {

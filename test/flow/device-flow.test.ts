@@ -209,6 +209,17 @@ describe('device sign-in (RFC 8628)', () => {
     await expect(pollOnce(device)).rejects.toMatchObject({ error: 'invalid_grant' });
   });
 
+  test('a code confirmed in two browsers at once goes on to one sign-in only', async () => {
+    const device = await startOnDevice();
+    const browsers = [new FormBrowser(), new FormBrowser()];
+    const confirms = await Promise.all(browsers.map((browser) => typeCode(browser, device.auth.user_code)));
+    const answers = await Promise.all(browsers.map((browser, i) => browser.submit(confirms[i], '/device', { confirm: 'yes' })));
+    expect(answers.filter((page) => /\/interaction\/[^/]+$/.test(page.url))).toHaveLength(1);
+    const refused = answers.find((page) => !page.url.includes('/interaction/'))!;
+    expect(refused.status).toBe(400);
+    expect(textOf(refused.html)).toContain('That code has already been used.');
+  });
+
   test('an expired code is refused on the page and at the token endpoint', async () => {
     const device = await startOnDevice();
     // A minute later (NYCKEL_DEVICE_CODE_TTL=60) by oidc-provider's clock, whichever store keeps the code.
