@@ -8,7 +8,10 @@ import { startTestNyckel, TEST_PASSWORD, testClientsYaml, type TestNyckel } from
 import { codeAt } from '../support/otp.ts';
 import { relyingParty } from '../support/relying-party.ts';
 
-/** A TV app (public, device grant only, no redirect URIs) whose sign-in needs an authenticator app. */
+/**
+ * A TV app (public, device grant only, no redirect URIs) whose sign-in needs an authenticator app, and
+ * a third-party command-line tool (a password, and consent).
+ */
 const deviceClientsYaml = testClientsYaml.replace(
   'resources:',
   `  - client_id: tv
@@ -18,6 +21,11 @@ const deviceClientsYaml = testClientsYaml.replace(
     grant_types: [${DEVICE_CODE_GRANT}, refresh_token]
     scopes: [openid, email, offline_access]
     mfa: { required: true, methods: [totp] }
+  - client_id: cli
+    name: Reports CLI
+    token_endpoint_auth_method: none
+    grant_types: [${DEVICE_CODE_GRANT}]
+    scopes: [openid, email]
 resources:`,
 );
 const GUESSES_PER_IP = 5;
@@ -44,9 +52,9 @@ async function newUser() {
 }
 
 /** The TV: asks for a device sign-in. */
-async function startOnDevice(clientId = 'tv') {
+async function startOnDevice(clientId = 'tv', scope = 'openid email offline_access') {
   const config = await relyingParty(nyckel.url, clientId);
-  const auth = await oidc.initiateDeviceAuthorization(config, { scope: 'openid email offline_access' });
+  const auth = await oidc.initiateDeviceAuthorization(config, { scope });
   return { config, auth };
 }
 
@@ -103,6 +111,19 @@ describe('device sign-in (RFC 8628)', () => {
     const tokens = await pollOnce(device);
     expect(tokens.claims()).toMatchObject({ sub: user.id, acr: 'urn:nyckel:acr:mfa', amr: ['pwd', 'otp', 'mfa'], aud: 'tv' });
     expect(tokens.refresh_token).toBeTruthy();
+  });
+
+  test('a third-party CLI: password, consent, and tokens with the password’s acr', async () => {
+    const { email, user } = await newUser();
+    const device = await startOnDevice('cli', 'openid email');
+    const browser = new FormBrowser();
+    const login = await browser.submit(await typeCode(browser, device.auth.user_code), '/device', { confirm: 'yes' });
+    const consent = await browser.submit(login, '/login', { username: email, password: TEST_PASSWORD });
+    expect(textOf(consent.html)).toContain('Reports CLI');
+    const done = await browser.submit(consent, '/consent', { decision: 'allow' });
+    expect(textOf(done.html)).toContain('You are signed in to Reports CLI on the device.');
+    const tokens = await pollOnce(device);
+    expect(tokens.claims()).toMatchObject({ sub: user.id, acr: 'urn:nyckel:acr:password', amr: ['pwd'], aud: 'cli' });
   });
 
   test('the link with the code (verification_uri_complete) leads to the same confirmation', async () => {
