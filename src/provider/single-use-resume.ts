@@ -1,6 +1,18 @@
 import { errors, type Adapter, type AdapterFactory, type AdapterPayload } from 'oidc-provider';
 import type { OnceDestroyable } from '../storage/oidc-adapter.ts';
 
+/** The adapters of `adapter`, with one method of `model`'s replaced by what `replace` makes from its adapter. */
+function replacing<K extends keyof Adapter>(adapter: AdapterFactory, model: string, method: K, replace: (target: Adapter) => Adapter[K]): AdapterFactory {
+  return (name: string) => {
+    const inner = adapter(name);
+    if (name !== model) return inner;
+    const replacement = replace(inner);
+    return new Proxy(inner, {
+      get: (target, property) => (property === method ? replacement : (Reflect.get(target, property, target) as unknown)),
+    });
+  };
+}
+
 /**
  * oidc-provider resumes an authorization request by reading its interaction and destroying it, which
  * two parallel resumes can both do (a sign-in answer submitted twice, each answer followed): each
@@ -8,20 +20,11 @@ import type { OnceDestroyable } from '../storage/oidc-adapter.ts';
  * nothing left to destroy is refused as an expired request.
  */
 export function singleUseResume(adapter: AdapterFactory): AdapterFactory {
-  return (model: string) => {
-    const inner = adapter(model);
-    if (model !== 'Interaction') return inner;
-    return new Proxy(inner, {
-      get(target, property) {
-        if (property !== 'destroy') return Reflect.get(target, property, target) as unknown;
-        return async (id: string) => {
-          const once = (target as Adapter & Partial<OnceDestroyable>).destroyOnce;
-          if (!once) return target.destroy(id);
-          if (!(await once.call(target, id))) throw new errors.SessionNotFound('the sign-in was already resumed');
-        };
-      },
-    });
-  };
+  return replacing(adapter, 'Interaction', 'destroy', (target) => async (id: string) => {
+    const once = (target as Adapter & Partial<OnceDestroyable>).destroyOnce;
+    if (!once) return target.destroy(id);
+    if (!(await once.call(target, id))) throw new errors.SessionNotFound('the sign-in was already resumed');
+  });
 }
 
 /** Refuses a device code confirmed a second time: the page says the code has already been used (device-pages.ts). */
@@ -38,18 +41,9 @@ class DeviceCodeAlreadyConfirmed extends errors.InvalidRequest {
  * deciding step: the confirmation whose claim (an atomic counter) is already taken is refused.
  */
 export function singleUseDeviceConfirmation(adapter: AdapterFactory, claim: (id: string) => Promise<boolean>): AdapterFactory {
-  return (model: string) => {
-    const inner = adapter(model);
-    if (model !== 'DeviceCode') return inner;
-    return new Proxy(inner, {
-      get(target, property) {
-        if (property !== 'upsert') return Reflect.get(target, property, target) as unknown;
-        return async (id: string, payload: AdapterPayload, expiresIn: number) => {
-          const confirming = payload.inFlight === true && !payload.accountId && !payload.error;
-          if (confirming && !(await claim(id))) throw new DeviceCodeAlreadyConfirmed();
-          return target.upsert(id, payload, expiresIn);
-        };
-      },
-    });
-  };
+  return replacing(adapter, 'DeviceCode', 'upsert', (target) => async (id: string, payload: AdapterPayload, expiresIn: number) => {
+    const confirming = payload.inFlight === true && !payload.accountId && !payload.error;
+    if (confirming && !(await claim(id))) throw new DeviceCodeAlreadyConfirmed();
+    return target.upsert(id, payload, expiresIn);
+  });
 }

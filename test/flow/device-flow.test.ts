@@ -1,11 +1,9 @@
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { DEVICE_CODE_GRANT, parseClientsFile } from '../../src/clients/clients-file.ts';
-import { TOTP_SECRET_PURPOSE } from '../../src/factors/totp/index.ts';
-import { newTotpSecret } from '../../src/factors/totp/otp.ts';
 import { FormBrowser, textOf, type Page } from '../support/browser.ts';
 import { startTestNyckel, TEST_PASSWORD, testClientsYaml, type TestNyckel } from '../support/nyckel.ts';
-import { codeAt } from '../support/otp.ts';
+import { codeAt, withAuthenticatorApp } from '../support/otp.ts';
 import { relyingParty } from '../support/relying-party.ts';
 
 /**
@@ -45,10 +43,7 @@ afterAll(() => nyckel?.stop());
 async function newUser() {
   const email = `tv${++counter}@device.example`;
   const user = await nyckel.accounts.create({ email, password: TEST_PASSWORD, locale: 'en' });
-  const secret = newTotpSecret();
-  const row = await nyckel.db.prisma.factorEnrolment.create({ data: { userId: user.id, type: 'totp', label: 'Phone', confirmed: true } });
-  await nyckel.db.prisma.factorEnrolment.update({ where: { id: row.id }, data: { secret: Buffer.from(nyckel.box.seal(TOTP_SECRET_PURPOSE, secret, row.id)) } });
-  return { email, user, secret };
+  return { email, user, secret: await withAuthenticatorApp(nyckel, user.id) };
 }
 
 /** The TV: asks for a device sign-in. */
