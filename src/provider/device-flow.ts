@@ -44,12 +44,20 @@ interface OAuthErrorBody {
 /**
  * What oidc-provider 9 answers differently from RFC 8628: a client whose grant_types lack the device
  * grant is refused with unauthorized_client (RFC 6749 §5.2), not invalid_request; and a device polling
- * sooner than the interval is told slow_down (oidc-provider has the error but never sends it).
+ * sooner than the interval is told slow_down (oidc-provider has the error but never sends it). The
+ * link with the code (verification_uri_complete) opens the code page with the code filled in, instead
+ * of oidc-provider's English page that posts it by script.
  */
-export function deviceFlowAnswers(provider: Provider, limits: DeviceFlowLimits): void {
+export function deviceFlowAnswers(provider: Provider, limits: DeviceFlowLimits, pages: PageRenderer): void {
+  const devicePages = new DevicePages(pages, CODE_VERIFICATION_PATH);
   provider.use(async (ctx, next) => {
     await next();
     const { oidc } = ctx as KoaContextWithOIDC;
+    const linked = (oidc?.params as { user_code?: unknown } | undefined)?.user_code;
+    if (oidc?.route === 'code_verification' && ctx.method === 'GET' && ctx.status === 200 && typeof linked === 'string') {
+      await devicePages.codeEntry(ctx as KoaContextWithOIDC, undefined, undefined, linked);
+      return;
+    }
     const body = ctx.body as OAuthErrorBody | undefined;
     if (!oidc || ctx.status !== 400 || !body?.error) return;
     if (oidc.route === 'device_authorization' && body.error === 'invalid_request' && body.error_description?.endsWith('is not allowed for this client')) {

@@ -209,6 +209,6 @@ export function createProvider(deps: ProviderDependencies): Provider {
   const provider = new Provider(deps.settings.issuer, providerConfiguration(deps));
   provider.proxy = deps.settings.trustProxy;
   publishFromIssuer(provider, deps.settings.issuer, deps.jwks.unpublished);
-  deviceFlowAnswers(provider, deps.deviceLimits);
+  deviceFlowAnswers(provider, deps.deviceLimits, deps.pages);
   return provider;
 }

@@ -27,8 +27,11 @@ export class DevicePages {
     private readonly action: string,
   ) {}
 
-  /** The code entry page; after a refused code, that code again with why (`error.name`, oidc-provider's). */
-  async codeEntry(ctx: KoaContextWithOIDC, out?: { error: string }, error?: Error & { userCode?: string }) {
+  /**
+   * The code entry page; after a refused code, that code again with why (`error.name`, oidc-provider's);
+   * `prefilled`: the code of the link a device showed (verification_uri_complete), to be sent by the user.
+   */
+  async codeEntry(ctx: KoaContextWithOIDC, out?: { error: string }, error?: Error & { userCode?: string }, prefilled = '') {
     const koa = ctx as unknown as Context;
     const locale = this.pages.localeOf(koa);
     const t = translator(locale);
@@ -42,7 +45,7 @@ export class DevicePages {
       koa,
       'device-code',
       locale,
-      { action: this.action, xsrf: xsrfOf(ctx), code: error?.userCode ?? '', error: message, notice: aborted ? t('device.aborted') : undefined },
+      { action: this.action, xsrf: xsrfOf(ctx), code: error?.userCode ?? prefilled, error: message, notice: aborted ? t('device.aborted') : undefined },
       status,
     );
   }

@@ -121,14 +121,19 @@ describe('device sign-in (RFC 8628)', () => {
     expect(tokens.claims()).toMatchObject({ sub: user.id, acr: 'urn:nyckel:acr:password', amr: ['pwd'], aud: 'cli' });
   });
 
-  test('the link with the code (verification_uri_complete) leads to the same confirmation', async () => {
+  test('the link with the code (verification_uri_complete) opens the code page with the code filled in', async () => {
     const device = await startOnDevice();
     const browser = new FormBrowser();
-    const relay = await browser.go(device.auth.verification_uri_complete!);
+    // The code page in the browser's language with the code filled in: the user sends it, no script does.
+    const entry = await browser.go(device.auth.verification_uri_complete!, { headers: { 'accept-language': 'da' } });
+    expect(entry.status).toBe(200);
+    expect(textOf(entry.html)).toContain('Indtast koden, der vises på dit tv');
+    expect(entry.html).toContain(`value="${device.auth.user_code}"`);
+    expect(entry.html).not.toContain('<script');
     const confirm = await browser.submit(
-      relay,
+      entry,
       '/device',
-      {},
+      { user_code: device.auth.user_code },
       { headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': '198.51.100.4' } },
     );
     expect(textOf(confirm.html)).toContain('Sign in to Living room TV on the device?');
