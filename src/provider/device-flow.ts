@@ -32,7 +32,11 @@ export function deviceFlow(enabled: boolean, pages: PageRenderer, throttle: Devi
       found(ctx);
       await devicePages.confirm(ctx, client.clientId, userCode);
     },
-    successSource: async (ctx) => devicePages.done(ctx),
+    // Also reached from the code page itself: a browser already signed in goes on without a sign-in.
+    successSource: async (ctx) => {
+      found(ctx);
+      await devicePages.done(ctx);
+    },
   };
 }
 

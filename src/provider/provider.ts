@@ -29,7 +29,7 @@ export interface ProviderDependencies {
   adapter: NonNullable<Configuration['adapter']>;
   /** Whether the signed-in session must add a second factor for this authorization request. */
   needsSecondFactor?: NeedsSecondFactor;
-  /** Counts the user codes typed on the device sign-in page (its middleware runs before oidc-provider). */
+  /** The device sign-in's limits: user codes typed (its middleware runs before oidc-provider), polls, confirmations. */
   deviceLimits: DeviceFlowLimits;
 }
 

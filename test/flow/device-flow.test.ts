@@ -121,6 +121,18 @@ describe('device sign-in (RFC 8628)', () => {
     expect(tokens.claims()).toMatchObject({ sub: user.id, acr: 'urn:nyckel:acr:password', amr: ['pwd'], aud: 'cli' });
   });
 
+  test('a browser already signed in goes from the confirmation straight to the end, for the same user', async () => {
+    const { email, user, secret } = await newUser();
+    const first = await startOnDevice();
+    const { browser } = await signInOnPhone(first.auth.user_code, email, secret);
+    await pollOnce(first);
+    const second = await startOnDevice();
+    const confirm = await typeCode(browser, second.auth.user_code);
+    const done = await browser.submit(confirm, '/device', { confirm: 'yes' });
+    expect(textOf(done.html)).toContain('You are signed in to Living room TV on the device.');
+    expect((await pollOnce(second)).claims()).toMatchObject({ sub: user.id, acr: 'urn:nyckel:acr:mfa' });
+  });
+
   test('the link with the code (verification_uri_complete) opens the code page with the code filled in', async () => {
     const device = await startOnDevice();
     const browser = new FormBrowser();
