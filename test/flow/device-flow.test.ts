@@ -186,7 +186,7 @@ describe('device sign-in (RFC 8628)', () => {
       },
     );
     expect(wrong.status).toBe(400);
-    expect(textOf(wrong.html)).toContain('Koden stämmer inte.');
+    expect(textOf(wrong.html)).toContain('Koden stämmer inte, eller så har den gått ut.');
     expect(wrong.html).toContain('aria-invalid="true"');
     expect(await rawPoll(device.auth.device_code)).toMatchObject({ error: 'authorization_pending' });
   });
