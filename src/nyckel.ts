@@ -11,6 +11,8 @@ import type { Settings } from './config/settings.ts';
 import { loadCookieKeys, loadSigningKeys, deleteExpiredSigningKeys, ensureSigningKeys, type SigningKeySet } from './keys/signing-keys.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createProvider } from './provider/provider.ts';
+import { CODE_VERIFICATION_PATH } from './provider/device-flow.ts';
+import { DeviceFlowLimits } from './provider/device-flow-limits.ts';
 import { resolveMasterKey, SecretBox } from './security/crypto.ts';
 import { LoginThrottle, sweepExpiredRateLimits } from './accounts/login-throttle.ts';
 import { createApp } from './server/app.ts';
@@ -245,13 +247,14 @@ function providerHolder(deps: {
   cookieKeys: string[];
   pages: PageRenderer;
   needsSecondFactor: Parameters<typeof createProvider>[0]['needsSecondFactor'];
+  deviceLimits: DeviceFlowLimits;
 }): ProviderHolder {
   const { settings, prisma, box, redis, logger, metrics } = deps;
   const oidcAtRest = new OidcAtRest(box);
   const adapter = redis ? createHybridOidcAdapter(prisma, redis.client, oidcAtRest) : createOidcAdapter(prisma, { atRest: oidcAtRest });
   const build = (jwks: Parameters<typeof createProvider>[0]['jwks']) => {
-    const { accounts, clients, cookieKeys, pages, needsSecondFactor } = deps;
-    const built = createProvider({ settings, prisma, accounts, clients: clients.file, jwks, cookieKeys, pages, needsSecondFactor, adapter });
+    const { accounts, clients, cookieKeys, pages, needsSecondFactor, deviceLimits } = deps;
+    const built = createProvider({ settings, prisma, accounts, clients: clients.file, jwks, cookieKeys, pages, needsSecondFactor, adapter, deviceLimits });
     observeProvider(built, metrics);
     logProviderErrors(built, logger.child({ component: 'oidc-provider' }));
     return built;
@@ -297,7 +300,8 @@ async function assemble(
   const signIn = buildSignIn(factors, settings, { prisma, box, counters, signals, accounts, audit, metrics, logger, clients, pages, smsTransport, dispatcher });
   const { background, signIns, needsSecondFactor, notifier } = signIn;
 
-  const providers = providerHolder({ settings, prisma, box, redis, logger, metrics, accounts, clients, cookieKeys, pages, needsSecondFactor });
+  const deviceLimits = new DeviceFlowLimits(counters, settings.deviceFlow, CODE_VERIFICATION_PATH);
+  const providers = providerHolder({ settings, prisma, box, redis, logger, metrics, accounts, clients, cookieKeys, pages, needsSecondFactor, deviceLimits });
   await providers.rebuild();
   const provider = () => providers.current;
 
@@ -312,6 +316,7 @@ async function assemble(
     pages,
     provider,
     metrics,
+    beforeProvider: [deviceLimits.middleware],
     routers: appRouters({
       settings,
       logger,

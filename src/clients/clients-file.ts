@@ -14,6 +14,9 @@ const factorId = z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, 'is not a method id 
 /** The client of Nyckel's own account pages (/account); added by Nyckel, never by the clients file. */
 export const ACCOUNT_CLIENT_ID = 'nyckel-account';
 
+/** The Device Authorization Grant (RFC 8628): sign-in on a TV or in a CLI, the code typed on a phone. */
+export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+
 export const mfaPolicySchema = z
   .object({
     required: z.boolean().default(false),
@@ -40,7 +43,7 @@ export const clientSchema = z
     backchannel_logout_uri: webUrl.optional(),
     backchannel_logout_session_required: z.boolean().optional(),
     grant_types: z
-      .array(z.enum(['authorization_code', 'refresh_token', 'client_credentials']))
+      .array(z.enum(['authorization_code', 'refresh_token', 'client_credentials', DEVICE_CODE_GRANT]))
       .min(1)
       .default(['authorization_code', 'refresh_token']),
     token_endpoint_auth_method: z.enum(tokenEndpointAuthMethods).default('client_secret_basic'),
@@ -79,8 +82,8 @@ export const clientSchema = z
     if (usesCode && client.redirect_uris.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['redirect_uris'], message: 'needs at least one URI for the authorization_code grant' });
     }
-    if (client.grant_types.includes('refresh_token') && !usesCode) {
-      ctx.addIssue({ code: 'custom', path: ['grant_types'], message: 'refresh_token needs authorization_code' });
+    if (client.grant_types.includes('refresh_token') && !usesCode && !client.grant_types.includes(DEVICE_CODE_GRANT)) {
+      ctx.addIssue({ code: 'custom', path: ['grant_types'], message: `refresh_token needs authorization_code or ${DEVICE_CODE_GRANT}` });
     }
     if (client.token_endpoint_auth_method === 'private_key_jwt') {
       if (client.jwks && client.jwks_uri) ctx.addIssue({ code: 'custom', path: ['jwks_uri'], message: 'must not be set together with jwks (choose one)' });
@@ -255,6 +258,11 @@ export function readClientsFile(file: string, env: NodeJS.ProcessEnv = process.e
     throw new ClientsFileError(file, [`cannot be read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`]);
   }
   return parseClientsFile(text, path.relative(process.cwd(), file) || file, env);
+}
+
+/** Whether any client signs in on devices: only then are the device endpoints there (and in discovery). */
+export function usesDeviceFlow(file: Pick<ClientsFile, 'clients'>): boolean {
+  return file.clients.some((client) => client.grant_types.includes(DEVICE_CODE_GRANT));
 }
 
 /** oidc-provider client metadata for one configured client. */

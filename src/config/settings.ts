@@ -57,6 +57,8 @@ export const settingsSchema = z
     NYCKEL_LOGIN_FAILURES_PER_ACCOUNT: z.coerce.number().int().positive().default(10),
     NYCKEL_LOGIN_FAILURES_PER_IP: z.coerce.number().int().positive().default(100),
     NYCKEL_LOGIN_FAILURE_WINDOW: seconds.default(15 * 60),
+    NYCKEL_DEVICE_CODE_TTL: z.coerce.number().int().min(60).max(3600).default(600),
+    NYCKEL_DEVICE_CODE_GUESSES_PER_IP: z.coerce.number().int().positive().default(10),
     NYCKEL_SWEEP_INTERVAL: seconds.default(60),
     NYCKEL_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).max(600).default(10),
     NYCKEL_METRICS: booleanish.optional(),
@@ -231,8 +233,12 @@ export interface Settings {
     authorizationCode: number;
     /** Access tokens of the admin API (opaque, revocable). */
     adminToken: number;
+    /** A device sign-in's device and user codes (RFC 8628). */
+    deviceCode: number;
   };
   loginThrottle: { perAccount: number; perIp: number; windowSeconds: number };
+  /** Device sign-in: wrong user codes typed per IP address (in the login failure window); the codes' lifetime. */
+  deviceFlow: { perIp: number; windowSeconds: number; codeTtlSeconds: number };
   /** How long requests in flight may take to finish after a shutdown signal. */
   shutdownGraceSeconds: number;
   /** GET /metrics (Prometheus); with a token, only for `Authorization: Bearer <token>` (required in production). */
@@ -346,7 +352,9 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       refreshToken: raw.NYCKEL_REFRESH_TOKEN_TTL,
       authorizationCode: raw.NYCKEL_AUTHORIZATION_CODE_TTL,
       adminToken: raw.NYCKEL_ADMIN_TOKEN_TTL,
+      deviceCode: raw.NYCKEL_DEVICE_CODE_TTL,
     },
+    deviceFlow: { perIp: raw.NYCKEL_DEVICE_CODE_GUESSES_PER_IP, windowSeconds: raw.NYCKEL_LOGIN_FAILURE_WINDOW, codeTtlSeconds: raw.NYCKEL_DEVICE_CODE_TTL },
     loginThrottle: {
       perAccount: raw.NYCKEL_LOGIN_FAILURES_PER_ACCOUNT,
       perIp: raw.NYCKEL_LOGIN_FAILURES_PER_IP,

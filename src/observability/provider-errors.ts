@@ -11,6 +11,9 @@ import { requestIdOf } from './request-id.ts';
  */
 const endpointErrorEvents = [
   'authorization.error',
+  'code_verification.error',
+  'device_authorization.error',
+  'device_resume.error',
   'discovery.error',
   'end_session.error',
   'end_session_confirm.error',

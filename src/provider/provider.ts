@@ -1,7 +1,7 @@
 import { hkdfSync } from 'node:crypto';
 import Provider, { errors, type Configuration } from 'oidc-provider';
 import type { Accounts } from '../accounts/accounts.ts';
-import { tokenEndpointAuthMethods, toProviderMetadata, type ClientsFile } from '../clients/clients-file.ts';
+import { tokenEndpointAuthMethods, toProviderMetadata, usesDeviceFlow, type ClientsFile } from '../clients/clients-file.ts';
 import type { Settings } from '../config/settings.ts';
 import { storageFaultsAs503, temporarilyUnavailable, unavailableAs503 } from '../storage/adapter-faults.ts';
 import { interactionPolicyWith, type NeedsSecondFactor } from './interaction-policy.ts';
@@ -10,10 +10,12 @@ import { isStorageUnavailable } from '../storage/unavailable.ts';
 import type { PrismaClient } from '../storage/db.ts';
 import type { SigningKeySet } from '../keys/signing-keys.ts';
 import { acrValuesSupported } from '../factors/acr.ts';
-import { singleUseResume } from './single-use-resume.ts';
+import { singleUseDeviceConfirmation, singleUseResume } from './single-use-resume.ts';
 import { adminResource } from '../admin/resource.ts';
 import type { PageRenderer } from '../server/pages.ts';
 import { publishFromIssuer } from './published.ts';
+import { CODE_VERIFICATION_PATH, deviceFlow, deviceFlowAnswers } from './device-flow.ts';
+import type { DeviceFlowLimits } from './device-flow-limits.ts';
 
 export interface ProviderDependencies {
   settings: Settings;
@@ -27,6 +29,8 @@ export interface ProviderDependencies {
   adapter: NonNullable<Configuration['adapter']>;
   /** Whether the signed-in session must add a second factor for this authorization request. */
   needsSecondFactor?: NeedsSecondFactor;
+  /** The device sign-in's limits: user codes typed (its middleware runs before oidc-provider), polls, confirmations. */
+  deviceLimits: DeviceFlowLimits;
 }
 
 export const oidcScopes = ['openid', 'offline_access', 'profile', 'email', 'phone'];
@@ -43,7 +47,7 @@ export const scopeClaims: Record<string, string[]> = {
 export const providerRoutes = {
   authorization: '/auth',
   backchannel_authentication: '/backchannel',
-  code_verification: '/device',
+  code_verification: CODE_VERIFICATION_PATH,
   device_authorization: '/device/auth',
   end_session: '/session/end',
   introspection: '/token/introspection',
@@ -75,7 +79,7 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
     token.resourceServer?.accessTokenTTL ?? settings.ttl.accessToken;
 
   return {
-    adapter: singleUseResume(unavailableAs503(deps.adapter)),
+    adapter: singleUseDeviceConfirmation(singleUseResume(unavailableAs503(deps.adapter)), (id) => deps.deviceLimits.claimConfirmation(id)),
     clients: clients.clients.map(toProviderMetadata) as Configuration['clients'],
     jwks: { keys: deps.jwks.keys },
     cookies: {
@@ -118,6 +122,8 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
       dPoP: { enabled: true, allowReplay: false, nonceSecret: dpopNonceSecret(deps.cookieKeys), requireNonce: () => false },
       // Signing out at end_session posts a logout token to every app of the session with a backchannel_logout_uri.
       backchannelLogout: { enabled: true },
+      // RFC 8628 for TVs and CLIs, there (and in discovery) only when a client of the clients file uses it.
+      deviceFlow: deviceFlow(usesDeviceFlow(clients), pages, deps.deviceLimits),
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: async (ctx, form) => pages.logoutConfirmation(ctx, form),
@@ -163,6 +169,7 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
       Interaction: settings.ttl.interaction,
       Session: settings.ttl.session,
       Grant: settings.ttl.refreshToken,
+      DeviceCode: settings.ttl.deviceCode,
     },
     findAccount: async (_ctx, sub) => {
       // An id that is no user's (not even a uuid) finds no account; a store outage is a 503.
@@ -177,7 +184,11 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
       return { accountId: user.id, claims: () => (claims ??= storageFaultsAs503(() => accounts.claims(user))) };
     },
     interactions: {
-      url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+      url: (ctx, interaction) => {
+        // A confirmed device code goes on to the sign-in: it named a device sign-in (device-flow-limits.ts).
+        if (ctx.oidc.route === 'code_verification') deps.deviceLimits.codeFound(ctx);
+        return `/interaction/${interaction.uid}`;
+      },
       policy: interactionPolicyWith(deps.needsSecondFactor),
     },
     discovery: {
@@ -201,5 +212,6 @@ export function createProvider(deps: ProviderDependencies): Provider {
   const provider = new Provider(deps.settings.issuer, providerConfiguration(deps));
   provider.proxy = deps.settings.trustProxy;
   publishFromIssuer(provider, deps.settings.issuer, deps.jwks.unpublished);
+  deviceFlowAnswers(provider, deps.deviceLimits, deps.pages);
   return provider;
 }

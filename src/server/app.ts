@@ -28,6 +28,8 @@ export interface AppDependencies {
   /** The provider in force; replaced on reload, so it is read per request. */
   provider: () => Provider;
   routers: Router[];
+  /** Run before oidc-provider answers (each passes on what is not its own), such as the user-code throttle. */
+  beforeProvider?: Koa.Middleware[];
   /** The factors' scripts (from the registry), served at /assets/<name>. */
   factorScripts: readonly ResolvedScript[];
   /** SVG images the installation supplies for the factors' pages, served at /assets/<name>. */
@@ -123,6 +125,7 @@ export function createApp(deps: AppDependencies): Koa {
     app.use(router.routes());
     app.use(router.allowedMethods());
   }
+  for (const middleware of deps.beforeProvider ?? []) app.use(middleware);
   const callbacks = new WeakMap<Provider, ReturnType<Provider['callback']>>();
   app.use(async (ctx) => {
     // Anything else is not found: a localised page (errorHandler), not oidc-provider's plain-text 404.

@@ -20,6 +20,9 @@ const LANGUAGE_NAMES: Record<Locale, string> = { sv: 'Svenska', da: 'Dansk', en:
  * same step that can be fetched again (a form's answer is not repeated), so the interaction is kept.
  */
 export function switchBackTo(ctx: Pick<Context, 'method' | 'url' | 'path'>): string {
+  // The device sign-in's pages (oidc-provider's code_verification and device_resume routes) cannot be
+  // fetched again: the code page can, and the code is typed again.
+  if (ctx.path === '/device' || ctx.path.startsWith('/device/')) return '/device';
   if (ctx.method === 'GET') return ctx.url;
   const step = /^(\/interaction\/[^/]+)(\/mfa|\/forgot-password)?/.exec(ctx.path);
   if (step) return step[1] + (step[2] ?? '');

@@ -2,12 +2,12 @@
 // 390×844 (test-artifacts/screenshots, or NYCKEL_SCREENSHOTS_DIR), and checked for horizontal overflow,
 // axe violations, <html lang> and English left in a Swedish or Danish page (test/support/page-tour.ts).
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
-import type * as oidc from 'openid-client';
+import * as oidc from 'openid-client';
 import type { Page } from 'playwright-core';
 import { Chromium, interceptRelyingParty } from '../support/chromium.ts';
 import { codeIn, latestMail } from '../support/mail.ts';
 import { messages } from '../support/messages.ts';
-import { parseClientsFile } from '../../src/clients/clients-file.ts';
+import { DEVICE_CODE_GRANT, parseClientsFile } from '../../src/clients/clients-file.ts';
 import { startTestNyckel, TEST_PASSWORD, testClientsYaml, type TestNyckel } from '../support/nyckel.ts';
 import { codeAt } from '../support/otp.ts';
 import { inspectPage, LANGUAGES, problems, type Language, type PageReport } from '../support/page-tour.ts';
@@ -15,21 +15,27 @@ import { relyingParty, startAuthorization } from '../support/relying-party.ts';
 
 let nyckel: TestNyckel;
 let chromium: Chromium;
-const rp: Record<'web' | 'authapp' | 'care', oidc.Configuration> = {} as never;
+const rp: Record<'web' | 'authapp' | 'care' | 'tv', oidc.Configuration> = {} as never;
 const redirect = { web: 'http://localhost:4000/cb', authapp: 'http://localhost:4000/authapp-cb', care: 'http://localhost:4000/care-cb' };
 const browserLocale: Record<Language, string> = { sv: 'sv-SE', da: 'da-DK', en: 'en-GB' };
 
 beforeAll(async () => {
-  // "Forgot your device?" is offered by the authenticator portal here.
+  // "Forgot your device?" is offered by the authenticator portal here; a TV signs in with a device code.
   const clients = parseClientsFile(
-    testClientsYaml.replace('methods: [totp, recovery-code, email-code] }', 'methods: [totp, recovery-code, email-code], forgot_device_email: true }'),
+    testClientsYaml
+      .replace('methods: [totp, recovery-code, email-code] }', 'methods: [totp, recovery-code, email-code], forgot_device_email: true }')
+      .replace(
+        'resources:',
+        `  - { client_id: tv, name: Living room TV, first_party: true, token_endpoint_auth_method: none, grant_types: ['${DEVICE_CODE_GRANT}'] }\nresources:`,
+      ),
     'clients.yaml',
   );
   [nyckel, chromium] = await Promise.all([startTestNyckel({ clients, env: { NYCKEL_CODE_RESEND_COOLDOWN: '0' } }), Chromium.launch()]);
-  [rp.web, rp.authapp, rp.care] = await Promise.all([
+  [rp.web, rp.authapp, rp.care, rp.tv] = await Promise.all([
     relyingParty(nyckel.url, 'web', 'web-secret-web-secret-0001'),
     relyingParty(nyckel.url, 'authapp'),
     relyingParty(nyckel.url, 'care'),
+    relyingParty(nyckel.url, 'tv'),
   ]);
 });
 afterEach(() => chromium?.closeContexts());
@@ -64,7 +70,7 @@ async function tourist(language: Language) {
   };
 }
 
-async function openAuthorization(page: Page, client: keyof typeof rp, params: Record<string, string> = {}) {
+async function openAuthorization(page: Page, client: keyof typeof redirect, params: Record<string, string> = {}) {
   const start = await startAuthorization(rp[client], { redirect_uri: redirect[client], scope: 'openid email', ...params });
   await page.goto(start.url.toString());
 }
@@ -120,6 +126,38 @@ describe.each(LANGUAGES)('the sign-in pages in %s', (language) => {
     await tour.visit('logout', msg('logout.title'));
     await page.locator('button[name=logout][value=yes]').click();
     await tour.visit('logged-out', msg('logged_out.title'));
+
+    expect(problems(tour.reports)).toEqual([]);
+  });
+
+  test('device sign-in: the code page, a wrong code, the confirmation, signed in, cancelled', async () => {
+    const tour = await tourist(language);
+    const { page, msg } = tour;
+    const email = `tv.${language}@example.se`;
+    await nyckel.accounts.create({ email, password: TEST_PASSWORD }, { actor: 'test' });
+    const typeCode = async (code: string) => {
+      await page.locator('#user_code').fill(code);
+      await page.locator('form[action$="/device"] button.primary').click();
+    };
+
+    const device = await oidc.initiateDeviceAuthorization(rp.tv, { scope: 'openid email' });
+    await page.goto(`${nyckel.url}/device`);
+    await tour.visit('device-code', msg('device.title'));
+    await typeCode('BBBB-BBBB');
+    await page.getByRole('alert').waitFor();
+    await tour.visit('device-code-wrong', msg('device.title'));
+    await typeCode(device.user_code);
+    await tour.visit('device-confirm', msg('device.confirm_title', { client: 'Living room TV' }));
+    await page.locator('button[name=confirm]').click();
+    await login(page, email);
+    await tour.visit('device-done', msg('device.done_title'));
+
+    const declined = await oidc.initiateDeviceAuthorization(rp.tv, { scope: 'openid email' });
+    await page.goto(`${nyckel.url}/device`);
+    await typeCode(declined.user_code);
+    await page.locator('button[name=abort]').click();
+    await page.getByText(msg('device.aborted')).waitFor();
+    await tour.visit('device-cancelled', msg('device.title'));
 
     expect(problems(tour.reports)).toEqual([]);
   });

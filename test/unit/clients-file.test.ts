@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { ClientsFileError, parseClientsFile, toProviderMetadata } from '../../src/clients/clients-file.ts';
+import { ClientsFileError, DEVICE_CODE_GRANT, parseClientsFile, toProviderMetadata, usesDeviceFlow } from '../../src/clients/clients-file.ts';
 import { withKnownMethods } from '../../src/factors/installed-methods.ts';
 import { Factors } from '../../src/factors/registry.ts';
 
@@ -168,6 +168,22 @@ clients:
         `clients:\n  - { client_id: x, name: X, token_endpoint_auth_method: none, redirect_uris: [https://x.example/cb], dpop_bound_access_tokens: yes please }\n`,
       ),
     ).toEqual([expect.stringMatching(/^clients\[0\] \(client_id "x"\)\.dpop_bound_access_tokens: /)]);
+  });
+
+  test('the device grant: no redirect URIs needed, refresh tokens allowed with it; the device endpoints only when a client uses it', () => {
+    const parsed = parseClientsFile(
+      `clients:
+  - { client_id: tv, name: TV, token_endpoint_auth_method: none, grant_types: ['${DEVICE_CODE_GRANT}', refresh_token] }
+  - { client_id: web, name: Web, token_endpoint_auth_method: none, redirect_uris: [https://web.example/cb] }
+`,
+      'clients.yaml',
+    );
+    expect(toProviderMetadata(parsed.clients[0])).toMatchObject({ grant_types: [DEVICE_CODE_GRANT, 'refresh_token'], redirect_uris: [], response_types: [] });
+    expect(usesDeviceFlow(parsed)).toBe(true);
+    expect(usesDeviceFlow({ clients: parsed.clients.slice(1) })).toBe(false);
+    expect(problemsOf(`clients:\n  - { client_id: x, name: X, token_endpoint_auth_method: none, grant_types: [refresh_token] }\n`)).toEqual([
+      `clients[0] (client_id "x").grant_types: refresh_token needs authorization_code or ${DEVICE_CODE_GRANT}`,
+    ]);
   });
 
   test('a YAML syntax error and an unknown factor are explained', () => {
