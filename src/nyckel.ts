@@ -13,6 +13,7 @@ import { createLogger, type Logger } from './logger.ts';
 import { createProvider } from './provider/provider.ts';
 import { resolveMasterKey, SecretBox } from './security/crypto.ts';
 import { LoginThrottle, sweepExpiredRateLimits } from './accounts/login-throttle.ts';
+import { eraseDueAccounts } from './accounts/erase.ts';
 import { createApp } from './server/app.ts';
 import { Branding } from './branding/brand.ts';
 import { appRouters } from './app-routers.ts';
@@ -340,6 +341,8 @@ async function assemble(
 
   const sweep = async () => {
     await sweepExpiredRows(prisma, signIns, settings.ttl.session);
+    // Accounts whose deletion grace period (NYCKEL_ACCOUNT_DELETION_GRACE_DAYS) has ended.
+    await eraseDueAccounts({ prisma, box, audit, revokeElsewhere: accounts.revokeElsewhere });
     await providers.refreshKeysIfChanged();
   };
   /** Set once close() starts: /readyz then answers 503 so a balancer stops sending new sign-ins. */
