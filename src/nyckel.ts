@@ -13,7 +13,7 @@ import { createLogger, type Logger } from './logger.ts';
 import { createProvider } from './provider/provider.ts';
 import { resolveMasterKey, SecretBox } from './security/crypto.ts';
 import { LoginThrottle, sweepExpiredRateLimits } from './accounts/login-throttle.ts';
-import { eraseDueAccounts } from './accounts/erase.ts';
+import { eraseDueAccounts, type ErasureDependencies } from './accounts/erase.ts';
 import { createApp } from './server/app.ts';
 import { Branding } from './branding/brand.ts';
 import { appRouters } from './app-routers.ts';
@@ -297,6 +297,8 @@ async function assemble(
 
   const signIn = buildSignIn(factors, settings, { prisma, box, counters, signals, accounts, audit, metrics, logger, clients, pages, smsTransport, dispatcher });
   const { background, signIns, needsSecondFactor, notifier } = signIn;
+  const warn = (details: Record<string, unknown>, message: string) => logger.warn(details, message);
+  const erasure: ErasureDependencies = { prisma, box, audit, revokeElsewhere: accounts.revokeElsewhere, redis: redis?.client, warn };
 
   const providers = providerHolder({ settings, prisma, box, redis, logger, metrics, accounts, clients, cookieKeys, pages, needsSecondFactor });
   await providers.rebuild();
@@ -323,6 +325,7 @@ async function assemble(
       box,
       accounts,
       audit,
+      erasure,
       throttle,
       clients,
       pages,
@@ -342,7 +345,7 @@ async function assemble(
   const sweep = async () => {
     await sweepExpiredRows(prisma, signIns, settings.ttl.session);
     // Accounts whose deletion grace period (NYCKEL_ACCOUNT_DELETION_GRACE_DAYS) has ended.
-    await eraseDueAccounts({ prisma, box, audit, revokeElsewhere: accounts.revokeElsewhere });
+    await eraseDueAccounts(erasure);
     await providers.refreshKeysIfChanged();
   };
   /** Set once close() starts: /readyz then answers 503 so a balancer stops sending new sign-ins. */

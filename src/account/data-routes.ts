@@ -1,7 +1,7 @@
 import type Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
-import { eraseUser, scheduleDeletion, type ErasureDependencies } from '../accounts/erase.ts';
+import { eraseUser, scheduleDeletion } from '../accounts/erase.ts';
 import { exportPersonalData, personalDataFileName } from '../accounts/personal-data.ts';
 import { translator } from '../i18n/i18n.ts';
 import { assertCsrf } from '../security/csrf.ts';
@@ -24,7 +24,7 @@ export function registerDataRoutes(router: Router, deps: AccountRouteDependencie
   const { prisma, pages, audit, sessions } = deps;
   const { visit, auditContext, dateText } = kit;
   const graceDays = deps.settings.account.deletionGraceDays;
-  const erasure: ErasureDependencies = { prisma, box: deps.box, audit, revokeElsewhere: deps.accounts.revokeElsewhere };
+  const { erasure } = deps;
 
   router.get('/account/data', async (ctx) => {
     const v = await visit(ctx, { change: true });

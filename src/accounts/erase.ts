@@ -1,10 +1,11 @@
+import type { Redis } from 'ioredis';
 import { NyckelError } from '../errors.ts';
 import type { Prisma } from '../generated/prisma/client.ts';
 import type { SecretBox } from '../security/crypto.ts';
 import type { PrismaClient } from '../storage/db.ts';
 import type { AuditContext, AuditLog } from './audit.ts';
 import { pseudonymOf, scrubDetails, searchableNames } from './pseudonymise.ts';
-import { revokeUserAccess, type RevokeGrantsElsewhere } from './revoke-access.ts';
+import { revokeUserAccess, type RevokeGrantsElsewhere, type Warn } from './revoke-access.ts';
 
 /**
  * Erasing an account (GDPR article 17): the user row and, with it, every address, number, sign-in
@@ -14,9 +15,8 @@ import { revokeUserAccess, type RevokeGrantsElsewhere } from './revoke-access.ts
  * becomes a keyed hash (pseudonymise.ts), and addresses, numbers, names, IP addresses and browsers
  * leave their details. The erasure itself is audited the same way, with the reason.
  *
- * All of it is one transaction. Access tokens and codes kept in Redis are cleared right after the
- * commit (without their grant they are refused anyway), and counters kept in Redis lapse within
- * their window (an hour at most).
+ * All of it is one transaction. What is kept in Redis is cleared right after the commit: access
+ * tokens and codes (without their grant they are refused anyway), and the counters keyed by the user.
  */
 
 export interface ErasureDependencies {
@@ -24,6 +24,9 @@ export interface ErasureDependencies {
   box: SecretBox;
   audit: AuditLog;
   revokeElsewhere: RevokeGrantsElsewhere;
+  /** Where the nodes keep counters, when in Redis (opened only when needed, by the CLI). */
+  redis?: Redis | (() => Promise<Redis | undefined>);
+  warn?: Warn;
 }
 
 export interface ErasureContext extends AuditContext {
@@ -73,6 +76,7 @@ export async function eraseUser(deps: ErasureDependencies, userId: string, conte
     });
     return {
       grantIds: revoked.grantIds,
+      names,
       subject,
       sessionsEnded: revoked.sessions,
       grantsRevoked: revoked.grants,
@@ -80,9 +84,37 @@ export async function eraseUser(deps: ErasureDependencies, userId: string, conte
       messagesDeleted: messages.count,
     };
   }, TRANSACTION);
-  const { grantIds, ...result } = report;
+  const { grantIds, names, ...result } = report;
   await deps.revokeElsewhere(grantIds);
+  await forgetCountersInRedis(deps, names);
   return result;
+}
+
+const globEscaped = (text: string) => text.replace(/[*?[\]\\]/g, '\\$&');
+
+/**
+ * Rate-limit and failure counters in Redis whose key names the user (their id, an address or number
+ * a code went to). A failure is reported, not thrown: the erasure has committed, and the counters
+ * lapse within their window (an hour at most).
+ */
+async function forgetCountersInRedis(deps: ErasureDependencies, names: string[]): Promise<void> {
+  try {
+    const client = typeof deps.redis === 'function' ? await deps.redis() : deps.redis;
+    if (!client) return;
+    // SCAN patterns are not prefixed by ioredis, the keys it returns are, and DEL prefixes them again.
+    const prefix = client.options.keyPrefix ?? '';
+    for (const name of names) {
+      const pattern = `${globEscaped(prefix)}*${globEscaped(name)}*`;
+      let cursor = '0';
+      do {
+        const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+        cursor = next;
+        if (keys.length > 0) await client.del(...keys.map((key) => key.slice(prefix.length)));
+      } while (cursor !== '0');
+    }
+  } catch (error) {
+    deps.warn?.({ err: error }, 'counters of an erased user could not be cleared from Redis; they lapse within their window');
+  }
 }
 
 /** Everything that names the user as text: the id, sign-in address and name, user name, addresses, numbers. */
