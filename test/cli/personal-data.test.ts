@@ -4,8 +4,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { pseudonymOf } from '../../src/accounts/pseudonymise.ts';
 import { newMasterKey, SecretBox } from '../../src/security/crypto.ts';
-import { openDatabase, type Database } from '../../src/storage/db.ts';
-import { runCli } from '../support/cli.ts';
+import type { Database } from '../../src/storage/db.ts';
+import { runCli, withEmbeddedDatabase } from '../support/cli.ts';
 import { rowsNaming, secretsIn } from '../support/personal-data.ts';
 
 /** `nyckel users export` and `nyckel users delete`, one process each, on an embedded database. */
@@ -22,15 +22,7 @@ let dataDir: string;
 
 const nyckel = (args: string[], input?: string) => runCli({ dataDir, masterKey, clientsFile: path.join(root, 'clients.yaml') }, args, { cwd: root, input });
 
-/** The embedded database, opened between CLI runs (it admits one process at a time). */
-async function withEmbedded<T>(work: (db: Database) => Promise<T>): Promise<T> {
-  const db = await openDatabase({ kind: 'pglite', dataDir: path.join(dataDir, 'pgdata') });
-  try {
-    return await work(db);
-  } finally {
-    await db.close();
-  }
-}
+const withEmbedded = <T>(work: (db: Database) => Promise<T>) => withEmbeddedDatabase(dataDir, work);
 
 beforeAll(() => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'nyckel-gdpr-'));

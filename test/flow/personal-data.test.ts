@@ -247,3 +247,29 @@ describe('Delete my account', () => {
     expect(event.data).toMatchObject({ deletionCancelled: true });
   });
 });
+
+describe('Delete my account with no grace period (NYCKEL_ACCOUNT_DELETION_GRACE_DAYS=0)', () => {
+  let instant: TestNyckel;
+  beforeAll(async () => {
+    instant = await startTestNyckel({ env: { NYCKEL_ACCOUNT_DELETION_GRACE_DAYS: '0' } });
+  });
+  afterAll(() => instant?.stop());
+
+  test('erases the account at once, leaving nothing that names the user', async () => {
+    const email = 'instant-delete@example.test';
+    const user = await instant.accounts.create({ email, password: TEST_PASSWORD, locale: 'en' });
+    await instant.db.prisma.userEmail.updateMany({ where: { userId: user.id }, data: { verifiedAt: null } });
+    const browser = new FormBrowser(callbackStop);
+    let page = await browser.go(new URL('/account/delete', instant.url).toString());
+    page = await browser.submit(page, '/login', { email, password: TEST_PASSWORD });
+    expect(new URL(page.url).pathname).toBe('/account/delete');
+    expect(textOf(page.html)).toContain('happens at once and cannot be undone');
+    page = await browser.submit(page, '/account/delete', { confirm: 'yes' });
+    expect(page.status).toBe(200);
+    expect(textOf(page.html)).toContain('Your account and what was kept about you are deleted');
+    expect(await instant.db.prisma.user.count({ where: { id: user.id } })).toBe(0);
+    expect(await rowsNaming(instant.db.prisma, [user.id, email], instant.redis?.prefix)).toEqual([]);
+    const erased = await instant.db.prisma.auditEvent.findFirstOrThrow({ where: { type: 'user.erased' } });
+    expect(erased).toMatchObject({ ip: null, userAgent: null, data: expect.objectContaining({ actor: 'user', subject: pseudonymOf(instant.box, user.id) }) });
+  });
+});
