@@ -200,6 +200,8 @@ describe('Delete my account', () => {
     const unconfirmed = await browser.submit(page, '/account/delete', {});
     expect(unconfirmed.status).toBe(400);
     expect(textOf(unconfirmed.html)).toContain('Tick the box to confirm');
+    expect((await browser.submit(page, '/account/delete', { confirm: 'yes'.repeat(200) })).status).toBe(400);
+    expect((await browser.submit(page, '/account/delete', { confirm: 'yes', _csrf: 'forged' })).status).toBe(403);
     expect((await prisma.user.findUniqueOrThrow({ where: { id: user.id } })).status).toBe('active');
 
     page = await browser.submit(page, '/account/delete', { confirm: 'yes' });
