@@ -2,6 +2,7 @@ import type Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
 import { eraseUser, scheduleDeletion } from '../accounts/erase.ts';
+import { noticeAddressOf } from '../accounts/notice-address.ts';
 import { exportPersonalData, personalDataFileName } from '../accounts/personal-data.ts';
 import { translator } from '../i18n/i18n.ts';
 import { assertCsrf } from '../security/csrf.ts';
@@ -54,6 +55,8 @@ export function registerDataRoutes(router: Router, deps: AccountRouteDependencie
     if (!v) return;
     const t = translator(v.locale);
     if (input.confirm !== 'yes') return renderConfirm(ctx, v, t('account.delete_confirm_missing'));
+    // A user with a user name only has no address to be told at.
+    const mailed = graceDays > 0 && (await noticeAddressOf(prisma, v.user)) !== undefined;
     if (graceDays === 0) {
       await eraseUser(erasure, v.user.id, { actor: 'user', reason: OWN_REQUEST_REASON });
     } else {
@@ -63,7 +66,8 @@ export function registerDataRoutes(router: Router, deps: AccountRouteDependencie
     }
     sessions.clear(ctx);
     const title = t(graceDays === 0 ? 'account.deleted_title' : 'account.deletion_scheduled_title');
-    const message = graceDays === 0 ? t('account.deleted') : t('account.deletion_scheduled', { days: graceDays });
+    const scheduled = [t('account.deletion_scheduled', { days: graceDays }), ...(mailed ? [t('account.deletion_mailed')] : [])].join(' ');
+    const message = graceDays === 0 ? t('account.deleted') : scheduled;
     pages.html(ctx, 'message', v.locale, { title, message, showSupport: graceDays > 0 });
   });
 }

@@ -206,7 +206,9 @@ describe('Delete my account', () => {
 
     page = await browser.submit(page, '/account/delete', { confirm: 'yes' });
     expect(page.status).toBe(200);
-    expect(textOf(page.html)).toContain('Your account is closed and will be deleted in 14 days');
+    expect(textOf(page.html)).toContain(
+      'Your account is closed and will be deleted in 14 days. To keep the account, contact your administrator before then. We have sent you a mail about it.',
+    );
     const closed = await prisma.user.findUniqueOrThrow({ where: { id: user.id } });
     expect(closed.status).toBe('disabled');
     expect(Math.abs(closed.deletionDueAt!.getTime() - (Date.now() + 14 * 86_400_000))).toBeLessThan(60_000);
