@@ -4,7 +4,7 @@ import type { Prisma } from '../generated/prisma/client.ts';
 import type { SecretBox } from '../security/crypto.ts';
 import type { PrismaClient } from '../storage/db.ts';
 import type { AuditContext, AuditLog } from './audit.ts';
-import { pseudonymOf, scrubDetails, searchableNames } from './pseudonymise.ts';
+import { maskNames, pseudonymOf, scrubDetails, searchableNames } from './pseudonymise.ts';
 import { revokeUserAccess, type RevokeGrantsElsewhere, type Warn } from './revoke-access.ts';
 
 /**
@@ -71,7 +71,14 @@ export async function eraseUser(deps: ErasureDependencies, userId: string, conte
     const where = actor === 'user' ? {} : { ip, userAgent };
     await deps.audit.within(tx).record('user.erased', {
       userId: null,
-      data: { subject, reason, actor, sessionsEnded: revoked.sessions, grantsRevoked: revoked.grants, auditEventsPseudonymised: pseudonymised },
+      data: {
+        subject,
+        reason: maskNames(reason, names),
+        actor,
+        sessionsEnded: revoked.sessions,
+        grantsRevoked: revoked.grants,
+        auditEventsPseudonymised: pseudonymised,
+      },
       ...where,
     });
     return {

@@ -34,15 +34,19 @@ const PERSONAL_FIELDS = new Set([
 /** Stands in for a value that named the user. */
 export const ERASED = '[erased]';
 
+const escaped = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** `text` with every mention of one of `names` (any case) replaced by ERASED. */
+export function maskNames(text: string, names: readonly string[]): string {
+  return names.length === 0 ? text : text.replace(new RegExp(names.map(escaped).join('|'), 'gi'), ERASED);
+}
+
 /**
- * An audit event's details without what names the user: personal fields go, and so does any text that
- * contains one of `names` (the user's id, addresses, numbers, user name), however deep.
+ * An audit event's details without what names the user: personal fields go, and every mention of one
+ * of `names` (the user's id, addresses, numbers, user name) in the rest is masked, however deep.
  */
 export function scrubDetails(value: unknown, names: readonly string[]): unknown {
-  if (typeof value === 'string') {
-    const lower = value.toLowerCase();
-    return names.some((name) => lower.includes(name)) ? ERASED : value;
-  }
+  if (typeof value === 'string') return maskNames(value, names);
   if (Array.isArray(value)) return value.map((item) => scrubDetails(item, names));
   if (value && typeof value === 'object') {
     return Object.fromEntries(

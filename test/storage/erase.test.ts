@@ -55,17 +55,19 @@ describe('eraseUser', () => {
     const typed = await db.prisma.auditEvent.create({ data: { type: 'login.failed', data: { reason: 'unknown', typed: email.toUpperCase() } } });
     const unrelated = await db.prisma.auditEvent.create({ data: { userId: other.user.id, type: 'login.succeeded', ip: '192.0.2.1', data: { acr: 'pwd' } } });
 
-    const report = await eraseUser(deps, user.id, { actor: 'cli', reason: 'test' });
+    const report = await eraseUser(deps, user.id, { actor: 'cli', reason: `asked by ${email.toUpperCase()} in a letter` });
     expect(report).toMatchObject({ subject: pseudonymOf(box, user.id), auditEventsPseudonymised: 1 });
     expect(await rowsNaming(db.prisma, names)).toEqual([]);
     expect(await db.prisma.auditEvent.findUniqueOrThrow({ where: { id: mention.id } })).toMatchObject({
       userId: other.user.id,
       ip: '192.0.2.1',
-      data: { actor: 'cli', note: ERASED, count: 2 },
+      data: { actor: 'cli', note: `was ${ERASED}`, count: 2 },
     });
     expect((await db.prisma.auditEvent.findUniqueOrThrow({ where: { id: typed.id } })).data).toEqual({ reason: 'unknown', typed: ERASED });
     expect(await db.prisma.auditEvent.findUniqueOrThrow({ where: { id: unrelated.id } })).toEqual(unrelated);
     expect(await db.prisma.user.count({ where: { id: other.user.id } })).toBe(1);
+    const erased = await db.prisma.auditEvent.findFirstOrThrow({ where: { type: 'user.erased', data: { path: ['subject'], equals: report.subject } } });
+    expect(erased.data).toMatchObject({ reason: `asked by ${ERASED} in a letter`, actor: 'cli' });
   });
 
   test('two erasures of one user at once: one erases, the other finds no user; one erasure is audited', async () => {
