@@ -36,6 +36,7 @@ import type { PageRenderer } from './server/pages.ts';
 import type { PrismaClient } from './storage/db.ts';
 import { pendingMigrations } from './storage/migrate.ts';
 import type { RedisStore } from './storage/redis.ts';
+import type { ErasureDependencies } from './accounts/erase.ts';
 import type { Signals } from './storage/signals.ts';
 import { interactionRoutes } from './web/sign-in/login-routes.ts';
 import { factorRoutes } from './web/sign-in/second-factor-routes.ts';
@@ -52,6 +53,8 @@ export interface RouterParts {
   box: SecretBox;
   accounts: Accounts;
   audit: AuditLog;
+  /** Erasing an account (the account pages' "Delete my account", the admin API). */
+  erasure: ErasureDependencies;
   throttle: LoginThrottle;
   clients: ClientDirectory;
   pages: PageRenderer;
@@ -112,6 +115,7 @@ function accountPages(p: RouterParts): Router {
     factorUis: p.factors.uis,
     policy: p.secondFactor,
     consents: p.consents,
+    erasure: p.erasure,
   });
 }
 
@@ -204,6 +208,7 @@ export function appRouters(p: RouterParts): Router[] {
       logger: p.logger.child({ component: 'admin-api' }),
       locks: { failures: p.failureLock, throttle: p.throttle },
       invitations: p.invitations,
+      erasure: p.erasure,
     }),
     factorRoutes({
       clients,

@@ -15,6 +15,7 @@ import { CODE_VERIFICATION_PATH } from './provider/device-flow.ts';
 import { DeviceFlowLimits } from './provider/device-flow-limits.ts';
 import { resolveMasterKey, SecretBox } from './security/crypto.ts';
 import { LoginThrottle, sweepExpiredRateLimits } from './accounts/login-throttle.ts';
+import { eraseDueAccounts, type ErasureDependencies } from './accounts/erase.ts';
 import { createApp } from './server/app.ts';
 import { Branding } from './branding/brand.ts';
 import { appRouters } from './app-routers.ts';
@@ -299,6 +300,8 @@ async function assemble(
 
   const signIn = buildSignIn(factors, settings, { prisma, box, counters, signals, accounts, audit, metrics, logger, clients, pages, smsTransport, dispatcher });
   const { background, signIns, needsSecondFactor, notifier } = signIn;
+  const warn = (details: Record<string, unknown>, message: string) => logger.warn(details, message);
+  const erasure: ErasureDependencies = { prisma, box, audit, revokeElsewhere: accounts.revokeElsewhere, redis: redis?.client, warn };
 
   const deviceLimits = new DeviceFlowLimits(counters, settings.deviceFlow, CODE_VERIFICATION_PATH);
   const providers = providerHolder({ settings, prisma, box, redis, logger, metrics, accounts, clients, cookieKeys, pages, needsSecondFactor, deviceLimits });
@@ -327,6 +330,7 @@ async function assemble(
       box,
       accounts,
       audit,
+      erasure,
       throttle,
       clients,
       pages,
@@ -345,6 +349,8 @@ async function assemble(
 
   const sweep = async () => {
     await sweepExpiredRows(prisma, signIns, settings.ttl.session);
+    // Accounts whose deletion grace period (NYCKEL_ACCOUNT_DELETION_GRACE_DAYS) has ended.
+    await eraseDueAccounts(erasure);
     await providers.refreshKeysIfChanged();
   };
   /** Set once close() starts: /readyz then answers 503 so a balancer stops sending new sign-ins. */

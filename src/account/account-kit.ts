@@ -1,5 +1,6 @@
 import { browserName } from './browser-name.ts';
 import type { Consents } from '../accounts/consents.ts';
+import type { ErasureDependencies } from '../accounts/erase.ts';
 import { consentRows } from './consent-routes.ts';
 import { accountName } from '../accounts/accounts.ts';
 import type { FailureLock } from '../factors/shared/failure-lock.ts';
@@ -55,6 +56,8 @@ export interface AccountRouteDependencies {
   factorUis: ReadonlyMap<FactorId, FactorUi>;
   /** Relying parties the user has allowed something (listed with "Revoke"). */
   consents: Consents;
+  /** "Delete my account": erasing it (at once, or by the sweep after the grace period). */
+  erasure: ErasureDependencies;
 }
 
 /**

@@ -10,6 +10,7 @@ import { registerContactRoutes } from './contact-routes.ts';
 import { registerSecurityRoutes } from './security-routes.ts';
 import { registerLostDeviceRoutes } from './lost-device-routes.ts';
 import { registerConsentRoutes } from './consent-routes.ts';
+import { registerDataRoutes } from './data-routes.ts';
 
 export type { AccountRouteDependencies } from './account-kit.ts';
 export { browserName } from './browser-name.ts';
@@ -34,6 +35,7 @@ export function accountRoutes(deps: AccountRouteDependencies): Router {
   registerSecurityRoutes(router, deps, kit, form);
   registerLostDeviceRoutes(router, deps, kit, form);
   registerConsentRoutes(router, deps, kit, form);
+  registerDataRoutes(router, deps, kit, form);
   const { visit, enrolled } = kit;
   deviceRoutes(router, { visit, enrolled, form, pages, prisma, box: deps.box, settings: deps.settings, lock: deps.lock });
   return router;

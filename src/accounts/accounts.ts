@@ -250,8 +250,10 @@ export class Accounts {
   async setStatus(user: User, status: 'active' | 'disabled', context: AuditContext & { actor?: string } = {}) {
     const data = { actor: context.actor ?? 'unknown' };
     if (status === 'active') {
-      const updated = await this.prisma.user.update({ where: { id: user.id }, data: { status } });
-      await this.audit.record('user.enabled', { userId: user.id, data, ...context });
+      // Enabling an account the user asked to delete cancels the deletion (src/accounts/erase.ts).
+      const updated = await this.prisma.user.update({ where: { id: user.id }, data: { status, deletionDueAt: null } });
+      const cancelled = user.deletionDueAt ? { deletionCancelled: true } : {};
+      await this.audit.record('user.enabled', { userId: user.id, data: { ...data, ...cancelled }, ...context });
       return updated;
     }
     const { updated, revoked } = await this.prisma.$transaction(async (tx) => {

@@ -55,6 +55,12 @@ export type AuditType =
   | 'user.email_changed'
   | 'user.username_changed'
   | 'user.password_reset'
+  /** The user asked to delete the account: disabled now, erased when the grace period ends (due). */
+  | 'user.deletion_scheduled'
+  /** The user downloaded their data ("Download my data"), or an operator exported it. */
+  | 'user.data_exported'
+  /** An account erased (reason, actor, the pseudonym its events now carry); recorded without a user. */
+  | 'user.erased'
   | 'consent.granted'
   | 'user.invited'
   | 'user.invitation_accepted'

@@ -23,7 +23,8 @@ export type AccountChange =
   | 'devices_deleted'
   | 'forgot_device_used'
   | 'password_reset'
-  | 'consent_revoked';
+  | 'consent_revoked'
+  | 'deletion_scheduled';
 
 /**
  * Tells the user by email that their account changed ("a new sign-in method was added…"), so that a

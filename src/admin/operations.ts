@@ -55,6 +55,8 @@ export interface UserDetails {
   createdAt: string;
   updatedAt: string;
   passwordChangedAt: string;
+  /** The user asked to delete the account: erased then, unless enabled again before. */
+  deletionDueAt: string | null;
   emails: Array<{ address: string; signIn: boolean; verified: boolean; verifiedAt: string | null; createdAt: string }>;
   phones: Array<{ number: string; verified: boolean; verifiedAt: string | null; createdAt: string }>;
   methods: Array<{ id: string; type: string; label: string; confirmed: boolean; createdAt: string; lastUsedAt: string | null }>;
@@ -136,6 +138,7 @@ export async function userDetails(prisma: PrismaClient, user: User, counters: Ac
     createdAt: user.createdAt.toISOString(),
     updatedAt: user.updatedAt.toISOString(),
     passwordChangedAt: user.passwordChangedAt.toISOString(),
+    deletionDueAt: iso(user.deletionDueAt),
     emails: emails.map((row) => ({
       address: row.address,
       signIn: row.address === user.email,

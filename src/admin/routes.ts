@@ -1,4 +1,5 @@
 import type { Invitations } from '../accounts/invitations.ts';
+import type { ErasureDependencies } from '../accounts/erase.ts';
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
@@ -17,6 +18,7 @@ import { isStorageUnavailable, storageUnavailable } from '../storage/unavailable
 import { bindPersonalNumber, unbindPersonalNumber } from '../factors/bankid/binding.ts';
 import { parsePersonalNumber, type PersonalNumberProblem } from '../factors/bankid/personal-number.ts';
 import type { SecretBox } from '../security/crypto.ts';
+import { personalDataRoutes } from './personal-data-routes.ts';
 import { auditTail, setSignInEmail, unlockUser, userDetails, type AccountLocks } from './operations.ts';
 import { adminTokenVerifier, BearerError, type AdminCaller, type TokenStore } from './token.ts';
 
@@ -54,6 +56,8 @@ export interface AdminDependencies {
   locks: AccountLocks;
   /** Invitation links by mail. */
   invitations: Invitations;
+  /** Erasing an account (DELETE /users/{id}). */
+  erasure: ErasureDependencies;
 }
 
 interface AdminState {
@@ -263,6 +267,7 @@ export function adminApiRoutes(deps: AdminDependencies): Router<AdminState> {
   }
 
   contactRoutes(router, deps, { body, context, requireUser });
+  personalDataRoutes(router, { prisma, audit, erasure: deps.erasure, body, context, requireUser, parse, reasonBody: bodies.reason });
 
   router.get('/audit', async (ctx) => {
     const query = parse(queries.audit, ctx.query);

@@ -67,6 +67,7 @@ export function registerOperatorUserCommands(users: Command) {
       const lines = [
         `${[details.username, details.email].filter(Boolean).join('  ')}  (id ${details.id})`,
         `name: ${details.name ?? '-'}    status: ${details.status}    locale: ${details.locale ?? '-'}`,
+        ...(details.deletionDueAt ? [`deletion asked by the user: erased ${at(details.deletionDueAt)} unless enabled before`] : []),
         `created ${at(details.createdAt)}    password changed ${at(details.passwordChangedAt)}`,
         '',
         'Email addresses:',

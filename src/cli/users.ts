@@ -5,6 +5,7 @@ import type { Settings } from '../config/settings.ts';
 import type { Database } from '../storage/db.ts';
 import { registerOperatorUserCommands } from './operator.ts';
 import { registerAddAndInvite } from './user-add.ts';
+import { registerPersonalDataCommands } from './users-gdpr.ts';
 import { cliAccounts, CLI_ACTOR, lazyRedis, parseValue, readPasswordFromStdin, settings, table, withDatabase } from './common.ts';
 
 /** Runs `work` with the accounts of the configured database (and Redis, if a revocation needs it). */
@@ -128,6 +129,7 @@ export function registerUserCommands(program: Command) {
     });
 
   registerOperatorUserCommands(users);
+  registerPersonalDataCommands(users);
 }
 
 /** A user's addresses and numbers: list, add, remove, mark verified. */

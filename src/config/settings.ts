@@ -86,6 +86,7 @@ export const settingsSchema = z
     NYCKEL_PASSWORD_RESET_TTL: seconds.default(15 * 60),
     NYCKEL_INVITATION_TTL: seconds.default(7 * 24 * 3600),
     NYCKEL_ACCOUNT_RECENT_AUTH_MINUTES: z.coerce.number().int().min(1).max(120).default(10),
+    NYCKEL_ACCOUNT_DELETION_GRACE_DAYS: z.coerce.number().int().min(0).max(365).default(14),
     NYCKEL_ACCOUNT_SESSION_MINUTES: z.coerce
       .number()
       .int()
@@ -252,7 +253,7 @@ export interface Settings {
   /** What the sign-in form takes (a client may narrow it), and "Forgot your password?" (a code by mail, its lifetime). */
   signIn: { names: 'username_or_email' | 'username' | 'email'; passwordReset: boolean; passwordResetTtl: number; invitationTtl: number };
   /** The account pages: how recent a sign-in must be before a change, and how long a page session lasts idle. */
-  account: { recentAuthMinutes: number; sessionMinutes: number };
+  account: { recentAuthMinutes: number; sessionMinutes: number; deletionGraceDays: number };
   factors: {
     emailLinkTtl: number;
     emailCodeTtl: number;
@@ -381,7 +382,11 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       passwordResetTtl: raw.NYCKEL_PASSWORD_RESET_TTL,
       invitationTtl: raw.NYCKEL_INVITATION_TTL,
     },
-    account: { recentAuthMinutes: raw.NYCKEL_ACCOUNT_RECENT_AUTH_MINUTES, sessionMinutes: raw.NYCKEL_ACCOUNT_SESSION_MINUTES },
+    account: {
+      recentAuthMinutes: raw.NYCKEL_ACCOUNT_RECENT_AUTH_MINUTES,
+      sessionMinutes: raw.NYCKEL_ACCOUNT_SESSION_MINUTES,
+      deletionGraceDays: raw.NYCKEL_ACCOUNT_DELETION_GRACE_DAYS,
+    },
     factors: {
       emailLinkTtl: raw.NYCKEL_EMAIL_LINK_TTL,
       emailCodeTtl: raw.NYCKEL_EMAIL_CODE_TTL,

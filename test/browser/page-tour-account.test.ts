@@ -109,6 +109,23 @@ describe.each(LANGUAGES)('the account pages in %s', (language) => {
     expect(problems(tour.reports)).toEqual([]);
   });
 
+  test('"Delete my account": what happens, the confirmation, and the account closed', async () => {
+    const tour = await tourist(language);
+    const { page, msg } = tour;
+    const email = `radera.${language}@example.se`;
+    const user = await nyckel.accounts.create({ email, password: TEST_PASSWORD, name: 'Rut Radera' }, { actor: 'test' });
+    await nyckel.db.prisma.userEmail.updateMany({ where: { userId: user.id }, data: { verifiedAt: null } });
+    await page.goto(`${nyckel.url}/account`);
+    await login(page, email);
+    await page.getByRole('link', { name: msg('account.delete_account') }).click();
+    await tour.visit('account-delete', msg('account.delete_account'));
+    await page.getByLabel(msg('account.delete_understand')).check();
+    await submit(page, '/account/delete');
+    await tour.visit('account-deletion-scheduled', msg('account.deletion_scheduled_title'));
+    expect((await nyckel.accounts.findById(user.id))?.status).toBe('disabled');
+    expect(problems(tour.reports)).toEqual([]);
+  });
+
   test('an invitation: choose a password, welcome, the link used again', async () => {
     const tour = await tourist(language);
     const { page, msg } = tour;
