@@ -14,6 +14,7 @@ import { singleUseResume } from './single-use-resume.ts';
 import { adminResource } from '../admin/resource.ts';
 import type { PageRenderer } from '../server/pages.ts';
 import { publishFromIssuer } from './published.ts';
+import { frontchannelLogout } from './frontchannel-logout.ts';
 
 export interface ProviderDependencies {
   settings: Settings;
@@ -113,7 +114,9 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
       // Proofs are signed with ES256, Ed25519 or EdDSA (oidc-provider's short default list, in discovery).
       // A proof's jti is remembered (ReplayDetection, in Redis or the database) so it is refused twice.
       dPoP: { enabled: true, allowReplay: false, nonceSecret: dpopNonceSecret(deps.cookieKeys), requireNonce: () => false },
-      // Signing out at end_session posts a logout token to every app of the session with a backchannel_logout_uri.
+      // Signing out at end_session posts a logout token to every app of the session with a backchannel_logout_uri
+      // (and so does Nyckel when it ends sessions itself: logout-notices.ts). Front-channel logout is Nyckel's
+      // own (frontchannel-logout.ts).
       backchannelLogout: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
@@ -181,6 +184,8 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
       ui_locales_supported: ['sv', 'da', 'en'],
       claims_locales_supported: ['sv', 'da', 'en'],
       service_documentation: `${settings.issuer}/`,
+      frontchannel_logout_supported: true,
+      frontchannel_logout_session_supported: true,
     },
     renderError: async (ctx, out, error) => pages.protocolError(ctx, out, error),
   };
@@ -198,5 +203,6 @@ export function createProvider(deps: ProviderDependencies): Provider {
   const provider = new Provider(deps.settings.issuer, providerConfiguration(deps));
   provider.proxy = deps.settings.trustProxy;
   publishFromIssuer(provider, deps.settings.issuer, deps.jwks.unpublished);
+  frontchannelLogout(provider, { issuer: deps.settings.issuer, endSessionPath: providerRoutes.end_session, clients: deps.clients, pages: deps.pages });
   return provider;
 }

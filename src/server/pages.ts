@@ -7,6 +7,7 @@ import { hasMessage, negotiateLocale, translator } from '../i18n/i18n.ts';
 import { storageUnavailable } from '../storage/unavailable.ts';
 import type { Branding } from '../branding/brand.ts';
 import type { Views } from './views.ts';
+import type { LogoutFrame } from '../provider/frontchannel-logout.ts';
 
 /** Remembers which app the browser was signing in to, so an error page can link back to it. */
 export const CLIENT_COOKIE = 'nyckel.client';
@@ -107,6 +108,14 @@ export class PageRenderer {
       stayed: typeof ctx.oidc.params?.client_id === 'string',
       signingOut: true,
     });
+  }
+
+  /**
+   * After a sign-out, the page loading the front-channel logout URL of each app signed out (in hidden
+   * frames), then going on to `continueUrl` (src/provider/frontchannel-logout.ts).
+   */
+  logoutFrames(ctx: Context, frames: readonly LogoutFrame[], continueUrl: string, clientId: string | undefined) {
+    this.html(ctx, 'logout-frames', this.localeOf(ctx), { frames, continueUrl, clientId, clientName: this.clientName(clientId), signingOut: true });
   }
 
   /** oidc-provider's renderError: protocol errors that cannot be redirected back to the client. */
