@@ -23,7 +23,8 @@ export interface ProviderDependencies {
   clients: ClientsFile;
   jwks: SigningKeySet;
   cookieKeys: string[];
-  pages: PageRenderer;
+  /** The pages oidc-provider shows (the command line's provider serves none: src/provider/command-line-logout.ts). */
+  pages: Pick<PageRenderer, 'logoutConfirmation' | 'loggedOut' | 'protocolError'>;
   /** oidc-provider's storage: src/storage/oidc-adapter.ts, or with Redis src/storage/oidc-redis-adapter.ts. */
   adapter: NonNullable<Configuration['adapter']>;
   /** Whether the signed-in session must add a second factor for this authorization request. */
@@ -61,6 +62,16 @@ export function isProviderPath(path: string): boolean {
   return path.startsWith('/.well-known/') || Object.values(providerRoutes).some((route) => path === route || path.startsWith(`${route}/`));
 }
 
+/**
+ * Every URL oidc-provider fetches (a client's jwks_uri, backchannel_logout_uri) is the operator's, from
+ * the clients file: relying parties on an internal network (10.0.0.0/8, 192.168.0.0/16) are usual, so
+ * oidc-provider's refusal of special-use addresses (meant for dynamically registered clients) is left out.
+ */
+export const relyingPartyFetch: NonNullable<Configuration['fetch']> = (url, init) => {
+  const { dispatcher: _ssrfGuard, ...options } = (init ?? {}) as RequestInit & { dispatcher?: unknown };
+  return globalThis.fetch(url, options);
+};
+
 /** oidc-provider's configuration: everything Nyckel changes from the library's defaults, in one place. */
 export function providerConfiguration(deps: ProviderDependencies): Configuration {
   const { settings, accounts, clients, pages } = deps;
@@ -91,13 +102,7 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
     responseTypes: ['code'],
     // Discovery advertises what the clients file can configure, nothing more.
     clientAuthMethods: [...tokenEndpointAuthMethods],
-    // Every URL oidc-provider fetches (a client's jwks_uri) is the operator's, from the clients file:
-    // relying parties on an internal network (10.0.0.0/8, 192.168.0.0/16) are usual, so oidc-provider's
-    // refusal of special-use addresses (meant for dynamically registered clients) is left out.
-    fetch: (url, init) => {
-      const { dispatcher: _ssrfGuard, ...options } = (init ?? {}) as RequestInit & { dispatcher?: unknown };
-      return globalThis.fetch(url, options);
-    },
+    fetch: relyingPartyFetch,
     routes: providerRoutes,
     pkce: { required: () => true },
     features: {
@@ -199,7 +204,7 @@ function dpopNonceSecret(cookieKeys: string[]): Buffer {
   return Buffer.from(hkdfSync('sha256', cookieKeys[0], '', 'nyckel dpop nonce', 32));
 }
 
-export function createProvider(deps: ProviderDependencies): Provider {
+export function createProvider(deps: ProviderDependencies & { pages: PageRenderer }): Provider {
   const provider = new Provider(deps.settings.issuer, providerConfiguration(deps));
   provider.proxy = deps.settings.trustProxy;
   publishFromIssuer(provider, deps.settings.issuer, deps.jwks.unpublished);
