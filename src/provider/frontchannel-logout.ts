@@ -2,19 +2,13 @@ import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { ClientConfig, ClientsFile } from '../clients/clients-file.ts';
-import type { PageRenderer } from '../server/pages.ts';
+import type { LogoutFrame, PageRenderer } from '../server/pages.ts';
 import { pageDirectives, policyText } from '../server/content-security.ts';
 
 /** What a session held before the sign-out ended it: its apps' sids, and the app that asked. */
 interface SessionBefore {
   authorizations: Record<string, { sid?: string }>;
   askingClientId?: string;
-}
-
-export interface LogoutFrame {
-  clientId: string;
-  clientName: string;
-  url: string;
 }
 
 /**

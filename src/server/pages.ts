@@ -7,7 +7,6 @@ import { hasMessage, negotiateLocale, translator } from '../i18n/i18n.ts';
 import { storageUnavailable } from '../storage/unavailable.ts';
 import type { Branding } from '../branding/brand.ts';
 import type { Views } from './views.ts';
-import type { LogoutFrame } from '../provider/frontchannel-logout.ts';
 
 /** Remembers which app the browser was signing in to, so an error page can link back to it. */
 export const CLIENT_COOKIE = 'nyckel.client';
@@ -25,6 +24,13 @@ export function switchBackTo(ctx: Pick<Context, 'method' | 'url' | 'path'>): str
   const step = /^(\/interaction\/[^/]+)(\/mfa|\/forgot-password)?/.exec(ctx.path);
   if (step) return step[1] + (step[2] ?? '');
   return ctx.path.startsWith('/account') ? '/account' : '/';
+}
+
+/** An app's front-channel logout URL, loaded in a hidden frame of the sign-out's page. */
+export interface LogoutFrame {
+  clientId: string;
+  clientName: string;
+  url: string;
 }
 
 export class PageRenderer {
