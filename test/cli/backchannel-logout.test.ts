@@ -1,6 +1,4 @@
 import fs from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
@@ -14,6 +12,7 @@ import { applyMigrations } from '../../src/storage/migrate.ts';
 import { createOidcAdapter } from '../../src/storage/oidc-adapter.ts';
 import { OidcAtRest } from '../../src/storage/oidc-at-rest.ts';
 import { runCli } from '../support/cli.ts';
+import { startLogoutReceiver } from '../support/logout.ts';
 
 /**
  * `nyckel users disable` on a user signed in to an app with a back-channel logout URL: the command
@@ -25,21 +24,12 @@ const email = 'cli.logout@example.test';
 let root: string;
 let dataDir: string;
 let clientsFile: string;
-let receiver: Server;
-const received: Array<{ path: string; token: string }> = [];
+let receiver: Awaited<ReturnType<typeof startLogoutReceiver>>;
 let publicKeys: JWK[];
 
 beforeAll(async () => {
-  receiver = createServer((req, res) => {
-    let body = '';
-    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
-    req.on('end', () => {
-      received.push({ path: req.url!, token: new URLSearchParams(body).get('logout_token') ?? '' });
-      res.writeHead(200).end();
-    });
-  });
-  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-  const port = (receiver.address() as AddressInfo).port;
+  receiver = await startLogoutReceiver();
+  const port = receiver.port;
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'nyckel-cli-logout-'));
   dataDir = path.join(root, 'data');
   clientsFile = path.join(root, 'clients.yaml');
@@ -82,14 +72,14 @@ beforeAll(async () => {
   }
 });
 afterAll(async () => {
-  receiver?.closeAllConnections();
-  await new Promise((resolve) => receiver?.close(resolve));
+  await receiver?.close();
   if (root) fs.rmSync(root, { recursive: true, force: true });
 });
 
 test('users disable posts the apps of the ended sessions a verifiable logout token', async () => {
   const run = await runCli({ dataDir, masterKey, clientsFile }, ['users', 'disable', email], { env: { ISSUER: 'https://id.example.test' } });
   expect(run).toMatchObject({ code: 0, stdout: `disabled ${email}\n`, stderr: '' });
+  const received = receiver.tokens();
   expect(received.map((r) => r.path)).toEqual(['/portal-logout']);
   const { payload } = await jwtVerify(received[0].token, createLocalJWKSet({ keys: publicKeys }), {
     issuer: 'https://id.example.test',

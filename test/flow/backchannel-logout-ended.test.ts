@@ -1,8 +1,6 @@
 // Back-channel logout when Nyckel ends sessions itself (not at end_session): the account pages' "end this
 // session" and "end my other sessions", a new password, and the help desk disabling a user. Each app of
 // each ended session with a backchannel_logout_uri gets a logout token naming that session's sid.
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
@@ -11,12 +9,11 @@ import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload } from 'jose'
 import { parseClientsFile } from '../../src/clients/clients-file.ts';
 import { FormBrowser } from '../support/browser.ts';
 import { startTestNyckel, TEST_PASSWORD, testClientsYaml, type TestNyckel } from '../support/nyckel.ts';
-import { relyingParty, signInWithPassword, startAuthorization } from '../support/relying-party.ts';
+import { relyingParty } from '../support/relying-party.ts';
+import { signInToWebAndSpa, startLogoutReceiver } from '../support/logout.ts';
 
 /** The apps' back-channel logout endpoints: every logout token, verified against Nyckel's JWKS. */
-let receiver: Server;
-let received: Array<{ path: string; token: string }> = [];
-let answerStatus = 200;
+let receiver: Awaited<ReturnType<typeof startLogoutReceiver>>;
 let logs = '';
 let nyckel: TestNyckel;
 let counter = 0;
@@ -36,16 +33,8 @@ function withBackchannelLogout(yaml: string, base: string): string {
 }
 
 beforeAll(async () => {
-  receiver = createServer((req, res) => {
-    let body = '';
-    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
-    req.on('end', () => {
-      received.push({ path: req.url!, token: new URLSearchParams(body).get('logout_token') ?? '' });
-      res.writeHead(answerStatus, { 'cache-control': 'no-store' }).end();
-    });
-  });
-  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-  const base = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/backchannel`;
+  receiver = await startLogoutReceiver();
+  const base = `http://127.0.0.1:${receiver.port}/backchannel`;
   const sink = new Writable({
     write(chunk, _encoding, done) {
       logs += chunk;
@@ -58,12 +47,11 @@ beforeAll(async () => {
   });
 });
 beforeEach(() => {
-  received = [];
+  receiver.received.length = 0;
 });
 afterAll(async () => {
   await nyckel?.stop();
-  receiver?.closeAllConnections();
-  await new Promise((resolve) => receiver?.close(resolve));
+  await receiver?.close();
 });
 
 /** A user whose only address is unverified: the account pages then ask for no second factor (as in test/flow/account.test.ts). */
@@ -76,23 +64,7 @@ async function newUser() {
 
 /** In a browser of its own, the user signs in to "web" (with consent) and then "spa"; their ID tokens' claims. */
 async function appsSession(email: string) {
-  const browser = new FormBrowser(callbackStop);
-  const web = await relyingParty(nyckel.url, 'web', 'web-secret-web-secret-0001');
-  const webStart = await startAuthorization(web, { redirect_uri: 'http://localhost:4000/cb' });
-  const { callback } = await signInWithPassword(browser, webStart, { email, password: TEST_PASSWORD });
-  const webTokens = await oidc.authorizationCodeGrant(web, callback, {
-    pkceCodeVerifier: webStart.verifier,
-    expectedState: webStart.state,
-    expectedNonce: webStart.nonce,
-  });
-  const spa = await relyingParty(nyckel.url, 'spa');
-  const spaStart = await startAuthorization(spa, { redirect_uri: 'http://localhost:4000/spa-cb' });
-  const spaCallback = await browser.go(spaStart.url.toString());
-  const spaTokens = await oidc.authorizationCodeGrant(spa, new URL(spaCallback.url), {
-    pkceCodeVerifier: spaStart.verifier,
-    expectedState: spaStart.state,
-    expectedNonce: spaStart.nonce,
-  });
+  const { browser, webTokens, spaTokens } = await signInToWebAndSpa(nyckel.url, email);
   return { browser, web: decodeJwt(webTokens.id_token!), spa: decodeJwt(spaTokens.id_token!) };
 }
 
@@ -110,7 +82,7 @@ async function accountPages(email: string) {
 async function verifiedTokens(): Promise<JWTPayload[]> {
   const jwks = createRemoteJWKSet(new URL(`${nyckel.url}/jwks`));
   return Promise.all(
-    received.map(async ({ path, token }) => {
+    receiver.tokens().map(async ({ path, token }) => {
       const audience = path.split('/').pop()!;
       const { payload } = await jwtVerify(token, jwks, { issuer: nyckel.url, audience, typ: 'logout+jwt' });
       expect(payload.events).toEqual({ 'http://schemas.openid.net/event/backchannel-logout': {} });
@@ -136,7 +108,7 @@ describe('the account pages', () => {
     const { email, user } = await newUser();
     const apps = await appsSession(email);
     const { browser, overview } = await accountPages(email);
-    received = [];
+    receiver.received.length = 0;
     await browser.submit(overview, '/account/sessions/end-others', {});
     await expectToldOf(apps);
     expect(await sessionsOf(user.id)).toBe(1);
@@ -147,7 +119,7 @@ describe('the account pages', () => {
     const apps = await appsSession(email);
     const { browser, overview } = await accountPages(email);
     const action = /action="(\/account\/sessions\/[A-Za-z0-9_-]+\/end)"/.exec(overview.html)![1];
-    received = [];
+    receiver.received.length = 0;
     await browser.submit(overview, action, {});
     await expectToldOf(apps);
     expect(await sessionsOf(user.id)).toBe(1);
@@ -158,7 +130,7 @@ describe('the account pages', () => {
     const apps = await appsSession(email);
     const { browser } = await accountPages(email);
     const form = await browser.go(new URL('/account/password', nyckel.url).toString());
-    received = [];
+    receiver.received.length = 0;
     const done = await browser.submit(form, '/account/password', {
       current: TEST_PASSWORD,
       password: 'a whole new passphrase 2026',
@@ -184,7 +156,7 @@ describe('the help desk', () => {
     const { email, user } = await newUser();
     const first = await appsSession(email);
     const second = await appsSession(email);
-    received = [];
+    receiver.received.length = 0;
     expect((await disable(user.id)).status).toBe(200);
     const told = (await verifiedTokens()).map(({ aud, sid }) => `${String(aud)} ${String(sid)}`).sort();
     expect(told).toEqual([first.web, first.spa, second.web, second.spa].map(({ aud, sid }) => `${String(aud)} ${String(sid)}`).sort());
@@ -194,14 +166,14 @@ describe('the help desk', () => {
   test('an app that fails to answer does not stop the revocation; Nyckel logs a warning naming it', async () => {
     const { email, user } = await newUser();
     await appsSession(email);
-    answerStatus = 500;
+    receiver.state.answerStatus = 500;
     logs = '';
     try {
       expect((await disable(user.id)).status).toBe(200);
     } finally {
-      answerStatus = 200;
+      receiver.state.answerStatus = 200;
     }
-    expect(received).toHaveLength(2);
+    expect(receiver.tokens()).toHaveLength(2);
     expect(await sessionsOf(user.id)).toBe(0);
     const warned = logs
       .split('\n')

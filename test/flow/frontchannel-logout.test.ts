@@ -1,19 +1,17 @@
 // OIDC Front-Channel Logout 1.0: signing out at one app (RP-initiated logout) loads the front-channel
 // logout URL of every app of the session in a hidden frame, then goes on to the post_logout_redirect_uri.
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { decodeJwt } from 'jose';
 import { parseClientsFile } from '../../src/clients/clients-file.ts';
-import { decodeEntities, FormBrowser, type Page } from '../support/browser.ts';
+import { decodeEntities, type Page } from '../support/browser.ts';
 import { Chromium, interceptRelyingParty } from '../support/chromium.ts';
 import { startTestNyckel, TEST_PASSWORD, testClientsYaml, type TestNyckel } from '../support/nyckel.ts';
-import { relyingParty, signInWithPassword, startAuthorization } from '../support/relying-party.ts';
+import { startAuthorization } from '../support/relying-party.ts';
+import { signInToWebAndSpa, startLogoutReceiver } from '../support/logout.ts';
 
 /** The apps' front-channel logout pages (one loopback server, two origins): every request, as its URL. */
-let apps: Server;
-let hits: URL[] = [];
+let apps: Awaited<ReturnType<typeof startLogoutReceiver>>;
 let port: number;
 let nyckel: TestNyckel;
 let chromium: Chromium;
@@ -35,12 +33,8 @@ function withFrontchannelLogout(yaml: string): string {
 }
 
 beforeAll(async () => {
-  apps = createServer((req, res) => {
-    hits.push(new URL(req.url!, `http://${req.headers.host}`));
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end('<!doctype html><title>Signed out</title>');
-  });
-  await new Promise<void>((resolve) => apps.listen(0, '127.0.0.1', resolve));
-  port = (apps.address() as AddressInfo).port;
+  apps = await startLogoutReceiver();
+  port = apps.port;
   [nyckel, chromium] = await Promise.all([
     startTestNyckel({ clients: parseClientsFile(withFrontchannelLogout(testClientsYaml), 'test-clients.yaml') }),
     Chromium.launch(),
@@ -53,33 +47,16 @@ afterEach(() => chromium?.closeContexts());
 afterAll(async () => {
   await chromium?.close();
   await nyckel?.stop();
-  apps?.closeAllConnections();
-  await new Promise((resolve) => apps?.close(resolve));
+  await apps?.close();
 });
 
-/** Signs in to "web" (with consent) and then to "spa" in the same browser session; returns each app's ID token. */
+/** Signs in to "web" (with consent) and then to "spa" in the same browser session. */
 async function signInToBoth(as = email) {
-  const browser = new FormBrowser((u) => u.port === '4000');
-  const web = await relyingParty(nyckel.url, 'web', 'web-secret-web-secret-0001');
-  const webStart = await startAuthorization(web, { redirect_uri: 'http://localhost:4000/cb' });
-  const { callback } = await signInWithPassword(browser, webStart, { email: as, password: TEST_PASSWORD });
-  const webTokens = await oidc.authorizationCodeGrant(web, callback, {
-    pkceCodeVerifier: webStart.verifier,
-    expectedState: webStart.state,
-    expectedNonce: webStart.nonce,
-  });
-  const spa = await relyingParty(nyckel.url, 'spa');
-  const spaStart = await startAuthorization(spa, { redirect_uri: 'http://localhost:4000/spa-cb' });
-  const spaCallback = await browser.go(spaStart.url.toString());
-  const spaTokens = await oidc.authorizationCodeGrant(spa, new URL(spaCallback.url), {
-    pkceCodeVerifier: spaStart.verifier,
-    expectedState: spaStart.state,
-    expectedNonce: spaStart.nonce,
-  });
+  const { browser, web, webTokens } = await signInToWebAndSpa(nyckel.url, as);
   const webSid = decodeJwt(webTokens.id_token!).sid;
   // The app asked for iss and sid: its ID token names the session, as the frame's URL will.
   expect(typeof webSid).toBe('string');
-  return { browser, web, webSid, webIdToken: webTokens.id_token!, spaIdToken: spaTokens.id_token! };
+  return { browser, web, webSid, webIdToken: webTokens.id_token! };
 }
 
 /** The frames' URLs, the continue link and the noscript refresh of the page after the sign-out. */
@@ -183,14 +160,14 @@ describe('in a real browser', () => {
     page.on('console', (message) => {
       if (message.text().includes('Content Security Policy')) refused.push(message.text());
     });
-    hits = [];
+    apps.received.length = 0;
 
     await page.goto(oidc.buildEndSessionUrl(web, { id_token_hint: webIdToken, post_logout_redirect_uri: 'http://localhost:4000/bye' }).toString());
     await page.getByRole('button', { name: 'Sign out', exact: true }).click();
     const arrival = await rp.arrival();
 
     expect(arrival.toString()).toBe('http://localhost:4000/bye');
-    const loaded = hits.map((url) => url.toString()).sort();
+    const loaded = apps.received.map((request) => request.url).sort();
     expect(loaded).toEqual([`${webLogoutUri()}&${new URLSearchParams({ iss: nyckel.url, sid: String(webSid) })}`, spaLogoutUri()].sort());
     expect(refused).toEqual([]);
   });
