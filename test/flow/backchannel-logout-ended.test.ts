@@ -1,8 +1,6 @@
 // Back-channel logout when Nyckel ends sessions itself (not at end_session): the account pages' "end this
 // session" and "end my other sessions", a new password, and the help desk disabling a user. Each app of
 // each ended session with a backchannel_logout_uri gets a logout token naming that session's sid.
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload } from 'jose';
@@ -10,11 +8,11 @@ import { parseClientsFile } from '../../src/clients/clients-file.ts';
 import { FormBrowser } from '../support/browser.ts';
 import { startTestNyckel, TEST_PASSWORD, testClientsYaml, type TestNyckel } from '../support/nyckel.ts';
 import { relyingParty } from '../support/relying-party.ts';
-import { signInToWebAndSpa, startLogoutReceiver } from '../support/logout.ts';
+import { capturedLogs, signInToWebAndSpa, startLogoutReceiver } from '../support/logout.ts';
 
 /** The apps' back-channel logout endpoints: every logout token, verified against Nyckel's JWKS. */
 let receiver: Awaited<ReturnType<typeof startLogoutReceiver>>;
-let logs = '';
+const logs = capturedLogs();
 let nyckel: TestNyckel;
 let counter = 0;
 const callbackStop = (url: URL) => url.port === '4000';
@@ -35,14 +33,8 @@ function withBackchannelLogout(yaml: string, base: string): string {
 beforeAll(async () => {
   receiver = await startLogoutReceiver();
   const base = `http://127.0.0.1:${receiver.port}/backchannel`;
-  const sink = new Writable({
-    write(chunk, _encoding, done) {
-      logs += chunk;
-      done();
-    },
-  });
   nyckel = await startTestNyckel({
-    logger: pino({ level: 'info' }, sink),
+    logger: logs.logger,
     clients: parseClientsFile(withBackchannelLogout(testClientsYaml, base), 'test-clients.yaml'),
   });
 });
@@ -167,7 +159,7 @@ describe('the help desk', () => {
     const { email, user } = await newUser();
     await appsSession(email);
     receiver.state.answerStatus = 500;
-    logs = '';
+    logs.clear();
     try {
       expect((await disable(user.id)).status).toBe(200);
     } finally {
@@ -176,9 +168,7 @@ describe('the help desk', () => {
     expect(receiver.tokens()).toHaveLength(2);
     expect(await sessionsOf(user.id)).toBe(0);
     const warned = logs
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as { msg: string; clientId?: string })
+      .entries()
       .filter((entry) => entry.msg === 'back-channel logout failed')
       .map((entry) => entry.clientId)
       .sort();

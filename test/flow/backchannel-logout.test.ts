@@ -1,15 +1,13 @@
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
 import { parseClientsFile } from '../../src/clients/clients-file.ts';
 import { startTestNyckel, TEST_PASSWORD, testClientsYaml, type TestNyckel } from '../support/nyckel.ts';
-import { signInToWebAndSpa, startLogoutReceiver } from '../support/logout.ts';
+import { capturedLogs, signInToWebAndSpa, startLogoutReceiver } from '../support/logout.ts';
 
 /** The "spa" relying party's back-channel logout endpoint: records every logout token posted to it. */
 let receiver: Awaited<ReturnType<typeof startLogoutReceiver>>;
-let logs = '';
+const logs = capturedLogs();
 let nyckel: TestNyckel;
 const email = 'backchannel.logout@example.test';
 /** Its only address is unverified: the account pages then ask for no second factor (as in test/flow/account.test.ts). */
@@ -24,14 +22,8 @@ function withBackchannelLogout(yaml: string, uri: string): string {
 beforeAll(async () => {
   receiver = await startLogoutReceiver();
   const uri = `http://127.0.0.1:${receiver.port}/backchannel-logout`;
-  const sink = new Writable({
-    write(chunk, _encoding, done) {
-      logs += chunk;
-      done();
-    },
-  });
   nyckel = await startTestNyckel({
-    logger: pino({ level: 'info' }, sink),
+    logger: logs.logger,
     clients: parseClientsFile(withBackchannelLogout(testClientsYaml, uri), 'test-clients.yaml'),
   });
   await nyckel.accounts.create({ email, password: TEST_PASSWORD });
@@ -114,11 +106,7 @@ describe('a failing back-channel endpoint', () => {
       const done = await browser.submit(confirm, /\/session\/end\/confirm$/, { logout: 'yes' });
       expect(done.url).toBe('http://localhost:4000/bye');
       expect(receiver.tokens()).toHaveLength(1);
-      const warning = logs
-        .split('\n')
-        .filter(Boolean)
-        .map((line) => JSON.parse(line) as { msg: string; clientId?: string })
-        .find((entry) => entry.msg === 'back-channel logout failed');
+      const warning = logs.entries().find((entry) => entry.msg === 'back-channel logout failed');
       expect(warning?.clientId).toBe('spa');
     } finally {
       receiver.state.answerStatus = 200;

@@ -1,5 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { expect } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { FormBrowser } from './browser.ts';
@@ -70,4 +72,26 @@ export async function signInToWebAndSpa(issuer: string, email: string) {
     expectedNonce: spaStart.nonce,
   });
   return { browser, web, webTokens, spaTokens };
+}
+
+/** A logger at level info whose JSON lines are kept: `entries()` parses them, `clear()` forgets them. */
+export function capturedLogs() {
+  let text = '';
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      text += chunk;
+      done();
+    },
+  });
+  return {
+    logger: pino({ level: 'info' }, sink),
+    entries: () =>
+      text
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as { msg: string; clientId?: string }),
+    clear: () => {
+      text = '';
+    },
+  };
 }
