@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import type Provider from 'oidc-provider';
 import { Accounts } from './accounts/accounts.ts';
 import { AuditLog } from './accounts/audit.ts';
-import { databaseOnly, revokeGrantsInRedis } from './accounts/revoke-access.ts';
+import { databaseOnly, inTurn, revokeGrantsInRedis } from './accounts/revoke-access.ts';
+import { backchannelLogoutNotices } from './provider/logout-notices.ts';
 import { readClientsFile, type ClientsFile } from './clients/clients-file.ts';
 import { ClientDirectory } from './clients/directory.ts';
 import type { Settings } from './config/settings.ts';
@@ -255,7 +256,18 @@ function providerHolder(deps: {
   const adapter = redis ? createHybridOidcAdapter(prisma, redis.client, oidcAtRest) : createOidcAdapter(prisma, { atRest: oidcAtRest });
   const build = (jwks: Parameters<typeof createProvider>[0]['jwks']) => {
     const { accounts, clients, cookieKeys, pages, needsSecondFactor, deviceLimits } = deps;
-    const built = createProvider({ settings, prisma, accounts, clients: clients.file, jwks, cookieKeys, pages, needsSecondFactor, adapter, deviceLimits });
+    const built = createProvider({
+      settings,
+      prisma,
+      accounts,
+      clients: clients.file,
+      jwks,
+      cookieKeys,
+      pages,
+      needsSecondFactor,
+      adapter,
+      device: { limits: deviceLimits, pages },
+    });
     observeProvider(built, metrics);
     logProviderErrors(built, logger.child({ component: 'oidc-provider' }));
     return built;
@@ -287,11 +299,17 @@ async function assemble(
   const { ownsDatabase, db, prisma, redis, counters, signals, box, cookieKeys } = await openStores(settings, options, logger);
 
   const audit = new AuditLog(prisma, logger);
+  const warn = (details: Record<string, unknown>, message: string) => logger.warn(details, message);
+  // After a revocation: tokens in Redis go, then the apps of the ended sessions are told (the provider
+  // is read when a revocation happens, after it is built).
   const accounts = new Accounts(
     prisma,
     audit,
     settings.argon2,
-    redis ? revokeGrantsInRedis(redis.client, (details, message) => logger.warn(details, message)) : databaseOnly,
+    inTurn(
+      redis ? revokeGrantsInRedis(redis.client, warn) : databaseOnly,
+      backchannelLogoutNotices(() => providers.current, warn),
+    ),
   );
   const throttle = new LoginThrottle(counters, settings.loginThrottle);
   const views = new Views(factors.folders(), branding.name);
@@ -300,7 +318,6 @@ async function assemble(
 
   const signIn = buildSignIn(factors, settings, { prisma, box, counters, signals, accounts, audit, metrics, logger, clients, pages, smsTransport, dispatcher });
   const { background, signIns, needsSecondFactor, notifier } = signIn;
-  const warn = (details: Record<string, unknown>, message: string) => logger.warn(details, message);
   const erasure: ErasureDependencies = { prisma, box, audit, revokeElsewhere: accounts.revokeElsewhere, redis: redis?.client, warn };
 
   const deviceLimits = new DeviceFlowLimits(counters, settings.deviceFlow, CODE_VERIFICATION_PATH);

@@ -8,7 +8,11 @@ import { translator } from '../i18n/i18n.ts';
 import { assertCsrf } from '../security/csrf.ts';
 import { readForm } from '../web/shared/forms.ts';
 import { OidcAtRest } from '../storage/oidc-at-rest.ts';
+import { endedSessionsOf } from '../accounts/revoke-access.ts';
 import { UUID, Visit, passwordForm, plainForm, type AccountKit, type AccountRouteDependencies } from './account-kit.ts';
+
+/** A Session row deleted: the part of its payload kept in clear (account, per-app sids). */
+type EndedRow = { payload: unknown };
 
 /** Remembered browsers, other sessions, and the password. */
 export function registerSecurityRoutes(router: Router, deps: AccountRouteDependencies, kit: AccountKit, form: Middleware): void {
@@ -46,9 +50,10 @@ export function registerSecurityRoutes(router: Router, deps: AccountRouteDepende
     const uid = ctx.params.uid;
     // The session of this page is ended with "Sign out", not here.
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(uid) || uid === (await sessions.providerSessionUid(ctx))) throw new NyckelError('not_found');
-    const ended = await prisma.$executeRaw`DELETE FROM oidc_models WHERE type = 'Session' AND uid = ${uid} AND payload->>'accountId' = ${v.user.id}`;
-    if (ended === 0) throw new NyckelError('not_found');
-    await changed(ctx, v, 'sessions_ended', 'account.sessions_ended', { count: ended }, { count: ended });
+    const ended = await prisma.$queryRaw<EndedRow[]>`
+      DELETE FROM oidc_models WHERE type = 'Session' AND uid = ${uid} AND payload->>'accountId' = ${v.user.id} RETURNING payload`;
+    if (ended.length === 0) throw new NyckelError('not_found');
+    await sessionsEnded(ctx, v, ended);
   });
 
   router.post('/account/sessions/end-others', form, async (ctx) => {
@@ -58,10 +63,16 @@ export function registerSecurityRoutes(router: Router, deps: AccountRouteDepende
     if (!v) return;
     // (Rows are keyed by the hash of the session id: src/storage/oidc-at-rest.ts.)
     const thisSession = new OidcAtRest(deps.box).storedId('Session', v.session.providerSession);
-    const ended = await prisma.$executeRaw`
-      DELETE FROM oidc_models WHERE type = 'Session' AND payload->>'accountId' = ${v.user.id} AND id <> ${thisSession}`;
-    await changed(ctx, v, 'sessions_ended', 'account.sessions_ended', { count: ended }, { count: ended });
+    const ended = await prisma.$queryRaw<EndedRow[]>`
+      DELETE FROM oidc_models WHERE type = 'Session' AND payload->>'accountId' = ${v.user.id} AND id <> ${thisSession} RETURNING payload`;
+    await sessionsEnded(ctx, v, ended);
   });
+
+  /** The apps of the ended sessions are told (back-channel logout), then the change is recorded and shown. */
+  async function sessionsEnded(ctx: Context, v: Visit, ended: EndedRow[]) {
+    await deps.accounts.revokeElsewhere({ grantIds: [], endedSessions: endedSessionsOf(ended.map((row) => row.payload)) });
+    await changed(ctx, v, 'sessions_ended', 'account.sessions_ended', { count: ended.length }, { count: ended.length });
+  }
 
   function renderPassword(ctx: Context, v: Visit, extra: { error?: string; status?: number } = {}) {
     pages.html(ctx, 'account-password', v.locale, { csrfToken: ctx.state.csrfToken as string, error: extra.error }, extra.status ?? 200);

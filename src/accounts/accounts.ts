@@ -9,7 +9,7 @@ import { Semaphore } from '../security/semaphore.ts';
 import { randomToken } from '../security/crypto.ts';
 import { checkPassword, normalisePassword, passwordProblemText } from './password-policy.ts';
 import type { AuditContext, AuditLog } from './audit.ts';
-import { databaseOnly, revokedCounts, revokeUserAccess, type RevokeGrantsElsewhere } from './revoke-access.ts';
+import { databaseOnly, revokedCounts, revokeUserAccess, type RevokeElsewhere } from './revoke-access.ts';
 
 import { supportedLocales, type Locale } from '../i18n/locales.ts';
 
@@ -86,8 +86,8 @@ export class Accounts {
     private readonly prisma: PrismaClient,
     private readonly audit: AuditLog,
     argon2: Argon2Settings,
-    /** Where revoked grants' tokens outside the database go (Redis, when the nodes use it). */
-    readonly revokeElsewhere: RevokeGrantsElsewhere = databaseOnly,
+    /** After a revocation: revoked grants' tokens outside the database go (Redis), the apps of ended sessions are told. */
+    readonly revokeElsewhere: RevokeElsewhere = databaseOnly,
   ) {
     // 2 is Algorithm.Argon2id (a const enum, which isolated modules cannot read).
     this.hashOptions = { algorithm: 2 as Algorithm, memoryCost: argon2.memoryCost, timeCost: argon2.timeCost, parallelism: 1 };
@@ -242,7 +242,7 @@ export class Accounts {
         .record('user.password_changed', { userId: user.id, data: { actor: context.actor ?? 'unknown', ...revokedCounts(revoked) }, ...auditContext });
       return { updated, revoked };
     });
-    await this.revokeElsewhere(revoked.grantIds);
+    await this.revokeElsewhere(revoked);
     return updated;
   }
 
@@ -262,7 +262,7 @@ export class Accounts {
       await this.audit.within(tx).record('user.disabled', { userId: user.id, data: { ...data, ...revokedCounts(revoked) }, ...context });
       return { updated, revoked };
     });
-    await this.revokeElsewhere(revoked.grantIds);
+    await this.revokeElsewhere(revoked);
     return updated;
   }
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { PrismaClient } from '../storage/db.ts';
 import type { AuditContext, AuditLog } from './audit.ts';
-import { revokeClientAccess, type RevokeGrantsElsewhere } from './revoke-access.ts';
+import { revokeClientAccess, type RevokeElsewhere } from './revoke-access.ts';
 
 /** What a relying party asks for, or has been allowed: OpenID scopes, single claims, and resource scopes by indicator. */
 export interface ConsentScope {
@@ -27,7 +27,7 @@ export class Consents {
   constructor(
     private readonly prisma: PrismaClient,
     private readonly audit: AuditLog,
-    private readonly revokeElsewhere: RevokeGrantsElsewhere,
+    private readonly revokeElsewhere: RevokeElsewhere,
   ) {}
 
   private async allowed(userId: string, clientId: string): Promise<ConsentScope | undefined> {
@@ -89,7 +89,7 @@ export class Consents {
       return revoked;
     });
     if (!result) return false;
-    await this.revokeElsewhere(result.grantIds);
+    await this.revokeElsewhere(result);
     return true;
   }
 }

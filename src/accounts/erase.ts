@@ -5,7 +5,7 @@ import type { SecretBox } from '../security/crypto.ts';
 import type { PrismaClient } from '../storage/db.ts';
 import type { AuditContext, AuditLog } from './audit.ts';
 import { maskNames, pseudonymOf, scrubDetails, searchableNames } from './pseudonymise.ts';
-import { revokeUserAccess, type RevokeGrantsElsewhere, type Warn } from './revoke-access.ts';
+import { revokeUserAccess, type RevokeElsewhere, type Warn } from './revoke-access.ts';
 
 /**
  * Erasing an account (GDPR article 17): the user row and, with it, every address, number, sign-in
@@ -23,7 +23,7 @@ export interface ErasureDependencies {
   prisma: PrismaClient;
   box: SecretBox;
   audit: AuditLog;
-  revokeElsewhere: RevokeGrantsElsewhere;
+  revokeElsewhere: RevokeElsewhere;
   /** Where the nodes keep counters, when in Redis (opened only when needed, by the CLI). */
   redis?: Redis | (() => Promise<Redis | undefined>);
   warn?: Warn;
@@ -83,6 +83,7 @@ export async function eraseUser(deps: ErasureDependencies, userId: string, conte
     });
     return {
       grantIds: revoked.grantIds,
+      endedSessions: revoked.endedSessions,
       names,
       subject,
       sessionsEnded: revoked.sessions,
@@ -91,8 +92,9 @@ export async function eraseUser(deps: ErasureDependencies, userId: string, conte
       messagesDeleted: messages.count,
     };
   }, TRANSACTION);
-  const { grantIds, names, ...result } = report;
-  await deps.revokeElsewhere(grantIds);
+  const { grantIds, endedSessions, names, ...result } = report;
+  // The apps of the ended sessions are told (back-channel logout) after the commit, as for any revocation.
+  await deps.revokeElsewhere({ grantIds, endedSessions });
   await forgetCountersInRedis(deps, names);
   return result;
 }
@@ -182,7 +184,7 @@ export async function scheduleDeletion(
     });
     return revoked;
   });
-  await deps.revokeElsewhere(revoked.grantIds);
+  await deps.revokeElsewhere(revoked);
   return { sessionsEnded: revoked.sessions };
 }
 

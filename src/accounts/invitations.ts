@@ -7,7 +7,7 @@ import { randomToken, type SecretBox } from '../security/crypto.ts';
 import type { PrismaClient } from '../storage/db.ts';
 import { accountName } from './accounts.ts';
 import type { AuditContext, AuditLog } from './audit.ts';
-import { databaseOnly, revokedCounts, revokeUserAccess, type RevokeGrantsElsewhere } from './revoke-access.ts';
+import { databaseOnly, revokedCounts, revokeUserAccess, type RevokeElsewhere } from './revoke-access.ts';
 
 /** Queues a mail in the caller's transaction (the delivery dispatcher sends it), and wakes the dispatcher. */
 export interface InvitationMail {
@@ -40,7 +40,7 @@ export class Invitations {
     private readonly mail: InvitationMail,
     private readonly settings: InvitationSettings,
     /** Where revoked grants' tokens outside the database go (Redis, when the nodes use it). */
-    private readonly revokeElsewhere: RevokeGrantsElsewhere = databaseOnly,
+    private readonly revokeElsewhere: RevokeElsewhere = databaseOnly,
   ) {}
 
   private hash(token: string): string {
@@ -113,10 +113,10 @@ export class Invitations {
       await this.audit
         .within(tx)
         .record('user.invitation_accepted', { userId: user.id, data: { address: invitation.address, ...revokedCounts(revoked) }, ...context });
-      return { user, grantIds: revoked.grantIds };
+      return { user, revoked };
     });
     if (!accepted) return undefined;
-    await this.revokeElsewhere(accepted.grantIds);
+    await this.revokeElsewhere(accepted.revoked);
     return accepted.user;
   }
 

@@ -1,7 +1,7 @@
 import { NyckelError } from '../errors.ts';
 import type { PrismaClient } from '../storage/db.ts';
 import type { AuditContext, AuditLog } from './audit.ts';
-import { revokeUserAccess, type RevokeGrantsElsewhere } from './revoke-access.ts';
+import { revokeUserAccess, type RevokeElsewhere } from './revoke-access.ts';
 
 export interface ResetFactorsOptions extends AuditContext {
   /** Why (a help-desk ticket, "lost phone", …): kept in the audit event. Required. */
@@ -27,7 +27,7 @@ export interface ResetFactorsResult {
  * Puts a user back to "password only": every second-factor enrolment, phone number, remembered
  * browser, pending factor challenge, sign-in session and grant of a relying party (with its refresh
  * and access tokens) goes, in one transaction with its audit event, so a failure leaves everything
- * as it was (tokens kept in Redis are cleared by `revokeElsewhere` right after). Email addresses
+ * as it was (tokens kept in Redis are cleared, and the apps of the ended sessions told, by `revokeElsewhere` right after). Email addresses
  * stay (they are contact details, and the way the user is reached to enrol again). Used by the CLI,
  * the admin API and the user's own "delete all my devices".
  */
@@ -36,12 +36,12 @@ export async function resetSecondFactors(
   audit: AuditLog,
   userId: string,
   options: ResetFactorsOptions,
-  revokeElsewhere: RevokeGrantsElsewhere,
+  revokeElsewhere: RevokeElsewhere,
 ): Promise<ResetFactorsResult> {
   const reason = options.reason.trim();
   if (!reason) throw new NyckelError('invalid_input', 'a reason is required to reset the second factors of a user');
   const now = new Date();
-  const { result, grantIds } = await prisma.$transaction(async (tx) => {
+  const { result, revoked } = await prisma.$transaction(async (tx) => {
     // Lock the user row: a parallel enrolment waits for the reset instead of slipping in between.
     const locked = await tx.$queryRaw<Array<{ id: string }>>`SELECT id FROM users WHERE id = ${userId}::uuid FOR UPDATE`;
     if (locked.length === 0) throw new NyckelError('not_found', 'no such user');
@@ -64,8 +64,8 @@ export async function resetSecondFactors(
       userAgent: options.userAgent,
       data: { reason, actor: options.actor, removed: result },
     });
-    return { result, grantIds: revoked.grantIds };
+    return { result, revoked };
   });
-  await revokeElsewhere(grantIds);
+  await revokeElsewhere(revoked);
   return result;
 }

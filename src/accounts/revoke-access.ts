@@ -3,7 +3,8 @@ import type { Prisma } from '../generated/prisma/client.ts';
 
 /**
  * Revoking what a user has been given: their sign-in sessions, the grants relying parties hold and
- * every token and code issued under those grants. Used when an operator disables a user, when the
+ * every token and code issued under those grants; the relying parties of the ended sessions are told
+ * afterwards (RevokeElsewhere). Used when an operator disables a user, when the
  * second factors are reset (by an operator or "delete all my devices") and when the password changes.
  *
  * The database part runs in the caller's transaction, with the change that causes it. Sessions,
@@ -16,12 +17,21 @@ import type { Prisma } from '../generated/prisma/client.ts';
 /** The part of a client or transaction that revoking writes to. */
 export type OidcModelDb = Pick<Prisma.TransactionClient, 'oidcModel'>;
 
+/** A sign-in session that was ended: who, and the session id (sid) each relying party of it was given. */
+export interface EndedSession {
+  accountId: string;
+  /** oidc-provider's per-client part of the session: `sid` is what the app's ID tokens named. */
+  authorizations: Record<string, { sid?: string }>;
+}
+
 export interface RevokedAccess {
   /** Sign-in sessions ended. */
   sessions: number;
+  /** Their accounts and per-app sids, to tell the apps (src/provider/logout-notices.ts). */
+  endedSessions: EndedSession[];
   /** Grants of relying parties revoked (each with its refresh, access tokens and codes). */
   grants: number;
-  /** Their ids, for the models kept outside the database (see RevokeGrantsElsewhere). */
+  /** Their ids, for the models kept outside the database (see RevokeElsewhere). */
   grantIds: string[];
 }
 
@@ -49,7 +59,19 @@ export async function revokeUserAccess(tx: OidcModelDb, userId: string, options:
   await tx.oidcModel.deleteMany({
     where: { OR: [{ AND: [owned, notKept] }, { grantId: { in: grantIds } }] },
   });
-  return { sessions: rows.filter((row) => row.type === 'Session' && !kept(row)).length, grants: grantIds.length, grantIds };
+  const endedSessions = endedSessionsOf(rows.filter((row) => row.type === 'Session' && !kept(row)).map((row) => row.payload));
+  return { sessions: endedSessions.length, endedSessions, grants: grantIds.length, grantIds };
+}
+
+/**
+ * The ended sessions, from the part of each Session row kept in clear (src/storage/oidc-at-rest.ts):
+ * its account and its per-client `authorizations`.
+ */
+export function endedSessionsOf(payloads: unknown[]): EndedSession[] {
+  return payloads.flatMap((payload) => {
+    const { accountId, authorizations } = (payload ?? {}) as Partial<EndedSession>;
+    return typeof accountId === 'string' ? [{ accountId, authorizations: authorizations ?? {} }] : [];
+  });
 }
 
 /**
@@ -63,17 +85,30 @@ export async function revokeClientAccess(tx: OidcModelDb, userId: string, client
   });
   const grantIds = grants.map((row) => (row.payload as { jti?: string }).jti ?? row.id);
   await tx.oidcModel.deleteMany({ where: { OR: [{ type: 'Grant', id: { in: grants.map((row) => row.id) } }, { grantId: { in: grantIds } }] } });
-  return { sessions: 0, grants: grantIds.length, grantIds };
+  return { sessions: 0, endedSessions: [], grants: grantIds.length, grantIds };
 }
 
 /** What an audit event says was revoked. */
 export const revokedCounts = (revoked: RevokedAccess) => ({ sessionsEnded: revoked.sessions, grantsRevoked: revoked.grants });
 
-/** Clears what revoked grants left outside the database, after the transaction that revoked them. */
-export type RevokeGrantsElsewhere = (grantIds: string[]) => Promise<void>;
+/** What a revocation left to do outside the database. */
+export type Revoked = Pick<RevokedAccess, 'grantIds' | 'endedSessions'>;
 
-/** Nothing is kept outside the database (no Redis). */
-export const databaseOnly: RevokeGrantsElsewhere = async () => {};
+/**
+ * After the transaction that revoked: clears what revoked grants left outside the database (Redis)
+ * and tells relying parties of the ended sessions (back-channel logout). Never throws.
+ */
+export type RevokeElsewhere = (revoked: Revoked) => Promise<void>;
+
+/** Nothing is kept outside the database (no Redis) and nobody is told. */
+export const databaseOnly: RevokeElsewhere = async () => {};
+
+/** Each of the steps, one after the other. */
+export function inTurn(...steps: RevokeElsewhere[]): RevokeElsewhere {
+  return async (revoked) => {
+    for (const step of steps) await step(revoked);
+  };
+}
 
 export type Warn = (details: Record<string, unknown>, message: string) => void;
 
@@ -83,8 +118,8 @@ export type Warn = (details: Record<string, unknown>, message: string) => void;
  * is reported, not thrown: the revocation has committed, and what is left is refused without its
  * grant and expires within its short lifetime.
  */
-export function revokeGrantsInRedis(redis: Redis | (() => Promise<Redis | undefined>), warn?: Warn): RevokeGrantsElsewhere {
-  return async (grantIds) => {
+export function revokeGrantsInRedis(redis: Redis | (() => Promise<Redis | undefined>), warn?: Warn): RevokeElsewhere {
+  return async ({ grantIds }) => {
     if (grantIds.length === 0) return;
     try {
       const client = typeof redis === 'function' ? await redis() : redis;

@@ -7,7 +7,7 @@ import type { Database } from '../storage/db.ts';
 import type { RedisStore } from '../storage/redis.ts';
 import { Accounts } from '../accounts/accounts.ts';
 import { AuditLog } from '../accounts/audit.ts';
-import { revokeGrantsInRedis } from '../accounts/revoke-access.ts';
+import { inTurn, revokeGrantsInRedis, type RevokeElsewhere } from '../accounts/revoke-access.ts';
 
 /** The actor recorded in audit events caused by the CLI. */
 export const CLI_ACTOR = 'cli';
@@ -64,11 +64,26 @@ export async function lazyRedis(config: Settings) {
 
 /**
  * Accounts for a command that may revoke a user's access (disable, set-password, reset-factors): the
- * tokens the nodes keep in Redis go too.
+ * tokens the nodes keep in Redis go too, and the apps of the ended sessions are told (back-channel
+ * logout; oidc-provider loads only then).
  */
 export function cliAccounts(db: Database, config: Settings, redis: LazyRedis): Accounts {
-  const warn = (_details: Record<string, unknown>, message: string) => console.error(`nyckel: warning: ${message}`);
-  return new Accounts(db.prisma, new AuditLog(db.prisma), config.argon2, revokeGrantsInRedis(redis.client, warn));
+  const warn = (details: Record<string, unknown>, message: string) =>
+    console.error(`nyckel: warning: ${message}${typeof details.clientId === 'string' ? ` (${details.clientId})` : ''}`);
+  let notices: RevokeElsewhere | undefined;
+  const tellApps: RevokeElsewhere = async (revoked) => {
+    if (revoked.endedSessions.length === 0) return;
+    if (!notices) {
+      const [{ commandLineLogoutNotices }, { resolveMasterKey, SecretBox }] = await Promise.all([
+        import('../provider/command-line-logout.ts'),
+        import('../security/crypto.ts'),
+      ]);
+      notices = commandLineLogoutNotices({ settings: config, prisma: db.prisma, box: new SecretBox(resolveMasterKey(config)), accounts: () => accounts }, warn);
+    }
+    await notices(revoked);
+  };
+  const accounts = new Accounts(db.prisma, new AuditLog(db.prisma), config.argon2, inTurn(revokeGrantsInRedis(redis.client, warn), tellApps));
+  return accounts;
 }
 
 /** Opens (without migrating) the database named by the settings; the storage code loads only now. */

@@ -23,6 +23,15 @@ export const webUrl = z.string().superRefine((value, ctx) => {
   }
 });
 
+/**
+ * An app's front-channel logout URL (OIDC Front-Channel Logout 1.0): loaded in a frame of Nyckel's
+ * sign-out page, so https or http on loopback; it may carry a query (Nyckel adds iss and sid to it)
+ * but no fragment.
+ */
+export const frontchannelLogoutUri = webUrl.superRefine((value, ctx) => {
+  if (URL.canParse(value) && new URL(value).hash) ctx.addIssue({ code: 'custom', message: 'must not contain a fragment (#…)' });
+});
+
 /** A relying party's public signing key (private_key_jwt): never a private one. */
 export const publicJwk = z
   .looseObject({ kty: z.enum(['RSA', 'EC', 'OKP']), kid: z.string().min(1).optional(), use: z.literal('sig').optional() })

@@ -3,7 +3,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { readLogo, type Logo } from './logo.ts';
-import { oneLine, publicJwk, redirectUri, scopeToken, supportContact, tokenEndpointAuthMethods, webUrl } from './client-fields.ts';
+import { frontchannelLogoutUri, oneLine, publicJwk, redirectUri, scopeToken, supportContact, tokenEndpointAuthMethods, webUrl } from './client-fields.ts';
 
 export { tokenEndpointAuthMethods };
 
@@ -42,6 +42,10 @@ export const clientSchema = z
     /** OIDC Back-Channel Logout: where Nyckel posts a logout token when the user signs out elsewhere. */
     backchannel_logout_uri: webUrl.optional(),
     backchannel_logout_session_required: z.boolean().optional(),
+    /** OIDC Front-Channel Logout: the page Nyckel's sign-out page loads in a hidden frame (Nyckel's own, not oidc-provider's). */
+    frontchannel_logout_uri: frontchannelLogoutUri.optional(),
+    /** Whether that URL gets the iss and sid query parameters. */
+    frontchannel_logout_session_required: z.boolean().optional(),
     grant_types: z
       .array(z.enum(['authorization_code', 'refresh_token', 'client_credentials', DEVICE_CODE_GRANT]))
       .min(1)
@@ -84,6 +88,9 @@ export const clientSchema = z
     }
     if (client.grant_types.includes('refresh_token') && !usesCode && !client.grant_types.includes(DEVICE_CODE_GRANT)) {
       ctx.addIssue({ code: 'custom', path: ['grant_types'], message: `refresh_token needs authorization_code or ${DEVICE_CODE_GRANT}` });
+    }
+    if (client.frontchannel_logout_session_required !== undefined && !client.frontchannel_logout_uri) {
+      ctx.addIssue({ code: 'custom', path: ['frontchannel_logout_session_required'], message: 'needs frontchannel_logout_uri' });
     }
     if (client.token_endpoint_auth_method === 'private_key_jwt') {
       if (client.jwks && client.jwks_uri) ctx.addIssue({ code: 'custom', path: ['jwks_uri'], message: 'must not be set together with jwks (choose one)' });

@@ -16,6 +16,7 @@ import type { PageRenderer } from '../server/pages.ts';
 import { publishFromIssuer } from './published.ts';
 import { CODE_VERIFICATION_PATH, deviceFlow, deviceFlowAnswers } from './device-flow.ts';
 import type { DeviceFlowLimits } from './device-flow-limits.ts';
+import { frontchannelLogout } from './frontchannel-logout.ts';
 
 export interface ProviderDependencies {
   settings: Settings;
@@ -24,13 +25,15 @@ export interface ProviderDependencies {
   clients: ClientsFile;
   jwks: SigningKeySet;
   cookieKeys: string[];
-  pages: PageRenderer;
+  /** The pages oidc-provider shows (the command line's provider serves none: src/provider/command-line-logout.ts). */
+  pages: Pick<PageRenderer, 'logoutConfirmation' | 'loggedOut' | 'protocolError'>;
   /** oidc-provider's storage: src/storage/oidc-adapter.ts, or with Redis src/storage/oidc-redis-adapter.ts. */
   adapter: NonNullable<Configuration['adapter']>;
   /** Whether the signed-in session must add a second factor for this authorization request. */
   needsSecondFactor?: NeedsSecondFactor;
   /** The device sign-in's limits: user codes typed (its middleware runs before oidc-provider), polls, confirmations. */
-  deviceLimits: DeviceFlowLimits;
+  /** The device flow's guess and poll limits and its pages; absent, no device flow (the command line's provider). */
+  device?: { limits: DeviceFlowLimits; pages: PageRenderer };
 }
 
 export const oidcScopes = ['openid', 'offline_access', 'profile', 'email', 'phone'];
@@ -64,9 +67,19 @@ export function isProviderPath(path: string): boolean {
   return path.startsWith('/.well-known/') || Object.values(providerRoutes).some((route) => path === route || path.startsWith(`${route}/`));
 }
 
+/**
+ * Every URL oidc-provider fetches (a client's jwks_uri, backchannel_logout_uri) is the operator's, from
+ * the clients file: relying parties on an internal network (10.0.0.0/8, 192.168.0.0/16) are usual, so
+ * oidc-provider's refusal of special-use addresses (meant for dynamically registered clients) is left out.
+ */
+export const relyingPartyFetch: NonNullable<Configuration['fetch']> = (url, init) => {
+  const { dispatcher: _ssrfGuard, ...options } = (init ?? {}) as RequestInit & { dispatcher?: unknown };
+  return globalThis.fetch(url, options);
+};
+
 /** oidc-provider's configuration: everything Nyckel changes from the library's defaults, in one place. */
 export function providerConfiguration(deps: ProviderDependencies): Configuration {
-  const { settings, accounts, clients, pages } = deps;
+  const { settings, accounts, clients, pages, device } = deps;
   // Nyckel's own admin API is one more resource server, always there (src/admin/resource.ts).
   const admin = adminResource(settings.issuer, settings.ttl.adminToken);
   const allResources = [...clients.resources, admin];
@@ -79,7 +92,9 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
     token.resourceServer?.accessTokenTTL ?? settings.ttl.accessToken;
 
   return {
-    adapter: singleUseDeviceConfirmation(singleUseResume(unavailableAs503(deps.adapter)), (id) => deps.deviceLimits.claimConfirmation(id)),
+    adapter: device
+      ? singleUseDeviceConfirmation(singleUseResume(unavailableAs503(deps.adapter)), (id) => device.limits.claimConfirmation(id))
+      : singleUseResume(unavailableAs503(deps.adapter)),
     clients: clients.clients.map(toProviderMetadata) as Configuration['clients'],
     jwks: { keys: deps.jwks.keys },
     cookies: {
@@ -97,13 +112,7 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
     responseTypes: ['code'],
     // Discovery advertises what the clients file can configure, nothing more.
     clientAuthMethods: [...tokenEndpointAuthMethods],
-    // Every URL oidc-provider fetches (a client's jwks_uri) is the operator's, from the clients file:
-    // relying parties on an internal network (10.0.0.0/8, 192.168.0.0/16) are usual, so oidc-provider's
-    // refusal of special-use addresses (meant for dynamically registered clients) is left out.
-    fetch: (url, init) => {
-      const { dispatcher: _ssrfGuard, ...options } = (init ?? {}) as RequestInit & { dispatcher?: unknown };
-      return globalThis.fetch(url, options);
-    },
+    fetch: relyingPartyFetch,
     routes: providerRoutes,
     pkce: { required: () => true },
     features: {
@@ -120,10 +129,12 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
       // Proofs are signed with ES256, Ed25519 or EdDSA (oidc-provider's short default list, in discovery).
       // A proof's jti is remembered (ReplayDetection, in Redis or the database) so it is refused twice.
       dPoP: { enabled: true, allowReplay: false, nonceSecret: dpopNonceSecret(deps.cookieKeys), requireNonce: () => false },
-      // Signing out at end_session posts a logout token to every app of the session with a backchannel_logout_uri.
+      // Signing out at end_session posts a logout token to every app of the session with a backchannel_logout_uri
+      // (and so does Nyckel when it ends sessions itself: logout-notices.ts). Front-channel logout is Nyckel's
+      // own (frontchannel-logout.ts).
       backchannelLogout: { enabled: true },
       // RFC 8628 for TVs and CLIs, there (and in discovery) only when a client of the clients file uses it.
-      deviceFlow: deviceFlow(usesDeviceFlow(clients), pages, deps.deviceLimits),
+      deviceFlow: device ? deviceFlow(usesDeviceFlow(clients), device.pages, device.limits) : { enabled: false },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: async (ctx, form) => pages.logoutConfirmation(ctx, form),
@@ -186,7 +197,7 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
     interactions: {
       url: (ctx, interaction) => {
         // A confirmed device code goes on to the sign-in: it named a device sign-in (device-flow-limits.ts).
-        if (ctx.oidc.route === 'code_verification') deps.deviceLimits.codeFound(ctx);
+        if (ctx.oidc.route === 'code_verification') device?.limits.codeFound(ctx);
         return `/interaction/${interaction.uid}`;
       },
       policy: interactionPolicyWith(deps.needsSecondFactor),
@@ -195,6 +206,8 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
       ui_locales_supported: ['sv', 'da', 'en'],
       claims_locales_supported: ['sv', 'da', 'en'],
       service_documentation: `${settings.issuer}/`,
+      frontchannel_logout_supported: true,
+      frontchannel_logout_session_supported: true,
     },
     renderError: async (ctx, out, error) => pages.protocolError(ctx, out, error),
   };
@@ -208,10 +221,11 @@ function dpopNonceSecret(cookieKeys: string[]): Buffer {
   return Buffer.from(hkdfSync('sha256', cookieKeys[0], '', 'nyckel dpop nonce', 32));
 }
 
-export function createProvider(deps: ProviderDependencies): Provider {
+export function createProvider(deps: ProviderDependencies & { pages: PageRenderer }): Provider {
   const provider = new Provider(deps.settings.issuer, providerConfiguration(deps));
   provider.proxy = deps.settings.trustProxy;
   publishFromIssuer(provider, deps.settings.issuer, deps.jwks.unpublished);
-  deviceFlowAnswers(provider, deps.deviceLimits, deps.pages);
+  if (deps.device) deviceFlowAnswers(provider, deps.device.limits, deps.device.pages);
+  frontchannelLogout(provider, { issuer: deps.settings.issuer, endSessionPath: providerRoutes.end_session, clients: deps.clients, pages: deps.pages });
   return provider;
 }

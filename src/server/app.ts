@@ -17,6 +17,7 @@ import type { Metrics } from '../observability/metrics.ts';
 import type { Branding } from '../branding/brand.ts';
 import type { PageRenderer } from './pages.ts';
 import { pinnedToIssuer } from './issuer-origin.ts';
+import { pageDirectives } from './content-security.ts';
 
 export interface AppDependencies {
   issuer: string;
@@ -43,28 +44,15 @@ export interface AppDependencies {
 function securityHeaders(issuer: string) {
   const https = issuer.startsWith('https:');
   return helmet({
-    contentSecurityPolicy: {
-      useDefaults: false,
-      directives: {
-        defaultSrc: ["'self'"],
-        scriptSrc: ["'self'"],
-        styleSrc: ["'self'"],
-        imgSrc: ["'self'", 'data:'],
-        objectSrc: ["'none'"],
-        baseUri: ["'none'"],
-        frameAncestors: ["'none'"],
-        // No form-action: browsers apply it to the redirect back to the relying party after a form post.
-        ...(https ? { upgradeInsecureRequests: [] } : {}),
-      },
-    },
+    contentSecurityPolicy: { useDefaults: false, directives: pageDirectives(issuer) },
     strictTransportSecurity: https ? { maxAge: 31536000, includeSubDomains: true } : false,
     referrerPolicy: { policy: 'no-referrer' },
     crossOriginEmbedderPolicy: false,
   });
 }
 
-/** Scripts of pages that are no factor's: the page that waits for a link, the account pages. */
-const GENERIC_SCRIPTS = ['wait.js', 'account.js'];
+/** Scripts of pages that are no factor's: the page that waits for a link, the account pages, the sign-out's frames. */
+const GENERIC_SCRIPTS = ['wait.js', 'account.js', 'logout-frames.js'];
 const STYLESHEETS = ['nyckel.css', 'methods.css'];
 
 function assetRoutes(factorScripts: readonly ResolvedScript[], factorImages: readonly FactorImage[], branding: Pick<Branding, 'asset'>): Router {

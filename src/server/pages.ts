@@ -29,6 +29,13 @@ export function switchBackTo(ctx: Pick<Context, 'method' | 'url' | 'path'>): str
   return ctx.path.startsWith('/account') ? '/account' : '/';
 }
 
+/** An app's front-channel logout URL, loaded in a hidden frame of the sign-out's page. */
+export interface LogoutFrame {
+  clientId: string;
+  clientName: string;
+  url: string;
+}
+
 export class PageRenderer {
   constructor(
     readonly views: Views,
@@ -110,6 +117,14 @@ export class PageRenderer {
       stayed: typeof ctx.oidc.params?.client_id === 'string',
       signingOut: true,
     });
+  }
+
+  /**
+   * After a sign-out, the page loading the front-channel logout URL of each app signed out (in hidden
+   * frames), then going on to `continueUrl` (src/provider/frontchannel-logout.ts).
+   */
+  logoutFrames(ctx: Context, frames: readonly LogoutFrame[], continueUrl: string, clientId: string | undefined) {
+    this.html(ctx, 'logout-frames', this.localeOf(ctx), { frames, continueUrl, clientId, clientName: this.clientName(clientId), signingOut: true });
   }
 
   /** oidc-provider's renderError: protocol errors that cannot be redirected back to the client. */

@@ -1,20 +1,13 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
 import { parseClientsFile } from '../../src/clients/clients-file.ts';
-import { FormBrowser } from '../support/browser.ts';
 import { startTestNyckel, TEST_PASSWORD, testClientsYaml, type TestNyckel } from '../support/nyckel.ts';
-import { relyingParty, signInWithPassword, startAuthorization } from '../support/relying-party.ts';
+import { capturedLogs, signInToWebAndSpa, startLogoutReceiver } from '../support/logout.ts';
 
 /** The "spa" relying party's back-channel logout endpoint: records every logout token posted to it. */
-let receiver: Server;
-let received: Array<{ contentType: string | undefined; token: string | null }> = [];
-let answerStatus = 200;
-let logs = '';
+let receiver: Awaited<ReturnType<typeof startLogoutReceiver>>;
+const logs = capturedLogs();
 let nyckel: TestNyckel;
 const email = 'backchannel.logout@example.test';
 /** Its only address is unverified: the account pages then ask for no second factor (as in test/flow/account.test.ts). */
@@ -27,24 +20,10 @@ function withBackchannelLogout(yaml: string, uri: string): string {
 }
 
 beforeAll(async () => {
-  receiver = createServer((req, res) => {
-    let body = '';
-    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
-    req.on('end', () => {
-      received.push({ contentType: req.headers['content-type'], token: new URLSearchParams(body).get('logout_token') });
-      res.writeHead(answerStatus, { 'cache-control': 'no-store' }).end();
-    });
-  });
-  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-  const uri = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/backchannel-logout`;
-  const sink = new Writable({
-    write(chunk, _encoding, done) {
-      logs += chunk;
-      done();
-    },
-  });
+  receiver = await startLogoutReceiver();
+  const uri = `http://127.0.0.1:${receiver.port}/backchannel-logout`;
   nyckel = await startTestNyckel({
-    logger: pino({ level: 'info' }, sink),
+    logger: logs.logger,
     clients: parseClientsFile(withBackchannelLogout(testClientsYaml, uri), 'test-clients.yaml'),
   });
   await nyckel.accounts.create({ email, password: TEST_PASSWORD });
@@ -53,33 +32,10 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await nyckel?.stop();
-  receiver?.closeAllConnections();
-  await new Promise((resolve) => receiver?.close(resolve));
+  await receiver?.close();
 });
 
-/** Signs in to "web" (with consent) and then to "spa" in the same browser session, without a second password. */
-async function signInToBoth(as = email) {
-  const browser = new FormBrowser((u) => u.port === '4000');
-  const web = await relyingParty(nyckel.url, 'web', 'web-secret-web-secret-0001');
-  const webStart = await startAuthorization(web, { redirect_uri: 'http://localhost:4000/cb' });
-  const { callback } = await signInWithPassword(browser, webStart, { email: as, password: TEST_PASSWORD });
-  const webTokens = await oidc.authorizationCodeGrant(web, callback, {
-    pkceCodeVerifier: webStart.verifier,
-    expectedState: webStart.state,
-    expectedNonce: webStart.nonce,
-  });
-
-  const spa = await relyingParty(nyckel.url, 'spa');
-  const spaStart = await startAuthorization(spa, { redirect_uri: 'http://localhost:4000/spa-cb' });
-  const spaCallback = await browser.go(spaStart.url.toString());
-  expect(spaCallback.url).toMatch(/^http:\/\/localhost:4000\/spa-cb\?/);
-  const spaTokens = await oidc.authorizationCodeGrant(spa, new URL(spaCallback.url), {
-    pkceCodeVerifier: spaStart.verifier,
-    expectedState: spaStart.state,
-    expectedNonce: spaStart.nonce,
-  });
-  return { browser, web, webTokens, spaTokens };
-}
+const signInToBoth = (as = email) => signInToWebAndSpa(nyckel.url, as);
 
 describe('back-channel logout', () => {
   test('discovery advertises back-channel logout with sessions', async () => {
@@ -89,7 +45,7 @@ describe('back-channel logout', () => {
   });
 
   test('signing out at one app posts a verifiable logout token to the other app of the session', async () => {
-    received = [];
+    receiver.received.length = 0;
     const { browser, web, webTokens, spaTokens } = await signInToBoth();
     const spaIdToken = decodeJwt(spaTokens.id_token!);
     expect(typeof spaIdToken.sid).toBe('string');
@@ -99,10 +55,10 @@ describe('back-channel logout', () => {
     const done = await browser.submit(confirm, /\/session\/end\/confirm$/, { logout: 'yes' });
     expect(done.url).toBe('http://localhost:4000/bye');
 
-    expect(received).toHaveLength(1);
-    expect(received[0].contentType).toBe('application/x-www-form-urlencoded');
+    expect(receiver.tokens()).toHaveLength(1);
+    expect(receiver.tokens()[0].contentType).toBe('application/x-www-form-urlencoded');
     const jwks = createRemoteJWKSet(new URL(`${nyckel.url}/jwks`));
-    const { payload, protectedHeader } = await jwtVerify(received[0].token!, jwks, { issuer: nyckel.url, audience: 'spa', typ: 'logout+jwt' });
+    const { payload, protectedHeader } = await jwtVerify(receiver.tokens()[0].token, jwks, { issuer: nyckel.url, audience: 'spa', typ: 'logout+jwt' });
     expect(protectedHeader.alg).toBe('RS256');
     expect(payload.sub).toBe(spaIdToken.sub);
     expect(payload.sid).toBe(spaIdToken.sid);
@@ -113,18 +69,18 @@ describe('back-channel logout', () => {
   });
 
   test('"stay signed in" signs out of that app only: the other app is not told', async () => {
-    received = [];
+    receiver.received.length = 0;
     const { browser, web, webTokens } = await signInToBoth();
     const logout = oidc.buildEndSessionUrl(web, { id_token_hint: webTokens.id_token!, post_logout_redirect_uri: 'http://localhost:4000/bye' });
     const confirm = await browser.go(logout.toString());
     await browser.submit(confirm, /\/session\/end\/confirm$/, {});
-    expect(received).toEqual([]);
+    expect(receiver.tokens()).toEqual([]);
   });
 });
 
 describe('signing out on the account pages', () => {
   test('"Sign out" there also tells the apps of the session', async () => {
-    received = [];
+    receiver.received.length = 0;
     const { browser, spaTokens } = await signInToBoth(accountPagesEmail);
     const account = await browser.go(new URL('/account', nyckel.url).toString());
     expect(account.status).toBe(200);
@@ -132,8 +88,8 @@ describe('signing out on the account pages', () => {
     const confirm = await browser.submit(account, '/account/logout', {});
     const done = await browser.submit(confirm, /\/session\/end\/confirm$/, { logout: 'yes' });
     expect(new URL(done.url).pathname).toBe('/account/signed-out');
-    expect(received).toHaveLength(1);
-    const payload = decodeJwt(received[0].token!);
+    expect(receiver.tokens()).toHaveLength(1);
+    const payload = decodeJwt(receiver.tokens()[0].token);
     expect(payload.aud).toBe('spa');
     expect(payload.sid).toBe(decodeJwt(spaTokens.id_token!).sid);
   });
@@ -141,23 +97,19 @@ describe('signing out on the account pages', () => {
 
 describe('a failing back-channel endpoint', () => {
   test('does not stop the sign-out; Nyckel logs a warning naming the client', async () => {
-    received = [];
-    answerStatus = 500;
+    receiver.received.length = 0;
+    receiver.state.answerStatus = 500;
     try {
       const { browser, web, webTokens } = await signInToBoth();
       const logout = oidc.buildEndSessionUrl(web, { id_token_hint: webTokens.id_token!, post_logout_redirect_uri: 'http://localhost:4000/bye' });
       const confirm = await browser.go(logout.toString());
       const done = await browser.submit(confirm, /\/session\/end\/confirm$/, { logout: 'yes' });
       expect(done.url).toBe('http://localhost:4000/bye');
-      expect(received).toHaveLength(1);
-      const warning = logs
-        .split('\n')
-        .filter(Boolean)
-        .map((line) => JSON.parse(line) as { msg: string; clientId?: string })
-        .find((entry) => entry.msg === 'back-channel logout failed');
+      expect(receiver.tokens()).toHaveLength(1);
+      const warning = logs.entries().find((entry) => entry.msg === 'back-channel logout failed');
       expect(warning?.clientId).toBe('spa');
     } finally {
-      answerStatus = 200;
+      receiver.state.answerStatus = 200;
     }
   });
 });

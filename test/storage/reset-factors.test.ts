@@ -26,7 +26,7 @@ afterAll(async () => {
 /** The grant ids handed on to the other store (Redis), after each reset that committed. */
 let revokedElsewhere: string[][] = [];
 const resetSecondFactors = (prisma: Database['prisma'], log: AuditLog, userId: string, options: ResetFactorsOptions) =>
-  reset(prisma, log, userId, options, async (grantIds) => {
+  reset(prisma, log, userId, options, async ({ grantIds }) => {
     revokedElsewhere.push(grantIds);
   });
 
