@@ -10,6 +10,7 @@ import { randomToken } from '../security/crypto.ts';
 import { checkPassword, normalisePassword, passwordProblemText } from './password-policy.ts';
 import type { AuditContext, AuditLog } from './audit.ts';
 import { databaseOnly, revokedCounts, revokeUserAccess, type RevokeGrantsElsewhere } from './revoke-access.ts';
+import { isArgon2id, matchesStoredHash, schemeOf } from './password-hashes/stored.ts';
 
 import { supportedLocales, type Locale } from '../i18n/locales.ts';
 
@@ -211,8 +212,21 @@ export class Accounts {
       await this.verifyHash(await this.dummyHash, normalised);
       return null;
     }
-    const ok = await this.verifyHash(user.passwordHash, normalised);
-    return ok && user.status === 'active' ? user : null;
+    const ok = await this.argon2Slots.run(() => matchesStoredHash(user.passwordHash, password, normalised));
+    if (!ok || user.status !== 'active') return null;
+    return isArgon2id(user.passwordHash) ? user : this.upgradeImportedHash(user, password);
+  }
+
+  /**
+   * An imported hash (bcrypt, PBKDF2, …) that just matched becomes Nyckel's argon2id. Conditional on
+   * the old hash: of two sign-ins racing, one writes, and a password changed meanwhile is not overwritten.
+   */
+  private async upgradeImportedHash(user: User, password: string): Promise<User> {
+    const passwordHash = await this.hashPassword(password);
+    const { count } = await this.prisma.user.updateMany({ where: { id: user.id, passwordHash: user.passwordHash }, data: { passwordHash } });
+    if (count === 0) return user;
+    await this.audit.record('user.password_rehashed', { userId: user.id, data: { from: schemeOf(user.passwordHash) } });
+    return { ...user, passwordHash };
   }
 
   /** `passwordMatches` for what was typed as the name. */

@@ -129,7 +129,7 @@ describe('importUsers', () => {
     expect(report.created).toBe(1);
     expect(describeProblems(report)).toEqual([
       'line 8: email: must be an email address',
-      'line 11: unknown field(s) shoe; the fields are email, username, name, locale, phone, password, email_verified, phone_verified',
+      'line 11: unknown field(s) shoe; the fields are email, username, name, locale, phone, password, password_hash, email_verified, phone_verified, totp_secret, totp_digits, totp_period, totp_algorithm',
       'line 15: the element is not an object',
     ]);
     const nora = await db.prisma.user.findUniqueOrThrow({ where: { email: 'nora@scb.example' }, include: { emails: true, phones: true } });

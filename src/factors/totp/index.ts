@@ -2,7 +2,7 @@ import { accountName } from '../../accounts/accounts.ts';
 import type { User } from '../../generated/prisma/client.ts';
 import type { ChallengeContext, FactorModule, VerifyOutcome } from '../contract.ts';
 import type { FactorDependencies } from '../deps.ts';
-import { matchingStep, newTotpSecret, otpauthUri } from './otp.ts';
+import { matchingStep, newTotpSecret, otpauthUri, totpOptionsOf } from './otp.ts';
 
 export const TOTP_FAMILY = 'totp';
 /** The challenge id of a sign-in with an app: nothing is sent, so there is nothing to look up. */
@@ -112,7 +112,7 @@ export function totpFactor(deps: FactorDependencies): FactorModule {
         const code = (input.code ?? '').replace(/\s+/g, '');
         for (const app of await confirmedApps(ctx.user)) {
           const secret = openSecret(app);
-          const step = secret ? await matchingStep(secret, code) : undefined;
+          const step = secret ? await matchingStep(secret, code, undefined, totpOptionsOf(app.data)) : undefined;
           if (step === undefined) continue;
           if (await advance(app.id, ctx.user.id, step, ctx.uid)) return { status: 'verified', amr: ['otp'], target: app.label };
           // Right code, but its time step (or a later one) was already used: this sign-in's double submit, or a replay.
