@@ -70,8 +70,14 @@ const bodies = {
       locale: z.enum(supportedLocales).optional(),
       phone: z.string().optional(),
       password: z.string().optional(),
+      // Checked with the import's rules: a hash string, or a Keycloak credential object.
+      password_hash: z.union([z.string(), z.record(z.string(), z.unknown())]).optional(),
       email_verified: flag,
       phone_verified: flag,
+      totp_secret: z.string().optional(),
+      totp_digits: z.number().int().optional(),
+      totp_period: z.number().int().optional(),
+      totp_algorithm: z.string().optional(),
     })
     .strict(),
   signInEmail: z.object({ email: emailSchema }).strict(),
@@ -84,6 +90,7 @@ const bodies = {
 const queries = {
   users: z.object({ email: z.string().optional(), username: z.string().optional(), limit: z.coerce.number().int().min(1).max(200).default(50) }),
   audit: z.object({ user: z.string().optional(), limit: z.coerce.number().int().min(1).max(1000).default(50) }),
+  create: z.object({ allow_weak_hashes: z.enum(['true', 'false']).default('false') }),
 };
 
 const personalNumberProblems: Record<PersonalNumberProblem, string> = {
@@ -100,6 +107,9 @@ function describeZod(error: ZodError) {
     })
     .join('; ');
 }
+
+/** `?allow_weak_hashes=true`: a user whose imported hash is weak is created without it instead of refused. */
+const allowWeakHashes = (ctx: Context) => parse(queries.create, ctx.query).allow_weak_hashes === 'true';
 
 function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
   const parsed = schema.safeParse(value ?? {});
@@ -167,6 +177,7 @@ export function adminApiRoutes(deps: AdminDependencies): Router<AdminState> {
     ip: ctx.ip,
     userAgent: ctx.get('user-agent') || undefined,
   });
+  const importOptions = (ctx: Context & { state: AdminState }) => ({ ...context(ctx), box: deps.box, allowWeakHashes: allowWeakHashes(ctx) });
 
   const requireUser = async (id: string): Promise<User> => {
     const user = z.uuid().safeParse(id).success ? await accounts.findById(id) : null;
@@ -203,7 +214,7 @@ export function adminApiRoutes(deps: AdminDependencies): Router<AdminState> {
   router.post('/users', async (ctx) => {
     const input = parse(bodies.createUser, await body(ctx));
     // The same rules as a row of `users import`: a missing password is a random one nobody knows.
-    const report = await importUsers(prisma, accounts, audit, [{ line: 1, fields: input }], { ...context(ctx), summary: false });
+    const report = await importUsers(prisma, accounts, audit, [{ line: 1, fields: input }], { ...importOptions(ctx), summary: false });
     const [outcome] = report.rows;
     if (outcome.status === 'invalid') throw new NyckelError('invalid_request', outcome.problems.join('; '));
     if (outcome.status === 'exists')
@@ -225,7 +236,7 @@ export function adminApiRoutes(deps: AdminDependencies): Router<AdminState> {
       if (isNyckelError(error)) throw new NyckelError('invalid_request', error.detail);
       throw error;
     }
-    ctx.body = await importUsers(prisma, accounts, audit, rows, context(ctx));
+    ctx.body = await importUsers(prisma, accounts, audit, rows, importOptions(ctx));
   });
 
   router.get('/users/:id', async (ctx) => {
