@@ -36,7 +36,7 @@ export const totpSecretSchema = z
   .pipe(
     z
       .string()
-      .regex(/^[A-Z2-7]+$/, 'is not base32 (A–Z, 2–7)')
+      .regex(/^[A-Z2-7]+$/, { message: 'is not base32 (A–Z, 2–7)', abort: true })
       .refine((value) => Math.floor((value.length * 5) / 8) >= MIN_SECRET_BYTES, `is shorter than ${MIN_SECRET_BYTES} bytes (16 base32 characters)`),
   );
 

@@ -225,8 +225,8 @@ export async function importUsers(
     if (batch.length >= size) {
       await importer.write(batch);
       batch = [];
-      options.onProgress?.(seen);
     }
+    if (seen % size === 0) options.onProgress?.(seen);
   }
   if (batch.length > 0) await importer.write(batch);
   options.onProgress?.(seen);
