@@ -29,7 +29,11 @@ function csvHeader(record: string[]): string[] {
 function csvRow(header: string[], record: string[], info: Pick<Info, 'lines'>): ImportRow {
   const fields: Record<string, unknown> = Object.fromEntries(header.map((name, i) => [name, record[i]]));
   // A row with too many or too few cells is reported, not guessed at.
-  if (record.length !== header.length) fields[' cells'] = `has ${record.length} cells, the header has ${header.length}`;
+  if (record.length !== header.length) {
+    const hint =
+      record.length > header.length && header.includes('password_hash') ? ' (a hash with commas, such as $argon2id$…m=…,t=…,p=…, must be quoted)' : '';
+    fields[' cells'] = `has ${record.length} cells, the header has ${header.length}${hint}`;
+  }
   // `lines` is the line the record ends on; a quoted cell may span lines, so count back.
   const spanned = record.reduce((sum, cell) => sum + (cell.match(/\n/g)?.length ?? 0), 0);
   return { line: info.lines - spanned, fields };

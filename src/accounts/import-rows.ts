@@ -137,14 +137,12 @@ function passwordProblems(fields: Record<string, unknown>, policy: RowPolicy): {
 export function validateRow(row: ImportRow, policy: RowPolicy): { ok: true; row: ValidRow } | { ok: false; problems: string[] } {
   const { ' cells': cells, ' object': notObject, ...fields } = row.fields;
   if (notObject) return { ok: false, problems: [`the element ${typeof notObject === 'string' ? notObject : 'is not an object'}`] };
+  // Cells out of step with the header: what each field holds is a guess, so that is the one problem.
+  if (cells) return { ok: false, problems: [`the row ${typeof cells === 'string' ? cells : 'has the wrong number of cells'}`] };
   const parsed = rowSchema.safeParse(dropEmpty(fields));
   // The password is checked apart from the schema, so it is reported along with the other problems.
   const password = passwordProblems(fields, policy);
-  const problems = [
-    ...(cells ? [`the row ${typeof cells === 'string' ? cells : 'has the wrong number of cells'}`] : []),
-    ...(parsed.success ? totpProblems(parsed.data) : describeIssues(parsed.error)),
-    ...password.problems,
-  ];
+  const problems = [...(parsed.success ? totpProblems(parsed.data) : describeIssues(parsed.error)), ...password.problems];
   if (problems.length > 0 || !parsed.success) return { ok: false, problems };
   const { password_hash: _given, ...data } = parsed.data;
   return { ok: true, row: { ...data, hash: password.hash, notes: [...password.notes, ...(row.notTaken ?? [])], disabled: row.disabled === true } };

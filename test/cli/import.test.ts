@@ -181,13 +181,14 @@ describe('hashes, apps and large files', () => {
       'h4@scb.example,,,,8',
       'h5@scb.example,,,not base32!,',
       'h6@scb.example,,$pbkdf2-sha256$29000$c2FsdA$,,',
+      'h7@scb.example,,$argon2id$v=19$m=8192,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g,,',
       '',
     ].join('\n');
     const report = await importUsers(db.prisma, accounts, audit, parseImportFile(file, 'u.csv'), {
       actor: 'cli',
       box: new SecretBox(Buffer.from(newMasterKey(), 'base64url')),
     });
-    expect(report).toMatchObject({ created: 0, invalid: 6 });
+    expect(report).toMatchObject({ created: 0, invalid: 7 });
     expect(describeProblems(report)).toEqual([
       'line 2: password_hash: cannot be read: expected $2b$<cost>$ and 53 characters of salt and hash',
       'line 3: password and password_hash: give one of them, not both',
@@ -195,6 +196,7 @@ describe('hashes, apps and large files', () => {
       'line 5: totp_digits: needs a totp_secret',
       'line 6: totp_secret: is not base32 (A–Z, 2–7)',
       'line 7: password_hash: cannot be read: the hash is empty',
+      'line 8: the row has 7 cells, the header has 5 (a hash with commas, such as $argon2id$…m=…,t=…,p=…, must be quoted)',
     ]);
     expect(await db.prisma.user.count({ where: { email: { startsWith: 'h' } } })).toBe(0);
   });
