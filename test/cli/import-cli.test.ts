@@ -5,8 +5,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { hash as bcryptHash } from '@node-rs/bcrypt';
 import { newMasterKey } from '../../src/security/crypto.ts';
-import { openDatabase, type Database } from '../../src/storage/db.ts';
-import { runCli } from '../support/cli.ts';
+import type { Database } from '../../src/storage/db.ts';
+import { runCli, withEmbeddedDatabase } from '../support/cli.ts';
 import { projectRoot } from '../support/process.ts';
 
 /** `nyckel users import` with hashes, weak hashes and a Keycloak realm export, as the operator runs it. */
@@ -17,14 +17,7 @@ let dataDir: string;
 
 const nyckel = (args: string[]) => runCli({ dataDir, masterKey, clientsFile: path.join(root, 'clients.yaml') }, args, { cwd: root });
 
-async function withEmbedded<T>(work: (db: Database) => Promise<T>): Promise<T> {
-  const db = await openDatabase({ kind: 'pglite', dataDir: path.join(dataDir, 'pgdata') });
-  try {
-    return await work(db);
-  } finally {
-    await db.close();
-  }
-}
+const withEmbedded = <T>(work: (db: Database) => Promise<T>) => withEmbeddedDatabase(dataDir, work);
 
 beforeAll(() => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'nyckel-import-cli-'));

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
+import { openDatabase, type Database } from '../../src/storage/db.ts';
 import { projectRoot } from './process.ts';
 
 export const cliBin = path.join(projectRoot, 'bin', 'nyckel.js');
@@ -53,4 +54,14 @@ export function runCli(
     child.once('error', reject);
     child.once('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** The embedded database of a CLI data directory, opened between CLI runs (it admits one process at a time). */
+export async function withEmbeddedDatabase<T>(dataDir: string, work: (db: Database) => Promise<T>): Promise<T> {
+  const db = await openDatabase({ kind: 'pglite', dataDir: path.join(dataDir, 'pgdata') });
+  try {
+    return await work(db);
+  } finally {
+    await db.close();
+  }
 }
