@@ -1,7 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { TOTP_SECRET_PURPOSE } from '../factors/totp/index.ts';
-import type { SecretBox } from '../security/crypto.ts';
 
 /**
  * An authenticator app brought along in an import: `totp_secret` (base32) and optionally
@@ -84,7 +82,10 @@ export function totpProblems(row: TotpImport): string[] {
 }
 
 /** The enrolment row to create for the user (id made here: the sealed secret is bound to it). */
-export function totpEnrolment(box: SecretBox, userId: string, row: TotpImport, label = 'Authenticator app') {
+/** Seals an app's secret for its enrolment (the TOTP factor's `sealTotpSecret`; this layer cannot import the factor). */
+export type TotpSealer = (secret: string, enrolmentId: string) => Uint8Array<ArrayBuffer>;
+
+export function totpEnrolment(seal: TotpSealer, userId: string, row: TotpImport, label = 'Authenticator app') {
   if (!row.totp_secret) return undefined;
   const id = randomUUID();
   const options = {
@@ -100,6 +101,6 @@ export function totpEnrolment(box: SecretBox, userId: string, row: TotpImport, l
     position: 0,
     confirmed: true,
     data: options,
-    secret: box.seal(TOTP_SECRET_PURPOSE, row.totp_secret, id),
+    secret: seal(row.totp_secret, id),
   };
 }

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { randomToken, type SecretBox } from '../security/crypto.ts';
+import { randomToken } from '../security/crypto.ts';
 import type { PrismaClient } from '../storage/db.ts';
 import type { Accounts } from './accounts.ts';
 import type { AuditContext, AuditLog } from './audit.ts';
-import { totpEnrolment } from './import-totp.ts';
+import { totpEnrolment, type TotpSealer } from './import-totp.ts';
 import { namesAsTyped, validateRow, type ImportRow, type RowPolicy, type ValidRow } from './import-rows.ts';
 
 export { importColumns, type ImportRow } from './import-rows.ts';
@@ -40,8 +40,8 @@ export interface ImportOptions extends AuditContext, RowPolicy {
   actor: string;
   /** Record a `users.imported` summary (default true; not for a single create). */
   summary?: boolean;
-  /** Seals imported authenticator-app secrets; a row with `totp_secret` is refused without it. */
-  box?: SecretBox;
+  /** Seals imported authenticator-app secrets (`sealTotpSecret(box)` of the TOTP factor); a row with `totp_secret` is refused without it. */
+  sealTotpSecret?: TotpSealer;
   /** Rows a transaction (default 500). */
   batchSize?: number;
   /** Called after each batch with the rows seen so far. */
@@ -77,7 +77,7 @@ class Importer {
     const checked = validateRow(row, this.options);
     if (!checked.ok) return this.invalid(row.line, namesAsTyped(row.fields), checked.problems);
     const names = namesOf(checked.row);
-    if (checked.row.totp_secret && !this.options.box) return this.invalid(row.line, names, ['totp_secret: cannot be sealed here']);
+    if (checked.row.totp_secret && !this.options.sealTotpSecret) return this.invalid(row.line, names, ['totp_secret: cannot be sealed here']);
     const repeated = this.repeatedName(checked.row, row.line);
     return repeated ? this.invalid(row.line, names, [repeated]) : { line: row.line, row: checked.row, names };
   }
@@ -158,12 +158,12 @@ class Importer {
       })),
     );
     const rows = batch.map((pending, i) => ({ ...pending, user: users[i] }));
-    const { box, actor, ip, userAgent } = this.options;
+    const { sealTotpSecret: seal, actor, ip, userAgent } = this.options;
     await this.prisma.$transaction(async (tx) => {
       await tx.user.createMany({ data: users });
       const emails = rows.flatMap(({ row, user }) => (row.email ? [{ userId: user.id, address: row.email, verifiedAt: row.email_verified ? now : null }] : []));
       const phones = rows.flatMap(({ row, user }) => (row.phone ? [{ userId: user.id, e164: row.phone, verifiedAt: row.phone_verified ? now : null }] : []));
-      const apps = box ? rows.flatMap(({ row, user }) => totpEnrolment(box, user.id, row) ?? []) : [];
+      const apps = seal ? rows.flatMap(({ row, user }) => totpEnrolment(seal, user.id, row) ?? []) : [];
       if (emails.length > 0) await tx.userEmail.createMany({ data: emails });
       if (phones.length > 0) await tx.userPhone.createMany({ data: phones });
       if (apps.length > 0) await tx.factorEnrolment.createMany({ data: apps });

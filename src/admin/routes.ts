@@ -15,6 +15,7 @@ import type { Logger } from '../logger.ts';
 import type { PrismaClient } from '../storage/db.ts';
 import { isStorageUnavailable, storageUnavailable } from '../storage/unavailable.ts';
 import { bindPersonalNumber, unbindPersonalNumber } from '../factors/bankid/binding.ts';
+import { sealTotpSecret } from '../factors/totp/index.ts';
 import { parsePersonalNumber, type PersonalNumberProblem } from '../factors/bankid/personal-number.ts';
 import type { SecretBox } from '../security/crypto.ts';
 import { auditTail, setSignInEmail, unlockUser, userDetails, type AccountLocks } from './operations.ts';
@@ -108,8 +109,12 @@ function describeZod(error: ZodError) {
     .join('; ');
 }
 
-/** `?allow_weak_hashes=true`: a user whose imported hash is weak is created without it instead of refused. */
-const allowWeakHashes = (ctx: Context) => parse(queries.create, ctx.query).allow_weak_hashes === 'true';
+/** What an import over the API needs beyond the caller: the sealer of apps' secrets, and whether weak hashes are let in. */
+const importRules = (deps: AdminDependencies, ctx: Context) => ({
+  sealTotpSecret: sealTotpSecret(deps.box),
+  // `?allow_weak_hashes=true`: a user whose imported hash is weak is created without it instead of refused.
+  allowWeakHashes: parse(queries.create, ctx.query).allow_weak_hashes === 'true',
+});
 
 function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
   const parsed = schema.safeParse(value ?? {});
@@ -177,7 +182,7 @@ export function adminApiRoutes(deps: AdminDependencies): Router<AdminState> {
     ip: ctx.ip,
     userAgent: ctx.get('user-agent') || undefined,
   });
-  const importOptions = (ctx: Context & { state: AdminState }) => ({ ...context(ctx), box: deps.box, allowWeakHashes: allowWeakHashes(ctx) });
+  const importOptions = (ctx: Context & { state: AdminState }) => ({ ...context(ctx), ...importRules(deps, ctx) });
 
   const requireUser = async (id: string): Promise<User> => {
     const user = z.uuid().safeParse(id).success ? await accounts.findById(id) : null;

@@ -172,6 +172,7 @@ function registerImportCommand(users: Command) {
       }
       const { importUsers, streamImportFile, describeProblems, describeNotes } = await import('../accounts/import.ts');
       const { resolveMasterKey, SecretBox } = await import('../security/crypto.ts');
+      const { sealTotpSecret } = await import('../factors/totp/index.ts');
       const rows =
         options.from === 'keycloak'
           ? (await import('../accounts/import-keycloak.ts')).keycloakRealmRows(fs.readFileSync(file, 'utf8'))
@@ -181,7 +182,7 @@ function registerImportCommand(users: Command) {
         importUsers(db.prisma, accounts, audit, rows, {
           actor: CLI_ACTOR,
           allowWeakHashes: options.allowWeakHashes,
-          box: new SecretBox(resolveMasterKey(config)),
+          sealTotpSecret: sealTotpSecret(new SecretBox(resolveMasterKey(config))),
           onProgress: progress,
         }),
       ).catch((error: unknown) => {

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { hash as bcryptHash } from '@node-rs/bcrypt';
 import { describeProblems, importUsers, parseImportFile, streamImportFile } from '../../src/accounts/import.ts';
+import { sealTotpSecret } from '../../src/factors/totp/index.ts';
 import { SecretBox, newMasterKey } from '../../src/security/crypto.ts';
 import { openDatabase, type Database } from '../../src/storage/db.ts';
 import { applyMigrations } from '../../src/storage/migrate.ts';
@@ -186,7 +187,7 @@ describe('hashes, apps and large files', () => {
     ].join('\n');
     const report = await importUsers(db.prisma, accounts, audit, parseImportFile(file, 'u.csv'), {
       actor: 'cli',
-      box: new SecretBox(Buffer.from(newMasterKey(), 'base64url')),
+      sealTotpSecret: sealTotpSecret(new SecretBox(Buffer.from(newMasterKey(), 'base64url'))),
     });
     expect(report).toMatchObject({ created: 0, invalid: 7 });
     expect(describeProblems(report)).toEqual([

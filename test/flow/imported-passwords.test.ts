@@ -7,6 +7,7 @@ import { hash as bcryptHash } from '@node-rs/bcrypt';
 import * as oidc from 'openid-client';
 import { keycloakRealmRows } from '../../src/accounts/import-keycloak.ts';
 import { importUsers, parseImportFile, type ImportRow } from '../../src/accounts/import.ts';
+import { sealTotpSecret } from '../../src/factors/totp/index.ts';
 import { totpCode } from '../../src/factors/totp/otp.ts';
 import { base32Encode } from '../../src/accounts/import-totp.ts';
 import { FormBrowser } from '../support/browser.ts';
@@ -72,7 +73,7 @@ const hashers: Record<string, () => Promise<unknown>> = {
 
 async function importJson(users: Array<Record<string, unknown>>, options: { allowWeakHashes?: boolean } = {}) {
   const rows = parseImportFile(JSON.stringify(users, null, 1), 'users.json');
-  return importUsers(nyckel.db.prisma, nyckel.accounts, nyckel.audit, rows, { actor: 'test', box: nyckel.box, ...options });
+  return importUsers(nyckel.db.prisma, nyckel.accounts, nyckel.audit, rows, { actor: 'test', sealTotpSecret: sealTotpSecret(nyckel.box), ...options });
 }
 
 async function signIn(email: string, password: string) {
@@ -204,7 +205,7 @@ describe('Keycloak realm export', () => {
 
   test('users, verified addresses, PBKDF2 passwords and OTP apps come over; what does not is listed; a second run changes nothing', async () => {
     const rows: ImportRow[] = keycloakRealmRows(fixture);
-    const report = await importUsers(nyckel.db.prisma, nyckel.accounts, nyckel.audit, rows, { actor: 'test', box: nyckel.box });
+    const report = await importUsers(nyckel.db.prisma, nyckel.accounts, nyckel.audit, rows, { actor: 'test', sealTotpSecret: sealTotpSecret(nyckel.box) });
     expect(report).toMatchObject({ created: 2, existing: 0, invalid: 1 });
     expect(report.rows[2]).toMatchObject({
       status: 'invalid',
@@ -242,7 +243,10 @@ describe('Keycloak realm export', () => {
     expect(await storedHash('kari.nord@tdc.example')).toMatch(/^\$argon2id\$/);
 
     const before = await nyckel.db.prisma.user.findMany({ where: { email: { endsWith: '@tdc.example' } }, orderBy: { email: 'asc' } });
-    const again = await importUsers(nyckel.db.prisma, nyckel.accounts, nyckel.audit, keycloakRealmRows(fixture), { actor: 'test', box: nyckel.box });
+    const again = await importUsers(nyckel.db.prisma, nyckel.accounts, nyckel.audit, keycloakRealmRows(fixture), {
+      actor: 'test',
+      sealTotpSecret: sealTotpSecret(nyckel.box),
+    });
     expect(again).toMatchObject({ created: 0, existing: 2, invalid: 1 });
     expect(await nyckel.db.prisma.user.findMany({ where: { email: { endsWith: '@tdc.example' } }, orderBy: { email: 'asc' } })).toEqual(before);
   });

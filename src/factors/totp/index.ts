@@ -2,6 +2,7 @@ import { accountName } from '../../accounts/accounts.ts';
 import type { User } from '../../generated/prisma/client.ts';
 import type { ChallengeContext, FactorModule, VerifyOutcome } from '../contract.ts';
 import type { FactorDependencies } from '../deps.ts';
+import type { SecretBox } from '../../security/crypto.ts';
 import { matchingStep, newTotpSecret, otpauthUri, totpOptionsOf } from './otp.ts';
 
 export const TOTP_FAMILY = 'totp';
@@ -11,6 +12,9 @@ export const APP_CHALLENGE = 'app';
 const SETUP_TTL_MS = 30 * 60 * 1000;
 /** What an app's secret is sealed for (SecretBox purpose; the enrolment id is the context). */
 export const TOTP_SECRET_PURPOSE = 'totp-secret';
+
+/** Seals an app's secret for its enrolment id, as an enrolment does (for apps brought along by `users import`). */
+export const sealTotpSecret = (box: SecretBox) => (secret: string, enrolmentId: string) => box.seal(TOTP_SECRET_PURPOSE, secret, enrolmentId);
 const UUID = /^[0-9a-f-]{36}$/i;
 
 /**
