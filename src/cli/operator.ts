@@ -173,10 +173,14 @@ function registerImportCommand(users: Command) {
       const { importUsers, streamImportFile, describeProblems, describeNotes } = await import('../accounts/import.ts');
       const { resolveMasterKey, SecretBox } = await import('../security/crypto.ts');
       const { sealTotpSecret } = await import('../factors/totp/index.ts');
-      const rows =
-        options.from === 'keycloak'
-          ? (await import('../accounts/import-keycloak.ts')).keycloakRealmRows(fs.readFileSync(file, 'utf8'))
-          : streamImportFile(file);
+      const { keycloakRealmRows } = await import('../accounts/import-keycloak.ts');
+      const inFile = (error: unknown) => (isNyckelError(error) && error.code === 'invalid_input' ? new CliError(`${file}: ${error.message}`) : error);
+      let rows;
+      try {
+        rows = options.from === 'keycloak' ? keycloakRealmRows(fs.readFileSync(file, 'utf8')) : streamImportFile(file);
+      } catch (error) {
+        throw inFile(error);
+      }
       const progress = process.stderr.isTTY ? (seen: number) => process.stderr.write(`\r${seen} rows read`) : undefined;
       const report = await asOperator(({ config, db, audit, accounts }) =>
         importUsers(db.prisma, accounts, audit, rows, {
@@ -186,7 +190,7 @@ function registerImportCommand(users: Command) {
           onProgress: progress,
         }),
       ).catch((error: unknown) => {
-        throw isNyckelError(error) && error.code === 'invalid_input' ? new CliError(`${file}: ${error.message}`) : error;
+        throw inFile(error);
       });
       if (progress) process.stderr.write('\n');
       if (options.json) {

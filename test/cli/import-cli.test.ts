@@ -93,6 +93,11 @@ describe('nyckel users import with hashes', () => {
       const kari = await withEmbedded((db) => db.prisma.user.findUniqueOrThrow({ where: { username: 'kari.nord' }, include: { factors: true } }));
       expect(kari.factors).toEqual([expect.objectContaining({ type: 'totp', confirmed: true })]);
 
+      fs.writeFileSync(path.join(root, 'not-a-realm.json'), '[{"email": "a@scb.example"}]');
+      const notRealm = await nyckel(['users', 'import', '--from', 'keycloak', 'not-a-realm.json']);
+      expect(notRealm).toMatchObject({ code: 1, stdout: '' });
+      expect(notRealm.stderr.trim()).toBe('nyckel: not-a-realm.json: not a Keycloak realm export: no "users" array (export the realm with its users)');
+
       const unknown = await nyckel(['users', 'import', '--from', 'okta', realm]);
       expect(unknown.code).not.toBe(0);
       expect(unknown.stderr).toContain("argument 'okta' is invalid. Allowed choices are keycloak.");
