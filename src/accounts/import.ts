@@ -3,6 +3,7 @@ import { randomToken } from '../security/crypto.ts';
 import type { PrismaClient } from '../storage/db.ts';
 import type { Accounts } from './accounts.ts';
 import type { AuditContext, AuditLog } from './audit.ts';
+import { insertCreatedEvents, insertEmails, insertPhones, insertUsers } from './import-insert.ts';
 import { totpEnrolment, type TotpSealer } from './import-totp.ts';
 import { namesAsTyped, validateRow, type ImportRow, type RowPolicy, type ValidRow } from './import-rows.ts';
 
@@ -56,7 +57,6 @@ interface Pending {
 
 const namesOf = (row: ValidRow): Names => ({ ...(row.email ? { email: row.email } : {}), ...(row.username ? { username: row.username } : {}) });
 const notesOf = (notes: string[]) => (notes.length > 0 ? { notes } : {});
-const isUniqueViolation = (error: unknown) => (error as { code?: string }).code === 'P2002';
 
 class Importer {
   readonly outcomes: RowOutcome[] = [];
@@ -111,8 +111,8 @@ class Importer {
     try {
       await this.create(fresh);
     } catch (error) {
-      if (!isUniqueViolation(error)) throw error;
-      // Someone created one of these users meanwhile: each row again on its own, the taken one then found as existing.
+      // Most likely someone created one of these users meanwhile (a unique index refused the batch):
+      // each row again on its own, the taken one then found as existing. Else the error stands.
       if (fresh.length > 1) {
         for (const pending of fresh) await this.write([pending]);
       } else if ((await this.existingUsers(fresh)).size > 0) {
@@ -159,17 +159,23 @@ class Importer {
     );
     const rows = batch.map((pending, i) => ({ ...pending, user: users[i] }));
     const { sealTotpSecret: seal, actor, ip, userAgent } = this.options;
+    const contact = (user: { id: string }, value: string | undefined, verified: boolean) =>
+      value ? [{ userId: user.id, value, verifiedAt: verified ? now : null }] : [];
     await this.prisma.$transaction(async (tx) => {
-      await tx.user.createMany({ data: users });
-      const emails = rows.flatMap(({ row, user }) => (row.email ? [{ userId: user.id, address: row.email, verifiedAt: row.email_verified ? now : null }] : []));
-      const phones = rows.flatMap(({ row, user }) => (row.phone ? [{ userId: user.id, e164: row.phone, verifiedAt: row.phone_verified ? now : null }] : []));
+      await insertUsers(tx, users);
+      await insertEmails(
+        tx,
+        rows.flatMap(({ row, user }) => contact(user, row.email, row.email_verified)),
+      );
+      await insertPhones(
+        tx,
+        rows.flatMap(({ row, user }) => contact(user, row.phone, row.phone_verified)),
+      );
       const apps = seal ? rows.flatMap(({ row, user }) => totpEnrolment(seal, user.id, row) ?? []) : [];
-      if (emails.length > 0) await tx.userEmail.createMany({ data: emails });
-      if (phones.length > 0) await tx.userPhone.createMany({ data: phones });
       if (apps.length > 0) await tx.factorEnrolment.createMany({ data: apps });
-      await tx.auditEvent.createMany({
-        data: rows.map(({ row, user }) => ({
-          type: 'user.created',
+      await insertCreatedEvents(
+        tx,
+        rows.map(({ row, user }) => ({
           userId: user.id,
           ip: ip ?? null,
           userAgent: userAgent?.slice(0, 512) ?? null,
@@ -181,7 +187,7 @@ class Importer {
             ...(row.totp_secret ? { totp: true } : {}),
           },
         })),
-      });
+      );
     });
     for (const { line, names, row, user } of rows) this.outcomes.push({ line, status: 'created', ...names, userId: user.id, ...notesOf(row.notes) });
   }

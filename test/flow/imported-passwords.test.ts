@@ -170,6 +170,22 @@ describe('imported password hashes', () => {
   });
 });
 
+describe('imports at once', () => {
+  test('two imports of overlapping files at the same time: each user created once, the other import reports it present', async () => {
+    const hash = await bcryptHash(PASSWORD, 8);
+    const shared = Array.from({ length: 30 }, (_, i) => ({ email: `both${i}@import.example`, password_hash: hash }));
+    const [a, b] = await Promise.all([
+      importJson([...shared, { email: 'only-a@import.example', password_hash: hash }]),
+      importJson([{ email: 'only-b@import.example', password_hash: hash }, ...shared]),
+    ]);
+    expect(a.created + b.created).toBe(32);
+    expect(a.existing + b.existing).toBe(30);
+    expect(a.invalid + b.invalid).toBe(0);
+    expect(await nyckel.db.prisma.user.count({ where: { email: { startsWith: 'both' } } })).toBe(30);
+    expect(await nyckel.db.prisma.auditEvent.count({ where: { type: 'user.created', user: { email: { startsWith: 'both' } } } })).toBe(30);
+  });
+});
+
 describe('authenticator apps brought along', () => {
   test('totp_secret with 8 digits and SHA-256: enrolled, sealed, and a code from the app signs in', async () => {
     const email = `app${++counter}@import.example`;
