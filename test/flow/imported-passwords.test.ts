@@ -121,6 +121,17 @@ describe('imported password hashes', () => {
     expect(await storedHash(email)).toBe(imported);
   });
 
+  test('an imported argon2 hash of a password whose NFKC form differs (the old system hashed it as typed) matches', async () => {
+    const email = `typed${++counter}@import.example`;
+    const typed = 'ｆｕｌｌｗｉｄｔｈ harbour lantern';
+    expect(typed.normalize('NFKC')).not.toBe(typed);
+    await importJson([{ email, password_hash: await argon2Hash(typed, { algorithm: 1 as Algorithm, memoryCost: 8192, timeCost: 2 }) }]);
+    expect(await nyckel.accounts.verifyPassword(email, typed)).not.toBeNull();
+    // Now Nyckel's argon2id of the NFKC form: the same typed password still matches.
+    expect(await storedHash(email)).toMatch(/^\$argon2id\$/);
+    expect(await nyckel.accounts.verifyPassword(email, typed)).not.toBeNull();
+  });
+
   test('a wrong password against an imported hash is an ordinary failure: 401, counted, throttled; the hash stays', async () => {
     const email = `wrong${++counter}@import.example`;
     const imported = await bcryptHash(PASSWORD, 8);
