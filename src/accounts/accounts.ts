@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { hash, verify, type Algorithm } from '@node-rs/argon2';
+import { hash, type Algorithm } from '@node-rs/argon2';
 import { parsePhoneNumberWithError } from 'libphonenumber-js';
 import { z } from 'zod';
 import { NyckelError } from '../errors.ts';
@@ -10,6 +10,7 @@ import { randomToken } from '../security/crypto.ts';
 import { checkPassword, normalisePassword, passwordProblemText } from './password-policy.ts';
 import type { AuditContext, AuditLog } from './audit.ts';
 import { databaseOnly, revokedCounts, revokeUserAccess, type RevokeElsewhere } from './revoke-access.ts';
+import { isArgon2id, matchesStoredHash, schemeOf } from './password-hashes/stored.ts';
 
 import { supportedLocales, type Locale } from '../i18n/locales.ts';
 
@@ -101,10 +102,6 @@ export class Accounts {
 
   hashPassword(password: string): Promise<string> {
     return this.argon2Slots.run(() => hash(normalisePassword(password), this.hashOptions));
-  }
-
-  private verifyHash(passwordHash: string, normalisedPassword: string): Promise<boolean> {
-    return this.argon2Slots.run(() => verify(passwordHash, normalisedPassword)).catch(() => false);
   }
 
   private assertAcceptablePassword(password: string, user: { email?: string | null; username?: string | null }) {
@@ -208,11 +205,26 @@ export class Accounts {
     const normalised = normalisePassword(password);
     if (!user) {
       this.dummyHash ??= this.hashPassword('nyckel-dummy-password-for-timing');
-      await this.verifyHash(await this.dummyHash, normalised);
+      const dummy = await this.dummyHash;
+      // The same verifications as for a user (two when the typed form is not NFKC), so the time tells nothing.
+      await this.argon2Slots.run(() => matchesStoredHash(dummy, password, normalised));
       return null;
     }
-    const ok = await this.verifyHash(user.passwordHash, normalised);
-    return ok && user.status === 'active' ? user : null;
+    const ok = await this.argon2Slots.run(() => matchesStoredHash(user.passwordHash, password, normalised));
+    if (!ok || user.status !== 'active') return null;
+    return isArgon2id(user.passwordHash) ? user : this.upgradeImportedHash(user, password);
+  }
+
+  /**
+   * An imported hash (bcrypt, PBKDF2, …) that just matched becomes Nyckel's argon2id. Conditional on
+   * the old hash: of two sign-ins racing, one writes, and a password changed meanwhile is not overwritten.
+   */
+  private async upgradeImportedHash(user: User, password: string): Promise<User> {
+    const passwordHash = await this.hashPassword(password);
+    const { count } = await this.prisma.user.updateMany({ where: { id: user.id, passwordHash: user.passwordHash }, data: { passwordHash } });
+    if (count === 0) return user;
+    await this.audit.record('user.password_rehashed', { userId: user.id, data: { from: schemeOf(user.passwordHash) } });
+    return { ...user, passwordHash };
   }
 
   /** `passwordMatches` for what was typed as the name. */

@@ -14,6 +14,8 @@ export type AuditType =
   | 'user.disabled'
   | 'user.enabled'
   | 'user.password_changed'
+  /** An imported password hash (bcrypt, PBKDF2, …) replaced by argon2id at a sign-in (`from`: its scheme). */
+  | 'user.password_rehashed'
   | 'user.email_added'
   | 'user.email_removed'
   | 'user.email_verified'

@@ -16,6 +16,7 @@ import type { Logger } from '../logger.ts';
 import type { PrismaClient } from '../storage/db.ts';
 import { isStorageUnavailable, storageUnavailable } from '../storage/unavailable.ts';
 import { bindPersonalNumber, unbindPersonalNumber } from '../factors/bankid/binding.ts';
+import { sealTotpSecret } from '../factors/totp/index.ts';
 import { parsePersonalNumber, type PersonalNumberProblem } from '../factors/bankid/personal-number.ts';
 import type { SecretBox } from '../security/crypto.ts';
 import { personalDataRoutes } from './personal-data-routes.ts';
@@ -74,8 +75,14 @@ const bodies = {
       locale: z.enum(supportedLocales).optional(),
       phone: z.string().optional(),
       password: z.string().optional(),
+      // Checked with the import's rules: a hash string, or a Keycloak credential object.
+      password_hash: z.union([z.string(), z.record(z.string(), z.unknown())]).optional(),
       email_verified: flag,
       phone_verified: flag,
+      totp_secret: z.string().optional(),
+      totp_digits: z.number().int().optional(),
+      totp_period: z.number().int().optional(),
+      totp_algorithm: z.string().optional(),
     })
     .strict(),
   signInEmail: z.object({ email: emailSchema }).strict(),
@@ -88,6 +95,7 @@ const bodies = {
 const queries = {
   users: z.object({ email: z.string().optional(), username: z.string().optional(), limit: z.coerce.number().int().min(1).max(200).default(50) }),
   audit: z.object({ user: z.string().optional(), limit: z.coerce.number().int().min(1).max(1000).default(50) }),
+  create: z.object({ allow_weak_hashes: z.enum(['true', 'false']).default('false') }),
 };
 
 const personalNumberProblems: Record<PersonalNumberProblem, string> = {
@@ -104,6 +112,13 @@ function describeZod(error: ZodError) {
     })
     .join('; ');
 }
+
+/** What an import over the API needs beyond the caller: the sealer of apps' secrets, and whether weak hashes are let in. */
+const importRules = (deps: AdminDependencies, ctx: Context) => ({
+  sealTotpSecret: sealTotpSecret(deps.box),
+  // `?allow_weak_hashes=true`: a user whose imported hash is weak is created without it instead of refused.
+  allowWeakHashes: parse(queries.create, ctx.query).allow_weak_hashes === 'true',
+});
 
 function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
   const parsed = schema.safeParse(value ?? {});
@@ -171,6 +186,7 @@ export function adminApiRoutes(deps: AdminDependencies): Router<AdminState> {
     ip: ctx.ip,
     userAgent: ctx.get('user-agent') || undefined,
   });
+  const importOptions = (ctx: Context & { state: AdminState }) => ({ ...context(ctx), ...importRules(deps, ctx) });
 
   const requireUser = async (id: string): Promise<User> => {
     const user = z.uuid().safeParse(id).success ? await accounts.findById(id) : null;
@@ -207,7 +223,7 @@ export function adminApiRoutes(deps: AdminDependencies): Router<AdminState> {
   router.post('/users', async (ctx) => {
     const input = parse(bodies.createUser, await body(ctx));
     // The same rules as a row of `users import`: a missing password is a random one nobody knows.
-    const report = await importUsers(prisma, accounts, audit, [{ line: 1, fields: input }], { ...context(ctx), summary: false });
+    const report = await importUsers(prisma, accounts, audit, [{ line: 1, fields: input }], { ...importOptions(ctx), summary: false });
     const [outcome] = report.rows;
     if (outcome.status === 'invalid') throw new NyckelError('invalid_request', outcome.problems.join('; '));
     if (outcome.status === 'exists')
@@ -229,7 +245,7 @@ export function adminApiRoutes(deps: AdminDependencies): Router<AdminState> {
       if (isNyckelError(error)) throw new NyckelError('invalid_request', error.detail);
       throw error;
     }
-    ctx.body = await importUsers(prisma, accounts, audit, rows, context(ctx));
+    ctx.body = await importUsers(prisma, accounts, audit, rows, importOptions(ctx));
   });
 
   router.get('/users/:id', async (ctx) => {

@@ -1,9 +1,10 @@
 import fs from 'node:fs';
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { emailSchema, type Accounts } from '../accounts/accounts.ts';
 import { AuditLog } from '../accounts/audit.ts';
 import type { Settings } from '../config/settings.ts';
 import type { Database } from '../storage/db.ts';
+import { isNyckelError } from '../errors.ts';
 import type { AccountLocks } from '../admin/operations.ts';
 import { cliAccounts, CLI_ACTOR, CliError, lazyRedis, parseValue, settings, table, withDatabase } from './common.ts';
 
@@ -152,34 +153,52 @@ export function registerOperatorUserCommands(users: Command) {
   registerImportCommand(users);
 }
 
-/** `users import`: many users from a CSV or JSON file, with a report of the rows left out. */
+/** `users import`: many users from a CSV, JSON or JSON Lines file or a Keycloak realm export, with a report of the rows left out. */
 function registerImportCommand(users: Command) {
   users
     .command('import <file>')
     .description(
-      'add users from a CSV file with a header row or a JSON array (columns: email, name, locale, phone, password, email_verified, phone_verified); ' +
+      'add users from a CSV file with a header row, a JSON array or JSON Lines (columns: email, username, name, locale, phone, password or password_hash, ' +
+        'email_verified, phone_verified, totp_secret, totp_digits, totp_period, totp_algorithm), or a Keycloak realm export (--from keycloak); ' +
         'existing users are left as they are, bad rows are reported by line and skipped',
     )
+    .addOption(new Option('--from <source>', 'the file is an export of another system').choices(['keycloak']))
+    .option('--allow-weak-hashes', 'import users whose password hash is weak (see README), without it: they set a new password')
     .option('--json', 'print the report as JSON')
-    .action(async (file: string, options: { json?: boolean }) => {
-      let content: string;
+    .action(async (file: string, options: { from?: 'keycloak'; allowWeakHashes?: boolean; json?: boolean }) => {
       try {
-        content = fs.readFileSync(file, 'utf8');
+        await fs.promises.access(file, fs.constants.R_OK);
       } catch (error) {
         throw new CliError(`${file}: cannot be read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
       }
-      const { importUsers, parseImportFile, describeProblems } = await import('../accounts/import.ts');
+      const { importUsers, streamImportFile, describeProblems, describeNotes } = await import('../accounts/import.ts');
+      const { resolveMasterKey, SecretBox } = await import('../security/crypto.ts');
+      const { sealTotpSecret } = await import('../factors/totp/index.ts');
+      const { keycloakRealmRows } = await import('../accounts/import-keycloak.ts');
+      const inFile = (error: unknown) => (isNyckelError(error) && error.code === 'invalid_input' ? new CliError(`${file}: ${error.message}`) : error);
       let rows;
       try {
-        rows = parseImportFile(content, file);
+        rows = options.from === 'keycloak' ? keycloakRealmRows(fs.readFileSync(file, 'utf8')) : streamImportFile(file);
       } catch (error) {
-        throw new CliError(`${file}: ${(error as Error).message}`);
+        throw inFile(error);
       }
-      const report = await asOperator(({ db, audit, accounts }) => importUsers(db.prisma, accounts, audit, rows, { actor: CLI_ACTOR }));
+      const progress = process.stderr.isTTY ? (seen: number) => process.stderr.write(`\r${seen} rows read`) : undefined;
+      const report = await asOperator(({ config, db, audit, accounts }) =>
+        importUsers(db.prisma, accounts, audit, rows, {
+          actor: CLI_ACTOR,
+          allowWeakHashes: options.allowWeakHashes,
+          sealTotpSecret: sealTotpSecret(new SecretBox(resolveMasterKey(config))),
+          onProgress: progress,
+        }),
+      ).catch((error: unknown) => {
+        throw inFile(error);
+      });
+      if (progress) process.stderr.write('\n');
       if (options.json) {
         console.log(JSON.stringify(report, null, 2));
       } else {
         for (const problem of describeProblems(report)) console.log(`${file}: ${problem}`);
+        for (const note of describeNotes(report)) console.log(`${file}: ${note}`);
         console.log(`${report.created} created, ${report.existing} already present (left unchanged), ${report.invalid} bad row(s) skipped`);
       }
       // Not a thrown error: the good rows were imported, and the report above says what was not.

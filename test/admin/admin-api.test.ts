@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
+import { pbkdf2Sync, randomBytes } from 'node:crypto';
+import { hash as bcryptHash } from '@node-rs/bcrypt';
 import * as oidc from 'openid-client';
 import { decodeJwt, SignJWT, generateKeyPair } from 'jose';
 import { FormBrowser } from '../support/browser.ts';
@@ -285,6 +287,27 @@ describe('admin API operations', () => {
     });
     expect(await call('POST', '/users/import', { body: '{"email": "x@scb.example"}' })).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
     expect((await call('POST', '/users/import', { body: 'email', headers: { 'content-type': 'text/plain' } })).status).toBe(415);
+  });
+
+  test('create with the hash and authenticator app another system keeps; weak hashes refused unless allowed', async () => {
+    const salt = randomBytes(16);
+    const value = pbkdf2Sync('kept from keycloak', salt, 27500, 64, 'sha256').toString('base64');
+    const credential = { secretData: { value, salt: salt.toString('base64') }, credentialData: { hashIterations: 27500, algorithm: 'pbkdf2-sha256' } };
+    const created = await call('POST', '/users', { body: { email: 'hashed@scb.example', password_hash: credential, totp_secret: 'JBSWY3DPEHPK3PXPJBSWY3DP' } });
+    expect(created.status).toBe(201);
+    expect(created.body.methods).toEqual([expect.objectContaining({ type: 'totp', confirmed: true })]);
+    expect(await nyckel.accounts.verifyPassword('hashed@scb.example', 'kept from keycloak')).toMatchObject({ id: created.body.id });
+
+    const weak = await bcryptHash('kept from elsewhere', 6);
+    const refused = await call('POST', '/users', { body: { email: 'weak@scb.example', password_hash: weak } });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error_description).toBe('password_hash: weak (bcrypt cost 6, lower than 8); refused unless --allow-weak-hashes');
+    const allowed = await call('POST', '/users?allow_weak_hashes=true', { body: { email: 'weak@scb.example', password_hash: weak } });
+    expect(allowed.status).toBe(201);
+    expect(await nyckel.accounts.verifyPassword('weak@scb.example', 'kept from elsewhere')).toBeNull();
+    const unreadable = await call('POST', '/users', { body: { email: 'odd@scb.example', password_hash: '$sha1$whatever' } });
+    expect(unreadable.status).toBe(400);
+    expect(unreadable.body.error_description).toMatch(/^password_hash: cannot be read: not a known hash format/);
   });
 
   test('bad requests get JSON errors: not JSON, malformed JSON, bad query, unknown route', async () => {

@@ -1,7 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { Accounts } from '../../src/accounts/accounts.ts';
 import { AuditLog } from '../../src/accounts/audit.ts';
-import { describeProblems, importUsers, parseImportFile } from '../../src/accounts/import.ts';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { hash as bcryptHash } from '@node-rs/bcrypt';
+import { describeProblems, importUsers, parseImportFile, streamImportFile } from '../../src/accounts/import.ts';
+import { sealTotpSecret } from '../../src/factors/totp/index.ts';
+import { SecretBox, newMasterKey } from '../../src/security/crypto.ts';
 import { openDatabase, type Database } from '../../src/storage/db.ts';
 import { applyMigrations } from '../../src/storage/migrate.ts';
 import { freshDatabase } from '../support/database.ts';
@@ -129,7 +135,7 @@ describe('importUsers', () => {
     expect(report.created).toBe(1);
     expect(describeProblems(report)).toEqual([
       'line 8: email: must be an email address',
-      'line 11: unknown field(s) shoe; the fields are email, username, name, locale, phone, password, email_verified, phone_verified',
+      'line 11: unknown field(s) shoe; the fields are email, username, name, locale, phone, password, password_hash, email_verified, phone_verified, totp_secret, totp_digits, totp_period, totp_algorithm',
       'line 15: the element is not an object',
     ]);
     const nora = await db.prisma.user.findUniqueOrThrow({ where: { email: 'nora@scb.example' }, include: { emails: true, phones: true } });
@@ -163,5 +169,67 @@ describe('importUsers', () => {
     const again = await importUsers(db.prisma, accounts, audit, parseImportFile(file, 'u.csv'), { actor: 'cli' });
     expect(again).toMatchObject({ created: 0, existing: 3 });
     expect(await snapshot()).toEqual(before);
+  });
+});
+
+describe('hashes, apps and large files', () => {
+  test('an unreadable hash, a hash with a password, and app settings without a secret are reported by line; nothing is half-imported', async () => {
+    const file = [
+      'email,password,password_hash,totp_secret,totp_digits',
+      'h1@scb.example,,$2b$12$tooShort,,',
+      'h2@scb.example,a sturdy horse saddle,$2b$12$tooShort,,',
+      'h3@scb.example,,pbkdf2_sha256$many$salt$aGFzaA==,,',
+      'h4@scb.example,,,,8',
+      'h5@scb.example,,,not base32!,',
+      'h6@scb.example,,$pbkdf2-sha256$29000$c2FsdA$,,',
+      'h7@scb.example,,$argon2id$v=19$m=8192,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g,,',
+      '',
+    ].join('\n');
+    const report = await importUsers(db.prisma, accounts, audit, parseImportFile(file, 'u.csv'), {
+      actor: 'cli',
+      sealTotpSecret: sealTotpSecret(new SecretBox(Buffer.from(newMasterKey(), 'base64url'))),
+    });
+    expect(report).toMatchObject({ created: 0, invalid: 7 });
+    expect(describeProblems(report)).toEqual([
+      'line 2: password_hash: cannot be read: expected $2b$<cost>$ and 53 characters of salt and hash',
+      'line 3: password and password_hash: give one of them, not both',
+      'line 4: password_hash: cannot be read: the iteration count is not a number',
+      'line 5: totp_digits: needs a totp_secret',
+      'line 6: totp_secret: is not base32 (A–Z, 2–7)',
+      'line 7: password_hash: cannot be read: the hash is empty',
+      'line 8: the row has 7 cells, the header has 5 (a hash with commas, such as $argon2id$…m=…,t=…,p=…, must be quoted)',
+    ]);
+    expect(await db.prisma.user.count({ where: { email: { startsWith: 'h' } } })).toBe(0);
+  });
+
+  test('a streamed CSV in small batches: lines kept, an existing user in a batch reported, hashed rows kept without argon2, a second run changes nothing', async () => {
+    const hash = await bcryptHash('a sturdy horse saddle', 8);
+    await accounts.create({ email: 'stream3@scb.example', password: 'a sturdy horse saddle' }, { actor: 'test' });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nyckel-import-'));
+    const file = path.join(dir, 'users.csv');
+    const lines = Array.from({ length: 7 }, (_, i) => `stream${i}@scb.example,"Stream\n${i}",${hash}`);
+    fs.writeFileSync(file, ['email,name,password_hash', ...lines, ''].join('\n'));
+    const seen: number[] = [];
+    const report = await importUsers(db.prisma, accounts, audit, streamImportFile(file), { actor: 'cli', batchSize: 3, onProgress: (n) => seen.push(n) });
+    expect(seen).toEqual([3, 6, 7]);
+    // Each quoted name spans two lines.
+    expect(report.rows.map((row) => [row.line, row.status])).toEqual([
+      [2, 'invalid'],
+      [4, 'invalid'],
+      [6, 'invalid'],
+      [8, 'invalid'],
+      [10, 'invalid'],
+      [12, 'invalid'],
+      [14, 'invalid'],
+    ]);
+    fs.writeFileSync(file, ['email,name,password_hash', ...lines.map((line) => line.replace(/"Stream\n(\d)"/, 'Stream $1')), ''].join('\n'));
+    const good = await importUsers(db.prisma, accounts, audit, streamImportFile(file), { actor: 'cli', batchSize: 3 });
+    expect(good).toMatchObject({ created: 6, existing: 1, invalid: 0 });
+    expect(good.rows.find((row) => row.line === 5)).toMatchObject({ status: 'exists', email: 'stream3@scb.example' });
+    expect((await db.prisma.user.findUniqueOrThrow({ where: { email: 'stream6@scb.example' } })).passwordHash).toBe(hash);
+    const before = await snapshot();
+    expect(await importUsers(db.prisma, accounts, audit, streamImportFile(file), { actor: 'cli', batchSize: 3 })).toMatchObject({ created: 0, existing: 7 });
+    expect(await snapshot()).toEqual(before);
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -3,8 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { newMasterKey } from '../../src/security/crypto.ts';
-import { openDatabase, type Database } from '../../src/storage/db.ts';
-import { runCli } from '../support/cli.ts';
+import type { Database } from '../../src/storage/db.ts';
+import { runCli, withEmbeddedDatabase } from '../support/cli.ts';
 
 /**
  * The help-desk commands as the operator runs them (`node bin/nyckel.js …`, one process each) on an
@@ -33,15 +33,7 @@ function expectFailure(run: Run, message: string) {
   expect(run.stderr.trim().split('\n')).toEqual([`nyckel: ${message}`]);
 }
 
-/** The embedded database, opened between CLI runs (it admits one process at a time). */
-async function withEmbedded<T>(work: (db: Database) => Promise<T>): Promise<T> {
-  const db = await openDatabase({ kind: 'pglite', dataDir: path.join(dataDir, 'pgdata') });
-  try {
-    return await work(db);
-  } finally {
-    await db.close();
-  }
-}
+const withEmbedded = <T>(work: (db: Database) => Promise<T>) => withEmbeddedDatabase(dataDir, work);
 
 beforeAll(() => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'nyckel-operator-'));

@@ -2,7 +2,8 @@ import { accountName } from '../../accounts/accounts.ts';
 import type { User } from '../../generated/prisma/client.ts';
 import type { ChallengeContext, FactorModule, VerifyOutcome } from '../contract.ts';
 import type { FactorDependencies } from '../deps.ts';
-import { matchingStep, newTotpSecret, otpauthUri } from './otp.ts';
+import type { SecretBox } from '../../security/crypto.ts';
+import { matchingStep, newTotpSecret, otpauthUri, totpOptionsOf } from './otp.ts';
 
 export const TOTP_FAMILY = 'totp';
 /** The challenge id of a sign-in with an app: nothing is sent, so there is nothing to look up. */
@@ -11,6 +12,9 @@ export const APP_CHALLENGE = 'app';
 const SETUP_TTL_MS = 30 * 60 * 1000;
 /** What an app's secret is sealed for (SecretBox purpose; the enrolment id is the context). */
 export const TOTP_SECRET_PURPOSE = 'totp-secret';
+
+/** Seals an app's secret for its enrolment id, as an enrolment does (for apps brought along by `users import`). */
+export const sealTotpSecret = (box: SecretBox) => (secret: string, enrolmentId: string) => box.seal(TOTP_SECRET_PURPOSE, secret, enrolmentId);
 const UUID = /^[0-9a-f-]{36}$/i;
 
 /**
@@ -112,7 +116,7 @@ export function totpFactor(deps: FactorDependencies): FactorModule {
         const code = (input.code ?? '').replace(/\s+/g, '');
         for (const app of await confirmedApps(ctx.user)) {
           const secret = openSecret(app);
-          const step = secret ? await matchingStep(secret, code) : undefined;
+          const step = secret ? await matchingStep(secret, code, undefined, totpOptionsOf(app.data)) : undefined;
           if (step === undefined) continue;
           if (await advance(app.id, ctx.user.id, step, ctx.uid)) return { status: 'verified', amr: ['otp'], target: app.label };
           // Right code, but its time step (or a later one) was already used: this sign-in's double submit, or a replay.

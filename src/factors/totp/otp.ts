@@ -13,10 +13,31 @@ export function newTotpSecret(): string {
   return generateSecret({ length: 20 });
 }
 
-/** The time step (RFC 6238 `T`) a code matched, or undefined when it matches none within the tolerance. */
-export async function matchingStep(secret: string, token: string, epochSeconds = Math.floor(Date.now() / 1000)): Promise<number | undefined> {
-  if (!/^\d{6}$/.test(token)) return undefined;
-  const result = await verify({ secret, token, epoch: epochSeconds, epochTolerance: TOTP_TOLERANCE_SECONDS, ...TOTP_OPTIONS });
+export interface TotpOptions {
+  algorithm: 'sha1' | 'sha256' | 'sha512';
+  digits: number;
+  period: number;
+}
+
+/** An enrolment's parameters: Nyckel's, except where an imported app kept its own in `data`. */
+export function totpOptionsOf(data: unknown): TotpOptions {
+  const kept = (data ?? {}) as Partial<TotpOptions>;
+  return {
+    algorithm: kept.algorithm === 'sha256' || kept.algorithm === 'sha512' ? kept.algorithm : TOTP_OPTIONS.algorithm,
+    digits: kept.digits === 8 ? 8 : TOTP_OPTIONS.digits,
+    period: typeof kept.period === 'number' && kept.period > 0 ? kept.period : TOTP_OPTIONS.period,
+  };
+}
+
+/** The time step (RFC 6238 `T`) a code matched, or undefined when it matches none within the tolerance (one step). */
+export async function matchingStep(
+  secret: string,
+  token: string,
+  epochSeconds = Math.floor(Date.now() / 1000),
+  options: TotpOptions = TOTP_OPTIONS,
+): Promise<number | undefined> {
+  if (token.length !== options.digits || !/^\d+$/.test(token)) return undefined;
+  const result = await verify({ secret, token, epoch: epochSeconds, epochTolerance: options.period, ...options });
   return result.valid && 'timeStep' in result ? result.timeStep : undefined;
 }
 
