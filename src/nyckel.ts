@@ -9,9 +9,8 @@ import { backchannelLogoutNotices } from './provider/logout-notices.ts';
 import { readClientsFile, type ClientsFile } from './clients/clients-file.ts';
 import { ClientDirectory } from './clients/directory.ts';
 import type { Settings } from './config/settings.ts';
-import { loadCookieKeys, loadSigningKeys, deleteExpiredSigningKeys, ensureSigningKeys, type SigningKeySet } from './keys/signing-keys.ts';
+import { loadCookieKeys, deleteExpiredSigningKeys, ensureSigningKeys } from './keys/signing-keys.ts';
 import { createLogger, type Logger } from './logger.ts';
-import { createProvider } from './provider/provider.ts';
 import { CODE_VERIFICATION_PATH } from './provider/device-flow.ts';
 import { DeviceFlowLimits } from './provider/device-flow-limits.ts';
 import { resolveMasterKey, SecretBox } from './security/crypto.ts';
@@ -21,6 +20,7 @@ import { createApp } from './server/app.ts';
 import { Branding } from './branding/brand.ts';
 import { appRouters } from './app-routers.ts';
 import { buildSignIn, openDelivery } from './nyckel-parts.ts';
+import { providerHolder } from './provider-holder.ts';
 import { withAccountClient } from './account/account-client.ts';
 import { MailDispatcher } from './delivery/dispatcher.ts';
 import type { MailTransport } from './delivery/transport.ts';
@@ -34,16 +34,12 @@ import { PageRenderer } from './server/pages.ts';
 import { Views } from './server/views.ts';
 import { databaseTarget, openDatabase, type Database, type DatabaseTarget } from './storage/db.ts';
 import { applyMigrationsExclusively, pendingMigrations } from './storage/migrate.ts';
-import { createOidcAdapter, sweepExpiredOidcModels } from './storage/oidc-adapter.ts';
-import { OidcAtRest } from './storage/oidc-at-rest.ts';
+import { sweepExpiredOidcModels } from './storage/oidc-adapter.ts';
 import { sealLegacySecrets } from './keys/legacy-secrets.ts';
-import { createHybridOidcAdapter } from './storage/oidc-redis-adapter.ts';
 import { openRedis, type RedisStore } from './storage/redis.ts';
 import type { CounterStore } from './storage/counters.ts';
 import { LocalSignals, RedisSignals, type Signals } from './storage/signals.ts';
 import { Metrics } from './observability/metrics.ts';
-import { observeProvider } from './observability/provider-metrics.ts';
-import { logProviderErrors } from './observability/provider-errors.ts';
 
 export interface NyckelOptions {
   logger?: Logger;
@@ -148,51 +144,6 @@ export async function startNyckel(givenSettings: Settings, options: NyckelOption
   }
 }
 
-/** oidc-provider as built from the clients and signing keys in force; rebuilt when either changes. */
-class ProviderHolder {
-  current!: Provider;
-  private publishedKids = '';
-
-  constructor(
-    private readonly prisma: Database['prisma'],
-    private readonly box: SecretBox,
-    private readonly logger: Logger,
-    private readonly build: (jwks: SigningKeySet) => Provider,
-    /** How long a retired key still verifies `id_token_hint`: the session lifetime. */
-    private readonly hintSeconds: number,
-  ) {}
-
-  private static fingerprint(jwks: SigningKeySet): string {
-    return jwks.keys.map((k) => (jwks.unpublished.includes(k.kid!) ? `(${k.kid})` : k.kid)).join(' ');
-  }
-
-  async rebuild(): Promise<void> {
-    const jwks = await loadSigningKeys(this.prisma, this.box, { hintSeconds: this.hintSeconds });
-    this.current = this.build(jwks);
-    this.publishedKids = ProviderHolder.fingerprint(jwks);
-  }
-
-  /** A clients file read again: the previous one stays in force when no provider can be built from the new one. */
-  async swapClients(clients: ClientDirectory, file: ClientsFile): Promise<void> {
-    const previous = clients.file;
-    clients.replace(file);
-    try {
-      await this.rebuild();
-    } catch (error) {
-      clients.replace(previous);
-      throw error;
-    }
-  }
-
-  /** Keys rotated by `nyckel keys rotate` (on any node) are picked up at the next sweep. */
-  async refreshKeysIfChanged(): Promise<void> {
-    const kids = ProviderHolder.fingerprint(await loadSigningKeys(this.prisma, this.box, { hintSeconds: this.hintSeconds }));
-    if (kids === this.publishedKids) return;
-    await this.rebuild();
-    this.logger.info({ kids }, 'signing keys changed; now publishing the new set');
-  }
-}
-
 /** Shutdown: no new waits, the listener drained, queued mail and background sends finished, then the stores. */
 async function closeInOrder(parts: {
   signals: Signals;
@@ -234,45 +185,6 @@ async function openStores(settings: Settings, options: NyckelOptions, logger: Lo
   await ensureSigningKeys(prisma, box);
   const cookieKeys = await loadCookieKeys(prisma, box);
   return { ownsDatabase, db, prisma, redis, counters, signals, box, cookieKeys };
-}
-
-/** oidc-provider over Nyckel's storage, rebuilt when the signing keys or the clients change. */
-function providerHolder(deps: {
-  settings: Settings;
-  prisma: Database['prisma'];
-  box: SecretBox;
-  redis: RedisStore | undefined;
-  logger: Logger;
-  metrics: Metrics;
-  accounts: Accounts;
-  clients: ClientDirectory;
-  cookieKeys: string[];
-  pages: PageRenderer;
-  needsSecondFactor: Parameters<typeof createProvider>[0]['needsSecondFactor'];
-  deviceLimits: DeviceFlowLimits;
-}): ProviderHolder {
-  const { settings, prisma, box, redis, logger, metrics } = deps;
-  const oidcAtRest = new OidcAtRest(box);
-  const adapter = redis ? createHybridOidcAdapter(prisma, redis.client, oidcAtRest) : createOidcAdapter(prisma, { atRest: oidcAtRest });
-  const build = (jwks: Parameters<typeof createProvider>[0]['jwks']) => {
-    const { accounts, clients, cookieKeys, pages, needsSecondFactor, deviceLimits } = deps;
-    const built = createProvider({
-      settings,
-      prisma,
-      accounts,
-      clients: clients.file,
-      jwks,
-      cookieKeys,
-      pages,
-      needsSecondFactor,
-      adapter,
-      device: { limits: deviceLimits, pages },
-    });
-    observeProvider(built, metrics);
-    logProviderErrors(built, logger.child({ component: 'oidc-provider' }));
-    return built;
-  };
-  return new ProviderHolder(prisma, box, logger, build, settings.ttl.session);
 }
 
 async function assemble(
