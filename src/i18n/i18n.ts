@@ -26,7 +26,14 @@ function merge(into: Messages, extra: Messages, at: string) {
   }
 }
 
-const catalogues = new Map<Locale, Messages>(supportedLocales.map((locale) => [locale, readMessages(path.join(interactionsDir, 'locales', `${locale}.json`))]));
+/** The hosted pages' strings: locales/<locale>.json, and the account pages' in locales/account/<locale>.json. */
+function pageMessages(locale: Locale): Messages {
+  const messages = readMessages(path.join(interactionsDir, 'locales', `${locale}.json`));
+  merge(messages, readMessages(path.join(interactionsDir, 'locales', 'account', `${locale}.json`)), '');
+  return messages;
+}
+
+const catalogues = new Map<Locale, Messages>(supportedLocales.map((locale) => [locale, pageMessages(locale)]));
 const mergedFolders = new Set<string>();
 
 /**
