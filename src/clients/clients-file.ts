@@ -3,6 +3,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { readLogo, type Logo } from './logo.ts';
+import { checkFapi2, profileMetadata, securityProfiles } from './fapi-profile.ts';
 import { frontchannelLogoutUri, oneLine, publicJwk, redirectUri, scopeToken, supportContact, tokenEndpointAuthMethods, webUrl } from './client-fields.ts';
 
 export { tokenEndpointAuthMethods };
@@ -63,6 +64,10 @@ export const clientSchema = z
     id_token_signed_response_alg: z.enum(['RS256', 'ES256']).default('RS256'),
     /** DPoP (RFC 9449): the client must prove possession of its key at the token endpoint and with every access token. */
     dpop_bound_access_tokens: z.boolean().optional(),
+    /** Authorization requests only through the pushed authorization request endpoint (RFC 9126). */
+    require_pushed_authorization_requests: z.boolean().optional(),
+    /** `fapi2`: the FAPI 2.0 Security Profile's rules for this client (fapi-profile.ts). */
+    security_profile: z.enum(securityProfiles).optional(),
     /** The name people see on the pages and in mails (OIDC `client_name`); absent: `name`. */
     client_name: z.string().trim().min(1).max(100).optional(),
     /** A PNG or SVG file (relative to this file) shown beside "Signing in to <client>". */
@@ -82,6 +87,7 @@ export const clientSchema = z
   })
   .strict()
   .superRefine((client, ctx) => {
+    checkFapi2(client, ctx);
     const usesCode = client.grant_types.includes('authorization_code');
     if (usesCode && client.redirect_uris.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['redirect_uris'], message: 'needs at least one URI for the authorization_code grant' });
@@ -290,6 +296,6 @@ export function toProviderMetadata(client: ClientConfig) {
     token_endpoint_auth_method: client.token_endpoint_auth_method,
     scope: client.scopes.join(' '),
     id_token_signed_response_alg: client.id_token_signed_response_alg,
-    dpop_bound_access_tokens: client.dpop_bound_access_tokens ?? false,
+    ...profileMetadata(client),
   };
 }

@@ -17,6 +17,7 @@ import { publishFromIssuer } from './published.ts';
 import { CODE_VERIFICATION_PATH, deviceFlow, deviceFlowAnswers } from './device-flow.ts';
 import type { DeviceFlowLimits } from './device-flow-limits.ts';
 import { frontchannelLogout } from './frontchannel-logout.ts';
+import { FAPI2_CODE_TTL_SECONDS, isFapi2 } from '../clients/fapi-profile.ts';
 
 export interface ProviderDependencies {
   settings: Settings;
@@ -86,6 +87,8 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
   const resourceScopes = allResources.flatMap((r) => r.scopes);
   const resources = new Map(allResources.map((r) => [r.identifier, r]));
   const firstParty = new Set(clients.clients.filter((c) => c.first_party).map((c) => c.client_id));
+  const fapi2 = new Set(clients.clients.filter(isFapi2).map((c) => c.client_id));
+  const isFapi2Client = (client?: { clientId: string }) => !!client && fapi2.has(client.clientId);
 
   // A resource server's own lifetime wins over the global one.
   const accessTokenTtl = (_ctx: unknown, token: { resourceServer?: { accessTokenTTL?: number } }) =>
@@ -123,6 +126,8 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
       revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
       userinfo: { enabled: true },
       pushedAuthorizationRequests: { enabled: true },
+      // FAPI 2.0 for the clients with security_profile: fapi2 (src/clients/fapi-profile.ts); others as before.
+      fapi: { enabled: true, profile: (_ctx, client) => (isFapi2Client(client) ? '2.0' : undefined) },
       // An essential acr claim asks for step-up like acr_values (interaction-policy.ts).
       claimsParameter: { enabled: true },
       // DPoP (RFC 9449) for any client; required of those with dpop_bound_access_tokens in the clients file.
@@ -168,12 +173,15 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
     rotateRefreshToken: (ctx) => {
       const { RefreshToken: refreshToken, Client: client } = ctx.oidc.entities;
       if (!refreshToken || !client) return false;
+      // FAPI 2.0 (5.3.2.1): no rotation; its refresh tokens are bound to the client's private_key_jwt.
+      if (isFapi2Client(client)) return false;
       if (client.clientAuthMethod === 'none') return true;
       return refreshToken.ttlPercentagePassed() >= 70;
     },
     ttl: {
       AccessToken: accessTokenTtl,
-      AuthorizationCode: settings.ttl.authorizationCode,
+      AuthorizationCode: (_ctx, _code, client) =>
+        isFapi2Client(client) ? Math.min(settings.ttl.authorizationCode, FAPI2_CODE_TTL_SECONDS) : settings.ttl.authorizationCode,
       ClientCredentials: accessTokenTtl,
       IdToken: settings.ttl.idToken,
       RefreshToken: settings.ttl.refreshToken,
