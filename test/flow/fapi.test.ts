@@ -10,12 +10,10 @@ import { codeAt, withAuthenticatorApp } from '../support/otp.ts';
 import { relyingParty, startAuthorization } from '../support/relying-party.ts';
 
 let nyckel: TestNyckel;
-let secret: string;
-/** Each app code works once and no earlier one after it: each sign-in takes the next time step (at most +1 drift). */
-let nextStep = 0;
+/** Each sign-in is a new user's with an app of its own (an app code works once, and later steps only within the drift). */
+let users = 0;
 let clientKeys: CryptoKeyPair;
 let keyServer: http.Server;
-const email = 'fapi.user@example.test';
 const redirectUri = 'http://localhost:4000/fapi-cb';
 const callbackStop = (url: URL) => url.port === '4000';
 
@@ -40,9 +38,8 @@ beforeAll(async () => {
     mfa: { required: true, methods: [totp] }
 resources:`,
   );
-  nyckel = await startTestNyckel({ clients: parseClientsFile(clientsYaml, 'test-clients.yaml') });
-  const user = await nyckel.accounts.create({ email, password: TEST_PASSWORD, locale: 'en' });
-  secret = await withAuthenticatorApp(nyckel, user.id);
+  // Codes live five minutes here, so that the FAPI client's cap of 60 seconds is seen.
+  nyckel = await startTestNyckel({ clients: parseClientsFile(clientsYaml, 'test-clients.yaml'), env: { NYCKEL_AUTHORIZATION_CODE_TTL: '300' } });
 });
 afterAll(async () => {
   await nyckel?.stop();
@@ -65,11 +62,13 @@ async function signIn(config: oidc.Configuration, DPoP: oidc.DPoPHandle) {
     state,
   };
   const url = await oidc.buildAuthorizationUrlWithPAR(config, params, { DPoP });
+  const email = `fapi.user${++users}@example.test`;
+  const secret = await withAuthenticatorApp(nyckel, (await nyckel.accounts.create({ email, password: TEST_PASSWORD, locale: 'en' })).id);
   const browser = new FormBrowser(callbackStop);
   const login = await browser.go(url.toString());
   const app = await browser.submit(login, '/login', { username: email, password: TEST_PASSWORD });
   expect(app.url).toMatch(/\/mfa\/totp\/challenge\/app$/);
-  const done = await browser.submit(app, '/verify', { code: await codeAt(secret, nextStep++) });
+  const done = await browser.submit(app, '/verify', { code: await codeAt(secret, 0) });
   return { callback: new URL(done.url), verifier, state };
 }
 
@@ -103,6 +102,14 @@ describe('FAPI 2.0 Security Profile (security_profile: fapi2)', () => {
     expect(refreshed.token_type).toBe('dpop');
     // Not rotated (FAPI 2.0 5.3.2.1): the same refresh token stays.
     expect(refreshed.refresh_token ?? tokens.refresh_token).toBe(tokens.refresh_token);
+  });
+
+  test('its codes live at most 60 seconds, whatever NYCKEL_AUTHORIZATION_CODE_TTL says', async () => {
+    const config = await bank();
+    const { callback } = await signIn(config, oidc.getDPoPHandle(config, await oidc.randomDPoPKeyPair()));
+    const code = await nyckel.provider().AuthorizationCode.find(callback.searchParams.get('code')!);
+    const { exp, iat } = code as unknown as { exp: number; iat: number };
+    expect(exp - iat).toBe(60);
   });
 
   test('a code without a DPoP proof at the token endpoint is refused', async () => {
