@@ -32,7 +32,6 @@ export interface ProviderDependencies {
   adapter: NonNullable<Configuration['adapter']>;
   /** Whether the signed-in session must add a second factor for this authorization request. */
   needsSecondFactor?: NeedsSecondFactor;
-  /** The device sign-in's limits: user codes typed (its middleware runs before oidc-provider), polls, confirmations. */
   /** The device flow's guess and poll limits and its pages; absent, no device flow (the command line's provider). */
   device?: { limits: DeviceFlowLimits; pages: PageRenderer };
 }
