@@ -63,7 +63,9 @@ export async function eraseUser(deps: ErasureDependencies, userId: string, conte
     await tx.factorChallenge.deleteMany({ where: { userId } });
     await tx.signInAttempt.deleteMany({ where: { userId } });
     const messages = await tx.delivery.deleteMany({ where: { OR: names.map((name) => ({ recipient: { equals: name, mode: 'insensitive' as const } })) } });
-    await tx.rateLimit.deleteMany({ where: { OR: names.map((name) => ({ key: { contains: name, mode: 'insensitive' as const } })) } });
+    // A counter's key is `<budget>:<subject…>` (an id, an address, a number): only keys with one of the
+    // user's names as a whole part go, never another user's whose key merely contains it ("anna" in "hanna").
+    await tx.$executeRaw`DELETE FROM rate_limits WHERE string_to_array(lower(key), ':') && ${names}::text[]`;
     const pseudonymised = await pseudonymiseAuditEvents(tx, userId, subject, names);
     await tx.user.delete({ where: { id: userId } });
     const { actor, reason, ip, userAgent } = context;
@@ -101,6 +103,9 @@ export async function eraseUser(deps: ErasureDependencies, userId: string, conte
 
 const globEscaped = (text: string) => text.replace(/[*?[\]\\]/g, '\\$&');
 
+/** Whether `name` is a whole part of a counter's key (`<budget>:<subject…>`), not a piece of another name. */
+const namesAsPart = (key: string, name: string) => key.toLowerCase().split(':').includes(name);
+
 /**
  * Rate-limit and failure counters in Redis whose key names the user (their id, an address or number
  * a code went to). A failure is reported, not thrown: the erasure has committed, and the counters
@@ -118,7 +123,8 @@ async function forgetCountersInRedis(deps: ErasureDependencies, names: string[])
       do {
         const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
         cursor = next;
-        if (keys.length > 0) await client.del(...keys.map((key) => key.slice(prefix.length)));
+        const naming = keys.map((key) => key.slice(prefix.length)).filter((key) => namesAsPart(key, name));
+        if (naming.length > 0) await client.del(...naming);
       } while (cursor !== '0');
     }
   } catch (error) {

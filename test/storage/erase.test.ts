@@ -70,6 +70,16 @@ describe('eraseUser', () => {
     expect(erased.data).toMatchObject({ reason: `asked by ${ERASED} in a letter`, actor: 'cli' });
   });
 
+  test("the user's rate-limit counters go; another's whose key merely contains one of the user's names stays", async () => {
+    const { user, email } = await newUser();
+    const expire = new Date(Date.now() + 60_000);
+    const mine = [`login-account:user:${user.id}`, `email-cooldown:${user.id}:${email}`, `login-account:name:${email.toUpperCase()}`];
+    const others = [`login-account:name:h${email}`, `email-cooldown:${crypto.randomUUID()}:${email}.se`];
+    await db.prisma.rateLimit.createMany({ data: [...mine, ...others].map((key) => ({ key, points: 1, expire })) });
+    await eraseUser(deps, user.id, { actor: 'cli', reason: 'test' });
+    expect((await db.prisma.rateLimit.findMany({ where: { key: { in: [...mine, ...others] } } })).map((row) => row.key).sort()).toEqual([...others].sort());
+  });
+
   test('two erasures of one user at once: one erases, the other finds no user; one erasure is audited', async () => {
     const { user } = await newUser();
     const results = await Promise.allSettled([0, 1].map(() => eraseUser(deps, user.id, { actor: 'cli', reason: 'twice' })));
