@@ -81,6 +81,10 @@ function credentialFields(credentials: KeycloakCredential[]): { fields: Record<s
   const fields: Record<string, unknown> = {};
   const notes: string[] = [];
   for (const credential of credentials) {
+    if (!credential || typeof credential !== 'object') {
+      notes.push('not imported: a credential that is not an object');
+      continue;
+    }
     const data = jsonObject(credential.credentialData);
     if (credential.type === 'password' && fields.password_hash === undefined) {
       fields.password_hash = { secretData: credential.secretData, credentialData: credential.credentialData };

@@ -27,6 +27,8 @@ export function base32Encode(bytes: Uint8Array): string {
 
 /** The secret's length in bytes: 80 bits (Google Authenticator's) at the least. */
 const MIN_SECRET_BYTES = 10;
+/** otplib's largest. */
+const MAX_SECRET_BYTES = 64;
 
 export const totpSecretSchema = z
   .string()
@@ -35,7 +37,8 @@ export const totpSecretSchema = z
     z
       .string()
       .regex(/^[A-Z2-7]+$/, { message: 'is not base32 (A–Z, 2–7)', abort: true })
-      .refine((value) => Math.floor((value.length * 5) / 8) >= MIN_SECRET_BYTES, `is shorter than ${MIN_SECRET_BYTES} bytes (16 base32 characters)`),
+      .refine((value) => Math.floor((value.length * 5) / 8) >= MIN_SECRET_BYTES, `is shorter than ${MIN_SECRET_BYTES} bytes (16 base32 characters)`)
+      .refine((value) => Math.floor((value.length * 5) / 8) <= MAX_SECRET_BYTES, `is longer than ${MAX_SECRET_BYTES} bytes (102 base32 characters)`),
   );
 
 const algorithms = new Map<string, 'sha1' | 'sha256' | 'sha512'>([

@@ -29,7 +29,7 @@ export function keycloakCredential(credential: { secretData?: unknown; credentia
   const secret = jsonField(credential.secretData, 'secretData');
   const data = jsonField(credential.credentialData, 'credentialData');
   const algorithm = typeof data.algorithm === 'string' ? data.algorithm : 'pbkdf2-sha256';
-  const digest = keycloakDigests[algorithm];
+  const digest = Object.hasOwn(keycloakDigests, algorithm) ? keycloakDigests[algorithm] : undefined;
   if (!digest) throw new HashFormatError(`the Keycloak algorithm ${algorithm} is not supported (pbkdf2-sha256, pbkdf2-sha512, pbkdf2)`);
   const iterations = data.hashIterations;
   if (typeof iterations !== 'number' || !Number.isInteger(iterations) || iterations < 1)

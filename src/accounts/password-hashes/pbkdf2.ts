@@ -11,6 +11,8 @@ export function pbkdf2Hash(input: { scheme: string; stored: string; digest: Pbkd
   if (input.iterations > ceilings.pbkdf2Iterations)
     throw new HashFormatError(`${input.iterations} iterations is more than ${ceilings.pbkdf2Iterations}, too costly to verify at sign-in`);
   if (input.hash.length < 16) throw new HashFormatError('the hash is shorter than 16 bytes');
+  // The work grows with the key length too (one PBKDF2 run per digest-sized block): no longer than SHA-512's.
+  if (input.hash.length > 64) throw new HashFormatError('the hash is longer than 64 bytes');
   return {
     scheme: input.scheme,
     stored: input.stored,

@@ -14,6 +14,7 @@ export const readScrypt: HashReader = (text) => {
   const memory = 128 * 2 ** ln * r;
   if (ln > 24 || memory > ceilings.scryptMemoryBytes || p > 16) throw new HashFormatError(`ln=${ln},r=${r},p=${p} is too costly to verify at sign-in`);
   const [salt, hash] = [decodeBase64(parts[4], 'salt'), decodeBase64(parts[5], 'hash')];
+  if (hash.length < 16 || hash.length > 64) throw new HashFormatError('the hash must be 16 to 64 bytes');
   const options = { N: 2 ** ln, r, p, maxmem: memory * 2 };
   return {
     scheme: 'scrypt',

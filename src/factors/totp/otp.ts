@@ -1,4 +1,4 @@
-import { generate, generateSecret, verify } from 'otplib';
+import { createGuardrails, generate, generateSecret, verify } from 'otplib';
 
 /**
  * TOTP as Nyckel configures it (RFC 6238 with the parameters every authenticator app understands):
@@ -7,6 +7,12 @@ import { generate, generateSecret, verify } from 'otplib';
 export const TOTP_OPTIONS = { algorithm: 'sha1', digits: 6, period: 30 } as const;
 /** ±1 step: a code from the previous or the next 30 seconds is accepted too. */
 export const TOTP_TOLERANCE_SECONDS = TOTP_OPTIONS.period;
+
+/**
+ * otplib refuses secrets under 16 bytes by default; apps imported from other systems often have the
+ * 10-byte (80-bit) secrets Google Authenticator made popular, and must keep working (new ones are 20 bytes).
+ */
+const guardrails = createGuardrails({ MIN_SECRET_BYTES: 10 });
 
 /** A new secret: 20 random bytes (160 bits, the RFC 4226 recommendation), base32 without padding. */
 export function newTotpSecret(): string {
@@ -37,13 +43,18 @@ export async function matchingStep(
   options: TotpOptions = TOTP_OPTIONS,
 ): Promise<number | undefined> {
   if (token.length !== options.digits || !/^\d+$/.test(token)) return undefined;
-  const result = await verify({ secret, token, epoch: epochSeconds, epochTolerance: options.period, ...options });
-  return result.valid && 'timeStep' in result ? result.timeStep : undefined;
+  try {
+    const result = await verify({ secret, token, epoch: epochSeconds, epochTolerance: options.period, guardrails, ...options });
+    return result.valid && 'timeStep' in result ? result.timeStep : undefined;
+  } catch {
+    // A secret otplib cannot use matches no code (the next enrolment is still tried).
+    return undefined;
+  }
 }
 
 /** The code for a moment (tests and the CLI use it; the server only verifies). */
 export function totpCode(secret: string, epochSeconds = Math.floor(Date.now() / 1000)): Promise<string> {
-  return generate({ secret, epoch: epochSeconds, ...TOTP_OPTIONS });
+  return generate({ secret, epoch: epochSeconds, guardrails, ...TOTP_OPTIONS });
 }
 
 /** `otpauth://totp/<issuer>:<account>?secret=…&issuer=…&algorithm=SHA1&digits=6&period=30` (Google's Key Uri Format). */
