@@ -26,6 +26,8 @@ export interface OidcAdapterOptions {
 export function createOidcAdapter(prisma: PrismaClient, options: OidcAdapterOptions) {
   const { atRest } = options;
   const notExpired = () => ({ OR: [{ expiresAt: null }, { expiresAt: { gt: new Date() } }] });
+  // Only what `present` reads: the clear `payload` part is for the account pages' queries, not for oidc-provider.
+  const readColumns = { id: true, sealed: true, consumedAt: true } as const;
 
   return class PrismaOidcAdapter implements Adapter, OnceDestroyable {
     constructor(private readonly type: string) {}
@@ -55,19 +57,22 @@ export function createOidcAdapter(prisma: PrismaClient, options: OidcAdapterOpti
         where: { type_id: { type: this.type, id: storedId } },
         create: { type: this.type, id: storedId, ...data },
         update: data,
+        select: { type: true },
       });
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
-      return this.present(await prisma.oidcModel.findFirst({ where: { type: this.type, id: this.storedId(id), ...notExpired() } }));
+      return this.present(await prisma.oidcModel.findFirst({ where: { type: this.type, id: this.storedId(id), ...notExpired() }, select: readColumns }));
     }
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-      return this.present(await prisma.oidcModel.findFirst({ where: { type: this.type, userCode: atRest.storedUserCode(userCode), ...notExpired() } }));
+      return this.present(
+        await prisma.oidcModel.findFirst({ where: { type: this.type, userCode: atRest.storedUserCode(userCode), ...notExpired() }, select: readColumns }),
+      );
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-      return this.present(await prisma.oidcModel.findFirst({ where: { type: this.type, uid, ...notExpired() } }));
+      return this.present(await prisma.oidcModel.findFirst({ where: { type: this.type, uid, ...notExpired() }, select: readColumns }));
     }
 
     async destroy(id: string): Promise<void> {
