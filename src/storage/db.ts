@@ -6,6 +6,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import { PrismaClient } from '../generated/prisma/client.ts';
 import { lockDataDirectory } from './data-dir-lock.ts';
+import { FastByteaPGlite, fastByteaSerializers } from './pglite-bytes.ts';
 
 export type { PrismaClient } from '../generated/prisma/client.ts';
 
@@ -38,6 +39,7 @@ const poolOptions = { max: 10, connectionTimeoutMillis: 5_000, keepAlive: true, 
  */
 export const PGLITE_OPTIONS = {
   startParams: [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB', '-c', 'wal_buffers=1MB', '-c', 'temp_buffers=1MB', '-c', 'work_mem=2MB'],
+  serializers: fastByteaSerializers,
 };
 
 export async function openDatabase(target: DatabaseTarget): Promise<Database> {
@@ -56,9 +58,9 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
   if (target.kind === 'pglite') {
     fs.mkdirSync(target.dataDir, { recursive: true, mode: 0o700 });
     unlock = lockDataDirectory(target.dataDir);
-    pglite = new PGlite(target.dataDir, PGLITE_OPTIONS);
+    pglite = new FastByteaPGlite(target.dataDir, PGLITE_OPTIONS);
   } else {
-    pglite = new PGlite(PGLITE_OPTIONS);
+    pglite = new FastByteaPGlite(PGLITE_OPTIONS);
   }
   await pglite.waitReady.catch((error: unknown) => {
     unlock();
