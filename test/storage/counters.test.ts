@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { openMigratedDatabase } from '../../src/nyckel.ts';
 import { Counter } from '../../src/storage/counters.ts';
 import type { Database } from '../../src/storage/db.ts';
@@ -58,5 +58,73 @@ describe('database counters', () => {
     expect((await budget.reward(key, 1)).consumedPoints).toBe(2);
     expect(await budget.delete(key)).toBe(true);
     expect(await budget.get(key)).toBeNull();
+  });
+
+  test('a delete of a key never counted answers false, and the key counts from 1 after a delete', async () => {
+    const budget = counter(5);
+    const key = newKey();
+    expect(await budget.delete(key)).toBe(false);
+    await budget.consume(key, 2);
+    expect(await budget.delete(key)).toBe(true);
+    expect((await budget.consume(key)).consumedPoints).toBe(1);
+  });
+
+  test('counts and resets of one moment share one statement, each with its own answer', async () => {
+    const accounts = counter(5);
+    const addresses = new Counter({ prisma: db.prisma }, { keyPrefix: 'other', points: 1, duration: 60 });
+    const [a, b, gone] = [newKey(), newKey(), newKey()];
+    await accounts.consume(gone);
+    const statements = jest.spyOn(db.prisma, '$queryRaw');
+    try {
+      const [first, second, refused, deleted] = await Promise.allSettled([
+        accounts.consume(a, 2),
+        addresses.consume(b),
+        addresses.consume(a, 2),
+        accounts.delete(gone),
+      ]);
+      expect(statements).toHaveBeenCalledTimes(1);
+      expect(first).toMatchObject({ status: 'fulfilled', value: { consumedPoints: 2, remainingPoints: 3 } });
+      expect(second).toMatchObject({ status: 'fulfilled', value: { consumedPoints: 1 } });
+      // The same key name under another prefix is another budget: 2 points of 1 are refused.
+      expect(refused).toMatchObject({ status: 'rejected', reason: { consumedPoints: 2, remainingPoints: 0 } });
+      expect(deleted).toEqual({ status: 'fulfilled', value: true });
+    } finally {
+      statements.mockRestore();
+    }
+    expect(await accounts.get(gone)).toBeNull();
+  });
+
+  test('a key asked twice in one moment is counted twice, in the order asked', async () => {
+    const budget = counter(10);
+    const key = newKey();
+    const results = await Promise.all([budget.consume(key), budget.consume(key, 2), budget.delete(key), budget.consume(key)]);
+    expect(results.map((r) => (typeof r === 'boolean' ? r : r.consumedPoints))).toEqual([1, 3, true, 1]);
+  });
+
+  test('statements over the same keys in any order, at once, all count (keys are locked in one order)', async () => {
+    const budget = counter(1000);
+    const [a, b, c] = [newKey(), newKey(), newKey()];
+    const rounds = Array.from({ length: 30 }, async (_, i) => {
+      // Each round a turn of its own, with the keys asked in a different order.
+      await new Promise((resolve) => setTimeout(resolve, i % 3));
+      const order = i % 2 ? [a, b, c] : [c, b, a];
+      await Promise.all(order.map((key) => budget.consume(key)));
+    });
+    await Promise.all(rounds);
+    for (const key of [a, b, c]) expect((await budget.get(key))?.consumedPoints).toBe(30);
+  });
+
+  test('a failed statement fails every count in it', async () => {
+    const budget = counter(5);
+    const statements = jest.spyOn(db.prisma, '$queryRaw').mockRejectedValueOnce(new Error('connection lost'));
+    try {
+      const results = await Promise.allSettled([budget.consume(newKey()), budget.consume(newKey())]);
+      expect(results).toEqual([
+        { status: 'rejected', reason: new Error('connection lost') },
+        { status: 'rejected', reason: new Error('connection lost') },
+      ]);
+    } finally {
+      statements.mockRestore();
+    }
   });
 });
