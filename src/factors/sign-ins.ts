@@ -69,6 +69,11 @@ function parseVerified(value: unknown): VerifiedFactor[] {
   return verifiedListSchema.parse(typeof value === 'string' ? JSON.parse(value) : value);
 }
 
+/** A JSON column's value as read, for a comparison in SQL (not re-serialised from the parsed form, which drops unknown keys). */
+function asJsonText(value: unknown): string {
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
 interface Row {
   pendingPassword: boolean;
   uid: string;
@@ -144,8 +149,10 @@ export class SignIns {
   }
 
   /**
-   * Ends the sign-in of `userId` once, if `satisfied` accepts its factors: under a row lock, the record
-   * must still be this user's, live, not completed, and every factor verified for this user.
+   * Ends the sign-in of `userId` once, if `satisfied` accepts its factors: the record must still be this
+   * user's, live, not completed, with every factor verified for this user, and the user active. The
+   * record is read, judged, and marked completed only if it is still exactly what was judged (one
+   * conditional UPDATE; a change in between, such as a factor added by a parallel request, is judged again).
    */
   async complete(
     uid: string,
@@ -153,19 +160,26 @@ export class SignIns {
     /** `pendingPassword`: a new password waits to be set (the reset of "Forgot your password?"). */
     satisfied: (verified: VerifiedFactor[], pendingPassword: boolean) => boolean,
   ): Promise<{ verified: VerifiedFactor[]; completedAt: Date; pendingPasswordHash: string | null } | undefined> {
-    return this.prisma.$transaction(async (tx) => {
-      const rows = await tx.$queryRaw<Array<Row & { pendingPasswordHash: string | null }>>`
-        SELECT uid, user_id::text AS "userId", client_id AS "clientId", verified, expires_at AS "expiresAt", completed_at AS "completedAt",
-               pending_password_hash AS "pendingPasswordHash"
-          FROM sign_in_attempts WHERE uid = ${uid} FOR UPDATE`;
+    for (let judged = 0; judged < 3; judged++) {
+      const rows = await this.prisma.$queryRaw<Array<Row & { pendingPasswordHash: string | null; userActive: boolean }>>`
+        SELECT s.uid, s.user_id::text AS "userId", s.client_id AS "clientId", s.verified, s.expires_at AS "expiresAt",
+               s.completed_at AS "completedAt", s.pending_password_hash AS "pendingPasswordHash",
+               EXISTS (SELECT 1 FROM users u WHERE u.id = s.user_id AND u.status = 'active') AS "userActive"
+          FROM sign_in_attempts s WHERE s.uid = ${uid}`;
       const row = rows[0];
-      if (!row || row.userId !== userId || row.completedAt || row.expiresAt <= new Date()) return undefined;
+      if (!row || row.userId !== userId || !row.userActive || row.completedAt || row.expiresAt <= new Date()) return undefined;
       const verified = parseVerified(row.verified);
       if (verified.some((v) => v.userId !== userId) || !satisfied(verified, row.pendingPasswordHash !== null)) return undefined;
       const completedAt = new Date();
-      await tx.$executeRaw`UPDATE sign_in_attempts SET completed_at = ${completedAt}, pending_password_hash = NULL WHERE uid = ${uid}`;
-      return { verified, completedAt, pendingPasswordHash: row.pendingPasswordHash };
-    });
+      const ended = await this.prisma.$executeRaw`
+        UPDATE sign_in_attempts SET completed_at = ${completedAt}, pending_password_hash = NULL
+         WHERE uid = ${uid} AND user_id = ${userId}::uuid AND completed_at IS NULL AND expires_at > now()
+           AND verified = ${asJsonText(row.verified)}::jsonb
+           AND pending_password_hash IS NOT DISTINCT FROM ${row.pendingPasswordHash}
+           AND EXISTS (SELECT 1 FROM users WHERE id = ${userId}::uuid AND status = 'active')`;
+      if (ended === 1) return { verified, completedAt, pendingPasswordHash: row.pendingPasswordHash };
+    }
+    return undefined;
   }
 
   /** Gives a completion back when the interaction could not be finished after all (a store outage). */

@@ -83,8 +83,7 @@ export function invitationRoutes(deps: InvitationRouteDependencies): Router {
     await deps.flow.begin(details, passwordFactor(accepted.id));
     await deps.signIns.record(details.uid, { factor: 'invitation', channel: 'email', amr: ['email'], at: new Date().toISOString(), userId: accepted.id });
     const locale = frameOf(deps.pages, ctx, details).locale;
-    if ((await deps.flow.finish(ctx, details, { userId: accepted.id, method: 'invitation', locale })) === 'unsatisfied')
-      throw new NyckelError('session_expired');
+    if ((await deps.flow.finish(ctx, details, { user: accepted, method: 'invitation', locale })) === 'unsatisfied') throw new NyckelError('session_expired');
   });
 
   async function invitedSignIn(ctx: Context): Promise<{ details: Awaited<ReturnType<typeof loadInteraction>>; user: User; token: string } | undefined> {

@@ -227,10 +227,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     if (next.next === 'finish' && next.remembered) {
       await audit.record('mfa.remembered_browser', { userId: user.id, data: { client: details.params.client_id }, ...requestContext(ctx) });
     }
-    if (
-      next.next === 'finish' &&
-      (await deps.flow.finish(ctx, details, { userId: user.id, method: 'password', locale: view(ctx, details).locale })) === 'finished'
-    )
+    if (next.next === 'finish' && (await deps.flow.finish(ctx, details, { user, method: 'password', locale: view(ctx, details).locale })) === 'finished')
       return;
     ctx.status = 303;
     return ctx.redirect(`/interaction/${details.uid}/mfa`);

@@ -143,7 +143,7 @@ export function passwordResetRoutes(deps: PasswordResetRouteDependencies): Route
       return renderUnavailable(deps, ctx, step.frame, step.request.clientId);
     }
     if (next.next === 'finish') {
-      const result = await deps.flow.finish(ctx, step.details, { userId: user.id, method: 'password', afterReset: true, locale: step.frame.locale });
+      const result = await deps.flow.finish(ctx, step.details, { user, method: 'password', afterReset: true, locale: step.frame.locale });
       if (result === 'finished') return;
     }
     ctx.status = 303;

@@ -111,7 +111,7 @@ export function passwordlessRoutes(router: Router, deps: PasskeyLoginDependencie
     });
     if (
       (await deps.flow.finish(ctx, details, {
-        userId: outcome.user.id,
+        user: outcome.user,
         method: module.id,
         locale: deps.pages.localeOf(ctx, details.params.ui_locales as string | undefined),
       })) === 'unsatisfied'

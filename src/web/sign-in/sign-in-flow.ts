@@ -31,7 +31,8 @@ export type FinishResult =
   | 'unsatisfied';
 
 export interface FinishInput {
-  userId: string;
+  /** The user this request's sign-in is bound to, as read in this request (`complete` checks they are still active). */
+  user: User;
   /** The method that ended the sign-in (metrics, and the factor a remembered browser names). */
   method: string;
   /** "Don't ask again in this browser", as chosen on the page. */
@@ -72,8 +73,8 @@ export class SignInFlow {
    */
   async finish(ctx: Context, details: InteractionDetails, input: FinishInput): Promise<FinishResult> {
     const { policy: secondFactor, signIns, audit } = this.deps;
-    const user = await this.deps.accounts.findById(input.userId);
-    if (!user || user.status !== 'active') throw new NyckelError('session_expired');
+    const { user } = input;
+    if (user.status !== 'active') throw new NyckelError('session_expired');
     const clientId = String(details.params.client_id);
     const policy = secondFactor.of(clientId);
     const { needed, stepUp } = secondFactor.needed(clientId, details.params);

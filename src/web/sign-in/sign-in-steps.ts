@@ -70,7 +70,7 @@ export class SignInSteps {
   async finish(ctx: Context, state: SignInState, method: string) {
     const rememberChoice = (ctx.state.rememberChoice as string | undefined) ?? ctx.cookies.get(REMEMBER_CHOICE);
     const result = await this.deps.flow.finish(ctx, state.details, {
-      userId: state.user.id,
+      user: state.user,
       method,
       rememberChoice,
       afterReset: state.pendingPassword,

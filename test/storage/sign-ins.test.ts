@@ -1,0 +1,109 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import crypto from 'node:crypto';
+import { openMigratedDatabase } from '../../src/nyckel.ts';
+import { passwordFactor, SignIns, type VerifiedFactor } from '../../src/factors/sign-ins.ts';
+import type { Database } from '../../src/storage/db.ts';
+import { freshDatabase } from '../support/database.ts';
+
+// The one way a sign-in ends (SignIns.complete), on both databases: once, for its user only, and on
+// exactly the factors it judged.
+let db: Database;
+let dropDatabase: () => Promise<void>;
+let signIns: SignIns;
+
+beforeAll(async () => {
+  const fresh = await freshDatabase();
+  dropDatabase = fresh.drop;
+  db = await openMigratedDatabase(fresh.target);
+  signIns = new SignIns(db.prisma);
+});
+afterAll(async () => {
+  await db?.close();
+  await dropDatabase?.();
+});
+
+async function newUser() {
+  return db.prisma.user.create({ data: { email: `${crypto.randomUUID()}@example.se`, passwordHash: 'x' } });
+}
+
+const code = (userId: string): VerifiedFactor => ({ factor: 'totp', channel: 'app', amr: ['otp'], at: new Date().toISOString(), userId, multiFactor: true });
+const inAnHour = () => new Date(Date.now() + 3_600_000);
+const twoFactors = (verified: VerifiedFactor[]) => verified.length >= 2;
+
+async function begun(userId: string) {
+  const uid = crypto.randomUUID();
+  await signIns.begin(uid, 'app', inAnHour(), passwordFactor(userId));
+  return uid;
+}
+
+describe('SignIns.complete', () => {
+  test('ends a satisfied sign-in once, also when ten requests finish it at once', async () => {
+    const user = await newUser();
+    const uid = await begun(user.id);
+    await signIns.record(uid, code(user.id));
+    const results = await Promise.all(Array.from({ length: 10 }, () => signIns.complete(uid, user.id, twoFactors)));
+    expect(results.filter(Boolean)).toHaveLength(1);
+    expect((await signIns.load(uid))?.completedAt).toBeInstanceOf(Date);
+  });
+
+  test('an unsatisfied sign-in, another user, or a disabled user does not end it', async () => {
+    const [user, other] = [await newUser(), await newUser()];
+    const uid = await begun(user.id);
+    expect(await signIns.complete(uid, user.id, twoFactors)).toBeUndefined();
+    await signIns.record(uid, code(user.id));
+    expect(await signIns.complete(uid, other.id, () => true)).toBeUndefined();
+    await db.prisma.user.update({ where: { id: user.id }, data: { status: 'disabled' } });
+    expect(await signIns.complete(uid, user.id, twoFactors)).toBeUndefined();
+    expect((await signIns.load(uid))?.completedAt).toBeNull();
+  });
+
+  /** SignIns whose next conditional UPDATE runs only after `meanwhile` (another request's change between read and write). */
+  function signInsWith(meanwhile: () => Promise<unknown>) {
+    let pending: (() => Promise<unknown>) | undefined = meanwhile;
+    const prisma = new Proxy(db.prisma, {
+      get(target, property, receiver) {
+        if (property !== '$executeRaw') return Reflect.get(target, property, receiver);
+        return async (...args: Parameters<typeof target.$executeRaw>) => {
+          const first = pending;
+          pending = undefined;
+          await first?.();
+          return target.$executeRaw(...args);
+        };
+      },
+    });
+    return new SignIns(prisma);
+  }
+
+  test('a factor added while the sign-in is judged is judged too: what ends is what was judged', async () => {
+    const user = await newUser();
+    const uid = await begun(user.id);
+    const judged: number[] = [];
+    const done = await signInsWith(() => signIns.record(uid, code(user.id))).complete(uid, user.id, (verified) => {
+      judged.push(verified.length);
+      return true;
+    });
+    // The first judgement (password only) is stale by the UPDATE: it ends on the second, of both factors.
+    expect(judged).toEqual([1, 2]);
+    expect(done?.verified.map((v) => v.factor)).toEqual(['password', 'totp']);
+  });
+
+  test('a user disabled while the sign-in is judged: it does not end', async () => {
+    const user = await newUser();
+    const uid = await begun(user.id);
+    const disable = () => db.prisma.user.update({ where: { id: user.id }, data: { status: 'disabled' } });
+    expect(await signInsWith(disable).complete(uid, user.id, () => true)).toBeUndefined();
+    expect((await signIns.load(uid))?.completedAt).toBeNull();
+  });
+
+  test('a reset password chosen while the sign-in is judged: it does not end on the old judgement', async () => {
+    const user = await newUser();
+    const uid = await begun(user.id);
+    const pending: boolean[] = [];
+    const done = await signInsWith(() => signIns.setPendingPassword(uid, user.id, 'new-hash')).complete(uid, user.id, (_verified, pendingPassword) => {
+      pending.push(pendingPassword);
+      return !pendingPassword;
+    });
+    expect(pending).toEqual([false, true]);
+    expect(done).toBeUndefined();
+  });
+});
