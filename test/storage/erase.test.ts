@@ -70,6 +70,27 @@ describe('eraseUser', () => {
     expect(erased.data).toMatchObject({ reason: `asked by ${ERASED} in a letter`, actor: 'cli' });
   });
 
+  test("another account's events keep what is theirs: a name that merely contains the user's, the display name, their IP address and browser", async () => {
+    counter += 1;
+    const [annas, hannas] = [`anna${counter}@x.example`, `hanna${counter}@x.example`];
+    const anna = await db.prisma.user.create({ data: { email: annas, username: `anna${counter}`, name: 'Anna', passwordHash: 'x' } });
+    const hanna = await db.prisma.user.create({ data: { email: hannas, username: `hanna${counter}`, name: 'Hanna Anna Berg', passwordHash: 'x' } });
+    const theirs = { ip: '192.0.2.7', userAgent: 'Firefox/140' };
+    const event = (userId: string | null, type: string, data: object) => db.prisma.auditEvent.create({ data: { userId, type, ...theirs, data } });
+    // Nothing here names Anna as a whole: hanna's address and user name contain hers, "Anna" is a name they share.
+    const untouched = [
+      await event(hanna.id, 'user.email_added', { address: hannas, ...theirs, actor: 'user' }),
+      await event(hanna.id, 'user.updated', { name: 'Hanna Anna Berg', username: hanna.username, note: `Anna's sister, j.${annas}` }),
+      await event(null, 'login.failed', { typed: hannas.toUpperCase(), ...theirs }),
+    ];
+    // A whole mention of Anna's address or user name goes, and nothing else of the event.
+    const mention = await event(hanna.id, 'user.email_changed', { from: annas, to: hannas, ...theirs, note: `asked by ${anna.username}.` });
+
+    await eraseUser(deps, anna.id, { actor: 'cli', reason: 'test' });
+    const after = await db.prisma.auditEvent.findMany({ where: { id: { in: [...untouched, mention].map((row) => row.id) } }, orderBy: { id: 'asc' } });
+    expect(after).toEqual([...untouched, { ...mention, data: { from: ERASED, to: hannas, ...theirs, note: `asked by ${ERASED}.` } }]);
+  });
+
   test("the user's rate-limit counters go; another's whose key merely contains one of the user's names stays", async () => {
     const { user, email } = await newUser();
     const expire = new Date(Date.now() + 60_000);
