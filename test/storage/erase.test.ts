@@ -147,6 +147,47 @@ describe('eraseDueAccounts (the sweep)', () => {
     expect(erased.ip).toBeNull();
   });
 
+  test('an account that cannot be erased is logged and left for the next sweep; the others are erased, oldest due first', async () => {
+    // Created in the reverse order of their due dates, so that only the order by due date puts the oldest first.
+    const [newest, failing, oldest] = [await newUser(), await newUser(), await newUser()];
+    for (const [i, { user }] of [oldest, failing, newest].entries()) {
+      await db.prisma.user.update({ where: { id: user.id }, data: { deletionDueAt: new Date(Date.now() - (3 - i) * 60_000), status: 'disabled' } });
+    }
+    const attempted: string[] = [];
+    // The erasure of `failing` fails at its last step (a full disk, a lost connection): its transaction rolls back.
+    class FailingFor extends AuditLog {
+      override within(tx: AuditDb): AuditLog {
+        const inner = new AuditLog(tx);
+        return Object.assign(Object.create(AuditLog.prototype) as AuditLog, {
+          record: async (type: Parameters<AuditLog['record']>[0], event: Parameters<AuditLog['record']>[1]) => {
+            const subject = (event?.data as { subject?: string } | undefined)?.subject;
+            if (type === 'user.erased') attempted.push(subject!);
+            if (type === 'user.erased' && subject === pseudonymOf(box, failing.user.id)) throw new Error('disk full');
+            return inner.record(type, event);
+          },
+        });
+      }
+    }
+    const warnings: Array<{ context: Record<string, unknown>; message: string }> = [];
+    const warn = (context: Record<string, unknown>, message: string) => void warnings.push({ context, message });
+
+    expect(await eraseDueAccounts({ ...deps, audit: new FailingFor(db.prisma), warn })).toBe(2);
+    expect(attempted).toEqual([oldest, failing, newest].map(({ user }) => pseudonymOf(box, user.id)));
+    expect(await db.prisma.user.count({ where: { id: { in: [oldest.user.id, newest.user.id] } } })).toBe(0);
+    expect(await db.prisma.user.findUniqueOrThrow({ where: { id: failing.user.id } })).toMatchObject({ status: 'disabled', deletionDueAt: expect.any(Date) });
+    expect((await rowsNaming(db.prisma, failing.names)).length).toBeGreaterThan(0);
+    expect(warnings).toEqual([
+      {
+        context: { err: expect.objectContaining({ message: 'disk full' }), userId: failing.user.id },
+        message: expect.stringContaining('could not be erased; trying again at the next sweep'),
+      },
+    ]);
+
+    // The next sweep, with the fault gone, erases it.
+    expect(await eraseDueAccounts(deps)).toBe(1);
+    expect(await db.prisma.user.count({ where: { id: failing.user.id } })).toBe(0);
+  });
+
   test('a deletion cancelled while the sweep runs is not erased', async () => {
     const { user } = await newUser({ deletionDueAt: new Date(Date.now() - 60_000) });
     // The sweep found it due, then the operator enabled the account before its erasure began.
