@@ -4,7 +4,7 @@ import type { Prisma } from '../generated/prisma/client.ts';
 import type { SecretBox } from '../security/crypto.ts';
 import type { PrismaClient } from '../storage/db.ts';
 import type { AuditContext, AuditLog } from './audit.ts';
-import { maskNames, pseudonymOf, scrubDetails, searchableNames } from './pseudonymise.ts';
+import { maskMentions, maskNames, pseudonymOf, scrubDetails, searchableNames } from './pseudonymise.ts';
 import { revokeUserAccess, type RevokeElsewhere, type Warn } from './revoke-access.ts';
 
 /**
@@ -57,7 +57,7 @@ export async function eraseUser(deps: ErasureDependencies, userId: string, conte
       ? await tx.$queryRaw<unknown[]>`SELECT id FROM users WHERE id = ${userId}::uuid AND deletion_due_at <= ${context.dueBy} FOR UPDATE`
       : await tx.$queryRaw<unknown[]>`SELECT id FROM users WHERE id = ${userId}::uuid FOR UPDATE`;
     if (locked.length === 0) throw new NyckelError('not_found', `no user with the id ${userId}`);
-    const names = await namesOf(tx, userId);
+    const { names, identifiers } = await namesOf(tx, userId);
     const revoked = await revokeUserAccess(tx, userId);
     await tx.rememberedBrowser.deleteMany({ where: { userId } });
     await tx.factorChallenge.deleteMany({ where: { userId } });
@@ -66,7 +66,7 @@ export async function eraseUser(deps: ErasureDependencies, userId: string, conte
     // A counter's key is `<budget>:<subject…>` (an id, an address, a number): only keys with one of the
     // user's names as a whole part go, never another user's whose key merely contains it ("anna" in "hanna").
     await tx.$executeRaw`DELETE FROM rate_limits WHERE string_to_array(lower(key), ':') && ${names}::text[]`;
-    const pseudonymised = await pseudonymiseAuditEvents(tx, userId, subject, names);
+    const pseudonymised = await pseudonymiseAuditEvents(tx, userId, subject, { names, identifiers });
     await tx.user.delete({ where: { id: userId } });
     const { actor, reason, ip, userAgent } = context;
     // The user's own request: where it came from is theirs too, and goes with the rest.
@@ -132,43 +132,59 @@ async function forgetCountersInRedis(deps: ErasureDependencies, names: string[])
   }
 }
 
-/** Everything that names the user as text: the id, sign-in address and name, user name, addresses, numbers. */
-async function namesOf(tx: Prisma.TransactionClient, userId: string): Promise<string[]> {
+/**
+ * Everything that names the user as text: the id, sign-in address and name, user name, addresses,
+ * numbers. `identifiers` are those that point to this user alone (all but the display name, which
+ * another person may share, or be a piece of: "Anna" in "Hanna", "Anna Svensson").
+ */
+async function namesOf(tx: Prisma.TransactionClient, userId: string): Promise<{ names: string[]; identifiers: string[] }> {
   const user = await tx.user.findUniqueOrThrow({
     where: { id: userId },
     include: { emails: { select: { address: true } }, phones: { select: { e164: true } }, invitation: { select: { address: true } } },
   });
-  return searchableNames([
+  const identifiers = searchableNames([
     user.id,
     user.email,
     user.username,
-    user.name,
     user.invitation?.address,
     ...user.emails.map((row) => row.address),
     ...user.phones.map((row) => row.e164),
   ]);
+  return { names: searchableNames([...identifiers, user.name]), identifiers };
 }
 
+type AuditRow = { id: bigint; user_id: string | null; data: unknown };
+
 /**
- * The user's own events lose their user id, IP address and browser and take the pseudonym; any other
- * event that mentions one of the user's names (another account's change of address, a failed sign-in
- * typed with it) keeps its owner but loses the mention.
+ * The user's own events lose their user id, IP address and browser, their personal fields and every
+ * mention of any of the user's names, and take the pseudonym. Any other event (another account's change
+ * of address, a failed sign-in typed with one of the user's addresses) keeps its owner, IP address,
+ * browser and personal fields, and loses only whole mentions of the user's identifiers (maskMentions):
+ * erasing anna@x.se leaves hanna@x.se's events as they were.
  */
-async function pseudonymiseAuditEvents(tx: Prisma.TransactionClient, userId: string, subject: string, names: string[]): Promise<number> {
-  const rows = await tx.$queryRaw<Array<{ id: bigint; user_id: string | null; data: unknown }>>`
+async function pseudonymiseAuditEvents(
+  tx: Prisma.TransactionClient,
+  userId: string,
+  subject: string,
+  { names, identifiers }: { names: string[]; identifiers: string[] },
+): Promise<number> {
+  // A candidate merely contains an identifier; maskMentions decides whether it names the user.
+  const rows = await tx.$queryRaw<AuditRow[]>`
     SELECT id, user_id, data FROM audit_events
     WHERE user_id = ${userId}::uuid
-       OR EXISTS (SELECT 1 FROM unnest(${names}::text[]) AS name WHERE strpos(lower(data::text), name) > 0
-                  OR strpos(lower(coalesce(ip, '') || ' ' || coalesce(user_agent, '')), name) > 0)`;
+       OR EXISTS (SELECT 1 FROM unnest(${identifiers}::text[]) AS name WHERE strpos(lower(data::text), name) > 0)`;
+  let own = 0;
   for (const row of rows) {
-    const own = row.user_id === userId;
-    const details = scrubDetails(row.data ?? {}, names) as Record<string, unknown>;
-    await tx.auditEvent.update({
-      where: { id: row.id },
-      data: own ? { userId: null, ip: null, userAgent: null, data: { ...details, subject } } : { data: details as object },
-    });
+    if (row.user_id === userId) {
+      own++;
+      const details = scrubDetails(row.data ?? {}, names) as Record<string, unknown>;
+      await tx.auditEvent.update({ where: { id: row.id }, data: { userId: null, ip: null, userAgent: null, data: { ...details, subject } } });
+      continue;
+    }
+    const masked = maskMentions(row.data, identifiers);
+    if (JSON.stringify(masked) !== JSON.stringify(row.data)) await tx.auditEvent.update({ where: { id: row.id }, data: { data: masked as object } });
   }
-  return rows.filter((row) => row.user_id === userId).length;
+  return own;
 }
 
 /** The user disabled and due for erasure at `dueAt`; their sessions and tokens end now. */

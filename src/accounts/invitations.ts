@@ -90,14 +90,15 @@ export class Invitations {
    * Uses the invitation once (of parallel requests exactly one wins): the chosen password becomes the
    * user's, the address the link went to is verified, and, as with any new password, other sessions,
    * relying parties' tokens and remembered browsers end, all in one transaction. Undefined when it was
-   * used or has expired.
+   * used or has expired, or the account is no longer active.
    */
   async accept(token: string, passwordHash: string, context: AuditContext): Promise<User | undefined> {
     if (!/^[A-Za-z0-9_-]{20,100}$/.test(token)) return undefined;
     const accepted = await this.prisma.$transaction(async (tx) => {
       const now = new Date();
       const { count } = await tx.invitation.updateMany({
-        where: { tokenHash: this.hash(token), usedAt: null, expiresAt: { gt: now } },
+        // Only while the account is active: one disabled (or closed, pending deletion) after the page checked gets no password.
+        where: { tokenHash: this.hash(token), usedAt: null, expiresAt: { gt: now }, user: { status: 'active' } },
         data: { usedAt: now },
       });
       if (count !== 1) return undefined;

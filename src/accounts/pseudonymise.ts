@@ -62,3 +62,33 @@ export function scrubDetails(value: unknown, names: readonly string[]): unknown 
 export function searchableNames(names: Array<string | null | undefined>): string[] {
   return [...new Set(names.filter((name): name is string => typeof name === 'string' && name.trim().length >= 3).map((name) => name.toLowerCase()))];
 }
+
+/** What a name (id, address, number, user name) is made of: a mention of one is bounded by none of these. */
+const NAME_CHAR = String.raw`\p{L}\p{N}_%+@`;
+
+/**
+ * A mention of one of `names` as a whole: not a piece of a longer name. Before it no name character,
+ * dot or hyphen ("anna@x.se" is not in "hanna@x.se" nor "j.anna@x.se"); after it none, nor a dot or
+ * hyphen that goes on ("anna@x.se.example"), though a full stop that ends a sentence does not count.
+ */
+function mentionPattern(names: readonly string[]): RegExp {
+  const alternatives = [...names].sort((a, b) => b.length - a.length).map(escaped);
+  return new RegExp(String.raw`(?<![${NAME_CHAR}.\-])(?:${alternatives.join('|')})(?![${NAME_CHAR}]|[.\-][${NAME_CHAR}])`, 'giu');
+}
+
+/**
+ * Another account's audit event (or one of no account) with every whole mention of one of `names`
+ * masked, however deep, and nothing else changed: its own personal fields are its owner's, not the
+ * erased user's, and a name that merely contains one of `names` is someone else's.
+ */
+export function maskMentions(value: unknown, names: readonly string[]): unknown {
+  if (names.length === 0) return value;
+  const pattern = mentionPattern(names);
+  const mask = (item: unknown): unknown => {
+    if (typeof item === 'string') return item.replace(pattern, ERASED);
+    if (Array.isArray(item)) return item.map(mask);
+    if (item && typeof item === 'object') return Object.fromEntries(Object.entries(item).map(([key, inner]) => [key, mask(inner)]));
+    return item;
+  };
+  return mask(value);
+}

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { scheduleDeletion } from '../../src/accounts/erase.ts';
 import { Invitations } from '../../src/accounts/invitations.ts';
 import { enqueueMail } from '../../src/delivery/dispatcher.ts';
 import { FormBrowser, textOf } from '../support/browser.ts';
@@ -84,6 +85,26 @@ describe('invitations', () => {
     await nyckel.db.prisma.factorEnrolment.create({ data: { userId: user.id, type: 'totp', label: 'Phone', confirmed: true } });
     await expect(invitations.invite(user, { actor: 'test' })).rejects.toMatchObject({ code: 'conflict' });
     expect(await nyckel.db.prisma.invitation.count({ where: { userId: user.id } })).toBe(0);
+  });
+
+  test('an account closed after the link was opened (deletion asked for, grace period) gets no password and no sign-in', async () => {
+    const { user, link } = await invite('202100099006', 'closing.invite@example.se');
+    const browser = new FormBrowser();
+    const choose = await browser.go(link);
+    expect(choose.status).toBe(200);
+    const deps = { prisma: nyckel.db.prisma, box: nyckel.box, audit: nyckel.audit, revokeElsewhere: nyckel.accounts.revokeElsewhere };
+    await scheduleDeletion(deps, user.id, new Date(Date.now() + 14 * 86_400_000), { actor: 'user' });
+    // The page: as for a used link.
+    const spent = await browser.submit(choose, /\/invitation$/, { password: PASSWORD, confirm: PASSWORD });
+    expect(spent.status).toBe(410);
+    expect(textOf(spent.html)).toContain('The invitation has expired or was already used');
+    expect((await new FormBrowser().go(link)).status).toBe(410);
+    // The use itself, as when the account is closed between the page's check and the use.
+    const token = link.split('/invite/')[1];
+    expect(await invitations.accept(token, await nyckel.accounts.hashPassword(PASSWORD), {})).toBeUndefined();
+    const after = await nyckel.db.prisma.user.findUniqueOrThrow({ where: { id: user.id }, include: { invitation: true, emails: true } });
+    expect(after).toMatchObject({ status: 'disabled', passwordHash: user.passwordHash, invitation: { usedAt: null }, emails: [{ verifiedAt: null }] });
+    expect(await nyckel.db.prisma.auditEvent.count({ where: { userId: user.id, type: { in: ['user.invitation_accepted', 'login.succeeded'] } } })).toBe(0);
   });
 
   test('accepting ends the sessions and tokens the account had, as any new password does', async () => {

@@ -70,6 +70,27 @@ describe('eraseUser', () => {
     expect(erased.data).toMatchObject({ reason: `asked by ${ERASED} in a letter`, actor: 'cli' });
   });
 
+  test("another account's events keep what is theirs: a name that merely contains the user's, the display name, their IP address and browser", async () => {
+    counter += 1;
+    const [annas, hannas] = [`anna${counter}@x.example`, `hanna${counter}@x.example`];
+    const anna = await db.prisma.user.create({ data: { email: annas, username: `anna${counter}`, name: 'Anna', passwordHash: 'x' } });
+    const hanna = await db.prisma.user.create({ data: { email: hannas, username: `hanna${counter}`, name: 'Hanna Anna Berg', passwordHash: 'x' } });
+    const theirs = { ip: '192.0.2.7', userAgent: 'Firefox/140' };
+    const event = (userId: string | null, type: string, data: object) => db.prisma.auditEvent.create({ data: { userId, type, ...theirs, data } });
+    // Nothing here names Anna as a whole: hanna's address and user name contain hers, "Anna" is a name they share.
+    const untouched = [
+      await event(hanna.id, 'user.email_added', { address: hannas, ...theirs, actor: 'user' }),
+      await event(hanna.id, 'user.updated', { name: 'Hanna Anna Berg', username: hanna.username, note: `Anna's sister, j.${annas}` }),
+      await event(null, 'login.failed', { typed: hannas.toUpperCase(), ...theirs }),
+    ];
+    // A whole mention of Anna's address or user name goes, and nothing else of the event.
+    const mention = await event(hanna.id, 'user.email_changed', { from: annas, to: hannas, ...theirs, note: `asked by ${anna.username}.` });
+
+    await eraseUser(deps, anna.id, { actor: 'cli', reason: 'test' });
+    const after = await db.prisma.auditEvent.findMany({ where: { id: { in: [...untouched, mention].map((row) => row.id) } }, orderBy: { id: 'asc' } });
+    expect(after).toEqual([...untouched, { ...mention, data: { from: ERASED, to: hannas, ...theirs, note: `asked by ${ERASED}.` } }]);
+  });
+
   test("the user's rate-limit counters go; another's whose key merely contains one of the user's names stays", async () => {
     const { user, email } = await newUser();
     const expire = new Date(Date.now() + 60_000);
@@ -124,6 +145,47 @@ describe('eraseDueAccounts (the sweep)', () => {
     });
     expect(erased.data).toMatchObject({ actor: 'user', reason: expect.stringContaining('grace period ended') });
     expect(erased.ip).toBeNull();
+  });
+
+  test('an account that cannot be erased is logged and left for the next sweep; the others are erased, oldest due first', async () => {
+    // Created in the reverse order of their due dates, so that only the order by due date puts the oldest first.
+    const [newest, failing, oldest] = [await newUser(), await newUser(), await newUser()];
+    for (const [i, { user }] of [oldest, failing, newest].entries()) {
+      await db.prisma.user.update({ where: { id: user.id }, data: { deletionDueAt: new Date(Date.now() - (3 - i) * 60_000), status: 'disabled' } });
+    }
+    const attempted: string[] = [];
+    // The erasure of `failing` fails at its last step (a full disk, a lost connection): its transaction rolls back.
+    class FailingFor extends AuditLog {
+      override within(tx: AuditDb): AuditLog {
+        const inner = new AuditLog(tx);
+        return Object.assign(Object.create(AuditLog.prototype) as AuditLog, {
+          record: async (type: Parameters<AuditLog['record']>[0], event: Parameters<AuditLog['record']>[1]) => {
+            const subject = (event?.data as { subject?: string } | undefined)?.subject;
+            if (type === 'user.erased') attempted.push(subject!);
+            if (type === 'user.erased' && subject === pseudonymOf(box, failing.user.id)) throw new Error('disk full');
+            return inner.record(type, event);
+          },
+        });
+      }
+    }
+    const warnings: Array<{ context: Record<string, unknown>; message: string }> = [];
+    const warn = (context: Record<string, unknown>, message: string) => void warnings.push({ context, message });
+
+    expect(await eraseDueAccounts({ ...deps, audit: new FailingFor(db.prisma), warn })).toBe(2);
+    expect(attempted).toEqual([oldest, failing, newest].map(({ user }) => pseudonymOf(box, user.id)));
+    expect(await db.prisma.user.count({ where: { id: { in: [oldest.user.id, newest.user.id] } } })).toBe(0);
+    expect(await db.prisma.user.findUniqueOrThrow({ where: { id: failing.user.id } })).toMatchObject({ status: 'disabled', deletionDueAt: expect.any(Date) });
+    expect((await rowsNaming(db.prisma, failing.names)).length).toBeGreaterThan(0);
+    expect(warnings).toEqual([
+      {
+        context: { err: expect.objectContaining({ message: 'disk full' }), userId: failing.user.id },
+        message: expect.stringContaining('could not be erased; trying again at the next sweep'),
+      },
+    ]);
+
+    // The next sweep, with the fault gone, erases it.
+    expect(await eraseDueAccounts(deps)).toBe(1);
+    expect(await db.prisma.user.count({ where: { id: failing.user.id } })).toBe(0);
   });
 
   test('a deletion cancelled while the sweep runs is not erased', async () => {
