@@ -62,10 +62,13 @@ export async function eraseUser(deps: ErasureDependencies, userId: string, conte
     await tx.rememberedBrowser.deleteMany({ where: { userId } });
     await tx.factorChallenge.deleteMany({ where: { userId } });
     await tx.signInAttempt.deleteMany({ where: { userId } });
-    const messages = await tx.delivery.deleteMany({ where: { OR: names.map((name) => ({ recipient: { equals: name, mode: 'insensitive' as const } })) } });
+    const messages = await tx.delivery.deleteMany({
+      where: { OR: identifiers.map((name) => ({ recipient: { equals: name, mode: 'insensitive' as const } })) },
+    });
     // A counter's key is `<budget>:<subject…>` (an id, an address, a number): only keys with one of the
-    // user's names as a whole part go, never another user's whose key merely contains it ("anna" in "hanna").
-    await tx.$executeRaw`DELETE FROM rate_limits WHERE string_to_array(lower(key), ':') && ${names}::text[]`;
+    // user's identifiers as a whole part go, never another user's whose key merely contains it ("anna" in
+    // "hanna"), nor one that names what someone typed that happens to be this user's display name.
+    await tx.$executeRaw`DELETE FROM rate_limits WHERE string_to_array(lower(key), ':') && ${identifiers}::text[]`;
     const pseudonymised = await pseudonymiseAuditEvents(tx, userId, subject, { names, identifiers });
     await tx.user.delete({ where: { id: userId } });
     const { actor, reason, ip, userAgent } = context;
@@ -86,7 +89,7 @@ export async function eraseUser(deps: ErasureDependencies, userId: string, conte
     return {
       grantIds: revoked.grantIds,
       endedSessions: revoked.endedSessions,
-      names,
+      identifiers,
       subject,
       sessionsEnded: revoked.sessions,
       grantsRevoked: revoked.grants,
@@ -94,10 +97,10 @@ export async function eraseUser(deps: ErasureDependencies, userId: string, conte
       messagesDeleted: messages.count,
     };
   }, TRANSACTION);
-  const { grantIds, endedSessions, names, ...result } = report;
+  const { grantIds, endedSessions, identifiers, ...result } = report;
   // The apps of the ended sessions are told (back-channel logout) after the commit, as for any revocation.
   await deps.revokeElsewhere({ grantIds, endedSessions });
-  await forgetCountersInRedis(deps, names);
+  await forgetCountersInRedis(deps, identifiers);
   return result;
 }
 

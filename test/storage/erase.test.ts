@@ -28,7 +28,7 @@ afterAll(async () => {
 });
 
 let counter = 0;
-async function newUser(data: { deletionDueAt?: Date } = {}) {
+async function newUser(data: { deletionDueAt?: Date; name?: string } = {}) {
   counter += 1;
   const email = `erase${counter}@storage.example`;
   const user = await db.prisma.user.create({
@@ -91,11 +91,12 @@ describe('eraseUser', () => {
     expect(after).toEqual([...untouched, { ...mention, data: { from: ERASED, to: hannas, ...theirs, note: `asked by ${ERASED}.` } }]);
   });
 
-  test("the user's rate-limit counters go; another's whose key merely contains one of the user's names stays", async () => {
-    const { user, email } = await newUser();
+  test("the user's rate-limit counters go; another's whose key merely contains one of the user's names, or is their display name, stays", async () => {
+    const { user, email } = await newUser({ name: 'Bob' });
     const expire = new Date(Date.now() + 60_000);
     const mine = [`login-account:user:${user.id}`, `email-cooldown:${user.id}:${email}`, `login-account:name:${email.toUpperCase()}`];
-    const others = [`login-account:name:h${email}`, `email-cooldown:${crypto.randomUUID()}:${email}.se`];
+    // Someone typed "bob" to sign in: not this user's counter, though "Bob" is this user's display name.
+    const others = [`login-account:name:h${email}`, `email-cooldown:${crypto.randomUUID()}:${email}.se`, 'login-account:name:bob'];
     await db.prisma.rateLimit.createMany({ data: [...mine, ...others].map((key) => ({ key, points: 1, expire })) });
     await eraseUser(deps, user.id, { actor: 'cli', reason: 'test' });
     expect((await db.prisma.rateLimit.findMany({ where: { key: { in: [...mine, ...others] } } })).map((row) => row.key).sort()).toEqual([...others].sort());
