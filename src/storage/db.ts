@@ -3,10 +3,12 @@ import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
 import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import { PrismaClient } from '../generated/prisma/client.ts';
 import { lockDataDirectory } from './data-dir-lock.ts';
-import { FastByteaPGlite, fastByteaSerializers } from './pglite-bytes.ts';
+import { FastByteaPGlite, fastByteaParsers, fastByteaSerializers } from './pglite-bytes.ts';
+import { pgliteDriver, poolDriver, registerDriver } from './sql.ts';
 
 export type { PrismaClient } from '../generated/prisma/client.ts';
 
@@ -40,17 +42,26 @@ const poolOptions = { max: 10, connectionTimeoutMillis: 5_000, keepAlive: true, 
 export const PGLITE_OPTIONS = {
   startParams: [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB', '-c', 'wal_buffers=1MB', '-c', 'temp_buffers=1MB', '-c', 'work_mem=2MB'],
   serializers: fastByteaSerializers,
+  parsers: fastByteaParsers,
 };
 
 export async function openDatabase(target: DatabaseTarget): Promise<Database> {
   if (target.kind === 'postgres') {
-    const adapterFactory = new PrismaPg({ connectionString: target.url, ...poolOptions });
+    // One pool for Prisma and for the plain statements of src/storage/sql.ts.
+    const pool = new pg.Pool({ connectionString: target.url, ...poolOptions });
+    // An idle connection that breaks is dropped by the pool; the error must not end the process.
+    pool.on('error', () => {});
+    const adapterFactory = new PrismaPg(pool);
     const prisma = new PrismaClient({ adapter: adapterFactory });
+    registerDriver(prisma, poolDriver(pool));
     return {
       prisma,
       kind: 'postgres',
       adapterFactory,
-      close: () => prisma.$disconnect(),
+      close: async () => {
+        await prisma.$disconnect();
+        await pool.end();
+      },
     };
   }
   let pglite: PGlite;
@@ -68,6 +79,7 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
   });
   const adapterFactory = new PrismaPGlite(pglite);
   const prisma = new PrismaClient({ adapter: adapterFactory });
+  registerDriver(prisma, pgliteDriver(pglite));
   return {
     prisma,
     kind: 'pglite',

@@ -46,3 +46,5 @@ export class FastByteaPGlite extends PGlite {
 }
 
 export const fastByteaSerializers = { [types.BYTEA]: serializeBytea };
+/** For queries that pass no parsers of their own (src/storage/sql.ts). */
+export const fastByteaParsers = { [types.BYTEA]: parseBytea };

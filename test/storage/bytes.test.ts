@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { openMigratedDatabase } from '../../src/nyckel.ts';
 import type { Database } from '../../src/storage/db.ts';
 import { parseBytea, serializeBytea } from '../../src/storage/pglite-bytes.ts';
+import { driverOf } from '../../src/storage/sql.ts';
 import { freshDatabase } from '../support/database.ts';
 
 // Bytes columns (the sealed oidc-provider payloads) through Prisma, on either database; on PGlite
@@ -46,5 +47,14 @@ describe('Bytes columns', () => {
     expect(Array.from(read.sealed!)).toEqual(Array.from(bytes));
     const inTransaction = await db.prisma.$transaction((tx) => tx.oidcModel.findUniqueOrThrow({ where: { type_id: { type: 'Test', id } } }));
     expect(Array.from(inTransaction.sealed!)).toEqual(Array.from(bytes));
+    const { rows } = await driverOf(db.prisma).query<{ sealed: Uint8Array }>('SELECT sealed FROM oidc_models WHERE type = $1 AND id = $2', ['Test', id]);
+    expect(Array.from(rows[0].sealed)).toEqual(Array.from(bytes));
+  });
+
+  test('bytes written through the driver are read back unchanged by Prisma', async () => {
+    const id = 'bytes-through-the-driver';
+    await driverOf(db.prisma).query(`INSERT INTO oidc_models (type, id, payload, sealed) VALUES ('Test', $1, '{}', $2)`, [id, Buffer.from(everyByte)]);
+    const read = await db.prisma.oidcModel.findUniqueOrThrow({ where: { type_id: { type: 'Test', id } }, select: { sealed: true } });
+    expect(Array.from(read.sealed!)).toEqual(Array.from(everyByte));
   });
 });
