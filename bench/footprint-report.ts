@@ -17,6 +17,7 @@ const verdict = (ok: boolean) => (ok ? 'PASS' : 'MISSED');
 /** Measures the footprint and one argon2id hash's CPU (the baseline, same run), prints a summary and a JSON line. */
 export async function footprintReport(options: FootprintOptions) {
   const database = options.postgresAdminUrl ? 'postgres' : 'pglite';
+  const stores = `${database}${options.redisUrl ? ' + redis' : ''}`;
   const footprint = await measureFootprint(options);
   const hashOptions = { algorithm: 2 as Algorithm, ...PRODUCTION_ARGON2, parallelism: 1 };
   options.progress?.('footprint: argon2id hashes in this process (the baseline)');
@@ -28,7 +29,7 @@ export async function footprintReport(options: FootprintOptions) {
   const cpuPerSignInHashes = footprint.serverCpuMsPerSignIn / argon2.cpuMsPerOp;
   const t = FOOTPRINT_TARGETS;
   console.log('');
-  console.log(`Nyckel as its own process (${footprint.entry === 'dist' ? 'built, dist/' : 'sources through tsx'}), ${database}, Node ${process.version}:`);
+  console.log(`Nyckel as its own process (${footprint.entry === 'dist' ? 'built, dist/' : 'sources through tsx'}), ${stores}, Node ${process.version}:`);
   console.log(
     `  start to ready: ${fixed(footprint.startSeconds, 2)} s warm (first start, migrating: ${fixed(footprint.firstStartSeconds, 2)} s); target <= ${t.startSeconds} s: ${verdict(footprint.startSeconds <= t.startSeconds)}`,
   );
@@ -50,6 +51,7 @@ export async function footprintReport(options: FootprintOptions) {
     bench: 'nyckel-footprint',
     node: process.version,
     database,
+    redis: Boolean(options.redisUrl),
     entry: footprint.entry,
     concurrency: options.concurrency,
     startSeconds: round(footprint.startSeconds),

@@ -8,12 +8,14 @@
  * when there is one, else the sources through tsx (`--sources` forces that). Linux only (/proc).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
 import { passwordLogin } from './http.ts';
 import { runLoad, type LoadResult } from './load.ts';
 import { APP, benchClientsYaml, freshPostgresDatabase, leftover } from './targets.ts';
@@ -24,6 +26,8 @@ const MiB = 1024 * 1024;
 
 export interface FootprintOptions {
   postgresAdminUrl?: string;
+  /** Redis for the short-lived models and counters (REDIS_URL), under a prefix of this run's own. */
+  redisUrl?: string;
   /** Run src/main.ts through tsx even when dist/ is built. */
   sources?: boolean;
   concurrency: number;
@@ -117,6 +121,7 @@ export async function measureFootprint(options: FootprintOptions): Promise<Footp
   const clientsFile = path.join(dataDir, 'clients.yaml');
   fs.writeFileSync(clientsFile, benchClientsYaml());
   const port = await freePort();
+  const redisPrefix = `nyckel-bench-${crypto.randomBytes(4).toString('hex')}:`;
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
@@ -129,6 +134,7 @@ export async function measureFootprint(options: FootprintOptions): Promise<Footp
     NYCKEL_DATA_DIR: dataDir,
     NYCKEL_CLIENTS: clientsFile,
     ...(postgres ? { DATABASE_URL: postgres.url } : {}),
+    ...(options.redisUrl ? { REDIS_URL: options.redisUrl, NYCKEL_REDIS_PREFIX: redisPrefix } : {}),
     // e.g. BENCH_SERVER_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the server under load.
     ...(process.env.BENCH_SERVER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_SERVER_NODE_OPTIONS } : {}),
   };
@@ -184,7 +190,18 @@ export async function measureFootprint(options: FootprintOptions): Promise<Footp
     }
   } finally {
     await postgres?.drop().catch(() => {});
+    if (options.redisUrl) await forgetRedisKeys(options.redisUrl, redisPrefix).catch(() => {});
     await removeDataDir();
+  }
+}
+
+async function forgetRedisKeys(url: string, prefix: string): Promise<void> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    for await (const keys of redis.scanStream({ match: `${prefix}*`, count: 500 })) if ((keys as string[]).length) await redis.del(...(keys as string[]));
+  } finally {
+    redis.disconnect();
   }
 }
 

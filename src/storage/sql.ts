@@ -11,7 +11,7 @@ export interface SqlResult<Row> {
 /**
  * Plain SQL on the connections Prisma itself uses (the pg pool, or the one PGlite), for the few
  * statements every sign-in and token runs: measured on the 2-core build machine, a Prisma model call
- * costs 0.42 ms of CPU and the same statement through the driver 0.11 ms (`bench/micro-prisma.ts`).
+ * costs 0.42 ms of CPU and the same statement through the driver 0.11 ms (`bench/statements.ts`).
  * Values come back as the driver parses them: timestamptz as Date, bytea as bytes, json as values.
  * It never joins a Prisma transaction (PGlite's own queries wait for one to end).
  */
