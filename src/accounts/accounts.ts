@@ -4,6 +4,8 @@ import { parsePhoneNumberWithError } from 'libphonenumber-js';
 import { z } from 'zod';
 import { NyckelError } from '../errors.ts';
 import type { PrismaClient } from '../storage/db.ts';
+import { driverOf, type SqlDriver } from '../storage/sql.ts';
+import { userWhere } from './user-rows.ts';
 import type { User } from '../generated/prisma/client.ts';
 import { Semaphore } from '../security/semaphore.ts';
 import { randomToken } from '../security/crypto.ts';
@@ -95,6 +97,11 @@ export class Accounts {
     this.argon2Slots = new Semaphore(argon2.maxConcurrent ?? os.availableParallelism());
   }
 
+  /** The reads of every sign-in (the user, the claims) go straight to the driver (src/storage/sql.ts). */
+  private get sql(): SqlDriver {
+    return driverOf(this.prisma);
+  }
+
   /** argon2 hashes and verifications in flight now. */
   get argon2InFlight(): number {
     return this.argon2Slots.inFlight;
@@ -174,12 +181,12 @@ export class Accounts {
   }
 
   findById(id: string): Promise<User | null> {
-    return this.prisma.user.findUnique({ where: { id } });
+    return userWhere(this.sql, 'id', id);
   }
 
   async findByEmail(email: string): Promise<User | null> {
     const parsed = emailSchema.safeParse(email);
-    return parsed.success ? this.prisma.user.findUnique({ where: { email: parsed.data } }) : null;
+    return parsed.success ? userWhere(this.sql, 'email', parsed.data) : null;
   }
 
   /** The account of what a person typed to sign in: an address when it has "@", else a user name. */
@@ -187,7 +194,7 @@ export class Accounts {
     if (identifier.includes('@')) return accepted === 'username' ? null : this.findByEmail(identifier);
     if (accepted === 'email') return null;
     const parsed = usernameSchema.safeParse(identifier);
-    return parsed.success ? this.prisma.user.findUnique({ where: { username: parsed.data } }) : null;
+    return parsed.success ? userWhere(this.sql, 'username', parsed.data) : null;
   }
 
   /** For operators: the account of an address, a user name or an id. */
@@ -359,7 +366,7 @@ export class Accounts {
 
   /** The user's OpenID claims; the sign-in address's verification and the first phone number in one query. */
   async claims(user: User) {
-    const [contact] = await this.prisma.$queryRaw<Array<{ emailVerified: boolean; e164: string | null; phoneVerified: boolean | null }>>`
+    const [contact] = await this.sql.rows<{ emailVerified: boolean; e164: string | null; phoneVerified: boolean | null }>`
       SELECT EXISTS (SELECT 1 FROM user_emails WHERE user_id = ${user.id}::uuid AND address = ${user.email} AND verified_at IS NOT NULL) AS "emailVerified",
              phone.e164, phone.verified_at IS NOT NULL AS "phoneVerified"
         FROM (SELECT 1) AS one

@@ -1,5 +1,6 @@
 import type { PrismaClient } from '../storage/db.ts';
 import type { Logger } from '../logger.ts';
+import { driverIfClient } from '../storage/sql.ts';
 
 export interface AuditContext {
   ip?: string;
@@ -99,8 +100,15 @@ export class AuditLog {
   async record(type: AuditType, event: { userId?: string | null; data?: Record<string, unknown> } & AuditContext = {}) {
     const { userId = null, data = {}, ip, userAgent } = event;
     this.logger?.info({ audit: type, userId, ip, ...data }, 'security event');
-    await this.prisma.auditEvent.create({
-      data: { type, userId, ip: ip ?? null, userAgent: userAgent?.slice(0, 512) ?? null, data: data as object },
-    });
+    const row = { type, userId, ip: ip ?? null, userAgent: userAgent?.slice(0, 512) ?? null, data: data as object, createdAt: new Date() };
+    // Outside a transaction straight through the driver (src/storage/sql.ts): every sign-in writes events.
+    const sql = driverIfClient(this.prisma);
+    if (!sql) {
+      await this.prisma.auditEvent.create({ data: row });
+      return;
+    }
+    await sql.changed`
+      INSERT INTO audit_events (type, user_id, ip, user_agent, data, created_at)
+      VALUES (${row.type}, ${row.userId}::uuid, ${row.ip}, ${row.userAgent}, ${JSON.stringify(row.data)}::jsonb, ${row.createdAt})`;
   }
 }

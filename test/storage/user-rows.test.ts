@@ -1,0 +1,50 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { userWhere } from '../../src/accounts/user-rows.ts';
+import { openMigratedDatabase } from '../../src/nyckel.ts';
+import type { Database } from '../../src/storage/db.ts';
+import { driverOf } from '../../src/storage/sql.ts';
+import { freshDatabase } from '../support/database.ts';
+
+// A user read through the driver is the User Prisma reads: every column, the same names and types.
+let db: Database;
+let dropDatabase: () => Promise<void>;
+
+beforeAll(async () => {
+  const fresh = await freshDatabase();
+  dropDatabase = fresh.drop;
+  db = await openMigratedDatabase(fresh.target);
+});
+afterAll(async () => {
+  await db?.close();
+  await dropDatabase?.();
+});
+
+describe('userWhere', () => {
+  test('by id, address and user name: exactly what Prisma reads, with every column filled in', async () => {
+    const created = await db.prisma.user.create({
+      data: {
+        email: 'rows@example.se',
+        username: 'rows',
+        name: 'Row Rowsson',
+        passwordHash: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA',
+        status: 'disabled',
+        locale: 'da',
+        methodOrder: ['totp', 'sms'],
+        deletionDueAt: new Date('2027-01-01T00:00:00.000Z'),
+      },
+    });
+    const prismas = await db.prisma.user.findUniqueOrThrow({ where: { id: created.id } });
+    expect(Object.values(prismas).every((value) => value !== null)).toBe(true);
+    const sql = driverOf(db.prisma);
+    expect(await userWhere(sql, 'id', created.id)).toEqual(prismas);
+    expect(await userWhere(sql, 'email', 'rows@example.se')).toEqual(prismas);
+    expect(await userWhere(sql, 'username', 'rows')).toEqual(prismas);
+  });
+
+  test('nothing for an unknown value, and for an id that is no uuid (no query error)', async () => {
+    const sql = driverOf(db.prisma);
+    expect(await userWhere(sql, 'email', 'nobody@example.se')).toBeNull();
+    expect(await userWhere(sql, 'id', '00000000-0000-4000-8000-000000000000')).toBeNull();
+    expect(await userWhere(sql, 'id', "1' OR '1'='1")).toBeNull();
+  });
+});
