@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { NyckelError } from '../errors.ts';
 import { acr } from './acr.ts';
 import type { PrismaClient } from '../storage/db.ts';
+import { driverOf, type SqlDriver } from '../storage/sql.ts';
 import type { Channel } from './contract.ts';
 
 const channels = ['knowledge', 'email', 'phone', 'app', 'device', 'eid', 'backup'] as const satisfies readonly Channel[];
@@ -91,14 +92,18 @@ interface Row {
  * the one way to end a sign-in, re-checks under a row lock that every factor is its user's.
  */
 export class SignIns {
-  constructor(private readonly prisma: PrismaClient) {}
+  constructor(
+    private readonly prisma: PrismaClient,
+    /** Every statement but the sweep goes straight to the driver (src/storage/sql.ts): a sign-in runs several. */
+    private readonly sql: SqlDriver = driverOf(prisma),
+  ) {}
 
   /**
    * Binds the sign-in to `first.userId`. A live record of the same user is kept (adding `first`); one
    * of another user, or an expired one, is replaced by a new record; a completed one is refused.
    */
   async begin(uid: string, clientId: string, expiresAt: Date, first: VerifiedFactor): Promise<void> {
-    const replaced = await this.prisma.$executeRaw`
+    const replaced = await this.sql.changed`
       INSERT INTO sign_in_attempts (uid, user_id, client_id, verified, expires_at, created_at)
       VALUES (${uid}, ${first.userId}::uuid, ${clientId}, ${JSON.stringify([first])}::jsonb, ${expiresAt}, now())
       ON CONFLICT (uid) DO UPDATE
@@ -115,14 +120,14 @@ export class SignIns {
    * sets it on the account only when the sign-in ends (after the second factor, where one is needed).
    */
   async setPendingPassword(uid: string, userId: string, passwordHash: string): Promise<void> {
-    const count = await this.prisma.$executeRaw`
+    const count = await this.sql.changed`
       UPDATE sign_in_attempts SET pending_password_hash = ${passwordHash}
        WHERE uid = ${uid} AND user_id = ${userId}::uuid AND completed_at IS NULL AND expires_at > now()`;
     if (count !== 1) throw new NyckelError('session_expired');
   }
 
   async load(uid: string): Promise<SignInRecord | undefined> {
-    const rows = await this.prisma.$queryRaw<Row[]>`
+    const rows = await this.sql.rows<Row>`
       SELECT uid, user_id::text AS "userId", client_id AS "clientId", verified, expires_at AS "expiresAt", completed_at AS "completedAt",
              pending_password_hash IS NOT NULL AS "pendingPassword"
         FROM sign_in_attempts WHERE uid = ${uid}`;
@@ -135,13 +140,13 @@ export class SignIns {
    * the factors verified now; session_expired when the sign-in is no longer this user's.
    */
   async record(uid: string, factor: VerifiedFactor): Promise<VerifiedFactor[]> {
-    const added = await this.prisma.$queryRaw<Array<{ verified: unknown }>>`
+    const added = await this.sql.rows<{ verified: unknown }>`
       UPDATE sign_in_attempts SET verified = verified || ${JSON.stringify([factor])}::jsonb
        WHERE uid = ${uid} AND user_id = ${factor.userId}::uuid AND completed_at IS NULL AND expires_at > now()
          AND NOT verified @> ${JSON.stringify([{ channel: factor.channel }])}::jsonb
       RETURNING verified`;
     if (added[0]) return parseVerified(added[0].verified);
-    const current = await this.prisma.$queryRaw<Array<{ verified: unknown }>>`
+    const current = await this.sql.rows<{ verified: unknown }>`
       SELECT verified FROM sign_in_attempts
        WHERE uid = ${uid} AND user_id = ${factor.userId}::uuid AND completed_at IS NULL AND expires_at > now()`;
     if (!current[0]) throw new NyckelError('session_expired');
@@ -161,7 +166,7 @@ export class SignIns {
     satisfied: (verified: VerifiedFactor[], pendingPassword: boolean) => boolean,
   ): Promise<{ verified: VerifiedFactor[]; completedAt: Date; pendingPasswordHash: string | null } | undefined> {
     for (let judged = 0; judged < 3; judged++) {
-      const rows = await this.prisma.$queryRaw<Array<Row & { pendingPasswordHash: string | null; userActive: boolean }>>`
+      const rows = await this.sql.rows<Row & { pendingPasswordHash: string | null; userActive: boolean }>`
         SELECT s.uid, s.user_id::text AS "userId", s.client_id AS "clientId", s.verified, s.expires_at AS "expiresAt",
                s.completed_at AS "completedAt", s.pending_password_hash AS "pendingPasswordHash",
                EXISTS (SELECT 1 FROM users u WHERE u.id = s.user_id AND u.status = 'active') AS "userActive"
@@ -171,7 +176,7 @@ export class SignIns {
       const verified = parseVerified(row.verified);
       if (verified.some((v) => v.userId !== userId) || !satisfied(verified, row.pendingPasswordHash !== null)) return undefined;
       const completedAt = new Date();
-      const ended = await this.prisma.$executeRaw`
+      const ended = await this.sql.changed`
         UPDATE sign_in_attempts SET completed_at = ${completedAt}, pending_password_hash = NULL
          WHERE uid = ${uid} AND user_id = ${userId}::uuid AND completed_at IS NULL AND expires_at > now()
            AND verified = ${asJsonText(row.verified)}::jsonb
@@ -184,7 +189,7 @@ export class SignIns {
 
   /** Gives a completion back when the interaction could not be finished after all (a store outage). */
   async reopen(uid: string, done: { completedAt: Date; pendingPasswordHash: string | null }): Promise<void> {
-    await this.prisma.$executeRaw`
+    await this.sql.changed`
       UPDATE sign_in_attempts SET completed_at = NULL, pending_password_hash = ${done.pendingPasswordHash}
        WHERE uid = ${uid} AND completed_at = ${done.completedAt}`;
   }

@@ -1,5 +1,6 @@
 import { RateLimiterPrisma } from 'rate-limiter-flexible';
 import type { PrismaClient } from './db.ts';
+import { driverOf, type SqlDriver } from './sql.ts';
 
 interface CounterRow {
   points: number;
@@ -16,6 +17,15 @@ interface PendingCount {
   fail(error: unknown): void;
 }
 
+// A row is new when xmax is 0: `existed` is what a delete of the key would have answered.
+const COUNT = `
+  INSERT INTO rate_limits (key, points, expire)
+  SELECT key, points, expire FROM unnest($1::text[], $2::int[], $3::timestamptz[]) AS t(key, points, expire) ORDER BY key
+  ON CONFLICT (key) DO UPDATE SET
+    points = CASE WHEN EXCLUDED.expire <= $4 OR rate_limits.expire <= $4 THEN EXCLUDED.points ELSE rate_limits.points + EXCLUDED.points END,
+    expire = CASE WHEN EXCLUDED.expire <= $4 OR rate_limits.expire <= $4 THEN EXCLUDED.expire ELSE rate_limits.expire END
+  RETURNING key, points, expire, xmax <> 0 AS existed`;
+
 /**
  * The counts and resets of one turn of the event loop, in one statement (several only when a key comes
  * twice, each in the order asked): a password sign-in counts the account and the IP at once, and
@@ -25,7 +35,7 @@ interface PendingCount {
 class CountStatements {
   private queue: PendingCount[] = [];
 
-  constructor(private readonly prisma: PrismaClient) {}
+  constructor(private readonly sql: SqlDriver) {}
 
   add(count: Omit<PendingCount, 'settle' | 'fail'>): Promise<CounterRow & { existed: boolean }> {
     return new Promise((settle, fail) => {
@@ -55,20 +65,14 @@ class CountStatements {
   }
 
   private async run(batch: PendingCount[]): Promise<void> {
-    batch.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     const now = new Date();
     try {
-      // A row is new when xmax is 0: `existed` is what a delete of the key would have answered.
-      const rows = await this.prisma.$queryRaw<Array<CounterRow & { key: string; existed: boolean }>>`
-        INSERT INTO rate_limits (key, points, expire)
-        SELECT key, points, expire
-          FROM unnest(${batch.map((c) => c.key)}::text[], ${batch.map((c) => c.points)}::int[], ${batch.map((c) => c.expire)}::timestamptz[])
-            AS t(key, points, expire)
-         ORDER BY key
-        ON CONFLICT (key) DO UPDATE SET
-          points = CASE WHEN EXCLUDED.expire <= ${now} OR rate_limits.expire <= ${now} THEN EXCLUDED.points ELSE rate_limits.points + EXCLUDED.points END,
-          expire = CASE WHEN EXCLUDED.expire <= ${now} OR rate_limits.expire <= ${now} THEN EXCLUDED.expire ELSE rate_limits.expire END
-        RETURNING key, points, expire, xmax <> 0 AS existed`;
+      const { rows } = await this.sql.query<CounterRow & { key: string; existed: boolean }>(COUNT, [
+        batch.map((c) => c.key),
+        batch.map((c) => c.points),
+        batch.map((c) => c.expire),
+        now,
+      ]);
       const byKey = new Map(rows.map((row) => [row.key, row]));
       for (const count of batch) {
         const row = byKey.get(count.key);
@@ -99,7 +103,7 @@ export class DatabaseCounters extends RateLimiterPrisma {
   ) {
     super({ storeClient: prisma, tableName: 'rateLimit', clearExpiredByTimeout: false, ...options });
     let statements = statementsOf.get(prisma);
-    if (!statements) statementsOf.set(prisma, (statements = new CountStatements(prisma)));
+    if (!statements) statementsOf.set(prisma, (statements = new CountStatements(driverOf(prisma))));
     this.statements = statements;
   }
 
@@ -109,7 +113,7 @@ export class DatabaseCounters extends RateLimiterPrisma {
     const expire = msDuration > 0 ? new Date(now.getTime() + msDuration) : null;
     if (!forceExpire) return this.statements.add({ key, points, expire });
     // `set` and `block` (not used by Nyckel's counters today): the window is replaced whatever it was.
-    return this.prisma.$queryRaw<CounterRow[]>`
+    return driverOf(this.prisma).rows<CounterRow>`
       INSERT INTO rate_limits (key, points, expire) VALUES (${key}, ${points}, ${expire})
       ON CONFLICT (key) DO UPDATE SET points = EXCLUDED.points, expire = EXCLUDED.expire
       RETURNING points, expire`.then((rows) => rows[0]);

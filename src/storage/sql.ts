@@ -17,24 +17,39 @@ export interface SqlResult<Row> {
  */
 export interface SqlDriver {
   query<Row>(text: string, values?: unknown[]): Promise<SqlResult<Row>>;
+  /** The rows of a statement written as a template: each `${value}` is a parameter ($1, $2, …), never text. */
+  rows<Row>(strings: TemplateStringsArray, ...values: unknown[]): Promise<Row[]>;
+  /** How many rows a statement written as a template changed. */
+  changed(strings: TemplateStringsArray, ...values: unknown[]): Promise<number>;
+}
+
+type Query = SqlDriver['query'];
+
+/** The text of a template with its values as numbered parameters. */
+export function parameterised(strings: TemplateStringsArray): string {
+  return strings.reduce((text, part, i) => `${text}$${i}${part}`);
+}
+
+function driver(query: Query): SqlDriver {
+  return {
+    query,
+    rows: async <Row>(strings: TemplateStringsArray, ...values: unknown[]) => (await query<Row>(parameterised(strings), values)).rows,
+    changed: async (strings: TemplateStringsArray, ...values: unknown[]) => (await query(parameterised(strings), values)).count,
+  };
 }
 
 export function poolDriver(pool: pg.Pool): SqlDriver {
-  return {
-    async query<Row>(text: string, values: unknown[] = []) {
-      const result = await pool.query(text, values);
-      return { rows: result.rows as Row[], count: result.rowCount ?? 0 };
-    },
-  };
+  return driver(async <Row>(text: string, values: unknown[] = []) => {
+    const result = await pool.query(text, values);
+    return { rows: result.rows as Row[], count: result.rowCount ?? 0 };
+  });
 }
 
 export function pgliteDriver(pglite: PGlite): SqlDriver {
-  return {
-    async query<Row>(text: string, values: unknown[] = []) {
-      const result = await pglite.query<Row>(text, values);
-      return { rows: result.rows, count: result.affectedRows ?? result.rows.length };
-    },
-  };
+  return driver(async <Row>(text: string, values: unknown[] = []) => {
+    const result = await pglite.query<Row>(text, values);
+    return { rows: result.rows, count: result.affectedRows ?? result.rows.length };
+  });
 }
 
 const drivers = new WeakMap<PrismaClient, SqlDriver>();
@@ -45,7 +60,12 @@ export function registerDriver(prisma: PrismaClient, driver: SqlDriver): void {
 
 /** The driver under a client of `openDatabase`. */
 export function driverOf(prisma: PrismaClient): SqlDriver {
-  const driver = drivers.get(prisma);
-  if (!driver) throw new Error('this Prisma client was not opened by openDatabase: no driver for plain SQL');
-  return driver;
+  const found = drivers.get(prisma);
+  if (!found) throw new Error('this Prisma client was not opened by openDatabase: no driver for plain SQL');
+  return found;
+}
+
+/** The driver under `db` when it is a client of `openDatabase`, not a transaction (which must stay Prisma's). */
+export function driverIfClient(db: object): SqlDriver | undefined {
+  return drivers.get(db as PrismaClient);
 }

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals
 import { openMigratedDatabase } from '../../src/nyckel.ts';
 import { Counter } from '../../src/storage/counters.ts';
 import type { Database } from '../../src/storage/db.ts';
+import { driverOf } from '../../src/storage/sql.ts';
 import { freshDatabase } from '../support/database.ts';
 
 // The database store of the rate-limit counters (used when Redis is not configured).
@@ -74,7 +75,7 @@ describe('database counters', () => {
     const addresses = new Counter({ prisma: db.prisma }, { keyPrefix: 'other', points: 1, duration: 60 });
     const [a, b, gone] = [newKey(), newKey(), newKey()];
     await accounts.consume(gone);
-    const statements = jest.spyOn(db.prisma, '$queryRaw');
+    const statements = jest.spyOn(driverOf(db.prisma), 'query');
     try {
       const [first, second, refused, deleted] = await Promise.allSettled([
         accounts.consume(a, 2),
@@ -116,7 +117,7 @@ describe('database counters', () => {
 
   test('a failed statement fails every count in it', async () => {
     const budget = counter(5);
-    const statements = jest.spyOn(db.prisma, '$queryRaw').mockRejectedValueOnce(new Error('connection lost'));
+    const statements = jest.spyOn(driverOf(db.prisma), 'query').mockRejectedValueOnce(new Error('connection lost'));
     try {
       const results = await Promise.allSettled([budget.consume(newKey()), budget.consume(newKey())]);
       expect(results).toEqual([

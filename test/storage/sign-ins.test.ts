@@ -3,6 +3,7 @@ import crypto from 'node:crypto';
 import { openMigratedDatabase } from '../../src/nyckel.ts';
 import { passwordFactor, SignIns, type VerifiedFactor } from '../../src/factors/sign-ins.ts';
 import type { Database } from '../../src/storage/db.ts';
+import { driverOf } from '../../src/storage/sql.ts';
 import { freshDatabase } from '../support/database.ts';
 
 // The one way a sign-in ends (SignIns.complete), on both databases: once, for its user only, and on
@@ -60,18 +61,16 @@ describe('SignIns.complete', () => {
   /** SignIns whose next conditional UPDATE runs only after `meanwhile` (another request's change between read and write). */
   function signInsWith(meanwhile: () => Promise<unknown>) {
     let pending: (() => Promise<unknown>) | undefined = meanwhile;
-    const prisma = new Proxy(db.prisma, {
-      get(target, property, receiver) {
-        if (property !== '$executeRaw') return Reflect.get(target, property, receiver);
-        return async (...args: Parameters<typeof target.$executeRaw>) => {
-          const first = pending;
-          pending = undefined;
-          await first?.();
-          return target.$executeRaw(...args);
-        };
+    const driver = driverOf(db.prisma);
+    return new SignIns(db.prisma, {
+      ...driver,
+      changed: async (strings, ...values) => {
+        const first = pending;
+        pending = undefined;
+        await first?.();
+        return driver.changed(strings, ...values);
       },
     });
-    return new SignIns(prisma);
   }
 
   test('a factor added while the sign-in is judged is judged too: what ends is what was judged', async () => {
