@@ -71,9 +71,12 @@ function cpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }
 
+/** The node flags production starts the built server with (docker/Dockerfile's CMD, `npm run start:prod`). */
+export const PRODUCTION_NODE_FLAGS = ['--max-semi-space-size=8'];
+
 export function serverCommand(sources: boolean): { entry: 'dist' | 'sources'; args: string[] } {
   const built = fs.existsSync(path.join(root, 'dist/main.js'));
-  if (built && !sources) return { entry: 'dist', args: [path.join(root, 'bin/launch.js')] };
+  if (built && !sources) return { entry: 'dist', args: [...PRODUCTION_NODE_FLAGS, path.join(root, 'bin/launch.js')] };
   return { entry: 'sources', args: ['--import', 'tsx', path.join(root, 'src/main.ts')] };
 }
 

@@ -1,3 +1,5 @@
+// First: sets V8's wasm flags before any module compiles wasm.
+import './wasm-baseline.ts';
 import fs from 'node:fs';
 import { ClientsFileError } from './clients/clients-file.ts';
 import { loadSettings, SettingsError } from './config/settings.ts';

@@ -36,7 +36,7 @@ import { databaseTarget, openDatabase, type Database, type DatabaseTarget } from
 import { applyMigrationsExclusively, pendingMigrations } from './storage/migrate.ts';
 import { sweepExpiredOidcModels } from './storage/oidc-adapter.ts';
 import { sealLegacySecrets } from './keys/legacy-secrets.ts';
-import { openRedis, type RedisStore } from './storage/redis.ts';
+import type { RedisStore } from './storage/redis.ts';
 import type { CounterStore } from './storage/counters.ts';
 import { LocalSignals, RedisSignals, type Signals } from './storage/signals.ts';
 import { Metrics } from './observability/metrics.ts';
@@ -177,7 +177,8 @@ async function openStores(settings: Settings, options: NyckelOptions, logger: Lo
   const ownsDatabase = !options.database || !('prisma' in options.database);
   const db = options.database && 'prisma' in options.database ? options.database : await openMigratedDatabase(options.database ?? databaseTarget(settings));
   const { prisma } = db;
-  const redis = settings.redis ? await openRedis(settings.redis, logger.child({ component: 'redis' })) : undefined;
+  // ioredis is loaded only by a node that uses Redis.
+  const redis = settings.redis ? await (await import('./storage/redis.ts')).openRedis(settings.redis, logger.child({ component: 'redis' })) : undefined;
   const counters: CounterStore = { prisma, redis: redis?.client };
   const signals: Signals = redis ? new RedisSignals(redis.client, redis.subscriber, redis.prefix) : new LocalSignals();
   const box = new SecretBox(resolveMasterKey(settings));

@@ -1,4 +1,5 @@
-import { dictionary } from '@zxcvbn-ts/language-common';
+import { createRequire } from 'node:module';
+import type * as LanguageCommon from '@zxcvbn-ts/language-common';
 
 /**
  * NIST SP 800-63B §3.1.1.2: length is what counts. At least 8 characters (15 recommended), up to 256,
@@ -7,7 +8,19 @@ import { dictionary } from '@zxcvbn-ts/language-common';
  */
 export const passwordRules = { minLength: 8, recommendedLength: 15, maxLength: 256 } as const;
 
-const commonPasswords = new Set(dictionary['passwords-common'].filter((p) => p.length >= passwordRules.minLength));
+const require = createRequire(import.meta.url);
+let commonPasswordList: Set<string> | undefined;
+
+/**
+ * zxcvbn's list of common passwords, read and decompressed at the first password check rather than at
+ * start (sign-ins never check one): a few MiB of strings a node that only signs users in never holds.
+ */
+function commonPasswords(): Set<string> {
+  if (commonPasswordList) return commonPasswordList;
+  const { dictionary } = require('@zxcvbn-ts/language-common') as typeof LanguageCommon;
+  commonPasswordList = new Set(dictionary['passwords-common'].filter((p) => p.length >= passwordRules.minLength));
+  return commonPasswordList;
+}
 
 export type PasswordProblem = 'too_short' | 'too_long' | 'common' | 'contains_email';
 
@@ -26,7 +39,7 @@ export function checkPassword(password: string, context: { email?: string; usern
   if (chars < passwordRules.minLength) return 'too_short';
   if (chars > passwordRules.maxLength) return 'too_long';
   const lower = normalised.toLowerCase();
-  if (commonPasswords.has(lower) || /^(.)\1+$/u.test(lower)) return 'common';
+  if (commonPasswords().has(lower) || /^(.)\1+$/u.test(lower)) return 'common';
   if (context.email) {
     const email = context.email.toLowerCase();
     const local = email.split('@')[0] ?? '';

@@ -37,7 +37,9 @@ describe('docker/Dockerfile', () => {
     expect(stages.every((stage) => stage.startsWith('node:24-bookworm-slim '))).toBe(true);
     expect(stages[0]).toMatch(/^RUN npm run build$/m);
     expect(runtime).toMatch(/^COPY --from=build \/app\/dist \.\/dist$/m);
-    expect(runtime).toMatch(/^CMD \["node", "bin\/launch.js"\]$/m);
+    expect(runtime).toMatch(/^CMD \["node", "--max-semi-space-size=8", "bin\/launch.js"\]$/m);
+    // npm run start:prod starts it the same way (and bench/footprint.ts measures it so).
+    expect((JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts['start:prod']).toBe('node --max-semi-space-size=8 bin/launch.js');
     expect(runtime).toMatch(/^HEALTHCHECK [\s\S]*\/readyz/m);
     // Migrations are applied by Nyckel at start: no Prisma CLI migrate anywhere.
     expect(dockerfile).not.toMatch(/prisma\s+migrate/);

@@ -4,10 +4,21 @@ import { loadSettings } from '../../src/config/settings.ts';
 import { createMailTransport, LazyMailTransport } from '../../src/delivery/transports.ts';
 import { projectRoot } from '../support/process.ts';
 
-test('starting the server loads no mail or push provider SDK', () => {
+test('starting the server loads no mail, SMS or push provider SDK, no Redis client, no WebAuthn parsers, no common-password list', () => {
   const out = execFileSync(process.execPath, ['--import', 'tsx', 'test/support/loaded-packages.ts'], { cwd: projectRoot, encoding: 'utf8' });
   const loaded = JSON.parse(out.trim().split('\n').at(-1)!) as string[];
-  for (const name of ['nodemailer', '@sendgrid/mail', '@sendgrid/client', 'web-push']) expect(loaded).not.toContain(name);
+  for (const name of [
+    'nodemailer',
+    '@sendgrid/mail',
+    '@sendgrid/client',
+    'web-push',
+    'twilio',
+    'ioredis',
+    '@peculiar/asn1-schema',
+    '@peculiar/x509',
+    '@zxcvbn-ts/language-common',
+  ])
+    expect(loaded).not.toContain(name);
 }, 60_000);
 
 test('an SMTP or SendGrid transport imports its SDK at the first send, not when it is made', () => {

@@ -1,16 +1,13 @@
 import { accountName } from '../../accounts/accounts.ts';
 import { CONTROL_CHARACTERS } from '../shared/labels.ts';
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type AuthenticatorTransport,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type RegistrationResponseJSON,
-  type VerifiedAuthenticationResponse,
+import type {
+  AuthenticationResponseJSON,
+  AuthenticatorTransport,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON,
+  VerifiedAuthenticationResponse,
 } from '@simplewebauthn/server';
+import { generateAuthenticationOptions, generateRegistrationOptions, verifyAuthenticationResponse, verifyRegistrationResponse } from '../shared/webauthn.ts';
 import { z } from 'zod';
 import type { FactorChallenge, FactorEnrolment, User } from '../../generated/prisma/client.ts';
 import { safeEqual } from '../../security/crypto.ts';

@@ -1,12 +1,6 @@
 import crypto from 'node:crypto';
-import {
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type RegistrationResponseJSON,
-} from '@simplewebauthn/server';
+import type { AuthenticationResponseJSON, PublicKeyCredentialCreationOptionsJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
+import { generateRegistrationOptions, verifyAuthenticationResponse, verifyRegistrationResponse } from '../shared/webauthn.ts';
 import { z } from 'zod';
 import type { Settings } from '../../config/settings.ts';
 import { safeEqual } from '../../security/crypto.ts';

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import twilio from 'twilio';
+import type twilio from 'twilio';
 import type { Settings } from '../../config/settings.ts';
 import type { Metrics } from '../../observability/metrics.ts';
 import type { PrismaClient } from '../../storage/db.ts';
 import type { SecretBox } from '../../security/crypto.ts';
-import { sealDeliveryBody, withoutBodyContent } from '../../delivery/sealed-body.ts';
+import { sealDeliveryBody } from '../../delivery/sealed-body.ts';
 
 /**
  * How an SMS leaves Nyckel. Two shapes: a `text` transport sends a text Nyckel wrote (with Nyckel's
@@ -77,84 +77,41 @@ export interface TwilioClientOptions {
   timeoutMs?: number;
 }
 
-type TwilioSettings = Settings['sms']['twilio'];
+export type TwilioSettings = Settings['sms']['twilio'];
 
-const DEFAULT_TIMEOUT_MS = 10_000;
+/** Twilio's SDK (and axios under it) is imported at the first send, not at start: most nodes never text. */
+const sdk = () => import('./twilio-transport.ts');
 
-function twilioClient(settings: TwilioSettings, options: TwilioClientOptions) {
+function requireCredentials(settings: TwilioSettings): void {
   if (!settings.accountSid || !settings.authToken) throw new Error('TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are required for the Twilio SMS transports');
-  const timeout = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  // No retries: the user is waiting, and a code that arrives late is worth little. The timeout keeps the page responsive.
-  const client = twilio(settings.accountSid, settings.authToken, {
-    autoRetry: false,
-    timeout,
-    ...(options.httpClient ? { httpClient: options.httpClient } : {}),
-  });
-  // The SDK gives `timeout` only to a RequestClient it makes itself; a client passed in (the tests'
-  // loopback one) would keep its own 30 s default. Every request carries the timeout instead.
-  const request = client.request.bind(client);
-  client.request = (opts) => request({ ...opts, timeout: opts.timeout ?? timeout });
-  return client;
-}
-
-/** Twilio's error, reduced to status, code and message (never the request, which carries the credentials). */
-function providerError(error: unknown, secrets: Array<string | undefined>): SmsTransportError {
-  const { status, code, message } = (error ?? {}) as { status?: unknown; code?: unknown; message?: unknown };
-  // A hung Twilio: axios (inside Twilio's RequestClient) gives up with ECONNABORTED ("timeout of …ms exceeded").
-  const timedOut = code === 'ECONNABORTED' || code === 'ETIMEDOUT';
-  let text = `twilio: ${timedOut ? 'no answer ' : ''}${typeof status === 'number' ? `HTTP ${status} ` : ''}${typeof code === 'number' || typeof code === 'string' ? `(${code}) ` : ''}${typeof message === 'string' ? message : 'request failed'}`;
-  for (const secret of secrets) if (secret) text = text.split(secret).join('[redacted]');
-  text = text.replace(/\s+/g, ' ').trim();
-  return new SmsTransportError(text.length > 300 ? `${text.slice(0, 299)}…` : text);
 }
 
 /** Twilio Programmable Messaging: TWILIO_FROM is a sending number, or a messaging service SID (MG…). */
 export function twilioSmsTransport(settings: TwilioSettings, options: TwilioClientOptions = {}): SmsTextTransport {
-  const client = twilioClient(settings, options);
-  const from = settings.from;
-  if (!from) throw new Error('TWILIO_FROM is required for the twilio SMS transport');
-  const sender = /^MG[0-9a-fA-F]{32}$/.test(from) ? { messagingServiceSid: from } : { from };
+  requireCredentials(settings);
+  if (!settings.from) throw new Error('TWILIO_FROM is required for the twilio SMS transport');
+  let loaded: Promise<SmsTextTransport> | undefined;
   return {
     kind: 'text',
     name: 'twilio',
-    send: async ({ to, body }) => {
-      try {
-        await client.messages.create({ to, body, ...sender });
-      } catch (error) {
-        // An error that quotes the text back would put its code in the log.
-        const failure = providerError(error, [settings.authToken]);
-        throw new SmsTransportError(withoutBodyContent(failure.message, { text: body }));
-      }
+    send: async (message) => {
+      loaded ??= sdk().then((twilio) => twilio.twilioMessaging(settings, options));
+      return (await loaded).send(message);
     },
   };
 }
 
 /** Twilio Verify: Twilio makes the code, sends it in its own words, and checks it. */
 export function twilioVerifySmsTransport(settings: TwilioSettings, options: TwilioClientOptions = {}): SmsVerifyTransport {
-  const client = twilioClient(settings, options);
-  const sid = settings.verifyServiceSid;
-  if (!sid) throw new Error('TWILIO_VERIFY_SERVICE_SID is required for the twilio-verify SMS transport');
-  const service = () => client.verify.v2.services(sid);
+  requireCredentials(settings);
+  if (!settings.verifyServiceSid) throw new Error('TWILIO_VERIFY_SERVICE_SID is required for the twilio-verify SMS transport');
+  let loaded: Promise<SmsVerifyTransport> | undefined;
+  const transport = () => (loaded ??= sdk().then((twilio) => twilio.twilioVerify(settings, options)));
   return {
     kind: 'verify',
     name: 'twilio-verify',
-    start: async ({ to, locale }) => {
-      try {
-        await service().verifications.create({ to, channel: 'sms', locale });
-      } catch (error) {
-        throw providerError(error, [settings.authToken]);
-      }
-    },
-    check: async ({ to, code }) => {
-      try {
-        const result = await service().verificationChecks.create({ to, code });
-        return result.status === 'approved';
-      } catch (error) {
-        // 404: no pending verification (already approved, expired, or too many checks): the code is not accepted.
-        if ((error as { status?: number }).status === 404) return false;
-        throw providerError(error, [settings.authToken, code]);
-      }
-    },
+    start: async (input) => (await transport()).start(input),
+    check: async (input) => (await transport()).check(input),
   };
 }
 
