@@ -38,7 +38,7 @@ export class DeviceFlowLimits {
 
   /** Runs before oidc-provider: a code sent to the code page is counted, or refused once the budget is spent. */
   readonly middleware = async (ctx: Context, next: Next): Promise<void> => {
-    if (ctx.method !== 'POST' || ctx.path !== this.codePath) {
+    if (ctx.method !== 'POST' || !sameRoute(ctx.path, this.codePath)) {
       await next();
       return;
     }
@@ -66,6 +66,14 @@ export class DeviceFlowLimits {
   async claimConfirmation(deviceCodeId: string): Promise<boolean> {
     return !(await spent(this.confirmations, deviceCodeId));
   }
+}
+
+/**
+ * Whether `path` reaches oidc-provider's route `route`: its router also takes the route with one
+ * trailing slash ("/device/"), which must be counted all the same.
+ */
+export function sameRoute(path: string, route: string): boolean {
+  return path === route || path === `${route}/`;
 }
 
 /** Counts one use of `secret`'s budget (kept under its hash); true when it was already spent. */

@@ -294,6 +294,26 @@ describe('device sign-in (RFC 8628)', () => {
     expect(textOf(refused.html)).toContain('Too many attempts.');
     expect((await typeCode(new FormBrowser(), device.auth.user_code, '203.0.113.10')).status).toBe(200);
   });
+
+  test('the code page with a trailing slash (which oidc-provider also answers) counts guesses all the same', async () => {
+    const ip = '203.0.113.11';
+    const browser = new FormBrowser();
+    const entry = await browser.go(`${nyckel.url}/device`);
+    const guess = () =>
+      browser.submit(entry, '/device', { user_code: 'BBBB-BBBB' }, { headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': ip } });
+    const slashed = { ...entry, html: entry.html.replace('action="/device"', 'action="/device/"') };
+    const slashedGuess = () =>
+      browser.submit(
+        slashed,
+        '/device/',
+        { user_code: 'BBBB-BBBB' },
+        { headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': ip } },
+      );
+    const statuses = [];
+    for (let i = 0; i < GUESSES_PER_IP + 1; i++) statuses.push((await slashedGuess()).status);
+    expect(statuses).toEqual([...Array.from({ length: GUESSES_PER_IP }, () => 400), 429]);
+    expect((await guess()).status).toBe(429);
+  });
 });
 
 describe('without a device client', () => {
