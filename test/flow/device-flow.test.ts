@@ -253,6 +253,27 @@ describe('device sign-in (RFC 8628)', () => {
     expect(textOf(refused.html)).toContain('That code has already been used.');
   });
 
+  test('a code confirmed and cancelled at once: one answer wins, the other is told the code was used', async () => {
+    for (let round = 0; round < 3; round++) {
+      const device = await startOnDevice();
+      const browsers = [new FormBrowser(), new FormBrowser()];
+      const confirms = await Promise.all(browsers.map((browser) => typeCode(browser, device.auth.user_code)));
+      const [confirmed, cancelled] = await Promise.all([
+        browsers[0].submit(confirms[0], '/device', { confirm: 'yes' }),
+        browsers[1].submit(confirms[1], '/device', { abort: 'yes' }),
+      ]);
+      const signIn = /\/interaction\/[^/]+$/.test(confirmed.url);
+      const cancel = textOf(cancelled.html).includes('The sign-in was cancelled.');
+      expect([signIn, cancel]).toContainEqual(true);
+      expect(signIn && cancel).toBe(false);
+      const loser = signIn ? cancelled : confirmed;
+      expect(loser.status).toBe(400);
+      expect(textOf(loser.html)).toContain('That code has already been used.');
+      if (signIn) expect(await rawPoll(device.auth.device_code)).toMatchObject({ error: 'authorization_pending' });
+      else expect(await rawPoll(device.auth.device_code)).toMatchObject({ error: 'access_denied' });
+    }
+  });
+
   test('an expired code is refused on the page and at the token endpoint', async () => {
     const device = await startOnDevice();
     // A minute later (NYCKEL_DEVICE_CODE_TTL=60) by oidc-provider's clock, whichever store keeps the code.
