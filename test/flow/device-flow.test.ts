@@ -152,6 +152,15 @@ describe('device sign-in (RFC 8628)', () => {
     expect(textOf(confirm.html)).toContain(device.auth.user_code);
   });
 
+  test('the code page answers 200; a link naming the code twice gets it with a localised error, not oidc-provider’s page', async () => {
+    const browser = new FormBrowser();
+    expect((await browser.go(`${nyckel.url}/device`)).status).toBe(200);
+    const twice = await browser.go(`${nyckel.url}/device?user_code=BBBB-BBBB&user_code=CCCC-CCCC`, { headers: { 'accept-language': 'sv' } });
+    expect(twice.status).toBe(400);
+    expect(textOf(twice.html)).toContain('Koden stämmer inte, eller så har den gått ut.');
+    expect(twice.html).not.toContain('Submitting Callback');
+  });
+
   test('the pages speak the browser’s language (Swedish, Danish)', async () => {
     const device = await startOnDevice();
     for (const [language, entryText, confirmText] of [
