@@ -5,6 +5,7 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import { RateLimiterRes } from 'rate-limiter-flexible';
 import { NyckelError } from '../errors.ts';
 import { Counter, type CounterStore } from '../storage/counters.ts';
+import { sameRoute } from './route-path.ts';
 
 /** RFC 8628's default polling interval: a device that asks again sooner is told slow_down. */
 export const POLLING_INTERVAL_SECONDS = 5;
@@ -66,14 +67,6 @@ export class DeviceFlowLimits {
   async claimConfirmation(deviceCodeId: string): Promise<boolean> {
     return !(await spent(this.confirmations, deviceCodeId));
   }
-}
-
-/**
- * Whether `path` reaches oidc-provider's route `route`: its router also takes the route with one
- * trailing slash ("/device/"), which must be counted all the same.
- */
-export function sameRoute(path: string, route: string): boolean {
-  return path === route || path === `${route}/`;
 }
 
 /** Counts one use of `secret`'s budget (kept under its hash); true when it was already spent. */

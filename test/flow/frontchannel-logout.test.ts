@@ -112,6 +112,17 @@ describe('front-channel logout', () => {
     expect(directives(await browser.go(`${nyckel.url}/`)).has('frame-src')).toBe(false);
   });
 
+  test('the confirmation posted with a trailing slash (oidc-provider answers it too) still loads the frames', async () => {
+    const { browser, web, webIdToken } = await signInToBoth();
+    const confirm = await browser.go(
+      oidc.buildEndSessionUrl(web, { id_token_hint: webIdToken, post_logout_redirect_uri: 'http://localhost:4000/bye' }).toString(),
+    );
+    const slashed = { ...confirm, html: confirm.html.replace(/action="([^"]*\/session\/end\/confirm)"/, 'action="$1/"') };
+    const done = await browser.submit(slashed, /\/session\/end\/confirm\/$/, { logout: 'yes' });
+    expect(done.status).toBe(200);
+    expect(framesPage(done).frames).toHaveLength(2);
+  });
+
   test('the "signed out" page follows when the app gave no post_logout_redirect_uri', async () => {
     const { browser, web, webIdToken } = await signInToBoth();
     const confirm = await browser.go(oidc.buildEndSessionUrl(web, { id_token_hint: webIdToken }).toString());
