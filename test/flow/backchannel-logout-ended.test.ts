@@ -1,11 +1,13 @@
 // Back-channel logout when Nyckel ends sessions itself (not at end_session): the account pages' "end this
 // session", "end my other sessions", a new password and "delete all my devices", a password reset with a
-// code by mail, and the help desk disabling a user or resetting their second factors. Each app of
+// code by mail, an accepted invitation, and the help desk disabling a user or resetting their second factors. Each app of
 // each ended session with a backchannel_logout_uri gets a logout token naming that session's sid.
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload } from 'jose';
+import { Invitations } from '../../src/accounts/invitations.ts';
 import { parseClientsFile } from '../../src/clients/clients-file.ts';
+import { enqueueMail } from '../../src/delivery/dispatcher.ts';
 import { FormBrowser, textOf } from '../support/browser.ts';
 import { codeIn, latestMail } from '../support/mail.ts';
 import { startTestNyckel, TEST_PASSWORD, testClientsYaml, type TestNyckel } from '../support/nyckel.ts';
@@ -172,6 +174,29 @@ describe('a code by mail', () => {
     expect(textOf(done.html)).toContain('All your devices are deleted');
     await expectToldOf(apps);
     expect(await sessionsOf(user.id)).toBe(1);
+  });
+});
+
+describe('an invitation', () => {
+  test('accepting it (a new password) tells the apps of the sessions the account had', async () => {
+    const { email, user } = await newUser();
+    const apps = await appsSession(email);
+    // Sent as an operator does; accepted on Nyckel's own invitation page.
+    const invitations = new Invitations(
+      nyckel.db.prisma,
+      nyckel.box,
+      nyckel.audit,
+      { enqueue: (tx, mail) => enqueueMail(tx, nyckel.box, mail), kick: () => nyckel.mail.dispatcher.kick() },
+      { issuer: nyckel.settings.issuer, ttlSeconds: nyckel.settings.signIn.invitationTtl, defaultLocale: 'en' },
+    );
+    await invitations.invite(user, { actor: 'test' });
+    const link = /(https?:\/\/\S+\/invite\/\S+)/.exec((await latestMail(nyckel.db.prisma, email)).text)![1];
+    const browser = new FormBrowser();
+    const choose = await browser.go(link);
+    receiver.received.length = 0;
+    await browser.submit(choose, /\/invitation$/, { password: 'my very own first passphrase', confirm: 'my very own first passphrase' });
+    expect(await nyckel.db.prisma.invitation.count({ where: { userId: user.id, usedAt: { not: null } } })).toBe(1);
+    await expectToldOf(apps);
   });
 });
 
