@@ -200,6 +200,32 @@ describe('device sign-in (RFC 8628)', () => {
     expect(await rawPoll(device.auth.device_code)).toMatchObject({ error: 'authorization_pending' });
   });
 
+  test('garbage codes and forms (arrays, huge, unicode, no token) get the localised code page with a 400, never a 500', async () => {
+    const browser = new FormBrowser();
+    const entry = await browser.go(`${nyckel.url}/device`);
+    const xsrf = /name="xsrf" value="([^"]*)"/.exec(entry.html)![1];
+    const bodies = [
+      `xsrf=${xsrf}&user_code=BBBB&user_code=CCCC`,
+      `xsrf=${xsrf}&user_code[]=BBBB`,
+      `xsrf=${xsrf}&user_code=${'B'.repeat(200_000)}`,
+      `xsrf=${xsrf}&user_code=${encodeURIComponent('ＢＢＢＢ-ＢＢＢＢ\u0000ß🙂')}`,
+      `xsrf=${xsrf}&xsrf=${xsrf}&user_code=BBBB-BBBB`,
+      'user_code=BBBB-BBBB',
+      '%%%',
+    ];
+    for (const [i, body] of bodies.entries()) {
+      const page = await browser.request(`${nyckel.url}/device`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'accept-language': 'sv', 'x-forwarded-for': `198.51.100.${100 + i}` },
+        body,
+      });
+      expect([body.slice(0, 40), page.status]).toEqual([body.slice(0, 40), 400]);
+      expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+      expect(textOf(page.html)).toContain('Logga in på en enhet');
+      expect(page.html).not.toMatch(/\bat \S+ \(|Error:/);
+    }
+  });
+
   test('a device polling sooner than every 5 seconds is told slow_down', async () => {
     const device = await startOnDevice();
     expect(await rawPoll(device.auth.device_code)).toMatchObject({ error: 'authorization_pending' });
