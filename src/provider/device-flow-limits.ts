@@ -5,6 +5,7 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import { RateLimiterRes } from 'rate-limiter-flexible';
 import { NyckelError } from '../errors.ts';
 import { Counter, type CounterStore } from '../storage/counters.ts';
+import { sameRoute } from './route-path.ts';
 
 /** RFC 8628's default polling interval: a device that asks again sooner is told slow_down. */
 export const POLLING_INTERVAL_SECONDS = 5;
@@ -38,7 +39,7 @@ export class DeviceFlowLimits {
 
   /** Runs before oidc-provider: a code sent to the code page is counted, or refused once the budget is spent. */
   readonly middleware = async (ctx: Context, next: Next): Promise<void> => {
-    if (ctx.method !== 'POST' || ctx.path !== this.codePath) {
+    if (ctx.method !== 'POST' || !sameRoute(ctx.path, this.codePath)) {
       await next();
       return;
     }

@@ -58,8 +58,10 @@ export function deviceFlowAnswers(provider: Provider, limits: DeviceFlowLimits, 
     await next();
     const { oidc } = ctx as KoaContextWithOIDC;
     const linked = (oidc?.params as { user_code?: unknown } | undefined)?.user_code;
-    if (oidc?.route === 'code_verification' && ctx.method === 'GET' && ctx.status === 200 && typeof linked === 'string') {
-      await devicePages.codeEntry(ctx as KoaContextWithOIDC, undefined, undefined, linked);
+    if (oidc?.route === 'code_verification' && ctx.method === 'GET' && ctx.status === 200 && linked !== undefined) {
+      // A link with the code named twice (an array): the code page saying the code is wrong, not oidc-provider's.
+      if (typeof linked === 'string') await devicePages.codeEntry(ctx as KoaContextWithOIDC, undefined, undefined, linked);
+      else await devicePages.codeEntry(ctx as KoaContextWithOIDC, undefined, Object.assign(new Error('user_code named twice'), { name: 'NotFoundError' }));
       return;
     }
     const body = ctx.body as OAuthErrorBody | undefined;

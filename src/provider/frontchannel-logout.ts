@@ -4,6 +4,7 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { ClientConfig, ClientsFile } from '../clients/clients-file.ts';
 import type { LogoutFrame, PageRenderer } from '../server/pages.ts';
 import { pageDirectives, policyText } from '../server/content-security.ts';
+import { sameRoute } from './route-path.ts';
 
 /** What a session held before the sign-out ended it: its apps' sids, and the app that asked. */
 interface SessionBefore {
@@ -24,7 +25,7 @@ export function frontchannelLogout(provider: Provider, deps: { issuer: string; e
   const confirmPath = `${deps.endSessionPath}/confirm`;
   includeSidFor(provider, new Set(deps.clients.clients.filter((c) => c.frontchannel_logout_session_required).map((c) => c.client_id)));
   provider.use(async (ctx, next) => {
-    if (ctx.method !== 'POST' || ctx.path !== confirmPath) {
+    if (ctx.method !== 'POST' || !sameRoute(ctx.path, confirmPath)) {
       await next();
       return;
     }

@@ -36,14 +36,18 @@ class DeviceCodeAlreadyConfirmed extends errors.InvalidRequest {
 }
 
 /**
- * oidc-provider marks a confirmed device code `inFlight` by reading it and saving it again, which two
- * parallel confirmations can both do: each would go on to a sign-in. Saving that mark is made the
- * deciding step: the confirmation whose claim (an atomic counter) is already taken is refused.
+ * oidc-provider marks a confirmed device code `inFlight`, or a cancelled one with an error, by reading
+ * it and saving it again, which parallel answers on the code page can all do: two confirmations would
+ * each go on to a sign-in, and a cancellation saved while a confirmation goes on would be overwritten
+ * (or overwrite it) after its page said "cancelled". Saving either mark is made the deciding step: the
+ * answer whose claim (an atomic counter, one per code) is already taken is refused.
  */
 export function singleUseDeviceConfirmation(adapter: AdapterFactory, claim: (id: string) => Promise<boolean>): AdapterFactory {
   return replacing(adapter, 'DeviceCode', 'upsert', (target) => async (id: string, payload: AdapterPayload, expiresIn: number) => {
     const confirming = payload.inFlight === true && !payload.accountId && !payload.error;
-    if (confirming && !(await claim(id))) throw new DeviceCodeAlreadyConfirmed();
+    // A cancellation on the code page; one on the sign-in page after confirming is inFlight already.
+    const cancelling = payload.inFlight !== true && !payload.accountId && Boolean(payload.error);
+    if ((confirming || cancelling) && !(await claim(id))) throw new DeviceCodeAlreadyConfirmed();
     return target.upsert(id, payload, expiresIn);
   });
 }

@@ -40,7 +40,8 @@ export class DevicePages {
     let message: string | undefined;
     if (known) message = t(known.key);
     else if (error && !aborted) message = out?.error === 'temporarily_unavailable' ? t('errors.temporarily_unavailable') : t('device.failed');
-    const status = known ? known.status : koa.status >= 400 ? koa.status : 200;
+    // Without an error the page is the answer (koa's status is still its default 404 then).
+    const status = known ? known.status : error && koa.status >= 400 ? koa.status : 200;
     this.pages.html(
       koa,
       'device-code',

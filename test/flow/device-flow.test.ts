@@ -152,6 +152,15 @@ describe('device sign-in (RFC 8628)', () => {
     expect(textOf(confirm.html)).toContain(device.auth.user_code);
   });
 
+  test('the code page answers 200; a link naming the code twice gets it with a localised error, not oidc-provider’s page', async () => {
+    const browser = new FormBrowser();
+    expect((await browser.go(`${nyckel.url}/device`)).status).toBe(200);
+    const twice = await browser.go(`${nyckel.url}/device?user_code=BBBB-BBBB&user_code=CCCC-CCCC`, { headers: { 'accept-language': 'sv' } });
+    expect(twice.status).toBe(400);
+    expect(textOf(twice.html)).toContain('Koden stämmer inte, eller så har den gått ut.');
+    expect(twice.html).not.toContain('Submitting Callback');
+  });
+
   test('the pages speak the browser’s language (Swedish, Danish)', async () => {
     const device = await startOnDevice();
     for (const [language, entryText, confirmText] of [
@@ -189,6 +198,32 @@ describe('device sign-in (RFC 8628)', () => {
     expect(textOf(wrong.html)).toContain('Koden stämmer inte, eller så har den gått ut.');
     expect(wrong.html).toContain('aria-invalid="true"');
     expect(await rawPoll(device.auth.device_code)).toMatchObject({ error: 'authorization_pending' });
+  });
+
+  test('garbage codes and forms (arrays, huge, unicode, no token) get the localised code page with a 400, never a 500', async () => {
+    const browser = new FormBrowser();
+    const entry = await browser.go(`${nyckel.url}/device`);
+    const xsrf = /name="xsrf" value="([^"]*)"/.exec(entry.html)![1];
+    const bodies = [
+      `xsrf=${xsrf}&user_code=BBBB&user_code=CCCC`,
+      `xsrf=${xsrf}&user_code[]=BBBB`,
+      `xsrf=${xsrf}&user_code=${'B'.repeat(200_000)}`,
+      `xsrf=${xsrf}&user_code=${encodeURIComponent('ＢＢＢＢ-ＢＢＢＢ\u0000ß🙂')}`,
+      `xsrf=${xsrf}&xsrf=${xsrf}&user_code=BBBB-BBBB`,
+      'user_code=BBBB-BBBB',
+      '%%%',
+    ];
+    for (const [i, body] of bodies.entries()) {
+      const page = await browser.request(`${nyckel.url}/device`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'accept-language': 'sv', 'x-forwarded-for': `198.51.100.${100 + i}` },
+        body,
+      });
+      expect([body.slice(0, 40), page.status]).toEqual([body.slice(0, 40), 400]);
+      expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+      expect(textOf(page.html)).toContain('Logga in på en enhet');
+      expect(page.html).not.toMatch(/\bat \S+ \(|Error:/);
+    }
   });
 
   test('a device polling sooner than every 5 seconds is told slow_down', async () => {
@@ -253,6 +288,27 @@ describe('device sign-in (RFC 8628)', () => {
     expect(textOf(refused.html)).toContain('That code has already been used.');
   });
 
+  test('a code confirmed and cancelled at once: one answer wins, the other is told the code was used', async () => {
+    for (let round = 0; round < 3; round++) {
+      const device = await startOnDevice();
+      const browsers = [new FormBrowser(), new FormBrowser()];
+      const confirms = await Promise.all(browsers.map((browser) => typeCode(browser, device.auth.user_code)));
+      const [confirmed, cancelled] = await Promise.all([
+        browsers[0].submit(confirms[0], '/device', { confirm: 'yes' }),
+        browsers[1].submit(confirms[1], '/device', { abort: 'yes' }),
+      ]);
+      const signIn = /\/interaction\/[^/]+$/.test(confirmed.url);
+      const cancel = textOf(cancelled.html).includes('The sign-in was cancelled.');
+      expect([signIn, cancel]).toContainEqual(true);
+      expect(signIn && cancel).toBe(false);
+      const loser = signIn ? cancelled : confirmed;
+      expect(loser.status).toBe(400);
+      expect(textOf(loser.html)).toContain('That code has already been used.');
+      if (signIn) expect(await rawPoll(device.auth.device_code)).toMatchObject({ error: 'authorization_pending' });
+      else expect(await rawPoll(device.auth.device_code)).toMatchObject({ error: 'access_denied' });
+    }
+  });
+
   test('an expired code is refused on the page and at the token endpoint', async () => {
     const device = await startOnDevice();
     // A minute later (NYCKEL_DEVICE_CODE_TTL=60) by oidc-provider's clock, whichever store keeps the code.
@@ -293,6 +349,26 @@ describe('device sign-in (RFC 8628)', () => {
     expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);
     expect(textOf(refused.html)).toContain('Too many attempts.');
     expect((await typeCode(new FormBrowser(), device.auth.user_code, '203.0.113.10')).status).toBe(200);
+  });
+
+  test('the code page with a trailing slash (which oidc-provider also answers) counts guesses all the same', async () => {
+    const ip = '203.0.113.11';
+    const browser = new FormBrowser();
+    const entry = await browser.go(`${nyckel.url}/device`);
+    const guess = () =>
+      browser.submit(entry, '/device', { user_code: 'BBBB-BBBB' }, { headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': ip } });
+    const slashed = { ...entry, html: entry.html.replace('action="/device"', 'action="/device/"') };
+    const slashedGuess = () =>
+      browser.submit(
+        slashed,
+        '/device/',
+        { user_code: 'BBBB-BBBB' },
+        { headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': ip } },
+      );
+    const statuses = [];
+    for (let i = 0; i < GUESSES_PER_IP + 1; i++) statuses.push((await slashedGuess()).status);
+    expect(statuses).toEqual([...Array.from({ length: GUESSES_PER_IP }, () => 400), 429]);
+    expect((await guess()).status).toBe(429);
   });
 });
 

@@ -112,6 +112,40 @@ describe('front-channel logout', () => {
     expect(directives(await browser.go(`${nyckel.url}/`)).has('frame-src')).toBe(false);
   });
 
+  test('the confirmation posted with a trailing slash (oidc-provider answers it too) still loads the frames', async () => {
+    const { browser, web, webIdToken } = await signInToBoth();
+    const confirm = await browser.go(
+      oidc.buildEndSessionUrl(web, { id_token_hint: webIdToken, post_logout_redirect_uri: 'http://localhost:4000/bye' }).toString(),
+    );
+    const slashed = { ...confirm, html: confirm.html.replace(/action="([^"]*\/session\/end\/confirm)"/, 'action="$1/"') };
+    const done = await browser.submit(slashed, /\/session\/end\/confirm\/$/, { logout: 'yes' });
+    expect(done.status).toBe(200);
+    expect(framesPage(done).frames).toHaveLength(2);
+  });
+
+  test('state is never markup on the frames page, and a post_logout_redirect_uri not registered is refused before any sign-out', async () => {
+    const { browser, web, webIdToken } = await signInToBoth();
+    const state = '"><script>alert(1)</script><meta http-equiv="refresh" content="0;url=https://evil.example">';
+    const confirm = await browser.go(
+      oidc.buildEndSessionUrl(web, { id_token_hint: webIdToken, post_logout_redirect_uri: 'http://localhost:4000/bye', state }).toString(),
+    );
+    const done = await browser.submit(confirm, /\/session\/end\/confirm$/, { logout: 'yes' });
+    expect(done.html).not.toContain('<script>alert');
+    expect(done.html).not.toContain('evil.example">');
+    const { continueUrl, refresh } = framesPage(done);
+    expect(new URL(continueUrl).searchParams.get('state')).toBe(state);
+    expect(refresh).toBe(`3;url=${continueUrl}`);
+
+    const other = await signInToBoth();
+    const refused = await other.browser.go(
+      oidc.buildEndSessionUrl(other.web, { id_token_hint: other.webIdToken, post_logout_redirect_uri: 'https://evil.example/bye' }).toString(),
+    );
+    expect(refused.status).toBe(400);
+    expect(refused.headers.get('location')).toBeNull();
+    expect(refused.html).not.toContain('/session/end/confirm');
+    expect(refused.html).not.toContain('https://evil.example');
+  });
+
   test('the "signed out" page follows when the app gave no post_logout_redirect_uri', async () => {
     const { browser, web, webIdToken } = await signInToBoth();
     const confirm = await browser.go(oidc.buildEndSessionUrl(web, { id_token_hint: webIdToken }).toString());
