@@ -15,7 +15,7 @@ export type { PrismaClient } from '../generated/prisma/client.ts';
 export interface Database {
   prisma: PrismaClient;
   kind: 'pglite' | 'postgres';
-  /** The same driver adapter the app uses, for the wasm schema engine (migrations). */
+  /** A driver adapter for the wasm schema engine (migrations), of the same kind the app uses. */
   adapterFactory: SqlMigrationAwareDriverAdapterFactory;
   close(): Promise<void>;
 }
@@ -51,9 +51,12 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
     const pool = new pg.Pool({ connectionString: target.url, ...poolOptions });
     // An idle connection that breaks is dropped by the pool; the error must not end the process.
     pool.on('error', () => {});
-    const adapterFactory = new PrismaPg(pool);
-    const prisma = new PrismaClient({ adapter: adapterFactory });
+    const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
     registerDriver(prisma, poolDriver(pool));
+    // The schema engine gets connections of its own, closed when it is done: it leaves Prisma's
+    // migration advisory lock on its connection, which in the shared pool would stay held and keep
+    // every other node and `nyckel db migrate` waiting.
+    const adapterFactory = new PrismaPg({ connectionString: target.url, ...poolOptions });
     return {
       prisma,
       kind: 'postgres',
