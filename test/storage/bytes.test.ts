@@ -1,24 +1,11 @@
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { openMigratedDatabase } from '../../src/nyckel.ts';
-import type { Database } from '../../src/storage/db.ts';
+import { describe, expect, test } from '@jest/globals';
 import { parseBytea, serializeBytea } from '../../src/storage/pglite-bytes.ts';
 import { driverOf } from '../../src/storage/sql.ts';
-import { freshDatabase } from '../support/database.ts';
+import { suiteDatabase } from '../support/suite-database.ts';
 
 // Bytes columns (the sealed oidc-provider payloads) through Prisma, on either database; on PGlite
 // through Nyckel's own bytea codec (src/storage/pglite-bytes.ts).
-let db: Database;
-let dropDatabase: () => Promise<void>;
-
-beforeAll(async () => {
-  const fresh = await freshDatabase();
-  dropDatabase = fresh.drop;
-  db = await openMigratedDatabase(fresh.target);
-});
-afterAll(async () => {
-  await db?.close();
-  await dropDatabase?.();
-});
+const db = suiteDatabase();
 
 const everyByte = Uint8Array.from({ length: 256 }, (_, i) => i);
 

@@ -1,24 +1,14 @@
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { beforeAll, describe, expect, test } from '@jest/globals';
 import { Accounts } from '../../src/accounts/accounts.ts';
 import { AuditLog } from '../../src/accounts/audit.ts';
-import { openMigratedDatabase } from '../../src/nyckel.ts';
-import type { Database } from '../../src/storage/db.ts';
-import { freshDatabase } from '../support/database.ts';
+import { suiteDatabase } from '../support/suite-database.ts';
 
 // The OpenID claims of a user (ID tokens and userinfo), on both databases.
-let db: Database;
-let dropDatabase: () => Promise<void>;
+const db = suiteDatabase();
 let accounts: Accounts;
 
-beforeAll(async () => {
-  const fresh = await freshDatabase();
-  dropDatabase = fresh.drop;
-  db = await openMigratedDatabase(fresh.target);
+beforeAll(() => {
   accounts = new Accounts(db.prisma, new AuditLog(db.prisma), { memoryCost: 1024, timeCost: 1 });
-});
-afterAll(async () => {
-  await db?.close();
-  await dropDatabase?.();
 });
 
 describe('claims', () => {

@@ -1,25 +1,12 @@
-import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
-import { openMigratedDatabase } from '../../src/nyckel.ts';
+import { describe, expect, jest, test } from '@jest/globals';
 import { Counter } from '../../src/storage/counters.ts';
-import type { Database } from '../../src/storage/db.ts';
 import { driverOf } from '../../src/storage/sql.ts';
-import { freshDatabase } from '../support/database.ts';
+import { suiteDatabase } from '../support/suite-database.ts';
 
 // The database store of the rate-limit counters (used when Redis is not configured).
-let db: Database;
-let dropDatabase: () => Promise<void>;
+const db = suiteDatabase();
 let keys = 0;
 const newKey = () => `key-${++keys}`;
-
-beforeAll(async () => {
-  const fresh = await freshDatabase();
-  dropDatabase = fresh.drop;
-  db = await openMigratedDatabase(fresh.target);
-});
-afterAll(async () => {
-  await db?.close();
-  await dropDatabase?.();
-});
 
 const counter = (points: number, duration = 60) => new Counter({ prisma: db.prisma }, { keyPrefix: 'test', points, duration });
 

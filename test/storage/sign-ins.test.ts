@@ -1,26 +1,16 @@
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { beforeAll, describe, expect, test } from '@jest/globals';
 import crypto from 'node:crypto';
-import { openMigratedDatabase } from '../../src/nyckel.ts';
 import { passwordFactor, SignIns, type VerifiedFactor } from '../../src/factors/sign-ins.ts';
-import type { Database } from '../../src/storage/db.ts';
 import { driverOf } from '../../src/storage/sql.ts';
-import { freshDatabase } from '../support/database.ts';
+import { suiteDatabase } from '../support/suite-database.ts';
 
 // The one way a sign-in ends (SignIns.complete), on both databases: once, for its user only, and on
 // exactly the factors it judged.
-let db: Database;
-let dropDatabase: () => Promise<void>;
+const db = suiteDatabase();
 let signIns: SignIns;
 
-beforeAll(async () => {
-  const fresh = await freshDatabase();
-  dropDatabase = fresh.drop;
-  db = await openMigratedDatabase(fresh.target);
+beforeAll(() => {
   signIns = new SignIns(db.prisma);
-});
-afterAll(async () => {
-  await db?.close();
-  await dropDatabase?.();
 });
 
 async function newUser() {

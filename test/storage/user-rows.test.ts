@@ -1,23 +1,10 @@
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { describe, expect, test } from '@jest/globals';
 import { userWhere } from '../../src/accounts/user-rows.ts';
-import { openMigratedDatabase } from '../../src/nyckel.ts';
-import type { Database } from '../../src/storage/db.ts';
 import { driverOf } from '../../src/storage/sql.ts';
-import { freshDatabase } from '../support/database.ts';
+import { suiteDatabase } from '../support/suite-database.ts';
 
 // A user read through the driver is the User Prisma reads: every column, the same names and types.
-let db: Database;
-let dropDatabase: () => Promise<void>;
-
-beforeAll(async () => {
-  const fresh = await freshDatabase();
-  dropDatabase = fresh.drop;
-  db = await openMigratedDatabase(fresh.target);
-});
-afterAll(async () => {
-  await db?.close();
-  await dropDatabase?.();
-});
+const db = suiteDatabase();
 
 describe('userWhere', () => {
   test('by id, address and user name: exactly what Prisma reads, with every column filled in', async () => {
