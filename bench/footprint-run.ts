@@ -14,6 +14,7 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '16' },
     postgres: { type: 'boolean', default: false },
     redis: { type: 'boolean', default: false },
+    totp: { type: 'boolean', default: false },
     sources: { type: 'boolean', default: false },
   },
 });
@@ -24,6 +25,7 @@ footprintReport({
   concurrency: Math.round(number('concurrency', values.concurrency, 1, 256)),
   postgresAdminUrl: values.postgres || envUrl ? (envUrl ?? 'postgres://postgres@127.0.0.1:5432/postgres') : undefined,
   redisUrl: values.redis ? (process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379') : undefined,
+  totpUsers: values.totp ? 2000 : undefined,
   sources: values.sources,
   progress: (text) => process.stderr.write(`bench: ${text}\n`),
 }).then(

@@ -17,8 +17,12 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { passwordLogin } from './http.ts';
-import { runLoad, type LoadResult } from './load.ts';
-import { APP, benchClientsYaml, freshPostgresDatabase, leftover } from './targets.ts';
+import { runInterleaved, runLoad, type LoadResult } from './load.ts';
+import { APP, benchClientsYaml, freshPostgresDatabase, leftover, MFA_APP, PASSWORD } from './targets.ts';
+import { seedTotpUsers, TotpUserPool } from './totp-users.ts';
+import { loadSettings } from '../src/config/settings.ts';
+
+type Operation = (worker: number) => Promise<void>;
 import { newMasterKey } from '../src/security/crypto.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -28,6 +32,8 @@ export interface FootprintOptions {
   postgresAdminUrl?: string;
   /** Redis for the short-lived models and counters (REDIS_URL), under a prefix of this run's own. */
   redisUrl?: string;
+  /** Also compare a sign-in with an authenticator app to one without, with this many seeded app users. */
+  totpUsers?: number;
   /** Run src/main.ts through tsx even when dist/ is built. */
   sources?: boolean;
   concurrency: number;
@@ -45,6 +51,8 @@ export interface Footprint {
   signIn: LoadResult;
   /** CPU time of the server process (all its threads) per counted sign-in; the load generator is not in it. */
   serverCpuMsPerSignIn: number;
+  /** With `totpUsers`: server CPU per sign-in without and with the app's code, in alternating slices. */
+  totp?: { passwordOnlyCpuMs: number; withAppCodeCpuMs: number; errors: number };
 }
 
 function freePort(): Promise<number> {
@@ -151,6 +159,7 @@ export async function measureFootprint(options: FootprintOptions): Promise<Footp
     const password = demoPassword();
     await first.stop();
     if (!password) throw new Error(`no demo password in the first start's output:\n${first.output()}`);
+    const appUsers = options.totpUsers ? new TotpUserPool(await seedTotpUsers(loadSettings(env), options.totpUsers, PASSWORD)) : undefined;
 
     progress('footprint: warm start, idle for 3 s');
     const server = await startServer(args, env, port);
@@ -163,13 +172,7 @@ export async function measureFootprint(options: FootprintOptions): Promise<Footp
       const sampler = setInterval(() => (peakRssMiB = Math.max(peakRssMiB, rssMiB(pid))), 25);
       let cpuAtOpen = 0;
       let cpuAtClose = 0;
-      const login = passwordLogin({
-        base: new URL(`http://127.0.0.1:${port}`),
-        clientId: APP.clientId,
-        secret: APP.secret,
-        redirectUri: APP.redirectUri,
-        users: [{ email: 'demo@nyckel.example', password }],
-      });
+      const login = passwordLogin({ ...flowOf(port), users: [{ email: 'demo@nyckel.example', password }] });
       await login(0);
       progress(`footprint: sign-ins at concurrency ${options.concurrency}, ${options.warmupSeconds} s + ${options.seconds} s`);
       const signIn = await runLoad('password sign-in, server process', login, {
@@ -179,6 +182,7 @@ export async function measureFootprint(options: FootprintOptions): Promise<Footp
         onWindow: (moment) => (moment === 'opened' ? (cpuAtOpen = cpuMs(pid)) : (cpuAtClose = cpuMs(pid))),
       });
       clearInterval(sampler);
+      const totp = appUsers && (await compareAppCode(pid, options, login, passwordLogin({ ...flowOf(port, MFA_APP), users: appUsers.take })));
       return {
         entry,
         firstStartSeconds: first.seconds,
@@ -187,6 +191,7 @@ export async function measureFootprint(options: FootprintOptions): Promise<Footp
         peakRssMiB,
         signIn,
         serverCpuMsPerSignIn: signIn.ops ? (cpuAtClose - cpuAtOpen) / signIn.ops : NaN,
+        totp,
       };
     } finally {
       await stopServer();
@@ -196,6 +201,30 @@ export async function measureFootprint(options: FootprintOptions): Promise<Footp
     if (options.redisUrl) await forgetRedisKeys(options.redisUrl, redisPrefix).catch(() => {});
     await removeDataDir();
   }
+}
+
+const flowOf = (port: number, app: { clientId: string; secret: string; redirectUri: string } = APP) => ({
+  base: new URL(`http://127.0.0.1:${port}`),
+  clientId: app.clientId,
+  secret: app.secret,
+  redirectUri: app.redirectUri,
+});
+
+/** Server CPU per sign-in with the password alone and with the app's code after it, measured in alternating slices. */
+async function compareAppCode(pid: number, options: FootprintOptions, passwordOnly: Operation, withAppCode: Operation) {
+  const cpu = { passwordOnly: 0, withAppCode: 0 };
+  let opened = 0;
+  const window = (which: keyof typeof cpu) => (moment: 'opened' | 'closed') =>
+    moment === 'opened' ? (opened = cpuMs(pid)) : (cpu[which] += cpuMs(pid) - opened);
+  options.progress?.('footprint: password only against password + app code, alternating slices');
+  const [plain, app] = await runInterleaved(
+    [
+      { name: 'password only', operation: passwordOnly, onWindow: window('passwordOnly') },
+      { name: 'password + app code', operation: withAppCode, onWindow: window('withAppCode') },
+    ],
+    { concurrency: options.concurrency, seconds: options.seconds * 2, warmupSeconds: options.warmupSeconds, slices: 6, sliceWarmupSeconds: 0.5 },
+  );
+  return { passwordOnlyCpuMs: cpu.passwordOnly / plain.ops, withAppCodeCpuMs: cpu.withAppCode / app.ops, errors: plain.errors + app.errors };
 }
 
 async function forgetRedisKeys(url: string, prefix: string): Promise<void> {

@@ -16,6 +16,8 @@ import { newMasterKey } from '../src/security/crypto.ts';
 export const RESOURCE = 'https://api.bench.example/reports';
 export const MACHINE = { clientId: 'bench-machine', secret: 'bench-machine-secret-0000000001', scope: 'reports:read' };
 export const APP = { clientId: 'bench-app', secret: 'bench-app-secret-000000000000001', redirectUri: 'http://localhost:4000/bench-cb' };
+/** An app that asks every user for the authenticator app's code (the app-code figure of bench:footprint --totp). */
+export const MFA_APP = { clientId: 'bench-mfa-app', secret: 'bench-mfa-app-secret-0000000001', redirectUri: 'http://localhost:4000/bench-mfa-cb' };
 export const PASSWORD = 'bench horse battery staple 2024';
 
 /** The benchmark's clients file; `appMfa` (YAML flow mapping, e.g. `{ required: true, methods: [totp] }`) makes the app ask for a second factor. */
@@ -35,6 +37,14 @@ clients:
     client_secret: ${APP.secret}
     redirect_uris: [${APP.redirectUri}]
     scopes: [openid, profile, email]${options.appMfa ? `\n    mfa: ${options.appMfa}` : ''}
+  - client_id: ${MFA_APP.clientId}
+    name: Benchmark first-party app with an authenticator app
+    first_party: true
+    token_endpoint_auth_method: client_secret_basic
+    client_secret: ${MFA_APP.secret}
+    redirect_uris: [${MFA_APP.redirectUri}]
+    scopes: [openid, profile, email]
+    mfa: { required: true, methods: [totp] }
 resources:
   - identifier: ${RESOURCE}
     name: Reports API
