@@ -2,7 +2,7 @@ import type { PGlite } from '@electric-sql/pglite';
 import type pg from 'pg';
 import type { PrismaClient } from './db.ts';
 
-/** What one statement gave: its rows, and how many rows it changed (or returned). */
+/** What one statement gave: its rows, and how many rows an INSERT, UPDATE or DELETE changed (PGlite counts no rows of a SELECT). */
 export interface SqlResult<Row> {
   rows: Row[];
   count: number;
@@ -10,8 +10,8 @@ export interface SqlResult<Row> {
 
 /**
  * Plain SQL on the connections Prisma itself uses (the pg pool, or the one PGlite), for the few
- * statements every sign-in and token runs: measured on the 2-core build machine, a Prisma model call
- * costs 0.42 ms of CPU and the same statement through the driver 0.11 ms (`bench/statements.ts`).
+ * statements every sign-in and token runs: a Prisma model call costs two to three times the CPU of the
+ * same statement through the driver (`npm run bench:statements`; the README's "Speed" has the figures).
  * Values come back as the driver parses them: timestamptz as Date, bytea as bytes, json as values.
  * It never joins a Prisma transaction (PGlite's own queries wait for one to end).
  */
