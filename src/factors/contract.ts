@@ -1,3 +1,4 @@
+import type { HeldAs } from './shared/held-enrolments.ts';
 import type Router from '@koa/router';
 import type { Locale } from '../accounts/accounts.ts';
 import type { FactorId } from '../clients/clients-file.ts';
@@ -123,6 +124,8 @@ export interface FactorModule {
 
   /** Whether the user can use this factor now. */
   isEnrolled(user: User): Promise<boolean>;
+  /** Held as enrolment rows (set with `isEnrolled` by `heldAs` of shared/held-enrolments.ts): the engine reads them once for all methods. */
+  readonly heldAs?: HeldAs;
   /** Where a challenge can go (registered addresses, numbers), masked; empty for kind `code`. */
   targets(user: User): Promise<FactorTarget[]>;
   /** How a stored target is shown (`Ma…ge@Sc…se`, `xxxx-xxxx72`). */

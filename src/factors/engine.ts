@@ -3,6 +3,8 @@ import type { ClientDirectory } from '../clients/directory.ts';
 import type { Settings } from '../config/settings.ts';
 import type { User } from '../generated/prisma/client.ts';
 import type { PrismaClient } from '../storage/db.ts';
+import { driverOf } from '../storage/sql.ts';
+import { heldRows, holds, type HeldRow } from './shared/held-enrolments.ts';
 import type { FactorModule } from './contract.ts';
 import { policyFor, type FactorPolicy } from './policy.ts';
 
@@ -30,10 +32,21 @@ export class FactorEngine {
 
   /** The methods this user can use for this client: allowed by the policy, enrolled, in policy order. */
   async offered(user: User, clientId: string): Promise<FactorModule[]> {
-    const candidates = this.usableMethods(clientId);
-    const enrolled = await Promise.all(candidates.map(async (m) => ((await m.isEnrolled(user)) ? m : undefined)));
-    const available = enrolled.filter((m): m is FactorModule => Boolean(m));
-    return this.primaryFirst(user, available);
+    return this.heldAmong(user, this.usableMethods(clientId));
+  }
+
+  /**
+   * Those of `candidates` the user holds, the user's primary first. The user's enrolment rows are read
+   * once: for the methods held as rows (`heldAs`), and for the order; other methods are asked.
+   */
+  private async heldAmong(user: User, candidates: readonly FactorModule[]): Promise<FactorModule[]> {
+    const rows = await heldRows(driverOf(this.prisma), user.id);
+    const held = await Promise.all(candidates.map(async (m) => ((m.heldAs ? holds(rows, m.heldAs) : await m.isEnrolled(user)) ? m : undefined)));
+    return this.primaryFirst(
+      user,
+      held.filter((m): m is FactorModule => Boolean(m)),
+      rows,
+    );
   }
 
   /**
@@ -68,21 +81,15 @@ export class FactorEngine {
 
   /** Whether any module (allowed by this client or not) counts the user as enrolled. */
   async hasAnySecondFactor(user: User): Promise<boolean> {
-    const enrolled = await Promise.all([...this.modules.values()].map((m) => m.isEnrolled(user)));
-    return enrolled.some(Boolean);
+    return (await this.methodsOf(user)).length > 0;
   }
 
   /**
    * The user's own order wins over the policy's: `users.method_order` (set on the account pages; the
    * newest enrolment becomes primary, as at TDC), then stored enrolments by position.
    */
-  private async primaryFirst(user: User, modules: FactorModule[]): Promise<FactorModule[]> {
-    const enrolments = await this.prisma.factorEnrolment.findMany({
-      where: { userId: user.id, confirmed: true },
-      orderBy: [{ position: 'asc' }, { createdAt: 'desc' }],
-      select: { type: true },
-    });
-    const ranked = [...methodOrderOf(user), ...enrolments.map((e) => e.type)];
+  private primaryFirst(user: User, modules: FactorModule[], rows: readonly HeldRow[]): FactorModule[] {
+    const ranked = [...methodOrderOf(user), ...rows.map((row) => row.type)];
     const rank = new Map<string, number>();
     ranked.forEach((type, i) => rank.has(type) || rank.set(type, i));
     // Backup methods (recovery codes) come last whatever their position.
@@ -95,11 +102,7 @@ export class FactorEngine {
 
   /** Every method the user can use with some client, the user's primary first. */
   async methodsOf(user: User): Promise<FactorModule[]> {
-    const enrolled = await Promise.all([...this.modules.values()].map(async (m) => ((await m.isEnrolled(user)) ? m : undefined)));
-    return this.primaryFirst(
-      user,
-      enrolled.filter((m): m is FactorModule => Boolean(m)),
-    );
+    return this.heldAmong(user, [...this.modules.values()]);
   }
 
   /** Makes a method the user's primary (a new enrolment, or "make primary" on the account pages). */

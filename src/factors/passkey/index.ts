@@ -1,4 +1,5 @@
 import { accountName } from '../../accounts/accounts.ts';
+import { heldAs } from '../shared/held-enrolments.ts';
 import { CONTROL_CHARACTERS } from '../shared/labels.ts';
 import type {
   AuthenticationResponseJSON,
@@ -299,7 +300,7 @@ export function passkeyFactor(deps: FactorDependencies): PasskeyModule {
     channel: 'device',
     amr: ['hwk', 'swk', 'user'],
     kind: 'webauthn',
-    isEnrolled: async (user) => (await prisma.factorEnrolment.count({ where: { userId: user.id, type: 'passkey', confirmed: true } })) > 0,
+    ...heldAs(prisma, { type: 'passkey' }),
     targets: async () => [],
     maskTarget: (label) => label,
 

@@ -4,6 +4,7 @@ import type { FactorModule, VerifyOutcome } from '../contract.ts';
 import type { FactorDependencies } from '../deps.ts';
 import { DEVICE_TYPE, PushDevices } from './devices.ts';
 import { QR_PREFIX, qrCode } from './protocol.ts';
+import { heldAs } from '../shared/held-enrolments.ts';
 import { noEnrolmentAtSignIn } from '../shared/no-enrolment.ts';
 
 export const APP_QR_CHALLENGE = 'app-qr';
@@ -34,7 +35,7 @@ export function appQrFactor(deps: FactorDependencies, devices = new PushDevices(
     channel: 'app',
     amr: APP_QR_AMR,
     kind: 'code',
-    isEnrolled: async (user) => (await prisma.factorEnrolment.count({ where: { userId: user.id, type: DEVICE_TYPE, confirmed: true } })) > 0,
+    ...heldAs(prisma, { type: DEVICE_TYPE }),
     targets: async () => [],
     maskTarget: (label) => label,
 

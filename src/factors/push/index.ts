@@ -4,6 +4,7 @@ import type { ChallengeContext, FactorModule, StartOutcome, VerifyOutcome } from
 import type { FactorDependencies } from '../deps.ts';
 import { DEVICE_TYPE, PUSH_CHALLENGE, PushDevices, requestOf, type PushRequestData } from './devices.ts';
 import { approximateIp, browserSummary } from './protocol.ts';
+import { heldAs } from '../shared/held-enrolments.ts';
 import { noEnrolmentAtSignIn } from '../shared/no-enrolment.ts';
 
 /**
@@ -82,7 +83,7 @@ export function pushFactor(deps: FactorDependencies, devices = new PushDevices(d
     channel: 'app',
     amr: PUSH_AMR,
     kind: 'poll',
-    isEnrolled: async (user) => (await prisma.factorEnrolment.count({ where: { userId: user.id, type: DEVICE_TYPE, confirmed: true } })) > 0,
+    ...heldAs(prisma, { type: DEVICE_TYPE }),
     targets: async () => [],
     maskTarget: (label) => label,
 

@@ -1,11 +1,11 @@
 import { accountName } from '../../accounts/accounts.ts';
 import { noticeAddressOf } from '../../accounts/notice-address.ts';
 import crypto from 'node:crypto';
-import type { User } from '../../generated/prisma/client.ts';
 import { translator } from '../../i18n/i18n.ts';
 import type { SecretBox } from '../../security/crypto.ts';
 import type { ChallengeContext, FactorModule, VerifyOutcome } from '../contract.ts';
 import type { FactorDependencies, Transaction } from '../deps.ts';
+import { heldAs } from '../shared/held-enrolments.ts';
 import { noEnrolmentAtSignIn } from '../shared/no-enrolment.ts';
 
 export const RECOVERY_FAMILY = 'recovery-code';
@@ -127,7 +127,7 @@ export function recoveryCodeFactor(deps: FactorDependencies): RecoveryCodeModule
     channel: 'backup',
     amr: ['otp'],
     kind: 'code',
-    isEnrolled: async (user: User) => (await unused(user.id)) > 0,
+    ...heldAs(prisma, { type: 'recovery-code', unusedOnly: true }),
     targets: async () => [],
     maskTarget: (label) => label,
     // Not enrolled on their own: they come with the first other second factor.

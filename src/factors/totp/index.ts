@@ -3,6 +3,7 @@ import type { User } from '../../generated/prisma/client.ts';
 import type { ChallengeContext, FactorModule, VerifyOutcome } from '../contract.ts';
 import type { FactorDependencies } from '../deps.ts';
 import type { SecretBox } from '../../security/crypto.ts';
+import { heldAs } from '../shared/held-enrolments.ts';
 import { matchingStep, newTotpSecret, otpauthUri, totpOptionsOf } from './otp.ts';
 
 export const TOTP_FAMILY = 'totp';
@@ -69,7 +70,7 @@ export function totpFactor(deps: FactorDependencies): FactorModule {
     channel: 'app',
     amr: ['otp'],
     kind: 'code',
-    isEnrolled: async (user) => (await prisma.factorEnrolment.count({ where: { userId: user.id, type: 'totp', confirmed: true } })) > 0,
+    ...heldAs(prisma, { type: 'totp' }),
     targets: async () => [],
     maskTarget: (label) => label,
 

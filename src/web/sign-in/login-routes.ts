@@ -16,6 +16,8 @@ import { formBody, readForm, routeParam } from '../shared/forms.ts';
 import type { Consents } from '../../accounts/consents.ts';
 import { askedOf, consent } from './consent.ts';
 import { renderUnavailable } from './unavailable.ts';
+import { secondStepEntry } from './second-step-entry.ts';
+import { passwordFactor } from '../../factors/sign-ins.ts';
 import { endedSignIns } from './sign-in-state.ts';
 import type { SignIns } from '../../factors/sign-ins.ts';
 import { completeInteraction } from './interaction-result.ts';
@@ -230,7 +232,13 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     if (next.next === 'finish' && (await deps.flow.finish(ctx, details, { user, method: 'password', locale: view(ctx, details).locale })) === 'finished')
       return;
     ctx.status = 303;
-    return ctx.redirect(`/interaction/${details.uid}/mfa`);
+    // Straight to where /mfa would send the browser on to, one request less; /mfa when it shows the list.
+    const progress = { pendingPassword: false, verified: [passwordFactor(user.id)] };
+    const entry =
+      next.next === 'second-factor'
+        ? await secondStepEntry(ctx, deps.policy, { user, uid: details.uid, clientId: String(details.params.client_id), progress, choose: false })
+        : undefined;
+    return ctx.redirect(entry && 'redirect' in entry ? entry.redirect : `/interaction/${details.uid}/mfa`);
   }
 
   decisionRoutes(router, { form, interaction, grantConsent, consents: deps.consents });

@@ -20,12 +20,22 @@ export interface PageHostDependencies {
   deliveryState: (id: string) => Promise<{ status: 'queued' | 'sent' | 'failed'; lastError: string | null } | undefined>;
 }
 
-/** What a factor's page kind may use for one request of a sign-in (see PageHost in ui-contract.ts). */
-export function pageHost(deps: PageHostDependencies, ctx: Context, state: SignInState, module: FactorModule, page: SignInPage, enrolling: boolean): PageHost {
+/**
+ * What a factor's page kind may use for one request of a sign-in (see PageHost in ui-contract.ts).
+ * `offered`: the methods this request already found offered, if it asked.
+ */
+export function pageHost(
+  deps: PageHostDependencies,
+  ctx: Context,
+  state: SignInState,
+  module: FactorModule,
+  page: SignInPage,
+  enrolling: boolean,
+  offered?: Promise<FactorModule[]>,
+): PageHost {
   const { policy } = deps;
   const clientId = state.challengeCtx.clientId;
   const mfaPath = `/interaction/${state.details.uid}/mfa`;
-  let offered: Promise<FactorModule[]> | undefined;
   // "Forgot your device?" sends what this very method sends: not offered on its own page.
   const forgotDevice = state.frame.forgotDevice && policy.forgotDeviceFallback(clientId, state.details.params)?.id !== module.id;
   const offeredNow = () => (offered ??= policy.offered(state.user, clientId, state));

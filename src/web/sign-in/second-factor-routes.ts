@@ -27,6 +27,7 @@ import { forgotDeviceRoutes } from './forgot-device-routes.ts';
 import { pageHost } from './page-host.ts';
 import { passwordlessRoutes } from './passwordless-routes.ts';
 import { respond } from './respond.ts';
+import { CURRENT_METHOD, secondStepEntry } from './second-step-entry.ts';
 import type { SignInFlow } from './sign-in-flow.ts';
 import { endedSignIns, signInLoader, signInState, type SignInState } from './sign-in-state.ts';
 import { SignInSteps } from './sign-in-steps.ts';
@@ -61,17 +62,6 @@ export interface SecondFactorRouteDependencies {
   metrics: Metrics;
 }
 
-/** The method this sign-in is on: where the second step returns to (the user's choice is kept). */
-const CURRENT_METHOD = 'nyckel.method';
-
-/** The method to go straight to: the one the user is on, else the primary (the first offered); never only a backup when another is there. */
-function preferredMethod(ctx: Context, offered: readonly FactorModule[]): FactorModule | undefined {
-  const current = ctx.cookies.get(CURRENT_METHOD);
-  const chosen = offered.find((m) => m.id === current);
-  if (chosen) return chosen;
-  return offered.find((m) => m.channel !== 'backup') ?? offered[0];
-}
-
 const csrfField = z.string().max(200);
 const startForm = z.object({
   _csrf: csrfField,
@@ -96,8 +86,8 @@ export function factorRoutes(deps: SecondFactorRouteDependencies) {
   router.use(endedSignIns(deps));
   const { signedIn, signInOf } = signInLoader(deps);
   const steps = new SignInSteps({ ...deps, uis });
-  const hostFor = (ctx: Context, state: SignInState, module: FactorModule, enrolling: boolean) =>
-    pageHost({ ...deps, steps }, ctx, state, module, uiOf(module).page, enrolling);
+  const hostFor = (ctx: Context, state: SignInState, module: FactorModule, enrolling: boolean, offered?: Promise<FactorModule[]>) =>
+    pageHost({ ...deps, steps }, ctx, state, module, uiOf(module).page, enrolling, offered);
   const uiOf = (module: FactorModule): FactorUi => {
     const ui = uis.get(module.id);
     if (!ui) throw new NyckelError('not_found');
@@ -108,9 +98,10 @@ export function factorRoutes(deps: SecondFactorRouteDependencies) {
   async function offeredFactor(ctx: Context, state: SignInState, id: string = routeParam(ctx, 'factor')) {
     const parsed = factorParam.safeParse(id);
     if (!parsed.success) throw new NyckelError('not_found');
-    const module = (await policy.offered(state.user, state.challengeCtx.clientId, state)).find((m) => m.id === parsed.data);
+    const offered = policy.offered(state.user, state.challengeCtx.clientId, state);
+    const module = (await offered).find((m) => m.id === parsed.data);
     if (!module) throw new NyckelError('not_found');
-    return { module, page: uiOf(module).page, host: hostFor(ctx, state, module, false) };
+    return { module, page: uiOf(module).page, host: hostFor(ctx, state, module, false, offered) };
   }
 
   // Before the routes of /mfa/:factor, which would take "forgot" and "enrol" for a factor's name.
@@ -119,14 +110,16 @@ export function factorRoutes(deps: SecondFactorRouteDependencies) {
 
   router.get('/mfa', signedIn, async (ctx) => {
     const state = signInState(ctx);
-    const { modules: offered, purpose } = await policy.offeredAs(state.user, state.challengeCtx.clientId, state);
-    if (offered.length === 0) return ctx.redirect(`/interaction/${state.details.uid}/mfa/enrol`);
-    // One method, or one besides backups (recovery codes): straight to it ("Use another method" lists all).
-    // A proof is explained first: the method is not the app's, it opens the way to add one.
-    // Otherwise the method the user is on (chosen with "Use another method"), else the primary, at
-    // once (TDC's code box right after the password); "Use another method" lists all.
-    const preferred = purpose === 'sign-in' && !ctx.query.choose ? preferredMethod(ctx, offered) : undefined;
-    if (preferred) return ctx.redirect(`/interaction/${state.details.uid}/mfa/${preferred.id}?send=1`);
+    const { uid } = state.details;
+    const entry = await secondStepEntry(ctx, policy, {
+      user: state.user,
+      uid,
+      clientId: state.challengeCtx.clientId,
+      progress: state,
+      choose: Boolean(ctx.query.choose),
+    });
+    if ('redirect' in entry) return ctx.redirect(entry.redirect);
+    const { modules: offered, purpose } = entry.choose;
     const methods = offered.map((m) => ({ id: m.id, name: state.t(`factors.${m.id}.name`), hint: state.t(`factors.${m.id}.hint`) }));
     const intro = purpose === 'proof' ? state.t('mfa.proof_intro', { client: state.frame.clientName }) : undefined;
     steps.render(ctx, state, { template: 'mfa-choose', model: { ...state.frame, methods, intro } });
