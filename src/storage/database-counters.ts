@@ -119,6 +119,13 @@ export class DatabaseCounters extends RateLimiterPrisma {
       RETURNING points, expire`.then((rows) => rows[0]);
   }
 
+  _get(key: string): Promise<CounterRow | null> {
+    return driverOf(this.prisma)
+      .rows<CounterRow>`SELECT points, expire FROM rate_limits WHERE key = ${key} AND (expire IS NULL OR expire > ${new Date()})`.then(
+      (rows) => rows[0] ?? null,
+    );
+  }
+
   _delete(key: string): Promise<boolean> {
     return this.statements.add({ key, points: 0, expire: new Date() }).then((row) => row.existed);
   }

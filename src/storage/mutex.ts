@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { NyckelError } from '../errors.ts';
 import { counterStoreUnavailable, type CounterStore } from './counters.ts';
+import { driverOf } from './sql.ts';
 
 export interface MutexOptions {
   /** How long a holder that died keeps the lock before others may take it. */
@@ -40,14 +41,14 @@ function databaseLease(store: CounterStore): Lease {
   return {
     tryAcquire: async (key, holder, leaseMs) => {
       const expire = new Date(Date.now() + leaseMs);
-      const taken = await store.prisma.$executeRaw`
+      const taken = await driverOf(store.prisma).changed`
         INSERT INTO rate_limits (key, points, expire) VALUES (${key}, ${holderNumber(holder)}, ${expire})
         ON CONFLICT (key) DO UPDATE SET points = EXCLUDED.points, expire = EXCLUDED.expire
          WHERE rate_limits.expire IS NULL OR rate_limits.expire <= now()`;
       return taken === 1;
     },
     release: async (key, holder) => {
-      await store.prisma.$executeRaw`DELETE FROM rate_limits WHERE key = ${key} AND points = ${holderNumber(holder)}`;
+      await driverOf(store.prisma).changed`DELETE FROM rate_limits WHERE key = ${key} AND points = ${holderNumber(holder)}`;
     },
   };
 }

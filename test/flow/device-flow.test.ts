@@ -82,7 +82,7 @@ async function signInOnPhone(userCode: string, email: string, secret: string) {
   const login = await browser.submit(confirm, '/device', { confirm: 'yes' });
   expect(login.url).toMatch(/\/interaction\/[^/]+$/);
   const app = await browser.submit(login, '/login', { username: email, password: TEST_PASSWORD });
-  expect(app.url).toMatch(/\/mfa\/totp\/challenge\/app$/);
+  expect(app.url).toMatch(/\/mfa\/totp(\?send=1)?$/);
   const done = await browser.submit(app, '/verify', { code: await codeAt(secret, 0) });
   return { browser, confirm, done };
 }

@@ -69,7 +69,7 @@ describe('"Forgot your device?"', () => {
   test('an email code stands in for the app: the login says so (acr mfa-fallback), is audited and mailed, and points to the account page', async () => {
     const { email, user } = await userWithApp();
     const { config, start, browser, page } = await passwordStep('tdc', email);
-    expect(page.url).toMatch(/\/mfa\/totp\/challenge\//);
+    expect(page.url).toMatch(/\/mfa\/totp(\?send=1)?$/);
     expect(textOf(page.html)).toContain('Forgot your device?');
 
     const choice = await browser.go(new URL(/href="([^"]*\/mfa\/forgot)"/.exec(page.html)![1], nyckel.url).toString());
@@ -107,7 +107,7 @@ describe('"Forgot your device?"', () => {
     const { email } = await userWithApp();
     const { page, browser } = await passwordStep('authapp', email);
     // The primary method (the app) at once: no link there, nor among the other methods.
-    expect(page.url).toMatch(/\/mfa\/totp\/challenge\/app$/);
+    expect(page.url).toMatch(/\/mfa\/totp(\?send=1)?$/);
     expect(textOf(page.html)).not.toContain('Forgot your device?');
     const uid = /\/interaction\/([^/]+)\//.exec(page.url)![1];
     const choose = await browser.go(new URL(`/interaction/${uid}/mfa?choose=1`, nyckel.url).toString());
@@ -120,7 +120,7 @@ describe('"Forgot your device?"', () => {
   test('a step-up asking for the second-factor class is not offered the fallback, which could never satisfy it', async () => {
     const { email } = await userWithApp();
     const { page, browser } = await passwordStep('tdc', email, { acr_values: 'urn:nyckel:acr:mfa' });
-    expect(page.url).toMatch(/\/mfa\/totp\/challenge\//);
+    expect(page.url).toMatch(/\/mfa\/totp(\?send=1)?$/);
     expect(textOf(page.html)).not.toContain('Forgot your device?');
     const uid = /\/interaction\/([^/]+)\//.exec(page.url)![1];
     expect((await browser.go(new URL(`/interaction/${uid}/mfa/forgot`, nyckel.url).toString())).status).toBe(404);
@@ -131,7 +131,7 @@ describe('"Forgot your device?"', () => {
     const { page, browser } = await passwordStep('tdc-mail', email);
     const uid = /\/interaction\/([^/]+)\//.exec(page.url)![1];
     const appPage = await browser.go(new URL(`/interaction/${uid}/mfa/totp`, nyckel.url).toString());
-    expect(appPage.url).toMatch(/\/mfa\/totp\/challenge\//);
+    expect(appPage.url).toMatch(/\/mfa\/totp(\?send=1)?$/);
     expect(textOf(appPage.html)).toContain('Forgot your device?');
     const emailPage = await browser.go(new URL(`/interaction/${uid}/mfa/email-code`, nyckel.url).toString());
     expect(emailPage.status).toBe(200);
@@ -146,7 +146,7 @@ describe('"Forgot your device?"', () => {
     const choice = await browser.go(new URL(`/interaction/${uid}/mfa?choose=1`, nyckel.url).toString());
     expect(choice.html).toContain(`/interaction/${uid}/mfa/recovery-code`);
     const codePage = await browser.go(new URL(`/interaction/${uid}/mfa/recovery-code`, nyckel.url).toString());
-    expect(codePage.url).toMatch(/\/mfa\/recovery-code\/challenge\/backup$/);
+    expect(codePage.url).toMatch(/\/mfa\/recovery-code(\?send=1)?$/);
     const accepted = await browser.submit(codePage, '/verify', { code: codes[0] });
     expect(textOf(accepted.html)).toContain('You used a recovery code. You have 2 left.');
     const tokens = await tokensFrom(config, start, await browser.submit(accepted, '/mfa/continue', {}));

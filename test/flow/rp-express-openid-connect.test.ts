@@ -155,7 +155,7 @@ async function userWithApp() {
 
 /** On Nyckel's authenticator-app page (the client's method, offered at once): a code, then back to the app. */
 async function appCode(browser: FormBrowser, page: Page, secret: string, step: number): Promise<Page> {
-  expect(page.url).toMatch(/\/mfa\/totp\/challenge\/app$/);
+  expect(page.url).toMatch(/\/mfa\/totp(\?send=1)?$/);
   return browser.submit(page, '/verify', { code: await codeAt(secret, step) });
 }
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { totpCode } from '../../src/factors/totp/otp.ts';
-import { FormBrowser, decodeEntities, textOf, type Page } from '../support/browser.ts';
+import { FormBrowser, decodeEntities, findForm, textOf, type Page } from '../support/browser.ts';
 import { latestMail, openDelivery } from '../support/mail.ts';
 import { startTestNyckel, TEST_PASSWORD, type TestNyckel } from '../support/nyckel.ts';
 import { codeAt, secretIn } from '../support/otp.ts';
@@ -77,14 +77,14 @@ async function enrolled() {
  */
 async function codePage(email: string, factor: 'totp' | 'recovery-code') {
   const flow = await passwordStep(email);
-  expect(flow.page.url).toMatch(/\/mfa\/totp\/challenge\/app$/);
+  expect(flow.page.url).toMatch(/\/mfa\/totp(\?send=1)?$/);
   if (factor === 'totp') return flow;
   const other = /href="([^"]*\/mfa\?choose=1)"/.exec(flow.page.html)![1];
   const choose = await flow.browser.go(new URL(other, nyckel.url).toString());
   expect(textOf(choose.html)).toContain('Confirm it is you');
   expect(textOf(choose.html)).toMatch(/Authenticator app.*Recovery code/);
   const page = await flow.browser.go(new URL(/href="([^"]*\/mfa\/recovery-code\?send=1)"/.exec(choose.html)![1], nyckel.url).toString());
-  expect(page.url).toMatch(/\/mfa\/recovery-code\/challenge\/backup$/);
+  expect(page.url).toMatch(/\/mfa\/recovery-code(\?send=1)?$/);
   return { ...flow, page };
 }
 
@@ -173,6 +173,30 @@ describe('authenticator app (TOTP)', () => {
     expect(results.filter((r) => r.url.includes('code='))).toHaveLength(1);
     // The others are refused, or (arriving after the winner ended the sign-in) told they are already signed in; none gets a code.
     for (const r of results.filter((r) => !r.url.includes('code='))) expect(r.status >= 400 || textOf(r.html).includes('You are already signed in')).toBe(true);
+  });
+
+  test('the password step leads to the code page in one hop, and that address shows it again on reload', async () => {
+    const { email, secret } = await enrolled();
+    const config = await relyingParty(nyckel.url, CLIENT);
+    const start = await startAuthorization(config, { redirect_uri: `http://localhost:4000/${CLIENT}-cb`, scope: 'openid email' });
+    const browser = new FormBrowser(callbackStop);
+    const login = await browser.go(start.url.toString());
+    const form = findForm(login.html, '/login');
+    const answer = await browser.request(new URL(form.action, login.url).toString(), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ ...form.hidden, email, password: TEST_PASSWORD }).toString(),
+    });
+    expect(answer.status).toBe(303);
+    const location = new URL(answer.headers.get('location')!, login.url);
+    expect(location.pathname + location.search).toMatch(/^\/interaction\/[^/]+\/mfa\/totp\?send=1$/);
+    const shown = [await browser.request(location.toString()), await browser.request(location.toString())];
+    for (const page of shown) {
+      expect(page.status).toBe(200);
+      expect(textOf(page.html)).toContain('type the 6-digit code it shows');
+    }
+    const tokens = await tokensFrom(config, start, await browser.submit(shown[1], '/verify', { code: await codeAt(secret, 0) }));
+    expect(tokens.claims()).toMatchObject({ acr: 'urn:nyckel:acr:mfa', amr: ['pwd', 'otp', 'mfa'] });
   });
 
   test('"don\'t ask again in this browser" is chosen on the code page', async () => {

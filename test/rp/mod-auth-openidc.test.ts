@@ -91,7 +91,7 @@ function claimsOn(page: Page, apache: RunningApache): Record<string, string> {
 const isLoginPage = (page: Page) => page.url.startsWith(nyckel.url) && page.html.includes('name="password"');
 
 async function appCode(browser: NavigatingBrowser, page: Page, secret: string): Promise<Page> {
-  expect(page.url).toMatch(/\/mfa\/totp\/challenge\/app$/);
+  expect(page.url).toMatch(/\/mfa\/totp(\?send=1)?$/);
   return browser.submit(page, '/verify', { code: await codeAt(secret, 0) });
 }
 

@@ -63,7 +63,8 @@ export class FailureLock {
       const state = await this.check(userId, family);
       if (state.locked) return state;
       const { verdict, value } = await check();
-      if (verdict === 'right') await this.limiter.delete(key);
+      // Counts change only under this mutex: with none read above there is nothing to clear.
+      if (verdict === 'right' && state.attemptsLeft < this.maxFailures) await this.limiter.delete(key);
       if (verdict !== 'wrong') return { locked: false, value, verdict, attemptsLeft: state.attemptsLeft };
       await this.noteFamily(userId, family);
       try {

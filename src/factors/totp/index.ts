@@ -3,6 +3,7 @@ import type { User } from '../../generated/prisma/client.ts';
 import type { ChallengeContext, FactorModule, VerifyOutcome } from '../contract.ts';
 import type { FactorDependencies } from '../deps.ts';
 import type { SecretBox } from '../../security/crypto.ts';
+import { driverOf } from '../../storage/sql.ts';
 import { heldAs } from '../shared/held-enrolments.ts';
 import { matchingStep, newTotpSecret, otpauthUri, totpOptionsOf } from './otp.ts';
 
@@ -18,6 +19,13 @@ export const TOTP_SECRET_PURPOSE = 'totp-secret';
 export const sealTotpSecret = (box: SecretBox) => (secret: string, enrolmentId: string) => box.seal(TOTP_SECRET_PURPOSE, secret, enrolmentId);
 const UUID = /^[0-9a-f-]{36}$/i;
 
+interface ConfirmedApp {
+  id: string;
+  label: string;
+  secret: Uint8Array | null;
+  data: unknown;
+}
+
 /**
  * An authenticator app (Google/Microsoft Authenticator, …): RFC 6238, SHA-1, 6 digits, 30 s, ±1 step.
  * Enrolled by scanning a QR code and typing one code; a user may have several apps, each named.
@@ -28,8 +36,15 @@ const UUID = /^[0-9a-f-]{36}$/i;
 export function totpFactor(deps: FactorDependencies): FactorModule {
   const { prisma, box, lock } = deps;
 
-  const confirmedApps = (user: User) =>
-    prisma.factorEnrolment.findMany({ where: { userId: user.id, type: 'totp', confirmed: true }, orderBy: [{ position: 'asc' }, { createdAt: 'desc' }] });
+  /** A user's apps, read at every sign-in with one (straight through the driver). */
+  const confirmedApps = async (user: User): Promise<ConfirmedApp[]> => {
+    const rows = await driverOf(prisma).rows<ConfirmedApp>`
+      SELECT id::text AS id, label, secret, data FROM factor_enrolments
+       WHERE user_id = ${user.id}::uuid AND type = 'totp' AND confirmed = true
+       ORDER BY position ASC, created_at DESC`;
+    // A JSON column comes back as text or as a value, depending on the driver.
+    return rows.map((row) => ({ ...row, data: typeof row.data === 'string' ? (JSON.parse(row.data) as unknown) : row.data }));
+  };
 
   const openSecret = (row: { id: string; secret: Uint8Array | null }) =>
     row.secret ? box.open(TOTP_SECRET_PURPOSE, row.secret, row.id).toString('utf8') : undefined;

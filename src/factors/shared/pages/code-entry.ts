@@ -56,8 +56,8 @@ export function codeEntryPage(options: { alphanumeric?: boolean } = {}): SignInP
     async begin(host) {
       const outcome = await host.module.start(host.challengeCtx, {});
       if (outcome.status === 'failed') throw new NyckelError('not_found');
-      // Nothing was stored (an app's code, a recovery code): the code page at once, a request less.
-      // A challenge with a status (app + QR) has its own address, so a reload shows the same QR code.
+      // The code page at once, a request less (its form names the challenge). One with a status (app +
+      // QR) has the challenge's own address instead, so that a reload shows the same QR code.
       if (!host.module.status) return challenge(host, outcome.challengeId);
       return { redirect: `${host.factorPath}/challenge/${outcome.challengeId}` };
     },
