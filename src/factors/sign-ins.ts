@@ -75,6 +75,31 @@ function asJsonText(value: unknown): string {
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
+/**
+ * A record as `complete` judges it: the columns its UPDATE compares, and whether the user is active.
+ * Read by `complete`, or returned by the `record` that just wrote it in the same request.
+ */
+export interface SignInSnapshot {
+  uid: string;
+  userId: string;
+  /** As the driver returned it (text or value): compared in SQL as it was read. */
+  verified: unknown;
+  expiresAt: Date;
+  completedAt: Date | null;
+  pendingPasswordHash: string | null;
+  userActive: boolean;
+}
+
+/** What `record` leaves: the factors verified now, and the record as `complete` may judge it. */
+export interface Recorded {
+  verified: VerifiedFactor[];
+  snapshot: SignInSnapshot;
+}
+
+const SNAPSHOT_COLUMNS = `uid, user_id::text AS "userId", verified, expires_at AS "expiresAt", completed_at AS "completedAt",
+  pending_password_hash AS "pendingPasswordHash",
+  EXISTS (SELECT 1 FROM users u WHERE u.id = sign_in_attempts.user_id AND u.status = 'active') AS "userActive"`;
+
 interface Row {
   pendingPassword: boolean;
   uid: string;
@@ -137,20 +162,18 @@ export class SignIns {
   /**
    * Adds a verified factor to the sign-in, only while it is the live sign-in of the factor's user; a
    * factor of a channel already counted adds nothing (an email code cannot be both factors). Returns
-   * the factors verified now; session_expired when the sign-in is no longer this user's.
+   * the factors verified now (and the record as written); session_expired when the sign-in is no longer this user's.
    */
-  async record(uid: string, factor: VerifiedFactor): Promise<VerifiedFactor[]> {
-    const added = await this.sql.rows<{ verified: unknown }>`
-      UPDATE sign_in_attempts SET verified = verified || ${JSON.stringify([factor])}::jsonb
-       WHERE uid = ${uid} AND user_id = ${factor.userId}::uuid AND completed_at IS NULL AND expires_at > now()
-         AND NOT verified @> ${JSON.stringify([{ channel: factor.channel }])}::jsonb
-      RETURNING verified`;
-    if (added[0]) return parseVerified(added[0].verified);
-    const current = await this.sql.rows<{ verified: unknown }>`
-      SELECT verified FROM sign_in_attempts
-       WHERE uid = ${uid} AND user_id = ${factor.userId}::uuid AND completed_at IS NULL AND expires_at > now()`;
-    if (!current[0]) throw new NyckelError('session_expired');
-    return parseVerified(current[0].verified);
+  async record(uid: string, factor: VerifiedFactor): Promise<Recorded> {
+    const live = `uid = $1 AND user_id = $2::uuid AND completed_at IS NULL AND expires_at > now()`;
+    const added = await this.sql.query<SignInSnapshot>(
+      `UPDATE sign_in_attempts SET verified = verified || $3::jsonb WHERE ${live} AND NOT verified @> $4::jsonb RETURNING ${SNAPSHOT_COLUMNS}`,
+      [uid, factor.userId, JSON.stringify([factor]), JSON.stringify([{ channel: factor.channel }])],
+    );
+    const snapshot =
+      added.rows[0] ?? (await this.sql.query<SignInSnapshot>(`SELECT ${SNAPSHOT_COLUMNS} FROM sign_in_attempts WHERE ${live}`, [uid, factor.userId])).rows[0];
+    if (!snapshot) throw new NyckelError('session_expired');
+    return { verified: parseVerified(snapshot.verified), snapshot };
   }
 
   /**
@@ -164,14 +187,12 @@ export class SignIns {
     userId: string,
     /** `pendingPassword`: a new password waits to be set (the reset of "Forgot your password?"). */
     satisfied: (verified: VerifiedFactor[], pendingPassword: boolean) => boolean,
+    /** The record as this request's `record` left it: judged first instead of reading it again. */
+    known?: SignInSnapshot,
   ): Promise<{ verified: VerifiedFactor[]; completedAt: Date; pendingPasswordHash: string | null } | undefined> {
-    for (let judged = 0; judged < 3; judged++) {
-      const rows = await this.sql.rows<Row & { pendingPasswordHash: string | null; userActive: boolean }>`
-        SELECT s.uid, s.user_id::text AS "userId", s.client_id AS "clientId", s.verified, s.expires_at AS "expiresAt",
-               s.completed_at AS "completedAt", s.pending_password_hash AS "pendingPasswordHash",
-               EXISTS (SELECT 1 FROM users u WHERE u.id = s.user_id AND u.status = 'active') AS "userActive"
-          FROM sign_in_attempts s WHERE s.uid = ${uid}`;
-      const row = rows[0];
+    let read = known?.uid === uid ? known : undefined;
+    for (let judged = 0; judged < 3; judged++, read = undefined) {
+      const row = read ?? (await this.sql.query<SignInSnapshot>(`SELECT ${SNAPSHOT_COLUMNS} FROM sign_in_attempts WHERE uid = $1`, [uid])).rows[0];
       if (!row || row.userId !== userId || !row.userActive || row.completedAt || row.expiresAt <= new Date()) return undefined;
       const verified = parseVerified(row.verified);
       if (verified.some((v) => v.userId !== userId) || !satisfied(verified, row.pendingPasswordHash !== null)) return undefined;

@@ -84,6 +84,50 @@ describe('SignIns.complete', () => {
     expect((await signIns.load(uid))?.completedAt).toBeNull();
   });
 
+  test('the record as this request wrote it is judged without reading it again', async () => {
+    const user = await newUser();
+    const uid = await begun(user.id);
+    const driver = driverOf(db.prisma);
+    const reads: string[] = [];
+    const counted = new SignIns(db.prisma, {
+      ...driver,
+      query: (text, values) => {
+        if (/^\s*SELECT/i.test(text)) reads.push(text);
+        return driver.query(text, values);
+      },
+    });
+    const recorded = await counted.record(uid, code(user.id));
+    expect(recorded.verified.map((v) => v.factor)).toEqual(['password', 'totp']);
+    const done = await counted.complete(uid, user.id, twoFactors, recorded.snapshot);
+    expect(done?.verified.map((v) => v.factor)).toEqual(['password', 'totp']);
+    expect(reads).toEqual([]);
+  });
+
+  test('a record that changed after this request wrote it is read and judged again', async () => {
+    const user = await newUser();
+    const uid = await begun(user.id);
+    const { snapshot } = await signIns.record(uid, code(user.id));
+    await signIns.setPendingPassword(uid, user.id, 'new-hash');
+    const pending: boolean[] = [];
+    const done = await signIns.complete(
+      uid,
+      user.id,
+      (_verified, pendingPassword) => {
+        pending.push(pendingPassword);
+        return !pendingPassword;
+      },
+      snapshot,
+    );
+    expect(pending).toEqual([false, true]);
+    expect(done).toBeUndefined();
+    const disabled = await newUser();
+    const other = await begun(disabled.id);
+    const written = await signIns.record(other, code(disabled.id));
+    await db.prisma.user.update({ where: { id: disabled.id }, data: { status: 'disabled' } });
+    expect(await signIns.complete(other, disabled.id, () => true, written.snapshot)).toBeUndefined();
+    expect((await signIns.load(other))?.completedAt).toBeNull();
+  });
+
   test('a reset password chosen while the sign-in is judged: it does not end on the old judgement', async () => {
     const user = await newUser();
     const uid = await begun(user.id);

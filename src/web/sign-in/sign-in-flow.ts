@@ -4,7 +4,7 @@ import type { AuditLog } from '../../accounts/audit.ts';
 import { NyckelError } from '../../errors.ts';
 import type { FirstStepDecision, SecondFactorPolicy } from '../../factors/policy.ts';
 import type { RememberedBrowsers } from '../../factors/remember.ts';
-import { factorStrength, loginOutcome, passwordFactor, type SignIns, type VerifiedFactor } from '../../factors/sign-ins.ts';
+import { factorStrength, loginOutcome, passwordFactor, type SignIns, type SignInSnapshot, type VerifiedFactor } from '../../factors/sign-ins.ts';
 import type { User } from '../../generated/prisma/client.ts';
 import type { Locale } from '../../accounts/accounts.ts';
 import type { AccountNotifier } from '../../accounts/notify.ts';
@@ -41,6 +41,8 @@ export interface FinishInput {
   afterReset?: boolean;
   /** The pages' language (the mail about a reset is written in it). */
   locale: Locale;
+  /** The record as this request last wrote it: judged first (`complete` re-checks it in its UPDATE). */
+  recorded?: SignInSnapshot;
 }
 
 type NextStep = FirstStepDecision;
@@ -86,7 +88,7 @@ export class SignInFlow {
       if (pendingPassword && resetNeedsMore) return secondFactor.confirmsReset(verified) && factorStrength(verified) >= 2;
       return !needed || (recognised && !pendingPassword) || (factorStrength(verified) >= 2 && secondFactor.acceptsFactors(clientId, verified));
     };
-    const done = await signIns.complete(details.uid, user.id, satisfied);
+    const done = await signIns.complete(details.uid, user.id, satisfied, input.recorded);
     if (!done) return this.notFinished(ctx, details, user.id, (verified) => satisfied(verified, false));
     const outcome = loginOutcome(user.id, done.verified);
     try {

@@ -9,7 +9,7 @@ import type { ClientDirectory } from '../../clients/directory.ts';
 import type { ChallengeContext } from '../../factors/contract.ts';
 import type { SecondFactorPolicy } from '../../factors/policy.ts';
 import type { ChallengeStore } from '../../factors/shared/challenges.ts';
-import type { VerifiedFactor, SignIns } from '../../factors/sign-ins.ts';
+import type { SignInSnapshot, VerifiedFactor, SignIns } from '../../factors/sign-ins.ts';
 import type { SignInFrame } from '../../factors/ui-contract.ts';
 import type { User } from '../../generated/prisma/client.ts';
 import { translator, type Translate } from '../../i18n/i18n.ts';
@@ -23,6 +23,8 @@ export interface SignInState {
   details: Details;
   user: User;
   verified: VerifiedFactor[];
+  /** The record as this request last wrote it (SignInSteps.recordVerified), for `finish` to judge without reading it again. */
+  recorded?: SignInSnapshot;
   /** A new password from "Forgot your password?" waits for this sign-in to end (SignInFlow.finish). */
   pendingPassword: boolean;
   challengeCtx: ChallengeContext;

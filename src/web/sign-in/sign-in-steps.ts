@@ -75,6 +75,7 @@ export class SignInSteps {
       rememberChoice,
       afterReset: state.pendingPassword,
       locale: state.challengeCtx.locale,
+      recorded: state.recorded,
     });
     ctx.cookies.set(REMEMBER_CHOICE, null, { path: `/interaction/${state.details.uid}` });
     if (result === 'unsatisfied') this.redirect(ctx, `/interaction/${state.details.uid}/mfa`);
@@ -124,7 +125,9 @@ export class SignInSteps {
       userId: state.user.id,
       ...(options.fallback ? { fallback: true } : {}),
     };
-    state.verified = await this.deps.signIns.record(state.details.uid, factor);
+    const recorded = await this.deps.signIns.record(state.details.uid, factor);
+    state.verified = recorded.verified;
+    state.recorded = recorded.snapshot;
     return factorStrength(state.verified) >= 2;
   }
 
