@@ -3,10 +3,41 @@ import type { User } from '../generated/prisma/client.ts';
 import type { SqlDriver } from '../storage/sql.ts';
 
 /** Every column of `users`, named as Prisma's User type names them (test/storage/user-rows.test.ts holds the two together). */
-const USER_COLUMNS = `id, email, username, name, password_hash AS "passwordHash", status::text AS status, locale, method_order AS "methodOrder",
-  password_changed_at AS "passwordChangedAt", deletion_due_at AS "deletionDueAt", created_at AS "createdAt", updated_at AS "updatedAt"`;
+const USER_FIELDS: ReadonlyArray<readonly [field: keyof User, column: string]> = [
+  ['id', 'id'],
+  ['email', 'email'],
+  ['username', 'username'],
+  ['name', 'name'],
+  ['passwordHash', 'password_hash'],
+  ['status', 'status::text'],
+  ['locale', 'locale'],
+  ['methodOrder', 'method_order'],
+  ['passwordChangedAt', 'password_changed_at'],
+  ['deletionDueAt', 'deletion_due_at'],
+  ['createdAt', 'created_at'],
+  ['updatedAt', 'updated_at'],
+];
+const USER_COLUMNS = USER_FIELDS.map(([field, column]) => `${column} AS "${field}"`).join(', ');
+const FIELD_NAMES = new Set<string>(USER_FIELDS.map(([field]) => field));
 
 const isUuid = (value: string) => z.uuid().safeParse(value).success;
+
+/**
+ * `SELECT … FROM <table>` with the table's row and its user (`user_id`) in one statement: the user's
+ * columns come from a lateral subquery (`users` is the nearer scope there, so its `id` and `created_at`
+ * are meant), and `splitUser` takes them apart again.
+ */
+export function withUserSql(columns: string, table: string, where: string): string {
+  return `SELECT ${columns}, u.* FROM ${table} t LEFT JOIN LATERAL (SELECT ${USER_COLUMNS} FROM users WHERE users.id = t.user_id) u ON true WHERE ${where}`;
+}
+
+/** The user of a `withUserSql` row (null when there is none), and the rest of the row. */
+export function splitUser<Row extends object>(row: Row & Partial<User>): { rest: Row; user: User | null } {
+  const rest: Record<string, unknown> = {};
+  const user: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(row)) (FIELD_NAMES.has(key) ? user : rest)[key] = value;
+  return { rest: rest as Row, user: user.id ? (user as unknown as User) : null };
+}
 
 /**
  * The user of one unique column, read through the driver: every sign-in step and token reads its

@@ -74,7 +74,17 @@ export interface SessionSignIn {
 }
 
 /** After the first step (password or session): finish, go on to the second factor, or no way on. */
-export type FirstStepDecision = { next: 'finish'; remembered: boolean } | { next: 'second-factor' } | { next: 'unavailable' };
+export type FirstStepDecision =
+  | { next: 'finish'; remembered: boolean }
+  /** `offer`: the methods offered right after the first step, when they were asked for the decision. */
+  | { next: 'second-factor'; offer?: Offer }
+  | { next: 'unavailable' };
+
+/** The methods offered to a sign-in, and what for. */
+export interface Offer {
+  modules: FactorModule[];
+  purpose: OfferPurpose;
+}
 
 /**
  * The one place that answers the second-factor questions of a sign-in: whether one is needed (the
@@ -112,7 +122,9 @@ export class SecondFactorPolicy {
     if (!needed) return { next: 'finish', remembered: false };
     if (await this.rememberedBrowser(ctx, user, clientId, stepUp)) return { next: 'finish', remembered: true };
     // A user without a usable method is led to enrol one at /mfa when the client allows it.
-    if ((await this.offered(user, clientId)).length > 0 || (await this.enrollableAtSignIn(user, clientId)).length > 0) return { next: 'second-factor' };
+    const offer = await this.offeredAs(user, clientId);
+    if (offer.modules.length > 0) return { next: 'second-factor', offer };
+    if ((await this.enrollableAtSignIn(user, clientId)).length > 0) return { next: 'second-factor' };
     return { next: 'unavailable' };
   }
 
@@ -170,7 +182,7 @@ export class SecondFactorPolicy {
    * another (an address, a phone, an app), proves it is them with that one and may then add one the
    * client accepts (`enrollableAtSignIn`); the login itself still needs the client's method.
    */
-  async offeredAs(user: User, clientId: string, progress: SignInProgress = NOTHING_YET): Promise<{ modules: FactorModule[]; purpose: OfferPurpose }> {
+  async offeredAs(user: User, clientId: string, progress: SignInProgress = NOTHING_YET): Promise<Offer> {
     // After a reset the code came by mail: for a user with another method, mail proves nothing more.
     const mailProvesNothing = progress.pendingPassword && (await this.resetNeedsSecondFactor(user));
     const usable = (modules: FactorModule[]) => (mailProvesNothing ? modules.filter((m) => m.channel !== 'email') : modules);

@@ -3,6 +3,8 @@ import { NyckelError } from '../errors.ts';
 import { acr } from './acr.ts';
 import type { PrismaClient } from '../storage/db.ts';
 import { driverOf, type SqlDriver } from '../storage/sql.ts';
+import { splitUser, withUserSql } from '../accounts/user-rows.ts';
+import type { User } from '../generated/prisma/client.ts';
 import type { Channel } from './contract.ts';
 
 const channels = ['knowledge', 'email', 'phone', 'app', 'device', 'eid', 'backup'] as const satisfies readonly Channel[];
@@ -157,6 +159,16 @@ export class SignIns {
              pending_password_hash IS NOT NULL AS "pendingPassword"
         FROM sign_in_attempts WHERE uid = ${uid}`;
     return rows[0] ? { ...rows[0], verified: parseVerified(rows[0].verified) } : undefined;
+  }
+
+  /** `load`, with the record's user read in the same statement (null when the user is gone). */
+  async loadWithUser(uid: string): Promise<{ record: SignInRecord; user: User | null } | undefined> {
+    const columns = `t.uid, t.user_id::text AS "userId", t.client_id AS "clientId", t.verified, t.expires_at AS "expiresAt",
+      t.completed_at AS "completedAt", t.pending_password_hash IS NOT NULL AS "pendingPassword"`;
+    const { rows } = await this.sql.query<Row & Partial<User>>(withUserSql(columns, 'sign_in_attempts', 't.uid = $1'), [uid]);
+    if (!rows[0]) return undefined;
+    const { rest, user } = splitUser<Row>(rows[0]);
+    return { record: { ...rest, verified: parseVerified(rest.verified) }, user };
   }
 
   /**

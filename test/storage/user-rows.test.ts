@@ -1,4 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
+import crypto from 'node:crypto';
+import { passwordFactor, SignIns } from '../../src/factors/sign-ins.ts';
 import { userWhere } from '../../src/accounts/user-rows.ts';
 import { driverOf } from '../../src/storage/sql.ts';
 import { suiteDatabase } from '../support/suite-database.ts';
@@ -26,6 +28,17 @@ describe('userWhere', () => {
     expect(await userWhere(sql, 'id', created.id)).toEqual(prismas);
     expect(await userWhere(sql, 'email', 'rows@example.se')).toEqual(prismas);
     expect(await userWhere(sql, 'username', 'rows')).toEqual(prismas);
+  });
+
+  test('a sign-in read with its user: the record load reads, and the user Prisma reads', async () => {
+    const user = await db.prisma.user.create({ data: { email: 'joined@example.se', passwordHash: 'x', methodOrder: ['totp'] } });
+    const signIns = new SignIns(db.prisma);
+    const uid = crypto.randomUUID();
+    await signIns.begin(uid, 'app', new Date(Date.now() + 3_600_000), passwordFactor(user.id));
+    const loaded = await signIns.loadWithUser(uid);
+    expect(loaded?.record).toEqual(await signIns.load(uid));
+    expect(loaded?.user).toEqual(await db.prisma.user.findUniqueOrThrow({ where: { id: user.id } }));
+    expect(await signIns.loadWithUser(crypto.randomUUID())).toBeUndefined();
   });
 
   test('nothing for an unknown value, and for an id that is no uuid (no query error)', async () => {

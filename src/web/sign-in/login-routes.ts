@@ -234,9 +234,10 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     ctx.status = 303;
     // Straight to where /mfa would send the browser on to, one request less; /mfa when it shows the list.
     const progress = { pendingPassword: false, verified: [passwordFactor(user.id)] };
+    const clientId = String(details.params.client_id);
     const entry =
       next.next === 'second-factor'
-        ? await secondStepEntry(ctx, deps.policy, { user, uid: details.uid, clientId: String(details.params.client_id), progress, choose: false })
+        ? await secondStepEntry(ctx, deps.policy, { user, uid: details.uid, clientId, progress, choose: false, offer: next.offer })
         : undefined;
     return ctx.redirect(entry && 'redirect' in entry ? entry.redirect : `/interaction/${details.uid}/mfa`);
   }

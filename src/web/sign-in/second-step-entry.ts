@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
 import type { FactorModule } from '../../factors/contract.ts';
-import type { OfferPurpose, SecondFactorPolicy, SignInProgress } from '../../factors/policy.ts';
+import type { Offer, SecondFactorPolicy, SignInProgress } from '../../factors/policy.ts';
 import type { User } from '../../generated/prisma/client.ts';
 
 /** The method this sign-in is on: where the second step returns to (the user's choice is kept). */
@@ -21,10 +21,12 @@ export interface SecondStepQuestion {
   progress: SignInProgress;
   /** "Use another method": the list, whatever the user is on. */
   choose: boolean;
+  /** The methods offered, when this request has already asked (`policy.offeredAs` for this progress). */
+  offer?: Offer;
 }
 
 /** Where the second step goes: a page to go on to, or the list of methods to show (and what for). */
-export type SecondStepEntry = { redirect: string } | { choose: { modules: FactorModule[]; purpose: OfferPurpose } };
+export type SecondStepEntry = { redirect: string } | { choose: Offer };
 
 /**
  * Where the second step of a sign-in begins: adding a method when none is offered; else the method the
@@ -33,7 +35,7 @@ export type SecondStepEntry = { redirect: string } | { choose: { modules: Factor
  * way to add one) is explained on the list first. The password step sends the browser straight here.
  */
 export async function secondStepEntry(ctx: Context, policy: SecondFactorPolicy, question: SecondStepQuestion): Promise<SecondStepEntry> {
-  const { modules, purpose } = await policy.offeredAs(question.user, question.clientId, question.progress);
+  const { modules, purpose } = question.offer ?? (await policy.offeredAs(question.user, question.clientId, question.progress));
   const mfaPath = `/interaction/${question.uid}/mfa`;
   if (modules.length === 0) return { redirect: `${mfaPath}/enrol` };
   const preferred = purpose === 'sign-in' && !question.choose ? preferredMethod(ctx, modules) : undefined;

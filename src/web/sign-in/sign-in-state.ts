@@ -1,7 +1,6 @@
 import { routeParam } from '../shared/forms.ts';
 import type { Context, Middleware } from 'koa';
 import type Provider from 'oidc-provider';
-import type { Accounts } from '../../accounts/accounts.ts';
 import { LOST_DEVICE_PATH } from '../shared/paths.ts';
 import { ACCOUNT_CLIENT_ID } from '../../clients/clients-file.ts';
 import { NyckelError, isNyckelError } from '../../errors.ts';
@@ -35,7 +34,6 @@ export interface SignInState {
 export interface SignInStateDependencies {
   provider: () => Provider;
   signIns: SignIns;
-  accounts: Accounts;
   challenges: ChallengeStore;
   pages: PageRenderer;
   policy: SecondFactorPolicy;
@@ -94,11 +92,12 @@ export function signInLoader(deps: SignInStateDependencies) {
   async function load(ctx: Context): Promise<SignInState> {
     const details = await deps.provider().interactionDetails(ctx.req, ctx.res);
     if (details.uid !== routeParam(ctx, 'uid')) throw new NyckelError('session_expired');
-    const attempt = await deps.signIns.load(details.uid);
+    const loaded = await deps.signIns.loadWithUser(details.uid);
+    const attempt = loaded?.record;
     if (!attempt || attempt.expiresAt <= new Date()) throw new NyckelError('session_expired');
     // Ended already (the same answer sent twice, a second tab): back to the relying party with its login.
     if (attempt.completedAt) throw new SignInEnded(details.returnTo);
-    const user = await deps.accounts.findById(attempt.userId);
+    const user = loaded.user;
     if (!user || user.status !== 'active') throw new NyckelError('session_expired');
     const clientId = String(details.params.client_id);
     const clientName = deps.pages.clientName(clientId) ?? clientId;
