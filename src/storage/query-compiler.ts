@@ -79,7 +79,13 @@ export function loadQueryCompilerFromFile(client: object): boolean {
   const specifier = /import\(\s*["']([^"']+\.wasm-base64\.mjs)["']\s*\)/.exec(original.toString())?.[1];
   if (!specifier) return false;
   const load = async () => {
-    const module = compileBase64Module(require.resolve(specifier));
+    let module: WebAssembly.Module;
+    try {
+      module = compileBase64Module(require.resolve(specifier));
+    } catch {
+      // A file of another shape (a newer Prisma): the client's own loader still works.
+      return original.call(compilerWasm);
+    }
     compiledFromFile++;
     return module;
   };

@@ -30,3 +30,13 @@ test('a client whose loader is not where it was, or not the import of a base64 m
   expect(loadQueryCompilerFromFile(client)).toBe(false);
   expect(client._engineConfig.compilerWasm.getQueryCompilerWasmModule).toBe(own);
 });
+
+test("a base64 file of another shape leaves the compiling to the client's own loader", async () => {
+  const own = async (..._from: string[]) => new WebAssembly.Module(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]));
+  // The loader's source names the module it would import, as the generated client's does.
+  const compilerWasm = { getQueryCompilerWasmModule: async () => own('import("../../test/fixtures/other-shape.wasm-base64.mjs")') };
+  expect(loadQueryCompilerFromFile({ _engineConfig: { compilerWasm } })).toBe(true);
+  const before = queryCompilerCompilations();
+  expect(WebAssembly.Module.exports(await compilerWasm.getQueryCompilerWasmModule())).toEqual([]);
+  expect(queryCompilerCompilations()).toBe(before);
+});
