@@ -1,8 +1,11 @@
 import crypto from 'node:crypto';
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import * as oidc from 'openid-client';
+import type * as oidc from 'openid-client';
 import type { PageRenderer } from './server/pages.ts';
+
+// Loaded at the demo's first sign-in, not at start.
+const openidClient = () => import('openid-client');
 
 /**
  * A small relying party served at /demo while NYCKEL_DEMO is on, so that a fresh install can be
@@ -15,10 +18,12 @@ export function demoRoutes(issuer: string, pages: PageRenderer): Router {
   const signedIn = new Map<string, { claims: Record<string, unknown>; idToken: string }>();
   let config: Promise<oidc.Configuration> | undefined;
   const configuration = () => {
-    config ??= oidc
-      .discovery(new URL(issuer), 'demo', undefined, oidc.None(), {
-        execute: issuer.startsWith('http:') ? [oidc.allowInsecureRequests] : [],
-      })
+    config ??= openidClient()
+      .then((client) =>
+        client.discovery(new URL(issuer), 'demo', undefined, client.None(), {
+          execute: issuer.startsWith('http:') ? [client.allowInsecureRequests] : [],
+        }),
+      )
       .catch((error) => {
         config = undefined;
         throw error;
@@ -42,14 +47,15 @@ export function demoRoutes(issuer: string, pages: PageRenderer): Router {
   });
 
   router.get('/login', async (ctx) => {
-    const verifier = oidc.randomPKCECodeVerifier();
-    const state = oidc.randomState();
-    const nonce = oidc.randomNonce();
+    const client = await openidClient();
+    const verifier = client.randomPKCECodeVerifier();
+    const state = client.randomState();
+    const nonce = client.randomNonce();
     pending.set(sessionId(ctx), { verifier, state, nonce });
-    const url = oidc.buildAuthorizationUrl(await configuration(), {
+    const url = client.buildAuthorizationUrl(await configuration(), {
       redirect_uri: `${issuer}/demo/callback`,
       scope: 'openid profile email phone',
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge: await client.calculatePKCECodeChallenge(verifier),
       code_challenge_method: 'S256',
       state,
       nonce,
@@ -66,12 +72,13 @@ export function demoRoutes(issuer: string, pages: PageRenderer): Router {
     // ctx.href is named after the issuer whatever the request says (src/server/issuer-origin.ts).
     const current = new URL(ctx.href);
     try {
-      const tokens = await oidc.authorizationCodeGrant(await configuration(), current, {
+      const client = await openidClient();
+      const tokens = await client.authorizationCodeGrant(await configuration(), current, {
         pkceCodeVerifier: started.verifier,
         expectedState: started.state,
         expectedNonce: started.nonce,
       });
-      const userinfo = await oidc.fetchUserInfo(await configuration(), tokens.access_token, tokens.claims()!.sub);
+      const userinfo = await client.fetchUserInfo(await configuration(), tokens.access_token, tokens.claims()!.sub);
       signedIn.set(id, { claims: { ...tokens.claims(), userinfo }, idToken: tokens.id_token! });
     } catch {
       // Cancelled or refused: back to the start page, signed out.
@@ -84,7 +91,8 @@ export function demoRoutes(issuer: string, pages: PageRenderer): Router {
     const session = signedIn.get(id);
     signedIn.delete(id);
     if (!session) return ctx.redirect('/demo');
-    ctx.redirect(oidc.buildEndSessionUrl(await configuration(), { id_token_hint: session.idToken, post_logout_redirect_uri: `${issuer}/demo` }).toString());
+    const client = await openidClient();
+    ctx.redirect(client.buildEndSessionUrl(await configuration(), { id_token_hint: session.idToken, post_logout_redirect_uri: `${issuer}/demo` }).toString());
   });
 
   return router;

@@ -1,6 +1,6 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import * as oidc from 'openid-client';
+import type * as oidc from 'openid-client';
 import type { Accounts } from '../accounts/accounts.ts';
 import type { AuditLog } from '../accounts/audit.ts';
 import type { FactorEngine } from '../factors/engine.ts';
@@ -11,6 +11,9 @@ import type { PageRenderer } from '../server/pages.ts';
 import { ACCOUNT_CLIENT_ID } from './account-client.ts';
 import type { AccountSession, AccountSessions } from './session.ts';
 import { LOST_DEVICE_PATH } from '../web/shared/paths.ts';
+
+// Loaded at the first sign-in to the account pages, not at start.
+const openidClient = () => import('openid-client');
 
 export interface AccountSignInDependencies {
   issuer: string;
@@ -55,10 +58,11 @@ export class AccountSignIn {
    */
   private async discover(): Promise<oidc.Configuration> {
     const { issuer, backChannel } = this.deps;
+    const client = await openidClient();
     const insecure = issuer.startsWith('http:') || backChannel?.startsWith('http:');
-    const execute = insecure ? [oidc.allowInsecureRequests] : [];
-    const loopback = backChannel ? { [oidc.customFetch]: this.loopbackFetch(backChannel) } : {};
-    return oidc.discovery(new URL(issuer), ACCOUNT_CLIENT_ID, undefined, oidc.None(), { execute, ...loopback });
+    const execute = insecure ? [client.allowInsecureRequests] : [];
+    const loopback = backChannel ? { [client.customFetch]: this.loopbackFetch(backChannel) } : {};
+    return client.discovery(new URL(issuer), ACCOUNT_CLIENT_ID, undefined, client.None(), { execute, ...loopback });
   }
 
   private loopbackFetch(backChannel: string): oidc.CustomFetch {
@@ -108,18 +112,19 @@ export class AccountSignIn {
 
   private async login(ctx: Context, options: { returnTo: string; fresh: boolean; steppedUp: boolean }) {
     const config = await this.config();
-    const verifier = oidc.randomPKCECodeVerifier();
-    const state = oidc.randomState();
-    const nonce = oidc.randomNonce();
+    const client = await openidClient();
+    const verifier = client.randomPKCECodeVerifier();
+    const state = client.randomState();
+    const nonce = client.randomNonce();
     // A user already signed in (here or elsewhere) with a second factor is asked for it at once.
     const known = await this.signedInUser(ctx);
     const lostDevice = options.returnTo === LOST_DEVICE_PATH;
     const askSecondFactor = !lostDevice && (options.steppedUp || (known ? await this.deps.engine.hasAnySecondFactor(known) : false));
     this.deps.sessions.startLogin(ctx, { verifier, state, nonce, returnTo: options.returnTo, steppedUp: askSecondFactor });
-    const url = oidc.buildAuthorizationUrl(config, {
+    const url = client.buildAuthorizationUrl(config, {
       redirect_uri: `${this.deps.issuer}/account/callback`,
       scope: 'openid email',
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge: await client.calculatePKCECodeChallenge(verifier),
       code_challenge_method: 'S256',
       state,
       nonce,
@@ -141,9 +146,10 @@ export class AccountSignIn {
     const pending = this.deps.sessions.takeLogin(ctx);
     // No sign-in started in this browser (an old tab, a forged callback): start again.
     if (!pending) return ctx.redirect('/account');
+    const client = await openidClient();
     let tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers;
     try {
-      tokens = await oidc.authorizationCodeGrant(await this.config(), new URL(ctx.href), {
+      tokens = await client.authorizationCodeGrant(await this.config(), new URL(ctx.href), {
         pkceCodeVerifier: pending.verifier,
         expectedState: pending.state,
         expectedNonce: pending.nonce,
@@ -152,7 +158,7 @@ export class AccountSignIn {
       // Cancelled, refused or replayed: nothing is signed in.
       const locale = this.deps.pages.localeOf(ctx);
       const t = translator(locale);
-      const cancelled = error instanceof oidc.AuthorizationResponseError;
+      const cancelled = error instanceof client.AuthorizationResponseError;
       return this.deps.pages.html(
         ctx,
         'message',
@@ -206,7 +212,8 @@ export class AccountSignIn {
 
   /** RP-initiated logout of the whole Nyckel session, back to /account/signed-out. */
   async endSessionUrl(session: AccountSession): Promise<string> {
-    return oidc
+    const client = await openidClient();
+    return client
       .buildEndSessionUrl(await this.config(), { id_token_hint: session.idToken, post_logout_redirect_uri: `${this.deps.issuer}/account/signed-out` })
       .toString();
   }

@@ -1,14 +1,10 @@
-import fs from 'node:fs';
 import path from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
-import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import { PrismaClient } from '../generated/prisma/client.ts';
-import { lockDataDirectory } from './data-dir-lock.ts';
-import { FastByteaPGlite, fastByteaParsers, fastByteaSerializers } from './pglite-bytes.ts';
-import { pgliteDriver, poolDriver, registerDriver } from './sql.ts';
+import { loadQueryCompilerFromFile } from './query-compiler.ts';
+import { poolDriver, registerDriver } from './sql.ts';
 
 export type { PrismaClient } from '../generated/prisma/client.ts';
 
@@ -35,16 +31,6 @@ export function databaseTarget(settings: { databaseUrl?: string; dataDir: string
  */
 const poolOptions = { max: 10, connectionTimeoutMillis: 5_000, keepAlive: true, keepAliveInitialDelayMillis: 10_000 };
 
-/**
- * The embedded PostgreSQL runs single-user in this process's memory, so its buffers are the node's
- * RSS: PostgreSQL's 128 MB shared_buffers default is far more than Nyckel's few small tables need.
- */
-export const PGLITE_OPTIONS = {
-  startParams: [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB', '-c', 'wal_buffers=1MB', '-c', 'temp_buffers=1MB', '-c', 'work_mem=2MB'],
-  serializers: fastByteaSerializers,
-  parsers: fastByteaParsers,
-};
-
 export async function openDatabase(target: DatabaseTarget): Promise<Database> {
   if (target.kind === 'postgres') {
     // One pool for Prisma and for the plain statements of src/storage/sql.ts.
@@ -52,6 +38,7 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
     // An idle connection that breaks is dropped by the pool; the error must not end the process.
     pool.on('error', () => {});
     const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+    loadQueryCompilerFromFile(prisma);
     registerDriver(prisma, poolDriver(pool));
     // The schema engine gets connections of its own, closed when it is done: it leaves Prisma's
     // migration advisory lock on its connection, which in the shared pool would stay held and keep
@@ -67,33 +54,7 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
       },
     };
   }
-  let pglite: PGlite;
-  let unlock = () => {};
-  if (target.kind === 'pglite') {
-    fs.mkdirSync(target.dataDir, { recursive: true, mode: 0o700 });
-    unlock = lockDataDirectory(target.dataDir);
-    pglite = new FastByteaPGlite(target.dataDir, PGLITE_OPTIONS);
-  } else {
-    pglite = new FastByteaPGlite(PGLITE_OPTIONS);
-  }
-  await pglite.waitReady.catch((error: unknown) => {
-    unlock();
-    throw error;
-  });
-  const adapterFactory = new PrismaPGlite(pglite);
-  const prisma = new PrismaClient({ adapter: adapterFactory });
-  registerDriver(prisma, pgliteDriver(pglite));
-  return {
-    prisma,
-    kind: 'pglite',
-    adapterFactory,
-    close: async () => {
-      try {
-        await prisma.$disconnect();
-        await pglite.close();
-      } finally {
-        unlock();
-      }
-    },
-  };
+  // PGlite's code is loaded only for an embedded database: a node on PostgreSQL never needs it.
+  const { openPGlite } = await import('./pglite-db.ts');
+  return openPGlite(target);
 }
