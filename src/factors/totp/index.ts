@@ -56,11 +56,11 @@ export function totpFactor(deps: FactorDependencies): FactorModule {
   async function advance(id: string, userId: string, step: number, uid: string, confirm?: { label: string }): Promise<boolean> {
     const used = JSON.stringify({ lastStep: step, lastUid: uid });
     const count = confirm
-      ? await prisma.$executeRaw`
+      ? await driverOf(prisma).changed`
           UPDATE factor_enrolments
              SET data = data || ${used}::jsonb, last_used_at = now(), confirmed = true, label = ${confirm.label}
            WHERE id = ${id}::uuid AND user_id = ${userId}::uuid AND type = 'totp' AND confirmed = false`
-      : await prisma.$executeRaw`
+      : await driverOf(prisma).changed`
           UPDATE factor_enrolments
              SET data = data || ${used}::jsonb, last_used_at = now()
            WHERE id = ${id}::uuid AND user_id = ${userId}::uuid AND type = 'totp' AND confirmed = true
