@@ -43,6 +43,7 @@ export async function footprintReport(options: FootprintOptions) {
     `  server CPU per sign-in: ${fixed(footprint.serverCpuMsPerSignIn)} ms = ${fixed(cpuPerSignInHashes, 2)} × one argon2id hash (${fixed(argon2.cpuMsPerOp)} ms); ` +
       `target <= ${t.cpuPerSignInHashes[database]} ×: ${verdict(cpuPerSignInHashes <= t.cpuPerSignInHashes[database])}`,
   );
+  console.log(`  system calls per sign-in: ${fixed(footprint.serverSyscallsPerSignIn.reads)} reads, ${fixed(footprint.serverSyscallsPerSignIn.writes)} writes`);
   console.log(
     `  sign-ins: ${fixed(footprint.signIn.perSecond)}/s, p99 ${fixed(footprint.signIn.p99Ms)} ms, ${footprint.signIn.errors} errors${footprint.signIn.firstError ? ` (first: ${footprint.signIn.firstError})` : ''}`,
   );
@@ -69,6 +70,8 @@ export async function footprintReport(options: FootprintOptions) {
     signInsPerSecond: round(footprint.signIn.perSecond),
     signInErrors: footprint.signIn.errors,
     serverCpuMsPerSignIn: round(footprint.serverCpuMsPerSignIn),
+    serverReadsPerSignIn: round(footprint.serverSyscallsPerSignIn.reads),
+    serverWritesPerSignIn: round(footprint.serverSyscallsPerSignIn.writes),
     argon2CpuMsPerHash: round(argon2.cpuMsPerOp),
     cpuPerSignInHashes: round(cpuPerSignInHashes),
     ...(totp ? { appCodeExtraCpu: round(appCodeExtra), appCodeErrors: totp.errors } : {}),

@@ -51,6 +51,8 @@ export interface Footprint {
   signIn: LoadResult;
   /** CPU time of the server process (all its threads) per counted sign-in; the load generator is not in it. */
   serverCpuMsPerSignIn: number;
+  /** Read and write system calls of the server process per counted sign-in (sockets, files, pipes). */
+  serverSyscallsPerSignIn: { reads: number; writes: number };
   /** With `totpUsers`: server CPU per sign-in without and with the app's code, in alternating slices. */
   totp?: { passwordOnlyCpuMs: number; withAppCodeCpuMs: number; errors: number };
 }
@@ -77,6 +79,13 @@ function cpuMs(pid: number): number {
   const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   // utime and stime are fields 14 and 15 of stat; index 11 and 12 after the command name.
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+/** Read and write system calls of a process so far, from /proc (each one a kernel entry, dear on a VM). */
+function ioCalls(pid: number): { reads: number; writes: number } {
+  const io = fs.readFileSync(`/proc/${pid}/io`, 'utf8');
+  const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)`, 'm').exec(io)?.[1] ?? NaN);
+  return { reads: field('syscr'), writes: field('syscw') };
 }
 
 /** The node flags production starts the built server with (docker/Dockerfile's CMD, `npm run start:prod`). */
@@ -172,6 +181,8 @@ export async function measureFootprint(options: FootprintOptions): Promise<Footp
       const sampler = setInterval(() => (peakRssMiB = Math.max(peakRssMiB, rssMiB(pid))), 25);
       let cpuAtOpen = 0;
       let cpuAtClose = 0;
+      let callsAtOpen = { reads: 0, writes: 0 };
+      let callsAtClose = callsAtOpen;
       const login = passwordLogin({ ...flowOf(port), users: [{ email: 'demo@nyckel.example', password }] });
       await login(0);
       progress(`footprint: sign-ins at concurrency ${options.concurrency}, ${options.warmupSeconds} s + ${options.seconds} s`);
@@ -179,7 +190,10 @@ export async function measureFootprint(options: FootprintOptions): Promise<Footp
         concurrency: options.concurrency,
         seconds: options.seconds,
         warmupSeconds: options.warmupSeconds,
-        onWindow: (moment) => (moment === 'opened' ? (cpuAtOpen = cpuMs(pid)) : (cpuAtClose = cpuMs(pid))),
+        onWindow: (moment) => {
+          if (moment === 'opened') [cpuAtOpen, callsAtOpen] = [cpuMs(pid), ioCalls(pid)];
+          else [cpuAtClose, callsAtClose] = [cpuMs(pid), ioCalls(pid)];
+        },
       });
       clearInterval(sampler);
       const totp = appUsers && (await compareAppCode(pid, options, login, passwordLogin({ ...flowOf(port, MFA_APP), users: appUsers.take })));
@@ -191,6 +205,10 @@ export async function measureFootprint(options: FootprintOptions): Promise<Footp
         peakRssMiB,
         signIn,
         serverCpuMsPerSignIn: signIn.ops ? (cpuAtClose - cpuAtOpen) / signIn.ops : NaN,
+        serverSyscallsPerSignIn: {
+          reads: (callsAtClose.reads - callsAtOpen.reads) / signIn.ops,
+          writes: (callsAtClose.writes - callsAtOpen.writes) / signIn.ops,
+        },
         totp,
       };
     } finally {
