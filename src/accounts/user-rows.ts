@@ -48,3 +48,29 @@ export async function userWhere(sql: SqlDriver, column: 'id' | 'email' | 'userna
   const { rows } = await sql.query<User>(`SELECT ${USER_COLUMNS} FROM users WHERE ${column} = $1`, [value]);
   return rows[0] ?? null;
 }
+
+/** What a user's OpenID claims need beside the user's own columns: the sign-in address's verification and the first phone number. */
+export interface UserContact {
+  emailVerified: boolean;
+  e164: string | null;
+  phoneVerified: boolean;
+}
+
+const CONTACT_COLUMNS = `EXISTS (SELECT 1 FROM user_emails e WHERE e.user_id = users.id AND e.address = users.email AND e.verified_at IS NOT NULL) AS "emailVerified",
+  phone.e164, phone.verified_at IS NOT NULL AS "phoneVerified"`;
+const FIRST_PHONE = `LEFT JOIN LATERAL (SELECT e164, verified_at FROM user_phones WHERE user_id = users.id ORDER BY created_at LIMIT 1) AS phone ON true`;
+
+/** The contact details of a user's claims. */
+export async function contactOf(sql: SqlDriver, userId: string): Promise<UserContact> {
+  const { rows } = await sql.query<UserContact>(`SELECT ${CONTACT_COLUMNS} FROM users ${FIRST_PHONE} WHERE users.id = $1::uuid`, [userId]);
+  return rows[0] ?? { emailVerified: false, e164: null, phoneVerified: false };
+}
+
+/** The user of an id and the contact details of its claims in one statement (a token request needs both). */
+export async function userWithContact(sql: SqlDriver, id: string): Promise<{ user: User; contact: UserContact } | null> {
+  if (!isUuid(id)) return null;
+  const { rows } = await sql.query<User & UserContact>(`SELECT ${USER_COLUMNS}, ${CONTACT_COLUMNS} FROM users ${FIRST_PHONE} WHERE users.id = $1::uuid`, [id]);
+  if (!rows[0]) return null;
+  const { emailVerified, e164, phoneVerified, ...user } = rows[0];
+  return { user, contact: { emailVerified, e164, phoneVerified } };
+}

@@ -4,6 +4,7 @@ import { acr } from './acr.ts';
 import type { PrismaClient } from '../storage/db.ts';
 import { driverOf, type SqlDriver } from '../storage/sql.ts';
 import { splitUser, withUserSql } from '../accounts/user-rows.ts';
+import { heldRowsColumn, parseHeldRows, type HeldRow } from './shared/held-enrolments.ts';
 import type { User } from '../generated/prisma/client.ts';
 import type { Channel } from './contract.ts';
 
@@ -128,18 +129,21 @@ export class SignIns {
   /**
    * Binds the sign-in to `first.userId`. A live record of the same user is kept (adding `first`); one
    * of another user, or an expired one, is replaced by a new record; a completed one is refused.
+   * Returns the record as written, for `complete` to judge without reading it again.
    */
-  async begin(uid: string, clientId: string, expiresAt: Date, first: VerifiedFactor): Promise<void> {
-    const replaced = await this.sql.changed`
-      INSERT INTO sign_in_attempts (uid, user_id, client_id, verified, expires_at, created_at)
-      VALUES (${uid}, ${first.userId}::uuid, ${clientId}, ${JSON.stringify([first])}::jsonb, ${expiresAt}, now())
-      ON CONFLICT (uid) DO UPDATE
-         SET user_id = EXCLUDED.user_id, client_id = EXCLUDED.client_id, verified = EXCLUDED.verified,
-             expires_at = EXCLUDED.expires_at, created_at = now(), pending_password_hash = NULL
-       WHERE sign_in_attempts.completed_at IS NULL
-         AND (sign_in_attempts.user_id <> EXCLUDED.user_id OR sign_in_attempts.expires_at <= now())`;
-    if (replaced === 1) return;
-    await this.record(uid, first);
+  async begin(uid: string, clientId: string, expiresAt: Date, first: VerifiedFactor): Promise<SignInSnapshot> {
+    const { rows } = await this.sql.query<SignInSnapshot>(
+      `INSERT INTO sign_in_attempts (uid, user_id, client_id, verified, expires_at, created_at)
+       VALUES ($1, $2::uuid, $3, $4::jsonb, $5, now())
+       ON CONFLICT (uid) DO UPDATE
+          SET user_id = EXCLUDED.user_id, client_id = EXCLUDED.client_id, verified = EXCLUDED.verified,
+              expires_at = EXCLUDED.expires_at, created_at = now(), pending_password_hash = NULL
+        WHERE sign_in_attempts.completed_at IS NULL
+          AND (sign_in_attempts.user_id <> EXCLUDED.user_id OR sign_in_attempts.expires_at <= now())
+       RETURNING ${SNAPSHOT_COLUMNS}`,
+      [uid, first.userId, clientId, JSON.stringify([first]), expiresAt],
+    );
+    return rows[0] ?? (await this.record(uid, first)).snapshot;
   }
 
   /**
@@ -161,14 +165,18 @@ export class SignIns {
     return rows[0] ? { ...rows[0], verified: parseVerified(rows[0].verified) } : undefined;
   }
 
-  /** `load`, with the record's user read in the same statement (null when the user is gone). */
-  async loadWithUser(uid: string): Promise<{ record: SignInRecord; user: User | null } | undefined> {
+  /**
+   * `load`, with the record's user (null when the user is gone) and the user's confirmed enrolment rows
+   * (as `heldRows` reads them) in the same statement.
+   */
+  async loadWithUser(uid: string): Promise<{ record: SignInRecord; user: User | null; held: HeldRow[] } | undefined> {
     const columns = `t.uid, t.user_id::text AS "userId", t.client_id AS "clientId", t.verified, t.expires_at AS "expiresAt",
-      t.completed_at AS "completedAt", t.pending_password_hash IS NOT NULL AS "pendingPassword"`;
-    const { rows } = await this.sql.query<Row & Partial<User>>(withUserSql(columns, 'sign_in_attempts', 't.uid = $1'), [uid]);
+      t.completed_at AS "completedAt", t.pending_password_hash IS NOT NULL AS "pendingPassword", ${heldRowsColumn('t.user_id')} AS "held"`;
+    const { rows } = await this.sql.query<Row & { held: unknown } & Partial<User>>(withUserSql(columns, 'sign_in_attempts', 't.uid = $1'), [uid]);
     if (!rows[0]) return undefined;
-    const { rest, user } = splitUser<Row>(rows[0]);
-    return { record: { ...rest, verified: parseVerified(rest.verified) }, user };
+    const { rest, user } = splitUser<Row & { held: unknown }>(rows[0]);
+    const { held, ...record } = rest;
+    return { record: { ...record, verified: parseVerified(record.verified) }, user, held: parseHeldRows(held) };
   }
 
   /**

@@ -191,15 +191,15 @@ export function providerConfiguration(deps: ProviderDependencies): Configuration
     },
     findAccount: async (_ctx, sub) => {
       // An id that is no user's (not even a uuid) finds no account; a store outage is a 503.
-      const user = await accounts.findById(sub).catch((error: unknown) => {
+      const found = await accounts.findWithContact(sub).catch((error: unknown) => {
         if (isStorageUnavailable(error)) throw temporarilyUnavailable(error);
         return null;
       });
-      if (!user || user.status !== 'active') return undefined;
-      // Read the claims only when oidc-provider asks for them (ID token, userinfo): most lookups, such as
-      // the session check of every authorization request, need only the account itself.
+      if (!found || found.user.status !== 'active') return undefined;
+      // The claims' contact details come with the account (one statement): a token request needs both.
+      const { user, contact } = found;
       let claims: ReturnType<Accounts['claims']> | undefined;
-      return { accountId: user.id, claims: () => (claims ??= storageFaultsAs503(() => accounts.claims(user))) };
+      return { accountId: user.id, claims: () => (claims ??= storageFaultsAs503(() => accounts.claims(user, contact))) };
     },
     interactions: {
       url: (ctx, interaction) => {

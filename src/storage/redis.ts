@@ -32,6 +32,8 @@ function connect(url: string, prefix: string, logger: Logger, role: string): Red
     connectTimeout: 2000,
     commandTimeout: 2000,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+    // Commands issued in one turn of the event loop (parallel requests, Promise.all) go out in one write.
+    enableAutoPipelining: true,
   });
   let down = false;
   client.on('error', (error: Error) => {

@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, test } from '@jest/globals';
+import crypto from 'node:crypto';
 import { Accounts } from '../../src/accounts/accounts.ts';
 import { AuditLog } from '../../src/accounts/audit.ts';
 import { suiteDatabase } from '../support/suite-database.ts';
@@ -51,5 +52,21 @@ describe('claims', () => {
     const bare = await db.prisma.user.create({ data: { username: 'cleo', passwordHash: 'x' } });
     const claims = await accounts.claims(bare);
     expect(claims).toEqual({ sub: bare.id, preferred_username: 'cleo', updated_at: Math.floor(bare.updatedAt.getTime() / 1000) });
+  });
+
+  test('the account read with its contact details (one statement) gives the same user and claims', async () => {
+    const [anna, bo, cleo] = await Promise.all(
+      ['anna@claims.example', 'bo@claims.example', null].map((email) =>
+        email ? db.prisma.user.findUniqueOrThrow({ where: { email } }) : db.prisma.user.findFirstOrThrow({ where: { username: 'cleo' } }),
+      ),
+    );
+    for (const user of [anna, bo, cleo]) {
+      const found = await accounts.findWithContact(user.id);
+      expect(found?.user).toEqual(await accounts.findById(user.id));
+      expect(await accounts.claims(found!.user, found!.contact)).toEqual(await accounts.claims(user));
+    }
+    expect((await accounts.claims(anna)).phone_number).toBe('+46701112233');
+    expect(await accounts.findWithContact(crypto.randomUUID())).toBeNull();
+    expect(await accounts.findWithContact('not-a-uuid')).toBeNull();
   });
 });

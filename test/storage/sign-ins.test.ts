@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, test } from '@jest/globals';
 import crypto from 'node:crypto';
-import { passwordFactor, SignIns, type VerifiedFactor } from '../../src/factors/sign-ins.ts';
+import { passwordFactor, SignIns, type SignInSnapshot, type VerifiedFactor } from '../../src/factors/sign-ins.ts';
 import { driverOf } from '../../src/storage/sql.ts';
 import { suiteDatabase } from '../support/suite-database.ts';
 
@@ -101,6 +101,34 @@ describe('SignIns.complete', () => {
     const done = await counted.complete(uid, user.id, twoFactors, recorded.snapshot);
     expect(done?.verified.map((v) => v.factor)).toEqual(['password', 'totp']);
     expect(reads).toEqual([]);
+  });
+
+  test("the record as the first step wrote it (new, kept, or another user's replaced) is judged without reading it again", async () => {
+    const [anna, bo] = [await newUser(), await newUser()];
+    const reads: string[] = [];
+    const driver = driverOf(db.prisma);
+    const counted = new SignIns(db.prisma, {
+      ...driver,
+      query: (text, values) => {
+        if (/^\s*SELECT/i.test(text)) reads.push(text);
+        return driver.query(text, values);
+      },
+    });
+    const uid = crypto.randomUUID();
+    const fresh = await counted.begin(uid, 'app', inAnHour(), passwordFactor(anna.id));
+    expect(fresh).toMatchObject({ uid, userId: anna.id, completedAt: null, pendingPasswordHash: null, userActive: true });
+    const kept = await counted.begin(uid, 'app', inAnHour(), code(anna.id));
+    const replaced = await counted.begin(uid, 'app', inAnHour(), passwordFactor(bo.id));
+    expect(reads).toEqual([]);
+    const factors = (snapshot: SignInSnapshot) =>
+      (typeof snapshot.verified === 'string' ? JSON.parse(snapshot.verified) : snapshot.verified) as VerifiedFactor[];
+    expect([fresh, kept].map((snapshot) => factors(snapshot).map((v) => v.factor))).toEqual([['password'], ['password', 'totp']]);
+    expect(replaced).toMatchObject({ uid, userId: bo.id });
+    const done = await counted.complete(uid, bo.id, (verified) => verified.length === 1, replaced);
+    expect(done?.verified.map((v) => [v.factor, v.userId])).toEqual([['password', bo.id]]);
+    expect(reads).toEqual([]);
+    // Judged on the stale snapshot of anna's record, the UPDATE does not match bo's: nothing ends twice.
+    expect(await counted.complete(uid, anna.id, () => true, kept)).toBeUndefined();
   });
 
   test('a record that changed after this request wrote it is read and judged again', async () => {

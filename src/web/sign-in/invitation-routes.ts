@@ -7,7 +7,7 @@ import { INVITATION_PATH, type Invitations } from '../../accounts/invitations.ts
 import { checkPassword } from '../../accounts/password-policy.ts';
 import { ACCOUNT_CLIENT_ID } from '../../clients/clients-file.ts';
 import { NyckelError } from '../../errors.ts';
-import { passwordFactor, type SignIns } from '../../factors/sign-ins.ts';
+import { passwordFactor, type SignIns, type VerifiedFactor } from '../../factors/sign-ins.ts';
 import type { User } from '../../generated/prisma/client.ts';
 import { translator } from '../../i18n/i18n.ts';
 import { assertCsrf, csrfProtection } from '../../security/csrf.ts';
@@ -81,9 +81,11 @@ export function invitationRoutes(deps: InvitationRouteDependencies): Router {
     if (!accepted) return renderSpent(ctx);
     // The password, and the mailbox the link reached: the sign-in's two factors.
     await deps.flow.begin(details, passwordFactor(accepted.id));
-    await deps.signIns.record(details.uid, { factor: 'invitation', channel: 'email', amr: ['email'], at: new Date().toISOString(), userId: accepted.id });
+    const mailbox = { factor: 'invitation', channel: 'email', amr: ['email'], at: new Date().toISOString(), userId: accepted.id } satisfies VerifiedFactor;
+    const { snapshot: recorded } = await deps.signIns.record(details.uid, mailbox);
     const locale = frameOf(deps.pages, ctx, details).locale;
-    if ((await deps.flow.finish(ctx, details, { user: accepted, method: 'invitation', locale })) === 'unsatisfied') throw new NyckelError('session_expired');
+    if ((await deps.flow.finish(ctx, details, { user: accepted, method: 'invitation', locale, recorded })) === 'unsatisfied')
+      throw new NyckelError('session_expired');
   });
 
   async function invitedSignIn(ctx: Context): Promise<{ details: Awaited<ReturnType<typeof loadInteraction>>; user: User; token: string } | undefined> {

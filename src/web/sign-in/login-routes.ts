@@ -229,8 +229,8 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     if (next.next === 'finish' && next.remembered) {
       await audit.record('mfa.remembered_browser', { userId: user.id, data: { client: details.params.client_id }, ...requestContext(ctx) });
     }
-    if (next.next === 'finish' && (await deps.flow.finish(ctx, details, { user, method: 'password', locale: view(ctx, details).locale })) === 'finished')
-      return;
+    const finishing = { user, method: 'password', locale: view(ctx, details).locale, recorded: next.recorded };
+    if (next.next === 'finish' && (await deps.flow.finish(ctx, details, finishing)) === 'finished') return;
     ctx.status = 303;
     // Straight to where /mfa would send the browser on to, one request less; /mfa when it shows the list.
     const progress = { pendingPassword: false, verified: [passwordFactor(user.id)] };

@@ -45,7 +45,8 @@ export interface FinishInput {
   recorded?: SignInSnapshot;
 }
 
-type NextStep = FirstStepDecision;
+/** The policy's decision after the first step, and the record that step wrote (for `finish` to judge). */
+type NextStep = FirstStepDecision & { recorded: SignInSnapshot };
 
 /**
  * The start and the end of every sign-in, whichever path it takes (password, step-up in a session,
@@ -57,14 +58,14 @@ export class SignInFlow {
   constructor(private readonly deps: SignInFlowDependencies) {}
 
   /** Binds the interaction's sign-in to the user of its first step (a new, empty one if it was another user's). */
-  begin(details: InteractionDetails, first: VerifiedFactor): Promise<void> {
+  begin(details: InteractionDetails, first: VerifiedFactor): Promise<SignInSnapshot> {
     return this.deps.signIns.begin(details.uid, String(details.params.client_id), new Date(details.exp * 1000), first);
   }
 
   /** After the password (or an existing session): bind the sign-in to the user, then finish or go on to the second factor. */
   async afterFirstStep(ctx: Context, details: InteractionDetails, user: User, first: VerifiedFactor = passwordFactor(user.id)): Promise<NextStep> {
-    await this.begin(details, first);
-    return this.deps.policy.afterFirstStep(ctx, user, String(details.params.client_id), details.params);
+    const recorded = await this.begin(details, first);
+    return { ...(await this.deps.policy.afterFirstStep(ctx, user, String(details.params.client_id), details.params)), recorded };
   }
 
   /**
