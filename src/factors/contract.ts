@@ -3,6 +3,7 @@ import type Router from '@koa/router';
 import type { Locale } from '../accounts/accounts.ts';
 import type { FactorId } from '../clients/clients-file.ts';
 import type { User } from '../generated/prisma/client.ts';
+import type { HeldRow } from './shared/held-enrolments.ts';
 
 /**
  * The one contract of a second-factor module. Each module lives in its own folder under src/factors/
@@ -108,6 +109,8 @@ export interface ChallengeContext {
   browserHash: string;
   /** The issuer's base URL, for links in messages. */
   issuer: string;
+  /** The user's enrolment rows as the sign-in read them at the start of this request (`heldFor`). */
+  held?: readonly HeldRow[];
 }
 
 /** What sending and checking a code needs of a sign-in: whose it is, which interaction, which browser and client. */

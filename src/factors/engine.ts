@@ -30,17 +30,17 @@ export class FactorEngine {
     return this.settings.mfa.required || this.clients.file.clients.some((client) => policyFor(client, this.settings.mfa).required);
   }
 
-  /** The methods this user can use for this client: allowed by the policy, enrolled, in policy order. */
-  async offered(user: User, clientId: string): Promise<FactorModule[]> {
-    return this.heldAmong(user, this.usableMethods(clientId));
+  /** The methods this user can use for this client: allowed by the policy, enrolled, in policy order (`held`: the user's rows, if read already). */
+  async offered(user: User, clientId: string, held?: readonly HeldRow[]): Promise<FactorModule[]> {
+    return this.heldAmong(user, this.usableMethods(clientId), held);
   }
 
   /**
    * Those of `candidates` the user holds, the user's primary first. The user's enrolment rows are read
    * once: for the methods held as rows (`heldAs`), and for the order; other methods are asked.
    */
-  private async heldAmong(user: User, candidates: readonly FactorModule[]): Promise<FactorModule[]> {
-    const rows = await heldRows(driverOf(this.prisma), user.id);
+  private async heldAmong(user: User, candidates: readonly FactorModule[], known?: readonly HeldRow[]): Promise<FactorModule[]> {
+    const rows = known ?? (await heldRows(driverOf(this.prisma), user.id));
     const held = await Promise.all(candidates.map(async (m) => ((m.heldAs ? holds(rows, m.heldAs) : await m.isEnrolled(user)) ? m : undefined)));
     return this.primaryFirst(
       user,

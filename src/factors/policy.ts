@@ -9,6 +9,7 @@ import { isPasskeyModule, type PasskeyModule } from './passkey/index.ts';
 import { isRecoveryCodeModule, type RecoveryCodeModule } from './recovery-code/index.ts';
 import type { RememberedBrowsers } from './remember.ts';
 import { factorStrength, type VerifiedFactor } from './sign-ins.ts';
+import type { HeldRow } from './shared/held-enrolments.ts';
 
 export interface FactorPolicy {
   required: boolean;
@@ -60,6 +61,8 @@ type PolicyEngine = Pick<FactorEngine, 'modules' | 'policy' | 'offered' | 'enrol
 export interface SignInProgress {
   pendingPassword: boolean;
   verified: readonly VerifiedFactor[];
+  /** The user's enrolment rows as this request read them at its start: offered methods are judged on them instead of reading them again. */
+  held?: readonly HeldRow[];
 }
 
 const NOTHING_YET: SignInProgress = { pendingPassword: false, verified: [] };
@@ -186,7 +189,7 @@ export class SecondFactorPolicy {
     // After a reset the code came by mail: for a user with another method, mail proves nothing more.
     const mailProvesNothing = progress.pendingPassword && (await this.resetNeedsSecondFactor(user));
     const usable = (modules: FactorModule[]) => (mailProvesNothing ? modules.filter((m) => m.channel !== 'email') : modules);
-    const offered = usable(await this.engine.offered(user, clientId));
+    const offered = usable(await this.engine.offered(user, clientId, progress.held));
     if (offered.length > 0 || factorStrength(progress.verified) >= 2 || !this.of(clientId).allowEnrolmentAtLogin)
       return { modules: offered, purpose: 'sign-in' };
     // A method the user may enrol straight away (an address to verify, a first app) needs no proof.

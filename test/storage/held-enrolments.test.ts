@@ -1,10 +1,12 @@
 import { describe, expect, test } from '@jest/globals';
+import crypto from 'node:crypto';
 import { ClientDirectory } from '../../src/clients/directory.ts';
 import { parseClientsFile } from '../../src/clients/clients-file.ts';
 import { loadSettings } from '../../src/config/settings.ts';
 import type { FactorModule } from '../../src/factors/contract.ts';
 import { FactorEngine } from '../../src/factors/engine.ts';
-import { heldAs, heldRows, holds } from '../../src/factors/shared/held-enrolments.ts';
+import { passwordFactor, SignIns } from '../../src/factors/sign-ins.ts';
+import { heldAs, heldFor, heldRows, holds } from '../../src/factors/shared/held-enrolments.ts';
 import type { User } from '../../src/generated/prisma/client.ts';
 import { driverOf } from '../../src/storage/sql.ts';
 import { suiteDatabase } from '../support/suite-database.ts';
@@ -62,6 +64,34 @@ describe('held enrolments', () => {
     expect(holds(rows, { type: 'push-device' })).toBe(false);
     expect(holds(rows, { type: 'recovery-code' })).toBe(true);
     expect(holds(rows, { type: 'recovery-code', unusedOnly: true })).toBe(false);
+  });
+
+  test("read with the sign-in's record, the rows are the same; the engine judges given rows without reading", async () => {
+    const user = await newUser();
+    await enrol(user, 'totp', { position: 1, createdAt: new Date('2026-01-01T00:00:00Z') });
+    await enrol(user, 'passkey', { position: 1, createdAt: new Date('2026-06-01T00:00:00Z') });
+    await enrol(user, 'push-device', { confirmed: false });
+    await enrol(user, 'recovery-code', { position: 1000, used: true });
+    const signIns = new SignIns(db.prisma);
+    const uid = crypto.randomUUID();
+    await signIns.begin(uid, 'app', new Date(Date.now() + 3_600_000), passwordFactor(user.id));
+    const loaded = await signIns.loadWithUser(uid);
+    expect(loaded?.held).toEqual(await heldRows(driverOf(db.prisma), user.id));
+    const bare = await newUser();
+    const other = crypto.randomUUID();
+    await signIns.begin(other, 'app', new Date(Date.now() + 3_600_000), passwordFactor(bare.id));
+    expect((await signIns.loadWithUser(other))?.held).toEqual([]);
+
+    const engine = engineOf([totp(), passkey()]);
+    expect((await engine.offered(user, 'app', loaded!.held)).map((m) => m.id)).toEqual(['passkey', 'totp']);
+    // Rows given are believed: the engine does not read them again.
+    expect((await engine.offered(user, 'app', [{ type: 'totp', unused: true }])).map((m) => m.id)).toEqual(['totp']);
+    expect(await engine.offered(user, 'app', [])).toEqual([]);
+    // A module's start asks the same way: the rows of the request's context, else the database.
+    expect(await heldFor(db.prisma, { user }, { type: 'passkey' })).toBe(true);
+    expect(await heldFor(db.prisma, { user, held: [] }, { type: 'passkey' })).toBe(false);
+    expect(await heldFor(db.prisma, { user: bare, held: [{ type: 'passkey', unused: true }] }, { type: 'passkey' })).toBe(true);
+    expect(await heldFor(db.prisma, { user }, { type: 'recovery-code', unusedOnly: true })).toBe(false);
   });
 
   test('the engine offers what each module itself says it holds: used-up recovery codes are not offered', async () => {

@@ -5,7 +5,7 @@ import { translator } from '../../i18n/i18n.ts';
 import type { SecretBox } from '../../security/crypto.ts';
 import type { ChallengeContext, FactorModule, VerifyOutcome } from '../contract.ts';
 import type { FactorDependencies, Transaction } from '../deps.ts';
-import { heldAs } from '../shared/held-enrolments.ts';
+import { heldAs, heldFor, type HeldAs } from '../shared/held-enrolments.ts';
 import { noEnrolmentAtSignIn } from '../shared/no-enrolment.ts';
 
 export const RECOVERY_FAMILY = 'recovery-code';
@@ -52,6 +52,9 @@ export async function replaceRecoveryCodes(db: Db, box: SecretBox, userId: strin
   });
   return codes;
 }
+
+/** A user holds recovery codes while one of them is unused. */
+const HELD_AS: HeldAs = { type: 'recovery-code', unusedOnly: true };
 
 /** How many of a user's recovery codes are still unused. */
 export function unusedRecoveryCodes(db: Db, userId: string): Promise<number> {
@@ -127,14 +130,14 @@ export function recoveryCodeFactor(deps: FactorDependencies): RecoveryCodeModule
     channel: 'backup',
     amr: ['otp'],
     kind: 'code',
-    ...heldAs(prisma, { type: 'recovery-code', unusedOnly: true }),
+    ...heldAs(prisma, HELD_AS),
     targets: async () => [],
     maskTarget: (label) => label,
     // Not enrolled on their own: they come with the first other second factor.
     enrol: noEnrolmentAtSignIn,
 
     start: async (ctx) =>
-      (await unused(ctx.user.id)) > 0 ? { status: 'started', challengeId: BACKUP_CHALLENGE } : { status: 'failed', reason: 'not_enrolled' },
+      (await heldFor(prisma, ctx, HELD_AS)) ? { status: 'started', challengeId: BACKUP_CHALLENGE } : { status: 'failed', reason: 'not_enrolled' },
 
     // Under the user's failure lock: wrong codes count, a right one (even repeated) never does.
     verify: async (ctx, input): Promise<VerifyOutcome> => {

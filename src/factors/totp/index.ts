@@ -4,7 +4,7 @@ import type { ChallengeContext, FactorModule, VerifyOutcome } from '../contract.
 import type { FactorDependencies } from '../deps.ts';
 import type { SecretBox } from '../../security/crypto.ts';
 import { driverOf } from '../../storage/sql.ts';
-import { heldAs } from '../shared/held-enrolments.ts';
+import { heldAs, heldFor, type HeldAs } from '../shared/held-enrolments.ts';
 import { matchingStep, newTotpSecret, otpauthUri, totpOptionsOf } from './otp.ts';
 
 export const TOTP_FAMILY = 'totp';
@@ -18,6 +18,8 @@ export const TOTP_SECRET_PURPOSE = 'totp-secret';
 /** Seals an app's secret for its enrolment id, as an enrolment does (for apps brought along by `users import`). */
 export const sealTotpSecret = (box: SecretBox) => (secret: string, enrolmentId: string) => box.seal(TOTP_SECRET_PURPOSE, secret, enrolmentId);
 const UUID = /^[0-9a-f-]{36}$/i;
+/** A user holds an app while a confirmed enrolment row of it is there. */
+const HELD_AS: HeldAs = { type: 'totp' };
 
 interface ConfirmedApp {
   id: string;
@@ -85,7 +87,7 @@ export function totpFactor(deps: FactorDependencies): FactorModule {
     channel: 'app',
     amr: ['otp'],
     kind: 'code',
-    ...heldAs(prisma, { type: 'totp' }),
+    ...heldAs(prisma, HELD_AS),
     targets: async () => [],
     maskTarget: (label) => label,
 
@@ -124,7 +126,7 @@ export function totpFactor(deps: FactorDependencies): FactorModule {
     },
 
     start: async (ctx) =>
-      (await confirmedApps(ctx.user)).length > 0 ? { status: 'started', challengeId: APP_CHALLENGE } : { status: 'failed', reason: 'not_enrolled' },
+      (await heldFor(prisma, ctx, HELD_AS)) ? { status: 'started', challengeId: APP_CHALLENGE } : { status: 'failed', reason: 'not_enrolled' },
 
     // Under the user's failure lock: wrong codes count, a right one (even repeated) never does.
     verify: (ctx, input): Promise<VerifyOutcome> =>

@@ -98,7 +98,8 @@ export function factorRoutes(deps: SecondFactorRouteDependencies) {
   async function offeredFactor(ctx: Context, state: SignInState, id: string = routeParam(ctx, 'factor')) {
     const parsed = factorParam.safeParse(id);
     if (!parsed.success) throw new NyckelError('not_found');
-    const offered = policy.offered(state.user, state.challengeCtx.clientId, state);
+    // Judged on the rows read with the sign-in: this is the first question of the request, before it writes anything.
+    const offered = policy.offered(state.user, state.challengeCtx.clientId, { ...state, held: state.challengeCtx.held });
     const module = (await offered).find((m) => m.id === parsed.data);
     if (!module) throw new NyckelError('not_found');
     return { module, page: uiOf(module).page, host: hostFor(ctx, state, module, false, offered) };

@@ -117,6 +117,7 @@ export function signInLoader(deps: SignInStateDependencies) {
         userAgent: ctx.get('user-agent'),
         browserHash: deps.challenges.browserHash(csrfSeed(ctx)),
         issuer: deps.issuer,
+        held: loaded.held,
       },
       frame: {
         locale,
