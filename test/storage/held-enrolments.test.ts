@@ -48,13 +48,19 @@ const totp = () => rowModule('totp', 'app', 'totp');
 const passkey = () => rowModule('passkey', 'device', 'passkey');
 const recovery = () => rowModule('recovery-code', 'backup', 'recovery-code', true);
 
+/** An app and a passkey of one position (the passkey newer), a setup never confirmed, a used recovery code. */
+async function userWithMixedRows(): Promise<User> {
+  const user = await newUser();
+  await enrol(user, 'totp', { position: 1, createdAt: new Date('2026-01-01T00:00:00Z') });
+  await enrol(user, 'passkey', { position: 1, createdAt: new Date('2026-06-01T00:00:00Z') });
+  await enrol(user, 'push-device', { confirmed: false });
+  await enrol(user, 'recovery-code', { position: 1000, used: true });
+  return user;
+}
+
 describe('held enrolments', () => {
   test('confirmed rows only, in the order of position and then newest first', async () => {
-    const user = await newUser();
-    await enrol(user, 'totp', { position: 1, createdAt: new Date('2026-01-01T00:00:00Z') });
-    await enrol(user, 'passkey', { position: 1, createdAt: new Date('2026-06-01T00:00:00Z') });
-    await enrol(user, 'push-device', { confirmed: false });
-    await enrol(user, 'recovery-code', { position: 1000, used: true });
+    const user = await userWithMixedRows();
     const rows = await heldRows(driverOf(db.prisma), user.id);
     expect(rows).toEqual([
       { type: 'passkey', unused: true },
@@ -67,11 +73,7 @@ describe('held enrolments', () => {
   });
 
   test("read with the sign-in's record, the rows are the same; the engine judges given rows without reading", async () => {
-    const user = await newUser();
-    await enrol(user, 'totp', { position: 1, createdAt: new Date('2026-01-01T00:00:00Z') });
-    await enrol(user, 'passkey', { position: 1, createdAt: new Date('2026-06-01T00:00:00Z') });
-    await enrol(user, 'push-device', { confirmed: false });
-    await enrol(user, 'recovery-code', { position: 1000, used: true });
+    const user = await userWithMixedRows();
     const signIns = new SignIns(db.prisma);
     const uid = crypto.randomUUID();
     await signIns.begin(uid, 'app', new Date(Date.now() + 3_600_000), passwordFactor(user.id));
