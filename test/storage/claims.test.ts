@@ -55,17 +55,29 @@ describe('claims', () => {
   });
 
   test('the account read with its contact details (one statement) gives the same user and claims', async () => {
-    const [anna, bo, cleo] = await Promise.all(
-      ['anna@claims.example', 'bo@claims.example', null].map((email) =>
-        email ? db.prisma.user.findUniqueOrThrow({ where: { email } }) : db.prisma.user.findFirstOrThrow({ where: { username: 'cleo' } }),
-      ),
-    );
-    for (const user of [anna, bo, cleo]) {
+    const withBoth = await db.prisma.user.create({
+      data: {
+        email: 'dana@claims.example',
+        passwordHash: 'x',
+        emails: { create: [{ address: 'dana@claims.example', verifiedAt: new Date() }] },
+        phones: { create: [{ e164: '+46701234567', verifiedAt: new Date() }] },
+      },
+    });
+    const unverified = await db.prisma.user.create({
+      data: {
+        email: 'erik@claims.example',
+        passwordHash: 'x',
+        emails: { create: [{ address: 'erik@claims.example' }] },
+        phones: { create: [{ e164: '+46707654321' }] },
+      },
+    });
+    const bare = await db.prisma.user.create({ data: { username: 'fia', passwordHash: 'x' } });
+    for (const user of [withBoth, unverified, bare]) {
       const found = await accounts.findWithContact(user.id);
       expect(found?.user).toEqual(await accounts.findById(user.id));
       expect(await accounts.claims(found!.user, found!.contact)).toEqual(await accounts.claims(user));
     }
-    expect((await accounts.claims(anna)).phone_number).toBe('+46701112233');
+    expect(await accounts.claims(withBoth)).toMatchObject({ email_verified: true, phone_number: '+46701234567', phone_number_verified: true });
     expect(await accounts.findWithContact(crypto.randomUUID())).toBeNull();
     expect(await accounts.findWithContact('not-a-uuid')).toBeNull();
   });
