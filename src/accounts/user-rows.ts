@@ -20,7 +20,8 @@ const USER_FIELDS: ReadonlyArray<readonly [field: keyof User, column: string]> =
 const USER_COLUMNS = USER_FIELDS.map(([field, column]) => `${column} AS "${field}"`).join(', ');
 const FIELD_NAMES = new Set<string>(USER_FIELDS.map(([field]) => field));
 
-const isUuid = (value: string) => z.uuid().safeParse(value).success;
+const uuid = z.uuid();
+const isUuid = (value: string) => uuid.safeParse(value).success;
 
 /**
  * `SELECT … FROM <table>` with the table's row and its user (`user_id`) in one statement: the user's

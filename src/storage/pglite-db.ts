@@ -6,7 +6,8 @@ import { lockDataDirectory } from './data-dir-lock.ts';
 import type { Database, DatabaseTarget } from './db.ts';
 import { FastByteaPGlite, fastByteaParsers, fastByteaSerializers } from './pglite-bytes.ts';
 import { loadQueryCompilerFromFile } from './query-compiler.ts';
-import { pgliteDriver, registerDriver } from './sql.ts';
+import { preparedStatements } from './pglite-prepared.ts';
+import { registerDriver, sqlDriver } from './sql.ts';
 
 /**
  * The embedded PostgreSQL runs single-user in this process's memory, so its buffers are the node's
@@ -36,7 +37,7 @@ export async function openPGlite(target: Exclude<DatabaseTarget, { kind: 'postgr
   const adapterFactory = new PrismaPGlite(pglite);
   const prisma = new PrismaClient({ adapter: adapterFactory });
   loadQueryCompilerFromFile(prisma);
-  registerDriver(prisma, pgliteDriver(pglite));
+  registerDriver(prisma, sqlDriver(preparedStatements(pglite)));
   return {
     prisma,
     kind: 'pglite',

@@ -1,8 +1,7 @@
-import type { PGlite } from '@electric-sql/pglite';
 import type pg from 'pg';
 import type { PrismaClient } from './db.ts';
 
-/** What one statement gave: its rows, and how many rows an INSERT, UPDATE or DELETE changed (PGlite counts no rows of a SELECT). */
+/** What one statement gave: its rows, and how many rows it gave or changed (its command tag's count, on either database). */
 export interface SqlResult<Row> {
   rows: Row[];
   count: number;
@@ -30,7 +29,8 @@ export function parameterised(strings: TemplateStringsArray): string {
   return strings.reduce((text, part, i) => `${text}$${i}${part}`);
 }
 
-function driver(query: Query): SqlDriver {
+/** A driver over one way of running a statement. */
+export function sqlDriver(query: Query): SqlDriver {
   return {
     query,
     rows: async <Row>(strings: TemplateStringsArray, ...values: unknown[]) => (await query<Row>(parameterised(strings), values)).rows,
@@ -39,16 +39,9 @@ function driver(query: Query): SqlDriver {
 }
 
 export function poolDriver(pool: pg.Pool): SqlDriver {
-  return driver(async <Row>(text: string, values: unknown[] = []) => {
+  return sqlDriver(async <Row>(text: string, values: unknown[] = []) => {
     const result = await pool.query(text, values);
     return { rows: result.rows as Row[], count: result.rowCount ?? 0 };
-  });
-}
-
-export function pgliteDriver(pglite: PGlite): SqlDriver {
-  return driver(async <Row>(text: string, values: unknown[] = []) => {
-    const result = await pglite.query<Row>(text, values);
-    return { rows: result.rows, count: result.affectedRows ?? result.rows.length };
   });
 }
 
