@@ -54,10 +54,34 @@ function databaseLease(store: CounterStore): Lease {
 }
 
 /**
+ * The leases of the embedded database, in this process: no other process can open that database (its
+ * data directory is locked), so a lease row would only cost two statements per section. Kept per
+ * database, so every mutex on it shares them, as they share its rows.
+ */
+type Leases = Map<string, { holder: string; expires: number }>;
+const processLeases = new WeakMap<object, Leases>();
+
+function processLease(database: object): Lease {
+  const held = processLeases.get(database) ?? new Map<string, { holder: string; expires: number }>();
+  processLeases.set(database, held);
+  return {
+    tryAcquire: async (key, holder, leaseMs) => {
+      const now = Date.now();
+      if ((held.get(key)?.expires ?? 0) > now) return false;
+      held.set(key, { holder, expires: now + leaseMs });
+      return true;
+    },
+    release: async (key, holder) => {
+      if (held.get(key)?.holder === holder) held.delete(key);
+    },
+  };
+}
+
+/**
  * Runs critical sections one at a time per key, across every node: in this process by a queue per
- * key, between processes by a lease in Redis (when configured) or in the database. Used where a
- * check and what follows from it must not interleave (a failure count read, an answer compared, the
- * count written), which a counter alone cannot give.
+ * key, between processes by a lease in Redis (when configured) or in the database (in this process's
+ * memory for the embedded one). Used where a check and what follows from it must not interleave (a
+ * failure count read, an answer compared, the count written), which a counter alone cannot give.
  */
 export class KeyedMutex {
   private readonly queues = new Map<string, Promise<unknown>>();
@@ -65,7 +89,7 @@ export class KeyedMutex {
   private readonly options: MutexOptions;
 
   constructor(store: CounterStore, options: Partial<MutexOptions> = {}) {
-    this.lease = store.redis ? redisLease({ redis: store.redis }) : databaseLease(store);
+    this.lease = store.redis ? redisLease({ redis: store.redis }) : store.embedded ? processLease(store.prisma) : databaseLease(store);
     this.options = { ...DEFAULTS, ...options };
   }
 
