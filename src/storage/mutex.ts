@@ -58,11 +58,14 @@ function databaseLease(store: CounterStore): Lease {
  * data directory is locked), so a lease row would only cost two statements per section. Kept per
  * database, so every mutex on it shares them, as they share its rows.
  */
-type Leases = Map<string, { holder: string; expires: number }>;
-const processLeases = new WeakMap<object, Leases>();
+interface HeldLease {
+  holder: string;
+  expires: number;
+}
+const processLeases = new WeakMap<object, Map<string, HeldLease>>();
 
 function processLease(database: object): Lease {
-  const held = processLeases.get(database) ?? new Map<string, { holder: string; expires: number }>();
+  const held = processLeases.get(database) ?? new Map<string, HeldLease>();
   processLeases.set(database, held);
   return {
     tryAcquire: async (key, holder, leaseMs) => {
