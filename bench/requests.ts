@@ -88,16 +88,18 @@ async function main() {
     [...report.values()].some((t) => perSignIn(t.get(name) ?? 0) >= 0.01),
   );
   console.log(`ms of server CPU per sign-in (${signIns} sign-ins one at a time, after ${warmup} not counted):`);
-  console.log(`${'request'.padEnd(56)}${threads.map((t) => t.padStart(14)).join('')}${'all'.padStart(10)}`);
+  // A column as wide as its thread's name, so a long one (a profiler's thread) does not run into the next.
+  const width = (thread: string) => Math.max(14, thread.length + 2);
+  console.log(`${'request'.padEnd(56)}${threads.map((t) => t.padStart(width(t))).join('')}${'all'.padStart(10)}`);
   const rows: Record<string, Record<string, number>> = {};
   for (const [label, byThread] of report) {
     const row = Object.fromEntries(threads.map((t) => [t, Math.round(perSignIn(byThread.get(t) ?? 0) * 100) / 100]));
     const all = Math.round(perSignIn([...byThread.values()].reduce((a, b) => a + b, 0)) * 100) / 100;
     rows[label] = { ...row, all };
-    console.log(`${label.padEnd(56)}${threads.map((t) => row[t].toFixed(2).padStart(14)).join('')}${all.toFixed(2).padStart(10)}`);
+    console.log(`${label.padEnd(56)}${threads.map((t) => row[t].toFixed(2).padStart(width(t))).join('')}${all.toFixed(2).padStart(10)}`);
   }
   const total = Object.values(rows).reduce((sum, row) => sum + row.all, 0);
-  console.log(`${'a whole sign-in'.padEnd(56)}${' '.repeat(14 * threads.length)}${total.toFixed(2).padStart(10)}`);
+  console.log(`${'a whole sign-in'.padEnd(56)}${' '.repeat(threads.reduce((sum, t) => sum + width(t), 0))}${total.toFixed(2).padStart(10)}`);
   const stores = `${values.postgres ? 'postgres' : 'pglite'}${values.redis ? ' + redis' : ''}`;
   console.log(JSON.stringify({ bench: 'nyckel-requests', node: process.version, stores, totp: values.totp, signIns, msPerSignIn: rows, total }));
 }
