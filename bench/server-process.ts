@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { passwordLogin, type LoginUser } from './http.ts';
 import { APP, benchClientsYaml, freshPostgresDatabase, leftover, PASSWORD } from './targets.ts';
-import { seedTotpUsers, TotpUserPool } from './totp-users.ts';
+import { seedPasswordUsers, seedTotpUsers, TotpUserPool } from './totp-users.ts';
 import { loadSettings } from '../src/config/settings.ts';
 import { newMasterKey } from '../src/security/crypto.ts';
 
@@ -27,6 +27,8 @@ export interface ServerProcessOptions {
   postgresAdminUrl?: string;
   /** Redis for the short-lived models and counters (REDIS_URL), under a prefix of this run's own. */
   redisUrl?: string;
+  /** Users with a password only to seed before the warm start, signing in in turn (32: more than the concurrency). */
+  passwordUsers?: number;
   /** Users with an authenticator app to seed before the warm start (for sign-ins at an app that asks for its code). */
   totpUsers?: number;
   /** Run src/main.ts through tsx even when dist/ is built. */
@@ -39,7 +41,7 @@ export interface ServerProcess {
   entry: 'dist' | 'sources';
   firstStartSeconds: number;
   startSeconds: number;
-  /** One password sign-in after the other (or `users` of a new one each time) at `app`, as a new browser each. */
+  /** One password sign-in after the other (the seeded password users in turn, or `users`) at `app`, as a new browser each. */
   signIn(app?: { clientId: string; secret: string; redirectUri: string }, users?: LoginUser[] | (() => LoginUser)): (worker: number) => Promise<void>;
   /** The seeded users with an authenticator app, one per sign-in (with `totpUsers`). */
   appUsers?: TotpUserPool;
@@ -170,12 +172,12 @@ export async function withServerProcess<T>(options: ServerProcessOptions, body: 
   try {
     progress(`first start of the ${entry === 'dist' ? 'built server (dist/)' : 'sources (tsx)'} on a new database`);
     const first = await startServer(args, env, port);
-    // The demo user is created just after the server is ready.
-    const demoPassword = () => /demo user: \S+\s+password: (\S+)/.exec(first.output())?.[1];
-    for (let i = 0; i < 500 && !demoPassword(); i++) await new Promise((resolve) => setTimeout(resolve, 20));
-    const password = demoPassword();
+    // The demo user is created just after the server is ready: the first start has done its work.
+    const demoCreated = () => /demo user: \S+\s+password: \S+/.test(first.output());
+    for (let i = 0; i < 500 && !demoCreated(); i++) await new Promise((resolve) => setTimeout(resolve, 20));
     await first.stop();
-    if (!password) throw new Error(`no demo password in the first start's output:\n${first.output()}`);
+    if (!demoCreated()) throw new Error(`no demo user in the first start's output:\n${first.output()}`);
+    const passwordUsers = await seedPasswordUsers(loadSettings(env), options.passwordUsers ?? 32, PASSWORD);
     const appUsers = options.totpUsers ? new TotpUserPool(await seedTotpUsers(loadSettings(env), options.totpUsers, PASSWORD)) : undefined;
 
     progress('warm start');
@@ -183,13 +185,12 @@ export async function withServerProcess<T>(options: ServerProcessOptions, body: 
     const stopServer = leftover(() => server.stop());
     try {
       const base = new URL(`http://127.0.0.1:${port}`);
-      const demo = [{ email: 'demo@nyckel.example', password }];
       return await body({
         pid: server.child.pid!,
         entry,
         firstStartSeconds: first.seconds,
         startSeconds: server.seconds,
-        signIn: (app = APP, users = demo) => passwordLogin({ base, clientId: app.clientId, secret: app.secret, redirectUri: app.redirectUri, users }),
+        signIn: (app = APP, users = passwordUsers) => passwordLogin({ base, clientId: app.clientId, secret: app.secret, redirectUri: app.redirectUri, users }),
         appUsers,
       });
     } finally {

@@ -25,11 +25,26 @@ const BATCH = 500;
  * with the master key of `settings`, which the nodes must share.
  */
 export async function seedTotpUsers(settings: Settings, count: number, password: string): Promise<TotpUser[]> {
+  const users = await seedUsers(settings, count, password, true);
+  return users.map((user) => ({ email: user.email, password, secret: user.secret! }));
+}
+
+/**
+ * The same users without a second factor, for password sign-ins: one account each per sign-in in
+ * flight, as real traffic comes, rather than one account signing in many times at once (which the
+ * per-account login throttle rightly counts as guessing).
+ */
+export async function seedPasswordUsers(settings: Settings, count: number, password: string): Promise<LoginUser[]> {
+  const users = await seedUsers(settings, count, password, false);
+  return users.map(({ email }) => ({ email, password }));
+}
+
+async function seedUsers(settings: Settings, count: number, password: string, withApp: boolean): Promise<Array<{ email: string; secret?: string }>> {
   const box = new SecretBox(resolveMasterKey(settings));
   const run = crypto.randomBytes(3).toString('hex');
   return withDatabase(settings, async ({ prisma }) => {
     const passwordHash = await new Accounts(prisma, new AuditLog(prisma), settings.argon2).hashPassword(password);
-    const users: TotpUser[] = [];
+    const users: Array<{ email: string; secret?: string }> = [];
     for (let from = 0; from < count; from += BATCH) {
       const batch = Array.from({ length: Math.min(BATCH, count - from) }, (_, i) => ({
         userId: crypto.randomUUID(),
@@ -38,21 +53,20 @@ export async function seedTotpUsers(settings: Settings, count: number, password:
         secret: newTotpSecret(),
       }));
       const verifiedAt = new Date();
+      const apps = batch.map((u) => ({
+        id: u.enrolmentId,
+        userId: u.userId,
+        type: 'totp',
+        label: 'Bench phone',
+        secret: box.seal(TOTP_SECRET_PURPOSE, u.secret, u.enrolmentId),
+        confirmed: true,
+      }));
       await prisma.$transaction([
         prisma.user.createMany({ data: batch.map((u) => ({ id: u.userId, email: u.email, name: 'Bench User', passwordHash })) }),
         prisma.userEmail.createMany({ data: batch.map((u) => ({ userId: u.userId, address: u.email, verifiedAt })) }),
-        prisma.factorEnrolment.createMany({
-          data: batch.map((u) => ({
-            id: u.enrolmentId,
-            userId: u.userId,
-            type: 'totp',
-            label: 'Bench phone',
-            secret: box.seal(TOTP_SECRET_PURPOSE, u.secret, u.enrolmentId),
-            confirmed: true,
-          })),
-        }),
+        prisma.factorEnrolment.createMany({ data: withApp ? apps : [] }),
       ]);
-      users.push(...batch.map((u) => ({ email: u.email, password, secret: u.secret })));
+      users.push(...batch.map((u) => ({ email: u.email, ...(withApp ? { secret: u.secret } : {}) })));
     }
     return users;
   });
