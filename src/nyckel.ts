@@ -179,7 +179,7 @@ async function openStores(settings: Settings, options: NyckelOptions, logger: Lo
   const { prisma } = db;
   // ioredis is loaded only by a node that uses Redis.
   const redis = settings.redis ? await (await import('./storage/redis.ts')).openRedis(settings.redis, logger.child({ component: 'redis' })) : undefined;
-  const counters: CounterStore = { prisma, redis: redis?.client, embedded: db.kind === 'pglite' };
+  const counters: CounterStore = { prisma, redis: redis?.client };
   const signals: Signals = redis ? new RedisSignals(redis.client, redis.subscriber, redis.prefix) : new LocalSignals();
   const box = new SecretBox(resolveMasterKey(settings));
   await sealLegacySecrets(prisma, box, logger);

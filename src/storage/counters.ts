@@ -8,8 +8,6 @@ import { DatabaseCounters } from './database-counters.ts';
 export interface CounterStore {
   prisma: PrismaClient;
   redis?: Redis;
-  /** The database is the embedded one (PGlite), which one process holds alone (its data directory is locked). */
-  embedded?: boolean;
 }
 
 export interface CounterOptions {

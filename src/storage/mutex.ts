@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { NyckelError } from '../errors.ts';
 import { counterStoreUnavailable, type CounterStore } from './counters.ts';
-import { driverOf } from './sql.ts';
+import { driverIfClient, driverOf } from './sql.ts';
 
 export interface MutexOptions {
   /** How long a holder that died keeps the lock before others may take it. */
@@ -92,7 +92,8 @@ export class KeyedMutex {
   private readonly options: MutexOptions;
 
   constructor(store: CounterStore, options: Partial<MutexOptions> = {}) {
-    this.lease = store.redis ? redisLease({ redis: store.redis }) : store.embedded ? processLease(store.prisma) : databaseLease(store);
+    const embedded = driverIfClient(store.prisma)?.embedded ?? false;
+    this.lease = store.redis ? redisLease({ redis: store.redis }) : embedded ? processLease(store.prisma) : databaseLease(store);
     this.options = { ...DEFAULTS, ...options };
   }
 

@@ -37,7 +37,7 @@ export async function openPGlite(target: Exclude<DatabaseTarget, { kind: 'postgr
   const adapterFactory = new PrismaPGlite(pglite);
   const prisma = new PrismaClient({ adapter: adapterFactory });
   loadQueryCompilerFromFile(prisma);
-  registerDriver(prisma, sqlDriver(preparedStatements(pglite)));
+  registerDriver(prisma, sqlDriver(preparedStatements(pglite), { embedded: true }));
   return {
     prisma,
     kind: 'pglite',

@@ -20,6 +20,8 @@ export interface SqlDriver {
   rows<Row>(strings: TemplateStringsArray, ...values: unknown[]): Promise<Row[]>;
   /** How many rows a statement written as a template changed. */
   changed(strings: TemplateStringsArray, ...values: unknown[]): Promise<number>;
+  /** The database is this process's alone: the embedded one, whose data directory it holds locked. */
+  readonly embedded: boolean;
 }
 
 type Query = SqlDriver['query'];
@@ -30,9 +32,10 @@ export function parameterised(strings: TemplateStringsArray): string {
 }
 
 /** A driver over one way of running a statement. */
-export function sqlDriver(query: Query): SqlDriver {
+export function sqlDriver(query: Query, { embedded = false } = {}): SqlDriver {
   return {
     query,
+    embedded,
     rows: async <Row>(strings: TemplateStringsArray, ...values: unknown[]) => (await query<Row>(parameterised(strings), values)).rows,
     changed: async (strings: TemplateStringsArray, ...values: unknown[]) => (await query(parameterised(strings), values)).count,
   };

@@ -35,10 +35,7 @@ afterAll(async () => {
   await keys.drop();
 });
 
-const store = (i: number): CounterStore => {
-  const node = nodes[i % nodes.length];
-  return { prisma: node.db.prisma, redis: node.redis?.client, embedded: node.db.kind === 'pglite' };
-};
+const store = (i: number): CounterStore => ({ prisma: nodes[i % nodes.length].db.prisma, redis: nodes[i % nodes.length].redis?.client });
 const locks = () => [0, 1].map((i) => new FailureLock(store(i), MAX, 60));
 let users = 0;
 const newUser = () => `user-${++users}`;
