@@ -53,7 +53,7 @@ async function seedUsers(settings: Settings, count: number, password: string, wi
         secret: newTotpSecret(),
       }));
       const verifiedAt = new Date();
-      const apps = batch.map((u) => ({
+      const apps = (withApp ? batch : []).map((u) => ({
         id: u.enrolmentId,
         userId: u.userId,
         type: 'totp',
@@ -64,7 +64,7 @@ async function seedUsers(settings: Settings, count: number, password: string, wi
       await prisma.$transaction([
         prisma.user.createMany({ data: batch.map((u) => ({ id: u.userId, email: u.email, name: 'Bench User', passwordHash })) }),
         prisma.userEmail.createMany({ data: batch.map((u) => ({ userId: u.userId, address: u.email, verifiedAt })) }),
-        prisma.factorEnrolment.createMany({ data: withApp ? apps : [] }),
+        prisma.factorEnrolment.createMany({ data: apps }),
       ]);
       users.push(...batch.map((u) => ({ email: u.email, ...(withApp ? { secret: u.secret } : {}) })));
     }
