@@ -8,8 +8,7 @@ import { suiteDatabase } from '../support/suite-database.ts';
 // mutex on one database shares them, however its store was built (the server's, the command line's).
 const db = suiteDatabase();
 
-const leaseRows = async (key: string) =>
-  (await driverOf(db.prisma).rows<{ key: string }>`SELECT key FROM rate_limits WHERE key = ${`mutex:${key}`}`).length;
+const leaseRows = async (key: string) => (await driverOf(db.prisma).rows<{ key: string }>`SELECT key FROM rate_limits WHERE key = ${`mutex:${key}`}`).length;
 
 describe('the mutex without Redis', () => {
   test('two mutexes on one database exclude each other; the lease is a row only on the server', async () => {
